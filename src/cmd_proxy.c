@@ -1,0 +1,200 @@
+/* cmd_proxy.c: `recmesh proxy`, the inline node; see recmesh(1) */
+#include "config.h"
+
+#include "commands.h"
+#include "hotlist.h"
+#include "log.h"
+#include "mirror.h"
+#include "options.h"
+#include "proxy.h"
+
+#include <errno.h>
+#include <grp.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+struct proxy_ctx {
+	struct proxy *proxy;
+	struct mirror *mirror;
+	ev_signal sigterm, sigint, sigusr1;
+	ev_timer stats;
+};
+
+static void log_stats(struct proxy_ctx *x, const char *when)
+{
+	struct proxy_stats ps;
+	struct mirror_stats ms;
+	proxy_get_stats(x->proxy, &ps);
+	mirror_get_stats(x->mirror, &ms);
+	log_info("%s: queries udp=%llu tcp=%llu answers=%llu timeouts=%llu servfail=%llu "
+		 "not-dns=%llu malformed=%llu/%llu unexpected=%llu overload=%llu send-errors=%llu "
+		 "tcp-clients=%llu(open %llu, refused %llu)",
+		 when, (unsigned long long)ps.udp_queries, (unsigned long long)ps.tcp_queries,
+		 (unsigned long long)ps.answers, (unsigned long long)ps.upstream_timeouts,
+		 (unsigned long long)ps.servfail_sent, (unsigned long long)ps.dropped_not_query,
+		 (unsigned long long)ps.malformed_queries, (unsigned long long)ps.malformed_responses,
+		 (unsigned long long)ps.unexpected_responses, (unsigned long long)ps.overload_drops,
+		 (unsigned long long)ps.send_errors, (unsigned long long)ps.tcp_clients,
+		 (unsigned long long)ps.tcp_clients_open, (unsigned long long)ps.tcp_clients_refused);
+	log_info("%s: events published=%llu dropped(queue full)=%llu dropped(nats)=%llu "
+		 "batches=%llu hot-names=%llu hot-writes=%llu hot-write-errors=%llu nats=%s",
+		 when, (unsigned long long)ms.published, (unsigned long long)ms.dropped_full,
+		 (unsigned long long)ms.dropped_nats, (unsigned long long)ms.batches,
+		 (unsigned long long)ms.hot_entries, (unsigned long long)ms.hot_writes,
+		 (unsigned long long)ms.hot_write_errors, ms.connected ? "connected" : "disconnected");
+}
+
+static void on_stop(struct ev_loop *loop, ev_signal *w, int revents)
+{
+	log_info("received signal %d, stopping", w->signum);
+	ev_break(loop, EVBREAK_ALL);
+}
+
+static void on_usr1(struct ev_loop *loop, ev_signal *w, int revents)
+{
+	log_stats(w->data, "counters");
+}
+
+static void on_stats(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	log_stats(w->data, "counters");
+}
+
+static int drop_privileges(const char *user)
+{
+	struct passwd *pw = getpwnam(user);
+	if (!pw) {
+		log_err("cannot drop privileges: no user '%s'", user);
+		return -1;
+	}
+	if (initgroups(user, pw->pw_gid) < 0 || setgid(pw->pw_gid) < 0 || setuid(pw->pw_uid) < 0) {
+		log_err("cannot drop privileges to user '%s': %s", user, strerror(errno));
+		return -1;
+	}
+	log_info("running as user '%s'", user);
+	return 0;
+}
+
+/* The host name, cut at the first dot, with characters a node name cannot hold replaced */
+static char *default_node(void)
+{
+	char host[256] = "node";
+	gethostname(host, sizeof(host) - 1);
+	host[strcspn(host, ".")] = '\0';
+	for (char *s = host; *s; s++)
+		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
+		      (*s >= '0' && *s <= '9') || *s == '-' || *s == '_'))
+			*s = '-';
+	host[63] = '\0';
+	return strdup(host[0] ? host : "node");
+}
+
+int cmd_proxy(int argc, char **argv)
+{
+	struct rm_options o;
+	struct proxy_ctx x = {0};
+	char err[512];
+	int rc = options_parse(CMD_PROXY, argc, argv, &o);
+	if (rc != 0) {
+		options_free(&o);
+		return rc > 0 ? 0 : 2;
+	}
+	log_init("recmesh", o.use_syslog,
+		 o.verbose ? LOG_LVL_DEBUG : o.quiet ? LOG_LVL_WARN : LOG_LVL_INFO);
+	const char *missing = !o.nlisten ? "--listen" : !o.upstream ? "--upstream" : !o.cluster ? "--cluster" : NULL;
+	if (missing) {
+		fprintf(stderr, "recmesh proxy: %s is required\nTry 'recmesh proxy --help'.\n", missing);
+		options_free(&o);
+		return 2;
+	}
+	if (!o.node)
+		o.node = default_node();
+	if (!hotlist_valid_name(o.cluster) || !hotlist_valid_name(o.node)) {
+		fprintf(stderr, "recmesh proxy: --cluster and --node take 1 to 63 letters, digits, '-' or '_'\n");
+		options_free(&o);
+		return 2;
+	}
+	if (o.hot_capacity == 0 || o.hot_interval < 0.1 || o.hot_half_life <= 0 ||
+	    o.upstream_timeout <= 0 || o.upstream_sockets == 0 || o.upstream_sockets > 64) {
+		fprintf(stderr, "recmesh proxy: --hot-capacity, --hot-interval (>= 0.1), "
+				"--hot-half-life, --upstream-timeout must be positive; "
+				"--upstream-sockets 1 to 64\n");
+		options_free(&o);
+		return 2;
+	}
+	signal(SIGPIPE, SIG_IGN);
+
+	struct mirror_config mc = {
+		.nats_url = o.nats,
+		.cluster = o.cluster,
+		.node = o.node,
+		.hot_capacity = o.hot_capacity,
+		.hot_interval = o.hot_interval,
+		.hot_half_life = o.hot_half_life,
+		.hot_publish = o.hot_publish,
+		.client_ip = o.mirror_client_ip,
+		.kv_replicas = (int)o.kv_replicas,
+		.ring_size = 65536,
+		.batch_delay = 0.1,
+		.batch_max_bytes = 64 * 1024,
+	};
+	struct ev_loop *loop = ev_default_loop(EVFLAG_AUTO);
+	struct proxy_config pc = {
+		.listen = o.listen,
+		.nlisten = o.nlisten,
+		.upstream = o.upstream,
+		.upstream_timeout = o.upstream_timeout,
+		.upstream_sockets = o.upstream_sockets,
+		.max_tcp_clients = o.max_tcp_clients,
+		.tcp_idle_timeout = o.tcp_idle_timeout,
+		.client_ip = o.mirror_client_ip,
+	};
+	/* sockets first: a port that is taken is the most common start-up error */
+	x.proxy = proxy_create(loop, &pc, err, sizeof(err));
+	if (!x.proxy) {
+		log_err("%s", err);
+		options_free(&o);
+		return 1;
+	}
+	if (o.user && drop_privileges(o.user) < 0) {
+		proxy_destroy(x.proxy);
+		options_free(&o);
+		return 1;
+	}
+	x.mirror = mirror_create(&mc);
+	if (!x.mirror) {
+		log_err("cannot start the NATS mirror");
+		proxy_destroy(x.proxy);
+		options_free(&o);
+		return 1;
+	}
+	/* the proxy was created before the mirror existed: wire it in now */
+	proxy_set_mirror(x.proxy, x.mirror);
+	log_info("forwarding to '%s' as node '%s' of cluster '%s'", o.upstream, o.node, o.cluster);
+
+	ev_signal_init(&x.sigterm, on_stop, SIGTERM);
+	ev_signal_init(&x.sigint, on_stop, SIGINT);
+	ev_signal_init(&x.sigusr1, on_usr1, SIGUSR1);
+	x.sigusr1.data = &x;
+	ev_signal_start(loop, &x.sigterm);
+	ev_signal_start(loop, &x.sigint);
+	ev_signal_start(loop, &x.sigusr1);
+	if (o.stats_interval > 0) {
+		ev_timer_init(&x.stats, on_stats, o.stats_interval, o.stats_interval);
+		x.stats.data = &x;
+		ev_timer_start(loop, &x.stats);
+	}
+	ev_run(loop, 0);
+
+	log_stats(&x, "final counters");
+	proxy_destroy(x.proxy);
+	mirror_destroy(x.mirror);
+	ev_loop_destroy(loop);
+	options_free(&o);
+	log_info("stopped");
+	return 0;
+}

@@ -1,0 +1,95 @@
+/*
+ * event.h: the compact traffic event and its versioned batch encoding, as
+ * published on recmesh.<cluster>.traffic.<node>. doc/events.md is the
+ * normative description of the wire format; keep the two in step.
+ *
+ * Events are plain values (no pointers) so they can be copied through the
+ * ring between the data path and the NATS thread.
+ */
+#ifndef RECMESH_EVENT_H
+#define RECMESH_EVENT_H
+
+#include "dnsmsg.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define EVENT_MAGIC "RMEV"
+#define EVENT_VERSION 1
+
+/* event flags */
+#define EV_RD 0x0001   /* query had RD */
+#define EV_CD 0x0002   /* query had CD */
+#define EV_DO 0x0004   /* query had EDNS DO */
+#define EV_AD 0x0008   /* answer had AD */
+#define EV_TC 0x0010   /* answer was truncated */
+#define EV_TCP 0x0020  /* client came over TCP */
+#define EV_WARM 0x0040 /* query came from `recmesh warm` */
+#define EV_TTL 0x0080  /* min_ttl is meaningful */
+#define EV_OUTGOING 0x0100 /* reserved: a Recursor's query to an authoritative */
+
+/* batch flags */
+#define EVB_CLIENT 0x01 /* every event carries the client address */
+
+#define EVENT_HDR_LEN 16
+#define EVENT_FIXED_LEN 25
+#define EVENT_MAX_LEN (EVENT_FIXED_LEN + DNS_MAX_NAME + 17)
+
+struct rm_event {
+	uint64_t time_us;    /* unix time the answer was relayed, microseconds */
+	uint32_t latency_us; /* upstream round trip */
+	uint32_t min_ttl;    /* lowest answer TTL (with EV_TTL) */
+	uint16_t qtype, qclass;
+	uint16_t query_size, response_size;
+	uint16_t flags; /* EV_* */
+	uint16_t rcode; /* extended rcode (12 bits) */
+	uint8_t client_family; /* 0 (not recorded), 4 or 6 */
+	uint8_t client[16];
+	uint8_t qname_len;
+	uint8_t qname[DNS_MAX_NAME]; /* lower-cased wire form */
+};
+
+/* What the data path keeps of a query while it waits for the answer */
+struct ev_query {
+	uint16_t flags; /* header flags of the query */
+	uint16_t size;
+	uint8_t do_bit;
+	uint8_t warm_marker;
+};
+
+/*
+ * Fills an event from the kept query and the parsed response, whose
+ * question (already checked against the query's) gives name, type, class.
+ */
+void event_from_dns(struct rm_event *ev, const struct ev_query *q, const struct dns_msg_info *r,
+		    size_t rsize, uint64_t now_us, uint32_t latency_us, int tcp);
+
+/*
+ * Batch writer. The caller owns buf (at least EVENT_HDR_LEN + one
+ * EVENT_MAX_LEN); event_batch_add returns -1 when the event does not fit,
+ * after which the batch is complete and can be finished and sent.
+ */
+struct event_batch {
+	uint8_t *buf;
+	size_t size, len;
+	uint16_t count;
+	uint8_t flags;
+	uint64_t base_us;
+};
+void event_batch_init(struct event_batch *b, uint8_t *buf, size_t size, int with_client);
+int event_batch_add(struct event_batch *b, const struct rm_event *ev);
+/* Writes the header; returns the encoded length */
+size_t event_batch_finish(struct event_batch *b);
+
+/*
+ * Decodes a batch, calling cb for every event (ev is temporary, valid during
+ * the call). Returns the number of events, or -1 with a reason in *err when
+ * the batch is malformed (nothing after the bad event is delivered).
+ */
+typedef void (*event_cb)(const struct rm_event *ev, void *arg);
+int event_batch_decode(const uint8_t *buf, size_t len, event_cb cb, void *arg, const char **err);
+
+/* One JSON object (no newline) describing ev; returns length or -1 */
+int event_to_json(const struct rm_event *ev, char *out, size_t out_size);
+
+#endif

@@ -1,0 +1,292 @@
+/* fleet.c: collecting and merging the fleet's hot lists; see fleet.h */
+#include "config.h"
+
+#include "fleet.h"
+
+#include "log.h"
+#include "natsconn.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <uthash.h>
+
+#define FLEET_REQUEST_WAIT_MS 1500 /* total time to collect answers */
+#define FLEET_REQUEST_QUIET_MS 300 /* stop after this long without a message */
+
+struct fleet_node {
+	UT_hash_handle hh;
+	char node[64];
+	uint64_t gen;
+	double time;
+	unsigned chunks, received;
+	uint8_t *got;
+	struct hot_item *items;
+	size_t n, cap;
+	int bad;
+	char why[160];
+};
+
+struct assembler {
+	struct fleet_node *nodes;
+};
+
+const char *fleet_source_name(enum fleet_source s)
+{
+	return s == FLEET_SOURCE_KV ? "kv" : "request";
+}
+
+static void node_reset(struct fleet_node *fn, const struct hotlist_header *h)
+{
+	free(fn->got);
+	fn->got = calloc(h->chunks, 1);
+	fn->gen = h->gen;
+	fn->time = h->time;
+	fn->chunks = h->chunks;
+	fn->received = 0;
+	fn->n = 0;
+	fn->bad = fn->got ? 0 : 1;
+	fn->why[0] = '\0';
+}
+
+static void collect_item(const struct hot_item *it, void *arg)
+{
+	struct fleet_node *fn = arg;
+	if (fn->bad)
+		return;
+	if (fn->n == fn->cap) {
+		size_t cap = fn->cap ? fn->cap * 2 : 1024;
+		struct hot_item *ni = realloc(fn->items, cap * sizeof(*ni));
+		if (!ni) {
+			fn->bad = 1;
+			snprintf(fn->why, sizeof(fn->why), "out of memory");
+			return;
+		}
+		fn->items = ni;
+		fn->cap = cap;
+	}
+	fn->items[fn->n++] = *it;
+}
+
+/* Feeds one chunk; src names where it came from, for messages */
+static void assembler_feed(struct assembler *a, const char *data, size_t len, const char *src)
+{
+	struct hotlist_header h;
+	struct fleet_node *fn;
+	char err[160];
+
+	/* first pass: header and validity, without keeping anything */
+	if (hotlist_parse(data, len, &h, NULL, NULL, err, sizeof(err)) < 0) {
+		log_warn("ignoring malformed hot list chunk from '%s': %s", src, err);
+		return;
+	}
+	HASH_FIND_STR(a->nodes, h.node, fn);
+	if (!fn) {
+		if (!(fn = calloc(1, sizeof(*fn))))
+			return;
+		snprintf(fn->node, sizeof(fn->node), "%s", h.node);
+		HASH_ADD_STR(a->nodes, node, fn);
+		node_reset(fn, &h);
+	} else if (h.gen > fn->gen) {
+		node_reset(fn, &h);
+	} else if (h.gen < fn->gen) {
+		return; /* an older list */
+	}
+	if (fn->bad)
+		return;
+	if (h.chunks != fn->chunks) {
+		fn->bad = 1;
+		snprintf(fn->why, sizeof(fn->why), "chunks disagree on the list's length");
+		return;
+	}
+	if (fn->got[h.chunk])
+		return; /* duplicate */
+	fn->got[h.chunk] = 1;
+	fn->received++;
+	hotlist_parse(data, len, &h, collect_item, fn, err, sizeof(err));
+}
+
+static int strcmp_nodes(struct fleet_node *a, struct fleet_node *b)
+{
+	return strcmp(a->node, b->node);
+}
+
+static void assembler_finish(struct assembler *a, double max_age, struct hotmerge *merge,
+			     struct fleet_report *rep)
+{
+	struct fleet_node *fn, *tmp;
+	size_t count = HASH_COUNT(a->nodes), i = 0;
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	double now = (double)ts.tv_sec + ts.tv_nsec / 1e9;
+
+	rep->node = calloc(count ? count : 1, sizeof(*rep->node));
+	rep->nodes = rep->node ? count : 0;
+	rep->used = 0;
+	HASH_SORT(a->nodes, strcmp_nodes);
+	HASH_ITER(hh, a->nodes, fn, tmp)
+	{
+		struct fleet_node_report *r = rep->node ? &rep->node[i++] : NULL;
+		double age = now - fn->time;
+		if (!fn->bad && fn->received != fn->chunks) {
+			fn->bad = 1;
+			snprintf(fn->why, sizeof(fn->why), "incomplete: %u of %u chunks", fn->received,
+				 fn->chunks);
+		}
+		if (!fn->bad && max_age > 0 && age > max_age) {
+			fn->bad = 1;
+			snprintf(fn->why, sizeof(fn->why), "stale: %.0f s old, --max-age is %.0f s", age,
+				 max_age);
+		}
+		if (!fn->bad) {
+			for (size_t k = 0; k < fn->n; k++)
+				hotmerge_add(merge, &fn->items[k]);
+			rep->used++;
+		}
+		if (r) {
+			snprintf(r->node, sizeof(r->node), "%s", fn->node);
+			r->age = age;
+			r->items = fn->n;
+			r->used = !fn->bad;
+			snprintf(r->why, sizeof(r->why), "%s", fn->why);
+		}
+		HASH_DEL(a->nodes, fn);
+		free(fn->got);
+		free(fn->items);
+		free(fn);
+	}
+}
+
+static int fetch_kv(natsConnection *nc, const char *cluster, struct assembler *a, int *no_js,
+		    int *missing, char *err, size_t err_size)
+{
+	jsCtx *js = NULL;
+	kvStore *kv = NULL;
+	kvKeysList keys = {0};
+	kvEntry *e = NULL;
+	char ebuf[256], key[256];
+	size_t plen = strlen(cluster);
+
+	if (natsconn_kv_open(nc, NATSCONN_HOT_BUCKET, 0, 1, &js, &kv, missing, no_js, err,
+			     err_size) < 0)
+		return -1;
+	natsStatus s = kvStore_Keys(&keys, kv, NULL);
+	if (s == NATS_NOT_FOUND) {
+		natsconn_kv_close(js, kv);
+		return 0; /* empty bucket */
+	}
+	if (s != NATS_OK) {
+		snprintf(err, err_size, "cannot list KV bucket '%s': %s", NATSCONN_HOT_BUCKET,
+			 natsconn_strerror(s, ebuf, sizeof(ebuf)));
+		natsconn_kv_close(js, kv);
+		return -1;
+	}
+	for (int i = 0; i < keys.Count; i++) {
+		const char *k = keys.Keys[i];
+		/* heads only: "<cluster>.<node>" */
+		if (strncmp(k, cluster, plen) != 0 || k[plen] != '.' || strchr(k + plen + 1, '.'))
+			continue;
+		if (kvStore_Get(&e, kv, k) != NATS_OK)
+			continue; /* deleted meanwhile */
+		struct hotlist_header h;
+		char perr[160];
+		const char *data = kvEntry_ValueString(e);
+		int len = kvEntry_ValueLen(e);
+		if (hotlist_parse(data, (size_t)len, &h, NULL, NULL, perr, sizeof(perr)) < 0) {
+			log_warn("ignoring KV key '%s': %s", k, perr);
+			kvEntry_Destroy(e);
+			continue;
+		}
+		assembler_feed(a, data, (size_t)len, k);
+		kvEntry_Destroy(e);
+		for (unsigned c = 1; c < h.chunks; c++) {
+			snprintf(key, sizeof(key), "%s.%u", k, c);
+			if (kvStore_Get(&e, kv, key) != NATS_OK) {
+				log_warn("hot list '%s' lacks chunk key '%s'", k, key);
+				break;
+			}
+			assembler_feed(a, kvEntry_ValueString(e), (size_t)kvEntry_ValueLen(e), key);
+			kvEntry_Destroy(e);
+		}
+	}
+	kvKeysList_Destroy(&keys);
+	natsconn_kv_close(js, kv);
+	return 0;
+}
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int fetch_request(natsConnection *nc, const char *cluster, struct assembler *a, char *err,
+			 size_t err_size)
+{
+	natsInbox *inbox = NULL;
+	natsSubscription *sub = NULL;
+	char subject[256], ebuf[256];
+	natsStatus s;
+
+	snprintf(subject, sizeof(subject), "recmesh.%s.hot.get", cluster);
+	s = natsInbox_Create(&inbox);
+	if (s == NATS_OK)
+		s = natsConnection_SubscribeSync(&sub, nc, inbox);
+	if (s == NATS_OK)
+		s = natsConnection_PublishRequest(nc, subject, inbox, NULL, 0);
+	if (s == NATS_OK)
+		s = natsConnection_Flush(nc);
+	if (s != NATS_OK) {
+		snprintf(err, err_size, "cannot ask the nodes on '%s': %s", subject,
+			 natsconn_strerror(s, ebuf, sizeof(ebuf)));
+		natsSubscription_Destroy(sub);
+		natsInbox_Destroy(inbox);
+		return -1;
+	}
+	int64_t deadline = now_ms() + FLEET_REQUEST_WAIT_MS;
+	for (;;) {
+		int64_t left = deadline - now_ms();
+		if (left <= 0)
+			break;
+		natsMsg *msg = NULL;
+		s = natsSubscription_NextMsg(&msg, sub, left < FLEET_REQUEST_QUIET_MS ? left : FLEET_REQUEST_QUIET_MS);
+		if (s != NATS_OK)
+			break; /* quiet for a while: every node has answered */
+		assembler_feed(a, natsMsg_GetData(msg), (size_t)natsMsg_GetDataLength(msg), subject);
+		natsMsg_Destroy(msg);
+	}
+	natsSubscription_Unsubscribe(sub);
+	natsSubscription_Destroy(sub);
+	natsInbox_Destroy(inbox);
+	return 0;
+}
+
+int fleet_fetch_hot(natsConnection *nc, const char *cluster, double max_age, int allow_request,
+		    struct hotmerge *merge, struct fleet_report *report, char *err, size_t err_size)
+{
+	struct assembler a = {0};
+	int no_js = 0, missing = 0;
+
+	memset(report, 0, sizeof(*report));
+	report->source = FLEET_SOURCE_KV;
+	if (fetch_kv(nc, cluster, &a, &no_js, &missing, err, err_size) < 0) {
+		if (!(no_js && allow_request))
+			return -1;
+		log_info("JetStream is not available (%s), asking the running nodes instead", err);
+		report->source = FLEET_SOURCE_REQUEST;
+		if (fetch_request(nc, cluster, &a, err, err_size) < 0)
+			return -1;
+	}
+	assembler_finish(&a, max_age, merge, report);
+	return 0;
+}
+
+void fleet_report_free(struct fleet_report *report)
+{
+	free(report->node);
+	report->node = NULL;
+	report->nodes = 0;
+}

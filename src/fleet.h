@@ -1,0 +1,45 @@
+/*
+ * fleet.h: reading the fleet's hot lists, from the JetStream KV bucket
+ * recmesh_hot or, when JetStream is not there, by asking the running nodes
+ * on recmesh.<cluster>.hot.get. Both paths validate every chunk as hostile
+ * input: a node whose list is malformed, incomplete or older than max_age is
+ * skipped with a reason and the others are still used.
+ *
+ * Blocking calls: use from the command-line tools or a worker thread only.
+ */
+#ifndef RECMESH_FLEET_H
+#define RECMESH_FLEET_H
+
+#include "hotlist.h"
+
+#include <nats/nats.h>
+
+enum fleet_source { FLEET_SOURCE_KV = 1, FLEET_SOURCE_REQUEST = 2 };
+
+struct fleet_node_report {
+	char node[64];
+	double age;   /* seconds since the list was taken */
+	size_t items; /* names in the list */
+	int used;     /* merged; otherwise why says why not */
+	char why[160];
+};
+
+struct fleet_report {
+	enum fleet_source source;
+	size_t nodes, used;
+	struct fleet_node_report *node; /* malloc'd array of nodes entries */
+};
+
+/*
+ * Fetches every node's list for cluster into merge. Tries KV first; with
+ * allow_request, falls back to asking the nodes when JetStream is not
+ * enabled. Returns 0 (even when no list was found: report->used says how
+ * many lists were merged) or -1 with a reason in err.
+ */
+int fleet_fetch_hot(natsConnection *nc, const char *cluster, double max_age, int allow_request,
+		    struct hotmerge *merge, struct fleet_report *report, char *err, size_t err_size);
+void fleet_report_free(struct fleet_report *report);
+
+const char *fleet_source_name(enum fleet_source s);
+
+#endif

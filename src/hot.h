@@ -1,0 +1,47 @@
+/*
+ * hot.h: the bounded, decaying table of a node's hottest (qname, qtype).
+ *
+ * Every query adds 1 to its name's score; scores decay exponentially with
+ * the configured half-life, so a name hot an hour ago fades. The table holds
+ * at most `capacity` entries: when it is full, the coldest tenth is evicted.
+ * Not thread-safe: one thread owns a table (the mirror thread).
+ */
+#ifndef RECMESH_HOT_H
+#define RECMESH_HOT_H
+
+#include "event.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct hot_table;
+
+struct hot_item {
+	double score; /* decayed query count at the time of hot_top() */
+	uint16_t qtype;
+	uint8_t qname_len;
+	uint8_t qname[DNS_MAX_NAME];
+};
+
+struct hot_table *hot_create(size_t capacity, double half_life_s);
+void hot_destroy(struct hot_table *t);
+
+/*
+ * Whether the event may enter the hot list: not CD=1, class IN, not
+ * ANY/AXFR/IXFR, not answered REFUSED/FORMERR/NOTIMP, not a warm-up replay.
+ */
+int hot_eligible(const struct rm_event *ev);
+
+/* Counts one query at time now (seconds, monotonic or unix: be consistent) */
+void hot_add(struct hot_table *t, const uint8_t *qname, size_t qname_len, uint16_t qtype,
+	     double now);
+size_t hot_count(const struct hot_table *t);
+size_t hot_evictions(const struct hot_table *t);
+
+/*
+ * Writes up to max items, hottest first, scores decayed to now, into out
+ * (caller-owned). Returns how many were written.
+ */
+size_t hot_top(struct hot_table *t, double now, struct hot_item *out, size_t max);
+
+#endif

@@ -1,0 +1,292 @@
+/* hotlist.c: hot list encoding, parsing and merging; see hotlist.h */
+#include "config.h"
+
+#include "hotlist.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <uthash.h>
+
+#define HOTLIST_MAGIC "#recmesh-hot"
+#define HOTLIST_VERSION 1
+#define HOTLIST_HDR_MAX 200
+#define HOTLIST_LINE_MAX (32 + 16 + DNS_MAX_NAME_TEXT)
+
+int hotlist_valid_name(const char *s)
+{
+	size_t n = 0;
+	for (; s[n]; n++)
+		if (!(isalnum((unsigned char)s[n]) || s[n] == '-' || s[n] == '_'))
+			return 0;
+	return n > 0 && n < 64;
+}
+
+void hotlist_chunks_free(struct hotlist_chunk *chunks, size_t nchunks)
+{
+	if (!chunks)
+		return;
+	for (size_t i = 0; i < nchunks; i++)
+		free(chunks[i].data);
+	free(chunks);
+}
+
+static int format_item(const struct hot_item *it, char *line, size_t size)
+{
+	char name[DNS_MAX_NAME_TEXT], type[16];
+	if (dnsmsg_name_to_text(it->qname, it->qname_len, name, sizeof(name)) < 0)
+		return -1;
+	int n = snprintf(line, size, "%.3f %s %s\n", it->score, dnsmsg_type_to_text(it->qtype, type),
+			 name);
+	return (n < 0 || (size_t)n >= size) ? -1 : n;
+}
+
+int hotlist_encode(const struct hot_item *items, size_t n, const char *node, double time,
+		   uint64_t gen, size_t max_chunk, struct hotlist_chunk **chunks, size_t *nchunks)
+{
+	char line[HOTLIST_LINE_MAX];
+	size_t *bounds = NULL; /* item index where each chunk starts */
+	size_t nb = 0, cap = 0, used = 0;
+
+	if (max_chunk < HOTLIST_HDR_MAX + HOTLIST_LINE_MAX || !hotlist_valid_name(node))
+		return -1;
+	/* first pass: decide the chunk boundaries */
+	for (size_t i = 0; i <= n; i++) {
+		int len = 0;
+		if (i < n && (len = format_item(&items[i], line, sizeof(line))) < 0)
+			continue; /* cannot happen for names from the wire; skip rather than fail */
+		if (nb == 0 || (i < n && used + (size_t)len > max_chunk - HOTLIST_HDR_MAX)) {
+			if (nb == cap) {
+				cap = cap ? cap * 2 : 8;
+				size_t *nbnd = realloc(bounds, cap * sizeof(*bounds));
+				if (!nbnd) {
+					free(bounds);
+					return -1;
+				}
+				bounds = nbnd;
+			}
+			bounds[nb++] = i;
+			used = 0;
+		}
+		used += (size_t)len;
+	}
+	if (nb > HOTLIST_MAX_CHUNKS) {
+		free(bounds);
+		return -1;
+	}
+	struct hotlist_chunk *out = calloc(nb, sizeof(*out));
+	if (!out) {
+		free(bounds);
+		return -1;
+	}
+	for (size_t c = 0; c < nb; c++) {
+		size_t from = bounds[c], to = c + 1 < nb ? bounds[c + 1] : n;
+		char *buf = malloc(max_chunk + 1);
+		if (!buf)
+			goto fail;
+		int hl = snprintf(buf, max_chunk, "%s %d node=%s time=%.3f gen=%" PRIu64 " chunk=%zu/%zu\n",
+				  HOTLIST_MAGIC, HOTLIST_VERSION, node, time, gen, c, nb);
+		size_t len = (size_t)hl;
+		for (size_t i = from; i < to; i++) {
+			int l = format_item(&items[i], buf + len, max_chunk + 1 - len);
+			if (l > 0)
+				len += (size_t)l;
+		}
+		out[c].data = buf;
+		out[c].len = len;
+	}
+	free(bounds);
+	*chunks = out;
+	*nchunks = nb;
+	return 0;
+fail:
+	hotlist_chunks_free(out, nb);
+	free(bounds);
+	return -1;
+}
+
+static int fail(char *err, size_t err_size, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static int fail(char *err, size_t err_size, const char *fmt, ...)
+{
+	va_list ap;
+	if (err && err_size) {
+		va_start(ap, fmt);
+		vsnprintf(err, err_size, fmt, ap);
+		va_end(ap);
+	}
+	return -1;
+}
+
+static int parse_header(const char *line, struct hotlist_header *hdr, char *err, size_t err_size)
+{
+	int version = 0, consumed = 0;
+	char node[64];
+	unsigned long long gen;
+	if (sscanf(line, "#recmesh-hot %d node=%63[A-Za-z0-9_-] time=%lf gen=%llu chunk=%u/%u%n",
+		   &version, node, &hdr->time, &gen, &hdr->chunk, &hdr->chunks, &consumed) != 6 ||
+	    line[consumed] != '\0')
+		return fail(err, err_size, "bad header line");
+	if (version != HOTLIST_VERSION)
+		return fail(err, err_size, "unsupported hot list version %d", version);
+	if (!isfinite(hdr->time) || hdr->time < 0 || hdr->chunks == 0 ||
+	    hdr->chunks > HOTLIST_MAX_CHUNKS || hdr->chunk >= hdr->chunks)
+		return fail(err, err_size, "bad values in header");
+	snprintf(hdr->node, sizeof(hdr->node), "%s", node);
+	hdr->gen = gen;
+	return 0;
+}
+
+static int parse_item(char *line, struct hot_item *it)
+{
+	char *score_s = line, *type_s, *name_s, *end;
+	if (!(type_s = strchr(score_s, ' ')))
+		return -1;
+	*type_s++ = '\0';
+	if (!(name_s = strchr(type_s, ' ')))
+		return -1;
+	*name_s++ = '\0';
+	if (strchr(name_s, ' ') || *name_s == '\0')
+		return -1;
+	errno = 0;
+	it->score = strtod(score_s, &end);
+	if (errno || *end || end == score_s || !isfinite(it->score) || it->score < 0 ||
+	    it->score > HOTLIST_MAX_SCORE)
+		return -1;
+	if (dnsmsg_type_from_text(type_s, &it->qtype) < 0 || it->qtype == 0)
+		return -1;
+	int l = dnsmsg_name_from_text(name_s, it->qname, sizeof(it->qname));
+	if (l <= 0)
+		return -1;
+	it->qname_len = (uint8_t)l;
+	return 0;
+}
+
+int hotlist_parse(const char *data, size_t len, struct hotlist_header *hdr, hotlist_item_cb cb,
+		  void *arg, char *err, size_t err_size)
+{
+	char line[HOTLIST_LINE_MAX + 1];
+	size_t pos = 0, lineno = 0;
+	int items = 0;
+
+	while (pos < len) {
+		const char *nl = memchr(data + pos, '\n', len - pos);
+		size_t l = nl ? (size_t)(nl - (data + pos)) : len - pos;
+		lineno++;
+		if (l > HOTLIST_LINE_MAX)
+			return fail(err, err_size, "line %zu too long", lineno);
+		memcpy(line, data + pos, l);
+		line[l] = '\0';
+		pos += l + (nl ? 1 : 0);
+		if (memchr(line, '\0', l))
+			return fail(err, err_size, "NUL byte on line %zu", lineno);
+		if (lineno == 1) {
+			if (parse_header(line, hdr, err, err_size) < 0)
+				return -1;
+			continue;
+		}
+		if (l == 0)
+			continue;
+		struct hot_item it;
+		if (parse_item(line, &it) < 0)
+			return fail(err, err_size, "bad item on line %zu", lineno);
+		if (cb)
+			cb(&it, arg);
+		items++;
+	}
+	if (lineno == 0)
+		return fail(err, err_size, "empty value");
+	return items;
+}
+
+struct merge_entry {
+	UT_hash_handle hh;
+	struct hot_item item;
+	uint8_t key[2 + DNS_MAX_NAME];
+	unsigned key_len;
+};
+
+struct hotmerge {
+	struct merge_entry *entries;
+	size_t count;
+};
+
+struct hotmerge *hotmerge_create(void)
+{
+	return calloc(1, sizeof(struct hotmerge));
+}
+
+void hotmerge_destroy(struct hotmerge *m)
+{
+	struct merge_entry *e, *tmp;
+	if (!m)
+		return;
+	HASH_ITER(hh, m->entries, e, tmp)
+	{
+		HASH_DEL(m->entries, e);
+		free(e);
+	}
+	free(m);
+}
+
+void hotmerge_add(struct hotmerge *m, const struct hot_item *item)
+{
+	uint8_t key[2 + DNS_MAX_NAME];
+	struct merge_entry *e;
+	key[0] = (uint8_t)(item->qtype >> 8);
+	key[1] = (uint8_t)item->qtype;
+	memcpy(key + 2, item->qname, item->qname_len);
+	unsigned key_len = 2u + item->qname_len;
+	HASH_FIND(hh, m->entries, key, key_len, e);
+	if (e) {
+		e->item.score += item->score;
+		return;
+	}
+	if (!(e = malloc(sizeof(*e))))
+		return;
+	e->item = *item;
+	memcpy(e->key, key, key_len);
+	e->key_len = key_len;
+	HASH_ADD(hh, m->entries, key, key_len, e);
+	m->count++;
+}
+
+size_t hotmerge_count(const struct hotmerge *m)
+{
+	return m->count;
+}
+
+static int cmp_merge(const void *a, const void *b)
+{
+	const struct merge_entry *x = *(struct merge_entry *const *)a;
+	const struct merge_entry *y = *(struct merge_entry *const *)b;
+	if (x->item.score != y->item.score)
+		return x->item.score < y->item.score ? 1 : -1;
+	/* deterministic order for equal scores */
+	if (x->key_len != y->key_len)
+		return x->key_len < y->key_len ? -1 : 1;
+	return memcmp(x->key, y->key, x->key_len);
+}
+
+size_t hotmerge_top(struct hotmerge *m, struct hot_item *out, size_t max)
+{
+	size_t i = 0;
+	struct merge_entry **all, *e, *tmp;
+	if (m->count == 0 || max == 0)
+		return 0;
+	if (!(all = malloc(m->count * sizeof(*all))))
+		return 0;
+	HASH_ITER(hh, m->entries, e, tmp) all[i++] = e;
+	qsort(all, m->count, sizeof(*all), cmp_merge);
+	if (max > m->count)
+		max = m->count;
+	for (i = 0; i < max; i++)
+		out[i] = all[i]->item;
+	free(all);
+	return max;
+}

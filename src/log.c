@@ -1,0 +1,66 @@
+/* log.c: stderr or syslog logging; see log.h */
+#include "config.h"
+
+#include "log.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/time.h>
+#include <syslog.h>
+#include <time.h>
+#include <unistd.h>
+
+static const char *log_ident = "recmesh";
+static int log_to_syslog;
+static int log_lvl = LOG_LVL_INFO;
+
+void log_init(const char *ident, int use_syslog, int level)
+{
+	log_ident = ident;
+	log_lvl = level;
+	if (use_syslog && !log_to_syslog)
+		openlog(ident, LOG_PID | LOG_NDELAY, LOG_DAEMON);
+	log_to_syslog = use_syslog;
+}
+
+int log_level(void)
+{
+	return log_lvl;
+}
+
+void log_msg(int level, const char *fmt, ...)
+{
+	static const char *names[] = {"error", "warning", "info", "debug"};
+	static const int prio[] = {LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG};
+	char msg[1024];
+	va_list ap;
+
+	if (level > log_lvl)
+		return;
+	if (level < 0)
+		level = 0;
+	if (level > LOG_LVL_DEBUG)
+		level = LOG_LVL_DEBUG;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (log_to_syslog) {
+		syslog(prio[level], "%s", msg);
+		return;
+	}
+
+	char line[1200], ts[32];
+	struct timeval tv;
+	struct tm tm;
+	gettimeofday(&tv, NULL);
+	localtime_r(&tv.tv_sec, &tm);
+	strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
+	int n = snprintf(line, sizeof(line), "%s.%03ld %s[%d]: %s: %s\n", ts, (long)tv.tv_usec / 1000,
+			 log_ident, (int)getpid(), names[level], msg);
+	if (n > (int)sizeof(line) - 1)
+		n = sizeof(line) - 1;
+	/* one write so lines from several threads do not interleave */
+	if (write(STDERR_FILENO, line, (size_t)n) < 0)
+		return;
+}

@@ -1,0 +1,24 @@
+/*
+ * netaddr.h: socket addresses as operators write them: "127.0.0.1:53",
+ * "[::1]:5300", "0.0.0.0:53", "[::]:53"; a bare address takes the default
+ * port.
+ */
+#ifndef RECMESH_NETADDR_H
+#define RECMESH_NETADDR_H
+
+#include <stddef.h>
+#include <sys/socket.h>
+
+struct netaddr {
+	struct sockaddr_storage ss;
+	socklen_t len;
+};
+
+/* Returns 0, or -1 when text is not an address with an optional port */
+int netaddr_parse(const char *text, int default_port, struct netaddr *out);
+/* "addr:port" or "[addr]:port"; returns out */
+const char *netaddr_format(const struct sockaddr *sa, char *out, size_t size);
+int netaddr_is_wildcard(const struct netaddr *a);
+int netaddr_port(const struct sockaddr *sa);
+
+#endif

@@ -1,0 +1,373 @@
+/* options.c: command-line and config-file options; see options.h */
+#include "config.h"
+
+#include "options.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <getopt.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum opt_type { OPT_STR, OPT_LIST, OPT_UINT, OPT_DOUBLE, OPT_FLAG };
+
+struct opt_def {
+	const char *name;
+	int shortopt;
+	enum opt_type type;
+	size_t offset;
+	unsigned commands;
+	const char *arg;
+	const char *def;
+	const char *help;
+};
+
+#define OFF(f) offsetof(struct rm_options, f)
+#define ALL (CMD_PROXY | CMD_HOT | CMD_EVENTS | CMD_WARM | CMD_MIRROR | CMD_NS)
+#define NODE_CMDS (CMD_PROXY | CMD_MIRROR)
+
+static const struct opt_def defs[] = {
+	{"config", 'c', OPT_STR, OFF(config), ALL, "FILE", NULL,
+	 "read options from FILE (\"name = value\" lines, the long option names)"},
+	{"nats", 0, OPT_STR, OFF(nats), ALL, "URL", "nats://127.0.0.1:4222",
+	 "NATS server(s), comma-separated"},
+	{"cluster", 0, OPT_STR, OFF(cluster), ALL, "NAME", NULL,
+	 "the fleet's name (letters, digits, '-', '_')"},
+	{"node", 0, OPT_STR, OFF(node), NODE_CMDS, "NAME", NULL,
+	 "this node's name (letters, digits, '-', '_'); default: the host name"},
+	{"listen", 'l', OPT_LIST, OFF(listen), CMD_PROXY, "ADDR:PORT", NULL,
+	 "UDP and TCP address to serve clients on; repeat for more"},
+	{"upstream", 'u', OPT_STR, OFF(upstream), CMD_PROXY, "ADDR:PORT", NULL,
+	 "the Recursor to forward queries to"},
+	{"upstream-timeout", 0, OPT_DOUBLE, OFF(upstream_timeout), CMD_PROXY, "SECONDS", "5",
+	 "give up on an upstream answer after this long"},
+	{"upstream-sockets", 0, OPT_UINT, OFF(upstream_sockets), CMD_PROXY, "N", "4",
+	 "UDP sockets towards the upstream (spreads load over its threads)"},
+	{"max-tcp-clients", 0, OPT_UINT, OFF(max_tcp_clients), CMD_PROXY, "N", "1000",
+	 "TCP client connections at most"},
+	{"tcp-idle-timeout", 0, OPT_DOUBLE, OFF(tcp_idle_timeout), CMD_PROXY, "SECONDS", "10",
+	 "close idle TCP client connections after this long"},
+	{"hot-capacity", 0, OPT_UINT, OFF(hot_capacity), NODE_CMDS, "N", "100000",
+	 "names kept in the hot table at most"},
+	{"hot-interval", 0, OPT_DOUBLE, OFF(hot_interval), NODE_CMDS, "SECONDS", "30",
+	 "how often the hot list is written to NATS"},
+	{"hot-half-life", 0, OPT_DOUBLE, OFF(hot_half_life), NODE_CMDS, "SECONDS", "1800",
+	 "a query's weight in the hot table halves after this long"},
+	{"hot-publish", 0, OPT_UINT, OFF(hot_publish), NODE_CMDS, "N", "50000",
+	 "names per published hot list at most"},
+	{"mirror-client-ip", 0, OPT_FLAG, OFF(mirror_client_ip), NODE_CMDS, NULL, NULL,
+	 "put client addresses into published events (off by default)"},
+	{"kv-replicas", 0, OPT_UINT, OFF(kv_replicas), NODE_CMDS, "N", "1",
+	 "replicas of the KV bucket when recmesh creates it (JetStream cluster)"},
+	{"stats-interval", 0, OPT_DOUBLE, OFF(stats_interval), NODE_CMDS, "SECONDS", "60",
+	 "log counters this often (0: only at exit)"},
+	{"user", 0, OPT_STR, OFF(user), NODE_CMDS, "USER", NULL,
+	 "drop privileges to USER after binding the sockets"},
+	{"syslog", 0, OPT_FLAG, OFF(use_syslog), NODE_CMDS, NULL, NULL,
+	 "log to syslog instead of stderr"},
+	{"top", 'n', OPT_UINT, OFF(top), CMD_HOT, "N", "100", "print the N hottest names"},
+	{"max-age", 0, OPT_DOUBLE, OFF(max_age), CMD_HOT, "SECONDS", "86400",
+	 "skip node lists older than this (0: no limit)"},
+	{"count", 0, OPT_UINT, OFF(count), CMD_EVENTS, "N", "0",
+	 "exit after N events (0: run until interrupted)"},
+	{"timeout", 0, OPT_DOUBLE, OFF(timeout), CMD_EVENTS, "SECONDS", "0",
+	 "exit with status 1 when no event came for this long (0: wait forever)"},
+	{"json", 0, OPT_FLAG, OFF(json), CMD_HOT | CMD_EVENTS, NULL, NULL,
+	 "print one JSON object per line"},
+	{"verbose", 'v', OPT_FLAG, OFF(verbose), ALL, NULL, NULL, "log debug messages"},
+	{"quiet", 'q', OPT_FLAG, OFF(quiet), ALL, NULL, NULL, "log warnings and errors only"},
+	{NULL, 0, 0, 0, 0, NULL, NULL, NULL},
+};
+
+static const struct {
+	enum rm_command cmd;
+	const char *name, *synopsis, *what;
+} commands[] = {
+	{CMD_PROXY, "proxy", "--listen ADDR:PORT --upstream ADDR:PORT --cluster NAME [OPTIONS]",
+	 "Forward DNS queries to a Recursor, mirror events and the hot list onto NATS."},
+	{CMD_HOT, "hot", "--cluster NAME [--top N] [--json] [OPTIONS]",
+	 "Print the fleet's merged hot list, hottest first."},
+	{CMD_EVENTS, "events", "--cluster NAME [--node NAME] [--count N] [--json] [OPTIONS]",
+	 "Print the traffic events the nodes publish."},
+};
+
+static const char *command_name(enum rm_command cmd, const char **synopsis, const char **what)
+{
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		if (commands[i].cmd == cmd) {
+			if (synopsis)
+				*synopsis = commands[i].synopsis;
+			if (what)
+				*what = commands[i].what;
+			return commands[i].name;
+		}
+	return "?";
+}
+
+void options_usage(enum rm_command cmd, FILE *out)
+{
+	const char *syn = "", *what = "";
+	const char *name = command_name(cmd, &syn, &what);
+	fprintf(out, "Usage: recmesh %s %s\n%s\n\nOptions:\n", name, syn, what);
+	for (const struct opt_def *d = defs; d->name; d++) {
+		if (!(d->commands & cmd))
+			continue;
+		char left[64];
+		if (d->shortopt)
+			snprintf(left, sizeof(left), "-%c, --%s%s%s", d->shortopt, d->name,
+				 d->arg ? " " : "", d->arg ? d->arg : "");
+		else
+			snprintf(left, sizeof(left), "    --%s%s%s", d->name, d->arg ? " " : "",
+				 d->arg ? d->arg : "");
+		fprintf(out, "  %-32s %s", left, d->help);
+		if (d->def)
+			fprintf(out, " [%s]", d->def);
+		fputc('\n', out);
+	}
+	fprintf(out, "  %-32s %s\n", "-h, --help", "show this help");
+	fprintf(out, "\nSee recmesh(1) for details.\n");
+}
+
+static int list_add(char ***list, size_t *n, const char *v)
+{
+	char **nl = realloc(*list, (*n + 1) * sizeof(**list));
+	if (!nl)
+		return -1;
+	*list = nl;
+	if (!(nl[*n] = strdup(v)))
+		return -1;
+	(*n)++;
+	return 0;
+}
+
+static void list_clear(char ***list, size_t *n)
+{
+	for (size_t i = 0; i < *n; i++)
+		free((*list)[i]);
+	free(*list);
+	*list = NULL;
+	*n = 0;
+}
+
+static size_t *list_count(struct rm_options *o, const struct opt_def *d)
+{
+	if (d->offset == OFF(listen))
+		return &o->nlisten;
+	return NULL;
+}
+
+/* Sets one option from its text value; where says where it came from */
+static int set_opt(struct rm_options *o, const struct opt_def *d, const char *v, const char *where)
+{
+	char *base = (char *)o, *end;
+	switch (d->type) {
+	case OPT_STR: {
+		char **p = (char **)(base + d->offset);
+		free(*p);
+		if (!(*p = strdup(v)))
+			return -1;
+		return 0;
+	}
+	case OPT_LIST:
+		return list_add((char ***)(base + d->offset), list_count(o, d), v);
+	case OPT_UINT: {
+		errno = 0;
+		unsigned long x = strtoul(v, &end, 10);
+		if (errno || *v == '\0' || *end != '\0' || x > 0xffffffffUL || v[0] == '-') {
+			fprintf(stderr, "recmesh: %s: --%s wants a whole number, not '%s'\n", where,
+				d->name, v);
+			return -1;
+		}
+		*(unsigned *)(base + d->offset) = (unsigned)x;
+		return 0;
+	}
+	case OPT_DOUBLE: {
+		errno = 0;
+		double x = strtod(v, &end);
+		if (errno || *v == '\0' || *end != '\0' || !isfinite(x) || x < 0) {
+			fprintf(stderr, "recmesh: %s: --%s wants a number of seconds, not '%s'\n",
+				where, d->name, v);
+			return -1;
+		}
+		*(double *)(base + d->offset) = x;
+		return 0;
+	}
+	case OPT_FLAG: {
+		int *p = (int *)(base + d->offset);
+		if (!v || !strcasecmp(v, "yes") || !strcasecmp(v, "true") || !strcmp(v, "1"))
+			*p = 1;
+		else if (!strcasecmp(v, "no") || !strcasecmp(v, "false") || !strcmp(v, "0"))
+			*p = 0;
+		else {
+			fprintf(stderr, "recmesh: %s: --%s wants yes or no, not '%s'\n", where,
+				d->name, v);
+			return -1;
+		}
+		return 0;
+	}
+	}
+	return -1;
+}
+
+static const struct opt_def *find_def(enum rm_command cmd, const char *name)
+{
+	for (const struct opt_def *d = defs; d->name; d++)
+		if (!strcmp(d->name, name))
+			return (d->commands & cmd) ? d : NULL;
+	return NULL;
+}
+
+static char *trim(char *s)
+{
+	while (isspace((unsigned char)*s))
+		s++;
+	char *e = s + strlen(s);
+	while (e > s && isspace((unsigned char)e[-1]))
+		*--e = '\0';
+	return s;
+}
+
+static int read_config(enum rm_command cmd, const char *path, struct rm_options *o)
+{
+	char line[4096], where[4200];
+	FILE *f = fopen(path, "r");
+	int lineno = 0, rc = 0;
+	if (!f) {
+		fprintf(stderr, "recmesh: cannot read config file '%s': %s\n", path, strerror(errno));
+		return -1;
+	}
+	while (fgets(line, sizeof(line), f)) {
+		lineno++;
+		char *hash = strchr(line, '#');
+		if (hash)
+			*hash = '\0';
+		char *s = trim(line);
+		if (*s == '\0')
+			continue;
+		char *val = s + strcspn(s, "= \t");
+		if (*val) {
+			*val++ = '\0';
+			val = trim(val);
+			if (*val == '=')
+				val = trim(val + 1);
+		}
+		snprintf(where, sizeof(where), "%s:%d", path, lineno);
+		const struct opt_def *d = find_def(cmd, s);
+		if (!d || !strcmp(s, "config")) {
+			fprintf(stderr, "recmesh: %s: unknown option '%s' for 'recmesh %s'\n", where, s,
+				command_name(cmd, NULL, NULL));
+			rc = -1;
+			break;
+		}
+		if (*val == '\0' && d->type != OPT_FLAG) {
+			fprintf(stderr, "recmesh: %s: option '%s' needs a value\n", where, s);
+			rc = -1;
+			break;
+		}
+		if (set_opt(o, d, *val ? val : NULL, where) < 0) {
+			rc = -1;
+			break;
+		}
+	}
+	fclose(f);
+	return rc;
+}
+
+int options_parse(enum rm_command cmd, int argc, char **argv, struct rm_options *o)
+{
+	struct option lopts[64];
+	const struct opt_def *index[64];
+	char shorts[128] = "+h";
+	size_t n = 0, sl = 2;
+
+	memset(o, 0, sizeof(*o));
+	for (const struct opt_def *d = defs; d->name; d++) {
+		if (!(d->commands & cmd))
+			continue;
+		lopts[n].name = d->name;
+		lopts[n].has_arg = d->type == OPT_FLAG ? no_argument : required_argument;
+		lopts[n].flag = NULL;
+		lopts[n].val = 1000 + (int)n;
+		index[n] = d;
+		if (d->shortopt) {
+			shorts[sl++] = (char)d->shortopt;
+			if (d->type != OPT_FLAG)
+				shorts[sl++] = ':';
+		}
+		n++;
+	}
+	lopts[n].name = "help";
+	lopts[n].has_arg = no_argument;
+	lopts[n].flag = NULL;
+	lopts[n].val = 'h';
+	memset(&lopts[n + 1], 0, sizeof(lopts[0]));
+	shorts[sl] = '\0';
+
+	/* defaults */
+	for (const struct opt_def *d = defs; d->name; d++)
+		if ((d->commands & cmd) && d->def && set_opt(o, d, d->def, "default") < 0)
+			return -1;
+
+	/* pass 1: --config and --help only */
+	opterr = 0;
+	optind = 1;
+	int c;
+	while ((c = getopt_long(argc, argv, shorts, lopts, NULL)) != -1) {
+		if (c == 'h') {
+			options_usage(cmd, stdout);
+			return 1;
+		}
+		if (c >= 1000 && !strcmp(index[c - 1000]->name, "config"))
+			set_opt(o, index[c - 1000], optarg, "command line");
+		else if (c == 'c')
+			set_opt(o, find_def(cmd, "config"), optarg, "command line");
+	}
+	if (o->config && read_config(cmd, o->config, o) < 0)
+		return -1;
+
+	/* pass 2: everything, over the file's values */
+	opterr = 1;
+	optind = 1;
+	int cleared_list = 0;
+	while ((c = getopt_long(argc, argv, shorts, lopts, NULL)) != -1) {
+		const struct opt_def *d = NULL;
+		if (c == '?' || c == ':') {
+			fprintf(stderr, "Try 'recmesh %s --help'.\n", command_name(cmd, NULL, NULL));
+			return -1;
+		}
+		if (c >= 1000)
+			d = index[c - 1000];
+		else
+			for (size_t i = 0; i < n; i++)
+				if (index[i]->shortopt == c)
+					d = index[i];
+		if (!d)
+			continue;
+		if (d->type == OPT_LIST && !cleared_list) {
+			list_clear((char ***)((char *)o + d->offset), list_count(o, d));
+			cleared_list = 1;
+		}
+		if (set_opt(o, d, optarg, "command line") < 0)
+			return -1;
+	}
+	if (optind < argc) {
+		fprintf(stderr, "recmesh: unexpected argument '%s'\nTry 'recmesh %s --help'.\n",
+			argv[optind], command_name(cmd, NULL, NULL));
+		return -1;
+	}
+	return 0;
+}
+
+void options_free(struct rm_options *o)
+{
+	for (const struct opt_def *d = defs; d->name; d++) {
+		if (d->type == OPT_STR) {
+			char **p = (char **)((char *)o + d->offset);
+			free(*p);
+			*p = NULL;
+		}
+	}
+	list_clear(&o->listen, &o->nlisten);
+}

@@ -1,0 +1,63 @@
+/*
+ * options.h: the options of every subcommand, from defaults, the config
+ * file (--config FILE: "name = value" lines, the long option names) and
+ * the command line, in that order of precedence (the command line wins; a
+ * list option given on the command line replaces the file's values).
+ */
+#ifndef RECMESH_OPTIONS_H
+#define RECMESH_OPTIONS_H
+
+#include <stddef.h>
+#include <stdio.h>
+
+enum rm_command {
+	CMD_PROXY = 1 << 0,
+	CMD_HOT = 1 << 1,
+	CMD_EVENTS = 1 << 2,
+	CMD_WARM = 1 << 3,
+	CMD_MIRROR = 1 << 4,
+	CMD_NS = 1 << 5,
+};
+
+struct rm_options {
+	char *config;
+	char *nats;
+	char *cluster;
+	char *node;
+	int verbose;
+	int quiet;
+	int use_syslog;
+	char *user;
+	/* proxy */
+	char **listen;
+	size_t nlisten;
+	char *upstream;
+	double upstream_timeout;
+	unsigned upstream_sockets;
+	unsigned max_tcp_clients;
+	double tcp_idle_timeout;
+	unsigned hot_capacity;
+	double hot_interval;
+	double hot_half_life;
+	unsigned hot_publish;
+	int mirror_client_ip;
+	unsigned kv_replicas;
+	double stats_interval;
+	/* hot, events */
+	unsigned top;
+	int json;
+	double max_age;
+	unsigned count;
+	double timeout;
+};
+
+/*
+ * Parses argv (argv[0] is the subcommand's name) into opts. Returns 0, 1
+ * when --help was printed (the caller exits 0), or -1 after printing an
+ * error (the caller exits 2).
+ */
+int options_parse(enum rm_command cmd, int argc, char **argv, struct rm_options *opts);
+void options_free(struct rm_options *opts);
+void options_usage(enum rm_command cmd, FILE *out);
+
+#endif

@@ -1,0 +1,596 @@
+/*
+ * proxy.c: proxy setup and the UDP data path; see proxy.h.
+ *
+ * Every upstream UDP socket has its own 16-bit ID space. A query takes a
+ * free ID (free IDs are reused first-in first-out, so an ID is reused as
+ * late as possible), its client's details are kept in the slot of that ID,
+ * and the answer is matched by ID and by a hash of its question. Slots are
+ * also queued in send order, so that the periodic sweep finds the timed-out
+ * ones by looking at the oldest only.
+ */
+#include "config.h"
+
+#include "proxy_int.h"
+
+#include "log.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#define UDP_BATCH 32
+#define UDP_RX_SIZE 65536
+#define ID_SPACE 65536
+#define SWEEP_INTERVAL 0.1
+#define SOCK_BUF (4 * 1024 * 1024)
+
+union sa_any {
+	struct sockaddr sa;
+	struct sockaddr_in sin;
+	struct sockaddr_in6 sin6;
+};
+
+union pktinfo_any {
+	struct in_pktinfo v4;
+	struct in6_pktinfo v6;
+};
+
+struct udp_slot {
+	uint64_t sent_ns;
+	union sa_any client;
+	union pktinfo_any dst;
+	uint32_t qhash;
+	struct ev_query q;
+	uint16_t client_id;
+	uint16_t listener;
+	uint8_t used;
+	uint8_t parsed; /* the query parsed: the answer can become an event */
+	uint8_t has_dst;
+};
+
+struct sent_rec {
+	uint64_t sent_ns;
+	uint16_t id;
+};
+
+struct udp_upstream {
+	int fd;
+	ev_io io;
+	struct proxy *p;
+	struct udp_slot *slots;  /* ID_SPACE */
+	uint16_t *free_ids;      /* FIFO ring of free IDs */
+	uint32_t free_head, free_count;
+	struct sent_rec *order; /* FIFO ring in send order */
+	uint32_t order_head, order_count;
+};
+
+uint64_t proxy_now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static uint64_t unix_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000000ull + (uint64_t)ts.tv_nsec / 1000;
+}
+
+void proxy_emit(struct proxy *p, const struct ev_query *q, const struct dns_msg_info *r,
+		size_t rsize, uint64_t latency_ns, int tcp, const struct sockaddr *client)
+{
+	struct rm_event ev;
+	if (!p->cfg.mirror)
+		return;
+	uint64_t lat_us = latency_ns / 1000;
+	event_from_dns(&ev, q, r, rsize, unix_us(), lat_us > 0xffffffffu ? 0xffffffffu : (uint32_t)lat_us,
+		       tcp);
+	if (p->cfg.client_ip && client) {
+		if (client->sa_family == AF_INET) {
+			ev.client_family = 4;
+			memcpy(ev.client, &((const struct sockaddr_in *)client)->sin_addr, 4);
+		} else if (client->sa_family == AF_INET6) {
+			ev.client_family = 6;
+			memcpy(ev.client, &((const struct sockaddr_in6 *)client)->sin6_addr, 16);
+		}
+	}
+	if (mirror_submit(p->cfg.mirror, &ev) < 0)
+		p->st.events_dropped++;
+}
+
+/* ID allocation */
+
+static int id_take(struct udp_upstream *u, uint16_t *id)
+{
+	if (u->free_count == 0)
+		return -1;
+	*id = u->free_ids[u->free_head];
+	u->free_head = (u->free_head + 1) % ID_SPACE;
+	u->free_count--;
+	return 0;
+}
+
+static void id_give(struct udp_upstream *u, uint16_t id)
+{
+	u->free_ids[(u->free_head + u->free_count) % ID_SPACE] = id;
+	u->free_count++;
+	u->slots[id].used = 0;
+}
+
+static void order_push(struct udp_upstream *u, uint16_t id, uint64_t sent_ns)
+{
+	/* at most ID_SPACE slots are in use, so the ring cannot overflow */
+	struct sent_rec *r = &u->order[(u->order_head + u->order_count) % ID_SPACE];
+	r->id = id;
+	r->sent_ns = sent_ns;
+	u->order_count++;
+}
+
+static void sweep_udp(struct proxy *p, struct udp_upstream *u, uint64_t now)
+{
+	while (u->order_count) {
+		struct sent_rec *r = &u->order[u->order_head];
+		struct udp_slot *s = &u->slots[r->id];
+		int live = s->used && s->sent_ns == r->sent_ns;
+		if (live && now - r->sent_ns < p->timeout_ns)
+			break;
+		if (live) {
+			p->st.upstream_timeouts++;
+			id_give(u, r->id);
+		}
+		u->order_head = (u->order_head + 1) % ID_SPACE;
+		u->order_count--;
+	}
+}
+
+static void sweep_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct proxy *p = w->data;
+	uint64_t now = proxy_now_ns();
+	for (unsigned i = 0; i < p->nups; i++)
+		sweep_udp(p, &p->ups[i], now);
+	ptcp_sweep(p, now);
+}
+
+/* Client side: queries in, answers out */
+
+static void set_pktinfo_cmsg(struct msghdr *mh, const struct udp_slot *s, char *cbuf, size_t cbsize)
+{
+	memset(cbuf, 0, cbsize);
+	mh->msg_control = cbuf;
+	if (s->client.sa.sa_family == AF_INET) {
+		mh->msg_controllen = CMSG_SPACE(sizeof(struct in_pktinfo));
+		struct cmsghdr *c = CMSG_FIRSTHDR(mh);
+		c->cmsg_level = IPPROTO_IP;
+		c->cmsg_type = IP_PKTINFO;
+		c->cmsg_len = CMSG_LEN(sizeof(struct in_pktinfo));
+		struct in_pktinfo pi = s->dst.v4;
+		pi.ipi_spec_dst = pi.ipi_addr;
+		pi.ipi_addr.s_addr = 0;
+		pi.ipi_ifindex = 0;
+		memcpy(CMSG_DATA(c), &pi, sizeof(pi));
+	} else {
+		mh->msg_controllen = CMSG_SPACE(sizeof(struct in6_pktinfo));
+		struct cmsghdr *c = CMSG_FIRSTHDR(mh);
+		c->cmsg_level = IPPROTO_IPV6;
+		c->cmsg_type = IPV6_PKTINFO;
+		c->cmsg_len = CMSG_LEN(sizeof(struct in6_pktinfo));
+		struct in6_pktinfo pi = s->dst.v6;
+		pi.ipi6_ifindex = 0;
+		memcpy(CMSG_DATA(c), &pi, sizeof(pi));
+	}
+}
+
+struct out_batch {
+	struct mmsghdr msgs[UDP_BATCH];
+	struct iovec iov[UDP_BATCH];
+	union sa_any addr[UDP_BATCH];
+	char cbuf[UDP_BATCH][64];
+	unsigned n;
+};
+
+static void flush_out(struct proxy *p, int fd, struct out_batch *b)
+{
+	unsigned done = 0;
+	while (done < b->n) {
+		int r = sendmmsg(fd, b->msgs + done, b->n - done, 0);
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			/* the client or the kernel refused this one: skip it, count it */
+			p->st.send_errors++;
+			done++;
+			continue;
+		}
+		done += (unsigned)r;
+	}
+	b->n = 0;
+}
+
+static void udp_query_batch(struct proxy *p, struct listener *l)
+{
+	struct mmsghdr msgs[UDP_BATCH];
+	struct iovec iov[UDP_BATCH];
+	union sa_any from[UDP_BATCH];
+	char cbuf[UDP_BATCH][128];
+	struct mmsghdr out[UDP_BATCH];
+	struct iovec out_iov[UDP_BATCH];
+	uint16_t out_ids[UDP_BATCH];
+	struct dns_msg_info info;
+
+	memset(msgs, 0, sizeof(msgs));
+	for (unsigned i = 0; i < UDP_BATCH; i++) {
+		iov[i].iov_base = p->rx_bufs + (size_t)i * UDP_RX_SIZE;
+		iov[i].iov_len = UDP_RX_SIZE;
+		msgs[i].msg_hdr.msg_iov = &iov[i];
+		msgs[i].msg_hdr.msg_iovlen = 1;
+		msgs[i].msg_hdr.msg_name = &from[i];
+		msgs[i].msg_hdr.msg_namelen = sizeof(from[i]);
+		if (l->wildcard) {
+			msgs[i].msg_hdr.msg_control = cbuf[i];
+			msgs[i].msg_hdr.msg_controllen = sizeof(cbuf[i]);
+		}
+	}
+	int n = recvmmsg(l->fd, msgs, UDP_BATCH, MSG_DONTWAIT, NULL);
+	if (n <= 0)
+		return;
+
+	struct udp_upstream *u = &p->ups[p->next_up];
+	p->next_up = (p->next_up + 1) % p->nups;
+	uint64_t now = proxy_now_ns();
+	unsigned nout = 0;
+	for (int i = 0; i < n; i++) {
+		uint8_t *pkt = iov[i].iov_base;
+		size_t len = msgs[i].msg_len;
+		p->st.udp_queries++;
+		if (len < DNS_HDR_LEN || (pkt[2] & 0x80) || (msgs[i].msg_hdr.msg_flags & MSG_TRUNC)) {
+			p->st.dropped_not_query++;
+			continue;
+		}
+		uint16_t id;
+		if (id_take(u, &id) < 0) {
+			p->st.overload_drops++;
+			continue;
+		}
+		struct udp_slot *s = &u->slots[id];
+		int rc = dnsmsg_parse(pkt, len, &info);
+		s->parsed = rc == DNS_OK;
+		if (rc == DNS_OK) {
+			s->qhash = proxy_question_hash(&info);
+			proxy_ev_query(&s->q, &info, len);
+		} else {
+			p->st.malformed_queries++;
+			log_debug("forwarding malformed query: %s", dnsmsg_strerror(rc));
+		}
+		s->client_id = dnsmsg_get16(pkt);
+		s->listener = (uint16_t)l->index;
+		memcpy(&s->client, &from[i], msgs[i].msg_hdr.msg_namelen <= sizeof(s->client)
+							 ? msgs[i].msg_hdr.msg_namelen
+							 : sizeof(s->client));
+		s->has_dst = 0;
+		if (l->wildcard) {
+			for (struct cmsghdr *c = CMSG_FIRSTHDR(&msgs[i].msg_hdr); c;
+			     c = CMSG_NXTHDR(&msgs[i].msg_hdr, c)) {
+				if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_PKTINFO) {
+					memcpy(&s->dst.v4, CMSG_DATA(c), sizeof(s->dst.v4));
+					s->has_dst = 1;
+				} else if (c->cmsg_level == IPPROTO_IPV6 && c->cmsg_type == IPV6_PKTINFO) {
+					memcpy(&s->dst.v6, CMSG_DATA(c), sizeof(s->dst.v6));
+					s->has_dst = 1;
+				}
+			}
+		}
+		s->sent_ns = now;
+		s->used = 1;
+		order_push(u, id, now);
+		dnsmsg_put16(pkt, id);
+		out_iov[nout].iov_base = pkt;
+		out_iov[nout].iov_len = len;
+		memset(&out[nout], 0, sizeof(out[nout]));
+		out[nout].msg_hdr.msg_iov = &out_iov[nout];
+		out[nout].msg_hdr.msg_iovlen = 1;
+		out_ids[nout] = id;
+		nout++;
+	}
+	unsigned done = 0;
+	while (done < nout) {
+		int r = sendmmsg(u->fd, out + done, nout - done, 0);
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			/* upstream unreachable or buffers full: this query is lost */
+			p->st.send_errors++;
+			id_give(u, out_ids[done]);
+			done++;
+			continue;
+		}
+		done += (unsigned)r;
+	}
+}
+
+static void udp_listen_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct listener *l = w->data;
+	/* a few batches per wake-up, then let the other sockets have a turn */
+	for (int k = 0; k < 4; k++)
+		udp_query_batch(l->p, l);
+}
+
+static void queue_answer(struct proxy *p, struct out_batch *outs, struct udp_slot *s, uint8_t *pkt,
+			 size_t len)
+{
+	struct listener *l = &p->listeners[s->listener];
+	struct out_batch *b = &outs[s->listener];
+	if (b->n == UDP_BATCH)
+		flush_out(p, l->fd, b);
+	unsigned k = b->n++;
+	memset(&b->msgs[k], 0, sizeof(b->msgs[k]));
+	b->addr[k] = s->client;
+	b->iov[k].iov_base = pkt;
+	b->iov[k].iov_len = len;
+	b->msgs[k].msg_hdr.msg_name = &b->addr[k];
+	b->msgs[k].msg_hdr.msg_namelen = s->client.sa.sa_family == AF_INET ? sizeof(struct sockaddr_in)
+									     : sizeof(struct sockaddr_in6);
+	b->msgs[k].msg_hdr.msg_iov = &b->iov[k];
+	b->msgs[k].msg_hdr.msg_iovlen = 1;
+	if (s->has_dst)
+		set_pktinfo_cmsg(&b->msgs[k].msg_hdr, s, b->cbuf[k], sizeof(b->cbuf[k]));
+}
+
+static void udp_answer_batch(struct proxy *p, struct udp_upstream *u, struct out_batch *outs)
+{
+	struct mmsghdr msgs[UDP_BATCH];
+	struct iovec iov[UDP_BATCH];
+	struct dns_msg_info info;
+
+	memset(msgs, 0, sizeof(msgs));
+	for (unsigned i = 0; i < UDP_BATCH; i++) {
+		iov[i].iov_base = p->rx_bufs + (size_t)i * UDP_RX_SIZE;
+		iov[i].iov_len = UDP_RX_SIZE;
+		msgs[i].msg_hdr.msg_iov = &iov[i];
+		msgs[i].msg_hdr.msg_iovlen = 1;
+	}
+	int n = recvmmsg(u->fd, msgs, UDP_BATCH, MSG_DONTWAIT, NULL);
+	if (n <= 0)
+		return;
+	uint64_t now = proxy_now_ns();
+	for (int i = 0; i < n; i++) {
+		uint8_t *pkt = iov[i].iov_base;
+		size_t len = msgs[i].msg_len;
+		if (len < DNS_HDR_LEN || !(pkt[2] & 0x80)) {
+			p->st.unexpected_responses++;
+			continue;
+		}
+		uint16_t id = dnsmsg_get16(pkt);
+		struct udp_slot *s = &u->slots[id];
+		if (!s->used) {
+			p->st.unexpected_responses++; /* late answer after a timeout */
+			continue;
+		}
+		int rc = dnsmsg_parse(pkt, len, &info);
+		if (rc == DNS_OK && s->parsed && proxy_question_hash(&info) != s->qhash) {
+			p->st.unexpected_responses++;
+			continue;
+		}
+		if (rc != DNS_OK)
+			p->st.malformed_responses++;
+		p->st.answers++;
+		dnsmsg_put16(pkt, s->client_id);
+		if (rc == DNS_OK && s->parsed)
+			proxy_emit(p, &s->q, &info, len, now - s->sent_ns, 0, &s->client.sa);
+		/* the receive buffers are reused by the next batch: send them out now */
+		queue_answer(p, outs, s, pkt, len);
+		id_give(u, id);
+	}
+	for (size_t k = 0; k < p->nlisteners; k++)
+		if (outs[k].n)
+			flush_out(p, p->listeners[k].fd, &outs[k]);
+}
+
+static void udp_upstream_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct udp_upstream *u = w->data;
+	struct proxy *p = u->p;
+	for (int k = 0; k < 4; k++)
+		udp_answer_batch(p, u, p->udp_outs);
+}
+
+/* Setup */
+
+static int set_nonblock(int fd)
+{
+	int fl = fcntl(fd, F_GETFL);
+	return fl < 0 ? -1 : fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+}
+
+static void set_bufs(int fd)
+{
+	int sz = SOCK_BUF;
+	setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &sz, sizeof(sz));
+	setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz));
+}
+
+static int open_listener(struct proxy *p, struct listener *l, char *err, size_t err_size)
+{
+	char a[128];
+	int one = 1, fam = l->addr.ss.ss_family;
+	netaddr_format((struct sockaddr *)&l->addr.ss, a, sizeof(a));
+	l->fd = socket(fam, (l->tcp ? SOCK_STREAM : SOCK_DGRAM), 0);
+	if (l->fd < 0) {
+		snprintf(err, err_size, "cannot create socket for '%s': %s", a, strerror(errno));
+		return -1;
+	}
+	setsockopt(l->fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (fam == AF_INET6)
+		setsockopt(l->fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+	if (!l->tcp) {
+		set_bufs(l->fd);
+		l->wildcard = netaddr_is_wildcard(&l->addr);
+		if (l->wildcard && fam == AF_INET)
+			setsockopt(l->fd, IPPROTO_IP, IP_PKTINFO, &one, sizeof(one));
+		else if (l->wildcard)
+			setsockopt(l->fd, IPPROTO_IPV6, IPV6_RECVPKTINFO, &one, sizeof(one));
+	}
+	if (bind(l->fd, (struct sockaddr *)&l->addr.ss, l->addr.len) < 0) {
+		snprintf(err, err_size, "cannot listen on %s '%s': %s", l->tcp ? "TCP" : "UDP", a,
+			 strerror(errno));
+		return -1;
+	}
+	if (l->tcp && listen(l->fd, 1024) < 0) {
+		snprintf(err, err_size, "cannot listen on TCP '%s': %s", a, strerror(errno));
+		return -1;
+	}
+	set_nonblock(l->fd);
+	l->io.data = l;
+	ev_io_init(&l->io, l->tcp ? ptcp_accept_cb : udp_listen_cb, l->fd, EV_READ);
+	ev_io_start(p->loop, &l->io);
+	log_info("listening on %s '%s'", l->tcp ? "TCP" : "UDP", a);
+	return 0;
+}
+
+static int open_upstream(struct proxy *p, struct udp_upstream *u, char *err, size_t err_size)
+{
+	char a[128];
+	u->p = p;
+	u->slots = calloc(ID_SPACE, sizeof(*u->slots));
+	u->free_ids = malloc(ID_SPACE * sizeof(*u->free_ids));
+	u->order = malloc(ID_SPACE * sizeof(*u->order));
+	if (!u->slots || !u->free_ids || !u->order) {
+		snprintf(err, err_size, "out of memory");
+		return -1;
+	}
+	/* a random permutation of all IDs */
+	for (uint32_t i = 0; i < ID_SPACE; i++)
+		u->free_ids[i] = (uint16_t)i;
+	for (uint32_t i = ID_SPACE - 1; i > 0; i--) {
+		uint32_t j = (uint32_t)random() % (i + 1);
+		uint16_t t = u->free_ids[i];
+		u->free_ids[i] = u->free_ids[j];
+		u->free_ids[j] = t;
+	}
+	u->free_count = ID_SPACE;
+	u->fd = socket(p->upstream.ss.ss_family, SOCK_DGRAM, 0);
+	if (u->fd < 0 || connect(u->fd, (struct sockaddr *)&p->upstream.ss, p->upstream.len) < 0) {
+		snprintf(err, err_size, "cannot reach upstream '%s': %s",
+			 netaddr_format((struct sockaddr *)&p->upstream.ss, a, sizeof(a)),
+			 strerror(errno));
+		return -1;
+	}
+	set_bufs(u->fd);
+	set_nonblock(u->fd);
+	u->io.data = u;
+	ev_io_init(&u->io, udp_upstream_cb, u->fd, EV_READ);
+	ev_io_start(p->loop, &u->io);
+	return 0;
+}
+
+struct proxy *proxy_create(struct ev_loop *loop, const struct proxy_config *cfg, char *err,
+			   size_t err_size)
+{
+	struct proxy *p = calloc(1, sizeof(*p));
+	if (!p) {
+		snprintf(err, err_size, "out of memory");
+		return NULL;
+	}
+	p->loop = loop;
+	p->cfg = *cfg;
+	p->timeout_ns = (uint64_t)(cfg->upstream_timeout * 1e9);
+	if (netaddr_parse(cfg->upstream, 53, &p->upstream) < 0) {
+		snprintf(err, err_size, "bad upstream address '%s' (expected ADDR:PORT)", cfg->upstream);
+		goto fail;
+	}
+	if (cfg->nlisten == 0) {
+		snprintf(err, err_size, "no listen address given");
+		goto fail;
+	}
+	srandom((unsigned)(proxy_now_ns() ^ (uint64_t)getpid()));
+	p->rx_bufs = malloc((size_t)UDP_BATCH * UDP_RX_SIZE);
+	p->listeners = calloc(cfg->nlisten * 2, sizeof(*p->listeners));
+	p->nups = cfg->upstream_sockets ? cfg->upstream_sockets : 1;
+	p->ups = calloc(p->nups, sizeof(*p->ups));
+	p->udp_outs = calloc(cfg->nlisten * 2, sizeof(struct out_batch));
+	if (!p->rx_bufs || !p->listeners || !p->ups || !p->udp_outs) {
+		snprintf(err, err_size, "out of memory");
+		goto fail;
+	}
+	for (unsigned i = 0; i < p->nups; i++)
+		p->ups[i].fd = -1;
+	for (size_t i = 0; i < cfg->nlisten * 2; i++)
+		p->listeners[i].fd = -1;
+	for (size_t i = 0; i < cfg->nlisten; i++) {
+		struct netaddr a;
+		if (netaddr_parse(cfg->listen[i], 53, &a) < 0) {
+			snprintf(err, err_size, "bad listen address '%s' (expected ADDR:PORT)",
+				 cfg->listen[i]);
+			goto fail;
+		}
+		for (int tcp = 0; tcp < 2; tcp++) {
+			struct listener *l = &p->listeners[p->nlisteners];
+			l->p = p;
+			l->addr = a;
+			l->tcp = tcp;
+			l->index = (unsigned)p->nlisteners;
+			p->nlisteners++;
+			if (open_listener(p, l, err, err_size) < 0)
+				goto fail;
+		}
+	}
+	for (unsigned i = 0; i < p->nups; i++)
+		if (open_upstream(p, &p->ups[i], err, err_size) < 0)
+			goto fail;
+	ev_timer_init(&p->sweep, sweep_cb, SWEEP_INTERVAL, SWEEP_INTERVAL);
+	p->sweep.data = p;
+	ev_timer_start(loop, &p->sweep);
+	return p;
+fail:
+	proxy_destroy(p);
+	return NULL;
+}
+
+void proxy_set_mirror(struct proxy *p, struct mirror *m)
+{
+	p->cfg.mirror = m;
+}
+
+void proxy_get_stats(const struct proxy *p, struct proxy_stats *st)
+{
+	*st = p->st;
+}
+
+void proxy_destroy(struct proxy *p)
+{
+	if (!p)
+		return;
+	ptcp_destroy_all(p);
+	if (ev_is_active(&p->sweep))
+		ev_timer_stop(p->loop, &p->sweep);
+	for (size_t i = 0; p->listeners && i < p->nlisteners; i++) {
+		if (ev_is_active(&p->listeners[i].io))
+			ev_io_stop(p->loop, &p->listeners[i].io);
+		if (p->listeners[i].fd >= 0)
+			close(p->listeners[i].fd);
+	}
+	for (unsigned i = 0; p->ups && i < p->nups; i++) {
+		struct udp_upstream *u = &p->ups[i];
+		if (ev_is_active(&u->io))
+			ev_io_stop(p->loop, &u->io);
+		if (u->fd >= 0)
+			close(u->fd);
+		free(u->slots);
+		free(u->free_ids);
+		free(u->order);
+	}
+	free(p->ups);
+	free(p->udp_outs);
+	free(p->listeners);
+	free(p->rx_bufs);
+	free(p);
+}

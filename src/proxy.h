@@ -1,0 +1,68 @@
+/*
+ * proxy.h: the inline data path of `recmesh proxy`.
+ *
+ * Listens on UDP and TCP, forwards every query unchanged but for the
+ * message ID to the upstream Recursor, relays its answer unchanged but for
+ * the ID, and hands an event for every answered query to the mirror. All of
+ * it runs on one libev loop and never blocks: the mirror takes events
+ * through a lock-free ring.
+ *
+ * Malformed input: a datagram shorter than a DNS header or with QR set is
+ * dropped (there is nothing to answer); any other query is forwarded as it
+ * is, so the Recursor answers it as it would without the proxy, but it
+ * produces no event and is counted as malformed.
+ *
+ * Upstream timeouts: a UDP query unanswered after upstream_timeout is
+ * forgotten and the client gets silence (it retries, as after a lost
+ * packet); a TCP query gets SERVFAIL, as does every query pending on an
+ * upstream TCP connection that fails.
+ */
+#ifndef RECMESH_PROXY_H
+#define RECMESH_PROXY_H
+
+#include "mirror.h"
+
+#include <ev.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct proxy_config {
+	char *const *listen; /* "ADDR:PORT" entries, UDP and TCP on each */
+	size_t nlisten;
+	const char *upstream; /* "ADDR:PORT" */
+	double upstream_timeout;  /* seconds */
+	unsigned upstream_sockets; /* UDP sockets towards the upstream */
+	unsigned max_tcp_clients;
+	double tcp_idle_timeout; /* seconds */
+	int client_ip;           /* put client addresses into events */
+	struct mirror *mirror;   /* may be NULL: no events */
+};
+
+struct proxy_stats {
+	uint64_t udp_queries, tcp_queries;
+	uint64_t answers;
+	uint64_t upstream_timeouts;
+	uint64_t servfail_sent;
+	uint64_t dropped_not_query;   /* short datagrams, QR set */
+	uint64_t malformed_queries;   /* forwarded, no event */
+	uint64_t malformed_responses; /* relayed, no event */
+	uint64_t unexpected_responses;
+	uint64_t overload_drops; /* no free upstream ID */
+	uint64_t send_errors;
+	uint64_t tcp_clients, tcp_clients_refused;
+	uint64_t tcp_clients_open;
+	uint64_t events_dropped;
+};
+
+struct proxy;
+
+/* Binds every listener and the upstream sockets; NULL with a reason in err */
+struct proxy *proxy_create(struct ev_loop *loop, const struct proxy_config *cfg, char *err,
+			   size_t err_size);
+void proxy_get_stats(const struct proxy *p, struct proxy_stats *st);
+/* Sets (or clears, with NULL) where events go */
+void proxy_set_mirror(struct proxy *p, struct mirror *m);
+/* Stops listening and frees everything; pending queries are dropped */
+void proxy_destroy(struct proxy *p);
+
+#endif
