@@ -215,7 +215,8 @@ static void flush_out(struct proxy *p, int fd, struct out_batch *b)
 	b->n = 0;
 }
 
-static void udp_query_batch(struct proxy *p, struct listener *l)
+/* Returns how many datagrams were read */
+static int udp_query_batch(struct proxy *p, struct listener *l)
 {
 	struct mmsghdr msgs[UDP_BATCH];
 	struct iovec iov[UDP_BATCH];
@@ -241,7 +242,7 @@ static void udp_query_batch(struct proxy *p, struct listener *l)
 	}
 	int n = recvmmsg(l->fd, msgs, UDP_BATCH, MSG_DONTWAIT, NULL);
 	if (n <= 0)
-		return;
+		return 0;
 
 	struct udp_upstream *u = &p->ups[p->next_up];
 	p->next_up = (p->next_up + 1) % p->nups;
@@ -314,14 +315,15 @@ static void udp_query_batch(struct proxy *p, struct listener *l)
 		}
 		done += (unsigned)r;
 	}
+	return n;
 }
 
 static void udp_listen_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
 	struct listener *l = w->data;
-	/* a few batches per wake-up, then let the other sockets have a turn */
-	for (int k = 0; k < 4; k++)
-		udp_query_batch(l->p, l);
+	/* more while batches come full, then let the other sockets have a turn */
+	for (int k = 0; k < 4 && udp_query_batch(l->p, l) == UDP_BATCH; k++)
+		;
 }
 
 static void queue_answer(struct proxy *p, struct out_batch *outs, struct udp_slot *s, uint8_t *pkt,
@@ -345,7 +347,7 @@ static void queue_answer(struct proxy *p, struct out_batch *outs, struct udp_slo
 		set_pktinfo_cmsg(&b->msgs[k].msg_hdr, s, b->cbuf[k], sizeof(b->cbuf[k]));
 }
 
-static void udp_answer_batch(struct proxy *p, struct udp_upstream *u, struct out_batch *outs)
+static int udp_answer_batch(struct proxy *p, struct udp_upstream *u, struct out_batch *outs)
 {
 	struct mmsghdr msgs[UDP_BATCH];
 	struct iovec iov[UDP_BATCH];
@@ -360,7 +362,7 @@ static void udp_answer_batch(struct proxy *p, struct udp_upstream *u, struct out
 	}
 	int n = recvmmsg(u->fd, msgs, UDP_BATCH, MSG_DONTWAIT, NULL);
 	if (n <= 0)
-		return;
+		return 0;
 	uint64_t now = proxy_now_ns();
 	for (int i = 0; i < n; i++) {
 		uint8_t *pkt = iov[i].iov_base;
@@ -393,14 +395,15 @@ static void udp_answer_batch(struct proxy *p, struct udp_upstream *u, struct out
 	for (size_t k = 0; k < p->nlisteners; k++)
 		if (outs[k].n)
 			flush_out(p, p->listeners[k].fd, &outs[k]);
+	return n;
 }
 
 static void udp_upstream_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
 	struct udp_upstream *u = w->data;
 	struct proxy *p = u->p;
-	for (int k = 0; k < 4; k++)
-		udp_answer_batch(p, u, p->udp_outs);
+	for (int k = 0; k < 4 && udp_answer_batch(p, u, p->udp_outs) == UDP_BATCH; k++)
+		;
 }
 
 /* Setup */
