@@ -1,0 +1,404 @@
+# lib.sh - harness for recmesh system tests and benchmarks (source it; bash only).
+#
+# Starts real servers on loopback: a hermetic DNSSEC-signed tree served by three NSDs
+# (see mktree.sh), pdns_recursor instances resolving it, and nats-server with JetStream.
+# Every process is started with rm_spawn, logs to $RM_TMP/NAME.log and is stopped by PID
+# when the test exits. Tests using different NET prefixes and ports can run concurrently.
+#
+#   source "$(dirname "$0")/lib.sh"
+#   rm_init mytest
+#   rm_start_tree 127.53 20 10
+#   port=$(rm_free_port); rm_start_recursor rec1 "$port"
+#   rm_dig @127.0.0.1 -p "$port" www.z1.com A
+#
+# Environment: RM_KEEP=1 keeps $RM_TMP; RM_STOP_TIMEOUT (s, default 10) bounds a stop;
+# RM_START_TIMEOUT (s, default 30) bounds readiness waits; RM_LEAF_BACKEND, see mktree.sh.
+
+[[ -n ${_RM_LIB_LOADED:-} ]] && return 0
+_RM_LIB_LOADED=1
+
+RM_LIB_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# Servers and rec_control live in /usr/sbin, which a non-login PATH may lack.
+export PATH="/usr/sbin:/sbin:$PATH"
+
+declare -A _RM_PIDS=()  # process name -> PID of everything rm_spawn started and not stopped
+_RM_ORDER=()            # names in start order (stopped in reverse order)
+_RM_OWNER=$$            # owner recorded in port reservations
+
+# _rm_log MSG...: a harness message on stderr.
+_rm_log() { printf '[%s] %s\n' "${RM_NAME:-rm}" "$*" >&2; }
+
+# _rm_now_ms: wall clock in milliseconds (no fork).
+_rm_now_ms() { local t=${EPOCHREALTIME//[.,]/}; REPLY=$((10#$t / 1000)); }
+
+# rm_init NAME: temp dir ($RM_TMP), cleanup trap, log tails on failure.
+rm_init() {
+    RM_NAME=${1:?rm_init NAME}
+    RM_TMP=$(mktemp -d "${TMPDIR:-/tmp}/recmesh-$RM_NAME.XXXXXX")
+    export RM_TMP RM_NAME
+    trap '_rm_exit' EXIT
+    trap '_rm_signal 130' INT
+    trap '_rm_signal 143' TERM
+}
+
+# _rm_signal STATUS: on INT/TERM leave through the EXIT trap with STATUS.
+_rm_signal() { exit "$1"; }
+
+# _rm_exit: EXIT trap: stop everything, show logs if the test failed, remove RM_TMP.
+_rm_exit() {
+    local status=$? f
+    set +e
+    trap - EXIT INT TERM
+    while ((${#_RM_ORDER[@]} > 0)); do
+        rm_stop "${_RM_ORDER[-1]}"
+    done
+    _rm_release_all
+    if ((status != 0)) && [[ -d ${RM_TMP:-} ]]; then
+        _rm_log "FAILED (exit status $status); log tails from $RM_TMP:"
+        while IFS= read -r f; do
+            [[ -s $f ]] || continue
+            printf '\n===== %s (last 30 lines) =====\n' "${f#"$RM_TMP"/}" >&2
+            tail -n 30 "$f" >&2
+        done < <(find "$RM_TMP" -name '*.log' -type f | sort)
+    fi
+    if [[ -d ${RM_TMP:-} ]]; then
+        if [[ ${RM_KEEP:-0} == 1 ]]; then
+            _rm_log "keeping $RM_TMP"
+        else
+            rm -rf "$RM_TMP"
+        fi
+    fi
+    exit "$status"
+}
+
+# rm_wait_until TIMEOUT_SECONDS CMD...: poll CMD (output discarded) every 0.1 s until it
+# succeeds; return 1 with a message when TIMEOUT_SECONDS (may be fractional) pass.
+rm_wait_until() {
+    local timeout=${1:?rm_wait_until TIMEOUT CMD...} deadline secs frac=000
+    shift
+    [[ $timeout =~ ^([0-9]*)(\.([0-9]*))?$ ]] || { _rm_log "rm_wait_until: bad timeout '$timeout'"; return 2; }
+    secs=${BASH_REMATCH[1]:-0}
+    frac=${BASH_REMATCH[3]}000
+    _rm_now_ms; deadline=$((REPLY + 10#$secs * 1000 + 10#${frac:0:3}))
+    while true; do
+        if "$@" >/dev/null 2>&1; then return 0; fi
+        # Give up early if a process we wait for (set by _rm_wait_for) has died.
+        if [[ -n ${_RM_WAIT_PROC:-} ]] && ! _rm_alive "${_RM_PIDS[$_RM_WAIT_PROC]:-}"; then
+            _rm_log "rm_wait_until: process '$_RM_WAIT_PROC' died while waiting for: $*"
+            return 1
+        fi
+        _rm_now_ms
+        if ((REPLY >= deadline)); then
+            _rm_log "rm_wait_until: timed out after ${timeout}s waiting for: $*"
+            return 1
+        fi
+        sleep 0.1
+    done
+}
+
+# _rm_wait_for NAME TIMEOUT CMD...: rm_wait_until that fails at once if process NAME dies.
+_rm_wait_for() {
+    local _RM_WAIT_PROC=$1
+    shift
+    rm_wait_until "$@"
+}
+
+# _rm_alive PID: true while PID runs (a zombie, i.e. exited but not reaped, counts as dead).
+_rm_alive() {
+    local pid=$1 stat
+    [[ -n $pid ]] && kill -0 "$pid" 2>/dev/null || return 1
+    read -r stat <"/proc/$pid/stat" 2>/dev/null || return 1
+    stat=${stat##*) }
+    [[ ${stat:0:1} != Z ]]
+}
+
+# _rm_descendants PID: print all descendant PIDs of PID (children first level, then deeper).
+_rm_descendants() {
+    local child
+    for child in $(ps -o pid= --ppid "$1" 2>/dev/null); do
+        echo "$child"
+        _rm_descendants "$child"
+    done
+}
+
+# rm_spawn NAME CMD...: start CMD in the background, output appended to $RM_TMP/NAME.log,
+# PID recorded for rm_stop and the exit trap. NAME must not be running already.
+rm_spawn() {
+    local name=${1:?rm_spawn NAME CMD...}
+    shift
+    if _rm_alive "${_RM_PIDS[$name]:-}"; then
+        _rm_log "rm_spawn: '$name' is already running (pid ${_RM_PIDS[$name]})"
+        return 1
+    fi
+    _rm_forget "$name" # it may have died by itself
+    printf '=== %(%F %T)T: starting: %s\n' -1 "$*" >>"$RM_TMP/$name.log"
+    "$@" >>"$RM_TMP/$name.log" 2>&1 </dev/null &
+    _RM_PIDS[$name]=$!
+    _RM_ORDER+=("$name")
+}
+
+# rm_pid NAME: print the PID of a process started with rm_spawn.
+rm_pid() { [[ -n ${_RM_PIDS[${1:?rm_pid NAME}]:-} ]] && echo "${_RM_PIDS[$1]}"; }
+
+# rm_stop NAME: stop one spawned process: TERM, wait up to RM_STOP_TIMEOUT seconds, then
+# KILL it and any descendants that are still there. Unknown names are ignored.
+rm_stop() {
+    local name=${1:?rm_stop NAME} pid kids k
+    pid=${_RM_PIDS[$name]:-}
+    _rm_forget "$name"
+    [[ -n $pid ]] || return 0
+    kids=$(_rm_descendants "$pid")
+    # (|| true everywhere: the process may be gone already, and callers use set -e.)
+    kill -TERM "$pid" 2>/dev/null || true
+    if ! rm_wait_until "${RM_STOP_TIMEOUT:-10}" _rm_dead "$pid" 2>/dev/null; then
+        _rm_log "rm_stop: '$name' (pid $pid) ignored TERM, sending KILL"
+        kill -KILL "$pid" 2>/dev/null || true
+    fi
+    wait "$pid" 2>/dev/null || true # reap it; its exit status does not matter here
+    # Children (e.g. NSD's server and xfrd processes) must not outlive a killed parent.
+    for k in $kids; do
+        if _rm_alive "$k"; then
+            kill -TERM "$k" 2>/dev/null || true
+            rm_wait_until 2 _rm_dead "$k" 2>/dev/null || kill -KILL "$k" 2>/dev/null || true
+        fi
+    done
+    return 0
+}
+_rm_dead() { ! _rm_alive "$1"; }
+
+# _rm_forget NAME: drop NAME from the bookkeeping of spawned processes.
+_rm_forget() {
+    local i
+    unset "_RM_PIDS[$1]"
+    for i in "${!_RM_ORDER[@]}"; do
+        [[ ${_RM_ORDER[i]} == "$1" ]] && unset "_RM_ORDER[i]"
+    done
+    _RM_ORDER=("${_RM_ORDER[@]}")
+}
+
+# _rm_reserve KEY: reserve KEY (a port number, or net-NET) among concurrently running tests;
+# returns 1 if another test holds it, 2 if this test holds it already. mkdir is atomic; the
+# owner file holds the test's PID, so the reservation of a test that died without cleanup
+# is taken over. Released by the exit trap. Directory: RM_PORT_DIR (/tmp/recmesh-ports).
+_rm_reserve() {
+    local dir=${RM_PORT_DIR:-/tmp/recmesh-ports} owner
+    mkdir -p "$dir"
+    if ! mkdir "$dir/$1" 2>/dev/null; then
+        owner=$(cat "$dir/$1/owner" 2>/dev/null) || owner=
+        [[ $owner != "$_RM_OWNER" ]] || return 2
+        # Empty owner: just being created by someone else; live owner: in use.
+        [[ -n $owner ]] && ! kill -0 "$owner" 2>/dev/null || return 1
+        rm -rf "${dir:?}/$1"
+        mkdir "$dir/$1" 2>/dev/null || return 1
+    fi
+    echo "$_RM_OWNER" >"$dir/$1/owner"
+    [[ -z ${RM_TMP:-} ]] || echo "$1" >>"$RM_TMP/.reserved"
+}
+
+# _rm_release_all: drop this test's reservations (exit trap).
+_rm_release_all() {
+    local dir=${RM_PORT_DIR:-/tmp/recmesh-ports} key
+    [[ -f ${RM_TMP:-}/.reserved ]] || return 0
+    while read -r key; do
+        [[ $(cat "$dir/$key/owner" 2>/dev/null) == "$_RM_OWNER" ]] && rm -rf "${dir:?}/$key"
+    done <"$RM_TMP/.reserved"
+}
+
+# rm_free_port: print a TCP+UDP port on 127.0.0.1 that no socket uses and no other running
+# test has reserved (see _rm_reserve). Ports come from 20000 up to just below the kernel's
+# ephemeral range, so outgoing connections of other programs cannot take them meanwhile.
+rm_free_port() {
+    local lo hi port try
+    read -r lo _ </proc/sys/net/ipv4/ip_local_port_range
+    hi=$((lo > 20100 ? lo - 1 : 60000))
+    for ((try = 0; try < 200; try++)); do
+        port=$((20000 + SRANDOM % (hi - 20000 + 1)))
+        # Any TCP or UDP socket (listening or connected) on that port rules it out.
+        [[ -z $(ss -Hantu "( sport = :$port )" 2>/dev/null) ]] || continue
+        _rm_reserve "$port" || continue
+        echo "$port"
+        return 0
+    done
+    _rm_log "rm_free_port: no free port found"
+    return 1
+}
+
+# rm_dig ARGS...: dig with a short timeout and a single try.
+rm_dig() { dig +time=2 +tries=1 "$@"; }
+
+# _rm_soa_ok ADDR PORT ZONE: true when ADDR:PORT answers SOA for ZONE authoritatively.
+_rm_soa_ok() {
+    local out
+    out=$(dig +norec +time=1 +tries=1 -p "$2" @"$1" "$3" SOA) || return 1
+    [[ $out == *"status: NOERROR"* && $out == *" aa"* ]]
+}
+
+# rm_start_tree NET ZONES NAMES_PER_ZONE: generate the tree into $RM_TMP/tree (mktree.sh),
+# start its three NSDs (processes nsd-root, nsd-tld, nsd-leaf) and wait until every one
+# answers SOA for a zone it serves. Exports RM_TREE. One tree per test; NET is reserved
+# so that a second test asking for the same NET fails instead of sharing the servers.
+rm_start_tree() {
+    local net=${1:?rm_start_tree NET ZONES NAMES} zones=${2:?} names=${3:?} name
+    [[ -n ${RM_TMP:-} ]] || { _rm_log "rm_start_tree: call rm_init first"; return 1; }
+    if ! { _rm_reserve "net-$net" || (($? == 2)); } || ss -Hlnu '( sport = :53 )' | grep -qF " $net."; then
+        _rm_log "rm_start_tree: NET $net is in use (reserved, or $net.x:53 listening) by another test"
+        return 1
+    fi
+    "$RM_LIB_DIR/mktree.sh" "$RM_TMP/tree" "$net" "$zones" "$names" >"$RM_TMP/mktree.log" 2>&1 \
+        || { _rm_log "rm_start_tree: mktree.sh failed"; cat "$RM_TMP/mktree.log" >&2; return 1; }
+    export RM_TREE=$RM_TMP/tree
+    # Start all three, then wait for all three (they load their zones in parallel).
+    for name in root tld leaf; do _rm_spawn_nsd "$name" || return 1; done
+    for name in root tld leaf; do _rm_wait_nsd "$name" || return 1; done
+}
+
+# rm_start_nsd NAME: (re)start one NSD of the tree (root, tld or leaf; process nsd-NAME),
+# e.g. after rm_stop nsd-leaf, and wait until it answers.
+rm_start_nsd() {
+    _rm_spawn_nsd "${1:?rm_start_nsd root|tld|leaf}" && _rm_wait_nsd "$1"
+}
+
+# _rm_nsd_line NAME: read NAME's line of $RM_TREE/nsd-instances.txt into REPLY (conf probes...).
+_rm_nsd_line() {
+    local name conf probes
+    while read -r name conf probes; do
+        [[ $name == "$1" ]] && { REPLY="$conf $probes"; return 0; }
+    done <"$RM_TREE/nsd-instances.txt"
+    _rm_log "no NSD instance '$1' in $RM_TREE/nsd-instances.txt"
+    return 1
+}
+
+# _rm_spawn_nsd NAME: start NSD instance NAME of the tree in the foreground (nsd -d; its
+# main process still forks a server and xfrd, which rm_stop also takes care of).
+_rm_spawn_nsd() {
+    local conf need hard
+    _rm_nsd_line "$1" || return 1
+    conf=${REPLY%% *}
+    # NSD opens a UDP and a TCP socket per ip-address: the leaf NSD needs about
+    # 4 * ZONES descriptors, more than the usual soft limit of 1024; raise it to the hard one.
+    need=$(($(grep -c '^ *ip-address:' "$RM_TREE/$conf") * 2 + 64))
+    hard=$(ulimit -Hn)
+    if [[ $hard != unlimited ]] && ((hard < need)); then
+        _rm_log "rm_start_tree: nsd-$1 needs $need file descriptors, hard limit is $hard" \
+            "(use fewer zones, or RM_LEAF_BACKEND=ADDR[@PORT] to listen on one address)"
+        return 1
+    fi
+    # shellcheck disable=SC2016  # expanded by the inner bash
+    rm_spawn "nsd-$1" bash -c 'ulimit -n "$(ulimit -Hn)" && exec "$@"' _ \
+        nsd -d -c "$RM_TREE/$conf"
+}
+
+# _rm_wait_nsd NAME: wait until NSD instance NAME answers SOA for each of its probes
+# (zone/address[/port] items of nsd-instances.txt) and is still running.
+_rm_wait_nsd() {
+    local probe zone addr port
+    _rm_nsd_line "$1" || return 1
+    for probe in ${REPLY#* }; do
+        IFS=/ read -r zone addr port <<<"$probe"
+        _rm_wait_for "nsd-$1" "${RM_START_TIMEOUT:-30}" _rm_soa_ok "$addr" "${port:-53}" "$zone" \
+            || { _rm_log "nsd-$1 does not answer $zone SOA at $addr"; return 1; }
+    done
+    _rm_alive "$(rm_pid "nsd-$1")" || { _rm_log "nsd-$1 exited"; return 1; }
+}
+
+# rm_http_get PORT PATH: print the body of http://127.0.0.1:PORT/PATH; fails unless the
+# status is 200. Plain bash /dev/tcp (curl is not part of a bare Debian 12); runs in a
+# subshell so that a refused connection cannot end the caller.
+rm_http_get() (
+    local status line in_body=0
+    exec 3<>"/dev/tcp/127.0.0.1/${1:?rm_http_get PORT PATH}" || exit 1
+    printf 'GET %s HTTP/1.0\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n' "${2:?}" >&3
+    read -r -t 2 _ status _ <&3 || exit 1
+    while IFS= read -r -t 2 line <&3 || [[ -n $line ]]; do
+        if ((in_body)); then
+            printf '%s\n' "$line"
+        elif [[ $line == $'\r' || -z $line ]]; then
+            in_body=1
+        fi
+    done
+    [[ $status == 200 ]]
+)
+
+# rm_nats_monitor_port NAME: print the HTTP monitoring port of nats-server NAME.
+rm_nats_monitor_port() { cat "$RM_TMP/${1:?rm_nats_monitor_port NAME}.mport"; }
+
+# rm_start_nats NAME PORT: nats-server with JetStream on 127.0.0.1:PORT, store in
+# $RM_TMP/NAME-js, monitoring on 127.0.0.1 (port from rm_nats_monitor_port). Waits until
+# /healthz (which includes JetStream) says ok. Starting again after rm_stop NAME reuses
+# the store and the monitoring port.
+rm_start_nats() {
+    local name=${1:?rm_start_nats NAME PORT} port=${2:?rm_start_nats NAME PORT} mport
+    if [[ -f $RM_TMP/$name.mport ]]; then
+        mport=$(<"$RM_TMP/$name.mport")
+    else
+        mport=$(rm_free_port) || return 1
+        echo "$mport" >"$RM_TMP/$name.mport"
+    fi
+    mkdir -p "$RM_TMP/$name-js"
+    rm_spawn "$name" nats-server -a 127.0.0.1 -p "$port" -m "$mport" -n "$name" \
+        -js -sd "$RM_TMP/$name-js"
+    _rm_wait_for "$name" "${RM_START_TIMEOUT:-30}" rm_http_get "$mport" /healthz \
+        || { _rm_log "rm_start_nats: $name not healthy"; return 1; }
+}
+
+# rm_start_recursor NAME PORT [EXTRA...]: pdns_recursor on 127.0.0.1:PORT resolving the tree
+# ($RM_TREE) with DNSSEC validation; config dir, control socket and lua config in
+# $RM_TMP/NAME. EXTRA items are recursor.conf lines ("setting=value", appended, later
+# ones win), or "lua:TEXT" to append TEXT to the lua-config-file (which already holds
+# the tree's trust anchor), e.g. 'lua:protobufServer("127.0.0.1:5300")'.
+# Waits until rec_control ping answers.
+rm_start_recursor() {
+    local name=${1:?rm_start_recursor NAME PORT [EXTRA...]} port=${2:?rm_start_recursor NAME PORT} dir line
+    shift 2
+    [[ -n ${RM_TREE:-} ]] || { _rm_log "rm_start_recursor: run rm_start_tree first"; return 1; }
+    dir=$RM_TMP/$name
+    mkdir -p "$dir"
+    cp "$RM_TREE/recursor-ta.lua" "$dir/recursor.lua"
+    cat >"$dir/recursor.conf" <<EOF
+# pdns_recursor 4.8 instance "$name" for a recmesh system test (written by lib.sh)
+local-address=127.0.0.1
+local-port=$port
+socket-dir=$dir
+daemon=no
+write-pid=no
+disable-syslog=yes
+log-timestamp=yes
+quiet=yes
+server-id=$name
+threads=2
+# Hermetic: no security polling, root hints of the tree, 127/8 allowed as a target,
+# outgoing queries only from 127.0.0.1 (so nothing could leave the machine).
+security-poll-suffix=
+hint-file=$RM_TREE/hints
+dont-query=
+query-local-address=127.0.0.1
+dnssec=validate
+lua-config-file=$dir/recursor.lua
+webserver=no
+EOF
+    for line in "$@"; do
+        if [[ $line == lua:* ]]; then
+            printf '%s\n' "${line#lua:}" >>"$dir/recursor.lua"
+        else
+            printf '%s\n' "$line" >>"$dir/recursor.conf"
+        fi
+    done
+    rm_spawn "$name" pdns_recursor --config-dir="$dir"
+    _rm_wait_for "$name" "${RM_START_TIMEOUT:-30}" rm_rec_control "$name" ping \
+        || { _rm_log "rm_start_recursor: $name does not answer rec_control ping"; return 1; }
+}
+
+# rm_rec_control NAME ARGS...: rec_control for recursor NAME (5 s timeout).
+rm_rec_control() {
+    local name=${1:?rm_rec_control NAME ARGS...}
+    shift
+    rec_control --socket-dir="$RM_TMP/$name" --timeout=5 "$@"
+}
+
+# rm_rec_stat NAME STATNAME: print the value of one statistic (fails for unknown names).
+rm_rec_stat() {
+    local value
+    value=$(rm_rec_control "${1:?rm_rec_stat NAME STAT}" get "${2:?rm_rec_stat NAME STAT}") || return 1
+    [[ $value =~ ^[0-9]+$ ]] || { _rm_log "rm_rec_stat: $1 $2: '$value'"; return 1; }
+    echo "$value"
+}
