@@ -8,6 +8,8 @@
 #include "options.h"
 #include "proxy.h"
 
+#include <nats/nats.h>
+
 #include <errno.h>
 #include <grp.h>
 #include <pwd.h>
@@ -195,6 +197,7 @@ int cmd_proxy(int argc, char **argv)
 	mirror_destroy(x.mirror);
 	ev_loop_destroy(loop);
 	options_free(&o);
+	nats_Close();
 	log_info("stopped");
 	return 0;
 }

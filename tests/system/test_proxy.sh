@@ -1,0 +1,173 @@
+#!/usr/bin/env bash
+# test_proxy.sh - recmesh proxy in front of a real pdns_recursor, with a real nats-server.
+#
+# Shows what an operator relies on: answers through the proxy are the
+# Recursor's answers (UDP, TCP pipelined, IPv6); every answered query becomes
+# an event on recmesh.<cluster>.traffic.<node>; `recmesh hot` lists what was
+# asked, most asked first, without what must not be replayed; malformed
+# packets are dropped or forwarded as documented and counted; losing NATS does
+# not stop answers and events resume when it is back; a dead Recursor gives
+# TCP clients SERVFAIL and UDP clients silence; SIGTERM stops it cleanly.
+set -euo pipefail
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+source "$HERE/lib.sh"
+RECMESH=${RECMESH:-$HERE/../../recmesh}
+DNSTCP=${DNSTCP:-$HERE/dnstcp}
+
+rm_init test_proxy
+PASSED=0
+ok() { PASSED=$((PASSED + 1)); echo "  ok   $*"; }
+fail() { echo "  FAIL $*" >&2; echo "$PASSED passed, 1 failed"; exit 1; }
+
+rm_start_tree 127.54 20 10
+REC_PORT=$(rm_free_port)
+NATS_PORT=$(rm_free_port)
+PROXY_PORT=$(rm_free_port)
+NATS=nats://127.0.0.1:$NATS_PORT
+rm_start_nats nats "$NATS_PORT"
+rm_start_recursor rec "$REC_PORT"
+
+start_proxy() {
+    rm_spawn proxy "$RECMESH" proxy --listen "127.0.0.1:$PROXY_PORT" --listen "[::1]:$PROXY_PORT" \
+        --upstream "127.0.0.1:$REC_PORT" --nats "$NATS" --cluster t --node n1 \
+        --hot-interval 0.5 --upstream-timeout 1 --stats-interval 0
+    rm_wait_until 10 rm_dig @127.0.0.1 -p "$PROXY_PORT" +short localhost A >/dev/null
+}
+start_proxy
+P=(@127.0.0.1 -p "$PROXY_PORT")
+R=(@127.0.0.1 -p "$REC_PORT")
+
+# Answers as one normalised line each: the answer records, sorted (TTLs dropped: they tick)
+answer_of() { rm_dig "$@" +noall +answer +nottlid | sort; }
+
+echo "== answers through the proxy are the Recursor's"
+names=(www.z1.com n3.z2.net n6.z4.com n7.z5.net n8.z6.org alias.z7.com nothere.z1.com)
+types=(A A AAAA MX TXT A A)
+for i in "${!names[@]}"; do
+    direct=$(answer_of "${R[@]}" "${names[$i]}" "${types[$i]}")
+    for t in "" +tcp; do
+        via=$(answer_of "${P[@]}" $t "${names[$i]}" "${types[$i]}")
+        [[ $via == "$direct" ]] || fail "${names[$i]} ${types[$i]} $t differs:"$'\n'"direct: $direct"$'\n'"proxy:  $via"
+    done
+done
+[[ -n $(answer_of "${R[@]}" www.z1.com A) ]] || fail "the Recursor gave no answer at all"
+ok "${#names[@]} names answer the same over UDP and TCP"
+out=$(rm_dig "${P[@]}" +dnssec n3.z2.net A)
+grep -Eq '^;; flags:.* ad[ ;]' <<<"$out" || fail "no AD bit through the proxy:"$'\n'"$out"
+grep -q 'RRSIG' <<<"$out" || fail "no RRSIG with DO through the proxy"
+grep -q 'status: NXDOMAIN' <<<"$(rm_dig "${P[@]}" nothere.z1.com A)" || fail "NXDOMAIN lost"
+ok "DO/AD/RRSIG and NXDOMAIN pass through unchanged"
+out=$(rm_dig @::1 -p "$PROXY_PORT" +short www.z1.com A)
+[[ $out == 198.18.0.1 ]] || fail "IPv6 listener: got '$out'"
+ok "IPv6 listener answers"
+# the same query bytes give the same answer bytes (but for the ID) through the proxy
+q1=$(rm_dig "${P[@]}" +noall +answer +comments +nocookie www.z1.com A | grep -v 'id:' | sed 's/\t[0-9]*\tIN/\tIN/')
+q2=$(rm_dig "${R[@]}" +noall +answer +comments +nocookie www.z1.com A | grep -v 'id:' | sed 's/\t[0-9]*\tIN/\tIN/')
+[[ $q1 == "$q2" ]] || fail "headers differ:"$'\n'"$q1"$'\n'"$q2"
+ok "header flags and sections identical to the Recursor's"
+
+echo "== TCP: pipelined queries on one connection"
+out=$("$DNSTCP" "127.0.0.1:$PROXY_PORT" www.z1.com n1.z2.net/A n6.z4.com/AAAA nothere.z3.org n7.z5.net/MX www.z8.com www.z9.net www.z10.org)
+[[ $(wc -l <<<"$out") -eq 8 ]] || fail "expected 8 answers: $out"
+grep -Eq '^5 n7.z5.net. MX 0 [1-9]$' <<<"$out" || fail "MX answer missing: $out"
+grep -q '^4 nothere.z3.org. A 3 0$' <<<"$out" || fail "NXDOMAIN answer missing: $out"
+ok "8 pipelined queries answered on one connection, each matching its question"
+
+echo "== events on recmesh.t.traffic.n1"
+"$RECMESH" events --nats "$NATS" --cluster t --json >"$RM_TMP/events.out" 2>"$RM_TMP/events.err" &
+EVPID=$!
+rm_wait_until 5 grep -q listening "$RM_TMP/events.err"
+rm_dig "${P[@]}" +dnssec n2.z18.org A >/dev/null
+rm_dig "${P[@]}" +tcp +cd n4.z18.org A >/dev/null
+rm_dig "${P[@]}" nothere.z18.org AAAA >/dev/null
+three_events() { [[ $(grep -cE '"qname":"(n2|n4|nothere).z18.org."' "$RM_TMP/events.out") -ge 3 ]]; }
+rm_wait_until 10 three_events || fail "events never arrived: $(cat "$RM_TMP/events.out" "$RM_TMP/events.err")"
+kill "$EVPID"; wait "$EVPID" || true
+ev=$(grep -E '"qname":"(n2|n4|nothere).z18.org."' "$RM_TMP/events.out")
+[[ $(wc -l <<<"$ev") -eq 3 ]] || fail "expected exactly 3 events for the z18.org names:"$'\n'"$ev"
+grep -q '"qname":"n2.z18.org.","qtype":"A","qclass":1,"rcode":"NOERROR","rd":true,"cd":false,"do":true,"ad":true,"tc":false,"transport":"udp"' <<<"$ev" \
+    || fail "event for n2.z18.org A is wrong or missing:"$'\n'"$ev"
+grep -q '"qname":"n4.z18.org.".*"cd":true.*"transport":"tcp"' <<<"$ev" || fail "TCP CD event missing:"$'\n'"$ev"
+grep -q '"qname":"nothere.z18.org.","qtype":"AAAA".*"rcode":"NXDOMAIN"' <<<"$ev" || fail "NXDOMAIN event missing:"$'\n'"$ev"
+grep -q '"node":"n1"' <<<"$ev" || fail "node missing"
+grep -q '"client"' <<<"$ev" && fail "client address published without --mirror-client-ip"
+ok "3 events with qname, qtype, rcode, RD/CD/DO/AD, transport; no client address"
+
+echo "== hot list"
+for _ in 1 2 3 4 5 6; do rm_dig "${P[@]}" n9.z11.com A >/dev/null; done
+for _ in 1 2 3 4; do rm_dig "${P[@]}" n9.z12.net TXT >/dev/null; done
+for _ in 1 2; do rm_dig "${P[@]}" n9.z13.org A >/dev/null; done
+for _ in 1 2 3 4 5 6 7 8 9; do rm_dig "${P[@]}" +cd n9.z14.com A >/dev/null; done
+for _ in 1 2 3 4 5 6 7 8 9; do rm_dig "${P[@]}" n9.z14.com ANY >/dev/null; done
+for _ in 1 2 3 4 5 6 7 8 9; do rm_dig "${P[@]}" -c CH version.bind TXT >/dev/null || true; done
+hot_has_all() {
+    "$RECMESH" hot --nats "$NATS" --cluster t --json --top 100 >"$RM_TMP/hot.out" 2>"$RM_TMP/hot.err" &&
+        grep -q '"qname":"n9.z13.org."' "$RM_TMP/hot.out"
+}
+rm_wait_until 10 hot_has_all || fail "recmesh hot never listed n9.z13.org: $(cat "$RM_TMP/hot.out" "$RM_TMP/hot.err")"
+order=$(grep -o '"qname":"n9[^"]*","qtype":"[A-Z]*"' "$RM_TMP/hot.out" | tr '\n' ' ')
+[[ $order == '"qname":"n9.z11.com.","qtype":"A" "qname":"n9.z12.net.","qtype":"TXT" "qname":"n9.z13.org.","qtype":"A" ' ]] \
+    || fail "hot order wrong: $order"
+ok "recmesh hot lists n9.z11.com A (6) > n9.z12.net TXT (4) > n9.z13.org A (2)"
+grep -q 'version.bind' "$RM_TMP/hot.out" && fail "a CHAOS query entered the hot list"
+ok "CD=1, ANY and CHAOS queries left out of the hot list"
+"$RECMESH" hot --nats "$NATS" --cluster t --top 3 >"$RM_TMP/hot.txt"
+grep -Eq '^1 +[0-9.]+ A +n9.z11.com.$' "$RM_TMP/hot.txt" || fail "table output: $(cat "$RM_TMP/hot.txt")"
+ok "table output for people"
+"$RECMESH" hot --nats "$NATS" --cluster nobody >/dev/null 2>&1 && fail "recmesh hot found a list for an unknown cluster"
+ok "recmesh hot fails for a cluster without lists"
+
+echo "== malformed input"
+send_udp() { printf "$1" >/dev/udp/127.0.0.1/"$PROXY_PORT"; }
+send_udp '\x12\x34\x01'                                   # shorter than a header
+send_udp '\x12\x34\x81\x00\x00\x01\x00\x00\x00\x00\x00\x00' # QR set: not a query
+send_udp '\x12\x35\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00\xc0\x0c\x00\x01\x00\x01' # compression loop
+send_udp '\x12\x36\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00\x01a\x00\x00\x01\x00\x01GARBAGE' # trailing garbage
+[[ $(rm_dig "${P[@]}" +short www.z1.com A) == 198.18.0.1 ]] || fail "proxy stopped answering after garbage"
+kill -USR1 "$(rm_pid proxy)"
+rm_wait_until 5 grep -q 'not-dns=2 malformed=2/0' "$RM_TMP/proxy.log" || fail "counters: $(grep counters "$RM_TMP/proxy.log")"
+ok "2 non-queries dropped, 2 malformed queries forwarded, all counted; still answering"
+
+echo "== NATS goes away and comes back"
+rm_stop nats
+for n in 1 4 7 10 13; do
+    [[ $(rm_dig "${P[@]}" +short www.z$n.com A) == 198.18.0.$(((n - 1) * 10 + 1)) ]] || fail "no answer while NATS is down"
+done
+ok "answers keep coming while NATS is down"
+rm_start_nats nats "$NATS_PORT"
+rm_wait_until 15 grep -q 'reconnected to NATS' "$RM_TMP/proxy.log" || fail "the proxy did not reconnect"
+"$RECMESH" events --nats "$NATS" --cluster t --json >"$RM_TMP/events2.out" 2>"$RM_TMP/events2.err" &
+EVPID=$!
+rm_wait_until 5 grep -q listening "$RM_TMP/events2.err"
+rm_dig "${P[@]}" n1.z15.com A >/dev/null
+rm_wait_until 10 grep -q '"qname":"n1.z15.com."' "$RM_TMP/events2.out" || fail "no event after NATS came back"
+kill "$EVPID"; wait "$EVPID" || true
+ok "reconnected by itself; events flow again"
+
+echo "== the Recursor goes away"
+rm_stop rec
+out=$(rm_dig "${P[@]}" +tcp www.z2.net A || true)
+grep -q 'status: SERVFAIL' <<<"$out" || fail "TCP client should get SERVFAIL from a dead upstream:"$'\n'"$out"
+ok "TCP client gets SERVFAIL"
+out=$(rm_dig "${P[@]}" www.z2.net A || true)
+grep -q 'timed out' <<<"$out" || fail "UDP client should get silence:"$'\n'"$out"
+ok "UDP client gets silence (the stub retries)"
+rm_start_recursor rec "$REC_PORT"
+rm_wait_until 10 rm_dig "${P[@]}" +short www.z2.net A >/dev/null
+[[ $(rm_dig "${P[@]}" +short www.z2.net A) == 198.18.0.11 ]] || fail "no answer after the Recursor came back"
+ok "answers again once the Recursor is back"
+kill -USR1 "$(rm_pid proxy)"
+rm_wait_until 5 grep -Eq 'timeouts=[1-9]' "$RM_TMP/proxy.log" || fail "UDP timeout not counted"
+ok "upstream timeouts counted"
+
+echo "== SIGTERM"
+pid=$(rm_pid proxy)
+kill -TERM "$pid"
+rm_wait_until 10 bash -c "! kill -0 $pid 2>/dev/null" || fail "proxy did not stop on SIGTERM"
+status=0
+wait "$pid" || status=$?
+[[ $status -eq 0 ]] || fail "proxy exited with status $status (sanitizer report in its log?)"
+grep -q 'final counters' "$RM_TMP/proxy.log" && grep -q 'stopped' "$RM_TMP/proxy.log" || fail "no clean stop in the log"
+ok "stops cleanly on SIGTERM, logging its counters"
+
+echo "$PASSED passed, 0 failed"
