@@ -1,6 +1,7 @@
 /* cmd_proxy.c: `recmesh proxy`, the inline node; see recmesh(1) */
 #include "config.h"
 
+#include "autowarm.h"
 #include "commands.h"
 #include "hotlist.h"
 #include "log.h"
@@ -22,6 +23,7 @@
 struct proxy_ctx {
 	struct proxy *proxy;
 	struct mirror *mirror;
+	struct autowarm *autowarm;
 	ev_signal sigterm, sigint, sigusr1;
 	ev_timer stats;
 };
@@ -177,6 +179,22 @@ int cmd_proxy(int argc, char **argv)
 	/* the proxy was created before the mirror existed: wire it in now */
 	proxy_set_mirror(x.proxy, x.mirror);
 	log_info("forwarding to '%s' as node '%s' of cluster '%s'", o.upstream, o.node, o.cluster);
+	if (o.auto_warm) {
+		struct autowarm_config ac = {
+			.upstream = o.upstream,
+			.nats_url = o.nats,
+			.cluster = o.cluster,
+			.rec_socket_dir = o.rec_socket_dir,
+			.top = o.top,
+			.qps = o.qps,
+			.concurrency = o.concurrency,
+			.max_age = o.max_age,
+			.query_timeout = o.query_timeout,
+			.wait_timeout = o.wait_timeout,
+		};
+		if (!(x.autowarm = autowarm_create(&ac)))
+			log_err("cannot start the auto-warm watcher");
+	}
 
 	ev_signal_init(&x.sigterm, on_stop, SIGTERM);
 	ev_signal_init(&x.sigint, on_stop, SIGINT);
@@ -193,6 +211,7 @@ int cmd_proxy(int argc, char **argv)
 	ev_run(loop, 0);
 
 	log_stats(&x, "final counters");
+	autowarm_destroy(x.autowarm);
 	proxy_destroy(x.proxy);
 	mirror_destroy(x.mirror);
 	ev_loop_destroy(loop);

@@ -9,5 +9,6 @@
 int cmd_proxy(int argc, char **argv);
 int cmd_hot(int argc, char **argv);
 int cmd_events(int argc, char **argv);
+int cmd_warm(int argc, char **argv);
 
 #endif

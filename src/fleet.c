@@ -137,7 +137,7 @@ static void assembler_finish(struct assembler *a, double max_age, struct hotmerg
 		}
 		if (!fn->bad && max_age > 0 && age > max_age) {
 			fn->bad = 1;
-			snprintf(fn->why, sizeof(fn->why), "stale: %.0f s old, --max-age is %.0f s", age,
+			snprintf(fn->why, sizeof(fn->why), "stale: %.1f s old, --max-age is %g s", age,
 				 max_age);
 		}
 		if (!fn->bad) {
@@ -289,4 +289,35 @@ void fleet_report_free(struct fleet_report *report)
 	free(report->node);
 	report->node = NULL;
 	report->nodes = 0;
+}
+
+int fleet_top(const char *urls, const char *cluster, double max_age, size_t top,
+	      struct hot_item **items, size_t *n, struct fleet_report *report, char *err,
+	      size_t err_size)
+{
+	natsConnection *nc = natsconn_open(urls, "recmesh warm", 0, 3000, err, err_size);
+	struct hotmerge *m = NULL;
+	int rc = -1;
+
+	*items = NULL;
+	*n = 0;
+	memset(report, 0, sizeof(*report));
+	if (!nc)
+		return -1;
+	if (!(m = hotmerge_create()) || !(*items = calloc(top ? top : 1, sizeof(**items)))) {
+		snprintf(err, err_size, "out of memory");
+		goto out;
+	}
+	if (fleet_fetch_hot(nc, cluster, max_age, 1, m, report, err, err_size) < 0)
+		goto out;
+	*n = hotmerge_top(m, *items, top);
+	rc = 0;
+out:
+	if (rc < 0) {
+		free(*items);
+		*items = NULL;
+	}
+	hotmerge_destroy(m);
+	natsconn_close(nc);
+	return rc;
 }

@@ -42,4 +42,15 @@ void fleet_report_free(struct fleet_report *report);
 
 const char *fleet_source_name(enum fleet_source s);
 
+
+/*
+ * Connects to urls, fetches the fleet's lists and returns the top hottest
+ * items, merged, in *items (malloc'd, *n of them; free with free()). The
+ * report says which source and lists were used. Returns 0 (also when no
+ * list exists: then *n is 0 and report->used 0), or -1 with a reason.
+ */
+int fleet_top(const char *urls, const char *cluster, double max_age, size_t top,
+	      struct hot_item **items, size_t *n, struct fleet_report *report, char *err,
+	      size_t err_size);
+
 #endif

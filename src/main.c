@@ -13,7 +13,8 @@ static void usage(FILE *out)
 		     "Commands:\n"
 		     "  proxy    forward queries to a Recursor, mirror events and hot names onto NATS\n"
 		     "  hot      print the fleet's merged hot list\n"
-		     "  events   print the traffic events the nodes publish\n\n"
+		     "  events   print the traffic events the nodes publish\n"
+		     "  warm     replay the fleet's hottest names into a restarted Recursor\n\n"
 		     "'recmesh COMMAND --help' describes each command; see also recmesh(1).\n");
 }
 
@@ -26,6 +27,7 @@ int main(int argc, char **argv)
 		{"proxy", cmd_proxy},
 		{"hot", cmd_hot},
 		{"events", cmd_events},
+		{"warm", cmd_warm},
 	};
 	if (argc < 2) {
 		usage(stderr);

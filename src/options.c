@@ -67,15 +67,31 @@ static const struct opt_def defs[] = {
 	 "drop privileges to USER after binding the sockets"},
 	{"syslog", 0, OPT_FLAG, OFF(use_syslog), NODE_CMDS, NULL, NULL,
 	 "log to syslog instead of stderr"},
+	{"auto-warm", 0, OPT_FLAG, OFF(auto_warm), CMD_PROXY, NULL, NULL,
+	 "warm the upstream up by itself when it has restarted"},
+	{"rec-socket-dir", 0, OPT_STR, OFF(rec_socket_dir), CMD_PROXY, "DIR", NULL,
+	 "with --auto-warm: also watch the Recursor's uptime through rec_control"},
+	{"target", 't', OPT_STR, OFF(target), CMD_WARM, "ADDR:PORT", NULL,
+	 "the restarted Recursor to warm up"},
 	{"top", 'n', OPT_UINT, OFF(top), CMD_HOT, "N", "100", "print the N hottest names"},
-	{"max-age", 0, OPT_DOUBLE, OFF(max_age), CMD_HOT, "SECONDS", "86400",
+	{"top", 'n', OPT_UINT, OFF(top), CMD_WARM | CMD_PROXY, "N", "50000",
+	 "replay the N hottest names of the fleet"},
+	{"qps", 0, OPT_UINT, OFF(qps), CMD_WARM | CMD_PROXY, "N", "1000",
+	 "warm-up queries per second at most"},
+	{"concurrency", 0, OPT_UINT, OFF(concurrency), CMD_WARM | CMD_PROXY, "N", "100",
+	 "warm-up queries in flight at most"},
+	{"query-timeout", 0, OPT_DOUBLE, OFF(query_timeout), CMD_WARM | CMD_PROXY, "SECONDS", "5",
+	 "give up on a warm-up answer after this long"},
+	{"wait-timeout", 0, OPT_DOUBLE, OFF(wait_timeout), CMD_WARM | CMD_PROXY, "SECONDS", "60",
+	 "wait this long at most for the target to answer before replaying"},
+	{"max-age", 0, OPT_DOUBLE, OFF(max_age), CMD_HOT | CMD_WARM | CMD_PROXY, "SECONDS", "86400",
 	 "skip node lists older than this (0: no limit)"},
 	{"count", 0, OPT_UINT, OFF(count), CMD_EVENTS, "N", "0",
 	 "exit after N events (0: run until interrupted)"},
 	{"timeout", 0, OPT_DOUBLE, OFF(timeout), CMD_EVENTS, "SECONDS", "0",
 	 "exit with status 1 when no event came for this long (0: wait forever)"},
-	{"json", 0, OPT_FLAG, OFF(json), CMD_HOT | CMD_EVENTS, NULL, NULL,
-	 "print one JSON object per line"},
+	{"json", 0, OPT_FLAG, OFF(json), CMD_HOT | CMD_EVENTS | CMD_WARM, NULL, NULL,
+	 "print JSON (one object per line)"},
 	{"verbose", 'v', OPT_FLAG, OFF(verbose), ALL, NULL, NULL, "log debug messages"},
 	{"quiet", 'q', OPT_FLAG, OFF(quiet), ALL, NULL, NULL, "log warnings and errors only"},
 	{NULL, 0, 0, 0, 0, NULL, NULL, NULL},
@@ -91,6 +107,8 @@ static const struct {
 	 "Print the fleet's merged hot list, hottest first."},
 	{CMD_EVENTS, "events", "--cluster NAME [--node NAME] [--count N] [--json] [OPTIONS]",
 	 "Print the traffic events the nodes publish."},
+	{CMD_WARM, "warm", "--target ADDR:PORT --cluster NAME [--top N] [--qps N] [--concurrency N] [OPTIONS]",
+	 "Replay the fleet's hottest names into a restarted Recursor, paced and bounded."},
 };
 
 static const char *command_name(enum rm_command cmd, const char **synopsis, const char **what)
@@ -214,8 +232,8 @@ static int set_opt(struct rm_options *o, const struct opt_def *d, const char *v,
 static const struct opt_def *find_def(enum rm_command cmd, const char *name)
 {
 	for (const struct opt_def *d = defs; d->name; d++)
-		if (!strcmp(d->name, name))
-			return (d->commands & cmd) ? d : NULL;
+		if (!strcmp(d->name, name) && (d->commands & cmd))
+			return d;
 	return NULL;
 }
 

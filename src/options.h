@@ -49,6 +49,14 @@ struct rm_options {
 	double max_age;
 	unsigned count;
 	double timeout;
+	/* warm, and the proxy's --auto-warm */
+	char *target;
+	unsigned qps;
+	unsigned concurrency;
+	double wait_timeout;
+	double query_timeout;
+	int auto_warm;
+	char *rec_socket_dir;
 };
 
 /*

@@ -1,0 +1,136 @@
+#!/usr/bin/env bash
+# test_warm.sh - recmesh warm and recmesh proxy --auto-warm against real Recursors.
+#
+# Traffic through the proxy of Recursor A publishes hot names; Recursor B
+# starts empty; `recmesh warm` against B; afterwards B answers every hot name
+# without a single outgoing query, while a name that was never hot still
+# needs recursion. Replays through A's proxy do not inflate A's hot list.
+# Failure paths: no NATS, no list, a target that never answers, stale lists.
+# Without JetStream, the names come from the running proxies instead. With
+# --auto-warm, the proxy warms Recursor A up again by itself after A restarts.
+set -euo pipefail
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+source "$HERE/lib.sh"
+RECMESH=${RECMESH:-$HERE/../../recmesh}
+
+rm_init test_warm
+PASSED=0
+ok() { PASSED=$((PASSED + 1)); echo "  ok   $*"; }
+fail() { echo "  FAIL $*" >&2; echo "$PASSED passed, 1 failed"; exit 1; }
+
+rm_start_tree 127.55 30 10
+NATS_PORT=$(rm_free_port)
+NATS=nats://127.0.0.1:$NATS_PORT
+rm_start_nats nats "$NATS_PORT"
+A_PORT=$(rm_free_port)
+B_PORT=$(rm_free_port)
+PROXY_PORT=$(rm_free_port)
+rm_start_recursor rec-a "$A_PORT"
+rm_start_recursor rec-b "$B_PORT"
+rm_spawn proxy "$RECMESH" proxy --listen "127.0.0.1:$PROXY_PORT" --upstream "127.0.0.1:$A_PORT" \
+    --nats "$NATS" --cluster t --node a --hot-interval 0.5 --stats-interval 0 \
+    --auto-warm --rec-socket-dir "$RM_TMP/rec-a" --qps 200
+rm_wait_until 10 rm_dig @127.0.0.1 -p "$PROXY_PORT" +short localhost A >/dev/null
+
+# the hot names: 40 existing names of zones 1..20, asked 1 to 3 times each
+HOT=()
+for i in $(seq 1 20); do
+    tld=$(( (i - 1) % 3 )); tld=$([[ $tld == 0 ]] && echo com || { [[ $tld == 1 ]] && echo net || echo org; })
+    HOT+=("www.z$i.$tld A" "n4.z$i.$tld A")
+done
+for k in "${!HOT[@]}"; do
+    read -r name type <<<"${HOT[$k]}"
+    for _ in $(seq 0 $((k % 3))); do
+        rm_dig @127.0.0.1 -p "$PROXY_PORT" "$name" "$type" >/dev/null
+    done
+done
+hot_count() { "$RECMESH" hot --nats "$NATS" --cluster t --json --top 1000 2>/dev/null | grep -c '"qname":"\(www\|n4\)\.z' || true; }
+rm_wait_until 10 bash -c "[[ \$($(declare -f hot_count); RECMESH=$RECMESH NATS=$NATS hot_count) -ge 40 ]]" \
+    || fail "the hot list never held the 40 names"
+ok "40 names in the fleet's hot list"
+
+outq() { rm_rec_stat "$1" all-outqueries; }
+
+echo "== recmesh warm against an empty Recursor B"
+out=$("$RECMESH" warm --target "127.0.0.1:$B_PORT" --nats "$NATS" --cluster t --json --qps 500) \
+    || fail "recmesh warm failed: $out"
+grep -q '"source":"kv","lists":1,"names":4[0-9],' <<<"$out" || fail "summary: $out"
+grep -q '"timeouts":0' <<<"$out" || fail "timeouts during warm-up: $out"
+grep -q '"rcodes":{"NOERROR":4[0-9]}' <<<"$out" || fail "rcodes: $out"
+ok "warm-up ran: $out"
+before=$(outq rec-b)
+for entry in "${HOT[@]}"; do
+    read -r name type <<<"$entry"
+    [[ -n $(rm_dig @127.0.0.1 -p "$B_PORT" +short "$name" "$type") ]] || fail "B has no answer for $name"
+done
+after=$(outq rec-b)
+[[ $after -eq $before ]] || fail "B needed $((after - before)) outgoing queries for hot names"
+ok "B answers all 40 hot names from its cache (all-outqueries stays at $after)"
+rm_dig @127.0.0.1 -p "$B_PORT" +short n5.z25.com A >/dev/null
+[[ $(outq rec-b) -gt $after ]] || fail "a never-hot name did not need recursion"
+ok "a name that was never hot still needs recursion ($(outq rec-b) outgoing queries)"
+
+echo "== a replay through the proxy does not feed its hot list"
+score() { "$RECMESH" hot --nats "$NATS" --cluster t --json --top 1 | sed -n 's/.*"score":\([0-9.]*\).*/\1/p'; }
+s1=$(score)
+"$RECMESH" warm --target "127.0.0.1:$PROXY_PORT" --nats "$NATS" --cluster t --json --qps 500 >/dev/null \
+    || fail "warm through the proxy failed"
+sleep 1.2 # two --hot-interval periods, so the list has been rewritten
+s2=$(score)
+awk -v a="$s1" -v b="$s2" 'BEGIN { exit !(b <= a) }' || fail "the top score grew from $s1 to $s2"
+ok "top score $s1 -> $s2 after replaying every name through the proxy"
+
+echo "== failure paths"
+dead_port=$(rm_free_port)
+err=$("$RECMESH" warm --target "127.0.0.1:$B_PORT" --nats "nats://127.0.0.1:$dead_port" --cluster t 2>&1) \
+    && fail "warm succeeded without NATS"
+grep -q 'cannot connect to NATS' <<<"$err" || fail "no-NATS message: $err"
+ok "no NATS: '$err'"
+err=$("$RECMESH" warm --target "127.0.0.1:$B_PORT" --nats "$NATS" --cluster nobody 2>&1) \
+    && fail "warm succeeded without a list"
+grep -q 'no usable hot list' <<<"$err" || fail "no-list message: $err"
+ok "no list: '$err'"
+err=$("$RECMESH" warm --target "127.0.0.1:$dead_port" --nats "$NATS" --cluster t --wait-timeout 1 2>&1) \
+    && fail "warm succeeded against a dead target"
+grep -q 'did not answer within' <<<"$err" || fail "dead-target message: $err"
+ok "target never answers: '$(tail -1 <<<"$err")'"
+err=$("$RECMESH" warm --target "127.0.0.1:$B_PORT" --nats "$NATS" --cluster t --max-age 0.001 2>&1) \
+    && fail "warm used a stale list"
+grep -q "skipped node 'a': stale" <<<"$err" || fail "stale message: $err"
+ok "stale list skipped: '$(head -1 <<<"$err")'"
+rc=0; "$RECMESH" warm --bogus 2>/dev/null || rc=$?
+[[ $rc -eq 2 ]] || fail "bad usage should exit 2, not $rc"
+ok "bad usage exits 2"
+
+echo "== without JetStream: ask the running proxies"
+NATS2_PORT=$(rm_free_port)
+rm_spawn nats-nojs nats-server -a 127.0.0.1 -p "$NATS2_PORT"
+rm_wait_until 10 bash -c "exec 3<>/dev/tcp/127.0.0.1/$NATS2_PORT" 2>/dev/null
+P2=$(rm_free_port)
+rm_spawn proxy2 "$RECMESH" proxy --listen "127.0.0.1:$P2" --upstream "127.0.0.1:$A_PORT" \
+    --nats "nats://127.0.0.1:$NATS2_PORT" --cluster t2 --node c --hot-interval 0.5 --stats-interval 0
+rm_wait_until 10 rm_dig @127.0.0.1 -p "$P2" +short localhost A >/dev/null
+for n in 1 2 3; do rm_dig @127.0.0.1 -p "$P2" "n$n.z26.net" A >/dev/null; done
+warm_nojs() {
+    "$RECMESH" warm --target "127.0.0.1:$B_PORT" --nats "nats://127.0.0.1:$NATS2_PORT" --cluster t2 --json >"$RM_TMP/nojs.out" 2>"$RM_TMP/nojs.err" &&
+        grep -q '"names":[4-9]' "$RM_TMP/nojs.out"
+}
+rm_wait_until 15 warm_nojs || fail "no warm-up without JetStream: $(cat "$RM_TMP/nojs.out" "$RM_TMP/nojs.err")"
+grep -q '"source":"request"' "$RM_TMP/nojs.out" || fail "source should be request: $(cat "$RM_TMP/nojs.out")"
+ok "warm-up from the proxies' answers on recmesh.t2.hot.get: $(cat "$RM_TMP/nojs.out")"
+
+echo "== proxy --auto-warm after Recursor A restarts"
+rm_stop rec-a
+rm_start_recursor rec-a "$A_PORT"
+rm_wait_until 30 grep -q "auto-warm of '127.0.0.1:$A_PORT' done" "$RM_TMP/proxy.log" \
+    || fail "no auto-warm after the restart: $(grep -i warm "$RM_TMP/proxy.log")"
+ok "$(grep -o "auto-warm of .*" "$RM_TMP/proxy.log" | tail -1)"
+before=$(outq rec-a)
+for entry in "${HOT[@]}"; do
+    read -r name type <<<"$entry"
+    [[ -n $(rm_dig @127.0.0.1 -p "$PROXY_PORT" +short "$name" "$type") ]] || fail "no answer for $name"
+done
+[[ $(outq rec-a) -eq $before ]] || fail "A needed outgoing queries after auto-warm"
+ok "restarted A answers all hot names from its cache"
+
+echo "$PASSED passed, 0 failed"
