@@ -24,7 +24,7 @@ struct proxy_ctx {
 	struct proxy *proxy;
 	struct mirror *mirror;
 	struct autowarm *autowarm;
-	ev_signal sigterm, sigint, sigusr1;
+	ev_signal sigterm, sigint, sigusr1, sighup;
 	ev_timer stats;
 };
 
@@ -200,6 +200,10 @@ int cmd_proxy(int argc, char **argv)
 	ev_signal_init(&x.sigint, on_stop, SIGINT);
 	ev_signal_init(&x.sigusr1, on_usr1, SIGUSR1);
 	x.sigusr1.data = &x;
+	/* nothing to reload: SIGHUP (what many tools send for a reload) logs the counters */
+	ev_signal_init(&x.sighup, on_usr1, SIGHUP);
+	x.sighup.data = &x;
+	ev_signal_start(loop, &x.sighup);
 	ev_signal_start(loop, &x.sigterm);
 	ev_signal_start(loop, &x.sigint);
 	ev_signal_start(loop, &x.sigusr1);

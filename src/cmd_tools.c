@@ -114,12 +114,16 @@ out:
 struct events_ctx {
 	int json;
 	const char *node;
+	unsigned long long printed, limit; /* limit 0: no limit */
 };
 
 static void print_event(const struct rm_event *ev, void *arg)
 {
 	struct events_ctx *x = arg;
 	char line[2048];
+	if (x->limit && x->printed >= x->limit)
+		return;
+	x->printed++;
 	if (x->json) {
 		if (event_to_json(ev, line, sizeof(line)) > 0) {
 			/* add the node: replace the closing brace */
@@ -178,10 +182,11 @@ int cmd_events(int argc, char **argv)
 	signal(SIGTERM, on_events_signal);
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	fprintf(stderr, "recmesh events: listening on '%s'\n", subject);
-	unsigned long long seen = 0, bad = 0;
+	unsigned long long bad = 0;
 	double idle = 0;
+	struct events_ctx x = {o.json, "", 0, o.count};
 	rc = 0;
-	while (!events_stop && (o.count == 0 || seen < o.count)) {
+	while (!events_stop && (o.count == 0 || x.printed < o.count)) {
 		natsMsg *msg = NULL;
 		s = natsSubscription_NextMsg(&msg, sub, 200);
 		if (s == NATS_TIMEOUT) {
@@ -193,10 +198,13 @@ int cmd_events(int argc, char **argv)
 			}
 			continue;
 		}
-		if (s != NATS_OK)
-			continue;
+		if (s != NATS_OK) {
+			fprintf(stderr, "recmesh events: lost the connection to NATS: %s\n",
+				natsStatus_GetText(s));
+			rc = 1;
+			break;
+		}
 		idle = 0;
-		struct events_ctx x = {o.json, ""};
 		const char *subj = natsMsg_GetSubject(msg);
 		const char *last = strrchr(subj, '.');
 		x.node = last ? last + 1 : subj;
@@ -205,13 +213,12 @@ int cmd_events(int argc, char **argv)
 					   (size_t)natsMsg_GetDataLength(msg), print_event, &x, &why);
 		if (n < 0) {
 			bad++;
-			fprintf(stderr, "recmesh events: ignoring a bad batch on '%s': %s\n", subj, why);
-		} else {
-			seen += (unsigned long long)n;
+			fprintf(stderr, "recmesh events: ignoring the rest of a bad batch on '%s': %s\n",
+				subj, why);
 		}
 		natsMsg_Destroy(msg);
 	}
-	fprintf(stderr, "recmesh events: %llu events, %llu bad batches\n", seen, bad);
+	fprintf(stderr, "recmesh events: %llu events, %llu bad batches\n", x.printed, bad);
 	natsSubscription_Destroy(sub);
 	natsconn_close(nc);
 	nats_Close();

@@ -94,7 +94,16 @@ void mirror_get_stats(struct mirror *m, struct mirror_stats *st)
 	st->connected = m->nc && natsConnection_Status(m->nc) == NATS_CONN_STATUS_CONNECTED;
 }
 
-static void publish_batch(struct mirror *m, struct event_batch *b)
+/* The batch size that fits both our buffer and the server's max payload */
+static size_t batch_room(struct mirror *m, size_t bufsize)
+{
+	int64_t maxp = m->nc ? natsConnection_GetMaxPayload(m->nc) : 0;
+	if (maxp > 1024 && (size_t)maxp - 512 < bufsize)
+		return (size_t)maxp - 512;
+	return bufsize;
+}
+
+static void publish_batch(struct mirror *m, struct event_batch *b, size_t bufsize)
 {
 	if (b->count == 0)
 		return;
@@ -106,7 +115,7 @@ static void publish_batch(struct mirror *m, struct event_batch *b)
 	} else {
 		atomic_fetch_add(&m->dropped_nats, b->count);
 	}
-	event_batch_init(b, b->buf, b->size, m->cfg.client_ip);
+	event_batch_init(b, b->buf, batch_room(m, bufsize), m->cfg.client_ip);
 }
 
 /* Takes the hot list and hands it to the KV thread (replacing an unwritten one) */
@@ -116,7 +125,11 @@ static void take_snapshot(struct mirror *m, struct hot_table *hot, struct hot_it
 	double now = now_unix();
 	size_t n = hot_top(hot, now, items, m->cfg.hot_publish);
 	int64_t maxp = m->nc ? natsConnection_GetMaxPayload(m->nc) : 0;
-	size_t chunk = maxp > 65536 ? (size_t)maxp - MIRROR_PAYLOAD_MARGIN : 1024 * 1024 - MIRROR_PAYLOAD_MARGIN;
+	/* room for the KV headers; never below what one chunk needs */
+	size_t chunk = maxp > 0 ? (size_t)maxp - (maxp > 8 * MIRROR_PAYLOAD_MARGIN ? MIRROR_PAYLOAD_MARGIN : (size_t)maxp / 8)
+				: 1024 * 1024 - MIRROR_PAYLOAD_MARGIN;
+	if (chunk < 2048)
+		chunk = 2048;
 	struct hotlist_chunk *chunks;
 	size_t nchunks;
 
@@ -149,7 +162,7 @@ static void *mirror_main(void *arg)
 		log_err("mirror thread: out of memory, mirroring is off");
 		goto out;
 	}
-	event_batch_init(&batch, buf, bufsize, m->cfg.client_ip);
+	event_batch_init(&batch, buf, batch_room(m, bufsize), m->cfg.client_ip);
 	next_hot = now_mono() + m->cfg.hot_interval;
 	for (;;) {
 		int stopping = atomic_load(&m->stop);
@@ -161,17 +174,17 @@ static void *mirror_main(void *arg)
 			if (batch.count == 0)
 				batch_started = now_mono();
 			if (event_batch_add(&batch, &ev) < 0) {
-				publish_batch(m, &batch);
+				publish_batch(m, &batch, bufsize);
 				batch_started = now_mono();
 				if (event_batch_add(&batch, &ev) < 0)
 					atomic_fetch_add(&m->dropped_nats, 1);
 			}
-			if (got >= 4096)
-				break; /* look at the clock now and then */
+			if (got >= 4096 && !stopping)
+				break; /* look at the clock now and then; drain all when stopping */
 		}
 		double now = now_mono();
 		if (batch.count && (stopping || now - batch_started >= m->cfg.batch_delay))
-			publish_batch(m, &batch);
+			publish_batch(m, &batch, bufsize);
 		if (stopping || now >= next_hot) {
 			take_snapshot(m, hot, items, &gen);
 			next_hot = now + m->cfg.hot_interval;
@@ -256,7 +269,8 @@ static void *kv_main(void *arg)
 		} else {
 			if (!kv && natsconn_kv_open(m->nc, NATSCONN_HOT_BUCKET, 1, m->cfg.kv_replicas,
 						    &js, &kv, NULL, NULL, err, sizeof(err)) < 0) {
-				log_warn("hot list not written: %s", err);
+				if (!warned++)
+					log_warn("hot list not written: %s (said once until it works)", err);
 			} else if (write_hot(m, kv, c, n) == 0) {
 				ok = 1;
 			} else {

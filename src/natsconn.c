@@ -5,6 +5,7 @@
 
 #include "log.h"
 
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,9 +21,12 @@ const char *natsconn_strerror(natsStatus s, char *buf, size_t size)
 	return buf;
 }
 
+static atomic_int closing; /* set while we close on purpose: no warning then */
+
 static void on_disconnected(natsConnection *nc, void *closure)
 {
-	log_warn("disconnected from NATS, reconnecting in the background");
+	if (!atomic_load(&closing))
+		log_warn("disconnected from NATS, reconnecting in the background");
 }
 
 static void on_reconnected(natsConnection *nc, void *closure)
@@ -109,8 +113,10 @@ void natsconn_close(natsConnection *nc)
 {
 	if (!nc)
 		return;
+	atomic_store(&closing, 1);
 	natsConnection_Close(nc);
 	natsConnection_Destroy(nc);
+	atomic_store(&closing, 0);
 }
 
 int natsconn_kv_open(natsConnection *nc, const char *bucket, int create, int replicas,

@@ -37,6 +37,8 @@ static const struct opt_def defs[] = {
 	 "the fleet's name (letters, digits, '-', '_')"},
 	{"node", 0, OPT_STR, OFF(node), NODE_CMDS, "NAME", NULL,
 	 "this node's name (letters, digits, '-', '_'); default: the host name"},
+	{"node", 0, OPT_STR, OFF(node), CMD_EVENTS, "NAME", NULL,
+	 "only this node's events (default: every node of the cluster)"},
 	{"listen", 'l', OPT_LIST, OFF(listen), CMD_PROXY, "ADDR:PORT", NULL,
 	 "UDP and TCP address to serve clients on; repeat for more"},
 	{"upstream", 'u', OPT_STR, OFF(upstream), CMD_PROXY, "ADDR:PORT", NULL,

@@ -78,7 +78,7 @@ static void test_errors(void **state)
 	options_free(&o);
 	unlink(conf_path);
 	/* an option of another command */
-	write_conf("top = 5\n");
+	write_conf("count = 5\n");
 	assert_int_equal(options_parse(CMD_PROXY, 3, argv, &o), -1);
 	options_free(&o);
 	unlink(conf_path);
