@@ -1,4 +1,4 @@
-/* cmd_proxy.c: `recmesh proxy`, the inline node; see recmesh(1) */
+/* cmd_proxy.c: the node commands, `recmesh proxy` (inline) and `recmesh mirror` (off-path); see recmesh(1) */
 #include "config.h"
 
 #include "autowarm.h"
@@ -6,7 +6,9 @@
 #include "hotlist.h"
 #include "log.h"
 #include "mirror.h"
+#include "netaddr.h"
 #include "options.h"
+#include "pbstream.h"
 #include "proxy.h"
 
 #include <nats/nats.h>
@@ -22,6 +24,7 @@
 
 struct proxy_ctx {
 	struct proxy *proxy;
+	struct pbstream *pb;
 	struct mirror *mirror;
 	struct autowarm *autowarm;
 	ev_signal sigterm, sigint, sigusr1, sighup;
@@ -32,8 +35,23 @@ static void log_stats(struct proxy_ctx *x, const char *when)
 {
 	struct proxy_stats ps;
 	struct mirror_stats ms;
-	proxy_get_stats(x->proxy, &ps);
 	mirror_get_stats(x->mirror, &ms);
+	if (x->pb) {
+		struct pbstream_stats bs;
+		pbstream_get_stats(x->pb, &bs);
+		log_info("%s: protobuf connections=%llu(open %llu) frames=%llu bad=%llu truncated=%llu "
+			 "stalled=%llu client-responses=%llu outgoing answers=%llu timeouts=%llu "
+			 "ns-servers=%llu intel-dead=%llu",
+			 when, (unsigned long long)bs.connections, (unsigned long long)bs.connections_open,
+			 (unsigned long long)bs.frames, (unsigned long long)bs.bad_frames,
+			 (unsigned long long)bs.truncated, (unsigned long long)bs.stalled,
+			 (unsigned long long)bs.client_responses, (unsigned long long)bs.outgoing_answers,
+			 (unsigned long long)bs.outgoing_timeouts, (unsigned long long)ms.ns_entries,
+			 (unsigned long long)ms.intel_dead);
+	}
+	if (!x->proxy)
+		goto mirror_line;
+	proxy_get_stats(x->proxy, &ps);
 	log_info("%s: queries udp=%llu tcp=%llu answers=%llu timeouts=%llu servfail=%llu "
 		 "not-dns=%llu malformed=%llu/%llu unexpected=%llu overload=%llu send-errors=%llu "
 		 "tcp-clients=%llu(open %llu, refused %llu)",
@@ -44,6 +62,7 @@ static void log_stats(struct proxy_ctx *x, const char *when)
 		 (unsigned long long)ps.unexpected_responses, (unsigned long long)ps.overload_drops,
 		 (unsigned long long)ps.send_errors, (unsigned long long)ps.tcp_clients,
 		 (unsigned long long)ps.tcp_clients_open, (unsigned long long)ps.tcp_clients_refused);
+mirror_line:
 	log_info("%s: events published=%llu dropped(queue full)=%llu dropped(nats)=%llu "
 		 "batches=%llu hot-names=%llu hot-writes=%llu hot-write-errors=%llu nats=%s",
 		 when, (unsigned long long)ms.published, (unsigned long long)ms.dropped_full,
@@ -97,39 +116,58 @@ static char *default_node(void)
 	return strdup(host[0] ? host : "node");
 }
 
-int cmd_proxy(int argc, char **argv)
+static int usage_error(const char *name, const char *msg, struct rm_options *o)
+{
+	fprintf(stderr, "recmesh %s: %s\nTry 'recmesh %s --help'.\n", name, msg, name);
+	options_free(o);
+	return 2;
+}
+
+static int run_node(enum rm_command cmd, int argc, char **argv)
 {
 	struct rm_options o;
 	struct proxy_ctx x = {0};
-	char err[512];
-	int rc = options_parse(CMD_PROXY, argc, argv, &o);
+	char err[512], msg[256];
+	const char *name = cmd == CMD_PROXY ? "proxy" : "mirror";
+	struct netaddr na;
+	int rc = options_parse(cmd, argc, argv, &o);
 	if (rc != 0) {
 		options_free(&o);
 		return rc > 0 ? 0 : 2;
 	}
 	log_init("recmesh", o.use_syslog,
 		 o.verbose ? LOG_LVL_DEBUG : o.quiet ? LOG_LVL_WARN : LOG_LVL_INFO);
-	const char *missing = !o.nlisten ? "--listen" : !o.upstream ? "--upstream" : !o.cluster ? "--cluster" : NULL;
+	const char *missing = !o.cluster ? "--cluster" : NULL;
+	if (cmd == CMD_PROXY && !missing)
+		missing = !o.nlisten ? "--listen" : !o.upstream ? "--upstream" : NULL;
+	if (cmd == CMD_MIRROR && !missing && !o.protobuf_listen)
+		missing = "--protobuf-listen";
 	if (missing) {
-		fprintf(stderr, "recmesh proxy: %s is required\nTry 'recmesh proxy --help'.\n", missing);
-		options_free(&o);
-		return 2;
+		snprintf(msg, sizeof(msg), "%s is required", missing);
+		return usage_error(name, msg, &o);
 	}
+	for (size_t i = 0; i < o.nlisten; i++)
+		if (netaddr_parse(o.listen[i], 53, &na) < 0) {
+			snprintf(msg, sizeof(msg), "bad --listen address '%s' (expected ADDR:PORT)", o.listen[i]);
+			return usage_error(name, msg, &o);
+		}
+	if (o.upstream && netaddr_parse(o.upstream, 53, &na) < 0) {
+		snprintf(msg, sizeof(msg), "bad --upstream address '%s' (expected ADDR:PORT)", o.upstream);
+		return usage_error(name, msg, &o);
+	}
+	if (o.auto_warm && (o.qps == 0 || o.concurrency == 0 || o.concurrency > 60000 || o.top == 0))
+		return usage_error(name, "with --auto-warm, --qps, --top and --concurrency (at most 60000) must be positive", &o);
+	if (o.rec_socket_dir && !o.auto_warm)
+		return usage_error(name, "--rec-socket-dir only makes sense with --auto-warm", &o);
 	if (!o.node)
 		o.node = default_node();
 	if (!hotlist_valid_name(o.cluster) || !hotlist_valid_name(o.node)) {
-		fprintf(stderr, "recmesh proxy: --cluster and --node take 1 to 63 letters, digits, '-' or '_'\n");
-		options_free(&o);
-		return 2;
+		return usage_error(name, "--cluster and --node take 1 to 63 letters, digits, '-' or '_'", &o);
 	}
 	if (o.hot_capacity == 0 || o.hot_interval < 0.1 || o.hot_half_life <= 0 ||
-	    o.upstream_timeout <= 0 || o.upstream_sockets == 0 || o.upstream_sockets > 64) {
-		fprintf(stderr, "recmesh proxy: --hot-capacity, --hot-interval (>= 0.1), "
-				"--hot-half-life, --upstream-timeout must be positive; "
-				"--upstream-sockets 1 to 64\n");
-		options_free(&o);
-		return 2;
-	}
+	    (cmd == CMD_PROXY && (o.upstream_timeout <= 0 || o.upstream_sockets == 0 || o.upstream_sockets > 64)))
+		return usage_error(name, "--hot-capacity, --hot-interval (>= 0.1), --hot-half-life, "
+				   "--upstream-timeout must be positive; --upstream-sockets 1 to 64", &o);
 	signal(SIGPIPE, SIG_IGN);
 
 	struct mirror_config mc = {
@@ -142,6 +180,10 @@ int cmd_proxy(int argc, char **argv)
 		.hot_publish = o.hot_publish,
 		.client_ip = o.mirror_client_ip,
 		.kv_replicas = (int)o.kv_replicas,
+		.ns_capacity = 10000,
+		.ns_max_age = 3600,
+		.intel_file = o.intel_file,
+		.intel_max_age = o.max_age,
 		.ring_size = 65536,
 		.batch_delay = 0.1,
 		.batch_max_bytes = 64 * 1024,
@@ -158,13 +200,19 @@ int cmd_proxy(int argc, char **argv)
 		.client_ip = o.mirror_client_ip,
 	};
 	/* sockets first: a port that is taken is the most common start-up error */
-	x.proxy = proxy_create(loop, &pc, err, sizeof(err));
-	if (!x.proxy) {
+	if (cmd == CMD_PROXY && !(x.proxy = proxy_create(loop, &pc, err, sizeof(err)))) {
 		log_err("%s", err);
 		options_free(&o);
 		return 1;
 	}
+	if (o.protobuf_listen && !(x.pb = pbstream_create(loop, o.protobuf_listen, NULL, err, sizeof(err)))) {
+		log_err("%s", err);
+		proxy_destroy(x.proxy);
+		options_free(&o);
+		return 1;
+	}
 	if (o.user && drop_privileges(o.user) < 0) {
+		pbstream_destroy(x.pb);
 		proxy_destroy(x.proxy);
 		options_free(&o);
 		return 1;
@@ -172,13 +220,20 @@ int cmd_proxy(int argc, char **argv)
 	x.mirror = mirror_create(&mc);
 	if (!x.mirror) {
 		log_err("cannot start the NATS mirror");
+		pbstream_destroy(x.pb);
 		proxy_destroy(x.proxy);
 		options_free(&o);
 		return 1;
 	}
 	/* the proxy was created before the mirror existed: wire it in now */
-	proxy_set_mirror(x.proxy, x.mirror);
-	log_info("forwarding to '%s' as node '%s' of cluster '%s'", o.upstream, o.node, o.cluster);
+	if (x.proxy) {
+		proxy_set_mirror(x.proxy, x.mirror);
+		log_info("forwarding to '%s' as node '%s' of cluster '%s'", o.upstream, o.node, o.cluster);
+	} else {
+		log_info("mirroring as node '%s' of cluster '%s'", o.node, o.cluster);
+	}
+	if (x.pb)
+		pbstream_set_mirror(x.pb, x.mirror);
 	if (o.auto_warm) {
 		struct autowarm_config ac = {
 			.upstream = o.upstream,
@@ -216,6 +271,7 @@ int cmd_proxy(int argc, char **argv)
 
 	log_stats(&x, "final counters");
 	autowarm_destroy(x.autowarm);
+	pbstream_destroy(x.pb);
 	proxy_destroy(x.proxy);
 	mirror_destroy(x.mirror);
 	ev_loop_destroy(loop);
@@ -223,4 +279,14 @@ int cmd_proxy(int argc, char **argv)
 	nats_Close();
 	log_info("stopped");
 	return 0;
+}
+
+int cmd_proxy(int argc, char **argv)
+{
+	return run_node(CMD_PROXY, argc, argv);
+}
+
+int cmd_mirror(int argc, char **argv)
+{
+	return run_node(CMD_MIRROR, argc, argv);
 }

@@ -7,6 +7,7 @@
 #include "hotlist.h"
 #include "log.h"
 #include "natsconn.h"
+#include "nstable.h"
 #include "options.h"
 
 #include <signal.h>
@@ -198,6 +199,10 @@ int cmd_events(int argc, char **argv)
 			}
 			continue;
 		}
+		if (s == NATS_SLOW_CONSUMER) {
+			fprintf(stderr, "recmesh events: too slow, NATS dropped events for this reader\n");
+			continue;
+		}
 		if (s != NATS_OK) {
 			fprintf(stderr, "recmesh events: lost the connection to NATS: %s\n",
 				natsStatus_GetText(s));
@@ -220,6 +225,62 @@ int cmd_events(int argc, char **argv)
 	}
 	fprintf(stderr, "recmesh events: %llu events, %llu bad batches\n", x.printed, bad);
 	natsSubscription_Destroy(sub);
+	natsconn_close(nc);
+	nats_Close();
+	options_free(&o);
+	return rc;
+}
+
+int cmd_ns(int argc, char **argv)
+{
+	struct rm_options o;
+	char err[512], a[64];
+	int rc = tool_start(CMD_NS, "ns", argc, argv, &o);
+	if (rc) {
+		options_free(&o);
+		return rc - 1;
+	}
+	natsConnection *nc = natsconn_open(o.nats, "recmesh ns", 0, 3000, err, sizeof(err));
+	if (!nc) {
+		fprintf(stderr, "recmesh ns: %s\n", err);
+		options_free(&o);
+		return 1;
+	}
+	struct nsmerge *m = nsmerge_create();
+	struct ns_item *items = NULL;
+	size_t n = 0;
+	rc = 1;
+	int tables = m ? fleet_fetch_ns(nc, o.cluster, o.max_age, m, err, sizeof(err)) : -1;
+	if (tables < 0) {
+		fprintf(stderr, "recmesh ns: %s\n", m ? err : "out of memory");
+		goto out;
+	}
+	if (tables == 0) {
+		fprintf(stderr, "recmesh ns: no authoritative-server table for cluster '%s'\n", o.cluster);
+		goto out;
+	}
+	items = nsmerge_items(m, &n);
+	if (!o.json)
+		printf("# %zu servers from %d node table(s)\n%-40s %-5s %9s %9s %9s %6s %5s\n", n, tables,
+		       "ADDRESS", "STATE", "RTT_MS", "ANSWERS", "TIMEOUTS", "STREAK", "NODES");
+	for (size_t i = 0; i < n; i++) {
+		const struct ns_item *it = &items[i];
+		const char *state = ns_state_name(ns_state_of(it));
+		ns_addr_text(it, a, sizeof(a));
+		if (o.json)
+			printf("{\"address\":\"%s\",\"state\":\"%s\",\"rtt_ms\":%.3f,\"answers\":%llu,"
+			       "\"timeouts\":%llu,\"streak\":%u,\"nodes\":%u,\"last_seen\":%.3f}\n",
+			       a, state, it->srtt_ms, (unsigned long long)it->answers,
+			       (unsigned long long)it->timeouts, it->streak, it->nodes, it->last_seen);
+		else
+			printf("%-40s %-5s %9.1f %9llu %9llu %6u %5u\n", a, state, it->srtt_ms,
+			       (unsigned long long)it->answers, (unsigned long long)it->timeouts,
+			       it->streak, it->nodes);
+	}
+	rc = 0;
+out:
+	free(items);
+	nsmerge_destroy(m);
 	natsconn_close(nc);
 	nats_Close();
 	options_free(&o);

@@ -5,10 +5,16 @@
 #include "fleet.h"
 #include "hotlist.h"
 #include "log.h"
+#include "natsconn.h"
+#include "netaddr.h"
+#include "nstable.h"
 #include "options.h"
 #include "warm.h"
 
+#include <errno.h>
 #include <nats/nats.h>
+#include <sys/stat.h>
+#include <time.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -55,6 +61,56 @@ static void print_summary(const struct warm_result *r, const struct fleet_report
 	printf("\n  timeouts %zu, send errors %zu\n", r->timeouts, r->send_errors);
 }
 
+/*
+ * Writes the fleet's authoritative-server intelligence for the Recursor's
+ * Lua script. Returns 1 when a file was written, 0 when there was nothing to
+ * write or it failed (the warm-up goes on without it: it is an aid).
+ */
+static int write_intel(const struct rm_options *o)
+{
+	char err[512], dir[4096];
+	struct nsmerge *m = nsmerge_create();
+	struct ns_item *items = NULL;
+	size_t n = 0;
+	int rc = 0;
+	natsConnection *nc = natsconn_open(o->nats, "recmesh warm", 0, 3000, err, sizeof(err));
+	if (!nc || !m) {
+		fprintf(stderr, "recmesh warm: no authoritative-server intelligence: %s\n", nc ? "out of memory" : err);
+		goto out;
+	}
+	int tables = fleet_fetch_ns(nc, o->cluster, o->max_age, m, err, sizeof(err));
+	if (tables <= 0) {
+		if (!o->quiet && !o->json)
+			fprintf(stderr, "recmesh warm: no authoritative-server intelligence%s%s\n",
+				tables < 0 ? ": " : " in NATS", tables < 0 ? err : "");
+		goto out;
+	}
+	items = nsmerge_items(m, &n);
+	snprintf(dir, sizeof(dir), "%s", o->intel_file);
+	char *slash = strrchr(dir, '/');
+	if (slash && slash != dir) {
+		*slash = '\0';
+		if (mkdir(dir, 0755) < 0 && errno != EEXIST)
+			fprintf(stderr, "recmesh warm: cannot create '%s': %s\n", dir, strerror(errno));
+	}
+	struct timespec now;
+	clock_gettime(CLOCK_REALTIME, &now);
+	int dead = ns_write_intel(o->intel_file, items, n, (double)now.tv_sec, err, sizeof(err));
+	if (dead < 0) {
+		fprintf(stderr, "recmesh warm: %s\n", err);
+		goto out;
+	}
+	if (!o->quiet && !o->json)
+		fprintf(stderr, "recmesh warm: wrote '%s': %d dead of %zu servers from %d node table(s)\n",
+			o->intel_file, dead, n, tables);
+	rc = 1;
+out:
+	free(items);
+	nsmerge_destroy(m);
+	natsconn_close(nc);
+	return rc;
+}
+
 int cmd_warm(int argc, char **argv)
 {
 	struct rm_options o;
@@ -80,6 +136,12 @@ int cmd_warm(int argc, char **argv)
 		options_free(&o);
 		return 2;
 	}
+	struct netaddr na;
+	if (netaddr_parse(o.target, 53, &na) < 0) {
+		fprintf(stderr, "recmesh warm: bad --target '%s' (expected ADDR:PORT)\n", o.target);
+		options_free(&o);
+		return 2;
+	}
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
 	rc = 1;
@@ -100,9 +162,17 @@ int cmd_warm(int argc, char **argv)
 		fprintf(stderr, "recmesh warm: %zu names from %zu node list(s) (source %s); waiting for '%s'\n",
 			n, rep.used, fleet_source_name(rep.source), o.target);
 	if (warm_wait_target(o.target, o.wait_timeout, &warm_stop) < 0) {
-		fprintf(stderr, "recmesh warm: target '%s' did not answer within %.0f s\n", o.target,
-			o.wait_timeout);
+		if (warm_stop)
+			fprintf(stderr, "recmesh warm: interrupted while waiting for '%s'\n", o.target);
+		else
+			fprintf(stderr, "recmesh warm: target '%s' did not answer within %.0f s\n",
+				o.target, o.wait_timeout);
 		goto out;
+	}
+	if (o.intel_file && *o.intel_file && write_intel(&o) > 0 && o.intel_wait > 0) {
+		/* let every Recursor thread's maintenance() load the file before replaying */
+		struct timespec ts = {(time_t)o.intel_wait, (long)((o.intel_wait - (time_t)o.intel_wait) * 1e9)};
+		nanosleep(&ts, NULL);
 	}
 	struct warm_config wc = {
 		.target = o.target,

@@ -10,5 +10,7 @@ int cmd_proxy(int argc, char **argv);
 int cmd_hot(int argc, char **argv);
 int cmd_events(int argc, char **argv);
 int cmd_warm(int argc, char **argv);
+int cmd_mirror(int argc, char **argv);
+int cmd_ns(int argc, char **argv);
 
 #endif

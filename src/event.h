@@ -26,7 +26,8 @@
 #define EV_TCP 0x0020  /* client came over TCP */
 #define EV_WARM 0x0040 /* query came from `recmesh warm` */
 #define EV_TTL 0x0080  /* min_ttl is meaningful */
-#define EV_OUTGOING 0x0100 /* reserved: a Recursor's query to an authoritative */
+#define EV_OUTGOING 0x0100 /* a Recursor's query to an authoritative (never published) */
+#define EV_NS_TIMEOUT 0x0200 /* with EV_OUTGOING: the authoritative did not answer */
 
 /* batch flags */
 #define EVB_CLIENT 0x01 /* every event carries the client address */

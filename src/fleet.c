@@ -5,6 +5,7 @@
 
 #include "log.h"
 #include "natsconn.h"
+#include "nstable.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -320,4 +321,62 @@ out:
 	hotmerge_destroy(m);
 	natsconn_close(nc);
 	return rc;
+}
+
+static void add_ns_item(const struct ns_item *it, void *arg)
+{
+	nsmerge_add(arg, it);
+}
+
+int fleet_fetch_ns(natsConnection *nc, const char *cluster, double max_age, struct nsmerge *merge,
+		   char *err, size_t err_size)
+{
+	jsCtx *js = NULL;
+	kvStore *kv = NULL;
+	kvKeysList keys = {0};
+	size_t plen = strlen(cluster);
+	int used = 0;
+	char ebuf[256];
+	struct timespec ts;
+
+	if (natsconn_kv_open(nc, NATSCONN_NS_BUCKET, 0, 1, &js, &kv, NULL, NULL, err, err_size) < 0)
+		return -1;
+	natsStatus s = kvStore_Keys(&keys, kv, NULL);
+	if (s == NATS_NOT_FOUND) {
+		natsconn_kv_close(js, kv);
+		return 0;
+	}
+	if (s != NATS_OK) {
+		snprintf(err, err_size, "cannot list KV bucket '%s': %s", NATSCONN_NS_BUCKET,
+			 natsconn_strerror(s, ebuf, sizeof(ebuf)));
+		natsconn_kv_close(js, kv);
+		return -1;
+	}
+	clock_gettime(CLOCK_REALTIME, &ts);
+	double now = (double)ts.tv_sec + ts.tv_nsec / 1e9;
+	for (int i = 0; i < keys.Count; i++) {
+		const char *k = keys.Keys[i];
+		kvEntry *e = NULL;
+		if (strncmp(k, cluster, plen) != 0 || k[plen] != '.' || strchr(k + plen + 1, '.'))
+			continue;
+		if (kvStore_Get(&e, kv, k) != NATS_OK)
+			continue;
+		char node[64], perr[160];
+		double t = 0;
+		const char *data = kvEntry_ValueString(e);
+		size_t len = (size_t)kvEntry_ValueLen(e);
+		/* validate the whole value first: a bad table contributes nothing */
+		if (ns_parse(data, len, node, &t, NULL, NULL, perr, sizeof(perr)) < 0) {
+			log_warn("ignoring NS table '%s': %s", k, perr);
+		} else if (max_age > 0 && now - t > max_age) {
+			log_debug("ignoring NS table '%s': %.0f s old", k, now - t);
+		} else {
+			ns_parse(data, len, node, &t, add_ns_item, merge, perr, sizeof(perr));
+			used++;
+		}
+		kvEntry_Destroy(e);
+	}
+	kvKeysList_Destroy(&keys);
+	natsconn_kv_close(js, kv);
+	return used;
 }

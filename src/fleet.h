@@ -53,4 +53,14 @@ int fleet_top(const char *urls, const char *cluster, double max_age, size_t top,
 	      struct hot_item **items, size_t *n, struct fleet_report *report, char *err,
 	      size_t err_size);
 
+/*
+ * Fetches every node's authoritative-server table for cluster from the KV
+ * bucket recmesh_ns into merge, skipping tables older than max_age (0: no
+ * limit) and malformed ones (logged). Returns the number of tables merged,
+ * or -1 with a reason (no JetStream, no bucket, ...).
+ */
+struct nsmerge;
+int fleet_fetch_ns(natsConnection *nc, const char *cluster, double max_age, struct nsmerge *merge,
+		   char *err, size_t err_size);
+
 #endif

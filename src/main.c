@@ -14,7 +14,9 @@ static void usage(FILE *out)
 		     "  proxy    forward queries to a Recursor, mirror events and hot names onto NATS\n"
 		     "  hot      print the fleet's merged hot list\n"
 		     "  events   print the traffic events the nodes publish\n"
-		     "  warm     replay the fleet's hottest names into a restarted Recursor\n\n"
+		     "  warm     replay the fleet's hottest names into a restarted Recursor\n"
+		     "  mirror   the same as proxy, off-path, fed by the Recursor's protobuf streams\n"
+		     "  ns       print the fleet's authoritative-server table\n\n"
 		     "'recmesh COMMAND --help' describes each command; see also recmesh(1).\n");
 }
 
@@ -28,6 +30,8 @@ int main(int argc, char **argv)
 		{"hot", cmd_hot},
 		{"events", cmd_events},
 		{"warm", cmd_warm},
+		{"mirror", cmd_mirror},
+		{"ns", cmd_ns},
 	};
 	if (argc < 2) {
 		usage(stderr);

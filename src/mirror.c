@@ -16,7 +16,9 @@
 #include "hot.h"
 #include "hotlist.h"
 #include "log.h"
+#include "fleet.h"
 #include "natsconn.h"
+#include "nstable.h"
 #include "ring.h"
 
 #include <errno.h>
@@ -33,7 +35,7 @@
 
 struct mirror {
 	struct mirror_config cfg;
-	char *url, *cluster, *node;
+	char *url, *cluster, *node, *intel_path;
 	char subject[256], hot_key[160], get_subject[256];
 
 	struct ring *ring;
@@ -51,10 +53,13 @@ struct mirror {
 	size_t pending_n;
 	struct hotlist_chunk *served; /* last written, answered on hot.get */
 	size_t served_n;
+	char *ns_pending; /* the NS table's KV value, written next */
+	size_t ns_len;
 	int kv_stop;
 
 	atomic_uint_fast64_t submitted, dropped_full, published, dropped_nats, batches;
 	atomic_uint_fast64_t hot_writes, hot_write_errors, hot_entries;
+	atomic_uint_fast64_t ns_entries, ns_observations, intel_writes, intel_dead;
 };
 
 static double now_unix(void)
@@ -91,6 +96,10 @@ void mirror_get_stats(struct mirror *m, struct mirror_stats *st)
 	st->hot_writes = atomic_load(&m->hot_writes);
 	st->hot_write_errors = atomic_load(&m->hot_write_errors);
 	st->hot_entries = atomic_load(&m->hot_entries);
+	st->ns_entries = atomic_load(&m->ns_entries);
+	st->ns_observations = atomic_load(&m->ns_observations);
+	st->intel_writes = atomic_load(&m->intel_writes);
+	st->intel_dead = atomic_load(&m->intel_dead);
 	st->connected = m->nc && natsConnection_Status(m->nc) == NATS_CONN_STATUS_CONNECTED;
 }
 
@@ -120,7 +129,7 @@ static void publish_batch(struct mirror *m, struct event_batch *b, size_t bufsiz
 
 /* Takes the hot list and hands it to the KV thread (replacing an unwritten one) */
 static void take_snapshot(struct mirror *m, struct hot_table *hot, struct hot_item *items,
-			  uint64_t *gen)
+			  uint64_t *gen, struct nstable *ns, struct ns_item *ns_items)
 {
 	double now = now_unix();
 	size_t n = hot_top(hot, now, items, m->cfg.hot_publish);
@@ -138,10 +147,16 @@ static void take_snapshot(struct mirror *m, struct hot_table *hot, struct hot_it
 		log_err("cannot encode the hot list (%zu names)", n);
 		return;
 	}
+	size_t ns_n = nstable_snapshot(ns, now, ns_items, m->cfg.ns_capacity), ns_len = 0;
+	atomic_store(&m->ns_entries, nstable_count(ns));
+	char *ns_text = ns_encode(ns_items, ns_n, m->node, now, chunk, &ns_len);
 	pthread_mutex_lock(&m->snap_lock);
 	hotlist_chunks_free(m->pending, m->pending_n);
 	m->pending = chunks;
 	m->pending_n = nchunks;
+	free(m->ns_pending);
+	m->ns_pending = ns_text;
+	m->ns_len = ns_len;
 	pthread_cond_signal(&m->snap_cond);
 	pthread_mutex_unlock(&m->snap_lock);
 }
@@ -150,6 +165,8 @@ static void *mirror_main(void *arg)
 {
 	struct mirror *m = arg;
 	struct hot_table *hot = hot_create(m->cfg.hot_capacity, m->cfg.hot_half_life);
+	struct nstable *ns = nstable_create(m->cfg.ns_capacity, m->cfg.ns_max_age);
+	struct ns_item *ns_items = calloc(m->cfg.ns_capacity, sizeof(*ns_items));
 	struct hot_item *items = calloc(m->cfg.hot_publish ? m->cfg.hot_publish : 1, sizeof(*items));
 	size_t bufsize = m->cfg.batch_max_bytes;
 	uint8_t *buf = malloc(bufsize);
@@ -158,7 +175,7 @@ static void *mirror_main(void *arg)
 	uint64_t gen = (uint64_t)now_unix() * 1000; /* grows across restarts */
 	double batch_started = 0, next_hot;
 
-	if (!hot || !items || !buf) {
+	if (!hot || !items || !buf || !ns || !ns_items) {
 		log_err("mirror thread: out of memory, mirroring is off");
 		goto out;
 	}
@@ -169,6 +186,12 @@ static void *mirror_main(void *arg)
 		int got = 0;
 		while (ring_pop(m->ring, &ev) == 0) {
 			got++;
+			if (ev.flags & EV_OUTGOING) {
+				nstable_observe(ns, ev.client_family, ev.client, ev.latency_us,
+						(ev.flags & EV_NS_TIMEOUT) != 0, ev.time_us / 1e6);
+				atomic_fetch_add(&m->ns_observations, 1);
+				continue;
+			}
 			if (hot_eligible(&ev))
 				hot_add(hot, ev.qname, ev.qname_len, ev.qtype, ev.time_us / 1e6);
 			if (batch.count == 0)
@@ -186,7 +209,7 @@ static void *mirror_main(void *arg)
 		if (batch.count && (stopping || now - batch_started >= m->cfg.batch_delay))
 			publish_batch(m, &batch, bufsize);
 		if (stopping || now >= next_hot) {
-			take_snapshot(m, hot, items, &gen);
+			take_snapshot(m, hot, items, &gen, ns, ns_items);
 			next_hot = now + m->cfg.hot_interval;
 		}
 		if (stopping)
@@ -198,6 +221,8 @@ static void *mirror_main(void *arg)
 	}
 out:
 	hot_destroy(hot);
+	nstable_destroy(ns);
+	free(ns_items);
 	free(items);
 	free(buf);
 	return NULL;
@@ -240,11 +265,58 @@ static void on_hot_get(natsConnection *nc, natsSubscription *sub, natsMsg *msg, 
 	natsMsg_Destroy(msg);
 }
 
+/* Writes the NS table; the bucket handle is opened (and created) on first use */
+static void write_ns(struct mirror *m, kvStore **nskv, jsCtx **nsjs, const char *text, size_t len)
+{
+	char err[512];
+	if (!*nskv && natsconn_kv_open(m->nc, NATSCONN_NS_BUCKET, 1, m->cfg.kv_replicas, nsjs, nskv,
+				       NULL, NULL, err, sizeof(err)) < 0) {
+		log_debug("NS table not written: %s", err);
+		return;
+	}
+	natsStatus s = kvStore_Put(NULL, *nskv, m->hot_key, text, (int)len);
+	if (s != NATS_OK) {
+		log_debug("NS table not written: %s", natsStatus_GetText(s));
+		natsconn_kv_close(*nsjs, *nskv);
+		*nsjs = NULL;
+		*nskv = NULL;
+	}
+}
+
+/* Refreshes the intelligence file from the fleet's merged NS table */
+static void write_intel(struct mirror *m)
+{
+	char err[512];
+	struct nsmerge *merge = nsmerge_create();
+	size_t n = 0;
+	struct ns_item *items = NULL;
+	if (!merge)
+		return;
+	if (fleet_fetch_ns(m->nc, m->cluster, m->cfg.intel_max_age, merge, err, sizeof(err)) < 0) {
+		log_debug("intelligence file not refreshed: %s", err);
+		goto out;
+	}
+	items = nsmerge_items(merge, &n);
+	int dead = ns_write_intel(m->cfg.intel_file, items, n, now_unix(), err, sizeof(err));
+	if (dead < 0) {
+		log_warn("%s", err);
+		goto out;
+	}
+	if ((uint64_t)dead != atomic_load(&m->intel_dead))
+		log_info("intelligence file '%s': %d dead server(s) of %zu known", m->cfg.intel_file,
+			 dead, n);
+	atomic_store(&m->intel_dead, (uint64_t)dead);
+	atomic_fetch_add(&m->intel_writes, 1);
+out:
+	free(items);
+	nsmerge_destroy(merge);
+}
+
 static void *kv_main(void *arg)
 {
 	struct mirror *m = arg;
-	jsCtx *js = NULL;
-	kvStore *kv = NULL;
+	jsCtx *js = NULL, *nsjs = NULL;
+	kvStore *kv = NULL, *nskv = NULL;
 	char err[512];
 	int warned = 0;
 	size_t last_n = 0;
@@ -255,10 +327,21 @@ static void *kv_main(void *arg)
 			pthread_cond_wait(&m->snap_cond, &m->snap_lock);
 		struct hotlist_chunk *c = m->pending;
 		size_t n = m->pending_n;
+		char *ns_text = m->ns_pending;
+		size_t ns_len = m->ns_len;
 		int stopping = m->kv_stop;
 		m->pending = NULL;
 		m->pending_n = 0;
+		m->ns_pending = NULL;
 		pthread_mutex_unlock(&m->snap_lock);
+		if (ns_text && natsConnection_Status(m->nc) == NATS_CONN_STATUS_CONNECTED) {
+			/* only a node that has seen authoritatives publishes a table */
+			if (strchr(ns_text, '\n') && strchr(ns_text, '\n')[1] != '\0')
+				write_ns(m, &nskv, &nsjs, ns_text, ns_len);
+			if (m->cfg.intel_file)
+				write_intel(m);
+		}
+		free(ns_text);
 		if (!c)
 			break;
 
@@ -305,6 +388,7 @@ static void *kv_main(void *arg)
 			break;
 	}
 	natsconn_kv_close(js, kv);
+	natsconn_kv_close(nsjs, nskv);
 	return NULL;
 }
 
@@ -328,6 +412,12 @@ struct mirror *mirror_create(const struct mirror_config *cfg)
 	m->cfg.nats_url = m->url;
 	m->cfg.cluster = m->cluster;
 	m->cfg.node = m->node;
+	m->cfg.intel_file = NULL;
+	if (cfg->intel_file && !(m->intel_path = strdup(cfg->intel_file)))
+		goto fail;
+	m->cfg.intel_file = m->intel_path;
+	if (m->cfg.ns_capacity == 0)
+		m->cfg.ns_capacity = 10000;
 	snprintf(m->subject, sizeof(m->subject), "recmesh.%s.traffic.%s", cfg->cluster, cfg->node);
 	snprintf(m->get_subject, sizeof(m->get_subject), "recmesh.%s.hot.get", cfg->cluster);
 	snprintf(m->hot_key, sizeof(m->hot_key), "%s.%s", cfg->cluster, cfg->node);
@@ -387,11 +477,13 @@ void mirror_destroy(struct mirror *m)
 	}
 	hotlist_chunks_free(m->pending, m->pending_n);
 	hotlist_chunks_free(m->served, m->served_n);
+	free(m->ns_pending);
 	ring_destroy(m->ring);
 	pthread_mutex_destroy(&m->snap_lock);
 	pthread_cond_destroy(&m->snap_cond);
 	free(m->url);
 	free(m->cluster);
 	free(m->node);
+	free(m->intel_path);
 	free(m);
 }

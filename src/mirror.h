@@ -6,7 +6,11 @@
  * the hot-name table and publishes event batches on
  * recmesh.<cluster>.traffic.<node>; a KV thread writes the hot list to the
  * recmesh_hot bucket every hot_interval seconds and answers hot-list
- * requests on recmesh.<cluster>.hot.get. Nothing here ever runs on, or
+ * requests on recmesh.<cluster>.hot.get. Events marked EV_OUTGOING (an
+ * authoritative's answer or timeout, from the protobuf stream) feed the
+ * authoritative-server table instead, written to the recmesh_ns bucket on
+ * the same interval; with intel_file, the fleet's merged table is written
+ * there too, for the Recursor's Lua script. Nothing here ever runs on, or
  * waits for, the data path's thread. When NATS is slow or gone, events are
  * dropped and counted, and the connection is re-established in the
  * background.
@@ -29,6 +33,10 @@ struct mirror_config {
 	size_t hot_publish;   /* items per published list */
 	int client_ip;        /* publish client addresses */
 	int kv_replicas;
+	size_t ns_capacity;    /* authoritative servers kept at most */
+	double ns_max_age;     /* forget a server unseen this long */
+	const char *intel_file; /* keep this file fresh from the fleet's table (NULL: no) */
+	double intel_max_age;  /* skip other nodes' tables older than this */
 	size_t ring_size;
 	double batch_delay;     /* seconds a partial batch may wait */
 	size_t batch_max_bytes; /* capped by the server's max payload */
@@ -42,6 +50,8 @@ struct mirror_stats {
 	uint64_t batches;
 	uint64_t hot_writes, hot_write_errors;
 	uint64_t hot_entries;
+	uint64_t ns_entries, ns_observations;
+	uint64_t intel_writes, intel_dead;
 	int connected;
 };
 

@@ -146,7 +146,9 @@ int natsconn_kv_open(natsConnection *nc, const char *bucket, int create, int rep
 		kvConfig kc;
 		kvConfig_Init(&kc);
 		kc.Bucket = bucket;
-		kc.Description = "recmesh: each node's hot names";
+		kc.Description = strcmp(bucket, NATSCONN_NS_BUCKET) == 0
+					 ? "recmesh: each node's authoritative-server table"
+					 : "recmesh: each node's hot names";
 		kc.History = 1;
 		kc.StorageType = js_FileStorage;
 		kc.Replicas = replicas > 0 ? replicas : 1;

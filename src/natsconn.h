@@ -11,6 +11,7 @@
 #include <stddef.h>
 
 #define NATSCONN_HOT_BUCKET "recmesh_hot"
+#define NATSCONN_NS_BUCKET "recmesh_ns"
 #define NATSCONN_JS_WAIT_MS 5000
 
 /*

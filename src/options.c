@@ -27,6 +27,7 @@ struct opt_def {
 #define OFF(f) offsetof(struct rm_options, f)
 #define ALL (CMD_PROXY | CMD_HOT | CMD_EVENTS | CMD_WARM | CMD_MIRROR | CMD_NS)
 #define NODE_CMDS (CMD_PROXY | CMD_MIRROR)
+#define CMD_NODE_AND_NS (CMD_PROXY | CMD_MIRROR | CMD_NS)
 
 static const struct opt_def defs[] = {
 	{"config", 'c', OPT_STR, OFF(config), ALL, "FILE", NULL,
@@ -69,6 +70,14 @@ static const struct opt_def defs[] = {
 	 "drop privileges to USER after binding the sockets"},
 	{"syslog", 0, OPT_FLAG, OFF(use_syslog), NODE_CMDS, NULL, NULL,
 	 "log to syslog instead of stderr"},
+	{"protobuf-listen", 0, OPT_STR, OFF(protobuf_listen), NODE_CMDS, "ADDR:PORT", NULL,
+	 "take the Recursor's protobufServer/outgoingProtobufServer streams here"},
+	{"intel-file", 0, OPT_STR, OFF(intel_file), NODE_CMDS, "FILE", NULL,
+	 "keep the fleet's authoritative-server intelligence in FILE for contrib/recmesh.lua"},
+	{"intel-file", 0, OPT_STR, OFF(intel_file), CMD_WARM, "FILE", "/var/lib/recmesh/intel.txt",
+	 "write the fleet's authoritative-server intelligence here before replaying"},
+	{"intel-wait", 0, OPT_DOUBLE, OFF(intel_wait), CMD_WARM, "SECONDS", "2",
+	 "after writing the intelligence file, give the Recursor this long to load it"},
 	{"auto-warm", 0, OPT_FLAG, OFF(auto_warm), CMD_PROXY, NULL, NULL,
 	 "warm the upstream up by itself when it has restarted"},
 	{"rec-socket-dir", 0, OPT_STR, OFF(rec_socket_dir), CMD_PROXY, "DIR", NULL,
@@ -86,13 +95,13 @@ static const struct opt_def defs[] = {
 	 "give up on a warm-up answer after this long"},
 	{"wait-timeout", 0, OPT_DOUBLE, OFF(wait_timeout), CMD_WARM | CMD_PROXY, "SECONDS", "60",
 	 "wait this long at most for the target to answer before replaying"},
-	{"max-age", 0, OPT_DOUBLE, OFF(max_age), CMD_HOT | CMD_WARM | CMD_PROXY, "SECONDS", "86400",
+	{"max-age", 0, OPT_DOUBLE, OFF(max_age), CMD_HOT | CMD_WARM | CMD_NODE_AND_NS, "SECONDS", "86400",
 	 "skip node lists older than this (0: no limit)"},
 	{"count", 0, OPT_UINT, OFF(count), CMD_EVENTS, "N", "0",
 	 "exit after N events (0: run until interrupted)"},
 	{"timeout", 0, OPT_DOUBLE, OFF(timeout), CMD_EVENTS, "SECONDS", "0",
 	 "exit with status 1 when no event came for this long (0: wait forever)"},
-	{"json", 0, OPT_FLAG, OFF(json), CMD_HOT | CMD_EVENTS | CMD_WARM, NULL, NULL,
+	{"json", 0, OPT_FLAG, OFF(json), CMD_HOT | CMD_EVENTS | CMD_WARM | CMD_NS, NULL, NULL,
 	 "print JSON (one object per line)"},
 	{"verbose", 'v', OPT_FLAG, OFF(verbose), ALL, NULL, NULL, "log debug messages"},
 	{"quiet", 'q', OPT_FLAG, OFF(quiet), ALL, NULL, NULL, "log warnings and errors only"},
@@ -109,6 +118,10 @@ static const struct {
 	 "Print the fleet's merged hot list, hottest first."},
 	{CMD_EVENTS, "events", "--cluster NAME [--node NAME] [--count N] [--json] [OPTIONS]",
 	 "Print the traffic events the nodes publish."},
+	{CMD_MIRROR, "mirror", "--protobuf-listen ADDR:PORT --cluster NAME [OPTIONS]",
+	 "Take the Recursor's protobuf streams off-path; publish events, hot list and NS table."},
+	{CMD_NS, "ns", "--cluster NAME [--json] [OPTIONS]",
+	 "Print the fleet's merged authoritative-server table."},
 	{CMD_WARM, "warm", "--target ADDR:PORT --cluster NAME [--top N] [--qps N] [--concurrency N] [OPTIONS]",
 	 "Replay the fleet's hottest names into a restarted Recursor, paced and bounded."},
 };

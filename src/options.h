@@ -57,6 +57,10 @@ struct rm_options {
 	double query_timeout;
 	int auto_warm;
 	char *rec_socket_dir;
+	/* mirror mode and authoritative intelligence */
+	char *protobuf_listen;
+	char *intel_file;
+	double intel_wait;
 };
 
 /*

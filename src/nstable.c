@@ -1,0 +1,394 @@
+/* nstable.c: the authoritative-server table; see nstable.h */
+#include "config.h"
+
+#include "nstable.h"
+
+#include "hotlist.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <uthash.h>
+
+#define NS_RTT_ALPHA 0.25 /* weight of a new sample in the smoothed RTT */
+#define NS_LINE_MAX 256
+
+struct ns_entry {
+	UT_hash_handle hh;
+	uint8_t key[17]; /* family, then the address */
+	struct ns_item item;
+};
+
+struct nstable {
+	struct ns_entry *entries;
+	size_t count, capacity;
+	double max_age;
+};
+
+struct nstable *nstable_create(size_t capacity, double max_age)
+{
+	struct nstable *t = calloc(1, sizeof(*t));
+	if (!t || capacity == 0) {
+		free(t);
+		return NULL;
+	}
+	t->capacity = capacity;
+	t->max_age = max_age;
+	return t;
+}
+
+void nstable_destroy(struct nstable *t)
+{
+	struct ns_entry *e, *tmp;
+	if (!t)
+		return;
+	HASH_ITER(hh, t->entries, e, tmp)
+	{
+		HASH_DEL(t->entries, e);
+		free(e);
+	}
+	free(t);
+}
+
+static void make_key(uint8_t key[17], int family, const uint8_t *addr)
+{
+	memset(key, 0, 17);
+	key[0] = (uint8_t)family;
+	memcpy(key + 1, addr, family == 4 ? 4 : 16);
+}
+
+static int cmp_seen_desc(const void *a, const void *b)
+{
+	const struct ns_entry *x = *(struct ns_entry *const *)a, *y = *(struct ns_entry *const *)b;
+	return (x->item.last_seen < y->item.last_seen) - (x->item.last_seen > y->item.last_seen);
+}
+
+/* Drops the least recently seen tenth */
+static void evict(struct nstable *t)
+{
+	size_t n = t->count, i = 0, keep;
+	struct ns_entry **all = malloc(n * sizeof(*all)), *e, *tmp;
+	if (!all)
+		return;
+	HASH_ITER(hh, t->entries, e, tmp) all[i++] = e;
+	qsort(all, n, sizeof(*all), cmp_seen_desc);
+	keep = n - (n / 10 ? n / 10 : 1);
+	for (i = keep; i < n; i++) {
+		HASH_DEL(t->entries, all[i]);
+		free(all[i]);
+	}
+	t->count = keep;
+	free(all);
+}
+
+void nstable_observe(struct nstable *t, int family, const uint8_t *addr, uint32_t rtt_us,
+		     int timeout, double now)
+{
+	uint8_t key[17];
+	struct ns_entry *e;
+	if (family != 4 && family != 6)
+		return;
+	make_key(key, family, addr);
+	HASH_FIND(hh, t->entries, key, sizeof(key), e);
+	if (!e) {
+		if (t->count >= t->capacity)
+			evict(t);
+		if (!(e = calloc(1, sizeof(*e))))
+			return;
+		memcpy(e->key, key, sizeof(key));
+		e->item.family = (uint8_t)family;
+		memcpy(e->item.addr, addr, family == 4 ? 4 : 16);
+		HASH_ADD(hh, t->entries, key, sizeof(e->key), e);
+		t->count++;
+	}
+	struct ns_item *it = &e->item;
+	it->last_seen = now;
+	if (timeout) {
+		it->timeouts++;
+		it->streak++;
+		it->last_timeout = now;
+	} else {
+		double ms = rtt_us / 1000.0;
+		it->srtt_ms = it->answers ? (1 - NS_RTT_ALPHA) * it->srtt_ms + NS_RTT_ALPHA * ms : ms;
+		it->answers++;
+		it->streak = 0;
+		it->last_answer = now;
+	}
+}
+
+size_t nstable_count(const struct nstable *t)
+{
+	return t->count;
+}
+
+size_t nstable_snapshot(struct nstable *t, double now, struct ns_item *out, size_t max)
+{
+	struct ns_entry *e, *tmp, **all;
+	size_t i = 0, n;
+	HASH_ITER(hh, t->entries, e, tmp)
+	{
+		if (t->max_age > 0 && now - e->item.last_seen > t->max_age) {
+			HASH_DEL(t->entries, e);
+			free(e);
+			t->count--;
+		}
+	}
+	if (!t->count || !max || !(all = malloc(t->count * sizeof(*all))))
+		return 0;
+	HASH_ITER(hh, t->entries, e, tmp) all[i++] = e;
+	qsort(all, t->count, sizeof(*all), cmp_seen_desc);
+	n = t->count < max ? t->count : max;
+	for (i = 0; i < n; i++)
+		out[i] = all[i]->item;
+	free(all);
+	return n;
+}
+
+const char *ns_addr_text(const struct ns_item *it, char *buf, size_t size)
+{
+	if (!inet_ntop(it->family == 4 ? AF_INET : AF_INET6, it->addr, buf, (socklen_t)size))
+		snprintf(buf, size, "?");
+	return buf;
+}
+
+char *ns_encode(const struct ns_item *items, size_t n, const char *node, double time,
+		size_t max_len, size_t *len)
+{
+	char *buf = malloc(max_len + 1), line[NS_LINE_MAX], a[64];
+	if (!buf || !hotlist_valid_name(node)) {
+		free(buf);
+		return NULL;
+	}
+	int hl = snprintf(buf, max_len, "#recmesh-ns 1 node=%s time=%.3f\n", node, time);
+	if (hl < 0 || (size_t)hl >= max_len) {
+		free(buf);
+		return NULL;
+	}
+	size_t o = (size_t)hl;
+	for (size_t i = 0; i < n; i++) {
+		const struct ns_item *it = &items[i];
+		int l = snprintf(line, sizeof(line), "%s %.3f %llu %llu %u %.3f %.3f %.3f\n",
+				 ns_addr_text(it, a, sizeof(a)), it->srtt_ms,
+				 (unsigned long long)it->answers, (unsigned long long)it->timeouts,
+				 it->streak, it->last_answer, it->last_timeout, it->last_seen);
+		if (l < 0 || o + (size_t)l > max_len)
+			break; /* most recently seen first: what is cut is the stalest */
+		memcpy(buf + o, line, (size_t)l);
+		o += (size_t)l;
+	}
+	buf[o] = '\0';
+	*len = o;
+	return buf;
+}
+
+static int fail(char *err, size_t err_size, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int fail(char *err, size_t err_size, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(err, err_size, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+static int good_time(double t)
+{
+	return isfinite(t) && t >= 0 && t < 1e11;
+}
+
+int ns_parse(const char *data, size_t len, char node[64], double *time, ns_item_cb cb, void *arg,
+	     char *err, size_t err_size)
+{
+	char line[NS_LINE_MAX + 1];
+	size_t pos = 0, lineno = 0;
+	int items = 0;
+	while (pos < len) {
+		const char *nl = memchr(data + pos, '\n', len - pos);
+		size_t l = nl ? (size_t)(nl - (data + pos)) : len - pos;
+		lineno++;
+		if (l > NS_LINE_MAX || memchr(data + pos, '\0', l))
+			return fail(err, err_size, "bad line %zu", lineno);
+		memcpy(line, data + pos, l);
+		line[l] = '\0';
+		pos += l + (nl ? 1 : 0);
+		if (lineno == 1) {
+			int version = 0, used = 0;
+			if (sscanf(line, "#recmesh-ns %d node=%63[A-Za-z0-9_-] time=%lf%n", &version, node,
+				   time, &used) != 3 || line[used] != '\0')
+				return fail(err, err_size, "bad header line");
+			if (version != 1 || !good_time(*time))
+				return fail(err, err_size, "unsupported version or bad time");
+			continue;
+		}
+		if (l == 0)
+			continue;
+		char a[64];
+		unsigned long long ans, tos;
+		unsigned streak;
+		struct ns_item it;
+		int used = 0;
+		memset(&it, 0, sizeof(it));
+		if (sscanf(line, "%63s %lf %llu %llu %u %lf %lf %lf%n", a, &it.srtt_ms, &ans, &tos,
+			   &streak, &it.last_answer, &it.last_timeout, &it.last_seen, &used) != 8 ||
+		    line[used] != '\0' || !isfinite(it.srtt_ms) || it.srtt_ms < 0 || it.srtt_ms > 1e6 ||
+		    !good_time(it.last_answer) || !good_time(it.last_timeout) ||
+		    !good_time(it.last_seen) || streak > tos)
+			return fail(err, err_size, "bad item on line %zu", lineno);
+		if (inet_pton(AF_INET, a, it.addr) == 1)
+			it.family = 4;
+		else if (inet_pton(AF_INET6, a, it.addr) == 1)
+			it.family = 6;
+		else
+			return fail(err, err_size, "bad address on line %zu", lineno);
+		it.answers = ans;
+		it.timeouts = tos;
+		it.streak = streak;
+		it.nodes = 1;
+		if (cb)
+			cb(&it, arg);
+		items++;
+	}
+	if (lineno == 0)
+		return fail(err, err_size, "empty value");
+	return items;
+}
+
+struct merge_entry {
+	UT_hash_handle hh;
+	uint8_t key[17];
+	struct ns_item item;
+};
+
+struct nsmerge {
+	struct merge_entry *entries;
+	size_t count;
+};
+
+struct nsmerge *nsmerge_create(void)
+{
+	return calloc(1, sizeof(struct nsmerge));
+}
+
+void nsmerge_destroy(struct nsmerge *m)
+{
+	struct merge_entry *e, *tmp;
+	if (!m)
+		return;
+	HASH_ITER(hh, m->entries, e, tmp)
+	{
+		HASH_DEL(m->entries, e);
+		free(e);
+	}
+	free(m);
+}
+
+void nsmerge_add(struct nsmerge *m, const struct ns_item *it)
+{
+	uint8_t key[17];
+	struct merge_entry *e;
+	make_key(key, it->family, it->addr);
+	HASH_FIND(hh, m->entries, key, sizeof(key), e);
+	if (!e) {
+		if (!(e = calloc(1, sizeof(*e))))
+			return;
+		memcpy(e->key, key, sizeof(key));
+		e->item = *it;
+		e->item.nodes = 1;
+		HASH_ADD(hh, m->entries, key, sizeof(e->key), e);
+		m->count++;
+		return;
+	}
+	struct ns_item *x = &e->item;
+	if (it->answers)
+		x->srtt_ms = (x->srtt_ms * x->answers + it->srtt_ms * it->answers) / (x->answers + it->answers);
+	x->answers += it->answers;
+	x->timeouts += it->timeouts;
+	x->streak += it->streak;
+	x->last_answer = fmax(x->last_answer, it->last_answer);
+	x->last_timeout = fmax(x->last_timeout, it->last_timeout);
+	x->last_seen = fmax(x->last_seen, it->last_seen);
+	x->nodes++;
+}
+
+/*
+ * Dead: at least NS_DEAD_MIN_TIMEOUTS timeouts in a row (summed over the
+ * nodes) and the fleet's latest word on it is a timeout, so one answer seen
+ * by any node after the last timeout clears the verdict.
+ */
+enum ns_state ns_state_of(const struct ns_item *it)
+{
+	if (it->streak >= NS_DEAD_MIN_TIMEOUTS && it->last_timeout > it->last_answer)
+		return NS_DEAD;
+	if (it->answers && it->srtt_ms >= NS_SLOW_MS)
+		return NS_SLOW;
+	return NS_OK;
+}
+
+const char *ns_state_name(enum ns_state s)
+{
+	return s == NS_DEAD ? "dead" : s == NS_SLOW ? "slow" : "ok";
+}
+
+static int cmp_merged(const void *a, const void *b)
+{
+	const struct ns_item *x = a, *y = b;
+	int sx = ns_state_of(x), sy = ns_state_of(y);
+	if (sx != sy)
+		return sy - sx;
+	if (x->srtt_ms != y->srtt_ms)
+		return x->srtt_ms < y->srtt_ms ? 1 : -1;
+	return memcmp(x->addr, y->addr, 16);
+}
+
+struct ns_item *nsmerge_items(struct nsmerge *m, size_t *n)
+{
+	struct merge_entry *e, *tmp;
+	size_t i = 0;
+	struct ns_item *out = malloc((m->count ? m->count : 1) * sizeof(*out));
+	*n = 0;
+	if (!out)
+		return NULL;
+	HASH_ITER(hh, m->entries, e, tmp) out[i++] = e->item;
+	qsort(out, i, sizeof(*out), cmp_merged);
+	*n = i;
+	return out;
+}
+
+int ns_write_intel(const char *path, const struct ns_item *merged, size_t n, double now, char *err,
+		   size_t err_size)
+{
+	char tmp[4096], a[64];
+	int dead = 0;
+	if (snprintf(tmp, sizeof(tmp), "%s.tmp.%d", path, (int)getpid()) >= (int)sizeof(tmp))
+		return fail(err, err_size, "path too long");
+	FILE *f = fopen(tmp, "w");
+	if (!f)
+		return fail(err, err_size, "cannot write '%s': %s", tmp, strerror(errno));
+	fprintf(f, "# recmesh-intel 1 time=%.0f\n", now);
+	for (size_t i = 0; i < n; i++)
+		if (ns_state_of(&merged[i]) == NS_DEAD) {
+			fprintf(f, "dead %s\n", ns_addr_text(&merged[i], a, sizeof(a)));
+			dead++;
+		}
+	if (fflush(f) != 0 || fsync(fileno(f)) != 0 || ferror(f)) {
+		int e = errno;
+		fclose(f);
+		unlink(tmp);
+		return fail(err, err_size, "cannot write '%s': %s", tmp, strerror(e));
+	}
+	fclose(f);
+	chmod(tmp, 0644);
+	if (rename(tmp, path) < 0) {
+		int e = errno;
+		unlink(tmp);
+		return fail(err, err_size, "cannot rename '%s' to '%s': %s", tmp, path, strerror(e));
+	}
+	return dead;
+}

@@ -1,0 +1,73 @@
+/*
+ * nstable.h: what a node learned about authoritative servers from its
+ * Recursor's outgoing queries: per server address a smoothed RTT, answers,
+ * timeouts, the current run of timeouts and when it was last seen. Bounded
+ * (the least recently seen entries go first) and aged out. Also the text
+ * form stored in the KV bucket recmesh_ns, its hostile-input parser, and the
+ * fleet-wide merge that decides which servers are dead.
+ *
+ * Not thread-safe: one thread owns a table (the mirror thread).
+ */
+#ifndef RECMESH_NSTABLE_H
+#define RECMESH_NSTABLE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define NS_DEAD_MIN_TIMEOUTS 2 /* timeouts in a row, fleet-wide, before a server counts as dead: never one */
+#define NS_SLOW_MS 200.0
+
+struct ns_item {
+	uint8_t family; /* 4 or 6 */
+	uint8_t addr[16];
+	double srtt_ms; /* smoothed RTT of answers; 0 when none */
+	uint64_t answers, timeouts;
+	uint32_t streak;    /* timeouts since the last answer */
+	double last_answer; /* unix seconds; 0: never */
+	double last_timeout;
+	double last_seen;
+	uint32_t nodes; /* merged: how many nodes reported it */
+};
+
+enum ns_state { NS_OK = 0, NS_SLOW, NS_DEAD };
+
+struct nstable;
+struct nstable *nstable_create(size_t capacity, double max_age);
+void nstable_destroy(struct nstable *t);
+/* One outgoing query's outcome: an answer after rtt_us, or a timeout */
+void nstable_observe(struct nstable *t, int family, const uint8_t *addr, uint32_t rtt_us,
+		     int timeout, double now);
+size_t nstable_count(const struct nstable *t);
+/* Drops entries unseen for max_age; then writes up to max items, most recently seen first */
+size_t nstable_snapshot(struct nstable *t, double now, struct ns_item *out, size_t max);
+
+/* Text form: "#recmesh-ns 1 node=NODE time=T" then one line per address */
+char *ns_encode(const struct ns_item *items, size_t n, const char *node, double time,
+		size_t max_len, size_t *len);
+typedef void (*ns_item_cb)(const struct ns_item *item, void *arg);
+/* Returns the number of items (each to cb) and the node and time, or -1 with a reason */
+int ns_parse(const char *data, size_t len, char node[64], double *time, ns_item_cb cb, void *arg,
+	     char *err, size_t err_size);
+
+/* Fleet merge */
+struct nsmerge;
+struct nsmerge *nsmerge_create(void);
+void nsmerge_destroy(struct nsmerge *m);
+void nsmerge_add(struct nsmerge *m, const struct ns_item *item);
+/* All merged items, slowest/deadest first; malloc'd array (free()) */
+struct ns_item *nsmerge_items(struct nsmerge *m, size_t *n);
+enum ns_state ns_state_of(const struct ns_item *merged);
+const char *ns_state_name(enum ns_state s);
+const char *ns_addr_text(const struct ns_item *it, char *buf, size_t size);
+
+/*
+ * Writes the intelligence file the Recursor's Lua script reads (see
+ * contrib/recmesh.lua), atomically (a temporary file renamed over path):
+ *   # recmesh-intel 1 time=UNIXTIME
+ *   dead ADDRESS
+ * Returns the number of dead servers written, or -1 with a reason.
+ */
+int ns_write_intel(const char *path, const struct ns_item *merged, size_t n, double now, char *err,
+		   size_t err_size);
+
+#endif

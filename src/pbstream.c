@@ -1,0 +1,280 @@
+/* pbstream.c: the Recursor's protobuf streams; see pbstream.h */
+#include "config.h"
+
+#include "pbstream.h"
+
+#include "dnsmessage.pb-c.h"
+#include "log.h"
+#include "netaddr.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#define PB_FRAME_MAX (65535 + 2)
+#define PB_MAX_CONNECTIONS 512
+#define PB_STALL_SECONDS 30.0 /* a partial frame may wait this long for the rest */
+#define PB_RCODE_TIMEOUT 65536
+
+struct pbconn {
+	struct pbconn *prev, *next;
+	struct pbstream *s;
+	int fd;
+	ev_io io;
+	uint8_t *buf;
+	size_t len;
+	double last_data;
+};
+
+struct pbstream {
+	struct ev_loop *loop;
+	struct mirror *mirror;
+	int fd;
+	ev_io io;
+	ev_timer sweep;
+	struct pbconn *conns;
+	struct pbstream_stats st;
+};
+
+static double now_mono(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static int copy_addr(const ProtobufCBinaryData *b, struct rm_event *ev)
+{
+	if (b->len == 4 || b->len == 16) {
+		ev->client_family = b->len == 4 ? 4 : 6;
+		memcpy(ev->client, b->data, b->len);
+		return 0;
+	}
+	return -1;
+}
+
+int pbstream_decode(const uint8_t *data, size_t len, struct rm_event *ev)
+{
+	PBDNSMessage *m = pbdnsmessage__unpack(NULL, len, data);
+	int kind = 0;
+	if (!m)
+		return -1;
+	memset(ev, 0, offsetof(struct rm_event, qname));
+	if ((m->type != 2 && m->type != 4) || !m->question || !m->question->qname || !m->response ||
+	    !m->has_timesec)
+		goto out;
+	int l = dnsmsg_name_from_text(m->question->qname, ev->qname, sizeof(ev->qname));
+	if (l <= 0)
+		goto out;
+	ev->qname_len = (uint8_t)l;
+	ev->qtype = m->question->has_qtype ? (uint16_t)m->question->qtype : 0;
+	ev->qclass = m->question->has_qclass ? (uint16_t)m->question->qclass : 1;
+	uint64_t t = (uint64_t)m->timesec * 1000000u + (m->has_timeusec ? m->timeusec : 0);
+	uint64_t q = (uint64_t)m->response->querytimesec * 1000000u + m->response->querytimeusec;
+	ev->time_us = t;
+	ev->latency_us = (m->response->has_querytimesec && t > q && t - q < 0xffffffffu) ? (uint32_t)(t - q) : 0;
+	ev->response_size = m->has_inbytes && m->inbytes < 65536 ? (uint16_t)m->inbytes : 0;
+	if (m->has_socketprotocol && m->socketprotocol == 2)
+		ev->flags |= EV_TCP;
+	if (m->type == 2) {
+		/* the stream does not carry the query's header bits: RD is what clients send */
+		ev->flags |= EV_RD;
+		ev->rcode = (uint16_t)(m->response->rcode & 0xfff);
+		for (size_t i = 0; i < m->response->n_rrs; i++) {
+			const PBDNSMessage__DNSResponse__DNSRR *rr = m->response->rrs[i];
+			if (rr->has_ttl && (!(ev->flags & EV_TTL) || rr->ttl < ev->min_ttl)) {
+				ev->min_ttl = rr->ttl;
+				ev->flags |= EV_TTL;
+			}
+		}
+		kind = 1;
+	} else {
+		/* the authoritative's address: where the query went */
+		if (!m->has_to || copy_addr(&m->to, ev) < 0)
+			goto out;
+		ev->flags |= EV_OUTGOING;
+		if (m->response->has_rcode && m->response->rcode == PB_RCODE_TIMEOUT)
+			ev->flags |= EV_NS_TIMEOUT;
+		else
+			ev->rcode = (uint16_t)(m->response->rcode & 0xfff);
+		kind = 2;
+	}
+out:
+	pbdnsmessage__free_unpacked(m, NULL);
+	return kind;
+}
+
+static void conn_close(struct pbconn *c)
+{
+	struct pbstream *s = c->s;
+	ev_io_stop(s->loop, &c->io);
+	close(c->fd);
+	if (c->len)
+		s->st.truncated++;
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		s->conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	s->st.connections_open--;
+	free(c->buf);
+	free(c);
+}
+
+static void handle_frame(struct pbstream *s, const uint8_t *data, size_t len)
+{
+	struct rm_event ev;
+	s->st.frames++;
+	int kind = pbstream_decode(data, len, &ev);
+	if (kind < 0) {
+		s->st.bad_frames++;
+		return;
+	}
+	if (kind == 0) {
+		s->st.ignored++;
+		return;
+	}
+	if (kind == 1)
+		s->st.client_responses++;
+	else if (ev.flags & EV_NS_TIMEOUT)
+		s->st.outgoing_timeouts++;
+	else
+		s->st.outgoing_answers++;
+	if (s->mirror && mirror_submit(s->mirror, &ev) < 0)
+		s->st.events_dropped++;
+}
+
+static void conn_read(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct pbconn *c = w->data;
+	struct pbstream *s = c->s;
+	ssize_t r = recv(c->fd, c->buf + c->len, PB_FRAME_MAX - c->len, 0);
+	if (r < 0 && (errno == EAGAIN || errno == EINTR))
+		return;
+	if (r <= 0) {
+		conn_close(c); /* the Recursor went away; it reconnects by itself */
+		return;
+	}
+	c->len += (size_t)r;
+	c->last_data = now_mono();
+	size_t off = 0;
+	while (c->len - off >= 2) {
+		size_t flen = ((size_t)c->buf[off] << 8) | c->buf[off + 1];
+		if (c->len - off < 2 + flen)
+			break;
+		if (flen == 0)
+			s->st.bad_frames++;
+		else
+			handle_frame(s, c->buf + off + 2, flen);
+		off += 2 + flen;
+	}
+	memmove(c->buf, c->buf + off, c->len - off);
+	c->len -= off;
+}
+
+static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct pbstream *s = w->data;
+	for (int k = 0; k < 16; k++) {
+		int fd = accept4(s->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd < 0)
+			return;
+		struct pbconn *c = NULL;
+		if (s->st.connections_open >= PB_MAX_CONNECTIONS || !(c = calloc(1, sizeof(*c))) ||
+		    !(c->buf = malloc(PB_FRAME_MAX))) {
+			free(c);
+			close(fd);
+			continue;
+		}
+		c->s = s;
+		c->fd = fd;
+		c->last_data = now_mono();
+		ev_io_init(&c->io, conn_read, fd, EV_READ);
+		c->io.data = c;
+		ev_io_start(loop, &c->io);
+		c->next = s->conns;
+		if (c->next)
+			c->next->prev = c;
+		s->conns = c;
+		s->st.connections++;
+		s->st.connections_open++;
+	}
+}
+
+static void on_sweep(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct pbstream *s = w->data;
+	double now = now_mono();
+	for (struct pbconn *c = s->conns, *next; c; c = next) {
+		next = c->next;
+		if (c->len && now - c->last_data > PB_STALL_SECONDS) {
+			s->st.stalled++;
+			conn_close(c);
+		}
+	}
+}
+
+struct pbstream *pbstream_create(struct ev_loop *loop, const char *listen_addr, struct mirror *m,
+				 char *err, size_t err_size)
+{
+	struct netaddr a;
+	struct pbstream *s;
+	int one = 1;
+	if (netaddr_parse(listen_addr, 0, &a) < 0) {
+		snprintf(err, err_size, "bad protobuf listen address '%s' (expected ADDR:PORT)", listen_addr);
+		return NULL;
+	}
+	if (!(s = calloc(1, sizeof(*s)))) {
+		snprintf(err, err_size, "out of memory");
+		return NULL;
+	}
+	s->loop = loop;
+	s->mirror = m;
+	s->fd = socket(a.ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (s->fd >= 0)
+		setsockopt(s->fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (s->fd < 0 || bind(s->fd, (struct sockaddr *)&a.ss, a.len) < 0 || listen(s->fd, 64) < 0) {
+		snprintf(err, err_size, "cannot listen for protobuf streams on '%s': %s", listen_addr,
+			 strerror(errno));
+		if (s->fd >= 0)
+			close(s->fd);
+		free(s);
+		return NULL;
+	}
+	ev_io_init(&s->io, on_accept, s->fd, EV_READ);
+	s->io.data = s;
+	ev_io_start(loop, &s->io);
+	ev_timer_init(&s->sweep, on_sweep, 1.0, 1.0);
+	s->sweep.data = s;
+	ev_timer_start(loop, &s->sweep);
+	log_info("listening for the Recursor's protobuf streams on TCP '%s'", listen_addr);
+	return s;
+}
+
+void pbstream_set_mirror(struct pbstream *s, struct mirror *m)
+{
+	s->mirror = m;
+}
+
+void pbstream_get_stats(const struct pbstream *s, struct pbstream_stats *st)
+{
+	*st = s->st;
+}
+
+void pbstream_destroy(struct pbstream *s)
+{
+	if (!s)
+		return;
+	while (s->conns)
+		conn_close(s->conns);
+	ev_io_stop(s->loop, &s->io);
+	ev_timer_stop(s->loop, &s->sweep);
+	close(s->fd);
+	free(s);
+}

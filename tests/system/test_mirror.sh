@@ -1,0 +1,138 @@
+#!/usr/bin/env bash
+# test_mirror.sh - recmesh mirror fed by real pdns_recursor protobuf streams,
+# the fleet's authoritative-server table, and contrib/recmesh.lua.
+#
+# The leaf authoritatives sit behind bench/dnsdelay. First both name servers
+# of zones z1..z10 are dead; Recursor A streams its client and outgoing
+# traffic to `recmesh mirror`, which fills the hot list and sees the
+# timeouts. Then every ns2 comes back, and Recursor C's traffic shows the
+# fleet that they answer again, while every ns1 stays dead. `recmesh warm`
+# writes the intelligence file and warms two fresh Recursors with the same
+# names: B runs contrib/recmesh.lua and never waits on a dead server
+# (outgoing-timeouts stays 0); D does not and times out.
+set -euo pipefail
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+source "$HERE/lib.sh"
+RECMESH=${RECMESH:-$HERE/../../recmesh}
+DNSDELAY=${DNSDELAY:-$HERE/../../bench/dnsdelay}
+LUA=${RECMESH_SRCDIR:-$HERE/../..}/contrib/recmesh.lua
+
+rm_init test_mirror
+PASSED=0
+ok() { PASSED=$((PASSED + 1)); echo "  ok   $*"; }
+fail() { echo "  FAIL $*" >&2; echo "$PASSED passed, 1 failed"; exit 1; }
+
+NET=127.56
+export RM_LEAF_BACKEND=$NET.254.1
+rm_start_tree "$NET" 20 10
+# plan: zones 1..10 have both servers dead at first; the rest answer after 2 ms
+plan() { # $1: "both" or "ns1" (which servers of z1..z10 are dead)
+    awk -v mode="$1" '{
+        split($1, p, "."); z = substr(p[1], 2) + 0
+        first = !(z in seen); seen[z] = 1
+        if (z <= 10 && (mode == "both" || first)) print $2, "dead"; else print $2, 2
+    }' "$RM_TREE/leaf-servers.txt" >"$RM_TMP/plan.txt"
+    rm_spawn dnsdelay "$DNSDELAY" "$NET.254.1:53" "$RM_TMP/plan.txt"
+    rm_wait_until 10 grep -q "relaying" "$RM_TMP/dnsdelay.log"
+}
+plan both
+mapfile -t NS1 < <(awk '{ split($1, p, "."); z = substr(p[1], 2) + 0; if (z <= 10 && !(z in s)) { s[z] = 1; print $2 } }' "$RM_TREE/leaf-servers.txt")
+mapfile -t NS2 < <(awk '{ split($1, p, "."); z = substr(p[1], 2) + 0; if (z <= 10 && (z in s)) print $2; s[z] = 1 }' "$RM_TREE/leaf-servers.txt")
+[[ ${#NS1[@]} -eq 10 && ${#NS2[@]} -eq 10 ]] || fail "plan: ${#NS1[@]} ns1, ${#NS2[@]} ns2"
+
+NATS_PORT=$(rm_free_port)
+NATS=nats://127.0.0.1:$NATS_PORT
+rm_start_nats nats "$NATS_PORT"
+PB_PORT=$(rm_free_port)
+rm_spawn mirror "$RECMESH" mirror --protobuf-listen "127.0.0.1:$PB_PORT" --nats "$NATS" \
+    --cluster t --node m1 --hot-interval 0.5 --stats-interval 0
+rm_wait_until 10 grep -q 'listening for the Recursor' "$RM_TMP/mirror.log"
+STREAMS=("lua:protobufServer(\"127.0.0.1:$PB_PORT\")" "lua:outgoingProtobufServer(\"127.0.0.1:$PB_PORT\")")
+
+zone() { local i=$1 t=$(( ($1 - 1) % 3 )); echo "z$i.$([[ $t == 0 ]] && echo com || { [[ $t == 1 ]] && echo net || echo org; })"; }
+NAMES=()
+for i in $(seq 1 10); do NAMES+=("www.$(zone "$i")" "n1.$(zone "$i")" "n2.$(zone "$i")"); done
+
+echo "== Recursor A streams to recmesh mirror; both servers of z1..z10 are dead"
+A_PORT=$(rm_free_port)
+rm_start_recursor rec-a "$A_PORT" "${STREAMS[@]}"
+rm_wait_until 10 grep -q 'protobuf connections=[1-9]' <(kill -USR1 "$(rm_pid mirror)"; sleep 0.2; cat "$RM_TMP/mirror.log") \
+    || fail "the Recursor never connected its streams"
+for n in "${NAMES[@]}"; do rm_dig @127.0.0.1 -p "$A_PORT" "$n" A >/dev/null || true; done
+for i in $(seq 11 20); do rm_dig @127.0.0.1 -p "$A_PORT" "www.$(zone "$i")" A >/dev/null; done
+dead_count() { "$RECMESH" ns --nats "$NATS" --cluster t --json 2>/dev/null | grep -c '"state":"dead"' || true; }
+all_dead() { [[ $(dead_count) -ge 20 ]]; }
+rm_wait_until 15 all_dead || fail "the NS table does not show 20 dead servers: $("$RECMESH" ns --nats "$NATS" --cluster t 2>&1)"
+ok "recmesh ns: all 20 servers of z1..z10 dead after A's timeouts"
+ns=$("$RECMESH" ns --nats "$NATS" --cluster t --json)
+grep -q "\"address\":\"$NET.1.1\",\"state\":\"ok\"" <<<"$ns" || grep -q "\"address\":\"$NET.1.2\",\"state\":\"ok\"" <<<"$ns" \
+    || fail "TLD servers missing or not ok: $ns"
+grep -Eq "\"address\":\"${NS1[0]}\",\"state\":\"dead\",\"rtt_ms\":0.000,\"answers\":0,\"timeouts\":[2-9]" <<<"$ns" || fail "ns1 of z1: $ns"
+ok "answering servers are ok, with RTTs; dead ones have timeouts and no answers"
+rm_wait_until 10 bash -c "'$RECMESH' hot --nats '$NATS' --cluster t --json --top 100 | grep -q '\"qname\":\"www.z15.org.\"'" \
+    || fail "the hot list from the client stream lacks www.z15.org"
+ok "the hot list fills from the client stream"
+
+echo "== every ns2 answers again; Recursor C's traffic shows it"
+rm_stop dnsdelay
+plan ns1
+C_PORT=$(rm_free_port)
+rm_start_recursor rec-c "$C_PORT" "${STREAMS[@]}"
+rm_wait_until 10 grep -q 'protobuf connections=[2-9]' <(kill -USR1 "$(rm_pid mirror)"; sleep 0.2; cat "$RM_TMP/mirror.log") \
+    || fail "Recursor C never connected its streams"
+for n in "${NAMES[@]}"; do
+    out=$(rm_dig @127.0.0.1 -p "$C_PORT" +short "$n" A)
+    [[ -n $out ]] || fail "C got no answer for $n with ns2 back"
+done
+ns2_ok() {
+    local ns k
+    ns=$("$RECMESH" ns --nats "$NATS" --cluster t --json)
+    for k in "${NS2[@]}"; do grep -q "\"address\":\"$k\",\"state\":\"ok\"" <<<"$ns" || return 1; done
+    for k in "${NS1[@]}"; do grep -q "\"address\":\"$k\",\"state\":\"dead\"" <<<"$ns" || return 1; done
+}
+rm_wait_until 15 ns2_ok || fail "after C's answers: $("$RECMESH" ns --nats "$NATS" --cluster t 2>&1)"
+ok "the 10 ns2 servers are ok again, the 10 ns1 servers still dead"
+
+echo "== recmesh warm with the intelligence file: B runs recmesh.lua, D does not"
+INTEL=$RM_TMP/intel/intel.txt
+B_PORT=$(rm_free_port)
+D_PORT=$(rm_free_port)
+RECMESH_INTEL_FILE=$INTEL rm_start_recursor rec-b "$B_PORT" "lua-dns-script=$LUA"
+rm_start_recursor rec-d "$D_PORT"
+for t in "$B_PORT" "$D_PORT"; do
+    "$RECMESH" warm --target "127.0.0.1:$t" --nats "$NATS" --cluster t --intel-file "$INTEL" --json \
+        >"$RM_TMP/warm-$t.json" 2>"$RM_TMP/warm-$t.err" || fail "warm of $t: $(cat "$RM_TMP/warm-$t.err")"
+done
+[[ $(grep -c '^dead ' "$INTEL") -eq 10 ]] || fail "intel file: $(cat "$INTEL")"
+for k in "${NS1[@]}"; do grep -qx "dead $k" "$INTEL" || fail "$k missing from the intel file"; done
+ok "intelligence file lists exactly the 10 dead ns1 servers"
+grep -q '"NOERROR":' "$RM_TMP/warm-$B_PORT.json" || fail "B's warm-up: $(cat "$RM_TMP/warm-$B_PORT.json")"
+b_to=$(rm_rec_stat rec-b outgoing-timeouts)
+d_to=$(rm_rec_stat rec-d outgoing-timeouts)
+[[ $b_to -eq 0 ]] || fail "B (with recmesh.lua) had $b_to outgoing timeouts"
+[[ $d_to -gt 0 ]] || fail "D (without the script) had no outgoing timeouts: the test proves nothing"
+ok "warm-up: B had 0 outgoing timeouts, D (no script) had $d_to"
+for n in "${NAMES[@]}"; do
+    [[ -n $(rm_dig @127.0.0.1 -p "$B_PORT" +short "$n" A) ]] || fail "B has no answer for $n"
+done
+ok "B answers every name in the zones with a dead ns1"
+
+echo "== a corrupt or missing intelligence file changes nothing"
+printf 'garbage\n' >"$INTEL"
+E_PORT=$(rm_free_port)
+RECMESH_INTEL_FILE=$INTEL rm_start_recursor rec-e "$E_PORT" "lua-dns-script=$LUA"
+for n in "${NAMES[@]}"; do rm_dig @127.0.0.1 -p "$E_PORT" +short "$n" A >/dev/null; done
+[[ $(rm_rec_stat rec-e outgoing-timeouts) -gt 0 ]] || fail "a corrupt file still made E skip servers"
+ok "corrupt file: E behaves like a Recursor without the script ($(rm_rec_stat rec-e outgoing-timeouts) timeouts)"
+
+echo "== hostile protobuf input"
+exec 3<>"/dev/tcp/127.0.0.1/$PB_PORT"
+printf '\x00\x05\xff\xff\xff\xff\xff\x00\x00\x00\x03\x08' >&3 # a bad frame, an empty one, a truncated one
+exec 3>&-
+kill -USR1 "$(rm_pid mirror)"
+rm_wait_until 5 grep -Eq 'bad=[1-9][0-9]* truncated=[1-9]' "$RM_TMP/mirror.log" || fail "counters: $(grep protobuf "$RM_TMP/mirror.log" | tail -1)"
+[[ -n $(rm_dig @127.0.0.1 -p "$A_PORT" +short "www.$(zone 12)" A) ]] || fail "A stopped answering"
+kill -0 "$(rm_pid mirror)" || fail "the mirror died"
+ok "garbage, empty and truncated frames counted; the mirror keeps running"
+
+echo "$PASSED passed, 0 failed"
