@@ -4,9 +4,11 @@
  * Every upstream UDP socket has its own 16-bit ID space. A query takes a
  * free ID (free IDs are reused first-in first-out, so an ID is reused as
  * late as possible), its client's details are kept in the slot of that ID,
- * and the answer is matched by ID and by a hash of its question. Slots are
- * also queued in send order, so that the periodic sweep finds the timed-out
- * ones by looking at the oldest only.
+ * and the answer is matched by ID and by a hash of its question. Slots in
+ * flight are also on a doubly linked list in send order (an answer unlinks
+ * its slot in O(1)), so the periodic sweep finds the timed-out ones by
+ * looking at the oldest only, and the list never holds more than the slots
+ * in flight.
  */
 #include "config.h"
 
@@ -47,16 +49,12 @@ struct udp_slot {
 	union pktinfo_any dst;
 	uint32_t qhash;
 	struct ev_query q;
+	int32_t prev, next; /* in-flight list, -1 at the ends */
 	uint16_t client_id;
 	uint16_t listener;
 	uint8_t used;
 	uint8_t parsed; /* the query parsed: the answer can become an event */
 	uint8_t has_dst;
-};
-
-struct sent_rec {
-	uint64_t sent_ns;
-	uint16_t id;
 };
 
 struct udp_upstream {
@@ -66,8 +64,7 @@ struct udp_upstream {
 	struct udp_slot *slots;  /* ID_SPACE */
 	uint16_t *free_ids;      /* FIFO ring of free IDs */
 	uint32_t free_head, free_count;
-	struct sent_rec *order; /* FIFO ring in send order */
-	uint32_t order_head, order_count;
+	int32_t oldest, newest; /* in-flight list in send order, -1 when empty */
 };
 
 uint64_t proxy_now_ns(void)
@@ -118,36 +115,48 @@ static int id_take(struct udp_upstream *u, uint16_t *id)
 	return 0;
 }
 
-static void id_give(struct udp_upstream *u, uint16_t id)
+/* Puts a slot in flight: marks it used and appends it to the send-order list */
+static void slot_start(struct udp_upstream *u, uint16_t id, uint64_t now)
 {
-	u->free_ids[(u->free_head + u->free_count) % ID_SPACE] = id;
-	u->free_count++;
-	u->slots[id].used = 0;
+	struct udp_slot *s = &u->slots[id];
+	s->sent_ns = now;
+	s->used = 1;
+	s->next = -1;
+	s->prev = u->newest;
+	if (u->newest >= 0)
+		u->slots[u->newest].next = id;
+	else
+		u->oldest = id;
+	u->newest = id;
 }
 
-static void order_push(struct udp_upstream *u, uint16_t id, uint64_t sent_ns)
+/* Ends a slot's flight (answered, timed out or never sent) and frees its ID */
+static void id_give(struct udp_upstream *u, uint16_t id)
 {
-	/* at most ID_SPACE slots are in use, so the ring cannot overflow */
-	struct sent_rec *r = &u->order[(u->order_head + u->order_count) % ID_SPACE];
-	r->id = id;
-	r->sent_ns = sent_ns;
-	u->order_count++;
+	struct udp_slot *s = &u->slots[id];
+	if (!s->used)
+		return; /* never give an ID twice */
+	if (s->prev >= 0)
+		u->slots[s->prev].next = s->next;
+	else
+		u->oldest = s->next;
+	if (s->next >= 0)
+		u->slots[s->next].prev = s->prev;
+	else
+		u->newest = s->prev;
+	s->used = 0;
+	u->free_ids[(u->free_head + u->free_count) % ID_SPACE] = id;
+	u->free_count++;
 }
 
 static void sweep_udp(struct proxy *p, struct udp_upstream *u, uint64_t now)
 {
-	while (u->order_count) {
-		struct sent_rec *r = &u->order[u->order_head];
-		struct udp_slot *s = &u->slots[r->id];
-		int live = s->used && s->sent_ns == r->sent_ns;
-		if (live && now - r->sent_ns < p->timeout_ns)
+	while (u->oldest >= 0) {
+		uint16_t id = (uint16_t)u->oldest;
+		if (now - u->slots[id].sent_ns < p->timeout_ns)
 			break;
-		if (live) {
-			p->st.upstream_timeouts++;
-			id_give(u, r->id);
-		}
-		u->order_head = (u->order_head + 1) % ID_SPACE;
-		u->order_count--;
+		p->st.upstream_timeouts++;
+		id_give(u, id);
 	}
 }
 
@@ -289,9 +298,7 @@ static int udp_query_batch(struct proxy *p, struct listener *l)
 				}
 			}
 		}
-		s->sent_ns = now;
-		s->used = 1;
-		order_push(u, id, now);
+		slot_start(u, id, now);
 		dnsmsg_put16(pkt, id);
 		out_iov[nout].iov_base = pkt;
 		out_iov[nout].iov_len = len;
@@ -465,8 +472,8 @@ static int open_upstream(struct proxy *p, struct udp_upstream *u, char *err, siz
 	u->p = p;
 	u->slots = calloc(ID_SPACE, sizeof(*u->slots));
 	u->free_ids = malloc(ID_SPACE * sizeof(*u->free_ids));
-	u->order = malloc(ID_SPACE * sizeof(*u->order));
-	if (!u->slots || !u->free_ids || !u->order) {
+	u->oldest = u->newest = -1;
+	if (!u->slots || !u->free_ids) {
 		snprintf(err, err_size, "out of memory");
 		return -1;
 	}
@@ -589,7 +596,6 @@ void proxy_destroy(struct proxy *p)
 			close(u->fd);
 		free(u->slots);
 		free(u->free_ids);
-		free(u->order);
 	}
 	free(p->ups);
 	free(p->udp_outs);

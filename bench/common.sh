@@ -1,0 +1,97 @@
+# common.sh: pieces the demo and the restart benchmarks share (source it
+# after tests/system/lib.sh and rm_init).
+#
+#   bench_tree NET ZONES NAMES       a signed tree whose leaf servers sit behind
+#                                    dnsdelay: 20-80 ms each; ns1 dead in a tenth
+#                                    of the zones, ns2 at 400 ms in a twentieth
+#   bench_zipf COUNT SEED            COUNT query lines, Zipf s=0.9 over names.txt
+#   bench_measure NAME REC PORT SEED a Zipf load of WINDOW s at QPS on PORT; the
+#                                    latencies go to $BENCH_OUT/lat-NAME.txt, the
+#                                    Recursor REC's outgoing queries and timeouts
+#                                    during the load to $RM_TMP/counters.txt
+#   bench_stats FILE                 "median_ms p99_ms share_under_5ms_%"
+#   bench_table NAME...              the table of what the clients saw
+
+BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+: "${WINDOW:=60}" "${QPS:=300}" "${BENCH_OUT:=$BENCH_DIR/out}"
+mkdir -p "$BENCH_OUT"
+
+bench_tree() {
+	local net=$1 zones=$2 names=$3
+	local dnsdelay=${DNSDELAY:-$(dirname "$RECMESH")/bench/dnsdelay}
+	[[ -x $dnsdelay ]] || make -C "$(dirname "$RECMESH")" bench/dnsdelay >&2
+	export RM_LEAF_BACKEND=$net.254.1
+	rm_start_tree "$net" "$zones" "$names"
+	awk -v seed=7 'BEGIN { srand(seed) }
+		{ zone[NR] = $1; addr[NR] = $2 }
+		END {
+			for (i = 1; i <= NR; i++) {
+				z = zone[i]
+				if (!(z in kind)) { r = rand(); kind[z] = r < 0.10 ? "dead1" : r < 0.15 ? "slow2" : "ok"; first[z] = i }
+				is_ns1 = (first[z] == i)
+				if (kind[z] == "dead1" && is_ns1) print addr[i], "dead"
+				else if (kind[z] == "slow2" && !is_ns1) print addr[i], 400
+				else printf "%s %d\n", addr[i], 20 + int(rand() * 61)
+			}
+		}' "$RM_TREE/leaf-servers.txt" >"$RM_TMP/plan.txt"
+	rm_spawn dnsdelay "$dnsdelay" "$net.254.1:53" "$RM_TMP/plan.txt"
+	rm_wait_until 10 grep -q relaying "$RM_TMP/dnsdelay.log"
+	BENCH_DEAD=$(grep -c dead "$RM_TMP/plan.txt" || true)
+	BENCH_SERVERS=$(wc -l <"$RM_TMP/plan.txt")
+}
+
+bench_zipf() {
+	awk -v COUNT="$1" -v S=0.9 -v SEED="$2" -f "$BENCH_DIR/zipf.awk" "$RM_TREE/names.txt"
+}
+
+bench_measure() {
+	local name=$1 rec=$2 port=$3 seed=$4 oq0 ot0 lost k
+	bench_zipf $((WINDOW * QPS)) "$seed" >"$RM_TMP/q-$name.txt"
+	oq0=$(rm_rec_stat "$rec" all-outqueries)
+	ot0=$(rm_rec_stat "$rec" outgoing-timeouts)
+	dnsperf -s 127.0.0.1 -p "$port" -d "$RM_TMP/q-$name.txt" -n 1 -c 4 -q 500 -Q "$QPS" -t 5 -v \
+		>"$RM_TMP/dnsperf-$name.out" 2>&1 || true
+	awk '/^> / { if ($2 == "T") print 5.0; else print $NF }' "$RM_TMP/dnsperf-$name.out" >"$BENCH_OUT/lat-$name.txt"
+	lost=$(sed -n 's/.*Queries lost: *\([0-9]*\).*/\1/p' "$RM_TMP/dnsperf-$name.out")
+	for ((k = 0; k < ${lost:-0}; k++)); do echo 5.0; done >>"$BENCH_OUT/lat-$name.txt"
+	sort -g -o "$BENCH_OUT/lat-$name.txt" "$BENCH_OUT/lat-$name.txt"
+	echo "$name $(($(rm_rec_stat "$rec" all-outqueries) - oq0)) $(($(rm_rec_stat "$rec" outgoing-timeouts) - ot0))" >>"$RM_TMP/counters.txt"
+}
+
+bench_stats() {
+	awk '{ v[NR] = $1; if ($1 < 0.005) f++ } END {
+		if (NR == 0) { print "- - -"; exit }
+		m = v[int((NR + 1) / 2)]; i = int(NR * 0.99); if (i < 1) i = 1
+		printf "%.2f %.1f %.2f\n", m * 1000, v[i] * 1000, 100 * f / NR }' "$1"
+}
+
+bench_table() {
+	local name med p99 fast oq ot
+	printf '%-26s %8s %10s %9s %8s %11s %9s\n' "first ${WINDOW} s of clients" answers median_ms p99_ms "<5ms_%" upstream_q timeouts
+	for name in "$@"; do
+		read -r med p99 fast <<<"$(bench_stats "$BENCH_OUT/lat-$name.txt")"
+		read -r _ oq ot < <(grep "^$name " "$RM_TMP/counters.txt" | tail -1)
+		printf '%-26s %8d %10s %9s %8s %11s %9s\n' "$name" "$(wc -l <"$BENCH_OUT/lat-$name.txt")" "$med" "$p99" "$fast" "$oq" "$ot"
+	done
+}
+
+# bench_cdf PNG TITLE NAME LABEL [NAME LABEL...]: latency CDFs with gnuplot
+bench_cdf() {
+	local png=$1 title=$2 plot="" sep=""
+	shift 2
+	command -v gnuplot >/dev/null || return 0
+	while (($# >= 2)); do
+		awk -v n="$(wc -l <"$BENCH_OUT/lat-$1.txt")" '{ print $1 * 1000, NR / n }' "$BENCH_OUT/lat-$1.txt" >"$RM_TMP/cdf-$1.txt"
+		plot+="$sep\"$RM_TMP/cdf-$1.txt\" with lines lw 2 title \"$2\""
+		sep=", "
+		shift 2
+	done
+	gnuplot <<-GP
+		set terminal pngcairo size 900,560
+		set output "$png"
+		set title "$title"
+		set xlabel "latency (ms, log scale)"; set ylabel "share of answers"
+		set logscale x; set xrange [0.01:6000]; set yrange [0:1]; set grid; set key bottom right
+		plot $plot
+	GP
+}
