@@ -44,7 +44,7 @@ BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source-path=SCRIPTDIR source=../tests/system/lib.sh
 source "$BENCH_DIR/../tests/system/lib.sh"
 
-RECMESH=${RECMESH:-$BENCH_DIR/../recmesh}
+RECMESH=${RECMESH:-$("$BENCH_DIR/build.sh")}
 DURATION=10
 ROUNDS=3
 WARMUP=3
