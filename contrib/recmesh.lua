@@ -76,6 +76,10 @@ function maintenance()
   load()
 end
 
+-- and once when the script is loaded, so a Recursor that starts after the
+-- file was written skips dead servers from its first query on
+load()
+
 function preoutquery(dq)
   if file_time == 0 then
     return false

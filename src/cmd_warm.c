@@ -23,6 +23,13 @@
 
 static volatile int warm_stop;
 
+static double mono_now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
 static void on_signal(int sig)
 {
 	warm_stop = 1;
@@ -161,6 +168,15 @@ int cmd_warm(int argc, char **argv)
 	if (!o.quiet && !o.json)
 		fprintf(stderr, "recmesh warm: %zu names from %zu node list(s) (source %s); waiting for '%s'\n",
 			n, rep.used, fleet_source_name(rep.source), o.target);
+	/*
+	 * The intelligence file first: a Recursor that starts after it was
+	 * written loads it at once; one that is already up loads it within
+	 * lua-maintenance-interval, so the replay waits until --intel-wait has
+	 * passed since the file was written.
+	 */
+	double intel_written = -1;
+	if (o.intel_file && *o.intel_file && write_intel(&o) > 0)
+		intel_written = mono_now();
 	if (warm_wait_target(o.target, o.wait_timeout, &warm_stop) < 0) {
 		if (warm_stop)
 			fprintf(stderr, "recmesh warm: interrupted while waiting for '%s'\n", o.target);
@@ -169,10 +185,12 @@ int cmd_warm(int argc, char **argv)
 				o.target, o.wait_timeout);
 		goto out;
 	}
-	if (o.intel_file && *o.intel_file && write_intel(&o) > 0 && o.intel_wait > 0) {
-		/* let every Recursor thread's maintenance() load the file before replaying */
-		struct timespec ts = {(time_t)o.intel_wait, (long)((o.intel_wait - (time_t)o.intel_wait) * 1e9)};
-		nanosleep(&ts, NULL);
+	if (intel_written >= 0) {
+		double rest = o.intel_wait - (mono_now() - intel_written);
+		if (rest > 0) {
+			struct timespec ts = {(time_t)rest, (long)((rest - (time_t)rest) * 1e9)};
+			nanosleep(&ts, NULL);
+		}
 	}
 	struct warm_config wc = {
 		.target = o.target,
