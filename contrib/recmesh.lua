@@ -7,7 +7,7 @@
 --
 -- The list comes from a file that `recmesh warm` writes before it replays
 -- (--intel-file) and that `recmesh proxy|mirror --intel-file` keeps fresh:
---     # recmesh-intel 1 time=UNIXTIME
+--     # recmesh-intel 1 time=UNIXTIME.MMM
 --     dead ADDRESS
 --
 -- What a skip does in 4.8: preoutquery() returns true without setting an
@@ -31,11 +31,13 @@ local RETRY = 60    -- seconds between queries let through to a dead server
 -- every Recursor thread has its own Lua state, so these are per thread
 local dead = {}       -- address text -> true
 local file_time = 0   -- the time stamp in the file we loaded; 0: no usable file
+local file_header = "" -- its first line: a new one means a new file
 local passed = {}     -- address -> when we last skipped-or-let-through it
 
 local function forget()
   dead = {}
   file_time = 0
+  file_header = ""
 end
 
 -- Cheap when nothing changed: opens the file and reads its first line.
@@ -46,14 +48,14 @@ local function load()
     return
   end
   local header = f:read("*l")
-  local t = header and tonumber(header:match("^# recmesh%-intel 1 time=(%d+)$"))
+  if header and header == file_header then
+    f:close()
+    return -- unchanged
+  end
+  local t = header and tonumber(header:match("^# recmesh%-intel 1 time=(%d+)%.?%d*$"))
   if not t then
     f:close()
     forget()
-    return
-  end
-  if t == file_time then
-    f:close()
     return
   end
   local new = {}
@@ -69,6 +71,7 @@ local function load()
   f:close()
   dead = new
   file_time = t
+  file_header = header
 end
 
 -- Runs in every thread every lua-maintenance-interval (1 s by default).

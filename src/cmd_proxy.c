@@ -7,6 +7,7 @@
 #include "log.h"
 #include "mirror.h"
 #include "netaddr.h"
+#include "nstable.h"
 #include "options.h"
 #include "pbstream.h"
 #include "proxy.h"
@@ -40,13 +41,15 @@ static void log_stats(struct proxy_ctx *x, const char *when)
 		struct pbstream_stats bs;
 		pbstream_get_stats(x->pb, &bs);
 		log_info("%s: protobuf connections=%llu(open %llu) frames=%llu bad=%llu truncated=%llu "
-			 "stalled=%llu client-responses=%llu outgoing answers=%llu timeouts=%llu "
-			 "ns-servers=%llu intel-dead=%llu",
+			 "stalled=%llu ignored=%llu client-responses=%llu outgoing answers=%llu timeouts=%llu "
+			 "dropped=%llu ns-observations=%llu ns-servers=%llu intel-dead=%llu",
 			 when, (unsigned long long)bs.connections, (unsigned long long)bs.connections_open,
 			 (unsigned long long)bs.frames, (unsigned long long)bs.bad_frames,
 			 (unsigned long long)bs.truncated, (unsigned long long)bs.stalled,
-			 (unsigned long long)bs.client_responses, (unsigned long long)bs.outgoing_answers,
-			 (unsigned long long)bs.outgoing_timeouts, (unsigned long long)ms.ns_entries,
+			 (unsigned long long)bs.ignored, (unsigned long long)bs.client_responses,
+			 (unsigned long long)bs.outgoing_answers, (unsigned long long)bs.outgoing_timeouts,
+			 (unsigned long long)bs.events_dropped, (unsigned long long)ms.ns_observations,
+			 (unsigned long long)ms.ns_entries,
 			 (unsigned long long)ms.intel_dead);
 	}
 	if (!x->proxy)
@@ -182,8 +185,8 @@ static int run_node(enum rm_command cmd, int argc, char **argv)
 		.kv_replicas = (int)o.kv_replicas,
 		.ns_capacity = 10000,
 		.ns_max_age = 3600,
-		.intel_file = o.intel_file,
-		.intel_max_age = o.max_age,
+		.intel_file = o.intel_file && *o.intel_file ? o.intel_file : NULL,
+		.intel_max_age = o.max_age > 0 && o.max_age < NS_TABLE_MAX_AGE ? o.max_age : NS_TABLE_MAX_AGE,
 		.ring_size = 65536,
 		.batch_delay = 0.1,
 		.batch_max_bytes = 64 * 1024,
@@ -205,7 +208,9 @@ static int run_node(enum rm_command cmd, int argc, char **argv)
 		options_free(&o);
 		return 1;
 	}
-	if (o.protobuf_listen && !(x.pb = pbstream_create(loop, o.protobuf_listen, NULL, err, sizeof(err)))) {
+	/* a proxy sees its clients itself: from the streams it takes only what went to authoritatives */
+	if (o.protobuf_listen &&
+	    !(x.pb = pbstream_create(loop, o.protobuf_listen, NULL, cmd == CMD_PROXY, err, sizeof(err)))) {
 		log_err("%s", err);
 		proxy_destroy(x.proxy);
 		options_free(&o);

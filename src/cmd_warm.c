@@ -75,7 +75,7 @@ static void print_summary(const struct warm_result *r, const struct fleet_report
  */
 static int write_intel(const struct rm_options *o)
 {
-	char err[512], dir[4096];
+	char err[512];
 	struct nsmerge *m = nsmerge_create();
 	struct ns_item *items = NULL;
 	size_t n = 0;
@@ -85,7 +85,8 @@ static int write_intel(const struct rm_options *o)
 		fprintf(stderr, "recmesh warm: no authoritative-server intelligence: %s\n", nc ? "out of memory" : err);
 		goto out;
 	}
-	int tables = fleet_fetch_ns(nc, o->cluster, o->max_age, m, err, sizeof(err));
+	double age = o->max_age > 0 && o->max_age < NS_TABLE_MAX_AGE ? o->max_age : NS_TABLE_MAX_AGE;
+	int tables = fleet_fetch_ns(nc, o->cluster, age, m, err, sizeof(err));
 	if (tables <= 0) {
 		if (!o->quiet && !o->json)
 			fprintf(stderr, "recmesh warm: no authoritative-server intelligence%s%s\n",
@@ -93,16 +94,11 @@ static int write_intel(const struct rm_options *o)
 		goto out;
 	}
 	items = nsmerge_items(m, &n);
-	snprintf(dir, sizeof(dir), "%s", o->intel_file);
-	char *slash = strrchr(dir, '/');
-	if (slash && slash != dir) {
-		*slash = '\0';
-		if (mkdir(dir, 0755) < 0 && errno != EEXIST)
-			fprintf(stderr, "recmesh warm: cannot create '%s': %s\n", dir, strerror(errno));
-	}
+	if (ns_make_parent(o->intel_file, err, sizeof(err)) < 0)
+		fprintf(stderr, "recmesh warm: %s\n", err);
 	struct timespec now;
 	clock_gettime(CLOCK_REALTIME, &now);
-	int dead = ns_write_intel(o->intel_file, items, n, (double)now.tv_sec, err, sizeof(err));
+	int dead = ns_write_intel(o->intel_file, items, n, now.tv_sec + now.tv_nsec / 1e9, err, sizeof(err));
 	if (dead < 0) {
 		fprintf(stderr, "recmesh warm: %s\n", err);
 		goto out;

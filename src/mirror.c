@@ -297,6 +297,8 @@ static void write_intel(struct mirror *m)
 		goto out;
 	}
 	items = nsmerge_items(merge, &n);
+	if (ns_make_parent(m->cfg.intel_file, err, sizeof(err)) < 0)
+		log_warn("%s", err);
 	int dead = ns_write_intel(m->cfg.intel_file, items, n, now_unix(), err, sizeof(err));
 	if (dead < 0) {
 		log_warn("%s", err);
@@ -318,7 +320,7 @@ static void *kv_main(void *arg)
 	jsCtx *js = NULL, *nsjs = NULL;
 	kvStore *kv = NULL, *nskv = NULL;
 	char err[512];
-	int warned = 0;
+	int warned = 0, ns_seen = 0;
 	size_t last_n = 0;
 
 	for (;;) {
@@ -335,9 +337,11 @@ static void *kv_main(void *arg)
 		m->ns_pending = NULL;
 		pthread_mutex_unlock(&m->snap_lock);
 		if (ns_text && natsConnection_Status(m->nc) == NATS_CONN_STATUS_CONNECTED) {
-			/* only a node that has seen authoritatives publishes a table */
-			if (strchr(ns_text, '\n') && strchr(ns_text, '\n')[1] != '\0')
+			/* even an empty table, so that a stale one in the bucket is replaced */
+			if (ns_seen || (strchr(ns_text, '\n') && strchr(ns_text, '\n')[1] != '\0')) {
 				write_ns(m, &nskv, &nsjs, ns_text, ns_len);
+				ns_seen = 1;
+			}
 			if (m->cfg.intel_file)
 				write_intel(m);
 		}
@@ -445,7 +449,7 @@ struct mirror *mirror_create(const struct mirror_config *cfg)
 	if (pthread_create(&m->mirror_thread, NULL, mirror_main, m) != 0)
 		goto fail;
 	m->mirror_started = 1;
-	log_info("mirroring events to '%s', hot list every %.0f s to KV '%s' key '%s'", m->subject,
+	log_info("mirroring events to '%s', hot list every %g s to KV '%s' key '%s'", m->subject,
 		 cfg->hot_interval, NATSCONN_HOT_BUCKET, m->hot_key);
 	return m;
 fail:

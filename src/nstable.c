@@ -264,7 +264,28 @@ struct merge_entry {
 	UT_hash_handle hh;
 	uint8_t key[17];
 	struct ns_item item;
+	/* each node's run of timeouts and when its last one was */
+	struct {
+		uint32_t streak;
+		double last_timeout;
+	} *runs;
+	size_t nruns, cap;
 };
+
+static void add_run(struct merge_entry *e, const struct ns_item *it)
+{
+	if (e->nruns == e->cap) {
+		size_t cap = e->cap ? e->cap * 2 : 4;
+		void *n = realloc(e->runs, cap * sizeof(*e->runs));
+		if (!n)
+			return;
+		e->runs = n;
+		e->cap = cap;
+	}
+	e->runs[e->nruns].streak = it->streak;
+	e->runs[e->nruns].last_timeout = it->last_timeout;
+	e->nruns++;
+}
 
 struct nsmerge {
 	struct merge_entry *entries;
@@ -284,6 +305,7 @@ void nsmerge_destroy(struct nsmerge *m)
 	HASH_ITER(hh, m->entries, e, tmp)
 	{
 		HASH_DEL(m->entries, e);
+		free(e->runs);
 		free(e);
 	}
 	free(m);
@@ -301,16 +323,17 @@ void nsmerge_add(struct nsmerge *m, const struct ns_item *it)
 		memcpy(e->key, key, sizeof(key));
 		e->item = *it;
 		e->item.nodes = 1;
+		add_run(e, it);
 		HASH_ADD(hh, m->entries, key, sizeof(e->key), e);
 		m->count++;
 		return;
 	}
+	add_run(e, it);
 	struct ns_item *x = &e->item;
 	if (it->answers)
 		x->srtt_ms = (x->srtt_ms * x->answers + it->srtt_ms * it->answers) / (x->answers + it->answers);
 	x->answers += it->answers;
 	x->timeouts += it->timeouts;
-	x->streak += it->streak;
 	x->last_answer = fmax(x->last_answer, it->last_answer);
 	x->last_timeout = fmax(x->last_timeout, it->last_timeout);
 	x->last_seen = fmax(x->last_seen, it->last_seen);
@@ -355,10 +378,36 @@ struct ns_item *nsmerge_items(struct nsmerge *m, size_t *n)
 	*n = 0;
 	if (!out)
 		return NULL;
-	HASH_ITER(hh, m->entries, e, tmp) out[i++] = e->item;
+	HASH_ITER(hh, m->entries, e, tmp)
+	{
+		/*
+		 * The fleet's run of timeouts: only the runs that ended after the
+		 * latest answer any node saw count, so an answer clears every run
+		 * before it, on every node.
+		 */
+		struct ns_item *x = &e->item;
+		x->streak = 0;
+		for (size_t k = 0; k < e->nruns; k++)
+			if (e->runs[k].last_timeout > x->last_answer)
+				x->streak += e->runs[k].streak;
+		out[i++] = *x;
+	}
 	qsort(out, i, sizeof(*out), cmp_merged);
 	*n = i;
 	return out;
+}
+
+int ns_make_parent(const char *path, char *err, size_t err_size)
+{
+	char dir[4096];
+	snprintf(dir, sizeof(dir), "%s", path);
+	char *slash = strrchr(dir, '/');
+	if (!slash || slash == dir)
+		return 0;
+	*slash = '\0';
+	if (mkdir(dir, 0755) < 0 && errno != EEXIST)
+		return fail(err, err_size, "cannot create '%s': %s", dir, strerror(errno));
+	return 0;
 }
 
 int ns_write_intel(const char *path, const struct ns_item *merged, size_t n, double now, char *err,
@@ -371,7 +420,7 @@ int ns_write_intel(const char *path, const struct ns_item *merged, size_t n, dou
 	FILE *f = fopen(tmp, "w");
 	if (!f)
 		return fail(err, err_size, "cannot write '%s': %s", tmp, strerror(errno));
-	fprintf(f, "# recmesh-intel 1 time=%.0f\n", now);
+	fprintf(f, "# recmesh-intel 1 time=%.3f\n", now);
 	for (size_t i = 0; i < n; i++)
 		if (ns_state_of(&merged[i]) == NS_DEAD) {
 			fprintf(f, "dead %s\n", ns_addr_text(&merged[i], a, sizeof(a)));

@@ -16,6 +16,7 @@
 
 #define NS_DEAD_MIN_TIMEOUTS 2 /* timeouts in a row, fleet-wide, before a server counts as dead: never one */
 #define NS_SLOW_MS 200.0
+#define NS_TABLE_MAX_AGE 3600.0 /* a node's table this old is from a node that is gone: ignored */
 
 struct ns_item {
 	uint8_t family; /* 4 or 6 */
@@ -63,10 +64,12 @@ const char *ns_addr_text(const struct ns_item *it, char *buf, size_t size);
 /*
  * Writes the intelligence file the Recursor's Lua script reads (see
  * contrib/recmesh.lua), atomically (a temporary file renamed over path):
- *   # recmesh-intel 1 time=UNIXTIME
+ *   # recmesh-intel 1 time=UNIXTIME.MMM
  *   dead ADDRESS
  * Returns the number of dead servers written, or -1 with a reason.
  */
+/* Creates the directory path's file goes into, if it is missing (one level) */
+int ns_make_parent(const char *path, char *err, size_t err_size);
 int ns_write_intel(const char *path, const struct ns_item *merged, size_t n, double now, char *err,
 		   size_t err_size);
 

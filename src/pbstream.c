@@ -34,6 +34,7 @@ struct pbconn {
 struct pbstream {
 	struct ev_loop *loop;
 	struct mirror *mirror;
+	int outgoing_only;
 	int fd;
 	ev_io io;
 	ev_timer sweep;
@@ -85,6 +86,8 @@ int pbstream_decode(const uint8_t *data, size_t len, struct rm_event *ev)
 		/* the stream does not carry the query's header bits: RD is what clients send */
 		ev->flags |= EV_RD;
 		ev->rcode = (uint16_t)(m->response->rcode & 0xfff);
+		if (m->has_from)
+			copy_addr(&m->from, ev); /* published only with --mirror-client-ip */
 		for (size_t i = 0; i < m->response->n_rrs; i++) {
 			const PBDNSMessage__DNSResponse__DNSRR *rr = m->response->rrs[i];
 			if (rr->has_ttl && (!(ev->flags & EV_TTL) || rr->ttl < ev->min_ttl)) {
@@ -136,7 +139,7 @@ static void handle_frame(struct pbstream *s, const uint8_t *data, size_t len)
 		s->st.bad_frames++;
 		return;
 	}
-	if (kind == 0) {
+	if (kind == 0 || (kind == 1 && s->outgoing_only)) {
 		s->st.ignored++;
 		return;
 	}
@@ -221,7 +224,7 @@ static void on_sweep(struct ev_loop *loop, ev_timer *w, int revents)
 }
 
 struct pbstream *pbstream_create(struct ev_loop *loop, const char *listen_addr, struct mirror *m,
-				 char *err, size_t err_size)
+				 int outgoing_only, char *err, size_t err_size)
 {
 	struct netaddr a;
 	struct pbstream *s;
@@ -236,6 +239,7 @@ struct pbstream *pbstream_create(struct ev_loop *loop, const char *listen_addr, 
 	}
 	s->loop = loop;
 	s->mirror = m;
+	s->outgoing_only = outgoing_only;
 	s->fd = socket(a.ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (s->fd >= 0)
 		setsockopt(s->fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));

@@ -28,9 +28,13 @@ struct pbstream_stats {
 };
 
 struct pbstream;
-/* Binds listen (ADDR:PORT); events go to m (which may be NULL) */
+/*
+ * Binds listen (ADDR:PORT); events go to m (which may be NULL). With
+ * outgoing_only (a proxy, which sees its clients itself), client responses
+ * in the streams are counted as ignored.
+ */
 struct pbstream *pbstream_create(struct ev_loop *loop, const char *listen, struct mirror *m,
-				 char *err, size_t err_size);
+				 int outgoing_only, char *err, size_t err_size);
 void pbstream_set_mirror(struct pbstream *s, struct mirror *m);
 void pbstream_get_stats(const struct pbstream *s, struct pbstream_stats *st);
 void pbstream_destroy(struct pbstream *s);

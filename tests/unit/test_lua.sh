@@ -24,7 +24,7 @@ local now = os.time()
 os.remove(path); maintenance()
 check(preoutquery(dq("192.0.2.1")) == false, "missing file: nothing skipped")
 
-write(string.format("# recmesh-intel 1 time=%d\ndead 192.0.2.1\ndead 2001:db8::53\n", now))
+write(string.format("# recmesh-intel 1 time=%d.250\ndead 192.0.2.1\ndead 2001:db8::53\n", now))
 maintenance()
 local dead, t = m.state()
 check(dead["192.0.2.1"] and dead["2001:db8::53"] and t == now, "valid file: two dead servers loaded")
@@ -45,6 +45,12 @@ check(preoutquery(dq("192.0.2.1")) == false, "unknown version: nothing skipped")
 -- stale: older than 15 minutes
 write(string.format("# recmesh-intel 1 time=%d\ndead 192.0.2.1\n", now - 1000)); maintenance()
 check(preoutquery(dq("192.0.2.1")) == false, "stale file: nothing skipped")
+
+-- a new file in the same second is loaded too (the header differs)
+write(string.format("# recmesh-intel 1 time=%d.100\ndead 192.0.2.7\n", now + 4)); maintenance()
+write(string.format("# recmesh-intel 1 time=%d.900\ndead 192.0.2.8\n", now + 4)); maintenance()
+local d3 = m.state()
+check(d3["192.0.2.8"] and not d3["192.0.2.7"], "a second file within the same second is loaded")
 
 -- empty list is valid
 write(string.format("# recmesh-intel 1 time=%d\n", now + 3)); maintenance()

@@ -165,6 +165,15 @@ static void test_merge_states(void **state)
 	out = nsmerge_items(m, &n);
 	assert_int_equal(ns_state_of(&out[0]), NS_SLOW); /* it answers, in 300 ms */
 	free(out);
+	/* after that answer, a node's older run does not count: one new timeout is not enough */
+	it = mk(A1, 0, 5, 5, 0, 101.5);
+	nsmerge_add(m, &it);
+	it = mk(A1, 0, 1, 1, 0, 103);
+	nsmerge_add(m, &it);
+	out = nsmerge_items(m, &n);
+	assert_int_equal(out[0].streak, 1);
+	assert_int_not_equal(ns_state_of(&out[0]), NS_DEAD);
+	free(out);
 	/* an old answer does not clear a newer run of timeouts */
 	it = mk(A2, 5, 0, 0, 50, 0);
 	nsmerge_add(m, &it);
@@ -183,7 +192,7 @@ static void test_merge_states(void **state)
 	assert_int_equal(ns_write_intel(path, out, n, 1234, err, sizeof(err)), 1);
 	FILE *f = fopen(path, "r");
 	assert_non_null(fgets(line, sizeof(line), f));
-	assert_string_equal(line, "# recmesh-intel 1 time=1234\n");
+	assert_string_equal(line, "# recmesh-intel 1 time=1234.000\n");
 	assert_non_null(fgets(line, sizeof(line), f));
 	assert_string_equal(line, "dead 192.0.2.2\n");
 	assert_null(fgets(line, sizeof(line), f));
