@@ -13,6 +13,18 @@
 #   bench_table NAME...              the table of what the clients saw
 
 BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+
+# bench_args "$@": --quick (100 zones, 15 s windows) and --window SECONDS
+bench_args() {
+	while (($#)); do
+		case $1 in
+		--quick) ZONES=100 WINDOW=15 ;;
+		--window) WINDOW=$2; shift ;;
+		*) echo "usage: $(basename "$0") [--quick] [--window SECONDS]" >&2; exit 2 ;;
+		esac
+		shift
+	done
+}
 : "${WINDOW:=60}" "${QPS:=300}" "${BENCH_OUT:=$BENCH_DIR/out}"
 mkdir -p "$BENCH_OUT"
 

@@ -21,17 +21,10 @@ ZONES=500 NAMES=20 WINDOW=60 QPS=300
 # the replay's pacing: high enough that the rate cap is not what bounds the
 # warm-up, so the time lost waiting on dead servers shows
 WARM_QPS=5000
-while (($#)); do
-	case $1 in
-	--quick) ZONES=100 WINDOW=15 ;;
-	--window) WINDOW=$2; shift ;;
-	*) echo "usage: intel.sh [--quick] [--window SECONDS]" >&2; exit 2 ;;
-	esac
-	shift
-done
 source "$HERE/../tests/system/lib.sh"
 rm_init intel-bench
 source "$HERE/common.sh"
+bench_args "$@"
 LUA=$HERE/../contrib/recmesh.lua
 
 echo "== tree: $ZONES zones x $NAMES names behind a latency relay" >&2

@@ -15,17 +15,10 @@ set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 RECMESH=${RECMESH:-$("$HERE/build.sh")}
 ZONES=500 NAMES=20 WINDOW=60 QPS=300
-while (($#)); do
-	case $1 in
-	--quick) ZONES=100 WINDOW=15 ;;
-	--window) WINDOW=$2; shift ;;
-	*) echo "usage: warm.sh [--quick] [--window SECONDS]" >&2; exit 2 ;;
-	esac
-	shift
-done
 source "$HERE/../tests/system/lib.sh"
 rm_init warm-bench
 source "$HERE/common.sh"
+bench_args "$@"
 
 echo "== tree: $ZONES zones x $NAMES names behind a latency relay" >&2
 bench_tree 127.72 "$ZONES" "$NAMES"

@@ -402,3 +402,10 @@ rm_rec_stat() {
     [[ $value =~ ^[0-9]+$ ]] || { _rm_log "rm_rec_stat: $1 $2: '$value'"; return 1; }
     echo "$value"
 }
+
+# A test's checks: rm_ok MSG counts and prints a passed check; rm_fail MSG
+# prints the failure and the tally and exits 1 (the EXIT trap shows the logs).
+RM_PASSED=0
+rm_ok() { RM_PASSED=$((RM_PASSED + 1)); echo "  ok   $*"; }
+rm_fail() { echo "  FAIL $*" >&2; echo "$RM_PASSED passed, 1 failed"; exit 1; }
+rm_done() { echo "$RM_PASSED passed, 0 failed"; }

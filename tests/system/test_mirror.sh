@@ -18,9 +18,8 @@ DNSDELAY=${DNSDELAY:-$HERE/../../bench/dnsdelay}
 LUA=${RECMESH_SRCDIR:-$HERE/../..}/contrib/recmesh.lua
 
 rm_init test_mirror
-PASSED=0
-ok() { PASSED=$((PASSED + 1)); echo "  ok   $*"; }
-fail() { echo "  FAIL $*" >&2; echo "$PASSED passed, 1 failed"; exit 1; }
+ok() { rm_ok "$@"; }
+fail() { rm_fail "$@"; }
 
 NET=127.56
 export RM_LEAF_BACKEND=$NET.254.1
@@ -135,4 +134,4 @@ rm_wait_until 5 grep -Eq 'bad=[1-9][0-9]* truncated=[1-9]' "$RM_TMP/mirror.log" 
 kill -0 "$(rm_pid mirror)" || fail "the mirror died"
 ok "garbage, empty and truncated frames counted; the mirror keeps running"
 
-echo "$PASSED passed, 0 failed"
+rm_done

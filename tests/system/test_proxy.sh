@@ -15,9 +15,8 @@ RECMESH=${RECMESH:-$HERE/../../recmesh}
 DNSTCP=${DNSTCP:-$HERE/dnstcp}
 
 rm_init test_proxy
-PASSED=0
-ok() { PASSED=$((PASSED + 1)); echo "  ok   $*"; }
-fail() { echo "  FAIL $*" >&2; echo "$PASSED passed, 1 failed"; exit 1; }
+ok() { rm_ok "$@"; }
+fail() { rm_fail "$@"; }
 
 rm_start_tree 127.54 20 10
 REC_PORT=$(rm_free_port)
@@ -170,4 +169,4 @@ wait "$pid" || status=$?
 grep -q 'final counters' "$RM_TMP/proxy.log" && grep -q 'stopped' "$RM_TMP/proxy.log" || fail "no clean stop in the log"
 ok "stops cleanly on SIGTERM, logging its counters"
 
-echo "$PASSED passed, 0 failed"
+rm_done

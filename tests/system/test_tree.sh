@@ -12,11 +12,8 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 rm_init test_tree
 NET=${RM_TEST_NET:-127.53}
-PASSED=0
-
-# ok MSG: count and print a passed check.  fail MSG: print and exit 1 (logs follow).
-ok() { PASSED=$((PASSED + 1)); echo "  ok   $*"; }
-fail() { echo "  FAIL $*" >&2; echo "$PASSED passed, 1 failed"; exit 1; }
+ok() { rm_ok "$@"; }
+fail() { rm_fail "$@"; }
 
 # answer_has OUT REGEX: true if a line of dig output OUT matches the (extended) REGEX.
 answer_has() { grep -Eq "$2" <<<"$1"; }
@@ -144,4 +141,4 @@ nats_pub "$NATS_PORT" rmtest.two world || fail "publish after restart"
 rm_wait_until 5 jsz_is messages 2 || fail "message after restart not stored"
 ok "nats1 restarted on port $NATS_PORT, store kept (1 message), publish works (2 messages)"
 
-echo "test_tree: $PASSED passed, 0 failed"
+rm_done

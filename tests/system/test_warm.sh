@@ -14,9 +14,8 @@ source "$HERE/lib.sh"
 RECMESH=${RECMESH:-$HERE/../../recmesh}
 
 rm_init test_warm
-PASSED=0
-ok() { PASSED=$((PASSED + 1)); echo "  ok   $*"; }
-fail() { echo "  FAIL $*" >&2; echo "$PASSED passed, 1 failed"; exit 1; }
+ok() { rm_ok "$@"; }
+fail() { rm_fail "$@"; }
 
 rm_start_tree 127.55 30 10
 NATS_PORT=$(rm_free_port)
@@ -133,4 +132,4 @@ done
 [[ $(outq rec-a) -eq $before ]] || fail "A needed outgoing queries after auto-warm"
 ok "restarted A answers all hot names from its cache"
 
-echo "$PASSED passed, 0 failed"
+rm_done
