@@ -5,6 +5,7 @@
 
 #include "fleet.h"
 #include "log.h"
+#include "natsconn.h"
 #include "warm.h"
 
 #include <pthread.h>
@@ -44,10 +45,13 @@ static void run_warm(struct autowarm *a, const char *why)
 	size_t n = 0;
 	struct fleet_report rep;
 	struct warm_result res;
+	natsConnection *nc = NULL;
 	char err[512];
 
 	log_info("upstream '%s' %s: warming it up", a->upstream, why);
-	if (fleet_top(a->nats, a->cluster, a->cfg.max_age, a->cfg.top, &items, &n, &rep, err,
+	memset(&rep, 0, sizeof(rep));
+	if (!(nc = natsconn_open(a->nats, "recmesh auto-warm", 0, 3000, err, sizeof(err))) ||
+	    fleet_top(nc, a->cluster, a->cfg.max_age, a->cfg.top, &items, &n, &rep, err,
 		      sizeof(err)) < 0) {
 		log_warn("auto-warm: %s", err);
 		goto out;
@@ -78,6 +82,7 @@ static void run_warm(struct autowarm *a, const char *why)
 		 fleet_source_name(rep.source), res.seconds, res.answered, res.rcodes[0], res.rcodes[3],
 		 res.rcodes[2], res.timeouts);
 out:
+	natsconn_close(nc);
 	fleet_report_free(&rep);
 	free(items);
 }

@@ -186,7 +186,7 @@ static int run_node(enum rm_command cmd, int argc, char **argv)
 		.ns_capacity = 10000,
 		.ns_max_age = 3600,
 		.intel_file = o.intel_file && *o.intel_file ? o.intel_file : NULL,
-		.intel_max_age = o.max_age > 0 && o.max_age < NS_TABLE_MAX_AGE ? o.max_age : NS_TABLE_MAX_AGE,
+		.intel_max_age = o.max_age,
 		.ring_size = 65536,
 		.batch_delay = 0.1,
 		.batch_max_bytes = 64 * 1024,

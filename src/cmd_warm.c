@@ -1,19 +1,17 @@
 /* cmd_warm.c: `recmesh warm`, run right after a Recursor restart; see recmesh(1) */
 #include "config.h"
 
+#include "clock.h"
 #include "commands.h"
 #include "fleet.h"
 #include "hotlist.h"
 #include "log.h"
 #include "natsconn.h"
 #include "netaddr.h"
-#include "nstable.h"
 #include "options.h"
 #include "warm.h"
 
-#include <errno.h>
 #include <nats/nats.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <signal.h>
 #include <stdio.h>
@@ -23,12 +21,6 @@
 
 static volatile int warm_stop;
 
-static double mono_now(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
 
 static void on_signal(int sig)
 {
@@ -73,45 +65,24 @@ static void print_summary(const struct warm_result *r, const struct fleet_report
  * Lua script. Returns 1 when a file was written, 0 when there was nothing to
  * write or it failed (the warm-up goes on without it: it is an aid).
  */
-static int write_intel(const struct rm_options *o)
+static int write_intel(natsConnection *nc, const struct rm_options *o)
 {
 	char err[512];
-	struct nsmerge *m = nsmerge_create();
-	struct ns_item *items = NULL;
-	size_t n = 0;
-	int rc = 0;
-	natsConnection *nc = natsconn_open(o->nats, "recmesh warm", 0, 3000, err, sizeof(err));
-	if (!nc || !m) {
-		fprintf(stderr, "recmesh warm: no authoritative-server intelligence: %s\n", nc ? "out of memory" : err);
-		goto out;
+	struct fleet_intel fi;
+	int say = !o->quiet && !o->json;
+	if (fleet_write_intel(nc, o->cluster, o->max_age, o->intel_file, &fi, err, sizeof(err)) < 0) {
+		fprintf(stderr, "recmesh warm: no authoritative-server intelligence: %s\n", err);
+		return 0;
 	}
-	double age = o->max_age > 0 && o->max_age < NS_TABLE_MAX_AGE ? o->max_age : NS_TABLE_MAX_AGE;
-	int tables = fleet_fetch_ns(nc, o->cluster, age, m, err, sizeof(err));
-	if (tables <= 0) {
-		if (!o->quiet && !o->json)
-			fprintf(stderr, "recmesh warm: no authoritative-server intelligence%s%s\n",
-				tables < 0 ? ": " : " in NATS", tables < 0 ? err : "");
-		goto out;
+	if (!fi.written) {
+		if (say)
+			fprintf(stderr, "recmesh warm: no authoritative-server intelligence in NATS\n");
+		return 0;
 	}
-	items = nsmerge_items(m, &n);
-	if (ns_make_parent(o->intel_file, err, sizeof(err)) < 0)
-		fprintf(stderr, "recmesh warm: %s\n", err);
-	struct timespec now;
-	clock_gettime(CLOCK_REALTIME, &now);
-	int dead = ns_write_intel(o->intel_file, items, n, now.tv_sec + now.tv_nsec / 1e9, err, sizeof(err));
-	if (dead < 0) {
-		fprintf(stderr, "recmesh warm: %s\n", err);
-		goto out;
-	}
-	if (!o->quiet && !o->json)
+	if (say)
 		fprintf(stderr, "recmesh warm: wrote '%s': %d dead of %zu servers from %d node table(s)\n",
-			o->intel_file, dead, n, tables);
-	rc = 1;
-out:
-	free(items);
-	nsmerge_destroy(m);
-	natsconn_close(nc);
-	return rc;
+			o->intel_file, fi.dead, fi.servers, fi.tables);
+	return 1;
 }
 
 int cmd_warm(int argc, char **argv)
@@ -120,8 +91,9 @@ int cmd_warm(int argc, char **argv)
 	char err[512];
 	struct hot_item *items = NULL;
 	size_t n = 0;
-	struct fleet_report rep;
+	struct fleet_report rep = {0};
 	struct warm_result res;
+	natsConnection *nc = NULL;
 	int rc = options_parse(CMD_WARM, argc, argv, &o);
 	if (rc != 0) {
 		options_free(&o);
@@ -148,7 +120,12 @@ int cmd_warm(int argc, char **argv)
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
 	rc = 1;
-	if (fleet_top(o.nats, o.cluster, o.max_age, o.top, &items, &n, &rep, err, sizeof(err)) < 0) {
+	/* one connection for the hot list and the intelligence */
+	if (!(nc = natsconn_open(o.nats, "recmesh warm", 0, 3000, err, sizeof(err)))) {
+		fprintf(stderr, "recmesh warm: %s\n", err);
+		goto out;
+	}
+	if (fleet_top(nc, o.cluster, o.max_age, o.top, &items, &n, &rep, err, sizeof(err)) < 0) {
 		fprintf(stderr, "recmesh warm: %s\n", err);
 		goto out;
 	}
@@ -171,8 +148,8 @@ int cmd_warm(int argc, char **argv)
 	 * passed since the file was written.
 	 */
 	double intel_written = -1;
-	if (o.intel_file && *o.intel_file && write_intel(&o) > 0)
-		intel_written = mono_now();
+	if (o.intel_file && *o.intel_file && write_intel(nc, &o) > 0)
+		intel_written = clock_mono();
 	if (warm_wait_target(o.target, o.wait_timeout, &warm_stop) < 0) {
 		if (warm_stop)
 			fprintf(stderr, "recmesh warm: interrupted while waiting for '%s'\n", o.target);
@@ -182,7 +159,7 @@ int cmd_warm(int argc, char **argv)
 		goto out;
 	}
 	if (intel_written >= 0) {
-		double rest = o.intel_wait - (mono_now() - intel_written);
+		double rest = o.intel_wait - (clock_mono() - intel_written);
 		if (rest > 0) {
 			struct timespec ts = {(time_t)rest, (long)((rest - (time_t)rest) * 1e9)};
 			nanosleep(&ts, NULL);
@@ -205,6 +182,7 @@ int cmd_warm(int argc, char **argv)
 out:
 	fleet_report_free(&rep);
 	free(items);
+	natsconn_close(nc);
 	nats_Close();
 	options_free(&o);
 	return rc;

@@ -3,6 +3,7 @@
 
 #include "fleet.h"
 
+#include "clock.h"
 #include "log.h"
 #include "natsconn.h"
 #include "nstable.h"
@@ -119,9 +120,7 @@ static void assembler_finish(struct assembler *a, double max_age, struct hotmerg
 {
 	struct fleet_node *fn, *tmp;
 	size_t count = HASH_COUNT(a->nodes), i = 0;
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	double now = (double)ts.tv_sec + ts.tv_nsec / 1e9;
+	double now = clock_unix();
 
 	rep->node = calloc(count ? count : 1, sizeof(*rep->node));
 	rep->nodes = rep->node ? count : 0;
@@ -160,18 +159,23 @@ static void assembler_finish(struct assembler *a, double max_age, struct hotmerg
 	}
 }
 
-static int fetch_kv(natsConnection *nc, const char *cluster, struct assembler *a, int *no_js,
-		    int *missing, char *err, size_t err_size)
+/*
+ * Calls cb for the value of every "<cluster>.<node>" key of bucket (the
+ * heads; keys with more dots are continuation chunks). The entry is
+ * temporary: valid during the call. An empty bucket is not an error.
+ */
+typedef void (*head_cb)(kvStore *kv, const char *key, kvEntry *e, void *arg);
+
+static int each_node_head(natsConnection *nc, const char *bucket, const char *cluster, head_cb cb,
+			  void *arg, int *missing, int *no_js, char *err, size_t err_size)
 {
 	jsCtx *js = NULL;
 	kvStore *kv = NULL;
 	kvKeysList keys = {0};
-	kvEntry *e = NULL;
-	char ebuf[256], key[256];
+	char ebuf[256];
 	size_t plen = strlen(cluster);
 
-	if (natsconn_kv_open(nc, NATSCONN_HOT_BUCKET, 0, 1, &js, &kv, missing, no_js, err,
-			     err_size) < 0)
+	if (natsconn_kv_open(nc, bucket, 0, 1, &js, &kv, missing, no_js, err, err_size) < 0)
 		return -1;
 	natsStatus s = kvStore_Keys(&keys, kv, NULL);
 	if (s == NATS_NOT_FOUND) {
@@ -179,49 +183,56 @@ static int fetch_kv(natsConnection *nc, const char *cluster, struct assembler *a
 		return 0; /* empty bucket */
 	}
 	if (s != NATS_OK) {
-		snprintf(err, err_size, "cannot list KV bucket '%s': %s", NATSCONN_HOT_BUCKET,
+		snprintf(err, err_size, "cannot list KV bucket '%s': %s", bucket,
 			 natsconn_strerror(s, ebuf, sizeof(ebuf)));
 		natsconn_kv_close(js, kv);
 		return -1;
 	}
 	for (int i = 0; i < keys.Count; i++) {
 		const char *k = keys.Keys[i];
-		/* heads only: "<cluster>.<node>" */
+		kvEntry *e = NULL;
 		if (strncmp(k, cluster, plen) != 0 || k[plen] != '.' || strchr(k + plen + 1, '.'))
 			continue;
 		if (kvStore_Get(&e, kv, k) != NATS_OK)
 			continue; /* deleted meanwhile */
-		struct hotlist_header h;
-		char perr[160];
-		const char *data = kvEntry_ValueString(e);
-		int len = kvEntry_ValueLen(e);
-		if (hotlist_parse(data, (size_t)len, &h, NULL, NULL, perr, sizeof(perr)) < 0) {
-			log_warn("ignoring KV key '%s': %s", k, perr);
-			kvEntry_Destroy(e);
-			continue;
-		}
-		assembler_feed(a, data, (size_t)len, k);
+		cb(kv, k, e, arg);
 		kvEntry_Destroy(e);
-		for (unsigned c = 1; c < h.chunks; c++) {
-			snprintf(key, sizeof(key), "%s.%u", k, c);
-			if (kvStore_Get(&e, kv, key) != NATS_OK) {
-				log_warn("hot list '%s' lacks chunk key '%s'", k, key);
-				break;
-			}
-			assembler_feed(a, kvEntry_ValueString(e), (size_t)kvEntry_ValueLen(e), key);
-			kvEntry_Destroy(e);
-		}
 	}
 	kvKeysList_Destroy(&keys);
 	natsconn_kv_close(js, kv);
 	return 0;
 }
 
-static int64_t now_ms(void)
+/* A node's hot list: the head chunk, then its continuation chunks */
+static void feed_hot_head(kvStore *kv, const char *k, kvEntry *head, void *arg)
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	struct assembler *a = arg;
+	struct hotlist_header h;
+	char perr[160], key[256];
+	kvEntry *e = NULL;
+	const char *data = kvEntry_ValueString(head);
+	size_t len = (size_t)kvEntry_ValueLen(head);
+	if (hotlist_parse(data, len, &h, NULL, NULL, perr, sizeof(perr)) < 0) {
+		log_warn("ignoring KV key '%s': %s", k, perr);
+		return;
+	}
+	assembler_feed(a, data, len, k);
+	for (unsigned c = 1; c < h.chunks; c++) {
+		snprintf(key, sizeof(key), "%s.%u", k, c);
+		if (kvStore_Get(&e, kv, key) != NATS_OK) {
+			log_warn("hot list '%s' lacks chunk key '%s'", k, key);
+			break;
+		}
+		assembler_feed(a, kvEntry_ValueString(e), (size_t)kvEntry_ValueLen(e), key);
+		kvEntry_Destroy(e);
+	}
+}
+
+static int fetch_kv(natsConnection *nc, const char *cluster, struct assembler *a, int *no_js,
+		    int *missing, char *err, size_t err_size)
+{
+	return each_node_head(nc, NATSCONN_HOT_BUCKET, cluster, feed_hot_head, a, missing, no_js,
+			      err, err_size);
 }
 
 static int fetch_request(natsConnection *nc, const char *cluster, struct assembler *a, char *err,
@@ -247,9 +258,9 @@ static int fetch_request(natsConnection *nc, const char *cluster, struct assembl
 		natsInbox_Destroy(inbox);
 		return -1;
 	}
-	int64_t deadline = now_ms() + FLEET_REQUEST_WAIT_MS;
+	int64_t deadline = (int64_t)(clock_mono_ns() / 1000000) + FLEET_REQUEST_WAIT_MS;
 	for (;;) {
-		int64_t left = deadline - now_ms();
+		int64_t left = deadline - (int64_t)(clock_mono_ns() / 1000000);
 		if (left <= 0)
 			break;
 		natsMsg *msg = NULL;
@@ -292,19 +303,16 @@ void fleet_report_free(struct fleet_report *report)
 	report->nodes = 0;
 }
 
-int fleet_top(const char *urls, const char *cluster, double max_age, size_t top,
+int fleet_top(natsConnection *nc, const char *cluster, double max_age, size_t top,
 	      struct hot_item **items, size_t *n, struct fleet_report *report, char *err,
 	      size_t err_size)
 {
-	natsConnection *nc = natsconn_open(urls, "recmesh warm", 0, 3000, err, err_size);
 	struct hotmerge *m = NULL;
 	int rc = -1;
 
 	*items = NULL;
 	*n = 0;
 	memset(report, 0, sizeof(*report));
-	if (!nc)
-		return -1;
 	if (!(m = hotmerge_create()) || !(*items = calloc(top ? top : 1, sizeof(**items)))) {
 		snprintf(err, err_size, "out of memory");
 		goto out;
@@ -319,7 +327,6 @@ out:
 		*items = NULL;
 	}
 	hotmerge_destroy(m);
-	natsconn_close(nc);
 	return rc;
 }
 
@@ -328,55 +335,69 @@ static void add_ns_item(const struct ns_item *it, void *arg)
 	nsmerge_add(arg, it);
 }
 
+struct ns_fetch {
+	struct nsmerge *merge;
+	double max_age, now;
+	int used;
+};
+
+static void feed_ns_head(kvStore *kv, const char *k, kvEntry *e, void *arg)
+{
+	struct ns_fetch *f = arg;
+	char node[64], perr[160];
+	double t = 0;
+	const char *data = kvEntry_ValueString(e);
+	size_t len = (size_t)kvEntry_ValueLen(e);
+	/* validate the whole value first: a bad table contributes nothing */
+	if (ns_parse(data, len, node, &t, NULL, NULL, perr, sizeof(perr)) < 0) {
+		log_warn("ignoring NS table '%s': %s", k, perr);
+	} else if (f->max_age > 0 && f->now - t > f->max_age) {
+		log_debug("ignoring NS table '%s': %.0f s old", k, f->now - t);
+	} else {
+		ns_parse(data, len, node, &t, add_ns_item, f->merge, perr, sizeof(perr));
+		f->used++;
+	}
+}
+
 int fleet_fetch_ns(natsConnection *nc, const char *cluster, double max_age, struct nsmerge *merge,
 		   char *err, size_t err_size)
 {
-	jsCtx *js = NULL;
-	kvStore *kv = NULL;
-	kvKeysList keys = {0};
-	size_t plen = strlen(cluster);
-	int used = 0;
-	char ebuf[256];
-	struct timespec ts;
+	struct ns_fetch f = {merge, max_age, clock_unix(), 0};
+	if (each_node_head(nc, NATSCONN_NS_BUCKET, cluster, feed_ns_head, &f, NULL, NULL, err,
+			   err_size) < 0)
+		return -1;
+	return f.used;
+}
 
-	if (natsconn_kv_open(nc, NATSCONN_NS_BUCKET, 0, 1, &js, &kv, NULL, NULL, err, err_size) < 0)
+int fleet_write_intel(natsConnection *nc, const char *cluster, double max_age, const char *path,
+		      struct fleet_intel *out, char *err, size_t err_size)
+{
+	struct nsmerge *m = nsmerge_create();
+	struct ns_item *items = NULL;
+	size_t n = 0;
+	int rc = -1;
+	if (max_age <= 0 || max_age > NS_TABLE_MAX_AGE)
+		max_age = NS_TABLE_MAX_AGE;
+	memset(out, 0, sizeof(*out));
+	if (!m) {
+		snprintf(err, err_size, "out of memory");
 		return -1;
-	natsStatus s = kvStore_Keys(&keys, kv, NULL);
-	if (s == NATS_NOT_FOUND) {
-		natsconn_kv_close(js, kv);
-		return 0;
 	}
-	if (s != NATS_OK) {
-		snprintf(err, err_size, "cannot list KV bucket '%s': %s", NATSCONN_NS_BUCKET,
-			 natsconn_strerror(s, ebuf, sizeof(ebuf)));
-		natsconn_kv_close(js, kv);
-		return -1;
-	}
-	clock_gettime(CLOCK_REALTIME, &ts);
-	double now = (double)ts.tv_sec + ts.tv_nsec / 1e9;
-	for (int i = 0; i < keys.Count; i++) {
-		const char *k = keys.Keys[i];
-		kvEntry *e = NULL;
-		if (strncmp(k, cluster, plen) != 0 || k[plen] != '.' || strchr(k + plen + 1, '.'))
-			continue;
-		if (kvStore_Get(&e, kv, k) != NATS_OK)
-			continue;
-		char node[64], perr[160];
-		double t = 0;
-		const char *data = kvEntry_ValueString(e);
-		size_t len = (size_t)kvEntry_ValueLen(e);
-		/* validate the whole value first: a bad table contributes nothing */
-		if (ns_parse(data, len, node, &t, NULL, NULL, perr, sizeof(perr)) < 0) {
-			log_warn("ignoring NS table '%s': %s", k, perr);
-		} else if (max_age > 0 && now - t > max_age) {
-			log_debug("ignoring NS table '%s': %.0f s old", k, now - t);
-		} else {
-			ns_parse(data, len, node, &t, add_ns_item, merge, perr, sizeof(perr));
-			used++;
-		}
-		kvEntry_Destroy(e);
-	}
-	kvKeysList_Destroy(&keys);
-	natsconn_kv_close(js, kv);
-	return used;
+	if ((out->tables = fleet_fetch_ns(nc, cluster, max_age, m, err, err_size)) < 0)
+		goto done;
+	rc = 0;
+	if (out->tables == 0)
+		goto done; /* nothing known: leave any file as it is */
+	items = nsmerge_items(m, &n);
+	out->servers = n;
+	if (ns_make_parent(path, err, err_size) < 0)
+		log_warn("%s", err);
+	if ((out->dead = ns_write_intel(path, items, n, clock_unix(), err, err_size)) < 0)
+		rc = -1;
+	else
+		out->written = 1;
+done:
+	free(items);
+	nsmerge_destroy(m);
+	return rc;
 }

@@ -44,12 +44,12 @@ const char *fleet_source_name(enum fleet_source s);
 
 
 /*
- * Connects to urls, fetches the fleet's lists and returns the top hottest
+ * Fetches the fleet's lists over nc and returns the top hottest
  * items, merged, in *items (malloc'd, *n of them; free with free()). The
  * report says which source and lists were used. Returns 0 (also when no
  * list exists: then *n is 0 and report->used 0), or -1 with a reason.
  */
-int fleet_top(const char *urls, const char *cluster, double max_age, size_t top,
+int fleet_top(natsConnection *nc, const char *cluster, double max_age, size_t top,
 	      struct hot_item **items, size_t *n, struct fleet_report *report, char *err,
 	      size_t err_size);
 
@@ -62,5 +62,20 @@ int fleet_top(const char *urls, const char *cluster, double max_age, size_t top,
 struct nsmerge;
 int fleet_fetch_ns(natsConnection *nc, const char *cluster, double max_age, struct nsmerge *merge,
 		   char *err, size_t err_size);
+
+/*
+ * Writes the fleet's merged table as the intelligence file for
+ * contrib/recmesh.lua (see ns_write_intel), from tables at most max_age old
+ * (never older than NS_TABLE_MAX_AGE). With no table at all nothing is
+ * written. Returns 0 (out says what was written) or -1 with a reason.
+ */
+struct fleet_intel {
+	int tables;     /* node tables merged */
+	size_t servers; /* addresses known */
+	int dead;       /* written as dead */
+	int written;
+};
+int fleet_write_intel(natsConnection *nc, const char *cluster, double max_age, const char *path,
+		      struct fleet_intel *out, char *err, size_t err_size);
 
 #endif

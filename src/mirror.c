@@ -13,6 +13,7 @@
 
 #include "mirror.h"
 
+#include "clock.h"
 #include "hot.h"
 #include "hotlist.h"
 #include "log.h"
@@ -61,20 +62,6 @@ struct mirror {
 	atomic_uint_fast64_t hot_writes, hot_write_errors, hot_entries;
 	atomic_uint_fast64_t ns_entries, ns_observations, intel_writes, intel_dead;
 };
-
-static double now_unix(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
-static double now_mono(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
 
 int mirror_submit(struct mirror *m, const struct rm_event *ev)
 {
@@ -131,7 +118,7 @@ static void publish_batch(struct mirror *m, struct event_batch *b, size_t bufsiz
 static void take_snapshot(struct mirror *m, struct hot_table *hot, struct hot_item *items,
 			  uint64_t *gen, struct nstable *ns, struct ns_item *ns_items)
 {
-	double now = now_unix();
+	double now = clock_unix();
 	size_t n = hot_top(hot, now, items, m->cfg.hot_publish);
 	int64_t maxp = m->nc ? natsConnection_GetMaxPayload(m->nc) : 0;
 	/* room for the KV headers; never below what one chunk needs */
@@ -172,7 +159,7 @@ static void *mirror_main(void *arg)
 	uint8_t *buf = malloc(bufsize);
 	struct event_batch batch;
 	struct rm_event ev;
-	uint64_t gen = (uint64_t)now_unix() * 1000; /* grows across restarts */
+	uint64_t gen = (uint64_t)clock_unix() * 1000; /* grows across restarts */
 	double batch_started = 0, next_hot;
 
 	if (!hot || !items || !buf || !ns || !ns_items) {
@@ -180,7 +167,7 @@ static void *mirror_main(void *arg)
 		goto out;
 	}
 	event_batch_init(&batch, buf, batch_room(m, bufsize), m->cfg.client_ip);
-	next_hot = now_mono() + m->cfg.hot_interval;
+	next_hot = clock_mono() + m->cfg.hot_interval;
 	for (;;) {
 		int stopping = atomic_load(&m->stop);
 		int got = 0;
@@ -195,17 +182,17 @@ static void *mirror_main(void *arg)
 			if (hot_eligible(&ev))
 				hot_add(hot, ev.qname, ev.qname_len, ev.qtype, ev.time_us / 1e6);
 			if (batch.count == 0)
-				batch_started = now_mono();
+				batch_started = clock_mono();
 			if (event_batch_add(&batch, &ev) < 0) {
 				publish_batch(m, &batch, bufsize);
-				batch_started = now_mono();
+				batch_started = clock_mono();
 				if (event_batch_add(&batch, &ev) < 0)
 					atomic_fetch_add(&m->dropped_nats, 1);
 			}
 			if (got >= 4096 && !stopping)
 				break; /* look at the clock now and then; drain all when stopping */
 		}
-		double now = now_mono();
+		double now = clock_mono();
 		if (batch.count && (stopping || now - batch_started >= m->cfg.batch_delay))
 			publish_batch(m, &batch, bufsize);
 		if (stopping || now >= next_hot) {
@@ -287,31 +274,19 @@ static void write_ns(struct mirror *m, kvStore **nskv, jsCtx **nsjs, const char 
 static void write_intel(struct mirror *m)
 {
 	char err[512];
-	struct nsmerge *merge = nsmerge_create();
-	size_t n = 0;
-	struct ns_item *items = NULL;
-	if (!merge)
+	struct fleet_intel fi;
+	if (fleet_write_intel(m->nc, m->cluster, m->cfg.intel_max_age, m->cfg.intel_file, &fi, err,
+			      sizeof(err)) < 0) {
+		log_warn("intelligence file '%s' not refreshed: %s", m->cfg.intel_file, err);
 		return;
-	if (fleet_fetch_ns(m->nc, m->cluster, m->cfg.intel_max_age, merge, err, sizeof(err)) < 0) {
-		log_debug("intelligence file not refreshed: %s", err);
-		goto out;
 	}
-	items = nsmerge_items(merge, &n);
-	if (ns_make_parent(m->cfg.intel_file, err, sizeof(err)) < 0)
-		log_warn("%s", err);
-	int dead = ns_write_intel(m->cfg.intel_file, items, n, now_unix(), err, sizeof(err));
-	if (dead < 0) {
-		log_warn("%s", err);
-		goto out;
-	}
-	if ((uint64_t)dead != atomic_load(&m->intel_dead))
+	if (!fi.written)
+		return;
+	if ((uint64_t)fi.dead != atomic_load(&m->intel_dead))
 		log_info("intelligence file '%s': %d dead server(s) of %zu known", m->cfg.intel_file,
-			 dead, n);
-	atomic_store(&m->intel_dead, (uint64_t)dead);
+			 fi.dead, fi.servers);
+	atomic_store(&m->intel_dead, (uint64_t)fi.dead);
 	atomic_fetch_add(&m->intel_writes, 1);
-out:
-	free(items);
-	nsmerge_destroy(merge);
 }
 
 static void *kv_main(void *arg)

@@ -36,7 +36,7 @@ struct mirror_config {
 	size_t ns_capacity;    /* authoritative servers kept at most */
 	double ns_max_age;     /* forget a server unseen this long */
 	const char *intel_file; /* keep this file fresh from the fleet's table (NULL: no) */
-	double intel_max_age;  /* skip other nodes' tables older than this */
+	double intel_max_age;  /* skip other nodes' tables older than this (at most NS_TABLE_MAX_AGE) */
 	size_t ring_size;
 	double batch_delay;     /* seconds a partial batch may wait */
 	size_t batch_max_bytes; /* capped by the server's max payload */

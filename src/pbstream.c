@@ -3,6 +3,7 @@
 
 #include "pbstream.h"
 
+#include "clock.h"
 #include "dnsmessage.pb-c.h"
 #include "log.h"
 #include "netaddr.h"
@@ -41,13 +42,6 @@ struct pbstream {
 	struct pbconn *conns;
 	struct pbstream_stats st;
 };
-
-static double now_mono(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
 
 static int copy_addr(const ProtobufCBinaryData *b, struct rm_event *ev)
 {
@@ -165,7 +159,7 @@ static void conn_read(struct ev_loop *loop, ev_io *w, int revents)
 		return;
 	}
 	c->len += (size_t)r;
-	c->last_data = now_mono();
+	c->last_data = clock_mono();
 	size_t off = 0;
 	while (c->len - off >= 2) {
 		size_t flen = ((size_t)c->buf[off] << 8) | c->buf[off + 1];
@@ -197,7 +191,7 @@ static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
 		}
 		c->s = s;
 		c->fd = fd;
-		c->last_data = now_mono();
+		c->last_data = clock_mono();
 		ev_io_init(&c->io, conn_read, fd, EV_READ);
 		c->io.data = c;
 		ev_io_start(loop, &c->io);
@@ -213,7 +207,7 @@ static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
 static void on_sweep(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	struct pbstream *s = w->data;
-	double now = now_mono();
+	double now = clock_mono();
 	for (struct pbconn *c = s->conns, *next; c; c = next) {
 		next = c->next;
 		if (c->len && now - c->last_data > PB_STALL_SECONDS) {

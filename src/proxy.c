@@ -14,6 +14,7 @@
 
 #include "proxy_int.h"
 
+#include "clock.h"
 #include "log.h"
 
 #include <errno.h>
@@ -67,20 +68,6 @@ struct udp_upstream {
 	int32_t oldest, newest; /* in-flight list in send order, -1 when empty */
 };
 
-uint64_t proxy_now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-static uint64_t unix_us(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000000ull + (uint64_t)ts.tv_nsec / 1000;
-}
-
 void proxy_emit(struct proxy *p, const struct ev_query *q, const struct dns_msg_info *r,
 		size_t rsize, uint64_t latency_ns, int tcp, const struct sockaddr *client)
 {
@@ -88,7 +75,7 @@ void proxy_emit(struct proxy *p, const struct ev_query *q, const struct dns_msg_
 	if (!p->cfg.mirror)
 		return;
 	uint64_t lat_us = latency_ns / 1000;
-	event_from_dns(&ev, q, r, rsize, unix_us(), lat_us > 0xffffffffu ? 0xffffffffu : (uint32_t)lat_us,
+	event_from_dns(&ev, q, r, rsize, clock_unix_us(), lat_us > 0xffffffffu ? 0xffffffffu : (uint32_t)lat_us,
 		       tcp);
 	if (p->cfg.client_ip && client) {
 		if (client->sa_family == AF_INET) {
@@ -163,7 +150,7 @@ static void sweep_udp(struct proxy *p, struct udp_upstream *u, uint64_t now)
 static void sweep_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	struct proxy *p = w->data;
-	uint64_t now = proxy_now_ns();
+	uint64_t now = clock_mono_ns();
 	for (unsigned i = 0; i < p->nups; i++)
 		sweep_udp(p, &p->ups[i], now);
 	ptcp_sweep(p, now);
@@ -255,7 +242,7 @@ static int udp_query_batch(struct proxy *p, struct listener *l)
 
 	struct udp_upstream *u = &p->ups[p->next_up];
 	p->next_up = (p->next_up + 1) % p->nups;
-	uint64_t now = proxy_now_ns();
+	uint64_t now = clock_mono_ns();
 	unsigned nout = 0;
 	for (int i = 0; i < n; i++) {
 		uint8_t *pkt = iov[i].iov_base;
@@ -370,7 +357,7 @@ static int udp_answer_batch(struct proxy *p, struct udp_upstream *u, struct out_
 	int n = recvmmsg(u->fd, msgs, UDP_BATCH, MSG_DONTWAIT, NULL);
 	if (n <= 0)
 		return 0;
-	uint64_t now = proxy_now_ns();
+	uint64_t now = clock_mono_ns();
 	for (int i = 0; i < n; i++) {
 		uint8_t *pkt = iov[i].iov_base;
 		size_t len = msgs[i].msg_len;
@@ -521,7 +508,7 @@ struct proxy *proxy_create(struct ev_loop *loop, const struct proxy_config *cfg,
 		snprintf(err, err_size, "no listen address given");
 		goto fail;
 	}
-	srandom((unsigned)(proxy_now_ns() ^ (uint64_t)getpid()));
+	srandom((unsigned)(clock_mono_ns() ^ (uint64_t)getpid()));
 	p->rx_bufs = malloc((size_t)UDP_BATCH * UDP_RX_SIZE);
 	p->listeners = calloc(cfg->nlisten * 2, sizeof(*p->listeners));
 	p->nups = cfg->upstream_sockets ? cfg->upstream_sockets : 1;

@@ -42,8 +42,6 @@ struct proxy {
 	void *udp_outs;   /* per-listener answer batches (proxy.c) */
 };
 
-uint64_t proxy_now_ns(void);
-
 /*
  * Hands an event to the mirror for an answered query. r is the parsed
  * response (NULL when it did not parse); the query's question must have

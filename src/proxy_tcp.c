@@ -12,6 +12,7 @@
 
 #include "proxy_int.h"
 
+#include "clock.h"
 #include "log.h"
 
 #include <errno.h>
@@ -271,7 +272,7 @@ static void handle_answer(struct tcp_client *c, uint8_t *msg, size_t len)
 	p->st.answers++;
 	dnsmsg_put16(msg, q->client_id);
 	if (rc == DNS_OK && q->parsed)
-		proxy_emit(p, &q->q, &info, len, proxy_now_ns() - q->sent_ns, 1,
+		proxy_emit(p, &q->q, &info, len, clock_mono_ns() - q->sent_ns, 1,
 			   (struct sockaddr *)&c->addr);
 	free(q);
 	client_send(c, msg, len);
@@ -304,7 +305,7 @@ static void upstream_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 	}
 	memmove(c->urbuf, c->urbuf + off, c->urlen - off);
 	c->urlen -= off;
-	c->last_active_ns = proxy_now_ns();
+	c->last_active_ns = clock_mono_ns();
 	maybe_finish(c);
 }
 
@@ -355,7 +356,7 @@ static int handle_query(struct tcp_client *c, uint8_t *msg, size_t len)
 	memcpy(q->qbuf, msg, q->qbuf_len);
 	q->client_id = dnsmsg_get16(msg);
 	q->up_id = c->next_id++;
-	q->sent_ns = proxy_now_ns();
+	q->sent_ns = clock_mono_ns();
 	if (c->npending >= TCP_MAX_PENDING) {
 		int r = send_servfail(c, q);
 		free(q);
@@ -398,7 +399,7 @@ static void client_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 		return;
 	}
 	c->rlen += (size_t)r;
-	c->last_active_ns = proxy_now_ns();
+	c->last_active_ns = clock_mono_ns();
 	size_t off = 0;
 	while (c->rlen - off >= 2) {
 		size_t flen = dnsmsg_get16(c->rbuf + off);
@@ -464,7 +465,7 @@ void ptcp_accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 		c->ufd = -1;
 		c->addr = ss;
 		c->next_id = (uint16_t)random();
-		c->last_active_ns = proxy_now_ns();
+		c->last_active_ns = clock_mono_ns();
 		ev_io_init(&c->rio, client_read_cb, fd, EV_READ);
 		ev_io_init(&c->wio, client_write_cb, fd, EV_WRITE);
 		c->rio.data = c->wio.data = c;

@@ -10,6 +10,7 @@
 
 #include "warm.h"
 
+#include "clock.h"
 #include "dnsmsg.h"
 #include "log.h"
 #include "netaddr.h"
@@ -47,17 +48,10 @@ struct warm_run_state {
 	double tokens, started, last_draw, last_scan;
 };
 
-static double now_mono(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
 static void draw(struct warm_run_state *w, int final)
 {
 	struct warm_result *r = w->res;
-	double el = now_mono() - w->started;
+	double el = clock_mono() - w->started;
 	size_t done = r->answered + r->timeouts + r->send_errors;
 	double rate = el > 0 ? done / el : 0;
 	double left = rate > 0 ? (r->total - done) / rate : 0;
@@ -91,7 +85,7 @@ static void send_some(struct warm_run_state *w)
 			continue;
 		}
 		w->slots[id].item = w->next; /* index + 1 */
-		w->slots[id].sent = now_mono();
+		w->slots[id].sent = clock_mono();
 		w->inflight++;
 		w->res->sent++;
 	}
@@ -139,7 +133,7 @@ static void on_answer(struct ev_loop *loop, ev_io *io, int revents)
 static void on_tick(struct ev_loop *loop, ev_timer *t, int revents)
 {
 	struct warm_run_state *w = t->data;
-	double now = now_mono();
+	double now = clock_mono();
 	/* the bucket holds at most a tenth of a second of queries, at least one */
 	double cap = w->cfg->qps / 10.0 < 1 ? 1 : w->cfg->qps / 10.0;
 	w->tokens += w->cfg->qps * WARM_TICK;
@@ -214,7 +208,7 @@ int warm_run(const struct warm_config *cfg, const struct hot_item *items, size_t
 	w.res = res;
 	w.tokens = 1;
 	w.next_id = (uint16_t)random();
-	w.started = w.last_draw = now_mono();
+	w.started = w.last_draw = clock_mono();
 	ev_io_init(&w.io, on_answer, w.fd, EV_READ);
 	w.io.data = &w;
 	ev_io_start(w.loop, &w.io);
@@ -223,7 +217,7 @@ int warm_run(const struct warm_config *cfg, const struct hot_item *items, size_t
 	ev_timer_start(w.loop, &w.tick);
 	if (n > 0)
 		ev_run(w.loop, 0);
-	res->seconds = now_mono() - w.started;
+	res->seconds = clock_mono() - w.started;
 	if (cfg->progress)
 		draw(&w, 1);
 	ev_loop_destroy(w.loop);
@@ -244,9 +238,9 @@ int warm_probe(const char *target, double timeout)
 	int len = dnsmsg_make_query(id, name, (size_t)nl, 1, 1, q, sizeof(q));
 	int rc = -1;
 	if (send(fd, q, (size_t)len, 0) == len) {
-		double deadline = now_mono() + timeout;
+		double deadline = clock_mono() + timeout;
 		for (;;) {
-			int ms = (int)((deadline - now_mono()) * 1000);
+			int ms = (int)((deadline - clock_mono()) * 1000);
 			struct pollfd p = {fd, POLLIN, 0};
 			if (ms <= 0 || poll(&p, 1, ms) <= 0)
 				break;
@@ -265,16 +259,16 @@ int warm_probe(const char *target, double timeout)
 
 int warm_wait_target(const char *target, double timeout, volatile int *stop)
 {
-	double deadline = now_mono() + timeout;
+	double deadline = clock_mono() + timeout;
 	for (;;) {
 		if (stop && *stop)
 			return -1;
-		double t0 = now_mono();
+		double t0 = clock_mono();
 		if (warm_probe(target, 0.5) == 0)
 			return 0;
 		if (t0 >= deadline)
 			return -1;
-		double rest = 0.2 - (now_mono() - t0);
+		double rest = 0.2 - (clock_mono() - t0);
 		if (rest > 0) {
 			struct timespec ts = {0, (long)(rest * 1e9)};
 			nanosleep(&ts, NULL);
