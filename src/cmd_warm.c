@@ -70,7 +70,7 @@ static int write_intel(natsConnection *nc, const struct rm_options *o)
 	char err[512];
 	struct fleet_intel fi;
 	int say = !o->quiet && !o->json;
-	if (fleet_write_intel(nc, o->cluster, o->max_age, o->intel_file, &fi, err, sizeof(err)) < 0) {
+	if (fleet_write_intel(nc, o->cluster, o->max_age, o->intel_file, 0, &fi, err, sizeof(err)) < 0) {
 		fprintf(stderr, "recmesh warm: no authoritative-server intelligence: %s\n", err);
 		return 0;
 	}

@@ -370,7 +370,7 @@ int fleet_fetch_ns(natsConnection *nc, const char *cluster, double max_age, stru
 }
 
 int fleet_write_intel(natsConnection *nc, const char *cluster, double max_age, const char *path,
-		      struct fleet_intel *out, char *err, size_t err_size)
+		      int write_empty, struct fleet_intel *out, char *err, size_t err_size)
 {
 	struct nsmerge *m = nsmerge_create();
 	struct ns_item *items = NULL;
@@ -386,7 +386,7 @@ int fleet_write_intel(natsConnection *nc, const char *cluster, double max_age, c
 	if ((out->tables = fleet_fetch_ns(nc, cluster, max_age, m, err, err_size)) < 0)
 		goto done;
 	rc = 0;
-	if (out->tables == 0)
+	if (out->tables == 0 && !write_empty)
 		goto done; /* nothing known: leave any file as it is */
 	items = nsmerge_items(m, &n);
 	out->servers = n;

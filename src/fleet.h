@@ -66,8 +66,9 @@ int fleet_fetch_ns(natsConnection *nc, const char *cluster, double max_age, stru
 /*
  * Writes the fleet's merged table as the intelligence file for
  * contrib/recmesh.lua (see ns_write_intel), from tables at most max_age old
- * (never older than NS_TABLE_MAX_AGE). With no table at all nothing is
- * written. Returns 0 (out says what was written) or -1 with a reason.
+ * (never older than NS_TABLE_MAX_AGE). With no table at all, an empty list
+ * is written only with write_empty (a node keeping the file fresh clears old
+ * verdicts that way). Returns 0 (out says what was written) or -1.
  */
 struct fleet_intel {
 	int tables;     /* node tables merged */
@@ -76,6 +77,6 @@ struct fleet_intel {
 	int written;
 };
 int fleet_write_intel(natsConnection *nc, const char *cluster, double max_age, const char *path,
-		      struct fleet_intel *out, char *err, size_t err_size);
+		      int write_empty, struct fleet_intel *out, char *err, size_t err_size);
 
 #endif

@@ -275,9 +275,13 @@ static void write_intel(struct mirror *m)
 {
 	char err[512];
 	struct fleet_intel fi;
-	if (fleet_write_intel(m->nc, m->cluster, m->cfg.intel_max_age, m->cfg.intel_file, &fi, err,
-			      sizeof(err)) < 0) {
-		log_warn("intelligence file '%s' not refreshed: %s", m->cfg.intel_file, err);
+	if (fleet_write_intel(m->nc, m->cluster, m->cfg.intel_max_age, m->cfg.intel_file, 1, &fi,
+			      err, sizeof(err)) < 0) {
+		/* no NS bucket yet is normal and quiet; a file that cannot be written is not */
+		if (fi.tables < 0)
+			log_debug("intelligence file '%s' not refreshed: %s", m->cfg.intel_file, err);
+		else
+			log_warn("%s", err);
 		return;
 	}
 	if (!fi.written)
