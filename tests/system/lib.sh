@@ -409,3 +409,17 @@ RM_PASSED=0
 rm_ok() { RM_PASSED=$((RM_PASSED + 1)); echo "  ok   $*"; }
 rm_fail() { echo "  FAIL $*" >&2; echo "$RM_PASSED passed, 1 failed"; exit 1; }
 rm_done() { echo "$RM_PASSED passed, 0 failed"; }
+
+# rm_rec_settle NAME STAT: waits (at most 5 s) until the Recursor's counter STAT
+# has not moved for 0.6 s, so that work a query set off in the background
+# (address lookups for name servers, DNSKEY fetches) is not counted later.
+rm_rec_settle() {
+    local name=$1 stat=$2 last now same=0 i
+    last=$(rm_rec_stat "$name" "$stat")
+    for ((i = 0; i < 25 && same < 3; i++)); do
+        sleep 0.2
+        now=$(rm_rec_stat "$name" "$stat")
+        if [[ $now == "$last" ]]; then same=$((same + 1)); else same=0; last=$now; fi
+    done
+    ((same >= 3)) || _rm_log "rm_rec_settle: $name $stat still moving"
+}

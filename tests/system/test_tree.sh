@@ -82,6 +82,7 @@ echo "== (c) cache counters"
 # name asked with other flags (here: without DO) misses the packet cache and is answered
 # from the record cache (cache-hits), without an outgoing query.
 q +dnssec www.z2.net A >/dev/null
+rm_rec_settle rec1 all-outqueries
 pc0=$(rm_rec_stat rec1 packetcache-hits)
 ch0=$(rm_rec_stat rec1 cache-hits)
 out0=$(rm_rec_stat rec1 all-outqueries)

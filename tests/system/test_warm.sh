@@ -57,6 +57,7 @@ grep -q '"source":"kv","lists":1,"names":4[0-9],' <<<"$out" || fail "summary: $o
 grep -q '"timeouts":0' <<<"$out" || fail "timeouts during warm-up: $out"
 grep -q '"rcodes":{"NOERROR":4[0-9]}' <<<"$out" || fail "rcodes: $out"
 ok "warm-up ran: $out"
+rm_rec_settle rec-b all-outqueries
 before=$(outq rec-b)
 for entry in "${HOT[@]}"; do
     read -r name type <<<"$entry"
@@ -124,6 +125,7 @@ rm_start_recursor rec-a "$A_PORT"
 rm_wait_until 30 grep -q "auto-warm of '127.0.0.1:$A_PORT' done" "$RM_TMP/proxy.log" \
     || fail "no auto-warm after the restart: $(grep -i warm "$RM_TMP/proxy.log")"
 ok "$(grep -o "auto-warm of .*" "$RM_TMP/proxy.log" | tail -1)"
+rm_rec_settle rec-a all-outqueries
 before=$(outq rec-a)
 for entry in "${HOT[@]}"; do
     read -r name type <<<"$entry"
