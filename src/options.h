@@ -34,6 +34,7 @@ struct rm_options {
 	char *upstream;
 	double upstream_timeout;
 	unsigned upstream_sockets;
+	char *scheduling;
 	unsigned max_tcp_clients;
 	double tcp_idle_timeout;
 	unsigned hot_capacity;

@@ -7,7 +7,8 @@
 # asked, most asked first, without what must not be replayed; malformed
 # packets are dropped or forwarded as documented and counted; losing NATS does
 # not stop answers and events resume when it is back; a dead Recursor gives
-# TCP clients SERVFAIL and UDP clients silence; SIGTERM stops it cleanly.
+# TCP clients SERVFAIL and UDP clients silence; SIGTERM stops it cleanly; only the
+# data path thread runs under SCHED_BATCH.
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 source "$HERE/lib.sh"
@@ -59,6 +60,22 @@ ok "DO/AD/RRSIG and NXDOMAIN pass through unchanged"
 out=$(rm_dig @::1 -p "$PROXY_PORT" +short www.z1.com A)
 [[ $out == 198.18.0.1 ]] || fail "IPv6 listener: got '$out'"
 ok "IPv6 listener answers"
+
+echo "== scheduling"
+# policy THREAD_STAT_FILE: the thread's scheduling policy (field 41 of /proc/.../stat; 0 normal, 3 batch)
+policy() { local s; read -r s <"$1"; s=${s##*) }; read -r -a f <<<"$s"; echo "${f[38]}"; }
+pid=$(rm_pid proxy)
+[[ $(policy "/proc/$pid/task/$pid/stat") == 3 ]] || fail "the data path thread is not SCHED_BATCH"
+others=0
+for t in /proc/"$pid"/task/*; do
+    [[ $t == "/proc/$pid/task/$pid" ]] && continue
+    [[ $(policy "$t/stat") == 0 ]] || fail "thread ${t##*/} is not under the normal policy"
+    others=$((others + 1))
+done
+((others > 0)) || fail "no NATS thread seen"
+out=$("$RECMESH" proxy --listen 127.0.0.1:1 --upstream 127.0.0.1:1 --cluster t --scheduling fast 2>&1) && fail "--scheduling fast was accepted"
+grep -q "bad --scheduling 'fast'" <<<"$out" || fail "unclear error for --scheduling fast: $out"
+ok "the data path thread runs under SCHED_BATCH, the $others other threads normally; a bad policy is refused"
 # the same query bytes give the same answer bytes (but for the ID) through the proxy
 q1=$(rm_dig "${P[@]}" +noall +answer +comments +nocookie www.z1.com A | grep -v 'id:' | sed 's/\t[0-9]*\tIN/\tIN/')
 q2=$(rm_dig "${R[@]}" +noall +answer +comments +nocookie www.z1.com A | grep -v 'id:' | sed 's/\t[0-9]*\tIN/\tIN/')
