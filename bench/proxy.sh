@@ -4,7 +4,7 @@
 # cached names.
 #
 # Usage: bench/proxy.sh [--duration S] [--rounds N] [--quick] [--latency-qps Q]
-#                       [--load "DNSPERF ARGS"] [--net NET]
+#                       [--load "DNSPERF ARGS"] [--net NET] [--recmesh-args "ARGS"]
 #
 #   --duration S       seconds per dnsperf run, throughput and latency [10]
 #   --rounds N         rounds; each round runs every target once, in rotating order [3]
@@ -12,6 +12,7 @@
 #   --latency-qps Q    fixed query rate of the latency runs [5000]
 #   --load ARGS        dnsperf options of the throughput runs [-c 1 -q 100] (see LOAD below)
 #   --net NET          loopback /16 of the hermetic tree [127.61]
+#   --recmesh-args A   more options for `recmesh proxy`, e.g. "--scheduling normal" []
 #
 # Environment: RECMESH (binary; default ../recmesh next to this script), RM_KEEP=1 keeps the
 # temp dir (logs, configs, dnsperf outputs).
@@ -20,7 +21,11 @@
 # 20 names served by NSD, nats-server with JetStream, one pdns_recursor (harness defaults:
 # threads=2, packet cache on), and in front of that same Recursor:
 #   dnsdist 1.7  plain forwarding: one backend, no packet cache, default threads;
-#   recmesh      `recmesh proxy`, which always mirrors every query as an event to NATS.
+#   recmesh      `recmesh proxy`, which always mirrors every query as an event to NATS;
+#   nullfwd      bench/nullfwd.c, the yardstick: recmesh's UDP loop (one SCHED_BATCH
+#                thread, recvmmsg/sendmmsg) without its work (no parsing, no ID mapping,
+#                no timeouts, no events). What it costs is what two more loopback hops
+#                and the wake-ups of any user-space forwarder cost here.
 # The Recursor's cache is primed with every name before each run, so every measured query
 # is answered from the Recursor's packet cache (checked: all-outqueries must not grow).
 #
@@ -30,7 +35,14 @@
 #               of all its threads, /proc/PID/stat) per answered query over all rounds.
 #   latency     dnsperf -v at --latency-qps for --duration seconds per target and round;
 #               -v prints "> RCODE QNAME QTYPE SECONDS" per answer (1 us resolution); the
-#               samples of all rounds are pooled into median and p99.
+#               samples of all rounds are pooled into median and p99. Measured twice:
+#                 halt  the machine as it is: an idle vCPU halts, and waking a thread on it
+#                       costs a round trip through the hypervisor (on this VM ~20 us per
+#                       wake-up; a query through a proxy wakes two more threads);
+#                 poll  while this script holds /dev/cpu_dma_latency at 0, as cyclictest
+#                       and tuned's latency profiles do: idle CPUs poll instead of halting,
+#                       so what remains is the proxies' own work and their extra hops.
+#               (skipped, and said so, when /dev/cpu_dma_latency cannot be opened).
 # Other processes on the machine distort both; their CPU use during each run is measured
 # (the machine's user+system time, /proc/stat, minus that of this script's processes and
 # dnsperf) and reported, with a warning when it reached 5% of the machine.
@@ -67,8 +79,9 @@ NAMES_PER_ZONE=20
 #  - More sockets (-c 2/4/10) or dnsperf threads (-T 2) gained nothing and cost dnsperf CPU.
 # So: one socket and 100 outstanding queries (well above saturation, below the losses).
 LOAD="-c 1 -q 100"
+RM_ARGS=
 
-usage() { sed -n '6,14p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '6,15p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
 
 while (($# > 0)); do
     case $1 in
@@ -78,6 +91,7 @@ while (($# > 0)); do
     --latency-qps) LAT_QPS=${2:?--latency-qps Q}; shift 2 ;;
     --load) LOAD=${2:?--load ARGS}; shift 2 ;;
     --net) NET=${2:?--net NET}; shift 2 ;;
+    --recmesh-args) RM_ARGS=${2?--recmesh-args ARGS}; shift 2 ;;
     -h | --help) usage; exit 0 ;;
     *) echo "proxy.sh: unknown option '$1' (see --help)" >&2; exit 2 ;;
     esac
@@ -89,7 +103,7 @@ for tool in dnsperf dnsdist nats-server pdns_recursor nsd dig; do
     command -v "$tool" >/dev/null || { echo "proxy.sh: $tool is not installed" >&2; exit 2; }
 done
 
-TARGETS=(direct dnsdist recmesh)
+TARGETS=(direct dnsdist recmesh nullfwd)
 CLK_TCK=$(getconf CLK_TCK)
 NCPU=$(nproc)
 mkdir -p "$BENCH_DIR/out"
@@ -194,8 +208,9 @@ REC_PORT=$(rm_free_port)
 rm_start_recursor rec "$REC_PORT"
 
 RM_PORT=$(rm_free_port)
+# shellcheck disable=SC2086  # RM_ARGS is a list of options
 rm_spawn recmesh "$RECMESH" proxy --listen "127.0.0.1:$RM_PORT" --upstream "127.0.0.1:$REC_PORT" \
-    --cluster bench --node n1 --nats "$NATS_URL" --stats-interval 0
+    --cluster bench --node n1 --nats "$NATS_URL" --stats-interval 0 $RM_ARGS
 
 # dnsdist: plain forwarding to the same Recursor. No packet cache (none unless configured),
 # no console (none without controlSocket), default threads. The health check must ask for a
@@ -216,8 +231,15 @@ _rm_wait_for rec 30 answers "$REC_PORT" || die "the Recursor does not resolve $C
 _rm_wait_for recmesh 30 answers "$RM_PORT" || die "recmesh proxy does not answer"
 _rm_wait_for dnsdist 30 answers "$DD_PORT" || die "dnsdist does not answer"
 
-declare -A PORT=([direct]=$REC_PORT [dnsdist]=$DD_PORT [recmesh]=$RM_PORT)
-declare -A PID=([direct]='' [dnsdist]=$(rm_pid dnsdist) [recmesh]=$(rm_pid recmesh))
+NULLFWD=${NULLFWD:-$(dirname "$RECMESH")/bench/nullfwd}
+[[ -x $NULLFWD && ! $NULLFWD -ot $BENCH_DIR/nullfwd.c ]] || make -C "$(dirname "$RECMESH")" bench/nullfwd >&2 \
+    || die "cannot build bench/nullfwd"
+NF_PORT=$(rm_free_port)
+rm_spawn nullfwd "$NULLFWD" "127.0.0.1:$NF_PORT" "127.0.0.1:$REC_PORT"
+_rm_wait_for nullfwd 30 answers "$NF_PORT" || die "nullfwd does not answer"
+
+declare -A PORT=([direct]=$REC_PORT [dnsdist]=$DD_PORT [recmesh]=$RM_PORT [nullfwd]=$NF_PORT)
+declare -A PID=([direct]='' [dnsdist]=$(rm_pid dnsdist) [recmesh]=$(rm_pid recmesh) [nullfwd]=$(rm_pid nullfwd))
 REC_PID=$(rm_pid rec)
 NATS_PID=$(rm_pid nats)
 
@@ -308,6 +330,7 @@ median() {
     echo "versions: $(dnsperf -h 2>&1 | grep -m1 Version) | $(dnsdist --version 2>&1 | head -1)" \
         "| $(pdns_recursor --version 2>&1 | grep -o 'PowerDNS Recursor [^ ]*' | head -1) | $(nats-server --version)"
     echo "settings: duration=${DURATION}s rounds=$ROUNDS warmup=${WARMUP}s load='$LOAD' latency_qps=$LAT_QPS" \
+        "recmesh_args='$RM_ARGS'" \
         "names=$NNAMES (${ZONES}x$NAMES_PER_ZONE) clk_tck=$CLK_TCK"
     echo "other processes before the start: ${IDLE_OTHER_PCT}% of the machine${busiest:+; busiest: $busiest}"
 } >"$OUT"
@@ -379,27 +402,45 @@ done
 
 # ---- latency ----------------------------------------------------------------------------
 
+# QoS: /dev/cpu_dma_latency holds its request while the file is open; "0" (parsed as hex)
+# asks for no idle-state exit latency at all, so idle CPUs poll.
+MODES=(halt)
+QOS_NOTE="idle vCPUs halt (cpuidle driver: $(cat /sys/devices/system/cpu/cpuidle/current_driver 2>/dev/null || echo none))"
+if exec {QOS_FD}>/dev/cpu_dma_latency 2>/dev/null; then
+    exec {QOS_FD}>&-
+    MODES+=(poll)
+else
+    QOS_NOTE+="; the poll runs are skipped: /dev/cpu_dma_latency cannot be opened"
+fi
+raw "latency modes: ${MODES[*]}; $QOS_NOTE"
+
 declare -A LAT=()
-for ((round = 1; round <= ROUNDS; round++)); do
-    for target in $(rotated "$round"); do
-        log "latency round $round/$ROUNDS: $target (${DURATION}s at $LAT_QPS qps)"
-        run_dnsperf latency "$target" "$round" -l "$DURATION" -Q "$LAT_QPS" -c 1 -v
-        # "> NOERROR www.z1.com A 0.000045": the last field is the latency in seconds.
-        awk '/^> / { printf "%.0f\n", $NF * 1000000 }' "$RM_TMP/latency-$target-$round.out" \
-            >"$RM_TMP/lat-$target-$round.us"
-        [[ -s $RM_TMP/lat-$target-$round.us ]] \
-            || die "no latency samples for $target (does dnsperf -v still print '> ' lines?)"
-        cat "$RM_TMP/lat-$target-$round.us" >>"$RM_TMP/lat-$target.us"
-        LATR[$target]+="$(pct "$RM_TMP/lat-$target-$round.us" 50) "
-        raw "latency round=$round target=$target samples=$(wc -l <"$RM_TMP/lat-$target-$round.us")" \
-            "median_us=$(pct "$RM_TMP/lat-$target-$round.us" 50) p99_us=$(pct "$RM_TMP/lat-$target-$round.us" 99)"
-        ((R_LOST == 0)) || LOST_SUM+=("$target latency round $round: $R_LOST lost")
-        note_other
+for mode in "${MODES[@]}"; do
+    if [[ $mode == poll ]]; then
+        exec {QOS_FD}>/dev/cpu_dma_latency || die "cannot open /dev/cpu_dma_latency"
+        printf 0 >&"$QOS_FD" || die "cannot write /dev/cpu_dma_latency"
+    fi
+    for ((round = 1; round <= ROUNDS; round++)); do
+        for target in $(rotated "$round"); do
+            log "latency ($mode) round $round/$ROUNDS: $target (${DURATION}s at $LAT_QPS qps)"
+            run_dnsperf "latency-$mode" "$target" "$round" -l "$DURATION" -Q "$LAT_QPS" -c 1 -v
+            # "> NOERROR www.z1.com A 0.000045": the last field is the latency in seconds.
+            lf=$RM_TMP/lat-$mode-$target-$round.us
+            awk '/^> / { printf "%.0f\n", $NF * 1000000 }' "$RM_TMP/latency-$mode-$target-$round.out" >"$lf"
+            [[ -s $lf ]] || die "no latency samples for $target (does dnsperf -v still print '> ' lines?)"
+            cat "$lf" >>"$RM_TMP/lat-$mode-$target.us"
+            LATR[$mode.$target]+="$(pct "$lf" 50) "
+            raw "latency mode=$mode round=$round target=$target samples=$(wc -l <"$lf")" \
+                "median_us=$(pct "$lf" 50) p99_us=$(pct "$lf" 99)"
+            ((R_LOST == 0)) || LOST_SUM+=("$target latency ($mode) round $round: $R_LOST lost")
+            note_other
+        done
     done
-done
-for target in "${TARGETS[@]}"; do
-    LAT[$target.p50]=$(pct "$RM_TMP/lat-$target.us" 50)
-    LAT[$target.p99]=$(pct "$RM_TMP/lat-$target.us" 99)
+    [[ $mode != poll ]] || exec {QOS_FD}>&-
+    for target in "${TARGETS[@]}"; do
+        LAT[$mode.$target.p50]=$(pct "$RM_TMP/lat-$mode-$target.us" 50)
+        LAT[$mode.$target.p99]=$(pct "$RM_TMP/lat-$mode-$target.us" 99)
+    done
 done
 
 read -r rmq1 rmpub1 rmdrop1 < <(recmesh_counters)
@@ -412,35 +453,50 @@ for target in "${TARGETS[@]}"; do
     QMED[$target]=$(median ${QPS[$target]})
 done
 RATIO=$(awk -v a="${QMED[recmesh]}" -v b="${QMED[dnsdist]}" 'BEGIN { printf "%.2f", a / b }')
-ADDED=$((${LAT[recmesh.p50]} - ${LAT[direct.p50]}))
 
 # us_per_query TICKS QUERIES: CPU microseconds per query.
 us_per_query() { awk -v t="$1" -v q="$2" -v hz="$CLK_TCK" 'BEGIN { printf "%.2f", t * 1000000 / hz / q }'; }
 
+# added MODE TARGET: TARGET's median latency minus the Recursor's, in MODE.
+added() { echo $((${LAT[$1.$2.p50]} - ${LAT[$1.direct.p50]})); }
+
 table() {
-    local target cpu added
-    printf '%-8s %9s %10s %9s %10s %7s %16s\n' target qps "x dnsdist" "CPU us/q" "median us" "p99 us" \
-        "added median us"
+    local target cpu mode a
+    printf '%-8s %9s %10s %9s' target qps "x dnsdist" "CPU us/q"
+    for mode in "${MODES[@]}"; do printf ' | %-4s: %7s %7s %6s' "$mode" "median" "p99" "added"; done
+    echo
     for target in "${TARGETS[@]}"; do
-        if [[ $target == direct ]]; then
-            cpu=-; added=-
-        else
-            cpu=$(us_per_query "${PROXYT[$target]}" "${NDONE[$target]}")
-            added=$((${LAT[$target.p50]} - ${LAT[direct.p50]}))
-        fi
-        printf '%-8s %9.0f %10.2f %9s %10s %7s %16s\n' "$target" "${QMED[$target]}" \
-            "$(awk -v a="${QMED[$target]}" -v b="${QMED[dnsdist]}" 'BEGIN { print a / b }')" \
-            "$cpu" "${LAT[$target.p50]}" "${LAT[$target.p99]}" "$added"
+        cpu=-
+        [[ $target == direct ]] || cpu=$(us_per_query "${PROXYT[$target]}" "${NDONE[$target]}")
+        printf '%-8s %9.0f %10.2f %9s' "$target" "${QMED[$target]}" \
+            "$(awk -v a="${QMED[$target]}" -v b="${QMED[dnsdist]}" 'BEGIN { print a / b }')" "$cpu"
+        for mode in "${MODES[@]}"; do
+            a=-
+            [[ $target == direct ]] || a=$(added "$mode" "$target")
+            printf ' |       %7s %7s %6s' "${LAT[$mode.$target.p50]}" "${LAT[$mode.$target.p99]}" "$a"
+        done
+        echo
     done
+    echo "(latency in us at $LAT_QPS qps; added: median minus the Recursor's own median; halt:" \
+        "the machine as it is, poll: idle CPUs poll, see the head of bench/proxy.sh)"
     printf 'goal: throughput >= 1.25 x dnsdist: %s (%s)\n' \
         "$(awk -v r="$RATIO" 'BEGIN { print (r >= 1.25) ? "MET" : "NOT MET" }')" "$RATIO"
-    printf 'goal: added median latency < 30 us: %s (%s us)\n' "$( ((ADDED < 30)) && echo MET || echo "NOT MET")" "$ADDED"
+    for mode in "${MODES[@]}"; do
+        a=$(added "$mode" recmesh)
+        printf 'goal: added median latency < 30 us, idle CPUs %s: %s (%s us; dnsdist %s us)\n' "$mode" \
+            "$( ((a < 30)) && echo MET || echo "NOT MET")" "$a" "$(added "$mode" dnsdist)"
+    done
+}
+
+# cpu_total TARGET: the machine's CPU per answered query in TARGET's throughput runs, us.
+cpu_total() {
+    us_per_query $((PERFT[$1] + RECT[$1] + PROXYT[$1] + NATST[$1] + IRQT[$1])) "${NDONE[$1]}"
 }
 
 # details: where the CPU goes per query in the throughput runs, the spread over the rounds,
 # and the sanity checks.
 details() {
-    local target r
+    local target r other
     local -a a b
     echo
     echo "CPU per answered query in the throughput runs, us:"
@@ -451,20 +507,23 @@ details() {
             "$(us_per_query "${PROXYT[$target]}" "${NDONE[$target]}")" \
             "$(us_per_query "${NATST[$target]}" "${NDONE[$target]}")" \
             "$(us_per_query "${IRQT[$target]}" "${NDONE[$target]}")" \
-            "$(us_per_query $((PERFT[$target] + RECT[$target] + PROXYT[$target] + NATST[$target] + IRQT[$target])) \
-                "${NDONE[$target]}")"
+            "$(cpu_total "$target")"
     done
-    echo "per round (qps / latency median us):"
+    echo "per round (qps / latency median us, $(IFS=/; echo "${MODES[*]}")):"
     for target in "${TARGETS[@]}"; do
-        printf '  %-8s %s / %s\n' "$target" "${QPS[$target]% }" "${LATR[$target]% }"
+        printf '  %-8s %s' "$target" "${QPS[$target]% }"
+        for mode in "${MODES[@]}"; do printf ' / %s' "${LATR[$mode.$target]% }"; done
+        echo
     done
     # The ratio within a round: both ran minutes apart at most, so it is less exposed to
     # slow drifts of the machine's speed than the medians.
     read -r -a a <<<"${QPS[recmesh]}"
-    read -r -a b <<<"${QPS[dnsdist]}"
-    printf '  recmesh/dnsdist qps ratio per round:'
-    for r in "${!a[@]}"; do awk -v x="${a[r]}" -v y="${b[r]}" 'BEGIN { printf " %.2f", x / y }'; done
-    echo
+    for other in dnsdist nullfwd; do
+        read -r -a b <<<"${QPS[$other]}"
+        printf '  recmesh/%s qps ratio per round:' "$other"
+        for r in "${!a[@]}"; do awk -v x="${a[r]}" -v y="${b[r]}" 'BEGIN { printf " %.2f", x / y }'; done
+        echo
+    done
     echo "recmesh mirror: $((rmpub1 - rmpub0)) events published for $((rmq1 - rmq0)) queries" \
         "during the runs, $((rmdrop1 - rmdrop0)) dropped"
     echo "Recursor outgoing queries during the runs: $OUTQ_SUM (0: every measured query was a cache hit)"
