@@ -297,11 +297,20 @@ static int read_config(enum rm_command cmd, const char *path, struct rm_options 
 			break;
 		}
 		if (*val == '\0' && d->type != OPT_FLAG) {
-			fprintf(stderr, "recmesh: %s: option '%s' needs a value\n", where, s);
+			fprintf(stderr, "recmesh: %s: option '%s' needs a value (\"\" for an empty one)\n",
+				where, s);
 			rc = -1;
 			break;
 		}
-		if (set_opt(o, d, *val ? val : NULL, where) < 0) {
+		/* "" is the empty string, for options where empty means off (intel-file) */
+		if (!strcmp(val, "\"\"") && d->type == OPT_STR)
+			*val = '\0';
+		else if (!strcmp(val, "\"\"")) {
+			fprintf(stderr, "recmesh: %s: option '%s' cannot be empty\n", where, s);
+			rc = -1;
+			break;
+		}
+		if (set_opt(o, d, *val || d->type == OPT_STR ? val : NULL, where) < 0) {
 			rc = -1;
 			break;
 		}

@@ -67,6 +67,23 @@ static void test_config_file(void **state)
 	assert_string_equal(o.listen[0], "[::1]:53");
 	options_free(&o);
 	unlink(conf_path);
+
+	/* "" gives a string option the empty value (no intelligence file), other types refuse it */
+	write_conf("cluster = fleet\nintel-file = \"\"\n");
+	char *argv3[] = {"warm", "-c", conf_path, NULL};
+	assert_int_equal(options_parse(CMD_WARM, 3, argv3, &o), 0);
+	assert_non_null(o.intel_file);
+	assert_string_equal(o.intel_file, "");
+	options_free(&o);
+	unlink(conf_path);
+	write_conf("cluster = fleet\nqps = \"\"\n");
+	assert_int_equal(options_parse(CMD_WARM, 3, argv3, &o), -1);
+	options_free(&o);
+	unlink(conf_path);
+	write_conf("cluster = fleet\nintel-file =\n");
+	assert_int_equal(options_parse(CMD_WARM, 3, argv3, &o), -1);
+	options_free(&o);
+	unlink(conf_path);
 }
 
 static void test_errors(void **state)
