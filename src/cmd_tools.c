@@ -38,13 +38,9 @@ static int tool_start(enum rm_command cmd, const char *name, int argc, char **ar
 
 static void json_string(FILE *out, const char *s)
 {
-	fputc('"', out);
-	for (; *s; s++) {
-		if (*s == '"' || *s == '\\')
-			fputc('\\', out);
-		fputc(*s, out);
-	}
-	fputc('"', out);
+	char esc[1024];
+	json_escape(esc, sizeof(esc), s);
+	fprintf(out, "\"%s\"", esc);
 }
 
 int cmd_hot(int argc, char **argv)

@@ -200,19 +200,33 @@ bad:
 	return -1;
 }
 
+void json_escape(char *out, size_t out_size, const char *s)
+{
+	size_t o = 0;
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+		if (c < 0x20) {
+			if (o + 7 >= out_size)
+				break;
+			o += (size_t)snprintf(out + o, out_size - o, "\\u%04x", c);
+			continue;
+		}
+		if (o + 3 >= out_size)
+			break;
+		if (c == '"' || c == '\\')
+			out[o++] = '\\';
+		out[o++] = (char)c;
+	}
+	out[o] = '\0';
+}
+
 int event_to_json(const struct rm_event *ev, char *out, size_t out_size)
 {
 	char name[DNS_MAX_NAME_TEXT], esc[DNS_MAX_NAME_TEXT * 2], tbuf[16], rbuf[16], client[64] = "";
 	char ttl[16] = "null";
 	if (dnsmsg_name_to_text(ev->qname, ev->qname_len, name, sizeof(name)) < 0)
 		return -1;
-	size_t o = 0;
-	for (const char *s = name; *s && o + 3 < sizeof(esc); s++) {
-		if (*s == '"' || *s == '\\')
-			esc[o++] = '\\';
-		esc[o++] = *s;
-	}
-	esc[o] = '\0';
+	json_escape(esc, sizeof(esc), name);
 	if (ev->flags & EV_TTL)
 		snprintf(ttl, sizeof(ttl), "%u", ev->min_ttl);
 	if (ev->client_family == 4 || ev->client_family == 6) {

@@ -174,6 +174,15 @@ static void test_json(void **state)
 	assert_true(event_to_json(&e, json, sizeof(json)) > 0);
 	assert_non_null(strstr(json, "\"min_ttl\":null"));
 	assert_int_equal(event_to_json(&e, json, 20), -1);
+
+	/* control characters (a hostile node name in a subject) become \u00XX; never overflow */
+	char esc[16];
+	json_escape(esc, sizeof(esc), "a\"b\\c\n\x01");
+	assert_string_equal(esc, "a\\\"b\\\\c\\u000a");
+	json_escape(esc, 4, "\"\"\"");
+	assert_string_equal(esc, "\\\"");
+	json_escape(esc, 1, "abc");
+	assert_string_equal(esc, "");
 }
 
 static void test_from_dns(void **state)
