@@ -22,6 +22,8 @@
 # threads=2, packet cache on), and in front of that same Recursor:
 #   dnsdist 1.7  plain forwarding: one backend, no packet cache, default threads;
 #   recmesh      `recmesh proxy`, which always mirrors every query as an event to NATS;
+#   rm-normal    the same with --scheduling normal (recmesh's data path thread under the
+#                normal policy instead of its default, SCHED_BATCH), node n2;
 #   nullfwd      bench/nullfwd.c, the yardstick: recmesh's UDP loop (one SCHED_BATCH
 #                thread, recvmmsg/sendmmsg) without its work (no parsing, no ID mapping,
 #                no timeouts, no events). What it costs is what two more loopback hops
@@ -103,7 +105,7 @@ for tool in dnsperf dnsdist nats-server pdns_recursor nsd dig; do
     command -v "$tool" >/dev/null || { echo "proxy.sh: $tool is not installed" >&2; exit 2; }
 done
 
-TARGETS=(direct dnsdist recmesh nullfwd)
+TARGETS=(direct dnsdist recmesh rm-normal nullfwd)
 CLK_TCK=$(getconf CLK_TCK)
 NCPU=$(nproc)
 mkdir -p "$BENCH_DIR/out"
@@ -211,6 +213,10 @@ RM_PORT=$(rm_free_port)
 # shellcheck disable=SC2086  # RM_ARGS is a list of options
 rm_spawn recmesh "$RECMESH" proxy --listen "127.0.0.1:$RM_PORT" --upstream "127.0.0.1:$REC_PORT" \
     --cluster bench --node n1 --nats "$NATS_URL" --stats-interval 0 $RM_ARGS
+RMN_PORT=$(rm_free_port)
+# shellcheck disable=SC2086
+rm_spawn rm-normal "$RECMESH" proxy --listen "127.0.0.1:$RMN_PORT" --upstream "127.0.0.1:$REC_PORT" \
+    --cluster bench --node n2 --nats "$NATS_URL" --stats-interval 0 $RM_ARGS --scheduling normal
 
 # dnsdist: plain forwarding to the same Recursor. No packet cache (none unless configured),
 # no console (none without controlSocket), default threads. The health check must ask for a
@@ -229,6 +235,7 @@ rm_spawn dnsdist dnsdist --supervised --disable-syslog -C "$RM_TMP/dnsdist.conf"
 answers() { [[ $(rm_dig +short @127.0.0.1 -p "$1" "$CHECK_NAME" A) == 198.18.0.1 ]]; }
 _rm_wait_for rec 30 answers "$REC_PORT" || die "the Recursor does not resolve $CHECK_NAME"
 _rm_wait_for recmesh 30 answers "$RM_PORT" || die "recmesh proxy does not answer"
+_rm_wait_for rm-normal 30 answers "$RMN_PORT" || die "recmesh proxy --scheduling normal does not answer"
 _rm_wait_for dnsdist 30 answers "$DD_PORT" || die "dnsdist does not answer"
 
 NULLFWD=${NULLFWD:-$(dirname "$RECMESH")/bench/nullfwd}
@@ -238,8 +245,10 @@ NF_PORT=$(rm_free_port)
 rm_spawn nullfwd "$NULLFWD" "127.0.0.1:$NF_PORT" "127.0.0.1:$REC_PORT"
 _rm_wait_for nullfwd 30 answers "$NF_PORT" || die "nullfwd does not answer"
 
-declare -A PORT=([direct]=$REC_PORT [dnsdist]=$DD_PORT [recmesh]=$RM_PORT [nullfwd]=$NF_PORT)
-declare -A PID=([direct]='' [dnsdist]=$(rm_pid dnsdist) [recmesh]=$(rm_pid recmesh) [nullfwd]=$(rm_pid nullfwd))
+declare -A PORT=([direct]=$REC_PORT [dnsdist]=$DD_PORT [recmesh]=$RM_PORT [rm-normal]=$RMN_PORT
+    [nullfwd]=$NF_PORT)
+declare -A PID=([direct]='' [dnsdist]=$(rm_pid dnsdist) [recmesh]=$(rm_pid recmesh)
+    [rm-normal]=$(rm_pid rm-normal) [nullfwd]=$(rm_pid nullfwd))
 REC_PID=$(rm_pid rec)
 NATS_PID=$(rm_pid nats)
 
@@ -466,13 +475,13 @@ added() { echo $((${LAT[$1.$2.p50]} - ${LAT[$1.direct.p50]})); }
 
 table() {
     local target cpu mode a
-    printf '%-8s %9s %10s %9s' target qps "x dnsdist" "CPU us/q"
+    printf '%-9s %9s %10s %9s' target qps "x dnsdist" "CPU us/q"
     for mode in "${MODES[@]}"; do printf ' | %-4s: %7s %7s %6s' "$mode" "median" "p99" "added"; done
     echo
     for target in "${TARGETS[@]}"; do
         cpu=-
         [[ $target == direct ]] || cpu=$(us_per_query "${PROXYT[$target]}" "${NDONE[$target]}")
-        printf '%-8s %9.0f %10.2f %9s' "$target" "${QMED[$target]}" \
+        printf '%-9s %9.0f %10.2f %9s' "$target" "${QMED[$target]}" \
             "$(awk -v a="${QMED[$target]}" -v b="${QMED[dnsdist]}" 'BEGIN { print a / b }')" "$cpu"
         for mode in "${MODES[@]}"; do
             a=-
@@ -505,7 +514,7 @@ details() {
     echo
     echo "CPU per answered query in the throughput runs, us:"
     for target in "${TARGETS[@]}"; do
-        printf '  %-8s dnsperf %5s  recursor %5s  proxy %5s  nats-server %5s  softirq %5s  total %6s\n' \
+        printf '  %-9s dnsperf %5s  recursor %5s  proxy %5s  nats-server %5s  softirq %5s  total %6s\n' \
             "$target" "$(us_per_query "${PERFT[$target]}" "${NDONE[$target]}")" \
             "$(us_per_query "${RECT[$target]}" "${NDONE[$target]}")" \
             "$(us_per_query "${PROXYT[$target]}" "${NDONE[$target]}")" \
@@ -515,14 +524,14 @@ details() {
     done
     echo "per round (qps / latency median us, $(IFS=/; echo "${MODES[*]}")):"
     for target in "${TARGETS[@]}"; do
-        printf '  %-8s %s' "$target" "${QPS[$target]% }"
+        printf '  %-9s %s' "$target" "${QPS[$target]% }"
         for mode in "${MODES[@]}"; do printf ' / %s' "${LATR[$mode.$target]% }"; done
         echo
     done
     # The ratio within a round: both ran minutes apart at most, so it is less exposed to
     # slow drifts of the machine's speed than the medians.
     read -r -a a <<<"${QPS[recmesh]}"
-    for other in dnsdist nullfwd; do
+    for other in dnsdist rm-normal nullfwd; do
         read -r -a b <<<"${QPS[$other]}"
         printf '  recmesh/%s qps ratio per round:' "$other"
         for r in "${!a[@]}"; do awk -v x="${a[r]}" -v y="${b[r]}" 'BEGIN { printf " %.2f", x / y }'; done

@@ -145,7 +145,7 @@ static void set_scheduling(const char *policy)
 		log_warn("cannot run the data path under SCHED_BATCH (%s): using the normal policy",
 			 strerror(errno));
 	else
-		log_debug("data path thread runs under SCHED_BATCH");
+		log_info("the data path thread runs under SCHED_BATCH");
 }
 
 static int run_node(enum rm_command cmd, int argc, char **argv)

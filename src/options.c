@@ -297,8 +297,8 @@ static int read_config(enum rm_command cmd, const char *path, struct rm_options 
 			break;
 		}
 		if (*val == '\0' && d->type != OPT_FLAG) {
-			fprintf(stderr, "recmesh: %s: option '%s' needs a value (\"\" for an empty one)\n",
-				where, s);
+			fprintf(stderr, "recmesh: %s: option '%s' needs a value%s\n", where, s,
+				d->type == OPT_STR ? " (\"\" for an empty one)" : "");
 			rc = -1;
 			break;
 		}
