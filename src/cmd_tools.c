@@ -210,12 +210,14 @@ int cmd_events(int argc, char **argv)
 		const char *last = strrchr(subj, '.');
 		x.node = last ? last + 1 : subj;
 		const char *why = NULL;
-		int n = event_batch_decode((const uint8_t *)natsMsg_GetData(msg),
-					   (size_t)natsMsg_GetDataLength(msg), print_event, &x, &why);
-		if (n < 0) {
+		const uint8_t *data = (const uint8_t *)natsMsg_GetData(msg);
+		size_t len = (size_t)natsMsg_GetDataLength(msg);
+		/* check the whole batch first: a bad batch prints nothing, not its first events */
+		if (event_batch_decode(data, len, NULL, NULL, &why) < 0) {
 			bad++;
-			fprintf(stderr, "recmesh events: ignoring the rest of a bad batch on '%s': %s\n",
-				subj, why);
+			fprintf(stderr, "recmesh events: ignoring a bad batch on '%s': %s\n", subj, why);
+		} else {
+			event_batch_decode(data, len, print_event, &x, &why);
 		}
 		natsMsg_Destroy(msg);
 	}
