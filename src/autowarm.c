@@ -51,7 +51,7 @@ static void run_warm(struct autowarm *a, const char *why)
 	log_info("upstream '%s' %s: warming it up", a->upstream, why);
 	memset(&rep, 0, sizeof(rep));
 	if (!(nc = natsconn_open(a->nats, "recmesh auto-warm", 0, 3000, err, sizeof(err))) ||
-	    fleet_top(nc, a->cluster, a->cfg.max_age, a->cfg.top, &items, &n, &rep, err,
+	    fleet_top(nc, a->cluster, a->cfg.max_age, a->cfg.half_life, a->cfg.top, &items, &n, &rep, err,
 		      sizeof(err)) < 0) {
 		log_warn("auto-warm: %s", err);
 		goto out;

@@ -15,6 +15,7 @@ struct autowarm_config {
 	const char *rec_socket_dir; /* may be NULL */
 	unsigned top, qps, concurrency;
 	double max_age, query_timeout, wait_timeout;
+	double half_life; /* decay each node's list to now with it (0: not) */
 };
 
 struct autowarm;

@@ -275,6 +275,7 @@ static int run_node(enum rm_command cmd, int argc, char **argv)
 			.qps = o.qps,
 			.concurrency = o.concurrency,
 			.max_age = o.max_age,
+			.half_life = o.hot_half_life,
 			.query_timeout = o.query_timeout,
 			.wait_timeout = o.wait_timeout,
 		};

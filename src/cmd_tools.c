@@ -66,7 +66,7 @@ int cmd_hot(int argc, char **argv)
 		fprintf(stderr, "recmesh hot: out of memory\n");
 		goto out;
 	}
-	if (fleet_fetch_hot(nc, o.cluster, o.max_age, 1, m, &rep, err, sizeof(err)) < 0) {
+	if (fleet_fetch_hot(nc, o.cluster, o.max_age, o.hot_half_life, 1, m, &rep, err, sizeof(err)) < 0) {
 		fprintf(stderr, "recmesh hot: %s\n", err);
 		goto out;
 	}

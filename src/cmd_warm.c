@@ -125,7 +125,7 @@ int cmd_warm(int argc, char **argv)
 		fprintf(stderr, "recmesh warm: %s\n", err);
 		goto out;
 	}
-	if (fleet_top(nc, o.cluster, o.max_age, o.top, &items, &n, &rep, err, sizeof(err)) < 0) {
+	if (fleet_top(nc, o.cluster, o.max_age, o.hot_half_life, o.top, &items, &n, &rep, err, sizeof(err)) < 0) {
 		fprintf(stderr, "recmesh warm: %s\n", err);
 		goto out;
 	}

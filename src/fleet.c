@@ -115,8 +115,14 @@ static int strcmp_nodes(struct fleet_node *a, struct fleet_node *b)
 	return strcmp(a->node, b->node);
 }
 
-static void assembler_finish(struct assembler *a, double max_age, struct hotmerge *merge,
-			     struct fleet_report *rep)
+/*
+ * Merges the complete, fresh enough lists. A list's scores were decayed to
+ * its own time; with half_life > 0 they are decayed on to now, so a list
+ * written an hour ago by a node that has since died weighs what its names
+ * would weigh now, not what they weighed then.
+ */
+static void assembler_finish(struct assembler *a, double max_age, double half_life,
+			     struct hotmerge *merge, struct fleet_report *rep)
 {
 	struct fleet_node *fn, *tmp;
 	size_t count = HASH_COUNT(a->nodes), i = 0;
@@ -141,8 +147,12 @@ static void assembler_finish(struct assembler *a, double max_age, struct hotmerg
 				 max_age);
 		}
 		if (!fn->bad) {
-			for (size_t k = 0; k < fn->n; k++)
-				hotmerge_add(merge, &fn->items[k]);
+			double w = half_life > 0 && age > 0 ? exp2(-age / half_life) : 1.0;
+			for (size_t k = 0; k < fn->n; k++) {
+				struct hot_item it = fn->items[k];
+				it.score *= w;
+				hotmerge_add(merge, &it);
+			}
 			rep->used++;
 		}
 		if (r) {
@@ -276,8 +286,9 @@ static int fetch_request(natsConnection *nc, const char *cluster, struct assembl
 	return 0;
 }
 
-int fleet_fetch_hot(natsConnection *nc, const char *cluster, double max_age, int allow_request,
-		    struct hotmerge *merge, struct fleet_report *report, char *err, size_t err_size)
+int fleet_fetch_hot(natsConnection *nc, const char *cluster, double max_age, double half_life,
+		    int allow_request, struct hotmerge *merge, struct fleet_report *report, char *err,
+		    size_t err_size)
 {
 	struct assembler a = {0};
 	int no_js = 0, missing = 0;
@@ -292,7 +303,7 @@ int fleet_fetch_hot(natsConnection *nc, const char *cluster, double max_age, int
 		if (fetch_request(nc, cluster, &a, err, err_size) < 0)
 			return -1;
 	}
-	assembler_finish(&a, max_age, merge, report);
+	assembler_finish(&a, max_age, half_life, merge, report);
 	return 0;
 }
 
@@ -303,7 +314,7 @@ void fleet_report_free(struct fleet_report *report)
 	report->nodes = 0;
 }
 
-int fleet_top(natsConnection *nc, const char *cluster, double max_age, size_t top,
+int fleet_top(natsConnection *nc, const char *cluster, double max_age, double half_life, size_t top,
 	      struct hot_item **items, size_t *n, struct fleet_report *report, char *err,
 	      size_t err_size)
 {
@@ -317,7 +328,7 @@ int fleet_top(natsConnection *nc, const char *cluster, double max_age, size_t to
 		snprintf(err, err_size, "out of memory");
 		goto out;
 	}
-	if (fleet_fetch_hot(nc, cluster, max_age, 1, m, report, err, err_size) < 0)
+	if (fleet_fetch_hot(nc, cluster, max_age, half_life, 1, m, report, err, err_size) < 0)
 		goto out;
 	*n = hotmerge_top(m, *items, top);
 	rc = 0;

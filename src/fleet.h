@@ -36,8 +36,9 @@ struct fleet_report {
  * enabled. Returns 0 (even when no list was found: report->used says how
  * many lists were merged) or -1 with a reason in err.
  */
-int fleet_fetch_hot(natsConnection *nc, const char *cluster, double max_age, int allow_request,
-		    struct hotmerge *merge, struct fleet_report *report, char *err, size_t err_size);
+int fleet_fetch_hot(natsConnection *nc, const char *cluster, double max_age, double half_life,
+		    int allow_request, struct hotmerge *merge, struct fleet_report *report, char *err,
+		    size_t err_size);
 void fleet_report_free(struct fleet_report *report);
 
 const char *fleet_source_name(enum fleet_source s);
@@ -49,7 +50,7 @@ const char *fleet_source_name(enum fleet_source s);
  * report says which source and lists were used. Returns 0 (also when no
  * list exists: then *n is 0 and report->used 0), or -1 with a reason.
  */
-int fleet_top(natsConnection *nc, const char *cluster, double max_age, size_t top,
+int fleet_top(natsConnection *nc, const char *cluster, double max_age, double half_life, size_t top,
 	      struct hot_item **items, size_t *n, struct fleet_report *report, char *err,
 	      size_t err_size);
 

@@ -58,6 +58,8 @@ static const struct opt_def defs[] = {
 	 "names kept in the hot table at most"},
 	{"hot-interval", 0, OPT_DOUBLE, OFF(hot_interval), NODE_CMDS, "SECONDS", "30",
 	 "how often the hot list is written to NATS"},
+	{"hot-half-life", 0, OPT_DOUBLE, OFF(hot_half_life), CMD_HOT | CMD_WARM, "SECONDS", "1800",
+	 "decay each node's list from its time to now with this half-life (the nodes' --hot-half-life; 0: no decay)"},
 	{"hot-half-life", 0, OPT_DOUBLE, OFF(hot_half_life), NODE_CMDS, "SECONDS", "1800",
 	 "a query's weight in the hot table halves after this long"},
 	{"hot-publish", 0, OPT_UINT, OFF(hot_publish), NODE_CMDS, "N", "50000",

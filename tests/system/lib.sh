@@ -406,6 +406,20 @@ rm_rec_stat() {
 # A test's checks: rm_ok MSG counts and prints a passed check; rm_fail MSG
 # prints the failure and the tally and exits 1 (the EXIT trap shows the logs).
 RM_PASSED=0
+# rm_nats_pub PORT SUBJECT FORMAT: publishes the bytes of printf FORMAT on SUBJECT through
+# the nats-server on 127.0.0.1:PORT, speaking the NATS protocol itself (no client needed),
+# and returns once the server has answered a PING after it.
+rm_nats_pub() {
+    local fd len line
+    # shellcheck disable=SC2059  # the format is the payload
+    len=$(printf "$3" | wc -c)
+    exec {fd}<>/dev/tcp/127.0.0.1/"$1"
+    # shellcheck disable=SC2059
+    { printf 'CONNECT {"verbose":false}\r\nPUB %s %d\r\n' "$2" "$len"; printf "$3"; printf '\r\nPING\r\n'; } >&"$fd"
+    while IFS= read -r -t 5 line <&"$fd"; do [[ $line == PONG* ]] && break; done
+    exec {fd}>&-
+}
+
 rm_ok() { RM_PASSED=$((RM_PASSED + 1)); echo "  ok   $*"; }
 rm_fail() { echo "  FAIL $*" >&2; echo "$RM_PASSED passed, 1 failed"; exit 1; }
 rm_done() { echo "$RM_PASSED passed, 0 failed"; }

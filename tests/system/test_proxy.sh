@@ -110,17 +110,6 @@ grep -q '"client"' <<<"$ev" && fail "client address published without --mirror-c
 ok "3 events with qname, qtype, rcode, RD/CD/DO/AD, transport; no client address"
 
 echo "== a bad batch prints nothing"
-# nats_pub SUBJECT FORMAT: publishes printf FORMAT's bytes on SUBJECT over the NATS protocol
-nats_pub() {
-    local fd len line
-    # shellcheck disable=SC2059  # the format is the payload
-    len=$(printf "$2" | wc -c)
-    exec {fd}<>/dev/tcp/127.0.0.1/"$NATS_PORT"
-    # shellcheck disable=SC2059  # the format is the payload
-    { printf 'CONNECT {"verbose":false}\r\nPUB %s %d\r\n' "$1" "$len"; printf "$2"; printf '\r\nPING\r\n'; } >&"$fd"
-    while IFS= read -r -t 5 line <&"$fd"; do [[ $line == PONG* ]] && break; done
-    exec {fd}>&-
-}
 # one event (24 fixed bytes, then the name) for NAME given as printf wire format of length L
 hdr='RMEV\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00\x00\x01'
 fixed='\x00\x00\x00\x00\x00\x00\x00\x01\x00\x00\x00\x00\x00\x01\x00\x01\x00\x20\x00\x30\x00\x00\x00\x01'
@@ -131,8 +120,8 @@ rm_wait_until 5 grep -q listening "$RM_TMP/bad.err" || fail "recmesh events did 
 for _ in 1 2 3 4 5; do
     kill -0 "$bad_pid" 2>/dev/null || break
     # a valid event for bad.test. followed by trailing bytes, then a good batch for good.test.
-    nats_pub recmesh.t.traffic.evil "$hdr$fixed"'\x0a\x03bad\x04test\x00XX'
-    nats_pub recmesh.t.traffic.evil "$hdr$fixed"'\x0b\x04good\x04test\x00'
+    rm_nats_pub "$NATS_PORT" recmesh.t.traffic.evil "$hdr$fixed"'\x0a\x03bad\x04test\x00XX'
+    rm_nats_pub "$NATS_PORT" recmesh.t.traffic.evil "$hdr$fixed"'\x0b\x04good\x04test\x00'
     sleep 0.5
 done
 wait "$bad_pid" || fail "recmesh events did not exit after its 1 event: $(cat "$RM_TMP/bad.err")"

@@ -98,6 +98,27 @@ err=$("$RECMESH" warm --target "127.0.0.1:$B_PORT" --nats "$NATS" --cluster t --
     && fail "warm used a stale list"
 grep -q "skipped node 'a': stale" <<<"$err" || fail "stale message: $err"
 ok "stale list skipped: '$(head -1 <<<"$err")'"
+
+echo "== lists are decayed to now before they are merged"
+# two hand-written lists in the bucket: node old, two hours old, scores 100; node new, fresh, 10
+now=$(date +%s)
+# shellcheck disable=SC2016  # $KV is part of the subject
+rm_nats_pub "$NATS_PORT" '$KV.recmesh_hot.dk.old' \
+    "#recmesh-hot 1 node=old time=$((now - 7200)).000 gen=1 chunk=0/1\n100.000 A old.z1.com.\n"
+# shellcheck disable=SC2016
+rm_nats_pub "$NATS_PORT" '$KV.recmesh_hot.dk.new' \
+    "#recmesh-hot 1 node=new time=$now.000 gen=1 chunk=0/1\n10.000 A new.z1.com.\n"
+both() { "$RECMESH" hot --nats "$NATS" --cluster dk --json >"$RM_TMP/dk.out" 2>"$RM_TMP/dk.err" \
+    && grep -q old.z1 "$RM_TMP/dk.out" && grep -q new.z1 "$RM_TMP/dk.out"; }
+rm_wait_until 10 both || fail "the hand-written lists were not read: $(cat "$RM_TMP/dk.out" "$RM_TMP/dk.err")"
+# half-life 1800 s: 100 two hours ago weighs 100 / 2^4 = 6.25 now
+[[ $(head -1 "$RM_TMP/dk.out") == *'"qname":"new.z1.com."'* ]] || fail "fresh list not first: $(cat "$RM_TMP/dk.out")"
+grep -q '"qname":"old.z1.com.","qtype":"A","score":6.2[45]' "$RM_TMP/dk.out" || fail "old score not decayed: $(cat "$RM_TMP/dk.out")"
+"$RECMESH" hot --nats "$NATS" --cluster dk --json --hot-half-life 0 >"$RM_TMP/dk0.out" 2>/dev/null
+[[ $(head -1 "$RM_TMP/dk0.out") == *'"qname":"old.z1.com.","qtype":"A","score":100.000'* ]] \
+    || fail "--hot-half-life 0 should keep the scores as written: $(cat "$RM_TMP/dk0.out")"
+ok "a 2 h old list (100) ranks below a fresh one (10) at the default half-life: $(grep -o '"score":[0-9.]*' "$RM_TMP/dk.out" | tr '\n' ' ')"
+
 rc=0; "$RECMESH" warm --bogus 2>/dev/null || rc=$?
 [[ $rc -eq 2 ]] || fail "bad usage should exit 2, not $rc"
 ok "bad usage exits 2"
