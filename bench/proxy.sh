@@ -12,7 +12,7 @@
 #   --latency-qps Q    fixed query rate of the latency runs [5000]
 #   --load ARGS        dnsperf options of the throughput runs [-c 1 -q 100] (see LOAD below)
 #   --net NET          loopback /16 of the hermetic tree [127.61]
-#   --recmesh-args A   more options for `recmesh proxy`, e.g. "--scheduling normal" []
+#   --recmesh-args A   more options for both `recmesh proxy` targets, e.g. "--upstream-sockets 1" []
 #
 # Environment: RECMESH (binary; default ../recmesh next to this script), RM_KEEP=1 keeps the
 # temp dir (logs, configs, dnsperf outputs).
@@ -419,8 +419,7 @@ done
 # asks for no idle-state exit latency at all, so idle CPUs poll.
 MODES=(halt)
 QOS_NOTE="idle vCPUs halt (cpuidle driver: $(cat /sys/devices/system/cpu/cpuidle/current_driver 2>/dev/null || echo none))"
-if exec {QOS_FD}>/dev/cpu_dma_latency 2>/dev/null; then
-    exec {QOS_FD}>&-
+if (: >/dev/cpu_dma_latency) 2>/dev/null; then
     MODES+=(poll)
 else
     QOS_NOTE+="; the poll runs are skipped: /dev/cpu_dma_latency cannot be opened"

@@ -38,7 +38,7 @@ static int tool_start(enum rm_command cmd, const char *name, int argc, char **ar
 
 static void json_string(FILE *out, const char *s)
 {
-	char esc[1024];
+	char esc[DNS_MAX_NAME_TEXT * 6 + 8]; /* room for every character as \u00XX */
 	json_escape(esc, sizeof(esc), s);
 	fprintf(out, "\"%s\"", esc);
 }

@@ -206,14 +206,15 @@ void json_escape(char *out, size_t out_size, const char *s)
 	for (; *s; s++) {
 		unsigned char c = (unsigned char)*s;
 		if (c < 0x20) {
-			if (o + 7 >= out_size)
+			if (o + 6 >= out_size)
 				break;
 			o += (size_t)snprintf(out + o, out_size - o, "\\u%04x", c);
 			continue;
 		}
-		if (o + 3 >= out_size)
+		int esc = c == '"' || c == '\\';
+		if (o + 1 + (size_t)esc >= out_size)
 			break;
-		if (c == '"' || c == '\\')
+		if (esc)
 			out[o++] = '\\';
 		out[o++] = (char)c;
 	}

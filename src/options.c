@@ -300,12 +300,12 @@ static int read_config(enum rm_command cmd, const char *path, struct rm_options 
 		}
 		if (*val == '\0' && d->type != OPT_FLAG) {
 			fprintf(stderr, "recmesh: %s: option '%s' needs a value%s\n", where, s,
-				d->type == OPT_STR ? " (\"\" for an empty one)" : "");
+				!strcmp(d->name, "intel-file") ? " (\"\" for an empty one)" : "");
 			rc = -1;
 			break;
 		}
-		/* "" is the empty string, for options where empty means off (intel-file) */
-		if (!strcmp(val, "\"\"") && d->type == OPT_STR)
+		/* "" is the empty value, for the one option where empty means off */
+		if (!strcmp(val, "\"\"") && !strcmp(d->name, "intel-file"))
 			*val = '\0';
 		else if (!strcmp(val, "\"\"")) {
 			fprintf(stderr, "recmesh: %s: option '%s' cannot be empty\n", where, s);

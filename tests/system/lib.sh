@@ -416,8 +416,13 @@ rm_nats_pub() {
     exec {fd}<>/dev/tcp/127.0.0.1/"$1"
     # shellcheck disable=SC2059
     { printf 'CONNECT {"verbose":false}\r\nPUB %s %d\r\n' "$2" "$len"; printf "$3"; printf '\r\nPING\r\n'; } >&"$fd"
-    while IFS= read -r -t 5 line <&"$fd"; do [[ $line == PONG* ]] && break; done
+    local ok=1
+    while IFS= read -r -t 5 line <&"$fd"; do
+        [[ $line == PONG* ]] && { ok=0; break; }
+        [[ $line == -ERR* ]] && break
+    done
     exec {fd}>&-
+    return "$ok"
 }
 
 rm_ok() { RM_PASSED=$((RM_PASSED + 1)); echo "  ok   $*"; }

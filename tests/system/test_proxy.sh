@@ -73,7 +73,7 @@ for t in /proc/"$pid"/task/*; do
     others=$((others + 1))
 done
 ((others > 0)) || fail "no NATS thread seen"
-out=$("$RECMESH" proxy --listen 127.0.0.1:1 --upstream 127.0.0.1:1 --cluster t --scheduling fast 2>&1) && fail "--scheduling fast was accepted"
+out=$(timeout 5 "$RECMESH" proxy --listen 127.0.0.1:1 --upstream 127.0.0.1:1 --cluster t --scheduling fast 2>&1) && fail "--scheduling fast was accepted"
 grep -q "bad --scheduling 'fast'" <<<"$out" || fail "unclear error for --scheduling fast: $out"
 ok "the data path thread runs under SCHED_BATCH, the $others other threads normally; a bad policy is refused"
 # the same query bytes give the same answer bytes (but for the ID) through the proxy
