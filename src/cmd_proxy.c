@@ -5,6 +5,7 @@
 #include "commands.h"
 #include "hotlist.h"
 #include "log.h"
+#include "names.h"
 #include "mirror.h"
 #include "netaddr.h"
 #include "nstable.h"
@@ -106,20 +107,6 @@ static int drop_privileges(const char *user)
 	return 0;
 }
 
-/* The host name, cut at the first dot, with characters a node name cannot hold replaced */
-static char *default_node(void)
-{
-	char host[256] = "node";
-	gethostname(host, sizeof(host) - 1);
-	host[strcspn(host, ".")] = '\0';
-	for (char *s = host; *s; s++)
-		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
-		      (*s >= '0' && *s <= '9') || *s == '-' || *s == '_'))
-			*s = '-';
-	host[63] = '\0';
-	return strdup(host[0] ? host : "node");
-}
-
 static int usage_error(const char *name, const char *msg, struct rm_options *o)
 {
 	fprintf(stderr, "recmesh %s: %s\nTry 'recmesh %s --help'.\n", name, msg, name);
@@ -184,9 +171,12 @@ static int run_node(enum rm_command cmd, int argc, char **argv)
 		return usage_error(name, "with --auto-warm, --qps, --top and --concurrency (at most 60000) must be positive", &o);
 	if (o.rec_socket_dir && !o.auto_warm)
 		return usage_error(name, "--rec-socket-dir only makes sense with --auto-warm", &o);
-	if (!o.node)
-		o.node = default_node();
-	if (!hotlist_valid_name(o.cluster) || !hotlist_valid_name(o.node)) {
+	if (!o.node) {
+		char host[NAMES_MAX];
+		names_default_node(host);
+		o.node = strdup(host);
+	}
+	if (!names_valid(o.cluster) || !names_valid(o.node)) {
 		return usage_error(name, "--cluster and --node take 1 to 63 letters, digits, '-' or '_'", &o);
 	}
 	if (o.hot_capacity == 0 || o.hot_interval < 0.1 || o.hot_half_life <= 0 ||

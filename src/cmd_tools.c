@@ -5,7 +5,9 @@
 #include "event.h"
 #include "fleet.h"
 #include "hotlist.h"
+#include "json.h"
 #include "log.h"
+#include "names.h"
 #include "natsconn.h"
 #include "nstable.h"
 #include "options.h"
@@ -24,12 +26,12 @@ static int tool_start(enum rm_command cmd, const char *name, int argc, char **ar
 	if (rc != 0)
 		return rc > 0 ? 1 : 3;
 	log_init("recmesh", 0, o->verbose ? LOG_LVL_DEBUG : o->quiet ? LOG_LVL_ERR : LOG_LVL_WARN);
-	if (!o->cluster || !hotlist_valid_name(o->cluster)) {
+	if (!o->cluster || !names_valid(o->cluster)) {
 		fprintf(stderr, "recmesh %s: --cluster NAME is required (letters, digits, '-', '_')\n",
 			name);
 		return 3;
 	}
-	if (o->node && !hotlist_valid_name(o->node)) {
+	if (o->node && !names_valid(o->node)) {
 		fprintf(stderr, "recmesh %s: bad --node name '%s'\n", name, o->node);
 		return 3;
 	}
@@ -163,7 +165,7 @@ int cmd_events(int argc, char **argv)
 		options_free(&o);
 		return 1;
 	}
-	snprintf(subject, sizeof(subject), "recmesh.%s.traffic.%s", o.cluster, o.node ? o.node : "*");
+	names_traffic_subject(subject, sizeof(subject), o.cluster, o.node);
 	natsSubscription *sub = NULL;
 	natsStatus s = natsConnection_SubscribeSync(&sub, nc, subject);
 	if (s == NATS_OK)
@@ -244,8 +246,8 @@ int cmd_ns(int argc, char **argv)
 		options_free(&o);
 		return 1;
 	}
-	struct nsmerge *m = nsmerge_create();
-	struct ns_item *items = NULL;
+	struct nstable_merge *m = nstable_merge_create();
+	struct nstable_item *items = NULL;
 	size_t n = 0;
 	rc = 1;
 	int tables = m ? fleet_fetch_ns(nc, o.cluster, o.max_age, m, err, sizeof(err)) : -1;
@@ -257,14 +259,14 @@ int cmd_ns(int argc, char **argv)
 		fprintf(stderr, "recmesh ns: no authoritative-server table for cluster '%s'\n", o.cluster);
 		goto out;
 	}
-	items = nsmerge_items(m, &n);
+	items = nstable_merge_items(m, &n);
 	if (!o.json)
 		printf("# %zu servers from %d node table(s)\n%-40s %-5s %9s %9s %9s %6s %5s\n", n, tables,
 		       "ADDRESS", "STATE", "RTT_MS", "ANSWERS", "TIMEOUTS", "STREAK", "NODES");
 	for (size_t i = 0; i < n; i++) {
-		const struct ns_item *it = &items[i];
-		const char *state = ns_state_name(ns_state_of(it));
-		ns_addr_text(it, a, sizeof(a));
+		const struct nstable_item *it = &items[i];
+		const char *state = nstable_state_name(nstable_state_of(it));
+		nstable_addr_text(it, a, sizeof(a));
 		if (o.json)
 			printf("{\"address\":\"%s\",\"state\":\"%s\",\"rtt_ms\":%.3f,\"answers\":%llu,"
 			       "\"timeouts\":%llu,\"streak\":%u,\"nodes\":%u,\"last_seen\":%.3f}\n",
@@ -278,7 +280,7 @@ int cmd_ns(int argc, char **argv)
 	rc = 0;
 out:
 	free(items);
-	nsmerge_destroy(m);
+	nstable_merge_destroy(m);
 	natsconn_close(nc);
 	nats_Close();
 	options_free(&o);

@@ -6,6 +6,7 @@
 #include "fleet.h"
 #include "hotlist.h"
 #include "log.h"
+#include "names.h"
 #include "natsconn.h"
 #include "netaddr.h"
 #include "options.h"
@@ -100,7 +101,7 @@ int cmd_warm(int argc, char **argv)
 		return rc > 0 ? 0 : 2;
 	}
 	log_init("recmesh", 0, o.verbose ? LOG_LVL_DEBUG : o.quiet ? LOG_LVL_ERR : LOG_LVL_WARN);
-	if (!o.target || !o.cluster || !hotlist_valid_name(o.cluster)) {
+	if (!o.target || !o.cluster || !names_valid(o.cluster)) {
 		fprintf(stderr, "recmesh warm: --target ADDR:PORT and --cluster NAME are required\n"
 				"Try 'recmesh warm --help'.\n");
 		options_free(&o);

@@ -3,6 +3,8 @@
 
 #include "event.h"
 
+#include "json.h"
+
 #include <arpa/inet.h>
 #include <stdio.h>
 #include <string.h>
@@ -198,27 +200,6 @@ bad:
 	if (err)
 		*err = why;
 	return -1;
-}
-
-void json_escape(char *out, size_t out_size, const char *s)
-{
-	size_t o = 0;
-	for (; *s; s++) {
-		unsigned char c = (unsigned char)*s;
-		if (c < 0x20) {
-			if (o + 6 >= out_size)
-				break;
-			o += (size_t)snprintf(out + o, out_size - o, "\\u%04x", c);
-			continue;
-		}
-		int esc = c == '"' || c == '\\';
-		if (o + 1 + (size_t)esc >= out_size)
-			break;
-		if (esc)
-			out[o++] = '\\';
-		out[o++] = (char)c;
-	}
-	out[o] = '\0';
 }
 
 int event_to_json(const struct rm_event *ev, char *out, size_t out_size)

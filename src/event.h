@@ -93,11 +93,4 @@ int event_batch_decode(const uint8_t *buf, size_t len, event_cb cb, void *arg, c
 /* One JSON object (no newline) describing ev; returns length or -1 */
 int event_to_json(const struct rm_event *ev, char *out, size_t out_size);
 
-/*
- * Writes s into out as the inside of a JSON string: '"' and '\\' escaped,
- * control characters as \u00XX. Stops short rather than overflow; out is
- * always terminated (out_size > 0).
- */
-void json_escape(char *out, size_t out_size, const char *s);
-
 #endif

@@ -5,6 +5,7 @@
 
 #include "clock.h"
 #include "log.h"
+#include "names.h"
 #include "natsconn.h"
 #include "nstable.h"
 
@@ -183,7 +184,6 @@ static int each_node_head(natsConnection *nc, const char *bucket, const char *cl
 	kvStore *kv = NULL;
 	kvKeysList keys = {0};
 	char ebuf[256];
-	size_t plen = strlen(cluster);
 
 	if (natsconn_kv_open(nc, bucket, 0, 1, &js, &kv, missing, no_js, err, err_size) < 0)
 		return -1;
@@ -201,7 +201,7 @@ static int each_node_head(natsConnection *nc, const char *bucket, const char *cl
 	for (int i = 0; i < keys.Count; i++) {
 		const char *k = keys.Keys[i];
 		kvEntry *e = NULL;
-		if (strncmp(k, cluster, plen) != 0 || k[plen] != '.' || strchr(k + plen + 1, '.'))
+		if (!names_key_node(k, cluster, NULL))
 			continue;
 		if (kvStore_Get(&e, kv, k) != NATS_OK)
 			continue; /* deleted meanwhile */
@@ -228,7 +228,7 @@ static void feed_hot_head(kvStore *kv, const char *k, kvEntry *head, void *arg)
 	}
 	assembler_feed(a, data, len, k);
 	for (unsigned c = 1; c < h.chunks; c++) {
-		snprintf(key, sizeof(key), "%s.%u", k, c);
+		snprintf(key, sizeof(key), "%s.%u", k, c); /* k is <cluster>.<node>: see names_chunk_key */
 		if (kvStore_Get(&e, kv, key) != NATS_OK) {
 			log_warn("hot list '%s' lacks chunk key '%s'", k, key);
 			break;
@@ -241,7 +241,7 @@ static void feed_hot_head(kvStore *kv, const char *k, kvEntry *head, void *arg)
 static int fetch_kv(natsConnection *nc, const char *cluster, struct assembler *a, int *no_js,
 		    int *missing, char *err, size_t err_size)
 {
-	return each_node_head(nc, NATSCONN_HOT_BUCKET, cluster, feed_hot_head, a, missing, no_js,
+	return each_node_head(nc, NAMES_HOT_BUCKET, cluster, feed_hot_head, a, missing, no_js,
 			      err, err_size);
 }
 
@@ -253,7 +253,7 @@ static int fetch_request(natsConnection *nc, const char *cluster, struct assembl
 	char subject[256], ebuf[256];
 	natsStatus s;
 
-	snprintf(subject, sizeof(subject), "recmesh.%s.hot.get", cluster);
+	names_hot_get_subject(subject, sizeof(subject), cluster);
 	s = natsInbox_Create(&inbox);
 	if (s == NATS_OK)
 		s = natsConnection_SubscribeSync(&sub, nc, inbox);
@@ -341,13 +341,13 @@ out:
 	return rc;
 }
 
-static void add_ns_item(const struct ns_item *it, void *arg)
+static void add_ns_item(const struct nstable_item *it, void *arg)
 {
-	nsmerge_add(arg, it);
+	nstable_merge_add(arg, it);
 }
 
 struct ns_fetch {
-	struct nsmerge *merge;
+	struct nstable_merge *merge;
 	double max_age, now;
 	int used;
 };
@@ -360,21 +360,21 @@ static void feed_ns_head(kvStore *kv, const char *k, kvEntry *e, void *arg)
 	const char *data = kvEntry_ValueString(e);
 	size_t len = (size_t)kvEntry_ValueLen(e);
 	/* validate the whole value first: a bad table contributes nothing */
-	if (ns_parse(data, len, node, &t, NULL, NULL, perr, sizeof(perr)) < 0) {
+	if (nstable_parse(data, len, node, &t, NULL, NULL, perr, sizeof(perr)) < 0) {
 		log_warn("ignoring NS table '%s': %s", k, perr);
 	} else if (f->max_age > 0 && f->now - t > f->max_age) {
 		log_debug("ignoring NS table '%s': %.0f s old", k, f->now - t);
 	} else {
-		ns_parse(data, len, node, &t, add_ns_item, f->merge, perr, sizeof(perr));
+		nstable_parse(data, len, node, &t, add_ns_item, f->merge, perr, sizeof(perr));
 		f->used++;
 	}
 }
 
-int fleet_fetch_ns(natsConnection *nc, const char *cluster, double max_age, struct nsmerge *merge,
+int fleet_fetch_ns(natsConnection *nc, const char *cluster, double max_age, struct nstable_merge *merge,
 		   char *err, size_t err_size)
 {
 	struct ns_fetch f = {merge, max_age, clock_unix(), 0};
-	if (each_node_head(nc, NATSCONN_NS_BUCKET, cluster, feed_ns_head, &f, NULL, NULL, err,
+	if (each_node_head(nc, NAMES_NS_BUCKET, cluster, feed_ns_head, &f, NULL, NULL, err,
 			   err_size) < 0)
 		return -1;
 	return f.used;
@@ -383,8 +383,8 @@ int fleet_fetch_ns(natsConnection *nc, const char *cluster, double max_age, stru
 int fleet_write_intel(natsConnection *nc, const char *cluster, double max_age, const char *path,
 		      int write_empty, struct fleet_intel *out, char *err, size_t err_size)
 {
-	struct nsmerge *m = nsmerge_create();
-	struct ns_item *items = NULL;
+	struct nstable_merge *m = nstable_merge_create();
+	struct nstable_item *items = NULL;
 	size_t n = 0;
 	int rc = -1;
 	if (max_age <= 0 || max_age > NS_TABLE_MAX_AGE)
@@ -399,16 +399,16 @@ int fleet_write_intel(natsConnection *nc, const char *cluster, double max_age, c
 	rc = 0;
 	if (out->tables == 0 && !write_empty)
 		goto done; /* nothing known: leave any file as it is */
-	items = nsmerge_items(m, &n);
+	items = nstable_merge_items(m, &n);
 	out->servers = n;
-	if (ns_make_parent(path, err, err_size) < 0)
+	if (nstable_make_parent(path, err, err_size) < 0)
 		log_warn("%s", err);
-	if ((out->dead = ns_write_intel(path, items, n, clock_unix(), err, err_size)) < 0)
+	if ((out->dead = nstable_write_intel(path, items, n, clock_unix(), err, err_size)) < 0)
 		rc = -1;
 	else
 		out->written = 1;
 done:
 	free(items);
-	nsmerge_destroy(m);
+	nstable_merge_destroy(m);
 	return rc;
 }

@@ -60,13 +60,13 @@ int fleet_top(natsConnection *nc, const char *cluster, double max_age, double ha
  * limit) and malformed ones (logged). Returns the number of tables merged,
  * or -1 with a reason (no JetStream, no bucket, ...).
  */
-struct nsmerge;
-int fleet_fetch_ns(natsConnection *nc, const char *cluster, double max_age, struct nsmerge *merge,
+struct nstable_merge;
+int fleet_fetch_ns(natsConnection *nc, const char *cluster, double max_age, struct nstable_merge *merge,
 		   char *err, size_t err_size);
 
 /*
  * Writes the fleet's merged table as the intelligence file for
- * contrib/recmesh.lua (see ns_write_intel), from tables at most max_age old
+ * contrib/recmesh.lua (see nstable_write_intel), from tables at most max_age old
  * (never older than NS_TABLE_MAX_AGE). With no table at all, an empty list
  * is written only with write_empty (a node keeping the file fresh clears old
  * verdicts that way). Returns 0 (out says what was written) or -1.

@@ -2,6 +2,7 @@
 #include "config.h"
 
 #include "hotlist.h"
+#include "names.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -17,15 +18,6 @@
 #define HOTLIST_VERSION 1
 #define HOTLIST_HDR_MAX 200
 #define HOTLIST_LINE_MAX (32 + 16 + DNS_MAX_NAME_TEXT)
-
-int hotlist_valid_name(const char *s)
-{
-	size_t n = 0;
-	for (; s[n]; n++)
-		if (!(isalnum((unsigned char)s[n]) || s[n] == '-' || s[n] == '_'))
-			return 0;
-	return n > 0 && n < 64;
-}
 
 void hotlist_chunks_free(struct hotlist_chunk *chunks, size_t nchunks)
 {
@@ -53,7 +45,7 @@ int hotlist_encode(const struct hot_item *items, size_t n, const char *node, dou
 	size_t *bounds = NULL; /* item index where each chunk starts */
 	size_t nb = 0, cap = 0, used = 0;
 
-	if (max_chunk < HOTLIST_HDR_MAX + HOTLIST_LINE_MAX || !hotlist_valid_name(node))
+	if (max_chunk < HOTLIST_HDR_MAX + HOTLIST_LINE_MAX || !names_valid(node))
 		return -1;
 	/* first pass: decide the chunk boundaries */
 	for (size_t i = 0; i <= n; i++) {

@@ -63,7 +63,5 @@ size_t hotmerge_count(const struct hotmerge *m);
 /* Hottest first; out is caller-owned with room for max items */
 size_t hotmerge_top(struct hotmerge *m, struct hot_item *out, size_t max);
 
-/* Whether a cluster or node name is usable in subjects and keys */
-int hotlist_valid_name(const char *s);
 
 #endif

@@ -17,6 +17,7 @@
 #include "hot.h"
 #include "hotlist.h"
 #include "log.h"
+#include "names.h"
 #include "fleet.h"
 #include "natsconn.h"
 #include "nstable.h"
@@ -116,7 +117,7 @@ static void publish_batch(struct mirror *m, struct event_batch *b, size_t bufsiz
 
 /* Takes the hot list and hands it to the KV thread (replacing an unwritten one) */
 static void take_snapshot(struct mirror *m, struct hot_table *hot, struct hot_item *items,
-			  uint64_t *gen, struct nstable *ns, struct ns_item *ns_items)
+			  uint64_t *gen, struct nstable *ns, struct nstable_item *ns_items)
 {
 	double now = clock_unix();
 	size_t n = hot_top(hot, now, items, m->cfg.hot_publish);
@@ -136,7 +137,7 @@ static void take_snapshot(struct mirror *m, struct hot_table *hot, struct hot_it
 	}
 	size_t ns_n = nstable_snapshot(ns, now, ns_items, m->cfg.ns_capacity), ns_len = 0;
 	atomic_store(&m->ns_entries, nstable_count(ns));
-	char *ns_text = ns_encode(ns_items, ns_n, m->node, now, chunk, &ns_len);
+	char *ns_text = nstable_encode(ns_items, ns_n, m->node, now, chunk, &ns_len);
 	pthread_mutex_lock(&m->snap_lock);
 	hotlist_chunks_free(m->pending, m->pending_n);
 	m->pending = chunks;
@@ -153,7 +154,7 @@ static void *mirror_main(void *arg)
 	struct mirror *m = arg;
 	struct hot_table *hot = hot_create(m->cfg.hot_capacity, m->cfg.hot_half_life);
 	struct nstable *ns = nstable_create(m->cfg.ns_capacity, m->cfg.ns_max_age);
-	struct ns_item *ns_items = calloc(m->cfg.ns_capacity, sizeof(*ns_items));
+	struct nstable_item *ns_items = calloc(m->cfg.ns_capacity, sizeof(*ns_items));
 	struct hot_item *items = calloc(m->cfg.hot_publish ? m->cfg.hot_publish : 1, sizeof(*items));
 	size_t bufsize = m->cfg.batch_max_bytes;
 	uint8_t *buf = malloc(bufsize);
@@ -217,10 +218,7 @@ out:
 
 static void chunk_key(const struct mirror *m, size_t i, char *key, size_t size)
 {
-	if (i == 0)
-		snprintf(key, size, "%s", m->hot_key);
-	else
-		snprintf(key, size, "%s.%zu", m->hot_key, i);
+	names_chunk_key(key, size, m->cluster, m->node, (unsigned)i);
 }
 
 /* Writes the continuation chunks first, then the head, so a reader that sees the head finds the rest */
@@ -256,7 +254,7 @@ static void on_hot_get(natsConnection *nc, natsSubscription *sub, natsMsg *msg, 
 static void write_ns(struct mirror *m, kvStore **nskv, jsCtx **nsjs, const char *text, size_t len)
 {
 	char err[512];
-	if (!*nskv && natsconn_kv_open(m->nc, NATSCONN_NS_BUCKET, 1, m->cfg.kv_replicas, nsjs, nskv,
+	if (!*nskv && natsconn_kv_open(m->nc, NAMES_NS_BUCKET, 1, m->cfg.kv_replicas, nsjs, nskv,
 				       NULL, NULL, err, sizeof(err)) < 0) {
 		log_debug("NS table not written: %s", err);
 		return;
@@ -333,7 +331,7 @@ static void *kv_main(void *arg)
 			if (!warned++)
 				log_warn("hot list not written: not connected to NATS");
 		} else {
-			if (!kv && natsconn_kv_open(m->nc, NATSCONN_HOT_BUCKET, 1, m->cfg.kv_replicas,
+			if (!kv && natsconn_kv_open(m->nc, NAMES_HOT_BUCKET, 1, m->cfg.kv_replicas,
 						    &js, &kv, NULL, NULL, err, sizeof(err)) < 0) {
 				if (!warned++)
 					log_warn("hot list not written: %s (said once until it works)", err);
@@ -380,7 +378,7 @@ struct mirror *mirror_create(const struct mirror_config *cfg)
 	char err[512];
 	struct mirror *m;
 
-	if (!hotlist_valid_name(cfg->cluster) || !hotlist_valid_name(cfg->node)) {
+	if (!names_valid(cfg->cluster) || !names_valid(cfg->node)) {
 		log_err("cluster and node names may only hold letters, digits, '-' and '_'");
 		return NULL;
 	}
@@ -401,9 +399,9 @@ struct mirror *mirror_create(const struct mirror_config *cfg)
 	m->cfg.intel_file = m->intel_path;
 	if (m->cfg.ns_capacity == 0)
 		m->cfg.ns_capacity = 10000;
-	snprintf(m->subject, sizeof(m->subject), "recmesh.%s.traffic.%s", cfg->cluster, cfg->node);
-	snprintf(m->get_subject, sizeof(m->get_subject), "recmesh.%s.hot.get", cfg->cluster);
-	snprintf(m->hot_key, sizeof(m->hot_key), "%s.%s", cfg->cluster, cfg->node);
+	names_traffic_subject(m->subject, sizeof(m->subject), cfg->cluster, cfg->node);
+	names_hot_get_subject(m->get_subject, sizeof(m->get_subject), cfg->cluster);
+	names_node_key(m->hot_key, sizeof(m->hot_key), cfg->cluster, cfg->node);
 	pthread_mutex_init(&m->snap_lock, NULL);
 	pthread_cond_init(&m->snap_cond, NULL);
 	if (!m->url || !m->cluster || !m->node || !(m->ring = ring_create(cfg->ring_size)))
@@ -429,7 +427,7 @@ struct mirror *mirror_create(const struct mirror_config *cfg)
 		goto fail;
 	m->mirror_started = 1;
 	log_info("mirroring events to '%s', hot list every %g s to KV '%s' key '%s'", m->subject,
-		 cfg->hot_interval, NATSCONN_HOT_BUCKET, m->hot_key);
+		 cfg->hot_interval, NAMES_HOT_BUCKET, m->hot_key);
 	return m;
 fail:
 	mirror_destroy(m);

@@ -146,7 +146,7 @@ int natsconn_kv_open(natsConnection *nc, const char *bucket, int create, int rep
 		kvConfig kc;
 		kvConfig_Init(&kc);
 		kc.Bucket = bucket;
-		kc.Description = strcmp(bucket, NATSCONN_NS_BUCKET) == 0
+		kc.Description = strcmp(bucket, NAMES_NS_BUCKET) == 0
 					 ? "recmesh: each node's authoritative-server table"
 					 : "recmesh: each node's hot names";
 		kc.History = 1;

@@ -7,11 +7,11 @@
 #ifndef RECMESH_NATSCONN_H
 #define RECMESH_NATSCONN_H
 
+#include "names.h"
+
 #include <nats/nats.h>
 #include <stddef.h>
 
-#define NATSCONN_HOT_BUCKET "recmesh_hot"
-#define NATSCONN_NS_BUCKET "recmesh_ns"
 #define NATSCONN_JS_WAIT_MS 5000
 
 /*

@@ -3,6 +3,8 @@
 
 #include "nstable.h"
 
+#include "names.h"
+
 #include "hotlist.h"
 
 #include <arpa/inet.h>
@@ -23,7 +25,7 @@
 struct ns_entry {
 	UT_hash_handle hh;
 	uint8_t key[17]; /* family, then the address */
-	struct ns_item item;
+	struct nstable_item item;
 };
 
 struct nstable {
@@ -108,7 +110,7 @@ void nstable_observe(struct nstable *t, int family, const uint8_t *addr, uint32_
 		HASH_ADD(hh, t->entries, key, sizeof(e->key), e);
 		t->count++;
 	}
-	struct ns_item *it = &e->item;
+	struct nstable_item *it = &e->item;
 	it->last_seen = now;
 	if (timeout) {
 		it->timeouts++;
@@ -128,7 +130,7 @@ size_t nstable_count(const struct nstable *t)
 	return t->count;
 }
 
-size_t nstable_snapshot(struct nstable *t, double now, struct ns_item *out, size_t max)
+size_t nstable_snapshot(struct nstable *t, double now, struct nstable_item *out, size_t max)
 {
 	struct ns_entry *e, *tmp, **all;
 	size_t i = 0, n;
@@ -151,18 +153,18 @@ size_t nstable_snapshot(struct nstable *t, double now, struct ns_item *out, size
 	return n;
 }
 
-const char *ns_addr_text(const struct ns_item *it, char *buf, size_t size)
+const char *nstable_addr_text(const struct nstable_item *it, char *buf, size_t size)
 {
 	if (!inet_ntop(it->family == 4 ? AF_INET : AF_INET6, it->addr, buf, (socklen_t)size))
 		snprintf(buf, size, "?");
 	return buf;
 }
 
-char *ns_encode(const struct ns_item *items, size_t n, const char *node, double time,
+char *nstable_encode(const struct nstable_item *items, size_t n, const char *node, double time,
 		size_t max_len, size_t *len)
 {
 	char *buf = malloc(max_len + 1), line[NS_LINE_MAX], a[64];
-	if (!buf || !hotlist_valid_name(node)) {
+	if (!buf || !names_valid(node)) {
 		free(buf);
 		return NULL;
 	}
@@ -173,9 +175,9 @@ char *ns_encode(const struct ns_item *items, size_t n, const char *node, double 
 	}
 	size_t o = (size_t)hl;
 	for (size_t i = 0; i < n; i++) {
-		const struct ns_item *it = &items[i];
+		const struct nstable_item *it = &items[i];
 		int l = snprintf(line, sizeof(line), "%s %.3f %llu %llu %u %.3f %.3f %.3f\n",
-				 ns_addr_text(it, a, sizeof(a)), it->srtt_ms,
+				 nstable_addr_text(it, a, sizeof(a)), it->srtt_ms,
 				 (unsigned long long)it->answers, (unsigned long long)it->timeouts,
 				 it->streak, it->last_answer, it->last_timeout, it->last_seen);
 		if (l < 0 || o + (size_t)l > max_len)
@@ -203,7 +205,7 @@ static int good_time(double t)
 	return isfinite(t) && t >= 0 && t < 1e11;
 }
 
-int ns_parse(const char *data, size_t len, char node[64], double *time, ns_item_cb cb, void *arg,
+int nstable_parse(const char *data, size_t len, char node[64], double *time, nstable_item_cb cb, void *arg,
 	     char *err, size_t err_size)
 {
 	char line[NS_LINE_MAX + 1];
@@ -232,7 +234,7 @@ int ns_parse(const char *data, size_t len, char node[64], double *time, ns_item_
 		char a[64];
 		unsigned long long ans, tos;
 		unsigned streak;
-		struct ns_item it;
+		struct nstable_item it;
 		int used = 0;
 		memset(&it, 0, sizeof(it));
 		if (sscanf(line, "%63s %lf %llu %llu %u %lf %lf %lf%n", a, &it.srtt_ms, &ans, &tos,
@@ -263,7 +265,7 @@ int ns_parse(const char *data, size_t len, char node[64], double *time, ns_item_
 struct merge_entry {
 	UT_hash_handle hh;
 	uint8_t key[17];
-	struct ns_item item;
+	struct nstable_item item;
 	/* each node's run of timeouts and when its last one was */
 	struct {
 		uint32_t streak;
@@ -272,7 +274,7 @@ struct merge_entry {
 	size_t nruns, cap;
 };
 
-static void add_run(struct merge_entry *e, const struct ns_item *it)
+static void add_run(struct merge_entry *e, const struct nstable_item *it)
 {
 	if (e->nruns == e->cap) {
 		size_t cap = e->cap ? e->cap * 2 : 4;
@@ -287,17 +289,17 @@ static void add_run(struct merge_entry *e, const struct ns_item *it)
 	e->nruns++;
 }
 
-struct nsmerge {
+struct nstable_merge {
 	struct merge_entry *entries;
 	size_t count;
 };
 
-struct nsmerge *nsmerge_create(void)
+struct nstable_merge *nstable_merge_create(void)
 {
-	return calloc(1, sizeof(struct nsmerge));
+	return calloc(1, sizeof(struct nstable_merge));
 }
 
-void nsmerge_destroy(struct nsmerge *m)
+void nstable_merge_destroy(struct nstable_merge *m)
 {
 	struct merge_entry *e, *tmp;
 	if (!m)
@@ -311,7 +313,7 @@ void nsmerge_destroy(struct nsmerge *m)
 	free(m);
 }
 
-void nsmerge_add(struct nsmerge *m, const struct ns_item *it)
+void nstable_merge_add(struct nstable_merge *m, const struct nstable_item *it)
 {
 	uint8_t key[17];
 	struct merge_entry *e;
@@ -329,7 +331,7 @@ void nsmerge_add(struct nsmerge *m, const struct ns_item *it)
 		return;
 	}
 	add_run(e, it);
-	struct ns_item *x = &e->item;
+	struct nstable_item *x = &e->item;
 	if (it->answers)
 		x->srtt_ms = (x->srtt_ms * x->answers + it->srtt_ms * it->answers) / (x->answers + it->answers);
 	x->answers += it->answers;
@@ -345,7 +347,7 @@ void nsmerge_add(struct nsmerge *m, const struct ns_item *it)
  * nodes) and the fleet's latest word on it is a timeout, so one answer seen
  * by any node after the last timeout clears the verdict.
  */
-enum ns_state ns_state_of(const struct ns_item *it)
+enum nstable_state nstable_state_of(const struct nstable_item *it)
 {
 	if (it->streak >= NS_DEAD_MIN_TIMEOUTS && it->last_timeout > it->last_answer)
 		return NS_DEAD;
@@ -354,15 +356,15 @@ enum ns_state ns_state_of(const struct ns_item *it)
 	return NS_OK;
 }
 
-const char *ns_state_name(enum ns_state s)
+const char *nstable_state_name(enum nstable_state s)
 {
 	return s == NS_DEAD ? "dead" : s == NS_SLOW ? "slow" : "ok";
 }
 
 static int cmp_merged(const void *a, const void *b)
 {
-	const struct ns_item *x = a, *y = b;
-	int sx = ns_state_of(x), sy = ns_state_of(y);
+	const struct nstable_item *x = a, *y = b;
+	int sx = nstable_state_of(x), sy = nstable_state_of(y);
 	if (sx != sy)
 		return sy - sx;
 	if (x->srtt_ms != y->srtt_ms)
@@ -370,11 +372,11 @@ static int cmp_merged(const void *a, const void *b)
 	return memcmp(x->addr, y->addr, 16);
 }
 
-struct ns_item *nsmerge_items(struct nsmerge *m, size_t *n)
+struct nstable_item *nstable_merge_items(struct nstable_merge *m, size_t *n)
 {
 	struct merge_entry *e, *tmp;
 	size_t i = 0;
-	struct ns_item *out = malloc((m->count ? m->count : 1) * sizeof(*out));
+	struct nstable_item *out = malloc((m->count ? m->count : 1) * sizeof(*out));
 	*n = 0;
 	if (!out)
 		return NULL;
@@ -385,7 +387,7 @@ struct ns_item *nsmerge_items(struct nsmerge *m, size_t *n)
 		 * latest answer any node saw count, so an answer clears every run
 		 * before it, on every node.
 		 */
-		struct ns_item *x = &e->item;
+		struct nstable_item *x = &e->item;
 		x->streak = 0;
 		for (size_t k = 0; k < e->nruns; k++)
 			if (e->runs[k].last_timeout > x->last_answer)
@@ -397,7 +399,7 @@ struct ns_item *nsmerge_items(struct nsmerge *m, size_t *n)
 	return out;
 }
 
-int ns_make_parent(const char *path, char *err, size_t err_size)
+int nstable_make_parent(const char *path, char *err, size_t err_size)
 {
 	char dir[4096];
 	snprintf(dir, sizeof(dir), "%s", path);
@@ -410,7 +412,7 @@ int ns_make_parent(const char *path, char *err, size_t err_size)
 	return 0;
 }
 
-int ns_write_intel(const char *path, const struct ns_item *merged, size_t n, double now, char *err,
+int nstable_write_intel(const char *path, const struct nstable_item *merged, size_t n, double now, char *err,
 		   size_t err_size)
 {
 	char tmp[4096], a[64];
@@ -422,8 +424,8 @@ int ns_write_intel(const char *path, const struct ns_item *merged, size_t n, dou
 		return fail(err, err_size, "cannot write '%s': %s", tmp, strerror(errno));
 	fprintf(f, "# recmesh-intel 1 time=%.3f\n", now);
 	for (size_t i = 0; i < n; i++)
-		if (ns_state_of(&merged[i]) == NS_DEAD) {
-			fprintf(f, "dead %s\n", ns_addr_text(&merged[i], a, sizeof(a)));
+		if (nstable_state_of(&merged[i]) == NS_DEAD) {
+			fprintf(f, "dead %s\n", nstable_addr_text(&merged[i], a, sizeof(a)));
 			dead++;
 		}
 	if (fflush(f) != 0 || fsync(fileno(f)) != 0 || ferror(f)) {

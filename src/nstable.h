@@ -18,7 +18,7 @@
 #define NS_SLOW_MS 200.0
 #define NS_TABLE_MAX_AGE 3600.0 /* a node's table this old is from a node that is gone: ignored */
 
-struct ns_item {
+struct nstable_item {
 	uint8_t family; /* 4 or 6 */
 	uint8_t addr[16];
 	double srtt_ms; /* smoothed RTT of answers; 0 when none */
@@ -30,7 +30,7 @@ struct ns_item {
 	uint32_t nodes; /* merged: how many nodes reported it */
 };
 
-enum ns_state { NS_OK = 0, NS_SLOW, NS_DEAD };
+enum nstable_state { NS_OK = 0, NS_SLOW, NS_DEAD };
 
 struct nstable;
 struct nstable *nstable_create(size_t capacity, double max_age);
@@ -40,26 +40,26 @@ void nstable_observe(struct nstable *t, int family, const uint8_t *addr, uint32_
 		     int timeout, double now);
 size_t nstable_count(const struct nstable *t);
 /* Drops entries unseen for max_age; then writes up to max items, most recently seen first */
-size_t nstable_snapshot(struct nstable *t, double now, struct ns_item *out, size_t max);
+size_t nstable_snapshot(struct nstable *t, double now, struct nstable_item *out, size_t max);
 
 /* Text form: "#recmesh-ns 1 node=NODE time=T" then one line per address */
-char *ns_encode(const struct ns_item *items, size_t n, const char *node, double time,
+char *nstable_encode(const struct nstable_item *items, size_t n, const char *node, double time,
 		size_t max_len, size_t *len);
-typedef void (*ns_item_cb)(const struct ns_item *item, void *arg);
+typedef void (*nstable_item_cb)(const struct nstable_item *item, void *arg);
 /* Returns the number of items (each to cb) and the node and time, or -1 with a reason */
-int ns_parse(const char *data, size_t len, char node[64], double *time, ns_item_cb cb, void *arg,
+int nstable_parse(const char *data, size_t len, char node[64], double *time, nstable_item_cb cb, void *arg,
 	     char *err, size_t err_size);
 
 /* Fleet merge */
-struct nsmerge;
-struct nsmerge *nsmerge_create(void);
-void nsmerge_destroy(struct nsmerge *m);
-void nsmerge_add(struct nsmerge *m, const struct ns_item *item);
+struct nstable_merge;
+struct nstable_merge *nstable_merge_create(void);
+void nstable_merge_destroy(struct nstable_merge *m);
+void nstable_merge_add(struct nstable_merge *m, const struct nstable_item *item);
 /* All merged items, slowest/deadest first; malloc'd array (free()) */
-struct ns_item *nsmerge_items(struct nsmerge *m, size_t *n);
-enum ns_state ns_state_of(const struct ns_item *merged);
-const char *ns_state_name(enum ns_state s);
-const char *ns_addr_text(const struct ns_item *it, char *buf, size_t size);
+struct nstable_item *nstable_merge_items(struct nstable_merge *m, size_t *n);
+enum nstable_state nstable_state_of(const struct nstable_item *merged);
+const char *nstable_state_name(enum nstable_state s);
+const char *nstable_addr_text(const struct nstable_item *it, char *buf, size_t size);
 
 /*
  * Writes the intelligence file the Recursor's Lua script reads (see
@@ -69,8 +69,8 @@ const char *ns_addr_text(const struct ns_item *it, char *buf, size_t size);
  * Returns the number of dead servers written, or -1 with a reason.
  */
 /* Creates the directory path's file goes into, if it is missing (one level) */
-int ns_make_parent(const char *path, char *err, size_t err_size);
-int ns_write_intel(const char *path, const struct ns_item *merged, size_t n, double now, char *err,
+int nstable_make_parent(const char *path, char *err, size_t err_size);
+int nstable_write_intel(const char *path, const struct nstable_item *merged, size_t n, double now, char *err,
 		   size_t err_size);
 
 #endif

@@ -6,6 +6,7 @@
 #include <cmocka.h>
 
 #include "event.h"
+#include "json.h"
 
 #include <stdio.h>
 #include <string.h>

@@ -6,6 +6,7 @@
 #include <cmocka.h>
 
 #include "hotlist.h"
+#include "names.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -175,16 +176,16 @@ static void test_merge(void **state)
 
 static void test_names(void **state)
 {
-	assert_true(hotlist_valid_name("edge-01_a"));
-	assert_false(hotlist_valid_name(""));
-	assert_false(hotlist_valid_name("a.b"));
-	assert_false(hotlist_valid_name("a b"));
-	assert_false(hotlist_valid_name("a*"));
-	assert_false(hotlist_valid_name("a>"));
+	assert_true(names_valid("edge-01_a"));
+	assert_false(names_valid(""));
+	assert_false(names_valid("a.b"));
+	assert_false(names_valid("a b"));
+	assert_false(names_valid("a*"));
+	assert_false(names_valid("a>"));
 	char long_name[80];
 	memset(long_name, 'x', 70);
 	long_name[70] = '\0';
-	assert_false(hotlist_valid_name(long_name));
+	assert_false(names_valid(long_name));
 }
 
 int main(void)

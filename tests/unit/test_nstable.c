@@ -19,7 +19,7 @@ static const uint8_t A1[4] = {192, 0, 2, 1}, A2[4] = {192, 0, 2, 2};
 static void test_observe(void **state)
 {
 	struct nstable *t = nstable_create(10, 3600);
-	struct ns_item it[4];
+	struct nstable_item it[4];
 	nstable_observe(t, 4, A1, 40000, 0, 100);
 	nstable_observe(t, 4, A1, 80000, 0, 101);
 	nstable_observe(t, 4, A2, 0, 1, 102);
@@ -55,18 +55,18 @@ static void test_bound(void **state)
 		nstable_observe(t, 4, a, 1000, 0, i);
 		assert_true(nstable_count(t) <= 20);
 	}
-	struct ns_item it[20];
+	struct nstable_item it[20];
 	assert_true(nstable_snapshot(t, 200, it, 20) > 0);
 	assert_int_equal(it[0].addr[3], 199); /* the newest survive */
 	nstable_destroy(t);
 }
 
 struct got {
-	struct ns_item items[10];
+	struct nstable_item items[10];
 	int n;
 };
 
-static void collect(const struct ns_item *it, void *arg)
+static void collect(const struct nstable_item *it, void *arg)
 {
 	struct got *g = arg;
 	g->items[g->n++] = *it;
@@ -74,7 +74,7 @@ static void collect(const struct ns_item *it, void *arg)
 
 static void test_text(void **state)
 {
-	struct ns_item in[2];
+	struct nstable_item in[2];
 	memset(in, 0, sizeof(in));
 	in[0].family = 4;
 	memcpy(in[0].addr, A1, 4);
@@ -87,25 +87,25 @@ static void test_text(void **state)
 	in[1].streak = 3;
 	in[1].last_timeout = in[1].last_seen = 1001;
 	size_t len;
-	char *text = ns_encode(in, 2, "n1", 1002, 4096, &len);
+	char *text = nstable_encode(in, 2, "n1", 1002, 4096, &len);
 	assert_non_null(text);
 	assert_non_null(strstr(text, "#recmesh-ns 1 node=n1 time=1002.000\n192.0.2.1 12.500 7 0 0 "));
 	struct got g = {.n = 0};
 	char node[64], err[128];
 	double t;
-	assert_int_equal(ns_parse(text, len, node, &t, collect, &g, err, sizeof(err)), 2);
+	assert_int_equal(nstable_parse(text, len, node, &t, collect, &g, err, sizeof(err)), 2);
 	assert_string_equal(node, "n1");
 	assert_int_equal(g.items[1].family, 6);
 	assert_memory_equal(g.items[1].addr, in[1].addr, 16);
 	assert_int_equal(g.items[1].streak, 3);
 	free(text);
 	/* too small: the stalest entries are cut, the header stays */
-	text = ns_encode(in, 2, "n1", 1002, 100, &len);
+	text = nstable_encode(in, 2, "n1", 1002, 100, &len);
 	assert_true(len <= 100);
-	assert_int_equal(ns_parse(text, len, node, &t, NULL, NULL, err, sizeof(err)), 1);
+	assert_int_equal(nstable_parse(text, len, node, &t, NULL, NULL, err, sizeof(err)), 1);
 	free(text);
 	/* no room even for the header */
-	assert_null(ns_encode(in, 2, "n1", 1002, 20, &len));
+	assert_null(nstable_encode(in, 2, "n1", 1002, 20, &len));
 
 	const char *bad[] = {
 		"",
@@ -119,14 +119,14 @@ static void test_text(void **state)
 		"#recmesh-ns 1 node=n time=1\nhello\n",
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
-		if (ns_parse(bad[i], strlen(bad[i]), node, &t, NULL, NULL, err, sizeof(err)) != -1)
+		if (nstable_parse(bad[i], strlen(bad[i]), node, &t, NULL, NULL, err, sizeof(err)) != -1)
 			fail_msg("accepted: %s", bad[i]);
 }
 
-static struct ns_item mk(const uint8_t *addr, uint64_t ans, uint64_t tos, uint32_t streak, double la,
+static struct nstable_item mk(const uint8_t *addr, uint64_t ans, uint64_t tos, uint32_t streak, double la,
 			 double lt)
 {
-	struct ns_item it;
+	struct nstable_item it;
 	memset(&it, 0, sizeof(it));
 	it.family = 4;
 	memcpy(it.addr, addr, 4);
@@ -142,54 +142,54 @@ static struct ns_item mk(const uint8_t *addr, uint64_t ans, uint64_t tos, uint32
 
 static void test_merge_states(void **state)
 {
-	struct nsmerge *m = nsmerge_create();
-	struct ns_item it;
+	struct nstable_merge *m = nstable_merge_create();
+	struct nstable_item it;
 	size_t n;
 	/* one node, one timeout: never dead on a single observation */
 	it = mk(A1, 0, 1, 1, 0, 100);
-	nsmerge_add(m, &it);
-	struct ns_item *out = nsmerge_items(m, &n);
+	nstable_merge_add(m, &it);
+	struct nstable_item *out = nstable_merge_items(m, &n);
 	assert_int_equal(n, 1);
-	assert_int_equal(ns_state_of(&out[0]), NS_OK);
+	assert_int_equal(nstable_state_of(&out[0]), NS_OK);
 	free(out);
 	/* a second node's timeout makes it dead */
 	it = mk(A1, 0, 1, 1, 0, 101);
-	nsmerge_add(m, &it);
-	out = nsmerge_items(m, &n);
-	assert_int_equal(ns_state_of(&out[0]), NS_DEAD);
+	nstable_merge_add(m, &it);
+	out = nstable_merge_items(m, &n);
+	assert_int_equal(nstable_state_of(&out[0]), NS_DEAD);
 	assert_int_equal(out[0].nodes, 2);
 	free(out);
 	/* a third node that saw it answer after the last timeout clears it */
 	it = mk(A1, 1, 0, 0, 102, 0);
-	nsmerge_add(m, &it);
-	out = nsmerge_items(m, &n);
-	assert_int_equal(ns_state_of(&out[0]), NS_SLOW); /* it answers, in 300 ms */
+	nstable_merge_add(m, &it);
+	out = nstable_merge_items(m, &n);
+	assert_int_equal(nstable_state_of(&out[0]), NS_SLOW); /* it answers, in 300 ms */
 	free(out);
 	/* after that answer, a node's older run does not count: one new timeout is not enough */
 	it = mk(A1, 0, 5, 5, 0, 101.5);
-	nsmerge_add(m, &it);
+	nstable_merge_add(m, &it);
 	it = mk(A1, 0, 1, 1, 0, 103);
-	nsmerge_add(m, &it);
-	out = nsmerge_items(m, &n);
+	nstable_merge_add(m, &it);
+	out = nstable_merge_items(m, &n);
 	assert_int_equal(out[0].streak, 1);
-	assert_int_not_equal(ns_state_of(&out[0]), NS_DEAD);
+	assert_int_not_equal(nstable_state_of(&out[0]), NS_DEAD);
 	free(out);
 	/* an old answer does not clear a newer run of timeouts */
 	it = mk(A2, 5, 0, 0, 50, 0);
-	nsmerge_add(m, &it);
+	nstable_merge_add(m, &it);
 	it = mk(A2, 0, 3, 3, 0, 90);
-	nsmerge_add(m, &it);
-	out = nsmerge_items(m, &n);
+	nstable_merge_add(m, &it);
+	out = nstable_merge_items(m, &n);
 	assert_int_equal(n, 2);
 	assert_memory_equal(out[0].addr, A2, 4); /* dead ones first */
-	assert_int_equal(ns_state_of(&out[0]), NS_DEAD);
-	assert_string_equal(ns_state_name(NS_DEAD), "dead");
+	assert_int_equal(nstable_state_of(&out[0]), NS_DEAD);
+	assert_string_equal(nstable_state_name(NS_DEAD), "dead");
 
 	/* the intel file lists the dead, atomically */
 	char path[] = "/tmp/recmesh-intel-test.XXXXXX", err[256], line[128];
 	int fd = mkstemp(path);
 	close(fd);
-	assert_int_equal(ns_write_intel(path, out, n, 1234, err, sizeof(err)), 1);
+	assert_int_equal(nstable_write_intel(path, out, n, 1234, err, sizeof(err)), 1);
 	FILE *f = fopen(path, "r");
 	assert_non_null(fgets(line, sizeof(line), f));
 	assert_string_equal(line, "# recmesh-intel 1 time=1234.000\n");
@@ -198,10 +198,10 @@ static void test_merge_states(void **state)
 	assert_null(fgets(line, sizeof(line), f));
 	fclose(f);
 	unlink(path);
-	assert_int_equal(ns_write_intel("/nonexistent-dir/x", out, n, 1, err, sizeof(err)), -1);
+	assert_int_equal(nstable_write_intel("/nonexistent-dir/x", out, n, 1, err, sizeof(err)), -1);
 	assert_non_null(strstr(err, "cannot write"));
 	free(out);
-	nsmerge_destroy(m);
+	nstable_merge_destroy(m);
 }
 
 int main(void)
