@@ -1,6 +1,8 @@
 /*
  * clock.h: the clocks recmesh reads. Monotonic time for intervals and
  * timeouts, wall-clock (unix) time for what is published.
+ *
+ * No state: callable from any thread.
  */
 #ifndef RECMESH_CLOCK_H
 #define RECMESH_CLOCK_H

@@ -4,6 +4,11 @@
  * Messages go to stderr (with a timestamp) or to syslog. Messages start
  * lower-case, carry no final period and quote names ('z1.com.'). Safe to call
  * from any thread; each message is written with one call.
+ *
+ * Who logs: the command functions and the threads at the top of a node
+ * (data path, publisher, KV writer, auto-warm watcher). Library functions
+ * return -1 with a reason in the caller's err buffer instead, and leave
+ * the logging to their caller.
  */
 #ifndef RECMESH_LOG_H
 #define RECMESH_LOG_H

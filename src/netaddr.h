@@ -2,6 +2,10 @@
  * netaddr.h: socket addresses as operators write them: "127.0.0.1:53",
  * "[::1]:5300", "0.0.0.0:53", "[::]:53"; a bare address takes the default
  * port.
+ *
+ * Ownership: plain values, no allocation. The caller owns every buffer it
+ * passes; netaddr_format writes into out and returns it. Callable from any
+ * thread.
  */
 #ifndef RECMESH_NETADDR_H
 #define RECMESH_NETADDR_H

@@ -3,6 +3,11 @@
  * file (--config FILE: "name = value" lines, the long option names) and
  * the command line, in that order of precedence (the command line wins; a
  * list option given on the command line replaces the file's values).
+ *
+ * Ownership: options_parse fills a caller-owned struct rm_options; every
+ * string and list in it is malloc'd and belongs to that struct until
+ * options_free (which also takes a struct whose parse failed). Code that
+ * keeps an option beyond that copies it.
  */
 #ifndef RECMESH_OPTIONS_H
 #define RECMESH_OPTIONS_H
