@@ -132,6 +132,22 @@ static int valid_wire_name(const uint8_t *n, size_t len)
 	return 0;
 }
 
+int hot_eligible(const struct rm_event *ev)
+{
+	if (ev->flags & (EV_CD | EV_WARM | EV_OUTGOING))
+		return 0;
+	if (ev->qclass != DNS_CLASS_IN)
+		return 0;
+	if (ev->qtype == DNS_TYPE_ANY || ev->qtype == DNS_TYPE_AXFR || ev->qtype == DNS_TYPE_IXFR ||
+	    ev->qtype == DNS_TYPE_OPT || ev->qtype == 0)
+		return 0;
+	if (ev->rcode == DNS_RCODE_REFUSED || ev->rcode == DNS_RCODE_FORMERR ||
+	    ev->rcode == DNS_RCODE_NOTIMP)
+		return 0;
+	return 1;
+}
+
+
 int event_batch_decode(const uint8_t *buf, size_t len, event_cb cb, void *arg, const char **err)
 {
 	struct rm_event ev;

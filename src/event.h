@@ -90,6 +90,13 @@ size_t event_batch_finish(struct event_batch *b);
 typedef void (*event_cb)(const struct rm_event *ev, void *arg);
 int event_batch_decode(const uint8_t *buf, size_t len, event_cb cb, void *arg, const char **err);
 
+/*
+ * Whether the event may enter the hot list: not CD=1, class IN, not
+ * ANY/AXFR/IXFR/OPT or type 0, not answered REFUSED/FORMERR/NOTIMP, not a
+ * warm-up replay, not an outgoing query.
+ */
+int hot_eligible(const struct rm_event *ev);
+
 /* One JSON object (no newline) describing ev; returns length or -1 */
 int event_to_json(const struct rm_event *ev, char *out, size_t out_size);
 
