@@ -33,6 +33,7 @@ void tcpframe_free(struct tcpframe *f)
 void tcpframe_reset(struct tcpframe *f)
 {
 	f->start = f->len = 0;
+	f->eof = 0;
 }
 
 size_t tcpframe_pending(const struct tcpframe *f)
@@ -51,25 +52,25 @@ static size_t room(struct tcpframe *f)
 	return 2 + f->max_frame - f->len;
 }
 
-int tcpframe_recv(struct tcpframe *f, int fd, int *eof, char *err, size_t err_size)
+int tcpframe_recv(struct tcpframe *f, int fd, char *err, size_t err_size)
 {
 	size_t r0 = room(f);
-	if (r0 == 0) {
-		*eof = 0; /* a whole frame waits to be taken */
-		return 0;
-	}
+	if (r0 == 0)
+		return 0; /* a whole frame waits to be taken */
 	ssize_t r = recv(fd, f->buf + f->len, r0, 0);
 	if (r < 0) {
-		if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) {
-			*eof = 0;
+		if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
 			return 0;
-		}
 		snprintf(err, err_size, "%s", strerror(errno));
 		return -1;
 	}
+	if (r == 0) {
+		f->eof = 1;
+		snprintf(err, err_size, "closed by the peer");
+		return -1;
+	}
 	f->len += (size_t)r;
-	*eof = r == 0;
-	return 0;
+	return (int)r; /* at most 2 + TCPFRAME_MAX */
 }
 
 size_t tcpframe_feed(struct tcpframe *f, const uint8_t *data, size_t len)

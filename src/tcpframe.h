@@ -25,6 +25,7 @@ struct tcpframe {
 	uint8_t *buf;
 	size_t max_frame;
 	size_t start, len; /* the unconsumed bytes are buf[start, len) */
+	int eof;	   /* the peer closed its side */
 };
 
 /* max_frame from 1 to TCPFRAME_MAX. Returns 0, or -1 with a reason */
@@ -38,12 +39,13 @@ void tcpframe_reset(struct tcpframe *f);
 size_t tcpframe_pending(const struct tcpframe *f);
 
 /*
- * One recv() from fd into the buffer. Returns 0 and sets *eof: 0 when
- * bytes arrived or none are there yet (EAGAIN, EINTR), 1 when the peer
- * closed its side. Returns -1 with a reason when the read failed. Take every
- * complete frame with tcpframe_next before calling it again.
+ * One recv() from fd into the buffer. Returns the number of bytes received,
+ * 0 when none are there yet (EAGAIN, EINTR, or the buffer is full), or -1
+ * when the stream ended, with a reason: the peer closed its side (f->eof is
+ * then 1, "closed by the peer") or the read failed. Take every complete
+ * frame with tcpframe_next before calling it again.
  */
-int tcpframe_recv(struct tcpframe *f, int fd, int *eof, char *err, size_t err_size);
+int tcpframe_recv(struct tcpframe *f, int fd, char *err, size_t err_size);
 
 /*
  * Copies up to len bytes of data into the buffer (the tests' way in, or a

@@ -140,32 +140,35 @@ static void test_eof_mid_frame(void **state)
 	char err[128];
 	struct tcpframe f;
 	uint8_t s[256];
-	int eof = -1, next = 1;
+	int next = 1;
 	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
 	fcntl(sv[0], F_SETFL, O_NONBLOCK);
 	assert_int_equal(tcpframe_init(&f, 100, err, sizeof(err)), 0);
 	/* nothing there yet: not an error, not EOF */
-	assert_int_equal(tcpframe_recv(&f, sv[0], &eof, err, sizeof(err)), 0);
-	assert_int_equal(eof, 0);
+	assert_int_equal(tcpframe_recv(&f, sv[0], err, sizeof(err)), 0);
+	assert_int_equal(f.eof, 0);
 	size_t n = make_stream(s, 3);
 	assert_int_equal(write(sv[1], s, n - 2), (ssize_t)(n - 2));
 	close(sv[1]);
-	assert_int_equal(tcpframe_recv(&f, sv[0], &eof, err, sizeof(err)), 0);
-	assert_int_equal(eof, 0);
+	assert_int_equal(tcpframe_recv(&f, sv[0], err, sizeof(err)), (int)(n - 2));
 	assert_int_equal(take_all(&f, &next), 2);
-	assert_int_equal(tcpframe_recv(&f, sv[0], &eof, err, sizeof(err)), 0);
-	assert_int_equal(eof, 1);
+	err[0] = '\0';
+	assert_int_equal(tcpframe_recv(&f, sv[0], err, sizeof(err)), -1);
+	if (!f.eof || strcmp(err, "closed by the peer") != 0)
+		fail_msg("after EOF: eof %d, reason '%s'", f.eof, err);
 	if (tcpframe_pending(&f) != 3)
 		fail_msg("%zu bytes of the cut frame pending, expected 3", tcpframe_pending(&f));
 	tcpframe_reset(&f);
 	assert_int_equal(tcpframe_pending(&f), 0);
+	assert_int_equal(f.eof, 0);
 	tcpframe_free(&f);
 	close(sv[0]);
-	/* a read error is an error with a reason */
+	/* a read error is an error with a reason, and not EOF */
 	assert_int_equal(tcpframe_init(&f, 100, err, sizeof(err)), 0);
 	err[0] = '\0';
-	assert_int_equal(tcpframe_recv(&f, -1, &eof, err, sizeof(err)), -1);
+	assert_int_equal(tcpframe_recv(&f, -1, err, sizeof(err)), -1);
 	assert_true(err[0] != '\0');
+	assert_int_equal(f.eof, 0);
 	tcpframe_free(&f);
 }
 
