@@ -1,4 +1,4 @@
-/* event.c: traffic event encoding; see event.h and doc/events.md */
+/* event.c: the traffic event, its batch encoding and its JSON form; see event.h and doc/events.md */
 #include "config.h"
 
 #include "event.h"

@@ -4,7 +4,9 @@
  * normative description of the wire format; keep the two in step.
  *
  * Events are plain values (no pointers) so they can be copied through the
- * ring between the data path and the NATS thread.
+ * ring between the data path and the NATS thread: whoever holds one owns
+ * it outright. Batch buffers belong to the caller; the decoder only reads
+ * its input and hands out each event as a temporary.
  */
 #ifndef RECMESH_EVENT_H
 #define RECMESH_EVENT_H

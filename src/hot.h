@@ -5,6 +5,10 @@
  * the configured half-life, so a name hot an hour ago fades. The table holds
  * at most `capacity` entries: when it is full, the coldest tenth is evicted.
  * Not thread-safe: one thread owns a table (the mirror thread).
+ *
+ * Ownership: the table copies what hot_add is given (the caller's qname
+ * buffer may be reused at once); hot_top copies into the caller's array,
+ * which stays valid whatever the table does next.
  */
 #ifndef RECMESH_HOT_H
 #define RECMESH_HOT_H

@@ -5,6 +5,9 @@
  * its first query. Queries are forwarded as they arrive (pipelined) with
  * IDs of the connection's own, and answers go back to the client in the
  * order the upstream sends them, which may differ from the query order.
+ * Frames are read with tcpframe.h on both sides; a frame handed to
+ * handle_query/handle_answer lives in that connection's tcpframe buffer and
+ * is only valid until the next read on the same side.
  * Ownership: a tcp_client owns its two sockets, its buffers and its
  * pending queries; closing it frees all of them.
  */
