@@ -77,7 +77,16 @@ struct dns_msg_info {
 	uint32_t min_ttl; /* lowest TTL in the answer section (or the SOA of a negative answer) */
 };
 
-/* Returns DNS_OK and fills *info, or a dns_parse_err (info then undefined) */
+/*
+ * Returns DNS_OK and fills *info, or a dns_parse_err (info then undefined).
+ *
+ * This is the one exception to the project's error convention (0 / -1 and
+ * a reason in the caller's err buffer), on purpose: it runs on every packet
+ * of the data path, where the caller does not print a reason but counts
+ * the failure per kind (and logs a sample with dnsmsg_strerror, which
+ * turns the code into its one-line text, a static string). Formatting a
+ * text per malformed packet would cost more than the parse.
+ */
 int dnsmsg_parse(const uint8_t *pkt, size_t len, struct dns_msg_info *info);
 const char *dnsmsg_strerror(int err);
 

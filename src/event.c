@@ -1,4 +1,4 @@
-/* event.c: traffic event encoding; see event.h and doc/events.md */
+/* event.c: the traffic event, its batch encoding and its JSON form; see event.h and doc/events.md */
 #include "config.h"
 
 #include "event.h"
@@ -132,7 +132,24 @@ static int valid_wire_name(const uint8_t *n, size_t len)
 	return 0;
 }
 
-int event_batch_decode(const uint8_t *buf, size_t len, event_cb cb, void *arg, const char **err)
+int hot_eligible(const struct rm_event *ev)
+{
+	if (ev->flags & (EV_CD | EV_WARM | EV_OUTGOING))
+		return 0;
+	if (ev->qclass != DNS_CLASS_IN)
+		return 0;
+	if (ev->qtype == DNS_TYPE_ANY || ev->qtype == DNS_TYPE_AXFR || ev->qtype == DNS_TYPE_IXFR ||
+	    ev->qtype == DNS_TYPE_OPT || ev->qtype == 0)
+		return 0;
+	if (ev->rcode == DNS_RCODE_REFUSED || ev->rcode == DNS_RCODE_FORMERR ||
+	    ev->rcode == DNS_RCODE_NOTIMP)
+		return 0;
+	return 1;
+}
+
+
+int event_batch_decode(const uint8_t *buf, size_t len, event_cb cb, void *arg, char *err,
+		       size_t err_size)
 {
 	struct rm_event ev;
 	const char *why = NULL;
@@ -197,40 +214,55 @@ int event_batch_decode(const uint8_t *buf, size_t len, event_cb cb, void *arg, c
 	}
 	return (int)count;
 bad:
-	if (err)
-		*err = why;
+	if (err && err_size)
+		snprintf(err, err_size, "%s", why);
 	return -1;
+}
+
+int event_json_fields(struct json *j, const struct rm_event *ev)
+{
+	char name[DNS_MAX_NAME_TEXT], tbuf[16], rbuf[16];
+	if (dnsmsg_name_to_text(ev->qname, ev->qname_len, name, sizeof(name)) < 0)
+		return -1;
+	/*
+	 * Microseconds as seconds with six decimals: up to 2^32 s the double
+	 * is within half a microsecond, so the digits are exact.
+	 */
+	json_knum(j, "time", (double)ev->time_us / 1e6, 6);
+	json_kstr(j, "qname", name);
+	json_kstr(j, "qtype", dnsmsg_type_to_text(ev->qtype, tbuf));
+	json_ku64(j, "qclass", ev->qclass);
+	json_kstr(j, "rcode", dnsmsg_rcode_to_text(ev->rcode, rbuf));
+	json_kbool(j, "rd", ev->flags & EV_RD);
+	json_kbool(j, "cd", ev->flags & EV_CD);
+	json_kbool(j, "do", ev->flags & EV_DO);
+	json_kbool(j, "ad", ev->flags & EV_AD);
+	json_kbool(j, "tc", ev->flags & EV_TC);
+	json_kstr(j, "transport", (ev->flags & EV_TCP) ? "tcp" : "udp");
+	json_kbool(j, "warm", ev->flags & EV_WARM);
+	json_key(j, "min_ttl");
+	if (ev->flags & EV_TTL)
+		json_u64(j, ev->min_ttl);
+	else
+		json_null(j);
+	json_ku64(j, "latency_us", ev->latency_us);
+	json_ku64(j, "query_size", ev->query_size);
+	json_ku64(j, "response_size", ev->response_size);
+	if (ev->client_family == 4 || ev->client_family == 6) {
+		char a[INET6_ADDRSTRLEN];
+		if (inet_ntop(ev->client_family == 4 ? AF_INET : AF_INET6, ev->client, a, sizeof(a)))
+			json_kstr(j, "client", a);
+	}
+	return 0;
 }
 
 int event_to_json(const struct rm_event *ev, char *out, size_t out_size)
 {
-	char name[DNS_MAX_NAME_TEXT], esc[DNS_MAX_NAME_TEXT * 2], tbuf[16], rbuf[16], client[64] = "";
-	char ttl[16] = "null";
-	if (dnsmsg_name_to_text(ev->qname, ev->qname_len, name, sizeof(name)) < 0)
+	struct json j;
+	json_init(&j, out, out_size);
+	json_obj_begin(&j);
+	if (event_json_fields(&j, ev) < 0)
 		return -1;
-	json_escape(esc, sizeof(esc), name);
-	if (ev->flags & EV_TTL)
-		snprintf(ttl, sizeof(ttl), "%u", ev->min_ttl);
-	if (ev->client_family == 4 || ev->client_family == 6) {
-		char a[INET6_ADDRSTRLEN];
-		inet_ntop(ev->client_family == 4 ? AF_INET : AF_INET6, ev->client, a, sizeof(a));
-		snprintf(client, sizeof(client), ",\"client\":\"%s\"", a);
-	}
-	int n = snprintf(out, out_size,
-			 "{\"time\":%llu.%06llu,\"qname\":\"%s\",\"qtype\":\"%s\",\"qclass\":%u,"
-			 "\"rcode\":\"%s\",\"rd\":%s,\"cd\":%s,\"do\":%s,\"ad\":%s,\"tc\":%s,"
-			 "\"transport\":\"%s\",\"warm\":%s,\"min_ttl\":%s,\"latency_us\":%u,"
-			 "\"query_size\":%u,\"response_size\":%u%s}",
-			 (unsigned long long)(ev->time_us / 1000000),
-			 (unsigned long long)(ev->time_us % 1000000), esc,
-			 dnsmsg_type_to_text(ev->qtype, tbuf), ev->qclass,
-			 dnsmsg_rcode_to_text(ev->rcode, rbuf), (ev->flags & EV_RD) ? "true" : "false",
-			 (ev->flags & EV_CD) ? "true" : "false", (ev->flags & EV_DO) ? "true" : "false",
-			 (ev->flags & EV_AD) ? "true" : "false", (ev->flags & EV_TC) ? "true" : "false",
-			 (ev->flags & EV_TCP) ? "tcp" : "udp", (ev->flags & EV_WARM) ? "true" : "false",
-			 ttl, ev->latency_us,
-			 ev->query_size, ev->response_size, client);
-	if (n < 0 || (size_t)n >= out_size)
-		return -1;
-	return n;
+	json_obj_end(&j);
+	return json_finish(&j);
 }

@@ -4,7 +4,9 @@
  * normative description of the wire format; keep the two in step.
  *
  * Events are plain values (no pointers) so they can be copied through the
- * ring between the data path and the NATS thread.
+ * ring between the data path and the NATS thread: whoever holds one owns
+ * it outright. Batch buffers belong to the caller; the decoder only reads
+ * its input and hands out each event as a temporary.
  */
 #ifndef RECMESH_EVENT_H
 #define RECMESH_EVENT_H
@@ -83,14 +85,34 @@ int event_batch_add(struct event_batch *b, const struct rm_event *ev);
 size_t event_batch_finish(struct event_batch *b);
 
 /*
- * Decodes a batch, calling cb for every event (ev is temporary, valid during
- * the call). Returns the number of events, or -1 with a reason in *err when
- * the batch is malformed (nothing after the bad event is delivered).
+ * Decodes a batch, calling cb (may be NULL) for every event; ev is
+ * temporary, valid during the call. Returns the number of events, or -1
+ * with a one-line reason in err when the batch is malformed (nothing after
+ * the bad event is delivered: check a batch with cb NULL first to deliver
+ * all or nothing).
  */
 typedef void (*event_cb)(const struct rm_event *ev, void *arg);
-int event_batch_decode(const uint8_t *buf, size_t len, event_cb cb, void *arg, const char **err);
+int event_batch_decode(const uint8_t *buf, size_t len, event_cb cb, void *arg, char *err,
+		       size_t err_size);
 
-/* One JSON object (no newline) describing ev; returns length or -1 */
+/*
+ * Whether the event may enter the hot list: not CD=1, class IN, not
+ * ANY/AXFR/IXFR/OPT or type 0, not answered REFUSED/FORMERR/NOTIMP, not a
+ * warm-up replay, not an outgoing query.
+ */
+int hot_eligible(const struct rm_event *ev);
+
+/*
+ * The event's fields (time, qname, qtype, qclass, rcode, rd, cd, do, ad, tc,
+ * transport, warm, min_ttl, latency_us, query_size, response_size, and
+ * client when recorded) into the JSON object j has open, so a caller can
+ * add its own fields (recmesh events adds the node). Returns 0, or -1
+ * (nothing written) when the qname is not a valid wire name.
+ */
+struct json;
+int event_json_fields(struct json *j, const struct rm_event *ev);
+
+/* One JSON object (no newline) describing ev into out; returns its length or -1 */
 int event_to_json(const struct rm_event *ev, char *out, size_t out_size);
 
 #endif

@@ -11,6 +11,8 @@
 
 #include "hot.h"
 
+#include "topn.h"
+
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -58,21 +60,6 @@ void hot_destroy(struct hot_table *t)
 	free(t);
 }
 
-int hot_eligible(const struct rm_event *ev)
-{
-	if (ev->flags & (EV_CD | EV_WARM | EV_OUTGOING))
-		return 0;
-	if (ev->qclass != DNS_CLASS_IN)
-		return 0;
-	if (ev->qtype == DNS_TYPE_ANY || ev->qtype == DNS_TYPE_AXFR || ev->qtype == DNS_TYPE_IXFR ||
-	    ev->qtype == DNS_TYPE_OPT || ev->qtype == 0)
-		return 0;
-	if (ev->rcode == DNS_RCODE_REFUSED || ev->rcode == DNS_RCODE_FORMERR ||
-	    ev->rcode == DNS_RCODE_NOTIMP)
-		return 0;
-	return 1;
-}
-
 static int cmp_score_asc(const void *a, const void *b)
 {
 	const struct hot_entry *x = *(struct hot_entry *const *)a, *y = *(struct hot_entry *const *)b;
@@ -103,19 +90,19 @@ static void rebase(struct hot_table *t, double now)
 /* Drops the coldest tenth (at least one entry) */
 static void evict(struct hot_table *t)
 {
-	size_t n = t->count, drop = n / 10 ? n / 10 : 1, i = 0;
-	struct hot_entry **all = malloc(n * sizeof(*all)), *e, *tmp;
+	size_t n, drop, i;
+	struct hot_entry **all = (struct hot_entry **)TOPN_SORTED(t->entries, struct hot_entry,
+								  cmp_score_asc, &n);
 	if (!all) {
 		/* no memory for the sort: drop an arbitrary entry */
-		e = t->entries;
+		struct hot_entry *e = t->entries;
 		HASH_DEL(t->entries, e);
 		free(e);
 		t->count--;
 		t->evictions++;
 		return;
 	}
-	HASH_ITER(hh, t->entries, e, tmp) all[i++] = e;
-	qsort(all, n, sizeof(*all), cmp_score_asc);
+	drop = n / 10 ? n / 10 : 1;
 	for (i = 0; i < drop; i++) {
 		HASH_DEL(t->entries, all[i]);
 		free(all[i]);
@@ -176,21 +163,16 @@ size_t hot_evictions(const struct hot_table *t)
 
 size_t hot_top(struct hot_table *t, double now, struct hot_item *out, size_t max)
 {
-	size_t n = t->count, i = 0;
-	struct hot_entry **all, *e, *tmp;
+	size_t n;
+	struct hot_entry **all;
 
-	if (n == 0 || max == 0)
+	if (max == 0 ||
+	    !(all = (struct hot_entry **)TOPN_SORTED(t->entries, struct hot_entry, cmp_score_desc, &n)))
 		return 0;
-	all = malloc(n * sizeof(*all));
-	if (!all)
-		return 0;
-	HASH_ITER(hh, t->entries, e, tmp) all[i++] = e;
-	qsort(all, n, sizeof(*all), cmp_score_desc);
 	double f = exp(-(now - t->t_ref) / t->tau);
-	if (max > n)
-		max = n;
-	for (i = 0; i < max; i++) {
-		e = all[i];
+	max = topn_take(n, max);
+	for (size_t i = 0; i < max; i++) {
+		const struct hot_entry *e = all[i];
 		out[i].score = e->score * f;
 		out[i].qtype = (uint16_t)((e->key[0] << 8) | e->key[1]);
 		out[i].qname_len = (uint8_t)(e->key_len - 2);

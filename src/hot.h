@@ -5,11 +5,15 @@
  * the configured half-life, so a name hot an hour ago fades. The table holds
  * at most `capacity` entries: when it is full, the coldest tenth is evicted.
  * Not thread-safe: one thread owns a table (the mirror thread).
+ *
+ * Ownership: the table copies what hot_add is given (the caller's qname
+ * buffer may be reused at once); hot_top copies into the caller's array,
+ * which stays valid whatever the table does next.
  */
 #ifndef RECMESH_HOT_H
 #define RECMESH_HOT_H
 
-#include "event.h"
+#include "dnsmsg.h" /* DNS_MAX_NAME */
 
 #include <stddef.h>
 #include <stdint.h>
@@ -25,12 +29,6 @@ struct hot_item {
 
 struct hot_table *hot_create(size_t capacity, double half_life_s);
 void hot_destroy(struct hot_table *t);
-
-/*
- * Whether the event may enter the hot list: not CD=1, class IN, not
- * ANY/AXFR/IXFR, not answered REFUSED/FORMERR/NOTIMP, not a warm-up replay.
- */
-int hot_eligible(const struct rm_event *ev);
 
 /* Counts one query at time now (seconds, monotonic or unix: be consistent) */
 void hot_add(struct hot_table *t, const uint8_t *qname, size_t qname_len, uint16_t qtype,

@@ -2,13 +2,14 @@
 #include "config.h"
 
 #include "hotlist.h"
-#include "names.h"
 
-#include <ctype.h>
-#include <errno.h>
+#include "linefmt.h"
+#include "names.h"
+#include "topn.h"
+
+
+#include <float.h>
 #include <inttypes.h>
-#include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -102,58 +103,46 @@ fail:
 	return -1;
 }
 
-static int fail(char *err, size_t err_size, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-static int fail(char *err, size_t err_size, const char *fmt, ...)
+/* The header line; reasons as doc/nats.md quotes them */
+static int parse_header(char *line, struct hotlist_header *hdr, char *err, size_t err_size)
 {
-	va_list ap;
-	if (err && err_size) {
-		va_start(ap, fmt);
-		vsnprintf(err, err_size, fmt, ap);
-		va_end(ap);
-	}
-	return -1;
-}
-
-static int parse_header(const char *line, struct hotlist_header *hdr, char *err, size_t err_size)
-{
-	int version = 0, consumed = 0;
-	char node[64];
-	unsigned long long gen;
-	if (sscanf(line, "#recmesh-hot %d node=%63[A-Za-z0-9_-] time=%lf gen=%llu chunk=%u/%u%n",
-		   &version, node, &hdr->time, &gen, &hdr->chunk, &hdr->chunks, &consumed) != 6 ||
-	    line[consumed] != '\0')
-		return fail(err, err_size, "bad header line");
+	char *f[6];
+	const char *node, *v;
+	uint64_t version, gen, chunk, chunks;
+	double time;
+	char *slash;
+	if (linefmt_split(line, f, 6) != 6 || strcmp(f[0], HOTLIST_MAGIC) != 0 ||
+	    linefmt_unsigned(f[1], UINT64_MAX, &version) < 0 || !(node = linefmt_value(f[2], "node")) ||
+	    !names_valid(node) || !(v = linefmt_value(f[3], "time")) ||
+	    linefmt_decimal(v, -DBL_MAX, DBL_MAX, &time) < 0 || !(v = linefmt_value(f[4], "gen")) ||
+	    linefmt_unsigned(v, UINT64_MAX, &gen) < 0 || !(v = linefmt_value(f[5], "chunk")) ||
+	    !(slash = strchr(v, '/')))
+		return linefmt_fail(err, err_size, "bad header line");
+	*slash = '\0';
+	if (linefmt_unsigned(v, UINT64_MAX, &chunk) < 0 ||
+	    linefmt_unsigned(slash + 1, UINT64_MAX, &chunks) < 0)
+		return linefmt_fail(err, err_size, "bad header line");
 	if (version != HOTLIST_VERSION)
-		return fail(err, err_size, "unsupported hot list version %d", version);
-	if (!isfinite(hdr->time) || hdr->time < 0 || hdr->chunks == 0 ||
-	    hdr->chunks > HOTLIST_MAX_CHUNKS || hdr->chunk >= hdr->chunks)
-		return fail(err, err_size, "bad values in header");
+		return linefmt_fail(err, err_size, "unsupported hot list version %llu",
+				    (unsigned long long)version);
+	if (time < 0 || chunks == 0 || chunks > HOTLIST_MAX_CHUNKS || chunk >= chunks)
+		return linefmt_fail(err, err_size, "bad values in header");
 	snprintf(hdr->node, sizeof(hdr->node), "%s", node);
+	hdr->time = time;
 	hdr->gen = gen;
+	hdr->chunk = (unsigned)chunk;
+	hdr->chunks = (unsigned)chunks;
 	return 0;
 }
 
+/* SCORE QTYPE QNAME */
 static int parse_item(char *line, struct hot_item *it)
 {
-	char *score_s = line, *type_s, *name_s, *end;
-	if (!(type_s = strchr(score_s, ' ')))
-		return -1;
-	*type_s++ = '\0';
-	if (!(name_s = strchr(type_s, ' ')))
-		return -1;
-	*name_s++ = '\0';
-	if (strchr(name_s, ' ') || *name_s == '\0')
-		return -1;
-	errno = 0;
-	it->score = strtod(score_s, &end);
-	if (errno || *end || end == score_s || !isfinite(it->score) || it->score < 0 ||
-	    it->score > HOTLIST_MAX_SCORE)
-		return -1;
-	if (dnsmsg_type_from_text(type_s, &it->qtype) < 0 || it->qtype == 0)
-		return -1;
-	int l = dnsmsg_name_from_text(name_s, it->qname, sizeof(it->qname));
-	if (l <= 0)
+	char *f[3];
+	int l;
+	if (linefmt_split(line, f, 3) != 3 || linefmt_decimal(f[0], 0, HOTLIST_MAX_SCORE, &it->score) < 0 ||
+	    dnsmsg_type_from_text(f[1], &it->qtype) < 0 || it->qtype == 0 ||
+	    (l = dnsmsg_name_from_text(f[2], it->qname, sizeof(it->qname))) <= 0)
 		return -1;
 	it->qname_len = (uint8_t)l;
 	return 0;
@@ -162,23 +151,16 @@ static int parse_item(char *line, struct hot_item *it)
 int hotlist_parse(const char *data, size_t len, struct hotlist_header *hdr, hotlist_item_cb cb,
 		  void *arg, char *err, size_t err_size)
 {
-	char line[HOTLIST_LINE_MAX + 1];
-	size_t pos = 0, lineno = 0;
-	int items = 0;
+	char buf[HOTLIST_LINE_MAX + 1], *line;
+	size_t l;
+	struct linefmt lf;
+	struct hotlist_header h;
+	int items = 0, r;
 
-	while (pos < len) {
-		const char *nl = memchr(data + pos, '\n', len - pos);
-		size_t l = nl ? (size_t)(nl - (data + pos)) : len - pos;
-		lineno++;
-		if (l > HOTLIST_LINE_MAX)
-			return fail(err, err_size, "line %zu too long", lineno);
-		memcpy(line, data + pos, l);
-		line[l] = '\0';
-		pos += l + (nl ? 1 : 0);
-		if (memchr(line, '\0', l))
-			return fail(err, err_size, "NUL byte on line %zu", lineno);
-		if (lineno == 1) {
-			if (parse_header(line, hdr, err, err_size) < 0)
+	linefmt_init(&lf, data, len);
+	while ((r = linefmt_next(&lf, buf, sizeof(buf), &line, &l, err, err_size)) > 0) {
+		if (lf.lineno == 1) {
+			if (parse_header(line, &h, err, err_size) < 0)
 				return -1;
 			continue;
 		}
@@ -186,13 +168,16 @@ int hotlist_parse(const char *data, size_t len, struct hotlist_header *hdr, hotl
 			continue;
 		struct hot_item it;
 		if (parse_item(line, &it) < 0)
-			return fail(err, err_size, "bad item on line %zu", lineno);
+			return linefmt_fail(err, err_size, "bad item on line %zu", lf.lineno);
 		if (cb)
 			cb(&it, arg);
 		items++;
 	}
-	if (lineno == 0)
-		return fail(err, err_size, "empty value");
+	if (r < 0)
+		return -1;
+	if (lf.lineno == 0)
+		return linefmt_fail(err, err_size, "empty value");
+	*hdr = h;
 	return items;
 }
 
@@ -267,17 +252,13 @@ static int cmp_merge(const void *a, const void *b)
 
 size_t hotmerge_top(struct hotmerge *m, struct hot_item *out, size_t max)
 {
-	size_t i = 0;
-	struct merge_entry **all, *e, *tmp;
-	if (m->count == 0 || max == 0)
+	size_t n;
+	struct merge_entry **all;
+	if (max == 0 ||
+	    !(all = (struct merge_entry **)TOPN_SORTED(m->entries, struct merge_entry, cmp_merge, &n)))
 		return 0;
-	if (!(all = malloc(m->count * sizeof(*all))))
-		return 0;
-	HASH_ITER(hh, m->entries, e, tmp) all[i++] = e;
-	qsort(all, m->count, sizeof(*all), cmp_merge);
-	if (max > m->count)
-		max = m->count;
-	for (i = 0; i < max; i++)
+	max = topn_take(n, max);
+	for (size_t i = 0; i < max; i++)
 		out[i] = all[i]->item;
 	free(all);
 	return max;

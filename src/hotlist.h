@@ -9,8 +9,14 @@
  *   #recmesh-hot 1 node=NODE time=UNIXTIME gen=GEN chunk=I/N
  *   SCORE QTYPE QNAME
  *
- * Parsing treats the input as hostile: any malformed line rejects the
- * chunk, with a reason.
+ * Parsing treats the input as hostile (with linefmt.h): any malformed line
+ * rejects the chunk, with a reason.
+ *
+ * Ownership: encoded chunks are malloc'd and belong to the caller
+ * (hotlist_chunks_free). The parser only reads data, keeps nothing of it,
+ * and hands each item to the callback in a temporary (valid during the
+ * call only). The merge copies every item it is given; hotmerge_top copies
+ * out into the caller's array.
  */
 #ifndef RECMESH_HOTLIST_H
 #define RECMESH_HOTLIST_H
@@ -49,7 +55,10 @@ typedef void (*hotlist_item_cb)(const struct hot_item *item, void *arg);
 
 /*
  * Parses one chunk. Returns the number of items (each passed to cb, which
- * may be NULL) and fills *hdr, or -1 with a reason in err.
+ * may be NULL) and fills *hdr, or -1 with a reason in err ("bad header
+ * line", "bad item on line N", ... as doc/nats.md lists them). Items before
+ * a bad line have already gone to cb: to use all or nothing, parse once
+ * with cb NULL first. *hdr is set only on success.
  */
 int hotlist_parse(const char *data, size_t len, struct hotlist_header *hdr, hotlist_item_cb cb,
 		  void *arg, char *err, size_t err_size);

@@ -7,6 +7,12 @@
  * fleet-wide merge that decides which servers are dead.
  *
  * Not thread-safe: one thread owns a table (the mirror thread).
+ *
+ * Ownership: the table and the merge copy what they are given;
+ * nstable_snapshot copies into the caller's array; nstable_encode and
+ * nstable_merge_items return malloc'd memory the caller frees (free()).
+ * The parser only reads its input (with linefmt.h) and hands each item to
+ * the callback in a temporary, valid during the call only.
  */
 #ifndef RECMESH_NSTABLE_H
 #define RECMESH_NSTABLE_H
@@ -46,7 +52,12 @@ size_t nstable_snapshot(struct nstable *t, double now, struct nstable_item *out,
 char *nstable_encode(const struct nstable_item *items, size_t n, const char *node, double time,
 		size_t max_len, size_t *len);
 typedef void (*nstable_item_cb)(const struct nstable_item *item, void *arg);
-/* Returns the number of items (each to cb) and the node and time, or -1 with a reason */
+/*
+ * Returns the number of items (each to cb, which may be NULL) and sets node
+ * and *time, or -1 with a reason as doc/nats.md lists them ("bad line N",
+ * "bad header line", "bad item on line N", ...); node and *time are set
+ * only on success. Items before a bad line have already gone to cb.
+ */
 int nstable_parse(const char *data, size_t len, char node[64], double *time, nstable_item_cb cb, void *arg,
 	     char *err, size_t err_size);
 

@@ -7,6 +7,7 @@
 #include "dnsmessage.pb-c.h"
 #include "log.h"
 #include "netaddr.h"
+#include "tcpframe.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -17,7 +18,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#define PB_FRAME_MAX (65535 + 2)
 #define PB_MAX_CONNECTIONS 512
 #define PB_STALL_SECONDS 30.0 /* a partial frame may wait this long for the rest */
 #define PB_RCODE_TIMEOUT 65536
@@ -27,8 +27,7 @@ struct pbconn {
 	struct pbstream *s;
 	int fd;
 	ev_io io;
-	uint8_t *buf;
-	size_t len;
+	struct tcpframe in;
 	double last_data;
 };
 
@@ -111,7 +110,7 @@ static void conn_close(struct pbconn *c)
 	struct pbstream *s = c->s;
 	ev_io_stop(s->loop, &c->io);
 	close(c->fd);
-	if (c->len)
+	if (tcpframe_pending(&c->in))
 		s->st.truncated++;
 	if (c->prev)
 		c->prev->next = c->next;
@@ -120,7 +119,7 @@ static void conn_close(struct pbconn *c)
 	if (c->next)
 		c->next->prev = c->prev;
 	s->st.connections_open--;
-	free(c->buf);
+	tcpframe_free(&c->in);
 	free(c);
 }
 
@@ -151,28 +150,25 @@ static void conn_read(struct ev_loop *loop, ev_io *w, int revents)
 {
 	struct pbconn *c = w->data;
 	struct pbstream *s = c->s;
-	ssize_t r = recv(c->fd, c->buf + c->len, PB_FRAME_MAX - c->len, 0);
-	if (r < 0 && (errno == EAGAIN || errno == EINTR))
-		return;
-	if (r <= 0) {
+	char err[128];
+	uint8_t *frame;
+	size_t len;
+	int r = tcpframe_recv(&c->in, c->fd, err, sizeof(err));
+	if (r == 0)
+		return; /* nothing yet */
+	if (r < 0) {
 		conn_close(c); /* the Recursor went away; it reconnects by itself */
 		return;
 	}
-	c->len += (size_t)r;
 	c->last_data = clock_mono();
-	size_t off = 0;
-	while (c->len - off >= 2) {
-		size_t flen = ((size_t)c->buf[off] << 8) | c->buf[off + 1];
-		if (c->len - off < 2 + flen)
-			break;
-		if (flen == 0)
+	while ((r = tcpframe_next(&c->in, &frame, &len, err, sizeof(err))) > 0) {
+		if (len == 0)
 			s->st.bad_frames++;
 		else
-			handle_frame(s, c->buf + off + 2, flen);
-		off += 2 + flen;
+			handle_frame(s, frame, len);
 	}
-	memmove(c->buf, c->buf + off, c->len - off);
-	c->len -= off;
+	if (r < 0)
+		conn_close(c); /* cannot happen with the 2-byte limit */
 }
 
 static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
@@ -183,8 +179,9 @@ static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
 		if (fd < 0)
 			return;
 		struct pbconn *c = NULL;
+		char err[128];
 		if (s->st.connections_open >= PB_MAX_CONNECTIONS || !(c = calloc(1, sizeof(*c))) ||
-		    !(c->buf = malloc(PB_FRAME_MAX))) {
+		    tcpframe_init(&c->in, TCPFRAME_MAX, err, sizeof(err)) < 0) {
 			free(c);
 			close(fd);
 			continue;
@@ -210,7 +207,7 @@ static void on_sweep(struct ev_loop *loop, ev_timer *w, int revents)
 	double now = clock_mono();
 	for (struct pbconn *c = s->conns, *next; c; c = next) {
 		next = c->next;
-		if (c->len && now - c->last_data > PB_STALL_SECONDS) {
+		if (tcpframe_pending(&c->in) && now - c->last_data > PB_STALL_SECONDS) {
 			s->st.stalled++;
 			conn_close(c);
 		}

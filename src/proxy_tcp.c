@@ -5,6 +5,9 @@
  * its first query. Queries are forwarded as they arrive (pipelined) with
  * IDs of the connection's own, and answers go back to the client in the
  * order the upstream sends them, which may differ from the query order.
+ * Frames are read with tcpframe.h on both sides; a frame handed to
+ * handle_query/handle_answer lives in that connection's tcpframe buffer and
+ * is only valid until the next read on the same side.
  * Ownership: a tcp_client owns its two sockets, its buffers and its
  * pending queries; closing it frees all of them.
  */
@@ -14,6 +17,7 @@
 
 #include "clock.h"
 #include "log.h"
+#include "tcpframe.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -23,7 +27,6 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#define TCP_FRAME_MAX (65535 + 2)
 #define TCP_MAX_PENDING 100          /* per connection, like the Recursor's own limit */
 #define TCP_OUT_LIMIT (1024 * 1024) /* a client that reads slower than this is dropped */
 #define TCP_QBUF (DNS_HDR_LEN + DNS_MAX_NAME + 4)
@@ -51,8 +54,7 @@ struct tcp_client {
 	ev_io rio, wio, urio, uwio;
 	int uconnecting;
 	int client_eof;
-	uint8_t *rbuf, *urbuf; /* frame assembly, TCP_FRAME_MAX each */
-	size_t rlen, urlen;
+	struct tcpframe in, uin; /* frames from the client and from the upstream */
 	struct obuf out, uout;
 	struct tcp_pending *pending;
 	unsigned npending;
@@ -132,8 +134,8 @@ static void client_close(struct tcp_client *c)
 	if (c->next)
 		c->next->prev = c->prev;
 	p->st.tcp_clients_open--;
-	free(c->rbuf);
-	free(c->urbuf);
+	tcpframe_free(&c->in);
+	tcpframe_free(&c->uin);
 	free(c->out.data);
 	free(c->uout.data);
 	free(c);
@@ -196,7 +198,7 @@ static void upstream_reset(struct tcp_client *c)
 		close(c->ufd);
 	c->ufd = -1;
 	c->uconnecting = 0;
-	c->urlen = 0;
+	tcpframe_reset(&c->uin);
 	c->uout.len = c->uout.off = 0;
 }
 
@@ -281,30 +283,30 @@ static void handle_answer(struct tcp_client *c, uint8_t *msg, size_t len)
 static void upstream_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
 	struct tcp_client *c = w->data;
-	ssize_t r = recv(c->ufd, c->urbuf + c->urlen, TCP_FRAME_MAX - c->urlen, 0);
-	if (r < 0 && (errno == EAGAIN || errno == EINTR))
-		return;
-	if (r <= 0) {
-		if (upstream_failed(c, r == 0 ? "closed by the upstream" : strerror(errno)) == 0)
+	struct proxy *p = c->p;
+	char err[128];
+	uint8_t *msg;
+	size_t len;
+	int r = tcpframe_recv(&c->uin, c->ufd, err, sizeof(err));
+	if (r == 0)
+		return; /* nothing yet */
+	if (r < 0) {
+		if (upstream_failed(c, c->uin.eof ? "closed by the upstream" : err) == 0)
 			maybe_finish(c);
 		return;
 	}
-	c->urlen += (size_t)r;
-	size_t off = 0;
-	/* handle_answer may close the client: look at a copy of what is needed */
-	struct proxy *p = c->p;
+	/* handle_answer may close the client: the open count tells */
 	uint64_t before = p->st.tcp_clients_open;
-	while (c->urlen - off >= 2) {
-		size_t flen = dnsmsg_get16(c->urbuf + off);
-		if (c->urlen - off < 2 + flen)
-			break;
-		handle_answer(c, c->urbuf + off + 2, flen);
+	while ((r = tcpframe_next(&c->uin, &msg, &len, err, sizeof(err))) > 0) {
+		handle_answer(c, msg, len);
 		if (p->st.tcp_clients_open != before)
 			return; /* closed */
-		off += 2 + flen;
 	}
-	memmove(c->urbuf, c->urbuf + off, c->urlen - off);
-	c->urlen -= off;
+	if (r < 0) {
+		if (upstream_failed(c, err) == 0)
+			maybe_finish(c);
+		return;
+	}
 	c->last_active_ns = clock_mono_ns();
 	maybe_finish(c);
 }
@@ -385,37 +387,34 @@ static int handle_query(struct tcp_client *c, uint8_t *msg, size_t len)
 static void client_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
 	struct tcp_client *c = w->data;
-	ssize_t r = recv(c->fd, c->rbuf + c->rlen, TCP_FRAME_MAX - c->rlen, 0);
-	if (r < 0 && (errno == EAGAIN || errno == EINTR))
-		return;
-	if (r <= 0) {
-		/* EOF: answer what is pending, then close */
+	char err[128];
+	uint8_t *msg;
+	size_t len;
+	int r = tcpframe_recv(&c->in, c->fd, err, sizeof(err));
+	if (r == 0)
+		return; /* nothing yet */
+	if (r < 0) {
+		/* EOF: answer what is pending, then close; a read error: close now */
 		c->client_eof = 1;
 		ev_io_stop(loop, &c->rio);
-		if (r < 0)
-			client_close(c);
-		else
+		if (c->in.eof)
 			maybe_finish(c);
+		else
+			client_close(c);
 		return;
 	}
-	c->rlen += (size_t)r;
 	c->last_active_ns = clock_mono_ns();
-	size_t off = 0;
-	while (c->rlen - off >= 2) {
-		size_t flen = dnsmsg_get16(c->rbuf + off);
-		if (flen == 0) {
+	while ((r = tcpframe_next(&c->in, &msg, &len, err, sizeof(err))) > 0) {
+		if (len == 0) {
 			c->p->st.dropped_not_query++;
 			client_close(c); /* a zero-length frame: the stream is not DNS */
 			return;
 		}
-		if (c->rlen - off < 2 + flen)
-			break;
-		if (handle_query(c, c->rbuf + off + 2, flen) < 0)
+		if (handle_query(c, msg, len) < 0)
 			return;
-		off += 2 + flen;
 	}
-	memmove(c->rbuf, c->rbuf + off, c->rlen - off);
-	c->rlen -= off;
+	if (r < 0)
+		client_close(c); /* cannot happen with the 2-byte limit; never read past it */
 }
 
 static void client_write_cb(struct ev_loop *loop, ev_io *w, int revents)
@@ -447,14 +446,11 @@ void ptcp_accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 			continue;
 		}
 		struct tcp_client *c = calloc(1, sizeof(*c));
-		if (c) {
-			c->rbuf = malloc(TCP_FRAME_MAX);
-			c->urbuf = malloc(TCP_FRAME_MAX);
-		}
-		if (!c || !c->rbuf || !c->urbuf) {
+		char err[128];
+		if (!c || tcpframe_init(&c->in, TCPFRAME_MAX, err, sizeof(err)) < 0 ||
+		    tcpframe_init(&c->uin, TCPFRAME_MAX, err, sizeof(err)) < 0) {
 			if (c) {
-				free(c->rbuf);
-				free(c->urbuf);
+				tcpframe_free(&c->in);
 				free(c);
 			}
 			close(fd);

@@ -45,7 +45,7 @@ static void test_roundtrip(void **state)
 	struct event_batch b;
 	struct rm_event e1, e2;
 	struct collected c = {.n = 0};
-	const char *err = NULL;
+	char err[128] = "";
 
 	make_event(&e1, "www.z1.com.", 1, 1700000000000000ull);
 	make_event(&e2, "mail.z2.net.", 15, 1700000000123456ull);
@@ -57,7 +57,7 @@ static void test_roundtrip(void **state)
 	size_t len = event_batch_finish(&b);
 	assert_int_equal(len, EVENT_HDR_LEN + 2 * EVENT_FIXED_LEN + e1.qname_len + e2.qname_len);
 	assert_memory_equal(buf, "RMEV\x01\x00\x00\x02", 8);
-	assert_int_equal(event_batch_decode(buf, len, collect, &c, &err), 2);
+	assert_int_equal(event_batch_decode(buf, len, collect, &c, err, sizeof(err)), 2);
 	assert_int_equal(c.n, 2);
 	assert_int_equal(c.ev[0].time_us, e1.time_us);
 	assert_int_equal(c.ev[1].time_us, e2.time_us);
@@ -89,7 +89,7 @@ static void test_client_addresses(void **state)
 	assert_int_equal(event_batch_add(&b, &e6), 0);
 	size_t len = event_batch_finish(&b);
 	assert_int_equal(buf[5], EVB_CLIENT);
-	assert_int_equal(event_batch_decode(buf, len, collect, &c, NULL), 2);
+	assert_int_equal(event_batch_decode(buf, len, collect, &c, NULL, 0), 2);
 	assert_int_equal(c.ev[0].client_family, 4);
 	assert_memory_equal(c.ev[0].client, e4.client, 4);
 	assert_int_equal(c.ev[1].client_family, 6);
@@ -123,7 +123,7 @@ static void test_hostile(void **state)
 	struct event_batch b;
 	struct rm_event e;
 	struct collected c = {.n = 0};
-	const char *err = NULL;
+	char err[128] = "";
 	make_event(&e, "www.z1.com.", 1, 1);
 	event_batch_init(&b, buf, sizeof(buf), 0);
 	event_batch_add(&b, &e);
@@ -132,28 +132,28 @@ static void test_hostile(void **state)
 
 	memcpy(bad, buf, len);
 	bad[0] = 'X';
-	assert_int_equal(event_batch_decode(bad, len, NULL, NULL, &err), -1);
-	assert_non_null(err);
+	assert_int_equal(event_batch_decode(bad, len, NULL, NULL, err, sizeof(err)), -1);
+	assert_true(err[0] != '\0');
 	memcpy(bad, buf, len);
 	bad[4] = 2;
-	assert_int_equal(event_batch_decode(bad, len, NULL, NULL, &err), -1);
+	assert_int_equal(event_batch_decode(bad, len, NULL, NULL, err, sizeof(err)), -1);
 	assert_non_null(strstr(err, "version"));
 	/* a count larger than what is there */
 	memcpy(bad, buf, len);
 	bad[7] = 3;
-	assert_int_equal(event_batch_decode(bad, len, NULL, NULL, &err), -1);
+	assert_int_equal(event_batch_decode(bad, len, NULL, NULL, err, sizeof(err)), -1);
 	/* trailing bytes */
 	memcpy(bad, buf, len);
 	bad[len] = 0;
-	assert_int_equal(event_batch_decode(bad, len + 1, NULL, NULL, &err), -1);
+	assert_int_equal(event_batch_decode(bad, len + 1, NULL, NULL, err, sizeof(err)), -1);
 	/* a qname whose label runs past its length */
 	memcpy(bad, buf, len);
 	bad[EVENT_HDR_LEN + EVENT_FIXED_LEN] = 60;
-	assert_int_equal(event_batch_decode(bad, len, NULL, NULL, &err), -1);
+	assert_int_equal(event_batch_decode(bad, len, NULL, NULL, err, sizeof(err)), -1);
 	/* every truncation fails cleanly */
 	for (size_t cut = 0; cut < len; cut++) {
 		c.n = 0;
-		assert_int_equal(event_batch_decode(buf, cut, collect, &c, NULL), -1);
+		assert_int_equal(event_batch_decode(buf, cut, collect, &c, NULL, 0), -1);
 		assert_true(c.n <= 1); /* only the complete first event, if any */
 	}
 }
@@ -175,6 +175,37 @@ static void test_json(void **state)
 	assert_true(event_to_json(&e, json, sizeof(json)) > 0);
 	assert_non_null(strstr(json, "\"min_ttl\":null"));
 	assert_int_equal(event_to_json(&e, json, 20), -1);
+
+	/* the whole object, field for field as recmesh has always printed it */
+	make_event(&e, "www.z1.com.", 1, 1700000000123456ull);
+	e.flags = EV_RD | EV_DO | EV_TCP | EV_TTL;
+	e.rcode = 0;
+	e.client_family = 6;
+	memset(e.client, 0, 16);
+	e.client[0] = 0x20, e.client[1] = 0x01, e.client[2] = 0x0d, e.client[3] = 0xb8, e.client[15] = 1;
+	assert_true(event_to_json(&e, json, sizeof(json)) > 0);
+	char want[1024];
+	snprintf(want, sizeof(want),
+		 "{\"time\":1700000000.123456,\"qname\":\"www.z1.com.\",\"qtype\":\"A\",\"qclass\":1,"
+		 "\"rcode\":\"NOERROR\",\"rd\":true,\"cd\":false,\"do\":true,\"ad\":false,\"tc\":false,"
+		 "\"transport\":\"tcp\",\"warm\":false,\"min_ttl\":%u,\"latency_us\":%u,"
+		 "\"query_size\":%u,\"response_size\":%u,\"client\":\"2001:db8::1\"}",
+		 e.min_ttl, e.latency_us, e.query_size, e.response_size);
+	if (strcmp(json, want) != 0)
+		fail_msg("got  %s\nwant %s", json, want);
+
+	/* the time keeps every microsecond, whatever the value (up to 2^32 s) */
+	uint64_t t = 88172645463325252ull;
+	for (int i = 0; i < 100000; i++) {
+		t ^= t << 13, t ^= t >> 7, t ^= t << 17;
+		e.time_us = t % (4294967296ull * 1000000ull);
+		char tw[64];
+		int n = snprintf(tw, sizeof(tw), "{\"time\":%llu.%06llu,", (unsigned long long)(e.time_us / 1000000),
+				 (unsigned long long)(e.time_us % 1000000));
+		assert_true(event_to_json(&e, json, sizeof(json)) > 0);
+		if (strncmp(json, tw, (size_t)n) != 0)
+			fail_msg("time_us %llu printed as %.40s", (unsigned long long)e.time_us, json);
+	}
 
 	/* control characters (a hostile node name in a subject) become \u00XX; never overflow */
 	char esc[16];

@@ -5,6 +5,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "event.h"
 #include "hot.h"
 
 #include <math.h>

@@ -121,10 +121,22 @@ static void test_hostile(void **state)
 	expect_bad("#recmesh-hot 1 node=n time=nan gen=1 chunk=0/1\n", "header");
 	expect_bad("#recmesh-hot 1 node=n.x time=1 gen=1 chunk=0/1\n", "header");
 	expect_bad("#recmesh-hot 1 node=n time=1 gen=1 chunk=0/1 extra\n", "header");
+	/* strict numbers and single spaces in the header */
+	expect_bad("#recmesh-hot 1 node=n time=0x1p3 gen=1 chunk=0/1\n", "header");
+	expect_bad("#recmesh-hot 1 node=n time=inf gen=1 chunk=0/1\n", "header");
+	expect_bad("#recmesh-hot 1 node=n time=-1 gen=1 chunk=0/1\n", "header");
+	expect_bad("#recmesh-hot 1 node=n time=1 gen=-1 chunk=0/1\n", "header");
+	expect_bad("#recmesh-hot 1 node=n time=1 gen=18446744073709551616 chunk=0/1\n", "header");
+	expect_bad("#recmesh-hot 1 node=n time=1 gen=1 chunk=-1/1\n", "header");
+	expect_bad("#recmesh-hot 1 node=n time=1 gen=1 chunk=0/4097\n", "header");
+	expect_bad("#recmesh-hot  1 node=n time=1 gen=1 chunk=0/1\n", "header");
+	expect_bad("#recmesh-hot 1 node= time=1 gen=1 chunk=0/1\n", "header");
 	const char *bad_items[] = {
 		"x A www.z1.com.",     "nan A www.z1.com.", "-1 A www.z1.com.",
 		"1e20 A www.z1.com.",  "1 NOTATYPE www.",   "1 A a..b.",
 		"1 A www.z1.com. junk", "1 A",              "1 TYPE0 www.",
+		"0x10 A www.z1.com.",  "+1 A www.z1.com.", "inf A www.z1.com.",
+		"1  A www.z1.com.",    " 1 A www.z1.com.", "1 A www.z1.com. ",
 	};
 	for (size_t i = 0; i < sizeof(bad_items) / sizeof(bad_items[0]); i++) {
 		snprintf(buf, sizeof(buf), "%s%s\n", hdr, bad_items[i]);

@@ -117,10 +117,40 @@ static void test_text(void **state)
 		"#recmesh-ns 1 node=n time=1\n192.0.2.1 1 1 0 0 1 1\n",
 		"#recmesh-ns 1 node=n time=1\n192.0.2.1 1 1 0 0 1 1 1 extra\n",
 		"#recmesh-ns 1 node=n time=1\nhello\n",
+		"#recmesh-ns 1 node=n time=0x10\n",
+		"#recmesh-ns 1 node=n time=1e11\n",
+		"#recmesh-ns 1 node=n  time=1\n",
+		"#recmesh-ns 1 node=n time=1\n192.0.2.1 0x1 1 0 0 1 1 1\n",
+		"#recmesh-ns 1 node=n time=1\n192.0.2.1 1 +1 0 0 1 1 1\n",
+		"#recmesh-ns 1 node=n time=1\n192.0.2.1 1 18446744073709551616 0 0 1 1 1\n",
+		"#recmesh-ns 1 node=n time=1\n192.0.2.1 1 1 4294967296 4294967296 1 1 1\n",
+		"#recmesh-ns 1 node=n time=1\n192.0.2.1 1 1 0 0 1 1 inf\n",
+		"#recmesh-ns 1 node=n time=1\n192.0.2.1  1 1 0 0 1 1 1\n",
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
 		if (nstable_parse(bad[i], strlen(bad[i]), node, &t, NULL, NULL, err, sizeof(err)) != -1)
 			fail_msg("accepted: %s", bad[i]);
+
+	/* the reasons doc/nats.md quotes */
+	char longer[400];
+	snprintf(longer, sizeof(longer), "#recmesh-ns 1 node=n time=1\n%0300d\n", 1);
+	const struct {
+		const char *text, *reason;
+	} why[] = {
+		{"", "empty value"},
+		{"#recmesh-ns 1 node=n\n", "bad header line"},
+		{"#recmesh-ns 2 node=n time=1\n", "unsupported version or bad time"},
+		{"#recmesh-ns 1 node=n time=1\n\n192.0.2.1 1 1 0 0 1 1\n", "bad item on line 3"},
+		{"#recmesh-ns 1 node=n time=1\nexample.com 1 1 0 0 1 1 1\n", "bad address on line 2"},
+		{longer, "bad line 2"},
+	};
+	for (size_t i = 0; i < sizeof(why) / sizeof(why[0]); i++) {
+		err[0] = '\0';
+		assert_int_equal(nstable_parse(why[i].text, strlen(why[i].text), node, &t, NULL, NULL, err,
+					       sizeof(err)), -1);
+		if (strcmp(err, why[i].reason) != 0)
+			fail_msg("'%.40s' rejected for '%s', expected '%s'", why[i].text, err, why[i].reason);
+	}
 }
 
 static struct nstable_item mk(const uint8_t *addr, uint64_t ans, uint64_t tos, uint32_t streak, double la,
