@@ -1,19 +1,24 @@
 /*
- * warm.c: the paced replay; see warm.h.
+ * replay.c: the paced replay; see replay.h.
  *
- * One connected UDP socket per 16-bit ID space; a query takes a free ID of
- * a socket, its slot records when it was sent, and the answer is matched by
- * ID and question. A token bucket refilled by a repeating timer bounds the
- * rate; the in-flight count bounds concurrency.
+ * One connected UDP socket and one ID pool (idpool.h): a query takes an ID
+ * (the pool records when it was sent) and its item's index is kept in an
+ * array indexed by the ID; the answer is matched by ID and question.
+ * Timeouts are found at the pool's oldest in-flight ID, so a tick costs
+ * nothing while nothing is late. A repeating 10 ms timer refills the
+ * pacer's token bucket and lets it decide its rate (pacer.h); the
+ * in-flight count bounds concurrency.
  */
 #include "config.h"
 
-#include "warm.h"
+#include "replay.h"
 
 #include "clock.h"
 #include "dnsmsg.h"
+#include "idpool.h"
 #include "log.h"
 #include "netaddr.h"
+#include "pacer.h"
 
 #include <errno.h>
 #include <ev.h>
@@ -26,31 +31,32 @@
 #include <time.h>
 #include <unistd.h>
 
-#define WARM_TICK 0.01 /* seconds between pacing ticks */
+#define REPLAY_TICK 0.01 /* seconds between pacing ticks */
 
-struct warm_slot {
-	double sent;
-	size_t item; /* index + 1; 0 = free */
-};
-
-struct warm_run_state {
-	const struct warm_config *cfg;
+struct replay_state {
+	const struct replay_config *cfg;
 	const struct hot_item *items;
 	size_t n, next;
-	struct warm_result *res;
+	struct replay_result *res;
 	struct ev_loop *loop;
 	int fd;
 	ev_io io;
 	ev_timer tick;
-	struct warm_slot *slots; /* 65536 */
-	uint16_t next_id;
-	size_t inflight;
-	double tokens, started, last_draw, last_scan;
+	struct idpool *ids;
+	uint32_t *item; /* IDPOOL_MAX: the item (index) of an ID in flight */
+	struct pacer pacer;
+	uint64_t timeout_ns;
+	double started, last_draw;
 };
 
-static void draw(struct warm_run_state *w, int final)
+static int stop_set(const atomic_int *stop)
 {
-	struct warm_result *r = w->res;
+	return stop && atomic_load(stop);
+}
+
+static void draw(struct replay_state *w, int final)
+{
+	struct replay_result *r = w->res;
 	double el = clock_mono() - w->started;
 	size_t done = r->answered + r->timeouts + r->send_errors;
 	double rate = el > 0 ? done / el : 0;
@@ -60,41 +66,45 @@ static void draw(struct warm_run_state *w, int final)
 	for (int i = 0; i < width; i++)
 		bar[i] = i < fill ? '#' : '-';
 	bar[width] = '\0';
-	fprintf(stderr, "\r[%s] %zu/%zu  %.0f q/s  failed %zu  %s %.0fs ", bar, done, r->total, rate,
-		r->timeouts + r->send_errors, final ? "took" : "left", final ? el : left);
+	fprintf(stderr, "\r[%s] %zu/%zu  %.0f q/s (pace %.0f)  failed %zu  %s %.0fs ", bar, done,
+		r->total, rate, pacer_rate(&w->pacer), r->timeouts + r->send_errors,
+		final ? "took" : "left", final ? el : left);
 	if (final)
 		fputc('\n', stderr);
 	fflush(stderr);
 }
 
-static void send_some(struct warm_run_state *w)
+static void send_some(struct replay_state *w)
 {
 	uint8_t pkt[DNS_HDR_LEN + DNS_MAX_NAME + 32];
-	while (w->next < w->n && w->inflight < w->cfg->concurrency && w->tokens >= 1) {
-		uint16_t id = w->next_id;
-		/* find a free ID; at most concurrency are taken, so this ends quickly */
-		while (w->slots[id].item)
-			id++;
-		w->next_id = (uint16_t)(id + 1);
+	uint64_t now_ns = clock_mono_ns();
+	double now = now_ns / 1e9;
+	unsigned allowed = pacer_allowed(&w->pacer, now);
+	while (w->next < w->n && allowed > 0 && idpool_count(w->ids) < w->cfg->concurrency) {
+		int id = idpool_take(w->ids, now_ns);
+		if (id < 0)
+			break; /* cannot happen: concurrency is below the pool's size */
 		const struct hot_item *it = &w->items[w->next];
-		int len = dnsmsg_make_query(id, it->qname, it->qname_len, it->qtype, 1, pkt, sizeof(pkt));
+		int len = dnsmsg_make_query((uint16_t)id, it->qname, it->qname_len, it->qtype, 1, pkt,
+					    sizeof(pkt));
+		w->item[id] = (uint32_t)w->next;
 		w->next++;
-		w->tokens -= 1;
+		allowed--;
+		pacer_sent(&w->pacer, now);
 		if (len < 0 || send(w->fd, pkt, (size_t)len, 0) < 0) {
+			idpool_give(w->ids, (uint16_t)id);
 			w->res->send_errors++;
 			continue;
 		}
-		w->slots[id].item = w->next; /* index + 1 */
-		w->slots[id].sent = clock_mono();
-		w->inflight++;
 		w->res->sent++;
 	}
 }
 
-static void finish_if_done(struct warm_run_state *w)
+static void finish_if_done(struct replay_state *w)
 {
-	if ((w->next >= w->n && w->inflight == 0) || (w->cfg->stop && *w->cfg->stop)) {
-		if (w->cfg->stop && *w->cfg->stop)
+	int stop = stop_set(w->cfg->stop);
+	if ((w->next >= w->n && idpool_count(w->ids) == 0) || stop) {
+		if (stop)
 			w->res->stopped = 1;
 		ev_break(w->loop, EVBREAK_ALL);
 	}
@@ -102,20 +112,19 @@ static void finish_if_done(struct warm_run_state *w)
 
 static void on_answer(struct ev_loop *loop, ev_io *io, int revents)
 {
-	struct warm_run_state *w = io->data;
+	struct replay_state *w = io->data;
 	uint8_t buf[65536];
 	struct dns_msg_info m;
 	for (;;) {
 		ssize_t r = recv(w->fd, buf, sizeof(buf), MSG_DONTWAIT);
 		if (r < 0)
 			break;
-		if (r < DNS_HDR_LEN)
+		if (r < DNS_HDR_LEN || !(buf[2] & 0x80))
 			continue;
 		uint16_t id = dnsmsg_get16(buf);
-		struct warm_slot *s = &w->slots[id];
-		if (!s->item)
-			continue; /* late answer after a timeout */
-		const struct hot_item *it = &w->items[s->item - 1];
+		if (!idpool_in_flight(w->ids, id))
+			continue; /* late answer after a timeout, or never asked */
+		const struct hot_item *it = &w->items[w->item[id]];
 		int rc = dnsmsg_parse(buf, (size_t)r, &m);
 		if (rc == DNS_OK && (m.qname_len != it->qname_len || memcmp(m.qname, it->qname, it->qname_len) ||
 				     m.qtype != it->qtype))
@@ -123,8 +132,8 @@ static void on_answer(struct ev_loop *loop, ev_io *io, int revents)
 		int code = rc == DNS_OK ? dnsmsg_rcode(&m) : (buf[3] & 0x0f);
 		w->res->rcodes[code > 15 ? 15 : code]++;
 		w->res->answered++;
-		s->item = 0;
-		w->inflight--;
+		pacer_answer(&w->pacer, idpool_sent(w->ids, id) / 1e9, clock_mono());
+		idpool_give(w->ids, id);
 	}
 	send_some(w);
 	finish_if_done(w);
@@ -132,24 +141,16 @@ static void on_answer(struct ev_loop *loop, ev_io *io, int revents)
 
 static void on_tick(struct ev_loop *loop, ev_timer *t, int revents)
 {
-	struct warm_run_state *w = t->data;
-	double now = clock_mono();
-	/* the bucket holds at most a tenth of a second of queries, at least one */
-	double cap = w->cfg->qps / 10.0 < 1 ? 1 : w->cfg->qps / 10.0;
-	w->tokens += w->cfg->qps * WARM_TICK;
-	if (w->tokens > cap)
-		w->tokens = cap;
-	if (w->inflight && now - w->last_scan > 0.1) {
-		w->last_scan = now;
-		for (uint32_t id = 0; id < 65536; id++) {
-			struct warm_slot *s = &w->slots[id];
-			if (s->item && now - s->sent > w->cfg->query_timeout) {
-				s->item = 0;
-				w->inflight--;
-				w->res->timeouts++;
-			}
-		}
+	struct replay_state *w = t->data;
+	uint64_t now_ns = clock_mono_ns(), sent;
+	double now = now_ns / 1e9;
+	int id;
+	while ((id = idpool_oldest(w->ids, &sent)) >= 0 && now_ns - sent > w->timeout_ns) {
+		pacer_timeout(&w->pacer, sent / 1e9, now);
+		idpool_give(w->ids, (uint16_t)id);
+		w->res->timeouts++;
 	}
+	pacer_tick(&w->pacer, now);
 	send_some(w);
 	if (w->cfg->progress && now - w->last_draw > 0.2) {
 		draw(w, 0);
@@ -179,24 +180,28 @@ static int open_target(const char *target, char *err, size_t err_size)
 	return fd;
 }
 
-int warm_run(const struct warm_config *cfg, const struct hot_item *items, size_t n,
-	     struct warm_result *res, char *err, size_t err_size)
+int replay_run(const struct replay_config *cfg, const struct hot_item *items, size_t n,
+	       struct replay_result *res, char *err, size_t err_size)
 {
-	struct warm_run_state w;
-	memset(res, 0, sizeof(*res));
+	struct replay_state w;
+	struct replay_result r;
+	memset(&r, 0, sizeof(r));
 	memset(&w, 0, sizeof(w));
-	res->total = n;
-	if (cfg->qps == 0 || cfg->concurrency == 0 || cfg->concurrency > 60000) {
-		snprintf(err, err_size, "qps must be positive and concurrency 1 to 60000");
+	r.total = n;
+	if (cfg->qps == 0 || cfg->concurrency == 0 || cfg->concurrency > 60000 ||
+	    !(cfg->query_timeout > 0)) {
+		snprintf(err, err_size, "qps and query timeout must be positive and concurrency 1 to 60000");
 		return -1;
 	}
 	if ((w.fd = open_target(cfg->target, err, err_size)) < 0)
 		return -1;
-	w.slots = calloc(65536, sizeof(*w.slots));
+	w.ids = idpool_create(IDPOOL_MAX);
+	w.item = calloc(IDPOOL_MAX, sizeof(*w.item));
 	w.loop = ev_loop_new(EVFLAG_AUTO);
-	if (!w.slots || !w.loop) {
+	if (!w.ids || !w.item || !w.loop) {
 		snprintf(err, err_size, "out of memory");
-		free(w.slots);
+		idpool_destroy(w.ids);
+		free(w.item);
 		if (w.loop)
 			ev_loop_destroy(w.loop);
 		close(w.fd);
@@ -205,49 +210,66 @@ int warm_run(const struct warm_config *cfg, const struct hot_item *items, size_t
 	w.cfg = cfg;
 	w.items = items;
 	w.n = n;
-	w.res = res;
-	w.tokens = 1;
-	w.next_id = (uint16_t)random();
+	w.res = &r;
+	w.timeout_ns = (uint64_t)(cfg->query_timeout * 1e9);
 	w.started = w.last_draw = clock_mono();
+	struct pacer_config pc = {
+		.qps = cfg->qps,
+		.max_qps = cfg->max_qps,
+		.min_qps = cfg->qps / 10.0,
+		.slow_after = cfg->query_timeout / 5,
+	};
+	pacer_init(&w.pacer, &pc, w.started);
 	ev_io_init(&w.io, on_answer, w.fd, EV_READ);
 	w.io.data = &w;
 	ev_io_start(w.loop, &w.io);
-	ev_timer_init(&w.tick, on_tick, WARM_TICK, WARM_TICK);
+	ev_timer_init(&w.tick, on_tick, REPLAY_TICK, REPLAY_TICK);
 	w.tick.data = &w;
 	ev_timer_start(w.loop, &w.tick);
-	if (n > 0)
+	if (n > 0 && !stop_set(cfg->stop))
 		ev_run(w.loop, 0);
-	res->seconds = clock_mono() - w.started;
+	else if (n > 0)
+		r.stopped = 1;
+	r.seconds = clock_mono() - w.started;
+	r.peak_qps = w.pacer.peak;
+	r.final_qps = pacer_rate(&w.pacer);
+	r.raises = w.pacer.raises;
+	r.backoffs = w.pacer.backoffs;
 	if (cfg->progress)
 		draw(&w, 1);
 	ev_loop_destroy(w.loop);
-	free(w.slots);
+	idpool_destroy(w.ids);
+	free(w.item);
 	close(w.fd);
+	*res = r;
 	return 0;
 }
 
-int warm_probe(const char *target, double timeout)
+int replay_probe(const char *target, double timeout, int *rcode)
 {
 	char err[256];
-	uint8_t q[64], buf[4096], name[16];
+	uint8_t q[64], buf[4096], root[1] = {0};
 	int fd = open_target(target, err, sizeof(err));
 	if (fd < 0)
 		return -1;
-	int nl = dnsmsg_name_from_text("localhost.", name, sizeof(name));
-	uint16_t id = (uint16_t)random();
-	int len = dnsmsg_make_query(id, name, (size_t)nl, 1, 1, q, sizeof(q));
+	uint16_t id = (uint16_t)arc4random_uniform(65536);
+	int len = dnsmsg_make_query(id, root, 1, 2 /* NS */, 1, q, sizeof(q));
 	int rc = -1;
-	if (send(fd, q, (size_t)len, 0) == len) {
+	if (len > 0 && send(fd, q, (size_t)len, 0) == len) {
 		double deadline = clock_mono() + timeout;
 		for (;;) {
-			int ms = (int)((deadline - clock_mono()) * 1000);
+			double rest = deadline - clock_mono();
 			struct pollfd p = {fd, POLLIN, 0};
-			if (ms <= 0 || poll(&p, 1, ms) <= 0)
+			if (rest <= 0 || poll(&p, 1, (int)(rest * 1000) + 1) <= 0)
 				break;
 			ssize_t r = recv(fd, buf, sizeof(buf), 0);
 			if (r < 0 && errno == ECONNREFUSED)
 				break; /* nothing listens there */
-			if (r >= DNS_HDR_LEN && dnsmsg_get16(buf) == id && (buf[2] & 0x80)) {
+			/* the answer to this ID, with the question `. NS IN` */
+			if (r >= DNS_HDR_LEN + 5 && dnsmsg_get16(buf) == id && (buf[2] & 0x80) &&
+			    dnsmsg_get16(buf + 4) == 1 && buf[DNS_HDR_LEN] == 0 &&
+			    dnsmsg_get16(buf + DNS_HDR_LEN + 1) == 2) {
+				*rcode = buf[3] & 0x0f;
 				rc = 0;
 				break;
 			}
@@ -257,21 +279,37 @@ int warm_probe(const char *target, double timeout)
 	return rc;
 }
 
-int warm_wait_target(const char *target, double timeout, volatile int *stop)
+int replay_wait_ready(const char *target, double timeout, atomic_int *stop, char *err,
+		      size_t err_size)
 {
-	double deadline = clock_mono() + timeout;
+	double start = clock_mono(), deadline = start + timeout;
+	int last = -1;
 	for (;;) {
-		if (stop && *stop)
+		if (stop_set(stop)) {
+			snprintf(err, err_size, "interrupted while waiting for '%s'", target);
 			return -1;
+		}
 		double t0 = clock_mono();
-		if (warm_probe(target, 0.5) == 0)
-			return 0;
+		int rcode;
+		if (replay_probe(target, 0.5, &rcode) == 0) {
+			if (rcode == DNS_RCODE_NOERROR)
+				return 0;
+			last = rcode;
+		}
 		if (t0 >= deadline)
-			return -1;
+			break;
 		double rest = 0.2 - (clock_mono() - t0);
 		if (rest > 0) {
 			struct timespec ts = {0, (long)(rest * 1e9)};
 			nanosleep(&ts, NULL);
 		}
 	}
+	if (last < 0) {
+		snprintf(err, err_size, "target '%s' did not answer within %.0f s", target, timeout);
+	} else {
+		char rb[16];
+		snprintf(err, err_size, "target '%s' could not resolve '. NS' within %.0f s (last answer %s)",
+			 target, timeout, dnsmsg_rcode_to_text(last, rb));
+	}
+	return -1;
 }
