@@ -225,7 +225,7 @@ int warmup_print(const struct warmup_result *r, const char *target, int json, FI
 		fprintf(out, "%s\n", text);
 		return 0;
 	}
-	size_t size = 4096 + r->nskipped * 1024;
+	size_t size = 4096 + r->nskipped * 2048; /* a name and a reason, every byte escaped (6 each) */
 	char *buf = malloc(size);
 	struct json j;
 	if (!buf)
