@@ -97,10 +97,18 @@ score() { "$RECMESH" hot --nats "$NATS" --cluster t --json --top 1 | sed -n 's/.
 s1=$(score)
 "$RECMESH" warm --target "127.0.0.1:$PROXY_PORT" --nats "$NATS" --cluster t --json --qps 500 >/dev/null \
     || fail "warm through the proxy failed"
-sleep 1.2 # two --hot-interval periods, so the list has been rewritten
+# wait until the proxy has written its list twice since (hot-writes on its counters line, SIGUSR1)
+stat_lines() { grep -c 'counters: events' "$RM_TMP/proxy.log" || true; }
+hot_writes() { grep -o 'counters: events .* hot-writes=[0-9]*' "$RM_TMP/proxy.log" | tail -1 | sed 's/.*=//'; }
+n0=$(stat_lines)
+kill -USR1 "$(rm_pid proxy)"
+rm_wait_until 5 eval '(( $(stat_lines) > n0 ))' || fail "no counters line after SIGUSR1: $(tail -3 "$RM_TMP/proxy.log")"
+w0=$(hot_writes)
+writes_grew() { kill -USR1 "$(rm_pid proxy)"; local w; w=$(hot_writes); ((w >= w0 + 2)); }
+rm_wait_until 10 writes_grew || fail "the hot list was not rewritten twice: hot-writes $w0 -> $(hot_writes)"
 s2=$(score)
 awk -v a="$s1" -v b="$s2" 'BEGIN { exit !(b <= a) }' || fail "the top score grew from $s1 to $s2"
-ok "top score $s1 -> $s2 after replaying every name through the proxy"
+ok "top score $s1 -> $s2 after replaying every name through the proxy (list rewritten: hot-writes $w0 -> $(hot_writes))"
 
 echo "== readiness: a Recursor that answers but cannot resolve is not warmed"
 # its only root server is an address nothing listens on: '. NS' fails at once
