@@ -11,14 +11,81 @@
 # queries and timeouts; the goals of the warm-up issue; the latency CDFs in
 # bench/out/warm-cdf.png.
 # Options: --quick (100 zones, 15 s windows), --window S (default 60).
+#
+# --pacing [--names N]: instead, how long N names (default 50000) take to
+# warm, fixed pacing (--max-qps = --qps) against adaptive: a hermetic tree
+# of 100 zones x N/100 names (no latency relay), a teacher Recursor behind
+# `recmesh proxy` learns every name once, then a fresh Recursor is warmed
+# once per mode (restarted in between), and a table: names, seconds,
+# answers/s, timeouts, SERVFAILs, the highest rate, back-offs. The rates:
+# PACING_QPS (1000), PACING_MAX_QPS (5000), PACING_CONCURRENCY (500).
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 RECMESH=${RECMESH:-$("$HERE/build.sh")}
 ZONES=500 NAMES=20 WINDOW=60 QPS=300
+PACING=0 PACING_NAMES=50000
+: "${PACING_QPS:=1000}" "${PACING_MAX_QPS:=5000}" "${PACING_CONCURRENCY:=500}"
+rest=()
+while (($#)); do
+	case $1 in
+	--pacing) PACING=1 ;;
+	--names) PACING_NAMES=${2:?--names N}; shift ;;
+	*) rest+=("$1") ;;
+	esac
+	shift
+done
 source "$HERE/../tests/system/lib.sh"
 rm_init warm-bench
 source "$HERE/common.sh"
-bench_args "$@"
+bench_args ${rest[@]+"${rest[@]}"}
+
+# pacing_bench: fixed against adaptive pacing for PACING_NAMES names; prints the table
+pacing_bench() {
+	local per=$(((PACING_NAMES + 99) / 100)) nats_port nats teach_port proxy_port rec_port mode max out
+	echo "== tree: 100 zones x $per names" >&2
+	rm_start_tree 127.73 100 "$per"
+	nats_port=$(rm_free_port)
+	nats=nats://127.0.0.1:$nats_port
+	rm_start_nats nats "$nats_port"
+	teach_port=$(rm_free_port)
+	proxy_port=$(rm_free_port)
+	rec_port=$(rm_free_port)
+	rm_start_recursor teach "$teach_port"
+	rm_spawn proxy "$RECMESH" proxy --listen "127.0.0.1:$proxy_port" --upstream "127.0.0.1:$teach_port" \
+		--nats "$nats" --cluster pace --node t1 --hot-interval 2 --stats-interval 0 \
+		--hot-capacity $((PACING_NAMES * 2)) --hot-publish "$PACING_NAMES"
+	rm_wait_until 10 rm_dig @127.0.0.1 -p "$proxy_port" +short localhost A >/dev/null
+	echo "== learning: every name once through the proxy" >&2
+	head -n "$PACING_NAMES" "$RM_TREE/names.txt" >"$RM_TMP/pace-names.txt"
+	dnsperf -s 127.0.0.1 -p "$proxy_port" -d "$RM_TMP/pace-names.txt" -n 1 -c 4 -q 500 -Q 5000 -t 10 \
+		>"$RM_TMP/pace-learn.out" 2>&1
+	hot_names() { "$RECMESH" hot --nats "$nats" --cluster pace --json --top "$PACING_NAMES" 2>/dev/null | grep -c '"qname"' || true; }
+	hot_enough() { (($(hot_names) >= PACING_NAMES * 9 / 10)); }
+	rm_wait_until 60 hot_enough || echo "   the hot list holds only $(hot_names) names" >&2
+	for mode in fixed adaptive; do
+		max=$PACING_QPS
+		[[ $mode == adaptive ]] && max=$PACING_MAX_QPS
+		rm_stop rec
+		rm_start_recursor rec "$rec_port"
+		echo "== $mode: --qps $PACING_QPS --max-qps $max --concurrency $PACING_CONCURRENCY" >&2
+		out=$("$RECMESH" warm --target "127.0.0.1:$rec_port" --nats "$nats" --cluster pace --top "$PACING_NAMES" \
+			--qps "$PACING_QPS" --max-qps "$max" --concurrency "$PACING_CONCURRENCY" --intel-file "" --json) \
+			|| echo "   recmesh warm failed: $out" >&2
+		echo "$mode $out" >>"$RM_TMP/pace.txt"
+	done
+	printf '%-9s %8s %8s %10s %9s %10s %9s %9s\n' mode names seconds answers/s timeouts SERVFAILs peak_q/s back-offs
+	while read -r mode out; do
+		awk -v mode="$mode" -v j="$out" 'function num(k,   m) {
+				if (match(j, "\"" k "\":[0-9.]+")) { m = substr(j, RSTART, RLENGTH); sub(/.*:/, "", m); return m }
+				return 0 }
+			BEGIN { printf "%-9s %8d %8.1f %10.0f %9d %10d %9.0f %9d\n", mode, num("names"), num("seconds"),
+				num("rate"), num("timeouts"), num("SERVFAIL"), num("peak_qps"), num("backoffs") }'
+	done <"$RM_TMP/pace.txt"
+}
+if ((PACING)); then
+	pacing_bench | tee "$BENCH_OUT/warm-pacing-$(date +%Y%m%d-%H%M%S).txt"
+	exit 0
+fi
 
 echo "== tree: $ZONES zones x $NAMES names behind a latency relay" >&2
 bench_tree 127.72 "$ZONES" "$NAMES"

@@ -1,131 +1,139 @@
-/* autowarm.c: restart detection and warm-up inside the proxy; see autowarm.h */
+/*
+ * autowarm.c: the proxy's watcher thread; see autowarm.h.
+ *
+ * The loop: sleep a second, probe, read the uptime (only when the probe
+ * was answered and a socket directory is known), step the restart
+ * detector, and on "is back" or "restarted" run the warm-up pipeline. It
+ * does not probe while a warm-up runs; a restart during one is still
+ * noticed afterwards (by the probes, or by the uptime).
+ */
 #include "config.h"
 
 #include "autowarm.h"
 
-#include "fleet.h"
 #include "log.h"
-#include "natsconn.h"
-#include "warm.h"
+#include "reccontrol.h"
+#include "replay.h"
+#include "restart.h"
+#include "warmup.h"
+
+#include "clock.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <unistd.h>
-
-#define AUTOWARM_DOWN_PROBES 2 /* failed probes in a row that mean "gone" */
 
 struct autowarm {
 	struct autowarm_config cfg;
-	char *upstream, *nats, *cluster, *sockdir;
+	char *upstream, *nats, *cluster, *sockdir, *intel_file;
 	pthread_t thread;
-	volatile int stop;
+	atomic_int stop;
+	atomic_uint_fast64_t runs, failed, names, answered, timeouts, servfails;
 };
 
-/* The Recursor's uptime in seconds through rec_control, or -1 */
-static long rec_uptime(const char *dir)
+static void add_sat(atomic_uint_fast64_t *c, uint64_t v)
 {
-	char cmd[1200];
-	long up = -1;
-	snprintf(cmd, sizeof(cmd), "rec_control --socket-dir='%s' --timeout=2 get uptime 2>/dev/null", dir);
-	FILE *f = popen(cmd, "r");
-	if (!f)
-		return -1;
-	if (fscanf(f, "%ld", &up) != 1)
-		up = -1;
-	pclose(f);
-	return up;
+	uint64_t old = atomic_load(c), nv;
+	do {
+		nv = old + v < old ? UINT64_MAX : old + v;
+	} while (!atomic_compare_exchange_weak(c, &old, nv));
+}
+
+static void say_log(void *ctx, int level, const char *msg)
+{
+	log_msg(level, "auto-warm: %s", msg);
 }
 
 static void run_warm(struct autowarm *a, const char *why)
 {
-	struct hot_item *items = NULL;
-	size_t n = 0;
-	struct fleet_report rep;
-	struct warm_result res;
-	natsConnection *nc = NULL;
-	char err[512];
-
+	char err[512], text[4096];
+	struct warmup_result res;
 	log_info("upstream '%s' %s: warming it up", a->upstream, why);
-	memset(&rep, 0, sizeof(rep));
-	if (!(nc = natsconn_open(a->nats, "recmesh auto-warm", 0, 3000, err, sizeof(err))) ||
-	    fleet_top(nc, a->cluster, a->cfg.max_age, a->cfg.half_life, a->cfg.top, &items, &n, &rep, err,
-		      sizeof(err)) < 0) {
-		log_warn("auto-warm: %s", err);
-		goto out;
-	}
-	if (n == 0) {
-		log_warn("auto-warm: no usable hot list for cluster '%s'", a->cluster);
-		goto out;
-	}
-	if (warm_wait_target(a->upstream, a->cfg.wait_timeout, &a->stop) < 0) {
-		log_warn("auto-warm: upstream '%s' did not answer within %.0f s", a->upstream,
-			 a->cfg.wait_timeout);
-		goto out;
-	}
-	struct warm_config wc = {
+	struct warmup_config wc = {
+		.nats_url = a->nats,
+		.nats_name = "recmesh auto-warm",
+		.cluster = a->cluster,
 		.target = a->upstream,
+		.intel_file = a->intel_file,
+		.max_age = a->cfg.max_age,
+		.half_life = a->cfg.half_life,
+		.top = a->cfg.top,
 		.qps = a->cfg.qps,
+		.max_qps = a->cfg.max_qps,
 		.concurrency = a->cfg.concurrency,
 		.query_timeout = a->cfg.query_timeout,
+		.wait_timeout = a->cfg.wait_timeout,
+		.intel_wait = AUTOWARM_INTEL_WAIT,
 		.stop = &a->stop,
+		.say = say_log,
 	};
-	if (warm_run(&wc, items, n, &res, err, sizeof(err)) < 0) {
-		log_warn("auto-warm: %s", err);
-		goto out;
+	if (warmup_run(&wc, &res, err, sizeof(err)) < 0) {
+		add_sat(&a->failed, 1);
+		log_warn("auto-warm of '%s' failed: %s", a->upstream, err);
+		return;
 	}
-	log_info("auto-warm of '%s'%s: %zu names from %zu list(s) (source %s) in %.1f s: answered %zu "
-		 "(NOERROR %zu, NXDOMAIN %zu, SERVFAIL %zu), timeouts %zu",
-		 a->upstream, res.stopped ? " stopped early" : " done", n, rep.used,
-		 fleet_source_name(rep.source), res.seconds, res.answered, res.rcodes[0], res.rcodes[3],
-		 res.rcodes[2], res.timeouts);
-out:
-	natsconn_close(nc);
-	fleet_report_free(&rep);
-	free(items);
+	add_sat(&a->runs, 1);
+	add_sat(&a->names, res.names);
+	add_sat(&a->answered, res.answered);
+	add_sat(&a->timeouts, res.timeouts);
+	add_sat(&a->servfails, res.rcodes[2]);
+	warmup_summary_text(&res, a->upstream, "; ", text, sizeof(text));
+	log_info("auto-warm: %s", text);
+	warmup_result_free(&res);
+}
+
+static void nap(struct autowarm *a, double seconds)
+{
+	for (int i = 0; i < (int)(seconds * 10) && !atomic_load(&a->stop); i++) {
+		struct timespec ts = {0, 100000000};
+		nanosleep(&ts, NULL);
+	}
 }
 
 static void *watch(void *arg)
 {
 	struct autowarm *a = arg;
-	int fails = 0, was_down = 0;
-	long last_up = -1;
-	while (!a->stop) {
-		struct timespec ts = {1, 0};
-		nanosleep(&ts, NULL);
-		if (a->stop)
+	struct restart det;
+	char err[256];
+	int uptime_warned = 0;
+	restart_init(&det);
+	while (!atomic_load(&a->stop)) {
+		nap(a, 1.0);
+		if (atomic_load(&a->stop))
 			break;
-		int ok = warm_probe(a->upstream, 1.0) == 0;
-		const char *why = NULL;
-		if (!ok) {
-			if (++fails == AUTOWARM_DOWN_PROBES) {
-				was_down = 1;
-				log_warn("upstream '%s' does not answer; will warm it up when it is back",
-					 a->upstream);
+		int rcode;
+		int ok = replay_probe(a->upstream, 1.0, &rcode) == 0;
+		long up = -1;
+		if (ok && a->sockdir) {
+			if (reccontrol_get(a->sockdir, "uptime", 3.0, &up, err, sizeof(err)) < 0) {
+				up = -1;
+				if (!uptime_warned)
+					log_warn("auto-warm: cannot read the uptime of '%s' from '%s': %s",
+						 a->upstream, a->sockdir, err);
+				uptime_warned = 1;
+			} else {
+				uptime_warned = 0;
 			}
-			continue;
 		}
-		fails = 0;
-		if (was_down) {
-			why = "is back";
-			was_down = 0;
-		}
-		if (a->sockdir) {
-			long up = rec_uptime(a->sockdir);
-			if (up >= 0 && last_up >= 0 && up < last_up && !why)
-				why = "restarted (its uptime went back)";
-			if (up >= 0)
-				last_up = up;
-		}
-		if (why) {
-			run_warm(a, why);
-			if (a->sockdir)
-				last_up = rec_uptime(a->sockdir);
-		}
+		enum restart_event e = restart_step(&det, ok, up, clock_mono());
+		if (e == RESTART_DOWN)
+			log_warn("upstream '%s' does not answer; will warm it up when it is back", a->upstream);
+		else if (e == RESTART_BACK || e == RESTART_UPTIME)
+			run_warm(a, restart_event_text(e));
 	}
 	return NULL;
+}
+
+static void free_strings(struct autowarm *a)
+{
+	free(a->upstream);
+	free(a->nats);
+	free(a->cluster);
+	free(a->sockdir);
+	free(a->intel_file);
 }
 
 struct autowarm *autowarm_create(const struct autowarm_config *cfg)
@@ -138,11 +146,12 @@ struct autowarm *autowarm_create(const struct autowarm_config *cfg)
 	a->nats = strdup(cfg->nats_url);
 	a->cluster = strdup(cfg->cluster);
 	a->sockdir = cfg->rec_socket_dir ? strdup(cfg->rec_socket_dir) : NULL;
-	if (!a->upstream || !a->nats || !a->cluster || pthread_create(&a->thread, NULL, watch, a) != 0) {
-		free(a->upstream);
-		free(a->nats);
-		free(a->cluster);
-		free(a->sockdir);
+	a->intel_file = cfg->intel_file && *cfg->intel_file ? strdup(cfg->intel_file) : NULL;
+	atomic_init(&a->stop, 0);
+	if (!a->upstream || !a->nats || !a->cluster || (cfg->rec_socket_dir && !a->sockdir) ||
+	    (cfg->intel_file && *cfg->intel_file && !a->intel_file) ||
+	    pthread_create(&a->thread, NULL, watch, a) != 0) {
+		free_strings(a);
 		free(a);
 		return NULL;
 	}
@@ -155,11 +164,21 @@ void autowarm_destroy(struct autowarm *a)
 {
 	if (!a)
 		return;
-	a->stop = 1;
+	atomic_store(&a->stop, 1);
 	pthread_join(a->thread, NULL);
-	free(a->upstream);
-	free(a->nats);
-	free(a->cluster);
-	free(a->sockdir);
+	free_strings(a);
 	free(a);
+}
+
+void autowarm_get_stats(const struct autowarm *a, struct autowarm_stats *st)
+{
+	memset(st, 0, sizeof(*st));
+	if (!a)
+		return;
+	st->runs = atomic_load(&a->runs);
+	st->failed = atomic_load(&a->failed);
+	st->names = atomic_load(&a->names);
+	st->answered = atomic_load(&a->answered);
+	st->timeouts = atomic_load(&a->timeouts);
+	st->servfails = atomic_load(&a->servfails);
 }

@@ -1,26 +1,48 @@
 /*
- * autowarm.h: `recmesh proxy --auto-warm`. A watcher thread notices when the
- * Recursor behind the proxy has restarted (it stopped answering probes and
- * answers again, or its uptime went back, read through rec_control) and
- * then runs the same warm-up as `recmesh warm`, while the proxy keeps
- * forwarding clients. Nothing here touches the data path's thread.
+ * autowarm.h: `recmesh proxy --auto-warm`. A watcher thread probes the
+ * Recursor behind the proxy about every second (`. NS`, straight to it),
+ * reads its uptime through rec_control when a socket directory is given
+ * (reccontrol.h), feeds both into the restart detector (restart.h), and
+ * when that says the Recursor is back or has restarted, runs the warm-up
+ * pipeline (warmup.h) while the proxy keeps forwarding clients. Nothing
+ * here touches the data path's thread.
+ *
+ * The config's strings are copied; the counters can be read from any
+ * thread at any time.
  */
 #ifndef RECMESH_AUTOWARM_H
 #define RECMESH_AUTOWARM_H
+
+#include <stdint.h>
+
+#define AUTOWARM_INTEL_WAIT 1.5 /* seconds between writing the intelligence file and replaying */
 
 struct autowarm_config {
 	const char *upstream;
 	const char *nats_url;
 	const char *cluster;
 	const char *rec_socket_dir; /* may be NULL */
-	unsigned top, qps, concurrency;
+	const char *intel_file;     /* the node's --intel-file: written before each replay; may be NULL */
+	unsigned top, qps, max_qps, concurrency;
 	double max_age, query_timeout, wait_timeout;
 	double half_life; /* decay each node's list to now with it (0: not) */
 };
 
+struct autowarm_stats {
+	uint64_t runs;      /* warm-ups whose replay ran */
+	uint64_t failed;    /* warm-ups that could not replay (no list, no NATS, not ready) */
+	uint64_t names;     /* names replayed */
+	uint64_t answered;  /* of them answered */
+	uint64_t timeouts;  /* of them timed out */
+	uint64_t servfails; /* of them answered SERVFAIL */
+};
+
 struct autowarm;
+/* NULL when out of memory or the thread could not start */
 struct autowarm *autowarm_create(const struct autowarm_config *cfg);
-/* Stops the watcher, interrupting a warm-up in progress */
+/* Stops the watcher, interrupting a warm-up in progress; accepts NULL */
 void autowarm_destroy(struct autowarm *a);
+/* The counters so far (each read atomically; all zero for NULL) */
+void autowarm_get_stats(const struct autowarm *a, struct autowarm_stats *st);
 
 #endif

@@ -68,6 +68,14 @@ static void log_stats(struct proxy_ctx *x, const char *when)
 		 (unsigned long long)ps.send_errors, (unsigned long long)ps.tcp_clients,
 		 (unsigned long long)ps.tcp_clients_open, (unsigned long long)ps.tcp_clients_refused);
 mirror_line:
+	if (x->autowarm) {
+		struct autowarm_stats as;
+		autowarm_get_stats(x->autowarm, &as);
+		log_info("%s: auto-warm runs=%llu failed=%llu names=%llu answered=%llu timeouts=%llu servfail=%llu",
+			 when, (unsigned long long)as.runs, (unsigned long long)as.failed,
+			 (unsigned long long)as.names, (unsigned long long)as.answered,
+			 (unsigned long long)as.timeouts, (unsigned long long)as.servfails);
+	}
 	log_info("%s: events published=%llu dropped(queue full)=%llu dropped(nats)=%llu "
 		 "batches=%llu hot-names=%llu hot-writes=%llu hot-write-errors=%llu nats=%s",
 		 when, (unsigned long long)ms.published, (unsigned long long)ms.dropped_full,
@@ -261,8 +269,10 @@ static int run_node(enum rm_command cmd, int argc, char **argv)
 			.nats_url = o.nats,
 			.cluster = o.cluster,
 			.rec_socket_dir = o.rec_socket_dir,
+			.intel_file = o.intel_file,
 			.top = o.top,
 			.qps = o.qps,
+			.max_qps = o.max_qps,
 			.concurrency = o.concurrency,
 			.max_age = o.max_age,
 			.half_life = o.hot_half_life,

@@ -58,6 +58,7 @@ struct rm_options {
 	/* warm, and the proxy's --auto-warm */
 	char *target;
 	unsigned qps;
+	unsigned max_qps;
 	unsigned concurrency;
 	double wait_timeout;
 	double query_timeout;

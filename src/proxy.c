@@ -1,20 +1,21 @@
 /*
  * proxy.c: proxy setup and the UDP data path; see proxy.h.
  *
- * Every upstream UDP socket has its own 16-bit ID space. A query takes a
- * free ID (free IDs are reused first-in first-out, so an ID is reused as
+ * Every upstream UDP socket has its own 16-bit ID space, an ID pool
+ * (idpool.h). A query takes a free ID (free IDs start as a random
+ * permutation and are reused first-in first-out, so an ID is reused as
  * late as possible), its client's details are kept in the slot of that ID,
- * and the answer is matched by ID and by a hash of its question. Slots in
- * flight are also on a doubly linked list in send order (an answer unlinks
- * its slot in O(1)), so the periodic sweep finds the timed-out ones by
- * looking at the oldest only, and the list never holds more than the slots
- * in flight.
+ * and the answer is matched by ID and by a hash of its question. IDs in
+ * flight are also on the pool's list in send order (an answer unlinks its
+ * ID in O(1)), so the periodic sweep finds the timed-out ones by looking
+ * at the oldest only.
  */
 #include "config.h"
 
 #include "proxy_int.h"
 
 #include "clock.h"
+#include "idpool.h"
 #include "log.h"
 
 #include <errno.h>
@@ -50,7 +51,6 @@ struct udp_slot {
 	union pktinfo_any dst;
 	uint32_t qhash;
 	struct ev_query q;
-	int32_t prev, next; /* in-flight list, -1 at the ends */
 	uint16_t client_id;
 	uint16_t listener;
 	uint8_t used;
@@ -62,10 +62,8 @@ struct udp_upstream {
 	int fd;
 	ev_io io;
 	struct proxy *p;
-	struct udp_slot *slots;  /* ID_SPACE */
-	uint16_t *free_ids;      /* FIFO ring of free IDs */
-	uint32_t free_head, free_count;
-	int32_t oldest, newest; /* in-flight list in send order, -1 when empty */
+	struct udp_slot *slots; /* ID_SPACE */
+	struct idpool *ids;     /* free IDs and the in-flight list */
 };
 
 void proxy_emit(struct proxy *p, const struct ev_query *q, const struct dns_msg_info *r,
@@ -90,60 +88,39 @@ void proxy_emit(struct proxy *p, const struct ev_query *q, const struct dns_msg_
 		p->st.events_dropped++;
 }
 
-/* ID allocation */
+/* ID allocation: the shared pool (idpool.h); the slot mirrors used and sent_ns for the data path */
 
 static int id_take(struct udp_upstream *u, uint16_t *id)
 {
-	if (u->free_count == 0)
+	int i = idpool_take(u->ids, clock_mono_ns());
+	if (i < 0)
 		return -1;
-	*id = u->free_ids[u->free_head];
-	u->free_head = (u->free_head + 1) % ID_SPACE;
-	u->free_count--;
+	*id = (uint16_t)i;
 	return 0;
 }
 
-/* Puts a slot in flight: marks it used and appends it to the send-order list */
+/* Marks a taken ID's slot in flight (the pool has had it in flight since id_take) */
 static void slot_start(struct udp_upstream *u, uint16_t id, uint64_t now)
 {
 	struct udp_slot *s = &u->slots[id];
 	s->sent_ns = now;
 	s->used = 1;
-	s->next = -1;
-	s->prev = u->newest;
-	if (u->newest >= 0)
-		u->slots[u->newest].next = id;
-	else
-		u->oldest = id;
-	u->newest = id;
 }
 
 /* Ends a slot's flight (answered, timed out or never sent) and frees its ID */
 static void id_give(struct udp_upstream *u, uint16_t id)
 {
-	struct udp_slot *s = &u->slots[id];
-	if (!s->used)
-		return; /* never give an ID twice */
-	if (s->prev >= 0)
-		u->slots[s->prev].next = s->next;
-	else
-		u->oldest = s->next;
-	if (s->next >= 0)
-		u->slots[s->next].prev = s->prev;
-	else
-		u->newest = s->prev;
-	s->used = 0;
-	u->free_ids[(u->free_head + u->free_count) % ID_SPACE] = id;
-	u->free_count++;
+	u->slots[id].used = 0;
+	idpool_give(u->ids, id);
 }
 
 static void sweep_udp(struct proxy *p, struct udp_upstream *u, uint64_t now)
 {
-	while (u->oldest >= 0) {
-		uint16_t id = (uint16_t)u->oldest;
-		if (now - u->slots[id].sent_ns < p->timeout_ns)
-			break;
+	uint64_t sent;
+	int id;
+	while ((id = idpool_oldest(u->ids, &sent)) >= 0 && now - sent >= p->timeout_ns) {
 		p->st.upstream_timeouts++;
-		id_give(u, id);
+		id_give(u, (uint16_t)id);
 	}
 }
 
@@ -458,22 +435,11 @@ static int open_upstream(struct proxy *p, struct udp_upstream *u, char *err, siz
 	char a[128];
 	u->p = p;
 	u->slots = calloc(ID_SPACE, sizeof(*u->slots));
-	u->free_ids = malloc(ID_SPACE * sizeof(*u->free_ids));
-	u->oldest = u->newest = -1;
-	if (!u->slots || !u->free_ids) {
+	u->ids = idpool_create(ID_SPACE); /* a random permutation of all IDs */
+	if (!u->slots || !u->ids) {
 		snprintf(err, err_size, "out of memory");
 		return -1;
 	}
-	/* a random permutation of all IDs */
-	for (uint32_t i = 0; i < ID_SPACE; i++)
-		u->free_ids[i] = (uint16_t)i;
-	for (uint32_t i = ID_SPACE - 1; i > 0; i--) {
-		uint32_t j = (uint32_t)random() % (i + 1);
-		uint16_t t = u->free_ids[i];
-		u->free_ids[i] = u->free_ids[j];
-		u->free_ids[j] = t;
-	}
-	u->free_count = ID_SPACE;
 	u->fd = socket(p->upstream.ss.ss_family, SOCK_DGRAM, 0);
 	if (u->fd < 0 || connect(u->fd, (struct sockaddr *)&p->upstream.ss, p->upstream.len) < 0) {
 		snprintf(err, err_size, "cannot reach upstream '%s': %s",
@@ -582,7 +548,7 @@ void proxy_destroy(struct proxy *p)
 		if (u->fd >= 0)
 			close(u->fd);
 		free(u->slots);
-		free(u->free_ids);
+		idpool_destroy(u->ids);
 	}
 	free(p->ups);
 	free(p->udp_outs);

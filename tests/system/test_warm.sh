@@ -2,12 +2,16 @@
 # test_warm.sh - recmesh warm and recmesh proxy --auto-warm against real Recursors.
 #
 # Traffic through the proxy of Recursor A publishes hot names; Recursor B
-# starts empty; `recmesh warm` against B; afterwards B answers every hot name
-# without a single outgoing query, while a name that was never hot still
-# needs recursion. Replays through A's proxy do not inflate A's hot list.
-# Failure paths: no NATS, no list, a target that never answers, stale lists.
-# Without JetStream, the names come from the running proxies instead. With
-# --auto-warm, the proxy warms Recursor A up again by itself after A restarts.
+# starts empty; `recmesh warm` against B; afterwards B has every hot name in
+# its cache: a non-recursive query (RD=0, with the replay's DO=1 and CD=0),
+# which the Recursor answers from its cache only, gets the record, name by
+# name, while a name that was never hot gets none. Replays through A's proxy
+# do not inflate A's hot list. Readiness: a Recursor that answers but cannot
+# resolve (`. NS` fails) is not warmed. Failure paths: no NATS, no list, a
+# target that never answers, stale lists. Without JetStream, the names come
+# from the running proxies instead. With --auto-warm, the proxy warms
+# Recursor A up again by itself after A restarts, and its counts are checked.
+# RM_TEST_NET overrides the NET prefix (127.55).
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 source "$HERE/lib.sh"
@@ -17,7 +21,8 @@ rm_init test_warm
 ok() { rm_ok "$@"; }
 fail() { rm_fail "$@"; }
 
-rm_start_tree 127.55 30 10
+NET=${RM_TEST_NET:-127.55}
+rm_start_tree "$NET" 30 10
 NATS_PORT=$(rm_free_port)
 NATS=nats://127.0.0.1:$NATS_PORT
 rm_start_nats nats "$NATS_PORT"
@@ -29,7 +34,9 @@ rm_start_recursor rec-b "$B_PORT"
 rm_spawn proxy "$RECMESH" proxy --listen "127.0.0.1:$PROXY_PORT" --upstream "127.0.0.1:$A_PORT" \
     --nats "$NATS" --cluster t --node a --hot-interval 0.5 --stats-interval 0 \
     --auto-warm --rec-socket-dir "$RM_TMP/rec-a" --qps 200
-rm_wait_until 10 rm_dig @127.0.0.1 -p "$PROXY_PORT" +short localhost A >/dev/null
+# ready_ns PORT: the Recursor behind PORT can resolve (`. NS` answered NOERROR), as recmesh waits for
+ready_ns() { [[ $(rm_dig @127.0.0.1 -p "$1" . NS) == *"status: NOERROR"* ]]; }
+rm_wait_until 10 ready_ns "$PROXY_PORT" || fail "the proxy never answered '. NS' with NOERROR: $(rm_dig @127.0.0.1 -p "$PROXY_PORT" . NS 2>&1)"
 
 # the hot names: 40 existing names of zones 1..20, asked 1 to 3 times each
 HOT=()
@@ -48,7 +55,29 @@ rm_wait_until 10 bash -c "[[ \$($(declare -f hot_count); RECMESH=$RECMESH NATS=$
     || fail "the hot list never held the 40 names"
 ok "40 names in the fleet's hot list"
 
-outq() { rm_rec_stat "$1" all-outqueries; }
+# cached PORT NAME TYPE: the Recursor at PORT has NAME TYPE in its cache: a
+# non-recursive query (RD=0; DO=1 and CD=0 like the replay's), which it
+# answers from its cache alone, gets NOERROR and the record. Prints what it
+# got otherwise. (Never ask this before the name was resolved: the Recursor's
+# packet cache would keep the empty answer for the same question.)
+cached() {
+    local out re=${2//./\\.}
+    out=$(rm_dig @127.0.0.1 -p "$1" +norec +dnssec +nocdflag "$2" "$3" 2>&1) || { echo "no answer: $out"; return 1; }
+    if [[ $out == *"status: NOERROR"* ]] && grep -Eq "^$re\.[[:space:]]+[0-9]+[[:space:]]+IN[[:space:]]+$3[[:space:]]" <<<"$out"; then
+        return 0
+    fi
+    grep -E 'status:|flags:|^[^;[:space:]]' <<<"$out" | tr '\n' ' '
+    return 1
+}
+
+# all_cached PORT WHO: every hot name is cached at PORT (fails the test with what was seen)
+all_cached() {
+    local entry name type got
+    for entry in "${HOT[@]}"; do
+        read -r name type <<<"$entry"
+        got=$(cached "$1" "$name" "$type") || fail "$2 has no cached answer for $name $type (RD=0 query): $got"
+    done
+}
 
 echo "== recmesh warm against an empty Recursor B"
 out=$("$RECMESH" warm --target "127.0.0.1:$B_PORT" --nats "$NATS" --cluster t --json --qps 500) \
@@ -56,29 +85,44 @@ out=$("$RECMESH" warm --target "127.0.0.1:$B_PORT" --nats "$NATS" --cluster t --
 grep -q '"source":"kv","lists":1,"names":4[0-9],' <<<"$out" || fail "summary: $out"
 grep -q '"timeouts":0' <<<"$out" || fail "timeouts during warm-up: $out"
 grep -q '"rcodes":{"NOERROR":4[0-9]}' <<<"$out" || fail "rcodes: $out"
+grep -q '"skipped":\[\],"intel_written":' <<<"$out" || fail "skipped nodes or intel_written missing: $out"
 ok "warm-up ran: $out"
-rm_rec_settle rec-b all-outqueries
-before=$(outq rec-b)
-for entry in "${HOT[@]}"; do
-    read -r name type <<<"$entry"
-    [[ -n $(rm_dig @127.0.0.1 -p "$B_PORT" +short "$name" "$type") ]] || fail "B has no answer for $name"
-done
-after=$(outq rec-b)
-[[ $after -eq $before ]] || fail "B needed $((after - before)) outgoing queries for hot names"
-ok "B answers all 40 hot names from its cache (all-outqueries stays at $after)"
-rm_dig @127.0.0.1 -p "$B_PORT" +short n5.z25.com A >/dev/null
-[[ $(outq rec-b) -gt $after ]] || fail "a never-hot name did not need recursion"
-ok "a name that was never hot still needs recursion ($(outq rec-b) outgoing queries)"
+all_cached "$B_PORT" B
+ok "B has all ${#HOT[@]} hot names in its cache (each answered to a non-recursive query)"
+got=$(cached "$B_PORT" n5.z25.com A) && fail "a never-hot name is in B's cache: $(rm_dig @127.0.0.1 -p "$B_PORT" +norec n5.z25.com A)"
+ok "a name that was never hot is not in B's cache (RD=0 answer: $got)"
 
 echo "== a replay through the proxy does not feed its hot list"
 score() { "$RECMESH" hot --nats "$NATS" --cluster t --json --top 1 | sed -n 's/.*"score":\([0-9.]*\).*/\1/p'; }
 s1=$(score)
 "$RECMESH" warm --target "127.0.0.1:$PROXY_PORT" --nats "$NATS" --cluster t --json --qps 500 >/dev/null \
     || fail "warm through the proxy failed"
-sleep 1.2 # two --hot-interval periods, so the list has been rewritten
+# wait until the proxy has written its list twice since (hot-writes on its counters line, SIGUSR1)
+stat_lines() { grep -c 'counters: events' "$RM_TMP/proxy.log" || true; }
+hot_writes() { grep -o 'counters: events .* hot-writes=[0-9]*' "$RM_TMP/proxy.log" | tail -1 | sed 's/.*=//'; }
+n0=$(stat_lines)
+kill -USR1 "$(rm_pid proxy)"
+rm_wait_until 5 eval '(( $(stat_lines) > n0 ))' || fail "no counters line after SIGUSR1: $(tail -3 "$RM_TMP/proxy.log")"
+w0=$(hot_writes)
+writes_grew() { kill -USR1 "$(rm_pid proxy)"; local w; w=$(hot_writes); ((w >= w0 + 2)); }
+rm_wait_until 10 writes_grew || fail "the hot list was not rewritten twice: hot-writes $w0 -> $(hot_writes)"
 s2=$(score)
 awk -v a="$s1" -v b="$s2" 'BEGIN { exit !(b <= a) }' || fail "the top score grew from $s1 to $s2"
-ok "top score $s1 -> $s2 after replaying every name through the proxy"
+ok "top score $s1 -> $s2 after replaying every name through the proxy (list rewritten: hot-writes $w0 -> $(hot_writes))"
+
+echo "== readiness: a Recursor that answers but cannot resolve is not warmed"
+# its only root server is an address nothing listens on: '. NS' fails at once
+C_PORT=$(rm_free_port)
+printf '. 3600000 IN NS a.root.test.\na.root.test. 3600000 IN A %s.250.250\n' "$NET" >"$RM_TMP/dead-hints"
+rm_start_recursor rec-c "$C_PORT" "hint-file=$RM_TMP/dead-hints"
+lh=$(rm_dig @127.0.0.1 -p "$C_PORT" localhost A | grep -o 'status: [A-Z]*')
+t0=$EPOCHREALTIME
+err=$("$RECMESH" warm --target "127.0.0.1:$C_PORT" --nats "$NATS" --cluster t --wait-timeout 2 --intel-file "" 2>&1) \
+    && fail "warm replayed into a Recursor that cannot resolve: $err"
+took=$(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f", b - a }')
+grep -q "could not resolve '. NS' within 2 s" <<<"$err" || fail "not-ready message: $err"
+ok "C answers localhost A ($lh) but is not ready; after $took s: '$(tail -1 <<<"$err")'"
+rm_stop rec-c
 
 echo "== failure paths"
 dead_port=$(rm_free_port)
@@ -131,7 +175,7 @@ rm_wait_until 10 bash -c "exec 3<>/dev/tcp/127.0.0.1/$NATS2_PORT" 2>/dev/null
 P2=$(rm_free_port)
 rm_spawn proxy2 "$RECMESH" proxy --listen "127.0.0.1:$P2" --upstream "127.0.0.1:$A_PORT" \
     --nats "nats://127.0.0.1:$NATS2_PORT" --cluster t2 --node c --hot-interval 0.5 --stats-interval 0
-rm_wait_until 10 rm_dig @127.0.0.1 -p "$P2" +short localhost A >/dev/null
+rm_wait_until 10 ready_ns "$P2" || fail "proxy2 never answered '. NS' with NOERROR"
 for n in 1 2 3; do rm_dig @127.0.0.1 -p "$P2" "n$n.z26.net" A >/dev/null; done
 warm_nojs() {
     "$RECMESH" warm --target "127.0.0.1:$B_PORT" --nats "nats://127.0.0.1:$NATS2_PORT" --cluster t2 --json >"$RM_TMP/nojs.out" 2>"$RM_TMP/nojs.err" &&
@@ -142,18 +186,32 @@ grep -q '"source":"request"' "$RM_TMP/nojs.out" || fail "source should be reques
 ok "warm-up from the proxies' answers on recmesh.t2.hot.get: $(cat "$RM_TMP/nojs.out")"
 
 echo "== proxy --auto-warm after Recursor A restarts"
+grep -q "auto-warm: warm-up of" "$RM_TMP/proxy.log" && fail "an auto-warm before any restart: $(grep auto-warm "$RM_TMP/proxy.log")"
 rm_stop rec-a
 rm_start_recursor rec-a "$A_PORT"
-rm_wait_until 30 grep -q "auto-warm of '127.0.0.1:$A_PORT' done" "$RM_TMP/proxy.log" \
+rm_wait_until 30 grep -q "auto-warm: warm-up of '127.0.0.1:$A_PORT'" "$RM_TMP/proxy.log" \
     || fail "no auto-warm after the restart: $(grep -i warm "$RM_TMP/proxy.log")"
-ok "$(grep -o "auto-warm of .*" "$RM_TMP/proxy.log" | tail -1)"
-rm_rec_settle rec-a all-outqueries
-before=$(outq rec-a)
+summary=$(grep -o "auto-warm: warm-up of .*" "$RM_TMP/proxy.log" | tail -1)
+why=$(grep -o "upstream '127.0.0.1:$A_PORT' [a-z].*: warming it up" "$RM_TMP/proxy.log" | tail -1)
+ok "$why; $summary"
+[[ $summary =~ :\ ([0-9]+)\ names\ from\ ([0-9]+)\ node ]] || fail "no names in the summary: $summary"
+names=${BASH_REMATCH[1]}
+((names >= 40)) || fail "auto-warm replayed $names names, expected at least 40: $summary"
+[[ $summary == *"; answered $names: NOERROR $names; timeouts 0, send errors 0;"* ]] \
+    || fail "auto-warm did not get $names NOERROR answers without timeouts: $summary"
+# the counters on the stats line (SIGUSR1 logs them)
+kill -USR1 "$(rm_pid proxy)"
+rm_wait_until 5 grep -q "counters: auto-warm runs=" "$RM_TMP/proxy.log" || fail "no auto-warm counters: $(grep counters "$RM_TMP/proxy.log")"
+counters=$(grep -o "counters: auto-warm runs=.*" "$RM_TMP/proxy.log" | tail -1)
+[[ $counters == "counters: auto-warm runs=1 failed=0 names=$names answered=$names timeouts=0 servfail=0" ]] \
+    || fail "auto-warm counters: '$counters' (expected runs=1 failed=0 names=$names answered=$names timeouts=0 servfail=0)"
+ok "$counters"
+all_cached "$A_PORT" "restarted A"
+ok "restarted A has all ${#HOT[@]} hot names in its cache (each answered to a non-recursive query)"
 for entry in "${HOT[@]}"; do
     read -r name type <<<"$entry"
-    [[ -n $(rm_dig @127.0.0.1 -p "$PROXY_PORT" +short "$name" "$type") ]] || fail "no answer for $name"
+    [[ -n $(rm_dig @127.0.0.1 -p "$PROXY_PORT" +short "$name" "$type") ]] || fail "no answer through the proxy for $name $type"
 done
-[[ $(outq rec-a) -eq $before ]] || fail "A needed outgoing queries after auto-warm"
-ok "restarted A answers all hot names from its cache"
+ok "the proxy answers all hot names"
 
 rm_done

@@ -1,0 +1,116 @@
+/* test_restart.c: the restart detector: down, back, uptime going back, unknown uptime, no double trigger */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "restart.h"
+
+#include <string.h>
+
+static void test_two_failed_probes_mean_down(void **state)
+{
+	struct restart r;
+	restart_init(&r);
+	assert_int_equal(restart_step(&r, 1, -1, 0), RESTART_NONE);
+	assert_int_equal(restart_step(&r, 0, -1, 1), RESTART_NONE);
+	assert_int_equal(restart_step(&r, 0, -1, 2), RESTART_DOWN);
+	/* said once, not again while it stays down */
+	assert_int_equal(restart_step(&r, 0, -1, 3), RESTART_NONE);
+	assert_int_equal(restart_step(&r, 0, -1, 4), RESTART_NONE);
+	assert_string_equal(restart_event_text(RESTART_DOWN), "went down");
+}
+
+static void test_single_failed_probe_is_not_down(void **state)
+{
+	struct restart r;
+	restart_init(&r);
+	for (int i = 0; i < 10; i++) {
+		assert_int_equal(restart_step(&r, 0, -1, 2 * i), RESTART_NONE);
+		assert_int_equal(restart_step(&r, 1, -1, 2 * i + 1), RESTART_NONE);
+	}
+}
+
+static void test_back_after_down(void **state)
+{
+	struct restart r;
+	restart_init(&r);
+	restart_step(&r, 1, 100, 0);
+	restart_step(&r, 0, -1, 1);
+	assert_int_equal(restart_step(&r, 0, -1, 2), RESTART_DOWN);
+	assert_int_equal(restart_step(&r, 1, 0, 3), RESTART_BACK);
+	assert_string_equal(restart_event_text(RESTART_BACK), "is back");
+	/* the new, later start was taken: no second trigger for the same restart */
+	assert_int_equal(restart_step(&r, 1, 1, 4), RESTART_NONE);
+	assert_int_equal(restart_step(&r, 1, 30, 33), RESTART_NONE);
+}
+
+static void test_uptime_went_back(void **state)
+{
+	struct restart r;
+	restart_init(&r);
+	assert_int_equal(restart_step(&r, 1, 500, 1000), RESTART_NONE);
+	assert_int_equal(restart_step(&r, 1, 501, 1001), RESTART_NONE);
+	/* restarted between two probes, both answered */
+	assert_int_equal(restart_step(&r, 1, 0, 1002), RESTART_UPTIME);
+	assert_string_equal(restart_event_text(RESTART_UPTIME), "restarted: uptime went back");
+	assert_int_equal(restart_step(&r, 1, 1, 1003), RESTART_NONE);
+	/* a restart hidden by a long gap (a warm-up ran): uptime grew, but less than the time */
+	assert_int_equal(restart_step(&r, 1, 40, 1100), RESTART_UPTIME);
+	assert_int_equal(restart_step(&r, 1, 41, 1101), RESTART_NONE);
+}
+
+static void test_uptime_jitter_is_no_restart(void **state)
+{
+	struct restart r;
+	restart_init(&r);
+	/* whole seconds and a slow read: the start seems to move by a second or so */
+	assert_int_equal(restart_step(&r, 1, 100, 1000.9), RESTART_NONE);
+	assert_int_equal(restart_step(&r, 1, 100, 1001.8), RESTART_NONE);
+	assert_int_equal(restart_step(&r, 1, 101, 1002.1), RESTART_NONE);
+	assert_int_equal(restart_step(&r, 1, 101, 1002.9), RESTART_NONE);
+}
+
+static void test_unknown_uptime(void **state)
+{
+	struct restart r;
+	restart_init(&r);
+	/* never known: only the probes count */
+	for (int i = 0; i < 5; i++)
+		assert_int_equal(restart_step(&r, 1, -1, i), RESTART_NONE);
+	/* known, then unknown for a while: the old start is kept */
+	assert_int_equal(restart_step(&r, 1, 50, 10), RESTART_NONE);
+	assert_int_equal(restart_step(&r, 1, -1, 11), RESTART_NONE);
+	assert_int_equal(restart_step(&r, 1, -1, 12), RESTART_NONE);
+	assert_int_equal(restart_step(&r, 1, 2, 13), RESTART_UPTIME);
+}
+
+static void test_no_double_trigger(void **state)
+{
+	struct restart r;
+	restart_init(&r);
+	restart_step(&r, 1, 1000, 1000);
+	restart_step(&r, 0, -1, 1001);
+	assert_int_equal(restart_step(&r, 0, -1, 1002), RESTART_DOWN);
+	/* back with an uptime that also went back: one event, not two */
+	assert_int_equal(restart_step(&r, 1, 0, 1003), RESTART_BACK);
+	int events = 0;
+	for (int i = 1; i < 20; i++)
+		events += restart_step(&r, 1, i, 1003 + i) != RESTART_NONE;
+	assert_int_equal(events, 0);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_two_failed_probes_mean_down),
+		cmocka_unit_test(test_single_failed_probe_is_not_down),
+		cmocka_unit_test(test_back_after_down),
+		cmocka_unit_test(test_uptime_went_back),
+		cmocka_unit_test(test_uptime_jitter_is_no_restart),
+		cmocka_unit_test(test_unknown_uptime),
+		cmocka_unit_test(test_no_double_trigger),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
