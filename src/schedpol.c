@@ -55,7 +55,8 @@ int schedpol_apply(enum schedpol p, char *err, size_t err_size)
 {
 	struct sched_param sp = {0};
 	if (p != SCHEDPOL_NORMAL && p != SCHEDPOL_BATCH) {
-		snprintf(err, err_size, "policy '%s' cannot be applied to a thread", schedpol_name(p));
+		snprintf(err, err_size, "policy '%s' cannot be applied to a thread",
+			 schedpol_name(p));
 		return -1;
 	}
 	/* pid 0: the calling thread only (Linux schedules threads, not processes) */
@@ -137,6 +138,6 @@ void schedpol_auto_tick(struct schedpol_auto *a, uint64_t now_ns, uint64_t count
 	a->applied = want;
 	if (a->switches < UINT64_MAX)
 		a->switches++;
-	log_info("scheduling auto: the data path thread now runs under the %s policy (%.0f queries/s)",
+	log_info("scheduling auto: the data path thread now runs under the %s policy at %.0f q/s",
 		 schedpol_name(want), a->f.last_qps);
 }

@@ -88,7 +88,8 @@ static void test_switches_down_at_threshold(void **state)
 	assert_int_equal(feed(&d, 2 * SCHEDPOL_UP_QPS, SCHEDPOL_UP_INTERVALS), SCHEDPOL_BATCH);
 	/* at the lower threshold itself: not below it, stays batch */
 	assert_int_equal(feed(&d, SCHEDPOL_DOWN_QPS, 100), SCHEDPOL_BATCH);
-	assert_int_equal(feed(&d, SCHEDPOL_DOWN_QPS - 100, SCHEDPOL_DOWN_INTERVALS - 1), SCHEDPOL_BATCH);
+	assert_int_equal(feed(&d, SCHEDPOL_DOWN_QPS - 100, SCHEDPOL_DOWN_INTERVALS - 1),
+			 SCHEDPOL_BATCH);
 	assert_int_equal(feed(&d, SCHEDPOL_DOWN_QPS - 100, 1), SCHEDPOL_NORMAL);
 	/* idle is below it too, and the follower can go up again */
 	assert_int_equal(feed(&d, 0, 10), SCHEDPOL_NORMAL);
