@@ -65,7 +65,7 @@ nsys=$(find tests/system -name 'test_*.sh' | wc -l)
 for d in build build-asan; do
 	skipped=$(grep -l '^:test-result: SKIP' "$d"/tests/system/*.trs 2>/dev/null || true)
 	if [[ -n $skipped ]]; then
-		echo "all: system tests skipped in $d:" $skipped
+		echo "all: system tests skipped in $d: $(echo "$skipped" | tr '\n' ' ')"
 		bad=1
 	fi
 	ran=$(find "$d"/tests/system -name 'test_*.sh.trs' | wc -l)

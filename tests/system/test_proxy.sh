@@ -84,7 +84,7 @@ check_threads() {
         [[ $got == 0 ]] || fail "thread ${t##*/} of pid $pid has policy $got, not the normal policy (0)"
         OTHERS=$((OTHERS + 1))
     done
-    ((OTHERS > 0)) || fail "no NATS thread seen in pid $pid: threads $(ls /proc/"$pid"/task | tr '\n' ' ')"
+    ((OTHERS > 0)) || fail "no NATS thread seen in pid $pid: threads $(cd /proc/"$pid"/task && echo *)"
 }
 # the default, auto, at idle: the normal policy everywhere
 check_threads "$(rm_pid proxy)" 0
