@@ -57,17 +57,19 @@ bench_zipf() {
 }
 
 bench_measure() {
-	local name=$1 rec=$2 port=$3 seed=$4 oq0 ot0 lost k
+	local name=$1 rec=$2 port=$3 seed=$4 oq0 ot0 oq1 ot1 lost k
 	bench_zipf $((WINDOW * QPS)) "$seed" >"$RM_TMP/q-$name.txt"
-	oq0=$(rm_rec_stat "$rec" all-outqueries)
-	ot0=$(rm_rec_stat "$rec" outgoing-timeouts)
+	oq0=$(rm_rec_stat "$rec" all-outqueries) || { echo "cannot read all-outqueries of Recursor '$rec'" >&2; exit 1; }
+	ot0=$(rm_rec_stat "$rec" outgoing-timeouts) || { echo "cannot read outgoing-timeouts of Recursor '$rec'" >&2; exit 1; }
 	dnsperf -s 127.0.0.1 -p "$port" -d "$RM_TMP/q-$name.txt" -n 1 -c 4 -q 500 -Q "$QPS" -t 5 -v \
 		>"$RM_TMP/dnsperf-$name.out" 2>&1 || true
 	awk '/^> / { if ($2 == "T") print 5.0; else print $NF }' "$RM_TMP/dnsperf-$name.out" >"$BENCH_OUT/lat-$name.txt"
 	lost=$(sed -n 's/.*Queries lost: *\([0-9]*\).*/\1/p' "$RM_TMP/dnsperf-$name.out")
 	for ((k = 0; k < ${lost:-0}; k++)); do echo 5.0; done >>"$BENCH_OUT/lat-$name.txt"
 	sort -g -o "$BENCH_OUT/lat-$name.txt" "$BENCH_OUT/lat-$name.txt"
-	echo "$name $(($(rm_rec_stat "$rec" all-outqueries) - oq0)) $(($(rm_rec_stat "$rec" outgoing-timeouts) - ot0))" >>"$RM_TMP/counters.txt"
+	oq1=$(rm_rec_stat "$rec" all-outqueries) || { echo "cannot read all-outqueries of Recursor '$rec'" >&2; exit 1; }
+	ot1=$(rm_rec_stat "$rec" outgoing-timeouts) || { echo "cannot read outgoing-timeouts of Recursor '$rec'" >&2; exit 1; }
+	echo "$name $((oq1 - oq0)) $((ot1 - ot0))" >>"$RM_TMP/counters.txt"
 }
 
 bench_stats() {

@@ -3,16 +3,16 @@
 # `recmesh proxy` (mirroring on), measured in one run on this machine with dnsperf on
 # cached names.
 #
-# Usage: bench/proxy.sh [--duration S] [--rounds N] [--quick] [--latency-qps Q]
+# Usage: bench/proxy.sh [--duration S] [--rounds N] [--quick] [--latency-qps "Q..."]
 #                       [--load "DNSPERF ARGS"] [--net NET] [--recmesh-args "ARGS"]
 #
 #   --duration S       seconds per dnsperf run, throughput and latency [10]
 #   --rounds N         rounds; each round runs every target once, in rotating order [3]
-#   --quick            smoke test: 2 s runs, 1 round, 1 s warm-up
-#   --latency-qps Q    fixed query rate of the latency runs [5000]
+#   --quick            short check: 2 s runs, 1 round, 1 s warm-up
+#   --latency-qps Q    fixed query rates of the latency runs, blank-separated [2000 20000]
 #   --load ARGS        dnsperf options of the throughput runs [-c 1 -q 100] (see LOAD below)
 #   --net NET          loopback /16 of the hermetic tree [127.61]
-#   --recmesh-args A   more options for both `recmesh proxy` targets, e.g. "--upstream-sockets 1" []
+#   --recmesh-args A   more options for every `recmesh proxy` target, e.g. "--upstream-sockets 1" []
 #
 # Environment: RECMESH (binary; default ../recmesh next to this script), RM_KEEP=1 keeps the
 # temp dir (logs, configs, dnsperf outputs).
@@ -21,9 +21,11 @@
 # 20 names served by NSD, nats-server with JetStream, one pdns_recursor (harness defaults:
 # threads=2, packet cache on), and in front of that same Recursor:
 #   dnsdist 1.7  plain forwarding: one backend, no packet cache, default threads;
-#   recmesh      `recmesh proxy`, which always mirrors every query as an event to NATS;
-#   rm-normal    the same with --scheduling normal (recmesh's data path thread under the
-#                normal policy instead of its default, SCHED_BATCH), node n2;
+#   recmesh      `recmesh proxy`, which always mirrors every query as an event to NATS, with
+#                its default --scheduling auto (the data path thread under the normal policy
+#                at low load, SCHED_BATCH at high load; the switches are counted), node n1;
+#   rm-batch     the same with --scheduling batch (always SCHED_BATCH), node n3;
+#   rm-normal    the same with --scheduling normal (never SCHED_BATCH), node n2;
 #   nullfwd      bench/nullfwd.c, the yardstick: recmesh's UDP loop (one SCHED_BATCH
 #                thread, recvmmsg/sendmmsg) without its work (no parsing, no ID mapping,
 #                no timeouts, no events). What it costs is what two more loopback hops
@@ -35,9 +37,10 @@
 #   throughput  dnsperf with $LOAD for --duration seconds, per target and round; the table
 #               shows the median qps over the rounds, and the proxy's CPU time (utime+stime
 #               of all its threads, /proc/PID/stat) per answered query over all rounds.
-#   latency     dnsperf -v at --latency-qps for --duration seconds per target and round;
-#               -v prints "> RCODE QNAME QTYPE SECONDS" per answer (1 us resolution); the
-#               samples of all rounds are pooled into median and p99. Measured twice:
+#   latency     dnsperf -v at each --latency-qps rate for --duration seconds per target and
+#               round; -v prints "> RCODE QNAME QTYPE SECONDS" per answer (1 us resolution);
+#               the samples of all rounds are pooled into median, mean and p99, and each is
+#               also shown minus the Recursor's own (the latency a target adds). Measured twice:
 #                 halt  the machine as it is: an idle vCPU halts, and waking a thread on it
 #                       costs a round trip through the hypervisor (on this VM ~20 us per
 #                       wake-up; a query through a proxy wakes two more threads);
@@ -62,7 +65,7 @@ RECMESH=${RECMESH:-$("$BENCH_DIR/build.sh")}
 DURATION=10
 ROUNDS=3
 WARMUP=3
-LAT_QPS=5000
+LAT_RATES="2000 20000"
 NET=127.61
 ZONES=50
 NAMES_PER_ZONE=20
@@ -90,7 +93,7 @@ while (($# > 0)); do
     --duration) DURATION=${2:?--duration S}; shift 2 ;;
     --rounds) ROUNDS=${2:?--rounds N}; shift 2 ;;
     --quick) DURATION=2; ROUNDS=1; WARMUP=1; shift ;;
-    --latency-qps) LAT_QPS=${2:?--latency-qps Q}; shift 2 ;;
+    --latency-qps) LAT_RATES=${2:?--latency-qps "Q..."}; shift 2 ;;
     --load) LOAD=${2:?--load ARGS}; shift 2 ;;
     --net) NET=${2:?--net NET}; shift 2 ;;
     --recmesh-args) RM_ARGS=${2?--recmesh-args ARGS}; shift 2 ;;
@@ -98,14 +101,16 @@ while (($# > 0)); do
     *) echo "proxy.sh: unknown option '$1' (see --help)" >&2; exit 2 ;;
     esac
 done
-[[ $DURATION =~ ^[1-9][0-9]*$ && $ROUNDS =~ ^[1-9][0-9]*$ && $LAT_QPS =~ ^[1-9][0-9]*$ ]] \
+read -r -a RATES <<<"$LAT_RATES"
+[[ $DURATION =~ ^[1-9][0-9]*$ && $ROUNDS =~ ^[1-9][0-9]*$ && ${#RATES[@]} -gt 0 && \
+    " ${RATES[*]} " =~ ^(\ [1-9][0-9]*)+\ $ ]] \
     || { echo "proxy.sh: --duration, --rounds and --latency-qps take positive integers" >&2; exit 2; }
 [[ -x $RECMESH ]] || { echo "proxy.sh: no recmesh binary at $RECMESH (run make, or set RECMESH)" >&2; exit 2; }
 for tool in dnsperf dnsdist nats-server pdns_recursor nsd dig; do
     command -v "$tool" >/dev/null || { echo "proxy.sh: $tool is not installed" >&2; exit 2; }
 done
 
-TARGETS=(direct dnsdist recmesh rm-normal nullfwd)
+TARGETS=(direct dnsdist recmesh rm-batch rm-normal nullfwd)
 CLK_TCK=$(getconf CLK_TCK)
 NCPU=$(nproc)
 mkdir -p "$BENCH_DIR/out"
@@ -217,6 +222,10 @@ RMN_PORT=$(rm_free_port)
 # shellcheck disable=SC2086
 rm_spawn rm-normal "$RECMESH" proxy --listen "127.0.0.1:$RMN_PORT" --upstream "127.0.0.1:$REC_PORT" \
     --cluster bench --node n2 --nats "$NATS_URL" --stats-interval 0 $RM_ARGS --scheduling normal
+RMB_PORT=$(rm_free_port)
+# shellcheck disable=SC2086
+rm_spawn rm-batch "$RECMESH" proxy --listen "127.0.0.1:$RMB_PORT" --upstream "127.0.0.1:$REC_PORT" \
+    --cluster bench --node n3 --nats "$NATS_URL" --stats-interval 0 $RM_ARGS --scheduling batch
 
 # dnsdist: plain forwarding to the same Recursor. No packet cache (none unless configured),
 # no console (none without controlSocket), default threads. The health check must ask for a
@@ -236,6 +245,7 @@ answers() { [[ $(rm_dig +short @127.0.0.1 -p "$1" "$CHECK_NAME" A) == 198.18.0.1
 _rm_wait_for rec 30 answers "$REC_PORT" || die "the Recursor does not resolve $CHECK_NAME"
 _rm_wait_for recmesh 30 answers "$RM_PORT" || die "recmesh proxy does not answer"
 _rm_wait_for rm-normal 30 answers "$RMN_PORT" || die "recmesh proxy --scheduling normal does not answer"
+_rm_wait_for rm-batch 30 answers "$RMB_PORT" || die "recmesh proxy --scheduling batch does not answer"
 _rm_wait_for dnsdist 30 answers "$DD_PORT" || die "dnsdist does not answer"
 
 NULLFWD=${NULLFWD:-$(dirname "$RECMESH")/bench/nullfwd}
@@ -245,10 +255,10 @@ NF_PORT=$(rm_free_port)
 rm_spawn nullfwd "$NULLFWD" "127.0.0.1:$NF_PORT" "127.0.0.1:$REC_PORT"
 _rm_wait_for nullfwd 30 answers "$NF_PORT" || die "nullfwd does not answer"
 
-declare -A PORT=([direct]=$REC_PORT [dnsdist]=$DD_PORT [recmesh]=$RM_PORT [rm-normal]=$RMN_PORT
-    [nullfwd]=$NF_PORT)
+declare -A PORT=([direct]=$REC_PORT [dnsdist]=$DD_PORT [recmesh]=$RM_PORT [rm-batch]=$RMB_PORT
+    [rm-normal]=$RMN_PORT [nullfwd]=$NF_PORT)
 declare -A PID=([direct]='' [dnsdist]=$(rm_pid dnsdist) [recmesh]=$(rm_pid recmesh)
-    [rm-normal]=$(rm_pid rm-normal) [nullfwd]=$(rm_pid nullfwd))
+    [rm-batch]=$(rm_pid rm-batch) [rm-normal]=$(rm_pid rm-normal) [nullfwd]=$(rm_pid nullfwd))
 REC_PID=$(rm_pid rec)
 NATS_PID=$(rm_pid nats)
 
@@ -274,7 +284,7 @@ run_dnsperf() {
     shift 3
     out=$RM_TMP/$kind-$target-$round.out
     prime
-    q0=$(rm_rec_stat rec all-outqueries)
+    q0=$(rm_rec_stat rec all-outqueries) || die "cannot read all-outqueries of the Recursor"
     [[ -z ${PID[$target]} ]] || { p0=$(cpu_ticks "${PID[$target]}"); th0=$(thread_ticks "${PID[$target]}"); }
     r0=$(cpu_ticks "$REC_PID"); n0=$(cpu_ticks "$NATS_PID")
     snap0=$(cpu_snapshot)
@@ -283,10 +293,12 @@ run_dnsperf() {
     { time dnsperf -s 127.0.0.1 -p "${PORT[$target]}" -d "$NAMES" "$@" >"$out" 2>&1; } 2>"$out.time" \
         || die "dnsperf against $target failed: $(tail -3 "$out")"
     t1=$EPOCHREALTIME
+    R_POLICY=
+    [[ $target != recmesh ]] || R_POLICY=$(thread_policy "${PID[recmesh]}")
     snap1=$(cpu_snapshot)
     [[ -z ${PID[$target]} ]] || { p1=$(cpu_ticks "${PID[$target]}"); th1=$(thread_ticks "${PID[$target]}"); }
     r1=$(cpu_ticks "$REC_PID"); n1=$(cpu_ticks "$NATS_PID")
-    q1=$(rm_rec_stat rec all-outqueries)
+    q1=$(rm_rec_stat rec all-outqueries) || die "cannot read all-outqueries of the Recursor"
     R_QPS=$(stat_of "$out" "Queries per second:" 4)
     R_DONE=$(stat_of "$out" "Queries completed:" 3)
     R_LOST=$(stat_of "$out" "Queries lost:" 3)
@@ -298,7 +310,18 @@ run_dnsperf() {
     R_IRQ=$(awk -v a="$snap0" -v b="$snap1" 'BEGIN { split(a, s, " "); split(b, e, " "); print e[3] - s[3] }')
     raw "$kind round=$round target=$target qps=$R_QPS completed=$R_DONE lost=$R_LOST" \
         "cpu_ticks(proxy=$R_PROXY rec=$R_REC nats=$R_NATS dnsperf=$R_PERF softirq=$R_IRQ) other_cpu_pct=$R_OTHER" \
-        "proxy_threads_ticks=$(thread_delta "$th0" "$th1") rec_outqueries=$R_OUTQ wall_s=$wall"
+        "proxy_threads_ticks=$(thread_delta "$th0" "$th1") rec_outqueries=$R_OUTQ wall_s=$wall" \
+        "${R_POLICY:+data_path_policy_at_end=$R_POLICY}"
+}
+
+# thread_policy PID: the scheduling policy of PID's main (data path) thread: normal, batch,
+# or the number (field 41 of /proc/PID/task/PID/stat).
+thread_policy() {
+    local stat f
+    read -r stat <"/proc/$1/task/$1/stat" || die "process $1 is gone"
+    stat=${stat##*) }
+    read -r -a f <<<"$stat"
+    case ${f[38]} in 0) echo normal ;; 3) echo batch ;; *) echo "${f[38]}" ;; esac
 }
 
 # recmesh_counters: log recmesh's counters (SIGUSR1) and print "QUERIES PUBLISHED DROPPED"
@@ -324,6 +347,13 @@ pct() {
     sort -n "$1" | awk -v p="$2" '{ v[NR] = $1 } END { r = int(p / 100 * NR); if (r < p / 100 * NR) r++; if (r < 1) r = 1; print v[r] }'
 }
 
+# lat_stats FILE: "MEDIAN MEAN P99" of the numbers in FILE (percentiles by nearest rank).
+lat_stats() {
+    sort -n "$1" | awk 'function rank(p,   r) { r = int(p / 100 * NR); if (r < p / 100 * NR) r++; return r < 1 ? 1 : r }
+        { v[NR] = $1; sum += $1 }
+        END { printf "%d %.1f %d\n", v[rank(50)], sum / NR, v[rank(99)] }'
+}
+
 # median VALUES...: median of the arguments (mean of the middle two for an even count).
 median() {
     printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
@@ -338,7 +368,7 @@ median() {
         "work tree at $(git -C "$BENCH_DIR/.." describe --always --dirty 2>/dev/null || echo '?')"
     echo "versions: $(dnsperf -h 2>&1 | grep -m1 Version) | $(dnsdist --version 2>&1 | head -1)" \
         "| $(pdns_recursor --version 2>&1 | grep -o 'PowerDNS Recursor [^ ]*' | head -1) | $(nats-server --version)"
-    echo "settings: duration=${DURATION}s rounds=$ROUNDS warmup=${WARMUP}s load='$LOAD' latency_qps=$LAT_QPS" \
+    echo "settings: duration=${DURATION}s rounds=$ROUNDS warmup=${WARMUP}s load='$LOAD' latency_qps='${RATES[*]}'" \
         "recmesh_args='$RM_ARGS'" \
         "names=$NNAMES (${ZONES}x$NAMES_PER_ZONE) clk_tck=$CLK_TCK"
     echo "other processes before the start: ${IDLE_OTHER_PCT}% of the machine${busiest:+; busiest: $busiest}"
@@ -348,9 +378,10 @@ median() {
 
 log "priming the Recursor's cache with $NNAMES names"
 prime
-out0=$(rm_rec_stat rec all-outqueries)
+out0=$(rm_rec_stat rec all-outqueries) || die "cannot read all-outqueries of the Recursor"
 prime
-(($(rm_rec_stat rec all-outqueries) == out0)) || die "a second pass over the names still caused outgoing queries"
+out1=$(rm_rec_stat rec all-outqueries) || die "cannot read all-outqueries of the Recursor"
+((out1 == out0)) || die "a second pass over the names still caused outgoing queries: all-outqueries $out0 -> $out1"
 
 log "warm-up: ${WARMUP}s per target"
 for target in "${TARGETS[@]}"; do
@@ -377,7 +408,7 @@ read -r rmq0 rmpub0 rmdrop0 < <(recmesh_counters)
 
 # ---- throughput -------------------------------------------------------------------------
 
-declare -A QPS=() NDONE=() PROXYT=() RECT=() NATST=() PERFT=() IRQT=() LATR=()
+declare -A QPS=() NDONE=() PROXYT=() RECT=() NATST=() PERFT=() IRQT=() LATR=() AUTO_POLICY=()
 OTHER_MAX=0
 OUTQ_SUM=0
 LOST_SUM=()
@@ -409,6 +440,7 @@ for ((round = 1; round <= ROUNDS; round++)); do
         PERFT[$target]=$((${PERFT[$target]:-0} + R_PERF))
         IRQT[$target]=$((${IRQT[$target]:-0} + R_IRQ))
         ((R_LOST == 0)) || LOST_SUM+=("$target round $round: $R_LOST lost")
+        [[ -z $R_POLICY ]] || AUTO_POLICY[throughput]+="$R_POLICY "
         note_other
     done
 done
@@ -432,27 +464,31 @@ for mode in "${MODES[@]}"; do
         exec {QOS_FD}>/dev/cpu_dma_latency || die "cannot open /dev/cpu_dma_latency"
         printf 0 >&"$QOS_FD" || die "cannot write /dev/cpu_dma_latency"
     fi
-    for ((round = 1; round <= ROUNDS; round++)); do
-        for target in $(rotated "$round"); do
-            log "latency ($mode) round $round/$ROUNDS: $target (${DURATION}s at $LAT_QPS qps)"
-            run_dnsperf "latency-$mode" "$target" "$round" -l "$DURATION" -Q "$LAT_QPS" -c 1 -v
-            # "> NOERROR www.z1.com A 0.000045": the last field is the latency in seconds.
-            lf=$RM_TMP/lat-$mode-$target-$round.us
-            awk '/^> / { printf "%.0f\n", $NF * 1000000 }' "$RM_TMP/latency-$mode-$target-$round.out" >"$lf"
-            [[ -s $lf ]] || die "no latency samples for $target (does dnsperf -v still print '> ' lines?)"
-            cat "$lf" >>"$RM_TMP/lat-$mode-$target.us"
-            LATR[$mode.$target]+="$(pct "$lf" 50) "
-            raw "latency mode=$mode round=$round target=$target samples=$(wc -l <"$lf")" \
-                "median_us=$(pct "$lf" 50) p99_us=$(pct "$lf" 99)"
-            ((R_LOST == 0)) || LOST_SUM+=("$target latency ($mode) round $round: $R_LOST lost")
-            note_other "$mode"
+    for rate in "${RATES[@]}"; do
+        for ((round = 1; round <= ROUNDS; round++)); do
+            for target in $(rotated "$round"); do
+                log "latency ($mode) round $round/$ROUNDS: $target (${DURATION}s at $rate qps)"
+                run_dnsperf "latency-$mode-$rate" "$target" "$round" -l "$DURATION" -Q "$rate" -c 1 -v
+                # "> NOERROR www.z1.com A 0.000045": the last field is the latency in seconds.
+                lf=$RM_TMP/lat-$mode-$rate-$target-$round.us
+                awk '/^> / { printf "%.0f\n", $NF * 1000000 }' "$RM_TMP/latency-$mode-$rate-$target-$round.out" >"$lf"
+                [[ -s $lf ]] || die "no latency samples for $target (does dnsperf -v still print '> ' lines?)"
+                cat "$lf" >>"$RM_TMP/lat-$mode-$rate-$target.us"
+                read -r med mean p99 < <(lat_stats "$lf")
+                LATR[$mode.$rate.$target]+="$med "
+                raw "latency mode=$mode qps=$rate round=$round target=$target samples=$(wc -l <"$lf")" \
+                    "median_us=$med mean_us=$mean p99_us=$p99"
+                ((R_LOST == 0)) || LOST_SUM+=("$target latency ($mode, $rate qps) round $round: $R_LOST lost")
+                [[ -z $R_POLICY ]] || AUTO_POLICY[$mode.$rate]+="$R_POLICY "
+                note_other "$mode"
+            done
+        done
+        for target in "${TARGETS[@]}"; do
+            read -r "LAT[$mode.$rate.$target.p50]" "LAT[$mode.$rate.$target.mean]" "LAT[$mode.$rate.$target.p99]" \
+                < <(lat_stats "$RM_TMP/lat-$mode-$rate-$target.us")
         done
     done
     [[ $mode != poll ]] || exec {QOS_FD}>&-
-    for target in "${TARGETS[@]}"; do
-        LAT[$mode.$target.p50]=$(pct "$RM_TMP/lat-$mode-$target.us" 50)
-        LAT[$mode.$target.p99]=$(pct "$RM_TMP/lat-$mode-$target.us" 99)
-    done
 done
 
 read -r rmq1 rmpub1 rmdrop1 < <(recmesh_counters)
@@ -469,34 +505,63 @@ RATIO=$(awk -v a="${QMED[recmesh]}" -v b="${QMED[dnsdist]}" 'BEGIN { printf "%.2
 # us_per_query TICKS QUERIES: CPU microseconds per query.
 us_per_query() { awk -v t="$1" -v q="$2" -v hz="$CLK_TCK" 'BEGIN { printf "%.2f", t * 1000000 / hz / q }'; }
 
-# added MODE TARGET: TARGET's median latency minus the Recursor's, in MODE.
-added() { echo $((${LAT[$1.$2.p50]} - ${LAT[$1.direct.p50]})); }
+# added MODE RATE TARGET STAT: TARGET's STAT (p50, mean, p99) minus the Recursor's, at RATE
+# in MODE (in us; the mean with one decimal).
+added() {
+    awk -v a="${LAT[$1.$2.$3.$4]}" -v b="${LAT[$1.$2.direct.$4]}" -v s="$4" \
+        'BEGIN { printf (s == "mean") ? "%.1f" : "%d", a - b }'
+}
 
 table() {
-    local target cpu mode a
-    printf '%-9s %9s %10s %9s' target qps "x dnsdist" "CPU us/q"
-    for mode in "${MODES[@]}"; do printf ' | %-4s: %7s %7s %6s' "$mode" "median" "p99" "added"; done
-    echo
+    local target cpu mode rate
+    echo "throughput: dnsperf $LOAD for ${DURATION}s, median qps of $ROUNDS round(s)"
+    printf '%-9s %9s %10s %9s\n' target qps "x dnsdist" "CPU us/q"
     for target in "${TARGETS[@]}"; do
         cpu=-
         [[ $target == direct ]] || cpu=$(us_per_query "${PROXYT[$target]}" "${NDONE[$target]}")
-        printf '%-9s %9.0f %10.2f %9s' "$target" "${QMED[$target]}" \
+        printf '%-9s %9.0f %10.2f %9s\n' "$target" "${QMED[$target]}" \
             "$(awk -v a="${QMED[$target]}" -v b="${QMED[dnsdist]}" 'BEGIN { print a / b }')" "$cpu"
-        for mode in "${MODES[@]}"; do
-            a=-
-            [[ $target == direct ]] || a=$(added "$mode" "$target")
-            printf ' |       %7s %7s %6s' "${LAT[$mode.$target.p50]}" "${LAT[$mode.$target.p99]}" "$a"
+    done
+    for mode in "${MODES[@]}"; do
+        echo
+        echo "latency in us, idle CPUs ${mode}; +: minus the Recursor's own, what the target adds"
+        printf '%-9s' ''
+        for rate in "${RATES[@]}"; do printf ' | %-43s' "at $rate qps"; done
+        echo
+        printf '%-9s' target
+        for rate in "${RATES[@]}"; do
+            printf ' | %6s %7s %6s %6s %7s %6s' median mean p99 +med +mean +p99
         done
         echo
+        for target in "${TARGETS[@]}"; do
+            printf '%-9s' "$target"
+            for rate in "${RATES[@]}"; do
+                printf ' | %6s %7s %6s' "${LAT[$mode.$rate.$target.p50]}" "${LAT[$mode.$rate.$target.mean]}" \
+                    "${LAT[$mode.$rate.$target.p99]}"
+                if [[ $target == direct ]]; then
+                    printf ' %6s %7s %6s' - - -
+                else
+                    printf ' %6s %7s %6s' "$(added "$mode" "$rate" "$target" p50)" \
+                        "$(added "$mode" "$rate" "$target" mean)" "$(added "$mode" "$rate" "$target" p99)"
+                fi
+            done
+            echo
+        done
     done
-    echo "(latency in us at $LAT_QPS qps; added: median minus the Recursor's own median; halt:" \
-        "the machine as it is, poll: idle CPUs poll, see the head of bench/proxy.sh)"
-    printf 'goal: throughput >= 1.25 x dnsdist: %s (%s)\n' \
-        "$(awk -v r="$RATIO" 'BEGIN { print (r >= 1.25) ? "MET" : "NOT MET" }')" "$RATIO"
+    echo "(halt: the machine as it is, poll: idle CPUs poll, see the head of bench/proxy.sh;" \
+        "recmesh runs with --scheduling auto, the default)"
+    echo
+    printf 'goal: recmesh throughput >= dnsdist: %s (%s x)\n' \
+        "$(awk -v r="$RATIO" 'BEGIN { print (r >= 1) ? "MET" : "NOT MET" }')" "$RATIO"
+    local am dm aa da met
     for mode in "${MODES[@]}"; do
-        a=$(added "$mode" recmesh)
-        printf 'goal: added median latency < 30 us, idle CPUs %s: %s (%s us; dnsdist %s us)\n' "$mode" \
-            "$( ((a < 30)) && echo MET || echo "NOT MET")" "$a" "$(added "$mode" dnsdist)"
+        for rate in "${RATES[@]}"; do
+            am=$(added "$mode" "$rate" recmesh p50); dm=$(added "$mode" "$rate" dnsdist p50)
+            aa=$(added "$mode" "$rate" recmesh mean); da=$(added "$mode" "$rate" dnsdist mean)
+            met=$(awk -v a="$am" -v b="$dm" -v c="$aa" -v d="$da" 'BEGIN { print (a <= b && c <= d) ? "MET" : "NOT MET" }')
+            printf 'goal: added median and mean <= dnsdist at %s qps, idle CPUs %s: %s' "$rate" "$mode" "$met"
+            printf ' (recmesh +%s / +%s us, dnsdist +%s / +%s us)\n' "$am" "$aa" "$dm" "$da"
+        done
     done
 }
 
@@ -521,16 +586,26 @@ details() {
             "$(us_per_query "${IRQT[$target]}" "${NDONE[$target]}")" \
             "$(cpu_total "$target")"
     done
-    echo "per round (qps / latency median us, $(IFS=/; echo "${MODES[*]}")):"
+    local mode rate cols=()
+    for mode in "${MODES[@]}"; do for rate in "${RATES[@]}"; do cols+=("$mode@$rate"); done; done
+    echo "per round (qps / latency median us, $(IFS=/; echo "${cols[*]}")):"
     for target in "${TARGETS[@]}"; do
         printf '  %-9s %s' "$target" "${QPS[$target]% }"
-        for mode in "${MODES[@]}"; do printf ' / %s' "${LATR[$mode.$target]% }"; done
+        for mode in "${MODES[@]}"; do
+            for rate in "${RATES[@]}"; do printf ' / %s' "${LATR[$mode.$rate.$target]% }"; done
+        done
         echo
     done
+    echo "recmesh (--scheduling auto): its data path thread's policy at the end of each run:"
+    echo "  throughput: ${AUTO_POLICY[throughput]% }"
+    for mode in "${MODES[@]}"; do
+        for rate in "${RATES[@]}"; do echo "  latency $mode at $rate qps: ${AUTO_POLICY[$mode.$rate]% }"; done
+    done
+    echo "  policy switches logged: $(grep -c 'scheduling auto: the data path thread now runs' "$RM_TMP/recmesh.log" || true)"
     # The ratio within a round: both ran minutes apart at most, so it is less exposed to
     # slow drifts of the machine's speed than the medians.
     read -r -a a <<<"${QPS[recmesh]}"
-    for other in dnsdist rm-normal nullfwd; do
+    for other in dnsdist rm-batch rm-normal nullfwd; do
         read -r -a b <<<"${QPS[$other]}"
         printf '  recmesh/%s qps ratio per round:' "$other"
         for r in "${!a[@]}"; do awk -v x="${a[r]}" -v y="${b[r]}" 'BEGIN { printf " %.2f", x / y }'; done

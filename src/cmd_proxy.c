@@ -12,6 +12,7 @@
 #include "options.h"
 #include "pbstream.h"
 #include "proxy.h"
+#include "schedpol.h"
 
 #include <nats/nats.h>
 
@@ -123,24 +124,34 @@ static int usage_error(const char *name, const char *msg, struct rm_options *o)
 }
 
 /*
- * The data path thread runs under SCHED_BATCH unless told otherwise. A
- * SCHED_BATCH thread that is woken does not preempt the thread running on
- * its CPU: under load the queries and answers that arrive meanwhile are
- * then taken in one recvmmsg/sendmmsg batch instead of one wake-up each,
- * which saves CPU for the Recursor next to it (bench/proxy.sh measures
- * both). On an idle CPU it runs at once, so light load sees no delay.
- * Threads started before this (NATS, auto-warm) keep the normal policy.
+ * --scheduling: the data path thread runs under the policy given, or with
+ * auto (the default) follows the load: normal at low load, SCHED_BATCH at
+ * high load (see schedpol.h). A SCHED_BATCH thread that is woken does not
+ * preempt the thread running on its CPU: under load the packets that arrive
+ * meanwhile are taken in one recvmmsg/sendmmsg batch instead of one wake-up
+ * each, which saves CPU for the Recursor next to it, but at low load each
+ * wake-up waits a little (bench/proxy.sh measures all three). Called on the
+ * data path thread after the other threads (NATS, auto-warm) were started,
+ * so they keep the normal policy. The proxy's sweep drives sched_auto.
  */
+static struct schedpol_auto sched_auto;
+
 static void set_scheduling(const char *policy)
 {
-	struct sched_param sp = {0};
-	if (strcmp(policy, "batch") != 0)
-		return;
-	if (sched_setscheduler(0, SCHED_BATCH, &sp) < 0)
-		log_warn("cannot run the data path under SCHED_BATCH (%s): using the normal policy",
-			 strerror(errno));
-	else
+	enum schedpol p = SCHEDPOL_AUTO;
+	char err[256];
+	(void)schedpol_parse(policy, &p); /* checked with the other options */
+	if (p == SCHEDPOL_AUTO) {
+		if (schedpol_auto_start(&sched_auto, err, sizeof(err)) < 0)
+			log_warn("%s: the data path thread keeps its policy", err);
+		else
+			log_info("the data path thread follows the load: normal policy below %.0f queries/s, "
+				 "SCHED_BATCH from %.0f", SCHEDPOL_DOWN_QPS, SCHEDPOL_UP_QPS);
+	} else if (schedpol_apply(p, err, sizeof(err)) < 0) {
+		log_warn("%s: using the normal policy", err);
+	} else if (p == SCHEDPOL_BATCH) {
 		log_info("the data path thread runs under SCHED_BATCH");
+	}
 }
 
 static int run_node(enum rm_command cmd, int argc, char **argv)
@@ -191,8 +202,9 @@ static int run_node(enum rm_command cmd, int argc, char **argv)
 	    (cmd == CMD_PROXY && (o.upstream_timeout <= 0 || o.upstream_sockets == 0 || o.upstream_sockets > 64)))
 		return usage_error(name, "--hot-capacity, --hot-interval (>= 0.1), --hot-half-life, "
 				   "--upstream-timeout must be positive; --upstream-sockets 1 to 64", &o);
-	if (cmd == CMD_PROXY && strcmp(o.scheduling, "batch") != 0 && strcmp(o.scheduling, "normal") != 0) {
-		snprintf(msg, sizeof(msg), "bad --scheduling '%s' (expected batch or normal)", o.scheduling);
+	enum schedpol policy;
+	if (cmd == CMD_PROXY && schedpol_parse(o.scheduling, &policy) < 0) {
+		snprintf(msg, sizeof(msg), "bad --scheduling '%s' (expected auto, batch or normal)", o.scheduling);
 		return usage_error(name, msg, &o);
 	}
 	signal(SIGPIPE, SIG_IGN);
@@ -225,6 +237,7 @@ static int run_node(enum rm_command cmd, int argc, char **argv)
 		.max_tcp_clients = o.max_tcp_clients,
 		.tcp_idle_timeout = o.tcp_idle_timeout,
 		.client_ip = o.mirror_client_ip,
+		.sched = &sched_auto,
 	};
 	/* sockets first: a port that is taken is the most common start-up error */
 	if (cmd == CMD_PROXY && !(x.proxy = proxy_create(loop, &pc, err, sizeof(err)))) {

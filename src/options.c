@@ -48,8 +48,9 @@ static const struct opt_def defs[] = {
 	 "give up on an upstream answer after this long"},
 	{"upstream-sockets", 0, OPT_UINT, OFF(upstream_sockets), CMD_PROXY, "N", "4",
 	 "UDP sockets towards the upstream (spreads load over its threads)"},
-	{"scheduling", 0, OPT_STR, OFF(scheduling), CMD_PROXY, "POLICY", "batch",
-	 "the data path thread's scheduling: batch (SCHED_BATCH: batches queries under load) or normal"},
+	{"scheduling", 0, OPT_STR, OFF(scheduling), CMD_PROXY, "POLICY", "auto",
+	 "the data path thread's scheduling: auto (normal at low load, batch at high load), "
+	 "batch (SCHED_BATCH: batches queries under load) or normal"},
 	{"max-tcp-clients", 0, OPT_UINT, OFF(max_tcp_clients), CMD_PROXY, "N", "1000",
 	 "TCP client connections at most"},
 	{"tcp-idle-timeout", 0, OPT_DOUBLE, OFF(tcp_idle_timeout), CMD_PROXY, "SECONDS", "10",

@@ -131,6 +131,7 @@ static void sweep_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	for (unsigned i = 0; i < p->nups; i++)
 		sweep_udp(p, &p->ups[i], now);
 	ptcp_sweep(p, now);
+	schedpol_auto_tick(p->cfg.sched, now, p->st.udp_queries + p->st.tcp_queries);
 }
 
 /* Client side: queries in, answers out */

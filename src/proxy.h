@@ -21,6 +21,7 @@
 #define RECMESH_PROXY_H
 
 #include "mirror.h"
+#include "schedpol.h"
 
 #include <ev.h>
 #include <stddef.h>
@@ -36,6 +37,8 @@ struct proxy_config {
 	double tcp_idle_timeout; /* seconds */
 	int client_ip;           /* put client addresses into events */
 	struct mirror *mirror;   /* may be NULL: no events */
+	/* not owned, may be NULL; --scheduling auto: the sweep feeds it the query count */
+	struct schedpol_auto *sched;
 };
 
 struct proxy_stats {

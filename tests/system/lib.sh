@@ -12,7 +12,13 @@
 #   rm_dig @127.0.0.1 -p "$port" www.z1.com A
 #
 # Environment: RM_KEEP=1 keeps $RM_TMP; RM_STOP_TIMEOUT (s, default 10) bounds a stop;
-# RM_START_TIMEOUT (s, default 30) bounds readiness waits; RM_LEAF_BACKEND, see mktree.sh.
+# RM_START_TIMEOUT (s, default 30) bounds readiness waits; RM_LEAF_BACKEND, see mktree.sh;
+# RECMESH_SKIP_SYSTEM=1 makes every system test (rm_init test_*) exit 77, automake's SKIP;
+# RM_TEST_NET overrides a test's NET prefix, so that two copies of it can run side by side.
+#
+# A failed read of a Recursor's counter (rm_rec_stat) fails the test even when the caller
+# cannot stop on it (inside $(...) in a comparison): it is recorded in $RM_TMP/.read-failed,
+# and rm_ok, rm_done and the exit trap fail the test when that file exists.
 
 [[ -n ${_RM_LIB_LOADED:-} ]] && return 0
 _RM_LIB_LOADED=1
@@ -31,9 +37,14 @@ _rm_log() { printf '[%s] %s\n' "${RM_NAME:-rm}" "$*" >&2; }
 # _rm_now_ms: wall clock in milliseconds (no fork).
 _rm_now_ms() { local t=${EPOCHREALTIME//[.,]/}; REPLY=$((10#$t / 1000)); }
 
-# rm_init NAME: temp dir ($RM_TMP), cleanup trap, log tails on failure.
+# rm_init NAME: temp dir ($RM_TMP), cleanup trap, log tails on failure. A test (NAME
+# test_*) exits 77 at once when RECMESH_SKIP_SYSTEM=1.
 rm_init() {
     RM_NAME=${1:?rm_init NAME}
+    if [[ $RM_NAME == test_* && ${RECMESH_SKIP_SYSTEM:-0} == 1 ]]; then
+        echo "SKIP: $RM_NAME: RECMESH_SKIP_SYSTEM=1, system tests are not run"
+        exit 77
+    fi
     RM_TMP=$(mktemp -d "${TMPDIR:-/tmp}/recmesh-$RM_NAME.XXXXXX")
     export RM_TMP RM_NAME
     trap '_rm_exit' EXIT
@@ -53,6 +64,11 @@ _rm_exit() {
         rm_stop "${_RM_ORDER[-1]}"
     done
     _rm_release_all
+    if ((status == 0)) && [[ -s ${RM_TMP:-}/.read-failed ]]; then
+        _rm_log "FAILED: a counter read failed, though the test went on:"
+        cat "$RM_TMP/.read-failed" >&2
+        status=1
+    fi
     if ((status != 0)) && [[ -d ${RM_TMP:-} ]]; then
         _rm_log "FAILED (exit status $status); log tails from $RM_TMP:"
         while IFS= read -r f; do
@@ -96,11 +112,28 @@ rm_wait_until() {
     done
 }
 
-# _rm_wait_for NAME TIMEOUT CMD...: rm_wait_until that fails at once if process NAME dies.
+# _rm_wait_for NAME TIMEOUT CMD...: rm_wait_until that fails at once if process NAME dies;
+# on failure it also prints NAME's command line and the tail of its log.
 _rm_wait_for() {
     local _RM_WAIT_PROC=$1
     shift
-    rm_wait_until "$@"
+    rm_wait_until "$@" && return 0
+    _rm_start_failed "$_RM_WAIT_PROC"
+    return 1
+}
+
+# _rm_start_failed NAME: say that process NAME did not come up: its state, command line
+# and the last lines of its log (the exit trap shows every log again, but only at the end).
+_rm_start_failed() {
+    local name=$1 pid state=running
+    pid=${_RM_PIDS[$name]:-}
+    _rm_alive "$pid" || state="not running (exited)"
+    _rm_log "'$name' (pid ${pid:-none}) did not become ready; it is $state"
+    if [[ -f $RM_TMP/$name.log ]]; then
+        _rm_log "command and last lines of $RM_TMP/$name.log:"
+        grep -m1 '^=== .*: starting: ' "$RM_TMP/$name.log" >&2 || true
+        tail -n 15 "$RM_TMP/$name.log" | sed 's/^/    /' >&2
+    fi
 }
 
 # _rm_alive PID: true while PID runs (a zombie, i.e. exited but not reaped, counts as dead).
@@ -223,8 +256,19 @@ rm_free_port() {
     return 1
 }
 
-# rm_dig ARGS...: dig with a short timeout and a single try.
-rm_dig() { dig +time=2 +tries=1 "$@"; }
+# rm_dig ARGS...: dig with a short timeout and a single try. When dig fails (no answer:
+# timeout, refused; exit status 9 and the like), what it printed goes to stderr, not
+# stdout, and its status is returned: dig +short prints its error text on stdout, which a
+# caller testing for a non-empty answer would take for one.
+rm_dig() {
+    local out status=0
+    out=$(dig +time=2 +tries=1 "$@") || status=$?
+    if ((status != 0)); then
+        _rm_log "rm_dig $*: dig failed with status $status: ${out//$'\n'/ | }"
+        return "$status"
+    fi
+    [[ -z $out ]] || printf '%s\n' "$out"
+}
 
 # _rm_soa_ok ADDR PORT ZONE: true when ADDR:PORT answers SOA for ZONE authoritatively.
 _rm_soa_ok() {
@@ -298,7 +342,7 @@ _rm_wait_nsd() {
         _rm_wait_for "nsd-$1" "${RM_START_TIMEOUT:-30}" _rm_soa_ok "$addr" "${port:-53}" "$zone" \
             || { _rm_log "nsd-$1 does not answer $zone SOA at $addr"; return 1; }
     done
-    _rm_alive "$(rm_pid "nsd-$1")" || { _rm_log "nsd-$1 exited"; return 1; }
+    _rm_alive "$(rm_pid "nsd-$1")" || { _rm_log "nsd-$1 exited"; _rm_start_failed "nsd-$1"; return 1; }
 }
 
 # rm_http_get PORT PATH: print the body of http://127.0.0.1:PORT/PATH; fails unless the
@@ -395,12 +439,21 @@ rm_rec_control() {
     rec_control --socket-dir="$RM_TMP/$name" --timeout=5 "$@"
 }
 
-# rm_rec_stat NAME STATNAME: print the value of one statistic (fails for unknown names).
+# rm_rec_stat NAME STATNAME: print the value of one statistic. A failed read (rec_control
+# fails, or the value is not a number, e.g. an unknown name) returns 1, prints nothing on
+# stdout and marks the test failed (see the head of this file), so that a caller's
+# [[ $(rm_rec_stat ...) -eq 0 ]] cannot pass on an empty string.
 rm_rec_stat() {
-    local value
-    value=$(rm_rec_control "${1:?rm_rec_stat NAME STAT}" get "${2:?rm_rec_stat NAME STAT}") || return 1
-    [[ $value =~ ^[0-9]+$ ]] || { _rm_log "rm_rec_stat: $1 $2: '$value'"; return 1; }
-    echo "$value"
+    local value status=0 msg
+    value=$(rm_rec_control "${1:?rm_rec_stat NAME STAT}" get "${2:?rm_rec_stat NAME STAT}" 2>&1) || status=$?
+    if ((status == 0)) && [[ $value =~ ^[0-9]+$ ]]; then
+        echo "$value"
+        return 0
+    fi
+    msg="cannot read counter '$2' of Recursor '$1' (rec_control status $status): '${value//$'\n'/ | }'"
+    _rm_log "rm_rec_stat: $msg"
+    [[ -z ${RM_TMP:-} ]] || echo "$msg" >>"$RM_TMP/.read-failed"
+    return 1
 }
 
 # A test's checks: rm_ok MSG counts and prints a passed check; rm_fail MSG
@@ -425,20 +478,33 @@ rm_nats_pub() {
     return "$ok"
 }
 
-rm_ok() { RM_PASSED=$((RM_PASSED + 1)); echo "  ok   $*"; }
-rm_fail() { echo "  FAIL $*" >&2; echo "$RM_PASSED passed, 1 failed"; exit 1; }
-rm_done() { echo "$RM_PASSED passed, 0 failed"; }
+# _rm_read_failures: fail the test if a counter read failed since the start.
+_rm_read_failures() {
+    [[ -s ${RM_TMP:-}/.read-failed ]] || return 0
+    rm_fail "a counter read failed, so the check before this one proves nothing"
+}
+rm_ok() { _rm_read_failures; RM_PASSED=$((RM_PASSED + 1)); echo "  ok   $*"; }
+rm_fail() {
+    echo "  FAIL $*" >&2
+    # the check may have failed because a counter could not be read: say so
+    [[ ! -s ${RM_TMP:-}/.read-failed ]] || { echo "  (counter reads that failed:)" >&2; cat "$RM_TMP/.read-failed" >&2; }
+    echo "$RM_PASSED passed, 1 failed"
+    exit 1
+}
+rm_done() { _rm_read_failures; echo "$RM_PASSED passed, 0 failed"; }
 
 # rm_rec_settle NAME STAT: waits (at most 5 s) until the Recursor's counter STAT
 # has not moved for 0.6 s, so that work a query set off in the background
-# (address lookups for name servers, DNSKEY fetches) is not counted later.
+# (address lookups for name servers, DNSKEY fetches) is not counted later. A counter
+# that cannot be read fails the test (two failed reads must not look like a calm counter).
 rm_rec_settle() {
-    local name=$1 stat=$2 last now same=0 i
-    last=$(rm_rec_stat "$name" "$stat")
+    local name=${1:?rm_rec_settle NAME STAT} stat=${2:?rm_rec_settle NAME STAT} first last now same=0 i
+    last=$(rm_rec_stat "$name" "$stat") || rm_fail "rm_rec_settle: cannot read counter '$stat' of Recursor '$name'"
+    first=$last
     for ((i = 0; i < 25 && same < 3; i++)); do
         sleep 0.2
-        now=$(rm_rec_stat "$name" "$stat")
+        now=$(rm_rec_stat "$name" "$stat") || rm_fail "rm_rec_settle: cannot read counter '$stat' of Recursor '$name'"
         if [[ $now == "$last" ]]; then same=$((same + 1)); else same=0; last=$now; fi
     done
-    ((same >= 3)) || _rm_log "rm_rec_settle: $name $stat still moving"
+    ((same >= 3)) || _rm_log "rm_rec_settle: Recursor '$name' counter '$stat' still moving after 5 s: $first -> $now"
 }

@@ -10,6 +10,8 @@
 # writes the intelligence file and warms two fresh Recursors with the same
 # names: B runs contrib/recmesh.lua and never waits on a dead server
 # (outgoing-timeouts stays 0); D does not and times out.
+# Queries that wait on dead servers are sent all at once (ask_all), not one by one.
+# RM_TEST_NET overrides the NET prefix (127.56), e.g. to run two copies side by side.
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 source "$HERE/lib.sh"
@@ -21,7 +23,7 @@ rm_init test_mirror
 ok() { rm_ok "$@"; }
 fail() { rm_fail "$@"; }
 
-NET=127.56
+NET=${RM_TEST_NET:-127.56}
 export RM_LEAF_BACKEND=$NET.254.1
 rm_start_tree "$NET" 20 10
 # plan: zones 1..10 have both servers dead at first; the rest answer after 2 ms
@@ -32,7 +34,8 @@ plan() { # $1: "both" or "ns1" (which servers of z1..z10 are dead)
         if (z <= 10 && (mode == "both" || first)) print $2, "dead"; else print $2, 2
     }' "$RM_TREE/leaf-servers.txt" >"$RM_TMP/plan.txt"
     rm_spawn dnsdelay "$DNSDELAY" "$NET.254.1:53" "$RM_TMP/plan.txt"
-    rm_wait_until 10 grep -q "relaying" "$RM_TMP/dnsdelay.log"
+    _rm_wait_for dnsdelay 10 grep -q "relaying" "$RM_TMP/dnsdelay.log" \
+        || fail "dnsdelay did not start relaying: $(tail -5 "$RM_TMP/dnsdelay.log")"
 }
 plan both
 mapfile -t NS1 < <(awk '{ split($1, p, "."); z = substr(p[1], 2) + 0; if (z <= 10 && !(z in s)) { s[z] = 1; print $2 } }' "$RM_TREE/leaf-servers.txt")
@@ -45,8 +48,35 @@ rm_start_nats nats "$NATS_PORT"
 PB_PORT=$(rm_free_port)
 rm_spawn mirror "$RECMESH" mirror --protobuf-listen "127.0.0.1:$PB_PORT" --nats "$NATS" \
     --cluster t --node m1 --hot-interval 0.5 --stats-interval 0
-rm_wait_until 10 grep -q 'listening for the Recursor' "$RM_TMP/mirror.log"
+_rm_wait_for mirror 10 grep -q 'listening for the Recursor' "$RM_TMP/mirror.log" \
+    || fail "recmesh mirror does not listen: $(tail -5 "$RM_TMP/mirror.log")"
 STREAMS=("lua:protobufServer(\"127.0.0.1:$PB_PORT\")" "lua:outgoingProtobufServer(\"127.0.0.1:$PB_PORT\")")
+
+# ask_all PORT TAG NAME...: ask the Recursor on PORT for every NAME (type A, +short) at
+# once, as background jobs, and wait for all of them: each waits up to rm_dig's 2 s on a
+# dead server, one after the other they took a minute. Per NAME: the answer in
+# $RM_TMP/ask-TAG/NAME, dig's stderr in NAME.err and its exit status in NAME.rc.
+ask_all() {
+    local port=$1 dir=$RM_TMP/ask-$2 n pids=()
+    shift 2
+    mkdir -p "$dir"
+    for n in "$@"; do
+        (rc=0; rm_dig @127.0.0.1 -p "$port" +short "$n" A >"$dir/$n" 2>"$dir/$n.err" || rc=$?; echo "$rc" >"$dir/$n.rc") &
+        pids+=("$!")
+    done
+    wait "${pids[@]}"
+}
+# asked TAG NAME: NAME's answer from ask_all, and true when dig succeeded and gave one; else
+# prints what dig said and fails.
+asked() {
+    local dir=$RM_TMP/ask-$1 rc
+    rc=$(cat "$dir/$2.rc" 2>/dev/null) || rc=missing
+    [[ $rc == 0 && -s $dir/$2 ]] && return 0
+    echo "$2: dig status $rc, answer '$(cat "$dir/$2" 2>/dev/null)', said '$(tr '\n' ' ' <"$dir/$2.err" 2>/dev/null)'"
+    return 1
+}
+# stream_conns: the mirror's protobuf connection count, from the counters it logs on SIGUSR1
+stream_conns() { grep -o 'protobuf connections=[0-9]*' "$RM_TMP/mirror.log" | tail -1; }
 
 zone() { local i=$1 t=$(( ($1 - 1) % 3 )); echo "z$i.$([[ $t == 0 ]] && echo com || { [[ $t == 1 ]] && echo net || echo org; })"; }
 NAMES=()
@@ -56,9 +86,12 @@ echo "== Recursor A streams to recmesh mirror; both servers of z1..z10 are dead"
 A_PORT=$(rm_free_port)
 rm_start_recursor rec-a "$A_PORT" "${STREAMS[@]}"
 rm_wait_until 10 grep -q 'protobuf connections=[1-9]' <(kill -USR1 "$(rm_pid mirror)"; sleep 0.2; cat "$RM_TMP/mirror.log") \
-    || fail "the Recursor never connected its streams"
-for n in "${NAMES[@]}"; do rm_dig @127.0.0.1 -p "$A_PORT" "$n" A >/dev/null || true; done
-for i in $(seq 11 20); do rm_dig @127.0.0.1 -p "$A_PORT" "www.$(zone "$i")" A >/dev/null; done
+    || fail "the Recursor never connected its streams: $(stream_conns)"
+LIVE=()
+for i in $(seq 11 20); do LIVE+=("www.$(zone "$i")"); done
+# the names of z1..z10 get no answer (both servers dead); those of z11..z20 must
+ask_all "$A_PORT" a "${NAMES[@]}" "${LIVE[@]}"
+for n in "${LIVE[@]}"; do why=$(asked a "$n") || fail "A, with z11..z20 alive: $why"; done
 dead_count() { "$RECMESH" ns --nats "$NATS" --cluster t --json 2>/dev/null | grep -c '"state":"dead"' || true; }
 all_dead() { [[ $(dead_count) -ge 20 ]]; }
 rm_wait_until 15 all_dead || fail "the NS table does not show 20 dead servers: $("$RECMESH" ns --nats "$NATS" --cluster t 2>&1)"
@@ -69,7 +102,7 @@ grep -q "\"address\":\"$NET.1.1\",\"state\":\"ok\"" <<<"$ns" || grep -q "\"addre
 grep -Eq "\"address\":\"${NS1[0]}\",\"state\":\"dead\",\"rtt_ms\":0.000,\"answers\":0,\"timeouts\":[2-9]" <<<"$ns" || fail "ns1 of z1: $ns"
 ok "answering servers are ok, with RTTs; dead ones have timeouts and no answers"
 rm_wait_until 10 bash -c "'$RECMESH' hot --nats '$NATS' --cluster t --json --top 100 | grep -q '\"qname\":\"www.z15.org.\"'" \
-    || fail "the hot list from the client stream lacks www.z15.org"
+    || fail "the hot list from the client stream lacks www.z15.org: $("$RECMESH" hot --nats "$NATS" --cluster t --top 100 2>&1)"
 ok "the hot list fills from the client stream"
 
 echo "== every ns2 answers again; Recursor C's traffic shows it"
@@ -78,11 +111,9 @@ plan ns1
 C_PORT=$(rm_free_port)
 rm_start_recursor rec-c "$C_PORT" "${STREAMS[@]}"
 rm_wait_until 10 grep -q 'protobuf connections=[2-9]' <(kill -USR1 "$(rm_pid mirror)"; sleep 0.2; cat "$RM_TMP/mirror.log") \
-    || fail "Recursor C never connected its streams"
-for n in "${NAMES[@]}"; do
-    out=$(rm_dig @127.0.0.1 -p "$C_PORT" +short "$n" A)
-    [[ -n $out ]] || fail "C got no answer for $n with ns2 back"
-done
+    || fail "Recursor C never connected its streams: $(stream_conns)"
+ask_all "$C_PORT" c "${NAMES[@]}"
+for n in "${NAMES[@]}"; do why=$(asked c "$n") || fail "C got no answer with ns2 back: $why"; done
 ns2_ok() {
     local ns k
     ns=$("$RECMESH" ns --nats "$NATS" --cluster t --json)
@@ -98,31 +129,39 @@ B_PORT=$(rm_free_port)
 D_PORT=$(rm_free_port)
 RECMESH_INTEL_FILE=$INTEL rm_start_recursor rec-b "$B_PORT" "lua-dns-script=$LUA"
 rm_start_recursor rec-d "$D_PORT"
+# both warm-ups at once (D's waits on the dead ns1 servers)
+warm_pids=()
 for t in "$B_PORT" "$D_PORT"; do
     "$RECMESH" warm --target "127.0.0.1:$t" --nats "$NATS" --cluster t --intel-file "$INTEL" --json \
-        >"$RM_TMP/warm-$t.json" 2>"$RM_TMP/warm-$t.err" || fail "warm of $t: $(cat "$RM_TMP/warm-$t.err")"
+        >"$RM_TMP/warm-$t.json" 2>"$RM_TMP/warm-$t.err" &
+    warm_pids+=("$!")
+done
+for k in 0 1; do
+    t=$([[ $k == 0 ]] && echo "$B_PORT" || echo "$D_PORT")
+    wait "${warm_pids[k]}" || fail "warm of $t failed: $(cat "$RM_TMP/warm-$t.err")"
 done
 [[ $(grep -c '^dead ' "$INTEL") -eq 10 ]] || fail "intel file: $(cat "$INTEL")"
-for k in "${NS1[@]}"; do grep -qx "dead $k" "$INTEL" || fail "$k missing from the intel file"; done
+for k in "${NS1[@]}"; do grep -qx "dead $k" "$INTEL" || fail "$k missing from the intel file: $(cat "$INTEL")"; done
 ok "intelligence file lists exactly the 10 dead ns1 servers"
 grep -q '"NOERROR":' "$RM_TMP/warm-$B_PORT.json" || fail "B's warm-up: $(cat "$RM_TMP/warm-$B_PORT.json")"
-b_to=$(rm_rec_stat rec-b outgoing-timeouts)
-d_to=$(rm_rec_stat rec-d outgoing-timeouts)
+b_to=$(rm_rec_stat rec-b outgoing-timeouts) || fail "cannot read outgoing-timeouts of Recursor rec-b"
+d_to=$(rm_rec_stat rec-d outgoing-timeouts) || fail "cannot read outgoing-timeouts of Recursor rec-d"
 [[ $b_to -eq 0 ]] || fail "B (with recmesh.lua) had $b_to outgoing timeouts"
 [[ $d_to -gt 0 ]] || fail "D (without the script) had no outgoing timeouts: the test proves nothing"
 ok "warm-up: B had 0 outgoing timeouts, D (no script) had $d_to"
-for n in "${NAMES[@]}"; do
-    [[ -n $(rm_dig @127.0.0.1 -p "$B_PORT" +short "$n" A) ]] || fail "B has no answer for $n"
-done
+ask_all "$B_PORT" b "${NAMES[@]}"
+for n in "${NAMES[@]}"; do why=$(asked b "$n") || fail "B has no answer: $why"; done
 ok "B answers every name in the zones with a dead ns1"
 
 echo "== a corrupt or missing intelligence file changes nothing"
 printf 'garbage\n' >"$INTEL"
 E_PORT=$(rm_free_port)
 RECMESH_INTEL_FILE=$INTEL rm_start_recursor rec-e "$E_PORT" "lua-dns-script=$LUA"
-for n in "${NAMES[@]}"; do rm_dig @127.0.0.1 -p "$E_PORT" +short "$n" A >/dev/null; done
-[[ $(rm_rec_stat rec-e outgoing-timeouts) -gt 0 ]] || fail "a corrupt file still made E skip servers"
-ok "corrupt file: E behaves like a Recursor without the script ($(rm_rec_stat rec-e outgoing-timeouts) timeouts)"
+ask_all "$E_PORT" e "${NAMES[@]}"
+for n in "${NAMES[@]}"; do why=$(asked e "$n") || fail "E (corrupt file) has no answer: $why"; done
+e_to=$(rm_rec_stat rec-e outgoing-timeouts) || fail "cannot read outgoing-timeouts of Recursor rec-e"
+[[ $e_to -gt 0 ]] || fail "a corrupt file still made E skip servers: outgoing-timeouts $e_to"
+ok "corrupt file: E behaves like a Recursor without the script ($e_to timeouts)"
 
 echo "== hostile protobuf input"
 exec 3<>"/dev/tcp/127.0.0.1/$PB_PORT"
@@ -130,8 +169,9 @@ printf '\x00\x05\xff\xff\xff\xff\xff\x00\x00\x00\x03\x08' >&3 # a bad frame, an 
 exec 3>&-
 kill -USR1 "$(rm_pid mirror)"
 rm_wait_until 5 grep -Eq 'bad=[1-9][0-9]* truncated=[1-9]' "$RM_TMP/mirror.log" || fail "counters: $(grep protobuf "$RM_TMP/mirror.log" | tail -1)"
-[[ -n $(rm_dig @127.0.0.1 -p "$A_PORT" +short "www.$(zone 12)" A) ]] || fail "A stopped answering"
-kill -0 "$(rm_pid mirror)" || fail "the mirror died"
+out=$(rm_dig @127.0.0.1 -p "$A_PORT" +short "www.$(zone 12)" A 2>&1) || true
+[[ $out == 198.18.0.111 ]] || fail "A stopped answering: www.$(zone 12) A gave '$out', expected 198.18.0.111"
+kill -0 "$(rm_pid mirror)" || fail "the mirror died: $(tail -5 "$RM_TMP/mirror.log")"
 ok "garbage, empty and truncated frames counted; the mirror keeps running"
 
 rm_done

@@ -24,10 +24,13 @@ echo "== tree: NET $NET, 20 zones x 10 names"
 t0=${EPOCHREALTIME}
 rm_start_tree "$NET" 20 10
 echo "   rm_start_tree took $(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.2f", b - a }') s"
-[[ $(wc -l <"$RM_TREE/names.txt") -eq 200 ]] || fail "names.txt should have 200 lines"
-[[ $(wc -l <"$RM_TREE/leaf-servers.txt") -eq 40 ]] || fail "leaf-servers.txt should have 40 lines"
-grep -qx "n5.z17.net A" "$RM_TREE/names.txt" || fail "names.txt lacks 'n5.z17.net A'"
-grep -qx "z17.net $NET.3.17" "$RM_TREE/leaf-servers.txt" || fail "leaf-servers.txt lacks 'z17.net $NET.3.17'"
+n=$(wc -l <"$RM_TREE/names.txt")
+[[ $n -eq 200 ]] || fail "names.txt should have 200 lines, has $n"
+n=$(wc -l <"$RM_TREE/leaf-servers.txt")
+[[ $n -eq 40 ]] || fail "leaf-servers.txt should have 40 lines, has $n"
+grep -qx "n5.z17.net A" "$RM_TREE/names.txt" || fail "names.txt lacks 'n5.z17.net A': $(grep z17.net "$RM_TREE/names.txt" | tr '\n' ' ')"
+grep -qx "z17.net $NET.3.17" "$RM_TREE/leaf-servers.txt" \
+    || fail "leaf-servers.txt lacks 'z17.net $NET.3.17': $(grep z17.net "$RM_TREE/leaf-servers.txt" | tr '\n' ' ')"
 ok "tree files: names.txt 200 lines, leaf-servers.txt 40 lines"
 
 # Zone 17 is z17.net (tld rotates com, net, org); its ns1/ns2 are NET.2.17 and NET.3.17;
@@ -81,21 +84,26 @@ echo "== (c) cache counters"
 # An identical question is answered from the packet cache (packetcache-hits); the same
 # name asked with other flags (here: without DO) misses the packet cache and is answered
 # from the record cache (cache-hits), without an outgoing query.
+# stat STAT: rec1's counter STAT; a failed read fails the test, naming it.
+stat() { rm_rec_stat rec1 "$1" || fail "cannot read counter '$1' of Recursor 'rec1'"; }
+# stat_above STAT N: true when rec1's STAT is above N (a failed read is false, and
+# rm_rec_stat marks the test failed).
+stat_above() { local v; v=$(rm_rec_stat rec1 "$1") && ((v > $2)); }
 q +dnssec www.z2.net A >/dev/null
 rm_rec_settle rec1 all-outqueries
-pc0=$(rm_rec_stat rec1 packetcache-hits)
-ch0=$(rm_rec_stat rec1 cache-hits)
-out0=$(rm_rec_stat rec1 all-outqueries)
+pc0=$(stat packetcache-hits)
+ch0=$(stat cache-hits)
+out0=$(stat all-outqueries)
 q +dnssec www.z2.net A >/dev/null
-stat_above() { (($(rm_rec_stat rec1 "$1") > $2)); }
-rm_wait_until 5 stat_above packetcache-hits "$pc0" || fail "packetcache-hits stayed at $pc0"
-ok "same question again: packetcache-hits $pc0 -> $(rm_rec_stat rec1 packetcache-hits)"
+rm_wait_until 5 stat_above packetcache-hits "$pc0" || fail "packetcache-hits stayed at $pc0 (now $(stat packetcache-hits))"
+ok "same question again: packetcache-hits $pc0 -> $(stat packetcache-hits)"
 out=$(q +nodnssec www.z2.net A)
 answer_has "$out" $'^www\\.z2\\.net\\.\t+[0-9]+\tIN\tA\t198\\.18\\.0\\.11$' \
     || fail "www.z2.net A should be 198.18.0.11:"$'\n'"$out"
-rm_wait_until 5 stat_above cache-hits "$ch0" || fail "cache-hits stayed at $ch0"
-[[ $(rm_rec_stat rec1 all-outqueries) -eq $out0 ]] || fail "cached name caused outgoing queries"
-ok "same name without DO: cache-hits $ch0 -> $(rm_rec_stat rec1 cache-hits), no outgoing query"
+rm_wait_until 5 stat_above cache-hits "$ch0" || fail "cache-hits stayed at $ch0 (now $(stat cache-hits))"
+out1=$(stat all-outqueries)
+[[ $out1 -eq $out0 ]] || fail "cached name caused outgoing queries: all-outqueries $out0 -> $out1"
+ok "same name without DO: cache-hits $ch0 -> $(stat cache-hits), no outgoing query"
 
 echo "== recursor restart on the same port"
 rm_stop rec1
@@ -128,18 +136,20 @@ NATS_PORT=$(rm_free_port)
 rm_start_nats nats1 "$NATS_PORT"
 ok "nats1 healthy on 127.0.0.1:$NATS_PORT (monitor $(rm_nats_monitor_port nats1))"
 nats_pub "$NATS_PORT" '$JS.API.STREAM.CREATE.RMTEST' \
-    '{"name":"RMTEST","subjects":["rmtest.>"],"storage":"file"}' || fail "stream create"
-rm_wait_until 5 jsz_is streams 1 || fail "JetStream stream RMTEST not created"
-nats_pub "$NATS_PORT" rmtest.one hello || fail "publish"
-rm_wait_until 5 jsz_is messages 1 || fail "message not stored in RMTEST"
+    '{"name":"RMTEST","subjects":["rmtest.>"],"storage":"file"}' || fail "stream create: no INFO or PONG from 127.0.0.1:$NATS_PORT"
+jsz() { rm_http_get "$(rm_nats_monitor_port nats1)" /jsz | grep -E '^  "(streams|messages)"' | tr -d '\n '; }
+rm_wait_until 5 jsz_is streams 1 || fail "JetStream stream RMTEST not created: /jsz $(jsz)"
+nats_pub "$NATS_PORT" rmtest.one hello || fail "publish: no INFO or PONG from 127.0.0.1:$NATS_PORT"
+rm_wait_until 5 jsz_is messages 1 || fail "message not stored in RMTEST: /jsz $(jsz)"
 ok "JetStream stream RMTEST holds 1 message"
 rm_stop nats1
-[[ -z $(ss -Hlnt "( sport = :$NATS_PORT )") ]] || fail "port $NATS_PORT still open after rm_stop"
+out=$(ss -Hlntp "( sport = :$NATS_PORT )")
+[[ -z $out ]] || fail "port $NATS_PORT still open after rm_stop: $out"
 ok "nats1 stopped, port $NATS_PORT closed"
 rm_start_nats nats1 "$NATS_PORT"
-rm_wait_until 5 jsz_is messages 1 || fail "JetStream store lost across restart"
-nats_pub "$NATS_PORT" rmtest.two world || fail "publish after restart"
-rm_wait_until 5 jsz_is messages 2 || fail "message after restart not stored"
+rm_wait_until 5 jsz_is messages 1 || fail "JetStream store lost across restart: /jsz $(jsz)"
+nats_pub "$NATS_PORT" rmtest.two world || fail "publish after restart: no INFO or PONG from 127.0.0.1:$NATS_PORT"
+rm_wait_until 5 jsz_is messages 2 || fail "message after restart not stored: /jsz $(jsz)"
 ok "nats1 restarted on port $NATS_PORT, store kept (1 message), publish works (2 messages)"
 
 rm_done
