@@ -6,7 +6,7 @@
  * form stored in the KV bucket recmesh_ns, its hostile-input parser, and the
  * fleet-wide merge that decides which servers are dead.
  *
- * Not thread-safe: one thread owns a table (the mirror thread).
+ * Not thread-safe: one thread owns a table (the publisher's drain thread).
  */
 #ifndef RECMESH_NSTABLE_H
 #define RECMESH_NSTABLE_H
@@ -62,15 +62,12 @@ const char *nstable_state_name(enum nstable_state s);
 const char *nstable_addr_text(const struct nstable_item *it, char *buf, size_t size);
 
 /*
- * Writes the intelligence file the Recursor's Lua script reads (see
- * contrib/recmesh.lua), atomically (a temporary file renamed over path):
- *   # recmesh-intel 1 time=UNIXTIME.MMM
- *   dead ADDRESS
- * Returns the number of dead servers written, or -1 with a reason.
+ * The intelligence file moved to intel.h (intel_write_file,
+ * intel_make_parent). These old names stay only until their last callers
+ * (tests/unit/test_nstable.c) are renamed; then delete these lines.
  */
-/* Creates the directory path's file goes into, if it is missing (one level) */
-int nstable_make_parent(const char *path, char *err, size_t err_size);
-int nstable_write_intel(const char *path, const struct nstable_item *merged, size_t n, double now, char *err,
-		   size_t err_size);
+#include "intel.h"
+#define nstable_make_parent intel_make_parent
+#define nstable_write_intel intel_write_file
 
 #endif
