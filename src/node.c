@@ -95,13 +95,9 @@ int node_start(struct node *n, int outgoing_only)
 		.hot_publish = o->hot_publish,
 		.client_ip = o->mirror_client_ip,
 		.kv_replicas = (int)o->kv_replicas,
-		.ns_capacity = PUBLISHER_NS_CAPACITY,
-		.ns_max_age = PUBLISHER_NS_MAX_AGE,
 		.intel_file = o->intel_file && *o->intel_file ? o->intel_file : NULL,
 		.intel_max_age = o->max_age,
-		.ring_size = PUBLISHER_RING_SIZE,
-		.batch_delay = PUBLISHER_BATCH_DELAY,
-		.batch_max_bytes = PUBLISHER_BATCH_BYTES,
+		/* the NS table, the ring and the batches: publisher.h's defaults */
 	};
 
 	if (o->protobuf_listen &&
