@@ -1,4 +1,4 @@
-/* fleet.c: collecting and merging the fleet's hot lists; see fleet.h */
+/* fleet.c: collecting and merging the fleet's hot lists and NS tables; see fleet.h */
 #include "config.h"
 
 #include "fleet.h"
@@ -32,7 +32,7 @@ struct fleet_node {
 	char why[160];
 };
 
-struct assembler {
+struct fleet_asm {
 	struct fleet_node *nodes;
 };
 
@@ -73,8 +73,32 @@ static void collect_item(const struct hot_item *it, void *arg)
 	fn->items[fn->n++] = *it;
 }
 
-/* Feeds one chunk; src names where it came from, for messages */
-static void assembler_feed(struct assembler *a, const char *data, size_t len, const char *src)
+struct fleet_asm *fleet_asm_create(void)
+{
+	return calloc(1, sizeof(struct fleet_asm));
+}
+
+static void node_free(struct fleet_asm *a, struct fleet_node *fn)
+{
+	HASH_DEL(a->nodes, fn);
+	free(fn->got);
+	free(fn->items);
+	free(fn);
+}
+
+void fleet_asm_destroy(struct fleet_asm *a)
+{
+	struct fleet_node *fn, *tmp;
+	if (!a)
+		return;
+	HASH_ITER(hh, a->nodes, fn, tmp)
+	{
+		node_free(a, fn);
+	}
+	free(a);
+}
+
+void fleet_asm_feed(struct fleet_asm *a, const char *data, size_t len, const char *src)
 {
 	struct hotlist_header h;
 	struct fleet_node *fn;
@@ -117,17 +141,15 @@ static int strcmp_nodes(struct fleet_node *a, struct fleet_node *b)
 }
 
 /*
- * Merges the complete, fresh enough lists. A list's scores were decayed to
- * its own time; with half_life > 0 they are decayed on to now, so a list
- * written an hour ago by a node that has since died weighs what its names
- * would weigh now, not what they weighed then.
+ * A list's scores were decayed to its own time; with half_life > 0 they are
+ * decayed on to now, so a list written an hour ago by a node that has since
+ * died weighs what its names would weigh now, not what they weighed then.
  */
-static void assembler_finish(struct assembler *a, double max_age, double half_life,
-			     struct hotmerge *merge, struct fleet_report *rep)
+void fleet_asm_finish(struct fleet_asm *a, double now, double max_age, double half_life,
+		      struct hotmerge *merge, struct fleet_report *rep)
 {
 	struct fleet_node *fn, *tmp;
 	size_t count = HASH_COUNT(a->nodes), i = 0;
-	double now = clock_unix();
 
 	rep->node = calloc(count ? count : 1, sizeof(*rep->node));
 	rep->nodes = rep->node ? count : 0;
@@ -163,10 +185,7 @@ static void assembler_finish(struct assembler *a, double max_age, double half_li
 			r->used = !fn->bad;
 			snprintf(r->why, sizeof(r->why), "%s", fn->why);
 		}
-		HASH_DEL(a->nodes, fn);
-		free(fn->got);
-		free(fn->items);
-		free(fn);
+		node_free(a, fn);
 	}
 }
 
@@ -213,12 +232,17 @@ static int each_node_head(natsConnection *nc, const char *bucket, const char *cl
 	return 0;
 }
 
+struct hot_fetch {
+	struct fleet_asm *a;
+	const char *cluster;
+};
+
 /* A node's hot list: the head chunk, then its continuation chunks */
 static void feed_hot_head(kvStore *kv, const char *k, kvEntry *head, void *arg)
 {
-	struct assembler *a = arg;
+	struct hot_fetch *f = arg;
 	struct hotlist_header h;
-	char perr[160], key[256];
+	char perr[160], key[NAMES_KEY_MAX], node[NAMES_MAX];
 	kvEntry *e = NULL;
 	const char *data = kvEntry_ValueString(head);
 	size_t len = (size_t)kvEntry_ValueLen(head);
@@ -226,26 +250,30 @@ static void feed_hot_head(kvStore *kv, const char *k, kvEntry *head, void *arg)
 		log_warn("ignoring KV key '%s': %s", k, perr);
 		return;
 	}
-	assembler_feed(a, data, len, k);
+	fleet_asm_feed(f->a, data, len, k);
+	if (!names_key_node(k, f->cluster, node))
+		return; /* each_node_head passes head keys only */
 	for (unsigned c = 1; c < h.chunks; c++) {
-		snprintf(key, sizeof(key), "%s.%u", k, c); /* k is <cluster>.<node>: see names_chunk_key */
+		if (names_chunk_key(key, sizeof(key), f->cluster, node, c) < 0)
+			break;
 		if (kvStore_Get(&e, kv, key) != NATS_OK) {
 			log_warn("hot list '%s' lacks chunk key '%s'", k, key);
 			break;
 		}
-		assembler_feed(a, kvEntry_ValueString(e), (size_t)kvEntry_ValueLen(e), key);
+		fleet_asm_feed(f->a, kvEntry_ValueString(e), (size_t)kvEntry_ValueLen(e), key);
 		kvEntry_Destroy(e);
 	}
 }
 
-static int fetch_kv(natsConnection *nc, const char *cluster, struct assembler *a, int *no_js,
+static int fetch_kv(natsConnection *nc, const char *cluster, struct fleet_asm *a, int *no_js,
 		    int *missing, char *err, size_t err_size)
 {
-	return each_node_head(nc, NAMES_HOT_BUCKET, cluster, feed_hot_head, a, missing, no_js,
+	struct hot_fetch f = {a, cluster};
+	return each_node_head(nc, NAMES_HOT_BUCKET, cluster, feed_hot_head, &f, missing, no_js,
 			      err, err_size);
 }
 
-static int fetch_request(natsConnection *nc, const char *cluster, struct assembler *a, char *err,
+static int fetch_request(natsConnection *nc, const char *cluster, struct fleet_asm *a, char *err,
 			 size_t err_size)
 {
 	natsInbox *inbox = NULL;
@@ -277,7 +305,7 @@ static int fetch_request(natsConnection *nc, const char *cluster, struct assembl
 		s = natsSubscription_NextMsg(&msg, sub, left < FLEET_REQUEST_QUIET_MS ? left : FLEET_REQUEST_QUIET_MS);
 		if (s != NATS_OK)
 			break; /* quiet for a while: every node has answered */
-		assembler_feed(a, natsMsg_GetData(msg), (size_t)natsMsg_GetDataLength(msg), subject);
+		fleet_asm_feed(a, natsMsg_GetData(msg), (size_t)natsMsg_GetDataLength(msg), subject);
 		natsMsg_Destroy(msg);
 	}
 	natsSubscription_Unsubscribe(sub);
@@ -290,21 +318,28 @@ int fleet_fetch_hot(natsConnection *nc, const char *cluster, double max_age, dou
 		    int allow_request, struct hotmerge *merge, struct fleet_report *report, char *err,
 		    size_t err_size)
 {
-	struct assembler a = {0};
-	int no_js = 0, missing = 0;
+	struct fleet_asm *a = fleet_asm_create();
+	int no_js = 0, missing = 0, rc = -1;
 
 	memset(report, 0, sizeof(*report));
 	report->source = FLEET_SOURCE_KV;
-	if (fetch_kv(nc, cluster, &a, &no_js, &missing, err, err_size) < 0) {
+	if (!a) {
+		snprintf(err, err_size, "out of memory");
+		return -1;
+	}
+	if (fetch_kv(nc, cluster, a, &no_js, &missing, err, err_size) < 0) {
 		if (!(no_js && allow_request))
-			return -1;
+			goto out;
 		log_info("JetStream is not available (%s), asking the running nodes instead", err);
 		report->source = FLEET_SOURCE_REQUEST;
-		if (fetch_request(nc, cluster, &a, err, err_size) < 0)
-			return -1;
+		if (fetch_request(nc, cluster, a, err, err_size) < 0)
+			goto out;
 	}
-	assembler_finish(&a, max_age, half_life, merge, report);
-	return 0;
+	fleet_asm_finish(a, clock_unix(), max_age, half_life, merge, report);
+	rc = 0;
+out:
+	fleet_asm_destroy(a);
+	return rc;
 }
 
 void fleet_report_free(struct fleet_report *report)
@@ -378,37 +413,4 @@ int fleet_fetch_ns(natsConnection *nc, const char *cluster, double max_age, stru
 			   err_size) < 0)
 		return -1;
 	return f.used;
-}
-
-int fleet_write_intel(natsConnection *nc, const char *cluster, double max_age, const char *path,
-		      int write_empty, struct fleet_intel *out, char *err, size_t err_size)
-{
-	struct nstable_merge *m = nstable_merge_create();
-	struct nstable_item *items = NULL;
-	size_t n = 0;
-	int rc = -1;
-	if (max_age <= 0 || max_age > NS_TABLE_MAX_AGE)
-		max_age = NS_TABLE_MAX_AGE;
-	memset(out, 0, sizeof(*out));
-	if (!m) {
-		snprintf(err, err_size, "out of memory");
-		return -1;
-	}
-	if ((out->tables = fleet_fetch_ns(nc, cluster, max_age, m, err, err_size)) < 0)
-		goto done;
-	rc = 0;
-	if (out->tables == 0 && !write_empty)
-		goto done; /* nothing known: leave any file as it is */
-	items = nstable_merge_items(m, &n);
-	out->servers = n;
-	if (nstable_make_parent(path, err, err_size) < 0)
-		log_warn("%s", err);
-	if ((out->dead = nstable_write_intel(path, items, n, clock_unix(), err, err_size)) < 0)
-		rc = -1;
-	else
-		out->written = 1;
-done:
-	free(items);
-	nstable_merge_destroy(m);
-	return rc;
 }

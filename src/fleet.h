@@ -65,19 +65,27 @@ int fleet_fetch_ns(natsConnection *nc, const char *cluster, double max_age, stru
 		   char *err, size_t err_size);
 
 /*
- * Writes the fleet's merged table as the intelligence file for
- * contrib/recmesh.lua (see nstable_write_intel), from tables at most max_age old
- * (never older than NS_TABLE_MAX_AGE). With no table at all, an empty list
- * is written only with write_empty (a node keeping the file fresh clears old
- * verdicts that way). Returns 0 (out says what was written) or -1.
+ * The hot-list assembler under fleet_fetch_hot, without NATS: it takes the
+ * chunks of every node's list, from any source and in any order, and keeps
+ * per node the newest generation only (an older generation's chunks are
+ * ignored, a newer one replaces what was collected). Not thread-safe.
  */
-struct fleet_intel {
-	int tables;     /* node tables merged */
-	size_t servers; /* addresses known */
-	int dead;       /* written as dead */
-	int written;
-};
-int fleet_write_intel(natsConnection *nc, const char *cluster, double max_age, const char *path,
-		      int write_empty, struct fleet_intel *out, char *err, size_t err_size);
+struct fleet_asm;
+struct fleet_asm *fleet_asm_create(void); /* NULL: out of memory */
+/*
+ * Feeds one chunk (hostile input: a malformed chunk is logged, with src
+ * naming where it came from, and ignored). data is read during the call only.
+ */
+void fleet_asm_feed(struct fleet_asm *a, const char *data, size_t len, const char *src);
+/*
+ * Merges into merge the lists that are complete and at most max_age (0: no
+ * limit) old at now (unix seconds), their scores decayed from the list's
+ * time to now with half_life (0: not decayed). Fills report (free with
+ * fleet_report_free) with every node, used or why not, sorted by name; the
+ * assembler is empty afterwards.
+ */
+void fleet_asm_finish(struct fleet_asm *a, double now, double max_age, double half_life,
+		      struct hotmerge *merge, struct fleet_report *report);
+void fleet_asm_destroy(struct fleet_asm *a);
 
 #endif

@@ -4,7 +4,7 @@
  * Every query adds 1 to its name's score; scores decay exponentially with
  * the configured half-life, so a name hot an hour ago fades. The table holds
  * at most `capacity` entries: when it is full, the coldest tenth is evicted.
- * Not thread-safe: one thread owns a table (the mirror thread).
+ * Not thread-safe: one thread owns a table (the publisher's drain thread).
  *
  * Ownership: the table copies what hot_add is given (the caller's qname
  * buffer may be reused at once); hot_top copies into the caller's array,

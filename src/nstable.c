@@ -186,9 +186,6 @@ char *nstable_encode(const struct nstable_item *items, size_t n, const char *nod
 	return buf;
 }
 
-/* nstable_make_parent and nstable_write_intel (on their way to intel.c) still say fail() */
-#define fail(...) linefmt_fail(__VA_ARGS__)
-
 /* A time in a table: finite, from 0 to below 10^11 */
 static int parse_time(const char *s, double *t)
 {
@@ -415,49 +412,4 @@ struct nstable_item *nstable_merge_items(struct nstable_merge *m, size_t *n)
 	free(all);
 	*n = count;
 	return out;
-}
-
-int nstable_make_parent(const char *path, char *err, size_t err_size)
-{
-	char dir[4096];
-	snprintf(dir, sizeof(dir), "%s", path);
-	char *slash = strrchr(dir, '/');
-	if (!slash || slash == dir)
-		return 0;
-	*slash = '\0';
-	if (mkdir(dir, 0755) < 0 && errno != EEXIST)
-		return fail(err, err_size, "cannot create '%s': %s", dir, strerror(errno));
-	return 0;
-}
-
-int nstable_write_intel(const char *path, const struct nstable_item *merged, size_t n, double now, char *err,
-		   size_t err_size)
-{
-	char tmp[4096], a[64];
-	int dead = 0;
-	if (snprintf(tmp, sizeof(tmp), "%s.tmp.%d", path, (int)getpid()) >= (int)sizeof(tmp))
-		return fail(err, err_size, "path too long");
-	FILE *f = fopen(tmp, "w");
-	if (!f)
-		return fail(err, err_size, "cannot write '%s': %s", tmp, strerror(errno));
-	fprintf(f, "# recmesh-intel 1 time=%.3f\n", now);
-	for (size_t i = 0; i < n; i++)
-		if (nstable_state_of(&merged[i]) == NS_DEAD) {
-			fprintf(f, "dead %s\n", nstable_addr_text(&merged[i], a, sizeof(a)));
-			dead++;
-		}
-	if (fflush(f) != 0 || fsync(fileno(f)) != 0 || ferror(f)) {
-		int e = errno;
-		fclose(f);
-		unlink(tmp);
-		return fail(err, err_size, "cannot write '%s': %s", tmp, strerror(e));
-	}
-	fclose(f);
-	chmod(tmp, 0644);
-	if (rename(tmp, path) < 0) {
-		int e = errno;
-		unlink(tmp);
-		return fail(err, err_size, "cannot rename '%s' to '%s': %s", tmp, path, strerror(e));
-	}
-	return dead;
 }

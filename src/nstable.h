@@ -6,7 +6,7 @@
  * form stored in the KV bucket recmesh_ns, its hostile-input parser, and the
  * fleet-wide merge that decides which servers are dead.
  *
- * Not thread-safe: one thread owns a table (the mirror thread).
+ * Not thread-safe: one thread owns a table (the publisher's drain thread).
  *
  * Ownership: the table and the merge copy what they are given;
  * nstable_snapshot copies into the caller's array; nstable_encode and
@@ -71,17 +71,5 @@ struct nstable_item *nstable_merge_items(struct nstable_merge *m, size_t *n);
 enum nstable_state nstable_state_of(const struct nstable_item *merged);
 const char *nstable_state_name(enum nstable_state s);
 const char *nstable_addr_text(const struct nstable_item *it, char *buf, size_t size);
-
-/*
- * Writes the intelligence file the Recursor's Lua script reads (see
- * contrib/recmesh.lua), atomically (a temporary file renamed over path):
- *   # recmesh-intel 1 time=UNIXTIME.MMM
- *   dead ADDRESS
- * Returns the number of dead servers written, or -1 with a reason.
- */
-/* Creates the directory path's file goes into, if it is missing (one level) */
-int nstable_make_parent(const char *path, char *err, size_t err_size);
-int nstable_write_intel(const char *path, const struct nstable_item *merged, size_t n, double now, char *err,
-		   size_t err_size);
 
 #endif

@@ -64,7 +64,7 @@ struct rm_options {
 	double query_timeout;
 	int auto_warm;
 	char *rec_socket_dir;
-	/* mirror mode and authoritative intelligence */
+	/* the off-path mode (recmesh mirror) and authoritative intelligence */
 	char *protobuf_listen;
 	char *intel_file;
 	double intel_wait;

@@ -33,7 +33,7 @@ struct pbconn {
 
 struct pbstream {
 	struct ev_loop *loop;
-	struct mirror *mirror;
+	struct event_sink sink;
 	int outgoing_only;
 	int fd;
 	ev_io io;
@@ -142,7 +142,7 @@ static void handle_frame(struct pbstream *s, const uint8_t *data, size_t len)
 		s->st.outgoing_timeouts++;
 	else
 		s->st.outgoing_answers++;
-	if (s->mirror && mirror_submit(s->mirror, &ev) < 0)
+	if (event_sink_put(&s->sink, &ev) < 0)
 		s->st.events_dropped++;
 }
 
@@ -214,7 +214,7 @@ static void on_sweep(struct ev_loop *loop, ev_timer *w, int revents)
 	}
 }
 
-struct pbstream *pbstream_create(struct ev_loop *loop, const char *listen_addr, struct mirror *m,
+struct pbstream *pbstream_create(struct ev_loop *loop, const char *listen_addr, struct event_sink sink,
 				 int outgoing_only, char *err, size_t err_size)
 {
 	struct netaddr a;
@@ -229,7 +229,7 @@ struct pbstream *pbstream_create(struct ev_loop *loop, const char *listen_addr, 
 		return NULL;
 	}
 	s->loop = loop;
-	s->mirror = m;
+	s->sink = sink;
 	s->outgoing_only = outgoing_only;
 	s->fd = socket(a.ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (s->fd >= 0)
@@ -252,9 +252,9 @@ struct pbstream *pbstream_create(struct ev_loop *loop, const char *listen_addr, 
 	return s;
 }
 
-void pbstream_set_mirror(struct pbstream *s, struct mirror *m)
+void pbstream_set_sink(struct pbstream *s, struct event_sink sink)
 {
-	s->mirror = m;
+	s->sink = sink;
 }
 
 void pbstream_get_stats(const struct pbstream *s, struct pbstream_stats *st)

@@ -6,7 +6,7 @@
  * Responses to clients (type 2) become traffic events, as in the proxy;
  * responses from authoritatives (type 4, or a timeout: rcode 65536) become
  * EV_OUTGOING observations for the authoritative-server table. Both go to
- * the mirror. Undecodable frames are counted and skipped; a connection that
+ * the event sink (sink.h); this file knows nothing of NATS. Undecodable frames are counted and skipped; a connection that
  * stalls in the middle of a frame is closed. Runs on the libev loop it is
  * given; never blocks.
  */
@@ -14,7 +14,7 @@
 #define RECMESH_PBSTREAM_H
 
 #include "event.h"
-#include "mirror.h"
+#include "sink.h"
 
 #include <ev.h>
 #include <stdint.h>
@@ -29,13 +29,14 @@ struct pbstream_stats {
 
 struct pbstream;
 /*
- * Binds listen (ADDR:PORT); events go to m (which may be NULL). With
+ * Binds listen (ADDR:PORT); events go to sink (fn NULL: nowhere). With
  * outgoing_only (a proxy, which sees its clients itself), client responses
  * in the streams are counted as ignored.
  */
-struct pbstream *pbstream_create(struct ev_loop *loop, const char *listen, struct mirror *m,
+struct pbstream *pbstream_create(struct ev_loop *loop, const char *listen, struct event_sink sink,
 				 int outgoing_only, char *err, size_t err_size);
-void pbstream_set_mirror(struct pbstream *s, struct mirror *m);
+/* Sets where events go; the sink's ctx must outlive s or the next call */
+void pbstream_set_sink(struct pbstream *s, struct event_sink sink);
 void pbstream_get_stats(const struct pbstream *s, struct pbstream_stats *st);
 void pbstream_destroy(struct pbstream *s);
 

@@ -70,7 +70,7 @@ void proxy_emit(struct proxy *p, const struct ev_query *q, const struct dns_msg_
 		size_t rsize, uint64_t latency_ns, int tcp, const struct sockaddr *client)
 {
 	struct rm_event ev;
-	if (!p->cfg.mirror)
+	if (!p->cfg.sink.fn)
 		return;
 	uint64_t lat_us = latency_ns / 1000;
 	event_from_dns(&ev, q, r, rsize, clock_unix_us(), lat_us > 0xffffffffu ? 0xffffffffu : (uint32_t)lat_us,
@@ -84,7 +84,7 @@ void proxy_emit(struct proxy *p, const struct ev_query *q, const struct dns_msg_
 			memcpy(ev.client, &((const struct sockaddr_in6 *)client)->sin6_addr, 16);
 		}
 	}
-	if (mirror_submit(p->cfg.mirror, &ev) < 0)
+	if (event_sink_put(&p->cfg.sink, &ev) < 0)
 		p->st.events_dropped++;
 }
 
@@ -519,9 +519,9 @@ fail:
 	return NULL;
 }
 
-void proxy_set_mirror(struct proxy *p, struct mirror *m)
+void proxy_set_sink(struct proxy *p, struct event_sink sink)
 {
-	p->cfg.mirror = m;
+	p->cfg.sink = sink;
 }
 
 void proxy_get_stats(const struct proxy *p, struct proxy_stats *st)

@@ -3,9 +3,9 @@
  *
  * Listens on UDP and TCP, forwards every query unchanged but for the
  * message ID to the upstream Recursor, relays its answer unchanged but for
- * the ID, and hands an event for every answered query to the mirror. All of
- * it runs on one libev loop and never blocks: the mirror takes events
- * through a lock-free ring.
+ * the ID, and hands an event for every answered query to its event sink
+ * (sink.h). All of it runs on one libev loop and never blocks: the sink
+ * copies the event and never waits. The proxy knows nothing of NATS.
  *
  * Malformed input: a datagram shorter than a DNS header or with QR set is
  * dropped (there is nothing to answer); any other query is forwarded as it
@@ -20,7 +20,7 @@
 #ifndef RECMESH_PROXY_H
 #define RECMESH_PROXY_H
 
-#include "mirror.h"
+#include "sink.h"
 #include "schedpol.h"
 
 #include <ev.h>
@@ -36,7 +36,7 @@ struct proxy_config {
 	unsigned max_tcp_clients;
 	double tcp_idle_timeout; /* seconds */
 	int client_ip;           /* put client addresses into events */
-	struct mirror *mirror;   /* may be NULL: no events */
+	struct event_sink sink;  /* fn NULL: no events */
 	/* not owned, may be NULL; --scheduling auto: the sweep feeds it the query count */
 	struct schedpol_auto *sched;
 };
@@ -63,8 +63,8 @@ struct proxy;
 struct proxy *proxy_create(struct ev_loop *loop, const struct proxy_config *cfg, char *err,
 			   size_t err_size);
 void proxy_get_stats(const struct proxy *p, struct proxy_stats *st);
-/* Sets (or clears, with NULL) where events go */
-void proxy_set_mirror(struct proxy *p, struct mirror *m);
+/* Sets where events go (a sink with fn NULL: nowhere); the sink's ctx must outlive p or the next call */
+void proxy_set_sink(struct proxy *p, struct event_sink sink);
 /* Stops listening and frees everything; pending queries are dropped */
 void proxy_destroy(struct proxy *p);
 

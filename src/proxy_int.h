@@ -43,7 +43,7 @@ struct proxy {
 };
 
 /*
- * Hands an event to the mirror for an answered query. r is the parsed
+ * Hands an event to the sink for an answered query. r is the parsed
  * response (NULL when it did not parse); the query's question must have
  * been checked against it.
  */

@@ -1,9 +1,10 @@
 /*
  * ring.h: a bounded single-producer single-consumer queue of events.
  *
- * The data path (the libev thread) is the only producer and never waits:
- * when the ring is full, ring_push fails and the caller counts a drop. The
- * NATS thread is the only consumer. Slots are copied in and out by value.
+ * The data path (the libev thread, through the publisher's sink) is the
+ * only producer and never waits: when the ring is full, ring_push fails and
+ * the caller counts a drop. The publisher's drain thread is the only
+ * consumer. Slots are copied in and out by value; the ring owns no pointer.
  */
 #ifndef RECMESH_RING_H
 #define RECMESH_RING_H

@@ -52,10 +52,10 @@ static void nap(double seconds, atomic_int *stop)
  * The intelligence file. Returns 1 when a file was written, 0 when there
  * was nothing to write or it failed (the warm-up goes on without it).
  */
-static int write_intel(natsConnection *nc, const struct warmup_config *cfg, struct fleet_intel *fi)
+static int write_intel(natsConnection *nc, const struct warmup_config *cfg, struct intel_refresh *fi)
 {
 	char err[512];
-	if (fleet_write_intel(nc, cfg->cluster, cfg->max_age, cfg->intel_file, 0, fi, err, sizeof(err)) < 0) {
+	if (intel_refresh_from_fleet(nc, cfg->cluster, cfg->max_age, cfg->intel_file, 0, fi, err, sizeof(err)) < 0) {
 		say(cfg, LOG_LVL_WARN, "no authoritative-server intelligence: %s", err);
 		return 0;
 	}

@@ -18,6 +18,7 @@
 #define RECMESH_WARMUP_H
 
 #include "fleet.h"
+#include "intel.h"
 #include "replay.h"
 
 #include <stdatomic.h>
@@ -60,7 +61,7 @@ struct warmup_result {
 	struct warmup_skipped *skipped; /* malloc'd, nskipped of them */
 	size_t nskipped;
 	int intel_written;
-	struct fleet_intel intel; /* what was written, with intel_written */
+	struct intel_refresh intel; /* what was written, with intel_written */
 };
 
 /*

@@ -6,6 +6,7 @@
 #include <cmocka.h>
 
 #include "nstable.h"
+#include "intel.h"
 
 #include <arpa/inet.h>
 #include <math.h>
@@ -219,7 +220,7 @@ static void test_merge_states(void **state)
 	char path[] = "/tmp/recmesh-intel-test.XXXXXX", err[256], line[128];
 	int fd = mkstemp(path);
 	close(fd);
-	assert_int_equal(nstable_write_intel(path, out, n, 1234, err, sizeof(err)), 1);
+	assert_int_equal(intel_write_file(path, out, n, 1234, err, sizeof(err)), 1);
 	FILE *f = fopen(path, "r");
 	assert_non_null(fgets(line, sizeof(line), f));
 	assert_string_equal(line, "# recmesh-intel 1 time=1234.000\n");
@@ -228,7 +229,7 @@ static void test_merge_states(void **state)
 	assert_null(fgets(line, sizeof(line), f));
 	fclose(f);
 	unlink(path);
-	assert_int_equal(nstable_write_intel("/nonexistent-dir/x", out, n, 1, err, sizeof(err)), -1);
+	assert_int_equal(intel_write_file("/nonexistent-dir/x", out, n, 1, err, sizeof(err)), -1);
 	assert_non_null(strstr(err, "cannot write"));
 	free(out);
 	nstable_merge_destroy(m);

@@ -1,0 +1,299 @@
+/*
+ * kvwriter.c: the KV thread of a node's NATS side; see kvwriter.h.
+ *
+ * Threads and ownership:
+ *   - the KV thread owns the KV handles and writes the snapshots;
+ *   - the snapshot to write next (pending) comes from the publisher's drain
+ *     thread under lock; the last written list (served) moves from the KV
+ *     thread to the hot.get responder (a nats.c thread) under the same lock.
+ */
+#include "config.h"
+
+#include "kvwriter.h"
+
+#include "intel.h"
+#include "log.h"
+#include "names.h"
+#include "natsconn.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct kvwriter {
+	natsConnection *nc;
+	char *cluster, *node, *intel_file;
+	int kv_replicas;
+	double intel_max_age;
+	char node_key[NAMES_KEY_MAX], get_subject[NAMES_SUBJECT_MAX];
+	natsSubscription *get_sub;
+
+	pthread_t thread;
+	int started;
+
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	struct hotlist_chunk *pending; /* written by the KV thread next */
+	size_t pending_n;
+	struct hotlist_chunk *served; /* last written, answered on hot.get */
+	size_t served_n;
+	char *ns_pending; /* the NS table's KV value, written next */
+	size_t ns_len;
+	int stop;
+
+	atomic_uint_fast64_t hot_writes, hot_write_errors, intel_writes, intel_dead;
+};
+
+void kvwriter_get_stats(struct kvwriter *w, struct kvwriter_stats *st)
+{
+	st->hot_writes = atomic_load(&w->hot_writes);
+	st->hot_write_errors = atomic_load(&w->hot_write_errors);
+	st->intel_writes = atomic_load(&w->intel_writes);
+	st->intel_dead = atomic_load(&w->intel_dead);
+}
+
+void kvwriter_submit(struct kvwriter *w, struct hotlist_chunk *chunks, size_t n, char *ns_text,
+		     size_t ns_len)
+{
+	pthread_mutex_lock(&w->lock);
+	hotlist_chunks_free(w->pending, w->pending_n);
+	w->pending = chunks;
+	w->pending_n = n;
+	free(w->ns_pending);
+	w->ns_pending = ns_text;
+	w->ns_len = ns_len;
+	pthread_cond_signal(&w->cond);
+	pthread_mutex_unlock(&w->lock);
+}
+
+static void chunk_key(const struct kvwriter *w, size_t i, char *key, size_t size)
+{
+	names_chunk_key(key, size, w->cluster, w->node, (unsigned)i);
+}
+
+/* Writes the continuation chunks first, then the head, so a reader that sees the head finds the rest */
+static int write_hot(struct kvwriter *w, kvStore *kv, const struct hotlist_chunk *c, size_t n)
+{
+	char key[NAMES_KEY_MAX], ebuf[256];
+	for (size_t k = n; k-- > 0;) {
+		chunk_key(w, k, key, sizeof(key));
+		natsStatus s = kvStore_Put(NULL, kv, key, c[k].data, (int)c[k].len);
+		if (s != NATS_OK) {
+			log_warn("cannot write hot list key '%s': %s", key,
+				 natsconn_strerror(s, ebuf, sizeof(ebuf)));
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* The hot.get responder (a nats.c thread): every chunk of the last written list */
+static void on_hot_get(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *closure)
+{
+	struct kvwriter *w = closure;
+	const char *reply = natsMsg_GetReply(msg);
+	if (reply && *reply) {
+		pthread_mutex_lock(&w->lock);
+		for (size_t i = 0; i < w->served_n; i++)
+			natsConnection_Publish(nc, reply, w->served[i].data, (int)w->served[i].len);
+		pthread_mutex_unlock(&w->lock);
+	}
+	natsMsg_Destroy(msg);
+}
+
+/* Writes the NS table; the bucket handle is opened (and created) on first use */
+static void write_ns(struct kvwriter *w, kvStore **nskv, jsCtx **nsjs, const char *text, size_t len)
+{
+	char err[512];
+	if (!*nskv && natsconn_kv_open(w->nc, NAMES_NS_BUCKET, 1, w->kv_replicas, nsjs, nskv, NULL,
+				       NULL, err, sizeof(err)) < 0) {
+		log_debug("NS table not written: %s", err);
+		return;
+	}
+	natsStatus s = kvStore_Put(NULL, *nskv, w->node_key, text, (int)len);
+	if (s != NATS_OK) {
+		log_debug("NS table not written: %s", natsStatus_GetText(s));
+		natsconn_kv_close(*nsjs, *nskv);
+		*nsjs = NULL;
+		*nskv = NULL;
+	}
+}
+
+/* Refreshes the intelligence file from the fleet's merged NS table */
+static void refresh_intel(struct kvwriter *w)
+{
+	char err[512];
+	struct intel_refresh ir;
+	if (intel_refresh_from_fleet(w->nc, w->cluster, w->intel_max_age, w->intel_file, 1, &ir, err,
+				     sizeof(err)) < 0) {
+		/* no NS bucket yet is normal and quiet; a file that cannot be written is not */
+		if (ir.tables < 0)
+			log_debug("intelligence file '%s' not refreshed: %s", w->intel_file, err);
+		else
+			log_warn("%s", err);
+		return;
+	}
+	if (!ir.written)
+		return;
+	if ((uint64_t)ir.dead != atomic_load(&w->intel_dead))
+		log_info("intelligence file '%s': %d dead server(s) of %zu known", w->intel_file,
+			 ir.dead, ir.servers);
+	atomic_store(&w->intel_dead, (uint64_t)ir.dead);
+	atomic_fetch_add(&w->intel_writes, 1);
+}
+
+static int connected(const struct kvwriter *w)
+{
+	return natsConnection_Status(w->nc) == NATS_CONN_STATUS_CONNECTED;
+}
+
+static void *kv_main(void *arg)
+{
+	struct kvwriter *w = arg;
+	jsCtx *js = NULL, *nsjs = NULL;
+	kvStore *kv = NULL, *nskv = NULL;
+	char err[512];
+	int warned = 0, ns_seen = 0;
+	size_t last_n = 0;
+
+	for (;;) {
+		pthread_mutex_lock(&w->lock);
+		while (!w->pending && !w->stop)
+			pthread_cond_wait(&w->cond, &w->lock);
+		struct hotlist_chunk *c = w->pending;
+		size_t n = w->pending_n;
+		char *ns_text = w->ns_pending;
+		size_t ns_len = w->ns_len;
+		int stopping = w->stop;
+		w->pending = NULL;
+		w->pending_n = 0;
+		w->ns_pending = NULL;
+		pthread_mutex_unlock(&w->lock);
+		if (ns_text && connected(w)) {
+			/* even an empty table, so that a stale one in the bucket is replaced */
+			if (ns_seen || (strchr(ns_text, '\n') && strchr(ns_text, '\n')[1] != '\0')) {
+				write_ns(w, &nskv, &nsjs, ns_text, ns_len);
+				ns_seen = 1;
+			}
+			if (w->intel_file)
+				refresh_intel(w);
+		}
+		free(ns_text);
+		if (!c)
+			break;
+
+		int ok = 0;
+		if (!connected(w)) {
+			if (!warned++)
+				log_warn("hot list not written: not connected to NATS");
+		} else {
+			if (!kv && natsconn_kv_open(w->nc, NAMES_HOT_BUCKET, 1, w->kv_replicas, &js, &kv,
+						    NULL, NULL, err, sizeof(err)) < 0) {
+				if (!warned++)
+					log_warn("hot list not written: %s (said once until it works)", err);
+			} else if (write_hot(w, kv, c, n) == 0) {
+				ok = 1;
+			} else {
+				/* the handle may be stale (bucket deleted, server replaced) */
+				natsconn_kv_close(js, kv);
+				js = NULL;
+				kv = NULL;
+			}
+		}
+		if (ok) {
+			atomic_fetch_add(&w->hot_writes, 1);
+			if (warned)
+				log_info("hot list written again after %d failed attempts", warned);
+			warned = 0;
+			log_debug("hot list written: %zu chunk(s)", n);
+			/* drop continuation chunks the previous, longer list left behind */
+			for (size_t k = n; k < last_n; k++) {
+				char key[NAMES_KEY_MAX];
+				chunk_key(w, k, key, sizeof(key));
+				kvStore_Delete(kv, key);
+			}
+			last_n = n;
+		} else {
+			atomic_fetch_add(&w->hot_write_errors, 1);
+		}
+		pthread_mutex_lock(&w->lock);
+		hotlist_chunks_free(w->served, w->served_n);
+		w->served = c;
+		w->served_n = n;
+		pthread_mutex_unlock(&w->lock);
+		if (stopping)
+			break;
+	}
+	natsconn_kv_close(js, kv);
+	natsconn_kv_close(nsjs, nskv);
+	return NULL;
+}
+
+struct kvwriter *kvwriter_create(natsConnection *nc, const struct kvwriter_config *cfg, char *err,
+				 size_t err_size)
+{
+	struct kvwriter *w = calloc(1, sizeof(*w));
+	if (!w) {
+		snprintf(err, err_size, "out of memory");
+		return NULL;
+	}
+	w->nc = nc;
+	w->kv_replicas = cfg->kv_replicas;
+	w->intel_max_age = cfg->intel_max_age;
+	pthread_mutex_init(&w->lock, NULL);
+	pthread_cond_init(&w->cond, NULL);
+	w->cluster = strdup(cfg->cluster);
+	w->node = strdup(cfg->node);
+	if (cfg->intel_file)
+		w->intel_file = strdup(cfg->intel_file);
+	if (!w->cluster || !w->node || (cfg->intel_file && !w->intel_file)) {
+		snprintf(err, err_size, "out of memory");
+		goto fail;
+	}
+	if (names_node_key(w->node_key, sizeof(w->node_key), cfg->cluster, cfg->node) < 0 ||
+	    names_hot_get_subject(w->get_subject, sizeof(w->get_subject), cfg->cluster) < 0) {
+		snprintf(err, err_size, "bad cluster or node name");
+		goto fail;
+	}
+	natsStatus s = natsConnection_Subscribe(&w->get_sub, nc, w->get_subject, on_hot_get, w);
+	if (s != NATS_OK)
+		log_warn("cannot answer hot-list requests on '%s': %s", w->get_subject,
+			 natsStatus_GetText(s));
+	if (pthread_create(&w->thread, NULL, kv_main, w) != 0) {
+		snprintf(err, err_size, "cannot start the KV thread");
+		goto fail;
+	}
+	w->started = 1;
+	return w;
+fail:
+	kvwriter_destroy(w);
+	return NULL;
+}
+
+void kvwriter_destroy(struct kvwriter *w)
+{
+	if (!w)
+		return;
+	if (w->started) {
+		pthread_mutex_lock(&w->lock);
+		w->stop = 1;
+		pthread_cond_signal(&w->cond);
+		pthread_mutex_unlock(&w->lock);
+		pthread_join(w->thread, NULL);
+	}
+	if (w->get_sub) {
+		natsSubscription_Unsubscribe(w->get_sub);
+		natsSubscription_Destroy(w->get_sub);
+	}
+	hotlist_chunks_free(w->pending, w->pending_n);
+	hotlist_chunks_free(w->served, w->served_n);
+	free(w->ns_pending);
+	pthread_mutex_destroy(&w->lock);
+	pthread_cond_destroy(&w->cond);
+	free(w->cluster);
+	free(w->node);
+	free(w->intel_file);
+	free(w);
+}

@@ -1,0 +1,53 @@
+/*
+ * kvwriter.h: the KV writer of a node's NATS side. Its thread writes the
+ * snapshots the publisher hands over: the hot list into the bucket
+ * recmesh_hot (continuation chunks first, then the head, so a reader that
+ * sees the head finds the rest; continuation keys a longer list left behind
+ * are deleted) and the NS table into recmesh_ns, and after an NS write it
+ * refreshes the intelligence file (intel.h) when one is configured. It also
+ * answers hot-list requests on recmesh.<cluster>.hot.get with the last list
+ * it wrote (a nats.c callback). See doc/nats.md for the formats.
+ *
+ * Ownership: the connection belongs to the caller and must outlive the
+ * writer; the configuration's strings are copied.
+ */
+#ifndef RECMESH_KVWRITER_H
+#define RECMESH_KVWRITER_H
+
+#include "hotlist.h"
+
+#include <nats/nats.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct kvwriter_config {
+	const char *cluster;
+	const char *node;
+	int kv_replicas;
+	const char *intel_file; /* NULL: no intelligence file */
+	double intel_max_age;
+};
+
+struct kvwriter_stats {
+	uint64_t hot_writes, hot_write_errors;
+	uint64_t intel_writes, intel_dead;
+};
+
+struct kvwriter;
+
+/* Subscribes the hot.get responder and starts the thread; NULL with a reason */
+struct kvwriter *kvwriter_create(natsConnection *nc, const struct kvwriter_config *cfg, char *err,
+				 size_t err_size);
+/*
+ * Hands over a snapshot: the encoded hot list (n chunks) and the NS table's
+ * text (ns_len bytes, may be NULL). The writer takes ownership of both and
+ * frees a snapshot it has not written yet when a newer one comes. Any
+ * thread; never waits for NATS.
+ */
+void kvwriter_submit(struct kvwriter *w, struct hotlist_chunk *chunks, size_t n, char *ns_text,
+		     size_t ns_len);
+void kvwriter_get_stats(struct kvwriter *w, struct kvwriter_stats *st);
+/* Writes the snapshot still pending, stops answering and stops. Accepts NULL */
+void kvwriter_destroy(struct kvwriter *w);
+
+#endif

@@ -1,0 +1,70 @@
+/*
+ * node.h: the runtime `recmesh proxy` and `recmesh mirror` share: the
+ * option checks common to both, the protobuf listener, dropping privileges,
+ * the event publisher (publisher.h), the signals (SIGTERM and SIGINT stop,
+ * SIGUSR1 and SIGHUP log the counters), the stats timer and the counter
+ * lines. The command adds its own data path (the proxy) on the node's loop
+ * and its own counter lines through a callback.
+ *
+ * A command's life: node_parse, its own checks (node_usage_error), node_open,
+ * its own sockets on node->loop, node_start, wiring node_sink() into its data
+ * path, node_run, freeing its own parts, node_finish.
+ *
+ * Ownership: the node owns the loop, the protobuf listener and the
+ * publisher; it keeps the options pointer, which must outlive it.
+ */
+#ifndef RECMESH_NODE_H
+#define RECMESH_NODE_H
+
+#include "options.h"
+#include "pbstream.h"
+#include "publisher.h"
+#include "sink.h"
+
+#include <ev.h>
+
+/* A command's own counter lines, logged between the protobuf and the events lines */
+typedef void (*node_stats_fn)(void *arg, const char *when);
+
+struct node {
+	const char *name; /* the command, for messages */
+	const struct rm_options *o;
+	struct ev_loop *loop; /* the data path's loop */
+	struct pbstream *pb;  /* NULL without --protobuf-listen */
+	struct publisher *pub;
+	node_stats_fn stats_fn;
+	void *stats_arg;
+	int ran;
+	ev_signal sigterm, sigint, sigusr1, sighup;
+	ev_timer stats;
+};
+
+/*
+ * Parses argv for cmd into o, starts logging, and checks the options both
+ * commands share (filling in the default node name). Returns 0, or -1 with
+ * the exit status in *status (0 after --help, 2 on bad usage: said on
+ * stderr); o is then freed.
+ */
+int node_parse(struct node *n, enum rm_command cmd, const char *name, int argc, char **argv,
+	       struct rm_options *o, int *status);
+/* Says msg and where to find help on stderr, frees o; returns 2 (the exit status) */
+int node_usage_error(const char *name, const char *msg, struct rm_options *o);
+/* Creates the loop (n->loop); call after the command's checks */
+void node_open(struct node *n);
+/*
+ * Binds the protobuf listener (with --protobuf-listen; outgoing_only as in
+ * pbstream_create), drops privileges (--user) and starts the publisher.
+ * Returns 0, or -1 (logged; what it started is stopped again).
+ */
+int node_start(struct node *n, int outgoing_only);
+/* Where the command's data path hands its events; valid until node_finish */
+struct event_sink node_sink(struct node *n);
+/*
+ * Handles the signals and the stats timer and runs the loop until SIGTERM
+ * or SIGINT; then logs the final counters. stats_fn may be NULL.
+ */
+void node_run(struct node *n, node_stats_fn stats_fn, void *stats_arg);
+/* Stops the protobuf listener and the publisher and frees the loop; the command's own parts must be freed */
+void node_finish(struct node *n);
+
+#endif
