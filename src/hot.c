@@ -49,14 +49,9 @@ struct hot_table *hot_create(size_t capacity, double half_life_s)
 
 void hot_destroy(struct hot_table *t)
 {
-	struct hot_entry *e, *tmp;
 	if (!t)
 		return;
-	HASH_ITER(hh, t->entries, e, tmp)
-	{
-		HASH_DEL(t->entries, e);
-		free(e);
-	}
+	TOPN_CLEAR(t->entries, struct hot_entry, free);
 	free(t);
 }
 

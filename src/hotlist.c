@@ -200,14 +200,9 @@ struct hotmerge *hotmerge_create(void)
 
 void hotmerge_destroy(struct hotmerge *m)
 {
-	struct merge_entry *e, *tmp;
 	if (!m)
 		return;
-	HASH_ITER(hh, m->entries, e, tmp)
-	{
-		HASH_DEL(m->entries, e);
-		free(e);
-	}
+	TOPN_CLEAR(m->entries, struct merge_entry, free);
 	free(m);
 }
 

@@ -47,14 +47,9 @@ struct nstable *nstable_create(size_t capacity, double max_age)
 
 void nstable_destroy(struct nstable *t)
 {
-	struct ns_entry *e, *tmp;
 	if (!t)
 		return;
-	HASH_ITER(hh, t->entries, e, tmp)
-	{
-		HASH_DEL(t->entries, e);
-		free(e);
-	}
+	TOPN_CLEAR(t->entries, struct ns_entry, free);
 	free(t);
 }
 
@@ -307,17 +302,17 @@ struct nstable_merge *nstable_merge_create(void)
 	return calloc(1, sizeof(struct nstable_merge));
 }
 
+static void merge_entry_free(struct merge_entry *e)
+{
+	free(e->runs);
+	free(e);
+}
+
 void nstable_merge_destroy(struct nstable_merge *m)
 {
-	struct merge_entry *e, *tmp;
 	if (!m)
 		return;
-	HASH_ITER(hh, m->entries, e, tmp)
-	{
-		HASH_DEL(m->entries, e);
-		free(e->runs);
-		free(e);
-	}
+	TOPN_CLEAR(m->entries, struct merge_entry, merge_entry_free);
 	free(m);
 }
 

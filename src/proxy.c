@@ -189,6 +189,18 @@ static void flush_out(struct proxy *p, int fd, struct out_batch *b)
 	b->n = 0;
 }
 
+/* Points a receive batch at the shared receive buffers */
+static void rx_batch_init(struct proxy *p, struct mmsghdr *msgs, struct iovec *iov)
+{
+	memset(msgs, 0, sizeof(*msgs) * UDP_BATCH);
+	for (unsigned i = 0; i < UDP_BATCH; i++) {
+		iov[i].iov_base = p->rx_bufs + (size_t)i * UDP_RX_SIZE;
+		iov[i].iov_len = UDP_RX_SIZE;
+		msgs[i].msg_hdr.msg_iov = &iov[i];
+		msgs[i].msg_hdr.msg_iovlen = 1;
+	}
+}
+
 /* Returns how many datagrams were read */
 static int udp_query_batch(struct proxy *p, struct listener *l)
 {
@@ -201,12 +213,8 @@ static int udp_query_batch(struct proxy *p, struct listener *l)
 	uint16_t out_ids[UDP_BATCH];
 	struct dns_msg_info info;
 
-	memset(msgs, 0, sizeof(msgs));
+	rx_batch_init(p, msgs, iov);
 	for (unsigned i = 0; i < UDP_BATCH; i++) {
-		iov[i].iov_base = p->rx_bufs + (size_t)i * UDP_RX_SIZE;
-		iov[i].iov_len = UDP_RX_SIZE;
-		msgs[i].msg_hdr.msg_iov = &iov[i];
-		msgs[i].msg_hdr.msg_iovlen = 1;
 		msgs[i].msg_hdr.msg_name = &from[i];
 		msgs[i].msg_hdr.msg_namelen = sizeof(from[i]);
 		if (l->wildcard) {
@@ -325,13 +333,7 @@ static int udp_answer_batch(struct proxy *p, struct udp_upstream *u, struct out_
 	struct iovec iov[UDP_BATCH];
 	struct dns_msg_info info;
 
-	memset(msgs, 0, sizeof(msgs));
-	for (unsigned i = 0; i < UDP_BATCH; i++) {
-		iov[i].iov_base = p->rx_bufs + (size_t)i * UDP_RX_SIZE;
-		iov[i].iov_len = UDP_RX_SIZE;
-		msgs[i].msg_hdr.msg_iov = &iov[i];
-		msgs[i].msg_hdr.msg_iovlen = 1;
-	}
+	rx_batch_init(p, msgs, iov);
 	int n = recvmmsg(u->fd, msgs, UDP_BATCH, MSG_DONTWAIT, NULL);
 	if (n <= 0)
 		return 0;

@@ -3,7 +3,7 @@
  * list merge and the NS table all need their entries in some order (the
  * hottest first, the coldest first, the most recently seen first) to copy
  * out the first N or to evict the last tenth; this is the one walk, array
- * and sort they share.
+ * and sort they share, and the one way they empty a table.
  *
  * Ownership: the array is malloc'd and belongs to the caller (free()); it
  * holds pointers to the table's own entries, valid until the table is
@@ -13,6 +13,7 @@
 #define RECMESH_TOPN_H
 
 #include <stddef.h>
+#include <uthash.h>
 
 /*
  * cmp compares two array slots, as qsort does: a and b each point to a
@@ -35,5 +36,20 @@ static inline size_t topn_take(size_t n, size_t max)
 {
 	return n < max ? n : max;
 }
+
+/*
+ * Empties the uthash table head (entries linked through a handle named hh)
+ * and hands every entry to free_entry, a function taking a type *. The
+ * table is empty (head NULL) afterwards.
+ */
+#define TOPN_CLEAR(head, type, free_entry)                                                         \
+	do {                                                                                       \
+		type *topn_e_, *topn_t_;                                                           \
+		HASH_ITER(hh, (head), topn_e_, topn_t_)                                            \
+		{                                                                                  \
+			HASH_DEL((head), topn_e_);                                                 \
+			free_entry(topn_e_);                                                       \
+		}                                                                                  \
+	} while (0)
 
 #endif
