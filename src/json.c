@@ -248,6 +248,8 @@ int json_print(struct json *j, FILE *out)
 void json_escape(char *out, size_t out_size, const char *s)
 {
 	size_t o = 0;
+	if (out_size == 0)
+		return;
 	for (; *s; s++) {
 		char e[6];
 		size_t n = escape_byte((unsigned char)*s, e);
