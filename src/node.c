@@ -90,10 +90,6 @@ int node_parse(struct node *n, enum rm_command cmd, const char *name, int argc, 
 			*status = node_usage_error(name, msg, o);
 			return -1;
 		}
-		if (addrs[i].val && i == 0 && netaddr_port((struct sockaddr *)&na.ss) == 0) {
-			*status = node_usage_error(name, "--metrics-listen needs a port (ADDR:PORT)", o);
-			return -1;
-		}
 	}
 	n->stats_interval = o->stats_interval;
 	return 0;

@@ -120,6 +120,13 @@ for sub in proxy mirror warm hot events ns; do
     [[ $v =~ ^recmesh\ [0-9]+\.[0-9]+ ]] || fail "recmesh $sub --version printed '$v'"
 done
 ok "every subcommand takes --version: $v"
+status=0
+out=$("$RECMESH" proxy --listen 127.0.0.1:1 --upstream 127.0.0.1:1 --cluster t --metrics-listen 127.0.0.1:0 2>&1) || status=$?
+[[ $status -eq 2 && $out == *"bad --metrics-listen address '127.0.0.1:0'"* ]] || fail "--metrics-listen with port 0: status $status: $out"
+status=0
+out=$("$RECMESH" mirror --protobuf-listen 127.0.0.1:1 --cluster t --metrics-listen nonsense:x 2>&1) || status=$?
+[[ $status -eq 2 && $out == *"bad --metrics-listen address 'nonsense:x'"* ]] || fail "a bad --metrics-listen: status $status: $out"
+ok "a bad --metrics-listen is a usage error (status 2)"
 rm_wait_until 10 grep -q '^READY=1' "$NLOG" || fail "no READY=1 on the notification socket: $(cat "$NLOG")"
 grep -q '^STATUS=proxy of cluster .t. as node .ops1.' "$NLOG" || fail "no STATUS= line: $(cat "$NLOG")"
 wd() { grep -c '^WATCHDOG=1$' "$NLOG" || true; }
