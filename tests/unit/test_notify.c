@@ -40,8 +40,10 @@ static void expect_datagram(int fd, const char *want)
 {
 	char buf[512];
 	ssize_t n = recv(fd, buf, sizeof(buf) - 1, MSG_DONTWAIT);
-	if (n < 0)
+	if (n < 0) {
 		fail_msg("no datagram received, expected '%s'", want);
+		return;
+	}
 	buf[n] = '\0';
 	if (strcmp(buf, want))
 		fail_msg("received '%s', expected '%s'", buf, want);
