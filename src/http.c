@@ -289,6 +289,14 @@ struct http_server *http_create(const char *listen_addr, http_handler handler, v
 	ev_io_start(s->loop, &s->accept_io);
 	ev_async_init(&s->stop, stop_cb);
 	ev_async_start(s->loop, &s->stop);
+	return s;
+fail:
+	http_destroy(s);
+	return NULL;
+}
+
+int http_start(struct http_server *s, char *err, size_t err_size)
+{
 	/* signals belong to the data path's loop: the thread blocks them all */
 	sigset_t all, old;
 	sigfillset(&all);
@@ -297,13 +305,10 @@ struct http_server *http_create(const char *listen_addr, http_handler handler, v
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (rc != 0) {
 		snprintf(err, err_size, "cannot start the HTTP thread: %s", strerror(rc));
-		goto fail;
+		return -1;
 	}
 	s->started = 1;
-	return s;
-fail:
-	http_destroy(s);
-	return NULL;
+	return 0;
 }
 
 void http_get_stats(const struct http_server *s, struct http_stats *st)

@@ -49,11 +49,13 @@ struct http_stats {
 struct http_server;
 
 /*
- * Binds and listens on listen ("ADDR:PORT") and starts the server's
- * thread. Returns NULL with a reason in err.
+ * Binds and listens on listen ("ADDR:PORT"); nothing is served before
+ * http_start. Returns NULL with a reason in err.
  */
 struct http_server *http_create(const char *listen, http_handler handler, void *arg, char *err,
 				size_t err_size);
+/* Starts the server's thread: 0, or -1 with a reason in err */
+int http_start(struct http_server *s, char *err, size_t err_size);
 /* Any thread; all zero for NULL */
 void http_get_stats(const struct http_server *s, struct http_stats *st);
 /* Stops the thread, closes every connection and the socket; accepts NULL */
