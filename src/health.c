@@ -72,12 +72,14 @@ static int probe(struct health *h, int *rcode, double *took, char *why, size_t w
 		}
 		ssize_t n = recv(fd, a, sizeof(a), 0);
 		if (n < 0) {
-			snprintf(why, why_size, "%s", strerror(errno)); /* ICMP unreachable: nobody there */
+			snprintf(why, why_size, "%s",
+				 strerror(errno)); /* ICMP unreachable: nobody there */
 			close(fd);
 			return -1;
 		}
 		struct dns_msg_info info;
-		if (n < DNS_HDR_LEN || dnsmsg_get16(a) != id || dnsmsg_parse(a, (size_t)n, &info) != DNS_OK)
+		if (n < DNS_HDR_LEN || dnsmsg_get16(a) != id ||
+		    dnsmsg_parse(a, (size_t)n, &info) != DNS_OK)
 			continue; /* not ours: keep waiting */
 		*rcode = dnsmsg_rcode(&info);
 		*took = clock_mono() - t0;
@@ -111,11 +113,13 @@ static void *health_thread(void *arg)
 				snprintf(line, sizeof(line), "ok: no upstream to probe");
 			} else if (probe(h, &rcode, &took, why, sizeof(why)) < 0) {
 				up = 0;
-				snprintf(line, sizeof(line), "upstream '%s' does not answer: %s", h->upstream, why);
+				snprintf(line, sizeof(line), "upstream '%s' does not answer: %s",
+					 h->upstream, why);
 			} else {
 				up = rcode == 0;
-				snprintf(line, sizeof(line), "%supstream '%s' answers %s in %.0f ms",
-					 up ? "ok: " : "", h->upstream, dnsmsg_rcode_to_text(rcode, rc), took * 1000);
+				snprintf(line, sizeof(line),
+					 "%supstream '%s' answers %s in %.0f ms", up ? "ok: " : "",
+					 h->upstream, dnsmsg_rcode_to_text(rcode, rc), took * 1000);
 			}
 			pthread_mutex_lock(&h->lock);
 			if (h->st.probed && up != h->st.up)
@@ -131,7 +135,8 @@ static void *health_thread(void *arg)
 	return NULL;
 }
 
-struct health *health_create(const char *upstream, struct publisher *pub, char *err, size_t err_size)
+struct health *health_create(const char *upstream, struct publisher *pub, char *err,
+			     size_t err_size)
 {
 	struct health *h = calloc(1, sizeof(*h));
 	if (!h || (upstream && !(h->upstream = strdup(upstream)))) {

@@ -22,8 +22,8 @@
 struct publisher;
 
 struct health_state {
-	int up;               /* the last probe was answered NOERROR (or nothing to probe) */
-	int probed;           /* a probe has finished */
+	int up;     /* the last probe was answered NOERROR (or nothing to probe) */
+	int probed; /* a probe has finished */
 	int nats_connected;
 	double last_hot_write; /* unix seconds; 0: none seen */
 	char reason[256];      /* one line: what the last probe saw, and NATS */
@@ -32,7 +32,8 @@ struct health_state {
 struct health;
 
 /* upstream NULL: nothing to probe (the node is healthy while it runs). NULL with a reason */
-struct health *health_create(const char *upstream, struct publisher *pub, char *err, size_t err_size);
+struct health *health_create(const char *upstream, struct publisher *pub, char *err,
+			     size_t err_size);
 void health_get(const struct health *h, struct health_state *st);
 /* Stops the probe thread; accepts NULL */
 void health_destroy(struct health *h);

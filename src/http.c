@@ -112,7 +112,8 @@ static void respond(struct http_conn *c, int status, const char *ctype, char *bo
 	int hl = snprintf(head, sizeof(head),
 			  "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
 			  "Connection: close\r\n%s\r\n",
-			  status, status_text(status), ctype, blen, status == 405 ? "Allow: GET\r\n" : "");
+			  status, status_text(status), ctype, blen,
+			  status == 405 ? "Allow: GET\r\n" : "");
 	atomic_fetch_add(&c->s->requests, 1);
 	c->out = malloc((size_t)hl + blen);
 	if (!c->out) {
@@ -187,8 +188,9 @@ static void read_cb(struct ev_loop *loop, ev_io *w, int revents)
 	}
 	if (c->rlen >= HTTP_MAX_REQUEST) {
 		if (!s->logged_large) {
-			log_warn("http: a request head exceeded %d bytes: answered 400 (logged once)",
-				 HTTP_MAX_REQUEST);
+			log_warn(
+				"http: a request head exceeded %d bytes: answered 400 (logged once)",
+				HTTP_MAX_REQUEST);
 			s->logged_large = 1;
 		}
 		atomic_fetch_add(&s->bad, 1);
@@ -201,7 +203,8 @@ static void timeout_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	struct http_conn *c = w->data;
 	struct http_server *s = c->s;
 	if (!s->logged_timeout) {
-		log_warn("http: a connection took longer than %.0f s: closed (logged once)", HTTP_TIMEOUT);
+		log_warn("http: a connection took longer than %.0f s: closed (logged once)",
+			 HTTP_TIMEOUT);
 		s->logged_timeout = 1;
 	}
 	atomic_fetch_add(&s->timeouts, 1);
@@ -218,8 +221,10 @@ static void accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 		struct http_conn *c = s->nconns < HTTP_MAX_CONNS ? malloc(sizeof(*c)) : NULL;
 		if (!c) {
 			if (!s->logged_cap) {
-				log_warn("http: %d connections open: closing new ones until some end "
-					 "(logged once)", HTTP_MAX_CONNS);
+				log_warn(
+					"http: %d connections open: closing new ones until some end "
+					"(logged once)",
+					HTTP_MAX_CONNS);
 				s->logged_cap = 1;
 			}
 			atomic_fetch_add(&s->refused, 1);
@@ -258,13 +263,14 @@ static void *http_thread(void *arg)
 	return NULL;
 }
 
-struct http_server *http_create(const char *listen_addr, http_handler handler, void *arg,
-				char *err, size_t err_size)
+struct http_server *http_create(const char *listen_addr, http_handler handler, void *arg, char *err,
+				size_t err_size)
 {
 	struct netaddr a;
 	int one = 1;
 	if (netaddr_parse(listen_addr, 0, &a) < 0 || netaddr_port((struct sockaddr *)&a.ss) == 0) {
-		snprintf(err, err_size, "bad --metrics-listen address '%s' (expected ADDR:PORT)", listen_addr);
+		snprintf(err, err_size, "bad --metrics-listen address '%s' (expected ADDR:PORT)",
+			 listen_addr);
 		return NULL;
 	}
 	struct http_server *s = calloc(1, sizeof(*s));
@@ -277,7 +283,8 @@ struct http_server *http_create(const char *listen_addr, http_handler handler, v
 	s->fd = socket(a.ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (s->fd < 0 || setsockopt(s->fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
 	    bind(s->fd, (struct sockaddr *)&a.ss, a.len) < 0 || listen(s->fd, 64) < 0) {
-		snprintf(err, err_size, "cannot listen for HTTP on '%s': %s", listen_addr, strerror(errno));
+		snprintf(err, err_size, "cannot listen for HTTP on '%s': %s", listen_addr,
+			 strerror(errno));
 		goto fail;
 	}
 	if (!(s->loop = ev_loop_new(EVFLAG_AUTO | EVFLAG_NOSIGMASK))) {

@@ -40,10 +40,10 @@ struct http_response {
 typedef int (*http_handler)(void *arg, const char *path, struct http_response *r);
 
 struct http_stats {
-	uint64_t requests;   /* answered (any status) */
-	uint64_t refused;    /* closed at once: HTTP_MAX_CONNS open */
-	uint64_t bad;        /* 400 (too large or not HTTP) and 405 */
-	uint64_t timeouts;   /* closed after HTTP_TIMEOUT */
+	uint64_t requests; /* answered (any status) */
+	uint64_t refused;  /* closed at once: HTTP_MAX_CONNS open */
+	uint64_t bad;      /* 400 (too large or not HTTP) and 405 */
+	uint64_t timeouts; /* closed after HTTP_TIMEOUT */
 };
 
 struct http_server;

@@ -31,10 +31,14 @@ struct snap {
 	atomic_uint_fast64_t v[SNAP_WORDS];
 };
 
-_Static_assert(sizeof(struct proxy_stats) % sizeof(uint64_t) == 0, "proxy_stats is made of uint64_t");
-_Static_assert(sizeof(struct proxy_stats) / sizeof(uint64_t) + 1 <= SNAP_WORDS, "snapshot too small");
-_Static_assert(sizeof(struct pbstream_stats) % sizeof(uint64_t) == 0, "pbstream_stats is made of uint64_t");
-_Static_assert(sizeof(struct pbstream_stats) / sizeof(uint64_t) <= SNAP_WORDS, "snapshot too small");
+_Static_assert(sizeof(struct proxy_stats) % sizeof(uint64_t) == 0,
+	       "proxy_stats is made of uint64_t");
+_Static_assert(sizeof(struct proxy_stats) / sizeof(uint64_t) + 1 <= SNAP_WORDS,
+	       "snapshot too small");
+_Static_assert(sizeof(struct pbstream_stats) % sizeof(uint64_t) == 0,
+	       "pbstream_stats is made of uint64_t");
+_Static_assert(sizeof(struct pbstream_stats) / sizeof(uint64_t) <= SNAP_WORDS,
+	       "snapshot too small");
 
 static struct snap proxy_snap, pb_snap;
 
@@ -188,7 +192,8 @@ static void one(struct out *o, const char *name, const char *type, const char *h
 	outf(o, "%s %llu\n", name, (unsigned long long)v);
 }
 
-static void labelled(struct out *o, const char *name, const char *label, const char *value, uint64_t v)
+static void labelled(struct out *o, const char *name, const char *label, const char *value,
+		     uint64_t v)
 {
 	outf(o, "%s{%s=\"%s\"} %llu\n", name, label, value, (unsigned long long)v);
 }
@@ -202,30 +207,32 @@ static void render_proxy(struct out *o)
 	family(o, "recmesh_queries_total", "counter", "Client queries received, by protocol.");
 	labelled(o, "recmesh_queries_total", "protocol", "udp", ps.udp_queries);
 	labelled(o, "recmesh_queries_total", "protocol", "tcp", ps.tcp_queries);
-	one(o, "recmesh_answers_total", "counter", "Upstream answers relayed to clients.", ps.answers);
+	one(o, "recmesh_answers_total", "counter", "Upstream answers relayed to clients.",
+	    ps.answers);
 	one(o, "recmesh_upstream_timeouts_total", "counter",
 	    "Queries the upstream did not answer within --upstream-timeout.", ps.upstream_timeouts);
-	one(o, "recmesh_servfail_sent_total", "counter", "SERVFAIL answers made by the proxy (TCP).",
-	    ps.servfail_sent);
+	one(o, "recmesh_servfail_sent_total", "counter",
+	    "SERVFAIL answers made by the proxy (TCP).", ps.servfail_sent);
 	family(o, "recmesh_queries_dropped_total", "counter", "Client queries dropped, by reason.");
 	labelled(o, "recmesh_queries_dropped_total", "reason", "not_dns", ps.dropped_not_query);
 	labelled(o, "recmesh_queries_dropped_total", "reason", "overload", ps.overload_drops);
 	family(o, "recmesh_malformed_messages_total", "counter",
 	       "Messages relayed unchanged that did not parse (no event), by direction.");
 	labelled(o, "recmesh_malformed_messages_total", "direction", "query", ps.malformed_queries);
-	labelled(o, "recmesh_malformed_messages_total", "direction", "response", ps.malformed_responses);
+	labelled(o, "recmesh_malformed_messages_total", "direction", "response",
+		 ps.malformed_responses);
 	one(o, "recmesh_unexpected_responses_total", "counter",
 	    "Upstream messages matching no query in flight (late, wrong question, not a response).",
 	    ps.unexpected_responses);
-	one(o, "recmesh_send_errors_total", "counter", "Datagrams or segments that could not be sent.",
-	    ps.send_errors);
+	one(o, "recmesh_send_errors_total", "counter",
+	    "Datagrams or segments that could not be sent.", ps.send_errors);
 	one(o, "recmesh_tcp_clients_accepted_total", "counter", "TCP client connections accepted.",
 	    ps.tcp_clients);
 	one(o, "recmesh_tcp_clients_refused_total", "counter",
 	    "TCP client connections refused at --max-tcp-clients.", ps.tcp_clients_refused);
 	one(o, "recmesh_tcp_clients", "gauge", "TCP client connections open.", ps.tcp_clients_open);
-	one(o, "recmesh_queries_in_flight", "gauge", "Queries sent upstream over UDP and not yet answered.",
-	    in_flight);
+	one(o, "recmesh_queries_in_flight", "gauge",
+	    "Queries sent upstream over UDP and not yet answered.", in_flight);
 
 	char rname[16];
 	family(o, "recmesh_answer_rcodes_total", "counter", "Parsed upstream answers, by rcode.");
@@ -245,16 +252,19 @@ static void render_proxy(struct out *o)
 		for (int b = 0; b <= METRICS_LATENCY_NBOUNDS; b++) {
 			cum += atomic_load_explicit(&lat_bucket[p][b], memory_order_relaxed);
 			if (b < METRICS_LATENCY_NBOUNDS)
-				outf(o, "recmesh_upstream_answer_duration_seconds_bucket{protocol=\"%s\",le=\"%g\"} %llu\n",
+				outf(o,
+				     "recmesh_upstream_answer_duration_seconds_bucket{protocol=\"%s\",le=\"%g\"} %llu\n",
 				     proto[p], bounds[b], (unsigned long long)cum);
 			else
-				outf(o, "recmesh_upstream_answer_duration_seconds_bucket{protocol=\"%s\",le=\"+Inf\"} %llu\n",
+				outf(o,
+				     "recmesh_upstream_answer_duration_seconds_bucket{protocol=\"%s\",le=\"+Inf\"} %llu\n",
 				     proto[p], (unsigned long long)cum);
 		}
-		outf(o, "recmesh_upstream_answer_duration_seconds_sum{protocol=\"%s\"} %.9f\n", proto[p],
+		outf(o, "recmesh_upstream_answer_duration_seconds_sum{protocol=\"%s\"} %.9f\n",
+		     proto[p],
 		     (double)atomic_load_explicit(&lat_sum_ns[p], memory_order_relaxed) / 1e9);
-		outf(o, "recmesh_upstream_answer_duration_seconds_count{protocol=\"%s\"} %llu\n", proto[p],
-		     (unsigned long long)cum);
+		outf(o, "recmesh_upstream_answer_duration_seconds_count{protocol=\"%s\"} %llu\n",
+		     proto[p], (unsigned long long)cum);
 	}
 }
 
@@ -275,9 +285,12 @@ static void render_pbstream(struct out *o)
 	labelled(o, "recmesh_protobuf_frames_rejected_total", "reason", "stalled", bs.stalled);
 	labelled(o, "recmesh_protobuf_frames_rejected_total", "reason", "ignored", bs.ignored);
 	family(o, "recmesh_protobuf_messages_total", "counter", "Protobuf messages used, by kind.");
-	labelled(o, "recmesh_protobuf_messages_total", "kind", "client_response", bs.client_responses);
-	labelled(o, "recmesh_protobuf_messages_total", "kind", "outgoing_answer", bs.outgoing_answers);
-	labelled(o, "recmesh_protobuf_messages_total", "kind", "outgoing_timeout", bs.outgoing_timeouts);
+	labelled(o, "recmesh_protobuf_messages_total", "kind", "client_response",
+		 bs.client_responses);
+	labelled(o, "recmesh_protobuf_messages_total", "kind", "outgoing_answer",
+		 bs.outgoing_answers);
+	labelled(o, "recmesh_protobuf_messages_total", "kind", "outgoing_timeout",
+		 bs.outgoing_timeouts);
 	one(o, "recmesh_protobuf_events_dropped_total", "counter",
 	    "Events from the protobuf streams dropped (queue full).", bs.events_dropped);
 }
@@ -286,23 +299,28 @@ static void render_publisher(struct out *o, const struct metrics_sources *src)
 {
 	struct publisher_stats ps;
 	publisher_get_stats(src->pub, &ps);
-	one(o, "recmesh_events_submitted_total", "counter", "Events handed to the publisher.", ps.submitted);
-	one(o, "recmesh_events_published_total", "counter", "Events in batches NATS accepted.", ps.published);
+	one(o, "recmesh_events_submitted_total", "counter", "Events handed to the publisher.",
+	    ps.submitted);
+	one(o, "recmesh_events_published_total", "counter", "Events in batches NATS accepted.",
+	    ps.published);
 	family(o, "recmesh_events_dropped_total", "counter", "Events dropped, by reason.");
 	labelled(o, "recmesh_events_dropped_total", "reason", "queue_full", ps.dropped_full);
 	labelled(o, "recmesh_events_dropped_total", "reason", "nats", ps.dropped_nats);
 	one(o, "recmesh_event_batches_total", "counter", "Event batches published.", ps.batches);
 	one(o, "recmesh_hot_table_entries", "gauge", "Names in the hot table.", ps.hot_entries);
-	one(o, "recmesh_hot_list_writes_total", "counter", "Hot lists written to KV.", ps.hot_writes);
+	one(o, "recmesh_hot_list_writes_total", "counter", "Hot lists written to KV.",
+	    ps.hot_writes);
 	one(o, "recmesh_hot_list_write_errors_total", "counter", "Hot-list writes that failed.",
 	    ps.hot_write_errors);
 	family(o, "recmesh_hot_list_last_write_timestamp_seconds", "gauge",
 	       "When a successful hot-list write was last seen (unix seconds, within a second; 0: none yet).");
 	outf(o, "recmesh_hot_list_last_write_timestamp_seconds %.3f\n", src->last_hot_write);
-	one(o, "recmesh_nameserver_table_entries", "gauge", "Authoritative servers in the NS table.", ps.ns_entries);
-	one(o, "recmesh_nameserver_observations_total", "counter", "Outgoing-query observations taken.",
-	    ps.ns_observations);
-	one(o, "recmesh_intel_file_writes_total", "counter", "Intelligence file writes.", ps.intel_writes);
+	one(o, "recmesh_nameserver_table_entries", "gauge",
+	    "Authoritative servers in the NS table.", ps.ns_entries);
+	one(o, "recmesh_nameserver_observations_total", "counter",
+	    "Outgoing-query observations taken.", ps.ns_observations);
+	one(o, "recmesh_intel_file_writes_total", "counter", "Intelligence file writes.",
+	    ps.intel_writes);
 	one(o, "recmesh_intel_dead_servers", "gauge",
 	    "Servers the intelligence file last written marks as dead.", ps.intel_dead);
 	one(o, "recmesh_nats_connected", "gauge", "1 while the node's NATS connection is up.",
@@ -316,7 +334,8 @@ static void render_autowarm(struct out *o, const struct autowarm *a)
 	family(o, "recmesh_autowarm_runs_total", "counter", "Automatic warm-ups, by result.");
 	labelled(o, "recmesh_autowarm_runs_total", "result", "replayed", as.runs);
 	labelled(o, "recmesh_autowarm_runs_total", "result", "failed", as.failed);
-	one(o, "recmesh_autowarm_names_total", "counter", "Names replayed by automatic warm-ups.", as.names);
+	one(o, "recmesh_autowarm_names_total", "counter", "Names replayed by automatic warm-ups.",
+	    as.names);
 	family(o, "recmesh_autowarm_answers_total", "counter",
 	       "Replayed names by what came back (servfail is part of answered).");
 	labelled(o, "recmesh_autowarm_answers_total", "result", "answered", as.answered);
@@ -349,9 +368,12 @@ char *metrics_render(const struct metrics_sources *src, size_t *len)
 	if (src->http) {
 		struct http_stats h;
 		http_get_stats(src->http, &h);
-		one(&o, "recmesh_http_requests_total", "counter", "HTTP requests answered.", h.requests);
-		family(&o, "recmesh_http_rejected_total", "counter", "HTTP connections or requests rejected, by reason.");
-		labelled(&o, "recmesh_http_rejected_total", "reason", "connection_limit", h.refused);
+		one(&o, "recmesh_http_requests_total", "counter", "HTTP requests answered.",
+		    h.requests);
+		family(&o, "recmesh_http_rejected_total", "counter",
+		       "HTTP connections or requests rejected, by reason.");
+		labelled(&o, "recmesh_http_rejected_total", "reason", "connection_limit",
+			 h.refused);
 		labelled(&o, "recmesh_http_rejected_total", "reason", "bad_request", h.bad);
 		labelled(&o, "recmesh_http_rejected_total", "reason", "timeout", h.timeouts);
 	}

@@ -30,7 +30,9 @@ struct http_server;
 
 /* Upper bounds (seconds) of the answer-time histogram's buckets; +Inf follows */
 #define METRICS_LATENCY_BOUNDS                                                                     \
-	{0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0}
+	{                                                                                          \
+		0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0     \
+	}
 #define METRICS_LATENCY_NBOUNDS 13
 
 /* Data path thread only (one writer): an answer relayed after latency_ns; rcode < 0: unknown */
@@ -49,8 +51,8 @@ struct metrics_sources {
 	const struct autowarm *autowarm;
 	const struct health *health;
 	const struct http_server *http;
-	double start_time;      /* unix seconds */
-	double last_hot_write;  /* unix seconds of the last successful hot-list write seen; 0: none */
+	double start_time;     /* unix seconds */
+	double last_hot_write; /* unix seconds of the last successful hot-list write seen; 0: none */
 };
 
 /*

@@ -22,8 +22,10 @@ int notify_send_to(const char *path, const char *msg, char *err, size_t err_size
 	struct sockaddr_un sun;
 	size_t plen = path ? strlen(path) : 0;
 	if (plen < 2 || (path[0] != '/' && path[0] != '@') || plen >= sizeof(sun.sun_path)) {
-		snprintf(err, err_size, "bad notification socket '%s' (an absolute path or '@name', "
-			 "at most %zu bytes)", path ? path : "", sizeof(sun.sun_path) - 1);
+		snprintf(err, err_size,
+			 "bad notification socket '%s' (an absolute path or '@name', "
+			 "at most %zu bytes)",
+			 path ? path : "", sizeof(sun.sun_path) - 1);
 		return -1;
 	}
 	memset(&sun, 0, sizeof(sun));

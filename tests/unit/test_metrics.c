@@ -51,10 +51,10 @@ static void test_proxy_and_histogram(void **state)
 	ps.overload_drops = 2;
 	ps.tcp_clients_open = 4;
 	metrics_proxy_publish(&ps, 7);
-	metrics_answer(300000, 0, 0);     /* 0.3 ms: first bucket */
-	metrics_answer(2000000, 0, 0);    /* 2 ms: le 0.0025 */
+	metrics_answer(300000, 0, 0);        /* 0.3 ms: first bucket */
+	metrics_answer(2000000, 0, 0);       /* 2 ms: le 0.0025 */
 	metrics_answer(9000000000ull, 0, 2); /* 9 s: only +Inf */
-	metrics_answer(40000000, 1, 3);   /* 40 ms over TCP */
+	metrics_answer(40000000, 1, 3);      /* 40 ms over TCP */
 	struct pbstream_stats bs = {0};
 	bs.frames = 5;
 	bs.truncated = 1;
@@ -76,14 +76,26 @@ static void test_proxy_and_histogram(void **state)
 	expect_line(t, "recmesh_answer_rcodes_total{rcode=\"SERVFAIL\"} 1");
 	expect_line(t, "recmesh_answer_rcodes_total{rcode=\"NXDOMAIN\"} 1");
 	expect_line(t, "# TYPE recmesh_upstream_answer_duration_seconds histogram");
-	expect_line(t, "recmesh_upstream_answer_duration_seconds_bucket{protocol=\"udp\",le=\"0.0005\"} 1");
-	expect_line(t, "recmesh_upstream_answer_duration_seconds_bucket{protocol=\"udp\",le=\"0.0025\"} 2");
-	expect_line(t, "recmesh_upstream_answer_duration_seconds_bucket{protocol=\"udp\",le=\"5\"} 2");
-	expect_line(t, "recmesh_upstream_answer_duration_seconds_bucket{protocol=\"udp\",le=\"+Inf\"} 3");
+	expect_line(
+		t,
+		"recmesh_upstream_answer_duration_seconds_bucket{protocol=\"udp\",le=\"0.0005\"} 1");
+	expect_line(
+		t,
+		"recmesh_upstream_answer_duration_seconds_bucket{protocol=\"udp\",le=\"0.0025\"} 2");
+	expect_line(t,
+		    "recmesh_upstream_answer_duration_seconds_bucket{protocol=\"udp\",le=\"5\"} 2");
+	expect_line(
+		t,
+		"recmesh_upstream_answer_duration_seconds_bucket{protocol=\"udp\",le=\"+Inf\"} 3");
 	expect_line(t, "recmesh_upstream_answer_duration_seconds_count{protocol=\"udp\"} 3");
-	expect_line(t, "recmesh_upstream_answer_duration_seconds_sum{protocol=\"udp\"} 9.002300000");
-	expect_line(t, "recmesh_upstream_answer_duration_seconds_bucket{protocol=\"tcp\",le=\"0.025\"} 0");
-	expect_line(t, "recmesh_upstream_answer_duration_seconds_bucket{protocol=\"tcp\",le=\"0.05\"} 1");
+	expect_line(t,
+		    "recmesh_upstream_answer_duration_seconds_sum{protocol=\"udp\"} 9.002300000");
+	expect_line(
+		t,
+		"recmesh_upstream_answer_duration_seconds_bucket{protocol=\"tcp\",le=\"0.025\"} 0");
+	expect_line(
+		t,
+		"recmesh_upstream_answer_duration_seconds_bucket{protocol=\"tcp\",le=\"0.05\"} 1");
 	expect_line(t, "recmesh_protobuf_frames_total 5");
 	expect_line(t, "recmesh_protobuf_frames_rejected_total{reason=\"truncated\"} 1");
 	/* every family has HELP and TYPE right before its samples */
