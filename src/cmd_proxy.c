@@ -167,11 +167,13 @@ int cmd_proxy(int argc, char **argv)
 		};
 		if (!(x.autowarm = autowarm_create(&ac)))
 			log_err("cannot start the auto-warm watcher");
+		node_set_autowarm(&n, x.autowarm);
 	}
 
 	set_scheduling(o.scheduling);
 	node_run(&n, log_proxy_stats, &x);
 
+	node_set_autowarm(&n, NULL);
 	autowarm_destroy(x.autowarm);
 	proxy_destroy(x.proxy);
 	node_finish(&n);

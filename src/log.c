@@ -4,6 +4,7 @@
 #include "log.h"
 
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/time.h>
@@ -13,12 +14,13 @@
 
 static const char *log_ident = "recmesh";
 static int log_to_syslog;
-static int log_lvl = LOG_LVL_INFO;
+/* read by every thread, changed by a reload (log_set_level) */
+static atomic_int log_lvl = LOG_LVL_INFO;
 
 void log_init(const char *ident, int use_syslog, int level)
 {
 	log_ident = ident;
-	log_lvl = level;
+	atomic_store_explicit(&log_lvl, level, memory_order_relaxed);
 	if (use_syslog && !log_to_syslog)
 		openlog(ident, LOG_PID | LOG_NDELAY, LOG_DAEMON);
 	log_to_syslog = use_syslog;
@@ -26,7 +28,12 @@ void log_init(const char *ident, int use_syslog, int level)
 
 int log_level(void)
 {
-	return log_lvl;
+	return atomic_load_explicit(&log_lvl, memory_order_relaxed);
+}
+
+void log_set_level(int level)
+{
+	atomic_store_explicit(&log_lvl, level, memory_order_relaxed);
 }
 
 void log_msg(int level, const char *fmt, ...)
@@ -36,7 +43,7 @@ void log_msg(int level, const char *fmt, ...)
 	char msg[1024];
 	va_list ap;
 
-	if (level > log_lvl)
+	if (level > log_level())
 		return;
 	if (level < 0)
 		level = 0;

@@ -18,6 +18,8 @@ enum log_level { LOG_LVL_ERR = 0, LOG_LVL_WARN = 1, LOG_LVL_INFO = 2, LOG_LVL_DE
 /* ident is kept by pointer and must stay valid (a string literal) */
 void log_init(const char *ident, int use_syslog, int level);
 int log_level(void);
+/* Any thread (a reload): messages above level are dropped from now on */
+void log_set_level(int level);
 void log_msg(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 #define log_err(...) log_msg(LOG_LVL_ERR, __VA_ARGS__)

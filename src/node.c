@@ -3,9 +3,17 @@
 
 #include "node.h"
 
+#include "autowarm.h"
+#include "clock.h"
+#include "health.h"
+#include "http.h"
 #include "log.h"
+#include "metrics.h"
 #include "names.h"
+#include "netaddr.h"
+#include "notify.h"
 
+#include <ldns/ldns.h>
 #include <nats/nats.h>
 
 #include <errno.h>
@@ -24,20 +32,34 @@ int node_usage_error(const char *name, const char *msg, struct rm_options *o)
 	return 2;
 }
 
+static int level_of(const struct rm_options *o)
+{
+	return o->verbose ? LOG_LVL_DEBUG : o->quiet ? LOG_LVL_WARN : LOG_LVL_INFO;
+}
+
+static const char *level_name(int level)
+{
+	return level >= LOG_LVL_DEBUG ? "debug" : level == LOG_LVL_INFO ? "info" : "warning";
+}
+
 int node_parse(struct node *n, enum rm_command cmd, const char *name, int argc, char **argv,
 	       struct rm_options *o, int *status)
 {
 	memset(n, 0, sizeof(*n));
 	n->name = name;
 	n->o = o;
+	n->cmd = cmd;
+	n->argc = argc;
+	n->argv = argv;
+	n->start_time = clock_unix();
+	pthread_mutex_init(&n->aw_lock, NULL);
 	int rc = options_parse(cmd, argc, argv, o);
 	if (rc != 0) {
 		options_free(o);
 		*status = rc > 0 ? 0 : 2;
 		return -1;
 	}
-	log_init("recmesh", o->use_syslog,
-		 o->verbose ? LOG_LVL_DEBUG : o->quiet ? LOG_LVL_WARN : LOG_LVL_INFO);
+	log_init("recmesh", o->use_syslog, level_of(o));
 	if (!o->cluster) {
 		*status = node_usage_error(name, "--cluster is required", o);
 		return -1;
@@ -56,6 +78,20 @@ int node_parse(struct node *n, enum rm_command cmd, const char *name, int argc, 
 					   "must be positive", o);
 		return -1;
 	}
+	struct netaddr_check {
+		const char *opt, *val;
+	} addrs[] = {{"--metrics-listen", o->metrics_listen}, {"--upstream", o->upstream}};
+	for (size_t i = 0; i < sizeof(addrs) / sizeof(addrs[0]); i++) {
+		struct netaddr na;
+		char msg[300];
+		if (addrs[i].val && netaddr_parse(addrs[i].val, 0, &na) < 0) {
+			snprintf(msg, sizeof(msg), "bad %s address '%s' (expected ADDR:PORT)", addrs[i].opt,
+				 addrs[i].val);
+			*status = node_usage_error(name, msg, o);
+			return -1;
+		}
+	}
+	n->stats_interval = o->stats_interval;
 	return 0;
 }
 
@@ -63,6 +99,8 @@ void node_open(struct node *n)
 {
 	signal(SIGPIPE, SIG_IGN);
 	n->loop = ev_default_loop(EVFLAG_AUTO);
+	log_info("recmesh %s %s starting (libnats %s, ldns %s, libev %d.%d)", PACKAGE_VERSION, n->name,
+		 nats_GetVersion(), ldns_version(), ev_version_major(), ev_version_minor());
 }
 
 static int drop_privileges(const char *user)
@@ -78,6 +116,41 @@ static int drop_privileges(const char *user)
 	}
 	log_info("running as user '%s'", user);
 	return 0;
+}
+
+/* The HTTP thread's handler: /metrics and /health */
+static int http_handler_cb(void *arg, const char *path, struct http_response *r)
+{
+	struct node *n = arg;
+	struct health_state hs;
+	health_get(n->health, &hs);
+	if (!strcmp(path, "/metrics")) {
+		struct metrics_sources src = {
+			.version = PACKAGE_VERSION,
+			.pub = n->pub,
+			.health = n->health,
+			.http = n->http,
+			.start_time = n->start_time,
+			.last_hot_write = hs.last_hot_write,
+		};
+		pthread_mutex_lock(&n->aw_lock);
+		src.autowarm = n->autowarm;
+		r->body = metrics_render(&src, &r->body_len);
+		pthread_mutex_unlock(&n->aw_lock);
+		r->status = r->body ? 200 : 503;
+		r->content_type = "text/plain; version=0.0.4; charset=utf-8";
+		return 0;
+	}
+	if (!strcmp(path, "/health")) {
+		char line[400];
+		int len = snprintf(line, sizeof(line), "%s; nats %s\n", hs.reason,
+				   hs.nats_connected ? "connected" : "disconnected");
+		r->status = hs.up && hs.probed ? 200 : 503;
+		r->body = strdup(line);
+		r->body_len = r->body ? (size_t)len : 0;
+		return 0;
+	}
+	return -1;
 }
 
 int node_start(struct node *n, int outgoing_only)
@@ -113,11 +186,34 @@ int node_start(struct node *n, int outgoing_only)
 	}
 	if (n->pb)
 		pbstream_set_sink(n->pb, publisher_sink(n->pub));
+	if (o->metrics_listen) {
+		/* n->http is set before its thread starts: the handler reads it */
+		if (!(n->health = health_create(o->upstream, n->pub, err, sizeof(err))) ||
+		    !(n->http = http_create(o->metrics_listen, http_handler_cb, n, err, sizeof(err))) ||
+		    http_start(n->http, err, sizeof(err)) < 0) {
+			log_err("%s", err);
+			http_destroy(n->http);
+			health_destroy(n->health);
+			n->http = NULL;
+			n->health = NULL;
+			publisher_destroy(n->pub);
+			n->pub = NULL;
+			goto fail;
+		}
+		log_info("serving /metrics and /health on '%s'", o->metrics_listen);
+	}
 	return 0;
 fail:
 	pbstream_destroy(n->pb);
 	n->pb = NULL;
 	return -1;
+}
+
+void node_set_autowarm(struct node *n, const struct autowarm *a)
+{
+	pthread_mutex_lock(&n->aw_lock);
+	n->autowarm = a;
+	pthread_mutex_unlock(&n->aw_lock);
 }
 
 struct event_sink node_sink(struct node *n)
@@ -153,9 +249,32 @@ static void log_stats(struct node *n, const char *when)
 		 (unsigned long long)ps.hot_write_errors, ps.connected ? "connected" : "disconnected");
 }
 
+static void notify_or_log(const char *msg)
+{
+	char err[256];
+	static int logged;
+	if (notify_send(msg, err, sizeof(err)) < 0 && !logged) {
+		log_warn("%s (further notification errors are not logged)", err);
+		logged = 1;
+	}
+}
+
+/* The service manager's status line: what the node is doing, in one line */
+static void notify_status(struct node *n)
+{
+	char msg[300];
+	struct publisher_stats ps;
+	publisher_get_stats(n->pub, &ps);
+	snprintf(msg, sizeof(msg), "STATUS=%s of cluster '%s' as node '%s'; nats %s; %llu events published",
+		 n->name, n->o->cluster, n->o->node, ps.connected ? "connected" : "disconnected",
+		 (unsigned long long)ps.published);
+	notify_or_log(msg);
+}
+
 static void on_stop(struct ev_loop *loop, ev_signal *w, int revents)
 {
 	log_info("received signal %d, stopping", w->signum);
+	notify_or_log("STOPPING=1");
 	ev_break(loop, EVBREAK_ALL);
 }
 
@@ -167,28 +286,127 @@ static void on_usr1(struct ev_loop *loop, ev_signal *w, int revents)
 static void on_stats(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	log_stats(w->data, "counters");
+	notify_status(w->data);
+}
+
+static void start_stats_timer(struct node *n)
+{
+	if (ev_is_active(&n->stats))
+		ev_timer_stop(n->loop, &n->stats);
+	if (n->stats_interval > 0) {
+		ev_timer_init(&n->stats, on_stats, n->stats_interval, n->stats_interval);
+		n->stats.data = n;
+		ev_timer_start(n->loop, &n->stats);
+	}
+}
+
+struct reload_ctx {
+	struct node *n;
+	unsigned changed, restart;
+};
+
+/* What a reload can apply, and what needs a restart */
+static void reload_change(void *arg, const char *name, const char *old_value, const char *new_value)
+{
+	struct reload_ctx *r = arg;
+	r->changed++;
+	if (!strcmp(name, "stats-interval")) {
+		r->n->stats_interval = strtod(new_value, NULL);
+		start_stats_timer(r->n);
+		log_info("reload: 'stats-interval' %s -> %s", old_value, new_value);
+	} else if (!strcmp(name, "verbose") || !strcmp(name, "quiet")) {
+		/* applied with the level below */
+	} else {
+		r->restart++;
+		log_warn("reload: '%s' changed ('%s' -> '%s'): needs a restart, the running value is kept",
+			 name, old_value, new_value);
+	}
+}
+
+/*
+ * SIGHUP: reads the config file and the command line again (the command
+ * line still wins) and applies what can change on the running node: the
+ * log level and the stats interval. Everything else is said to need a
+ * restart. A file that does not parse changes nothing.
+ */
+static void on_hup(struct ev_loop *loop, ev_signal *w, int revents)
+{
+	struct node *n = w->data;
+	struct rm_options no;
+	notify_or_log("RELOADING=1");
+	log_info("reload: reading %s%s%s", n->o->config ? "'" : "", n->o->config ? n->o->config : "the command line",
+		 n->o->config ? "'" : "");
+	/* options_parse prints its errors on stderr, as at start */
+	if (options_parse(n->cmd, n->argc, n->argv, &no) != 0) {
+		log_err("reload: the configuration has errors: nothing changed");
+		options_free(&no);
+		notify_or_log("READY=1");
+		return;
+	}
+	if (!no.node && n->o->node)
+		no.node = strdup(n->o->node); /* the default filled in at start */
+	int old_level = log_level(), new_level = level_of(&no);
+	if (new_level != old_level) {
+		log_set_level(new_level);
+		log_warn("reload: log level %s -> %s", level_name(old_level), level_name(new_level));
+	}
+	struct reload_ctx r = {n, 0, 0};
+	struct rm_options cur = *n->o;
+	cur.stats_interval = n->stats_interval; /* as running */
+	cur.verbose = old_level >= LOG_LVL_DEBUG;
+	cur.quiet = old_level <= LOG_LVL_WARN;
+	options_diff(n->cmd, &cur, &no, reload_change, &r);
+	log_info("reload: done, %u option(s) changed, %u of them need a restart", r.changed, r.restart);
+	options_free(&no);
+	notify_or_log("READY=1");
+	notify_status(n);
+}
+
+/* Publishes the protobuf listener's counters for the HTTP thread (metrics.h) */
+static void on_snapshot(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct node *n = w->data;
+	struct pbstream_stats bs;
+	pbstream_get_stats(n->pb, &bs);
+	metrics_pbstream_publish(&bs);
+}
+
+/* The watchdog is fed from the data path's loop: a stuck loop stops feeding it */
+static void on_watchdog(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	notify_or_log("WATCHDOG=1");
 }
 
 void node_run(struct node *n, node_stats_fn stats_fn, void *stats_arg)
 {
+	uint64_t wd_usec;
 	n->stats_fn = stats_fn;
 	n->stats_arg = stats_arg;
 	ev_signal_init(&n->sigterm, on_stop, SIGTERM);
 	ev_signal_init(&n->sigint, on_stop, SIGINT);
 	ev_signal_init(&n->sigusr1, on_usr1, SIGUSR1);
 	n->sigusr1.data = n;
-	/* nothing to reload: SIGHUP (what many tools send for a reload) logs the counters */
-	ev_signal_init(&n->sighup, on_usr1, SIGHUP);
+	ev_signal_init(&n->sighup, on_hup, SIGHUP);
 	n->sighup.data = n;
 	ev_signal_start(n->loop, &n->sighup);
 	ev_signal_start(n->loop, &n->sigterm);
 	ev_signal_start(n->loop, &n->sigint);
 	ev_signal_start(n->loop, &n->sigusr1);
-	if (n->o->stats_interval > 0) {
-		ev_timer_init(&n->stats, on_stats, n->o->stats_interval, n->o->stats_interval);
-		n->stats.data = n;
-		ev_timer_start(n->loop, &n->stats);
+	start_stats_timer(n);
+	if (n->pb && n->http) {
+		ev_timer_init(&n->snapshot, on_snapshot, 0, 0.1);
+		n->snapshot.data = n;
+		ev_timer_start(n->loop, &n->snapshot);
 	}
+	if (notify_watchdog_usec(&wd_usec)) {
+		double every = (double)wd_usec / 2e6;
+		ev_timer_init(&n->watchdog, on_watchdog, every, every);
+		ev_timer_start(n->loop, &n->watchdog);
+		log_info("feeding the service manager's watchdog every %.1f s", every);
+	}
+	/* the sockets are bound and the privileges dropped: ready */
+	notify_or_log("READY=1");
+	notify_status(n);
 	ev_run(n->loop, 0);
 	n->ran = 1;
 	log_stats(n, "final counters");
@@ -196,6 +414,11 @@ void node_run(struct node *n, node_stats_fn stats_fn, void *stats_arg)
 
 void node_finish(struct node *n)
 {
+	/* the HTTP thread reads the publisher and the health: it goes first */
+	http_destroy(n->http);
+	health_destroy(n->health);
+	n->http = NULL;
+	n->health = NULL;
 	pbstream_destroy(n->pb);
 	publisher_destroy(n->pub);
 	if (n->loop)

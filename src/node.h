@@ -2,9 +2,12 @@
  * node.h: the runtime `recmesh proxy` and `recmesh mirror` share: the
  * option checks common to both, the protobuf listener, dropping privileges,
  * the event publisher (publisher.h), the signals (SIGTERM and SIGINT stop,
- * SIGUSR1 and SIGHUP log the counters), the stats timer and the counter
- * lines. The command adds its own data path (the proxy) on the node's loop
- * and its own counter lines through a callback.
+ * SIGUSR1 logs the counters, SIGHUP reloads the config file), the stats
+ * timer and the counter lines, the service manager's notifications
+ * (notify.h: READY, STATUS, WATCHDOG from the data path's loop), and with
+ * --metrics-listen the HTTP server (http.h) serving /metrics (metrics.h)
+ * and /health (health.h). The command adds its own data path (the proxy)
+ * on the node's loop and its own counter lines through a callback.
  *
  * A command's life: node_parse, its own checks (node_usage_error), node_open,
  * its own sockets on node->loop, node_start, wiring node_sink() into its data
@@ -22,21 +25,35 @@
 #include "sink.h"
 
 #include <ev.h>
+#include <pthread.h>
 
 /* A command's own counter lines, logged between the protobuf and the events lines */
 typedef void (*node_stats_fn)(void *arg, const char *when);
 
+struct autowarm;
+struct health;
+struct http_server;
+
 struct node {
 	const char *name; /* the command, for messages */
 	const struct rm_options *o;
+	enum rm_command cmd;
+	int argc; /* the command line, kept for a reload */
+	char **argv;
+	double start_time;
+	double stats_interval; /* --stats-interval as running (a reload may change it) */
 	struct ev_loop *loop; /* the data path's loop */
 	struct pbstream *pb;  /* NULL without --protobuf-listen */
 	struct publisher *pub;
 	node_stats_fn stats_fn;
 	void *stats_arg;
+	struct health *health;    /* with --metrics-listen */
+	struct http_server *http; /* with --metrics-listen */
+	pthread_mutex_t aw_lock;  /* guards autowarm against the HTTP thread */
+	const struct autowarm *autowarm;
 	int ran;
 	ev_signal sigterm, sigint, sigusr1, sighup;
-	ev_timer stats;
+	ev_timer stats, snapshot, watchdog;
 };
 
 /*
@@ -57,11 +74,18 @@ void node_open(struct node *n);
  * Returns 0, or -1 (logged; what it started is stopped again).
  */
 int node_start(struct node *n, int outgoing_only);
+/*
+ * The proxy's auto-warm watcher, for /metrics (NULL: none, before it is
+ * destroyed). Call on the data path's thread.
+ */
+void node_set_autowarm(struct node *n, const struct autowarm *a);
 /* Where the command's data path hands its events; valid until node_finish */
 struct event_sink node_sink(struct node *n);
 /*
- * Handles the signals and the stats timer and runs the loop until SIGTERM
- * or SIGINT; then logs the final counters. stats_fn may be NULL.
+ * Handles the signals and the stats timer, tells the service manager the
+ * node is ready (the sockets are bound and the privileges dropped), feeds
+ * its watchdog, and runs the loop until SIGTERM or SIGINT; then logs the
+ * final counters. stats_fn may be NULL.
  */
 void node_run(struct node *n, node_stats_fn stats_fn, void *stats_arg);
 /* Stops the protobuf listener and the publisher and frees the loop; the command's own parts must be freed */

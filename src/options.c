@@ -44,6 +44,8 @@ static const struct opt_def defs[] = {
 	 "UDP and TCP address to serve clients on; repeat for more"},
 	{"upstream", 'u', OPT_STR, OFF(upstream), CMD_PROXY, "ADDR:PORT", NULL,
 	 "the Recursor to forward queries to"},
+	{"upstream", 'u', OPT_STR, OFF(upstream), CMD_MIRROR, "ADDR:PORT", NULL,
+	 "the Recursor whose answers /health checks (optional; without it /health checks nothing)"},
 	{"upstream-timeout", 0, OPT_DOUBLE, OFF(upstream_timeout), CMD_PROXY, "SECONDS", "5",
 	 "give up on an upstream answer after this long"},
 	{"upstream-sockets", 0, OPT_UINT, OFF(upstream_sockets), CMD_PROXY, "N", "4",
@@ -71,6 +73,8 @@ static const struct opt_def defs[] = {
 	 "replicas of the KV bucket when recmesh creates it (JetStream cluster)"},
 	{"stats-interval", 0, OPT_DOUBLE, OFF(stats_interval), NODE_CMDS, "SECONDS", "60",
 	 "log counters this often (0: only at exit)"},
+	{"metrics-listen", 0, OPT_STR, OFF(metrics_listen), NODE_CMDS, "ADDR:PORT", NULL,
+	 "serve GET /metrics (Prometheus) and /health over HTTP here (off by default)"},
 	{"user", 0, OPT_STR, OFF(user), NODE_CMDS, "USER", NULL,
 	 "drop privileges to USER after binding the sockets"},
 	{"syslog", 0, OPT_FLAG, OFF(use_syslog), NODE_CMDS, NULL, NULL,
@@ -167,6 +171,7 @@ void options_usage(enum rm_command cmd, FILE *out)
 		fputc('\n', out);
 	}
 	fprintf(out, "  %-32s %s\n", "-h, --help", "show this help");
+	fprintf(out, "  %-32s %s\n", "-V, --version", "print the version and exit");
 	fprintf(out, "\nSee recmesh(1) for details.\n");
 }
 
@@ -351,7 +356,12 @@ int options_parse(enum rm_command cmd, int argc, char **argv, struct rm_options 
 	lopts[n].has_arg = no_argument;
 	lopts[n].flag = NULL;
 	lopts[n].val = 'h';
-	memset(&lopts[n + 1], 0, sizeof(lopts[0]));
+	lopts[n + 1].name = "version";
+	lopts[n + 1].has_arg = no_argument;
+	lopts[n + 1].flag = NULL;
+	lopts[n + 1].val = 'V';
+	memset(&lopts[n + 2], 0, sizeof(lopts[0]));
+	shorts[sl++] = 'V';
 	shorts[sl] = '\0';
 
 	/* defaults */
@@ -366,6 +376,10 @@ int options_parse(enum rm_command cmd, int argc, char **argv, struct rm_options 
 	while ((c = getopt_long(argc, argv, shorts, lopts, NULL)) != -1) {
 		if (c == 'h') {
 			options_usage(cmd, stdout);
+			return 1;
+		}
+		if (c == 'V') {
+			printf("recmesh %s\n", PACKAGE_VERSION);
 			return 1;
 		}
 		if (c >= 1000 && !strcmp(index[c - 1000]->name, "config"))
@@ -419,4 +433,43 @@ void options_free(struct rm_options *o)
 		}
 	}
 	list_clear(&o->listen, &o->nlisten);
+}
+
+/* The option's value as text into buf */
+static const char *opt_text(const struct rm_options *o, const struct opt_def *d, char *buf, size_t size)
+{
+	const char *base = (const char *)o;
+	buf[0] = '\0';
+	switch (d->type) {
+	case OPT_STR: {
+		const char *v = *(char *const *)(base + d->offset);
+		snprintf(buf, size, "%s", v ? v : "");
+		break;
+	}
+	case OPT_LIST: {
+		size_t len = 0;
+		for (size_t i = 0; i < o->nlisten && len < size; i++)
+			len += (size_t)snprintf(buf + len, size - len, "%s%s", i ? "," : "", o->listen[i]);
+		break;
+	}
+	case OPT_UINT:
+		snprintf(buf, size, "%u", *(const unsigned *)(base + d->offset));
+		break;
+	case OPT_DOUBLE:
+		snprintf(buf, size, "%g", *(const double *)(base + d->offset));
+		break;
+	case OPT_FLAG:
+		snprintf(buf, size, "%s", *(const int *)(base + d->offset) ? "yes" : "no");
+		break;
+	}
+	return buf;
+}
+
+void options_diff(enum rm_command cmd, const struct rm_options *a, const struct rm_options *b,
+		  options_diff_fn fn, void *arg)
+{
+	char va[1024], vb[1024];
+	for (const struct opt_def *d = defs; d->name; d++)
+		if ((d->commands & cmd) && strcmp(opt_text(a, d, va, sizeof(va)), opt_text(b, d, vb, sizeof(vb))))
+			fn(arg, d->name, va, vb);
 }

@@ -33,6 +33,7 @@ struct rm_options {
 	int quiet;
 	int use_syslog;
 	char *user;
+	char *metrics_listen; /* proxy, mirror: GET /metrics and /health */
 	/* proxy */
 	char **listen;
 	size_t nlisten;
@@ -78,5 +79,14 @@ struct rm_options {
 int options_parse(enum rm_command cmd, int argc, char **argv, struct rm_options *opts);
 void options_free(struct rm_options *opts);
 void options_usage(enum rm_command cmd, FILE *out);
+/*
+ * Calls fn for every option of cmd whose value differs between a and b,
+ * with both values as text (a list joined by ','; "" when unset). Used by
+ * a node's reload to say what changed.
+ */
+typedef void (*options_diff_fn)(void *arg, const char *name, const char *old_value,
+				const char *new_value);
+void options_diff(enum rm_command cmd, const struct rm_options *a, const struct rm_options *b,
+		  options_diff_fn fn, void *arg);
 
 #endif

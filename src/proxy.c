@@ -17,6 +17,7 @@
 #include "clock.h"
 #include "idpool.h"
 #include "log.h"
+#include "metrics.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -70,6 +71,7 @@ void proxy_emit(struct proxy *p, const struct ev_query *q, const struct dns_msg_
 		size_t rsize, uint64_t latency_ns, int tcp, const struct sockaddr *client)
 {
 	struct rm_event ev;
+	metrics_answer(latency_ns, tcp, r ? dnsmsg_rcode(r) : -1);
 	if (!p->cfg.sink.fn)
 		return;
 	uint64_t lat_us = latency_ns / 1000;
@@ -124,6 +126,15 @@ static void sweep_udp(struct proxy *p, struct udp_upstream *u, uint64_t now)
 	}
 }
 
+/* Hands a copy of the counters to readers on other threads (metrics.h) */
+static void publish_stats(struct proxy *p)
+{
+	uint64_t in_flight = 0;
+	for (unsigned i = 0; i < p->nups; i++)
+		in_flight += idpool_count(p->ups[i].ids);
+	metrics_proxy_publish(&p->st, in_flight);
+}
+
 static void sweep_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	struct proxy *p = w->data;
@@ -132,6 +143,7 @@ static void sweep_cb(struct ev_loop *loop, ev_timer *w, int revents)
 		sweep_udp(p, &p->ups[i], now);
 	ptcp_sweep(p, now);
 	schedpol_auto_tick(p->cfg.sched, now, p->st.udp_queries + p->st.tcp_queries);
+	publish_stats(p);
 }
 
 /* Client side: queries in, answers out */

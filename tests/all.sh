@@ -75,3 +75,20 @@ for d in build build-asan; do
 	fi
 done
 [[ $fail -eq 0 && $bad -eq 0 ]]
+
+step "Debian package: build from the distribution tarball, lintian, install, run"
+# a self-contained step: the tarball make distcheck left in build/ must carry debian/
+pkgdir=$(mktemp -d /tmp/recmesh-pkg.XXXXXX)
+tar -C "$pkgdir" -xzf build/recmesh-*.tar.gz
+(cd "$pkgdir"/recmesh-*/ && dpkg-buildpackage -us -uc -b)
+deb=$(ls "$pkgdir"/recmesh_*.deb)
+lintian --fail-on error "$deb"
+dpkg -i "$deb"
+/usr/bin/recmesh --version
+/usr/bin/recmesh proxy --version
+getent passwd recmesh
+tests/system/test_units.sh --installed
+for u in recmesh-proxy.service recmesh-mirror.service; do
+	systemd-analyze verify --man=no "/lib/systemd/system/$u"
+done
+rm -rf "$pkgdir"

@@ -133,6 +133,67 @@ static void test_help(void **state)
 	options_free(&o);
 }
 
+static void test_metrics_listen_and_version(void **state)
+{
+	char *argv[] = {"mirror", "--protobuf-listen", "127.0.0.1:4242", "--cluster", "c",
+			"--metrics-listen", "127.0.0.1:9154", "-u", "127.0.0.1:53", NULL};
+	struct rm_options o;
+	assert_int_equal(options_parse(CMD_MIRROR, 9, argv, &o), 0);
+	assert_string_equal(o.metrics_listen, "127.0.0.1:9154");
+	assert_string_equal(o.upstream, "127.0.0.1:53");
+	options_free(&o);
+	char *proxy[] = {"proxy", "--listen", "127.0.0.1:53", "-u", "127.0.0.1:5300", "--cluster", "c", NULL};
+	assert_int_equal(options_parse(CMD_PROXY, 7, proxy, &o), 0);
+	assert_null(o.metrics_listen); /* off by default */
+	options_free(&o);
+	/* not an option of the read-only commands */
+	char *hot[] = {"hot", "--cluster", "c", "--metrics-listen", "127.0.0.1:1", NULL};
+	assert_int_equal(options_parse(CMD_HOT, 5, hot, &o), -1);
+	options_free(&o);
+	/* --version after every command: printed, the caller exits 0 */
+	enum rm_command cmds[] = {CMD_PROXY, CMD_HOT, CMD_EVENTS, CMD_WARM, CMD_MIRROR, CMD_NS};
+	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
+		char *v[] = {"x", "--version", NULL}, *sv[] = {"x", "-V", NULL};
+		assert_int_equal(options_parse(cmds[i], 2, v, &o), 1);
+		options_free(&o);
+		assert_int_equal(options_parse(cmds[i], 2, sv, &o), 1);
+		options_free(&o);
+	}
+}
+
+struct diff_seen {
+	char names[512];
+	char last_old[64], last_new[64];
+};
+
+static void on_diff(void *arg, const char *name, const char *old_value, const char *new_value)
+{
+	struct diff_seen *d = arg;
+	strcat(d->names, name);
+	strcat(d->names, " ");
+	snprintf(d->last_old, sizeof(d->last_old), "%s", old_value);
+	snprintf(d->last_new, sizeof(d->last_new), "%s", new_value);
+}
+
+static void test_diff(void **state)
+{
+	char *a1[] = {"proxy", "--listen", "127.0.0.1:53", "-u", "127.0.0.1:5300", "--cluster", "c", NULL};
+	char *a2[] = {"proxy", "--listen", "127.0.0.1:53", "--listen", "127.0.0.2:53", "-u", "127.0.0.1:5300",
+		      "--cluster", "c", "--stats-interval", "5", "-v", NULL};
+	struct rm_options a, b;
+	struct diff_seen d = {{0}, {0}, {0}};
+	assert_int_equal(options_parse(CMD_PROXY, 7, a1, &a), 0);
+	assert_int_equal(options_parse(CMD_PROXY, 12, a2, &b), 0);
+	options_diff(CMD_PROXY, &a, &a, on_diff, &d);
+	assert_string_equal(d.names, "");
+	options_diff(CMD_PROXY, &a, &b, on_diff, &d);
+	assert_string_equal(d.names, "listen stats-interval verbose ");
+	assert_string_equal(d.last_old, "no");
+	assert_string_equal(d.last_new, "yes");
+	options_free(&a);
+	options_free(&b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -140,6 +201,8 @@ int main(void)
 		cmocka_unit_test(test_config_file),
 		cmocka_unit_test(test_errors),
 		cmocka_unit_test(test_help),
+		cmocka_unit_test(test_metrics_listen_and_version),
+		cmocka_unit_test(test_diff),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,386 @@
+/*
+ * metrics.c: the Prometheus exposition of the node's counters; see metrics.h.
+ *
+ * The snapshots are seqlocks made of C11 atomics (Boehm's pattern): the
+ * writer makes the sequence odd, stores every word relaxed, and makes it
+ * even again with release; a reader retries while the sequence is odd or
+ * changed under it. The writer never waits; a reader retries at most while
+ * one 0.1 s publication is half done.
+ */
+#include "config.h"
+
+#include "metrics.h"
+
+#include "autowarm.h"
+#include "dnsmsg.h"
+#include "health.h"
+#include "http.h"
+#include "publisher.h"
+
+#include <sched.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define SNAP_WORDS 32
+
+struct snap {
+	atomic_uint_fast64_t seq; /* 0: never published; odd: being written */
+	atomic_uint_fast64_t v[SNAP_WORDS];
+};
+
+_Static_assert(sizeof(struct proxy_stats) % sizeof(uint64_t) == 0,
+	       "proxy_stats is made of uint64_t");
+_Static_assert(sizeof(struct proxy_stats) / sizeof(uint64_t) + 1 <= SNAP_WORDS,
+	       "snapshot too small");
+_Static_assert(sizeof(struct pbstream_stats) % sizeof(uint64_t) == 0,
+	       "pbstream_stats is made of uint64_t");
+_Static_assert(sizeof(struct pbstream_stats) / sizeof(uint64_t) <= SNAP_WORDS,
+	       "snapshot too small");
+
+static struct snap proxy_snap, pb_snap;
+
+static void snap_write(struct snap *s, const uint64_t *v, size_t n)
+{
+	uint_fast64_t q = atomic_load_explicit(&s->seq, memory_order_relaxed);
+	atomic_store_explicit(&s->seq, q + 1, memory_order_relaxed);
+	atomic_thread_fence(memory_order_release);
+	for (size_t i = 0; i < n; i++)
+		atomic_store_explicit(&s->v[i], v[i], memory_order_relaxed);
+	atomic_store_explicit(&s->seq, q + 2, memory_order_release);
+}
+
+static int snap_read(struct snap *s, uint64_t *v, size_t n)
+{
+	for (;;) {
+		uint_fast64_t q1 = atomic_load_explicit(&s->seq, memory_order_acquire);
+		if (q1 == 0)
+			return -1;
+		if (q1 & 1) {
+			sched_yield();
+			continue;
+		}
+		for (size_t i = 0; i < n; i++)
+			v[i] = atomic_load_explicit(&s->v[i], memory_order_relaxed);
+		atomic_thread_fence(memory_order_acquire);
+		if (atomic_load_explicit(&s->seq, memory_order_relaxed) == q1)
+			return 0;
+	}
+}
+
+void metrics_proxy_publish(const struct proxy_stats *st, uint64_t in_flight)
+{
+	uint64_t v[SNAP_WORDS];
+	size_t n = sizeof(*st) / sizeof(uint64_t);
+	memcpy(v, st, sizeof(*st));
+	v[n] = in_flight;
+	snap_write(&proxy_snap, v, n + 1);
+}
+
+int metrics_proxy_read(struct proxy_stats *st, uint64_t *in_flight)
+{
+	uint64_t v[SNAP_WORDS];
+	size_t n = sizeof(*st) / sizeof(uint64_t);
+	if (snap_read(&proxy_snap, v, n + 1) < 0)
+		return -1;
+	memcpy(st, v, sizeof(*st));
+	*in_flight = v[n];
+	return 0;
+}
+
+void metrics_pbstream_publish(const struct pbstream_stats *st)
+{
+	uint64_t v[SNAP_WORDS];
+	memcpy(v, st, sizeof(*st));
+	snap_write(&pb_snap, v, sizeof(*st) / sizeof(uint64_t));
+}
+
+static int pbstream_read(struct pbstream_stats *st)
+{
+	uint64_t v[SNAP_WORDS];
+	if (snap_read(&pb_snap, v, sizeof(*st) / sizeof(uint64_t)) < 0)
+		return -1;
+	memcpy(st, v, sizeof(*st));
+	return 0;
+}
+
+/* The histogram and the rcodes: one writer, so a relaxed load and store make an increment */
+#define RCODES 24 /* 0..23 by name; "other" above */
+static const double bounds[METRICS_LATENCY_NBOUNDS] = METRICS_LATENCY_BOUNDS;
+static atomic_uint_fast64_t lat_bucket[2][METRICS_LATENCY_NBOUNDS + 1]; /* not cumulative */
+static atomic_uint_fast64_t lat_sum_ns[2];
+static atomic_uint_fast64_t rcodes[RCODES + 1];
+
+static inline void bump(atomic_uint_fast64_t *c, uint64_t by)
+{
+	uint64_t v = atomic_load_explicit(c, memory_order_relaxed);
+	atomic_store_explicit(c, v + by < v ? UINT64_MAX : v + by, memory_order_relaxed);
+}
+
+void metrics_answer(uint64_t latency_ns, int tcp, int rcode)
+{
+	int p = tcp ? 1 : 0;
+	double s = (double)latency_ns / 1e9;
+	int b = 0;
+	while (b < METRICS_LATENCY_NBOUNDS && s > bounds[b])
+		b++;
+	bump(&lat_bucket[p][b], 1);
+	bump(&lat_sum_ns[p], latency_ns);
+	if (rcode >= 0)
+		bump(&rcodes[rcode < RCODES ? rcode : RCODES], 1);
+}
+
+void metrics_reset(void)
+{
+	atomic_store(&proxy_snap.seq, 0);
+	atomic_store(&pb_snap.seq, 0);
+	for (int p = 0; p < 2; p++) {
+		for (int b = 0; b <= METRICS_LATENCY_NBOUNDS; b++)
+			atomic_store(&lat_bucket[p][b], 0);
+		atomic_store(&lat_sum_ns[p], 0);
+	}
+	for (int i = 0; i <= RCODES; i++)
+		atomic_store(&rcodes[i], 0);
+}
+
+/* A growing text buffer; on out of memory it stops growing and says so at the end */
+struct out {
+	char *buf;
+	size_t len, cap;
+	int oom;
+};
+
+static void outf(struct out *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void outf(struct out *o, const char *fmt, ...)
+{
+	va_list ap;
+	if (o->oom)
+		return;
+	for (;;) {
+		va_start(ap, fmt);
+		int n = vsnprintf(o->buf + o->len, o->cap - o->len, fmt, ap);
+		va_end(ap);
+		if (n < 0) {
+			o->oom = 1;
+			return;
+		}
+		if ((size_t)n < o->cap - o->len) {
+			o->len += (size_t)n;
+			return;
+		}
+		size_t ncap = o->cap * 2 + (size_t)n;
+		char *nb = realloc(o->buf, ncap);
+		if (!nb) {
+			o->oom = 1;
+			return;
+		}
+		o->buf = nb;
+		o->cap = ncap;
+	}
+}
+
+static void family(struct out *o, const char *name, const char *type, const char *help)
+{
+	outf(o, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+static void one(struct out *o, const char *name, const char *type, const char *help, uint64_t v)
+{
+	family(o, name, type, help);
+	outf(o, "%s %llu\n", name, (unsigned long long)v);
+}
+
+static void labelled(struct out *o, const char *name, const char *label, const char *value,
+		     uint64_t v)
+{
+	outf(o, "%s{%s=\"%s\"} %llu\n", name, label, value, (unsigned long long)v);
+}
+
+static void render_proxy(struct out *o)
+{
+	struct proxy_stats ps;
+	uint64_t in_flight;
+	if (metrics_proxy_read(&ps, &in_flight) < 0)
+		return;
+	family(o, "recmesh_queries_total", "counter", "Client queries received, by protocol.");
+	labelled(o, "recmesh_queries_total", "protocol", "udp", ps.udp_queries);
+	labelled(o, "recmesh_queries_total", "protocol", "tcp", ps.tcp_queries);
+	one(o, "recmesh_answers_total", "counter", "Upstream answers relayed to clients.",
+	    ps.answers);
+	one(o, "recmesh_upstream_timeouts_total", "counter",
+	    "Queries the upstream did not answer within --upstream-timeout.", ps.upstream_timeouts);
+	one(o, "recmesh_servfail_sent_total", "counter",
+	    "SERVFAIL answers made by the proxy (TCP).", ps.servfail_sent);
+	family(o, "recmesh_queries_dropped_total", "counter", "Client queries dropped, by reason.");
+	labelled(o, "recmesh_queries_dropped_total", "reason", "not_dns", ps.dropped_not_query);
+	labelled(o, "recmesh_queries_dropped_total", "reason", "overload", ps.overload_drops);
+	family(o, "recmesh_malformed_messages_total", "counter",
+	       "Messages relayed unchanged that did not parse (no event), by direction.");
+	labelled(o, "recmesh_malformed_messages_total", "direction", "query", ps.malformed_queries);
+	labelled(o, "recmesh_malformed_messages_total", "direction", "response",
+		 ps.malformed_responses);
+	one(o, "recmesh_unexpected_responses_total", "counter",
+	    "Upstream messages matching no query in flight (late, wrong question, not a response).",
+	    ps.unexpected_responses);
+	one(o, "recmesh_send_errors_total", "counter",
+	    "Datagrams or segments that could not be sent.", ps.send_errors);
+	one(o, "recmesh_tcp_clients_accepted_total", "counter", "TCP client connections accepted.",
+	    ps.tcp_clients);
+	one(o, "recmesh_tcp_clients_refused_total", "counter",
+	    "TCP client connections refused at --max-tcp-clients.", ps.tcp_clients_refused);
+	one(o, "recmesh_tcp_clients", "gauge", "TCP client connections open.", ps.tcp_clients_open);
+	one(o, "recmesh_queries_in_flight", "gauge",
+	    "Queries sent upstream over UDP and not yet answered.", in_flight);
+
+	char rname[16];
+	family(o, "recmesh_answer_rcodes_total", "counter", "Parsed upstream answers, by rcode.");
+	for (int i = 0; i <= RCODES; i++) {
+		uint64_t v = atomic_load_explicit(&rcodes[i], memory_order_relaxed);
+		if (v == 0 && i > 5 && i != 9)
+			continue; /* the common ones always, the rest once seen */
+		labelled(o, "recmesh_answer_rcodes_total", "rcode",
+			 i < RCODES ? dnsmsg_rcode_to_text(i, rname) : "other", v);
+	}
+
+	family(o, "recmesh_upstream_answer_duration_seconds", "histogram",
+	       "Time from sending a query upstream to its parsed answer, by protocol.");
+	static const char *proto[2] = {"udp", "tcp"};
+	for (int p = 0; p < 2; p++) {
+		uint64_t cum = 0;
+		for (int b = 0; b <= METRICS_LATENCY_NBOUNDS; b++) {
+			cum += atomic_load_explicit(&lat_bucket[p][b], memory_order_relaxed);
+			if (b < METRICS_LATENCY_NBOUNDS)
+				outf(o,
+				     "recmesh_upstream_answer_duration_seconds_bucket{protocol=\"%s\",le=\"%g\"} %llu\n",
+				     proto[p], bounds[b], (unsigned long long)cum);
+			else
+				outf(o,
+				     "recmesh_upstream_answer_duration_seconds_bucket{protocol=\"%s\",le=\"+Inf\"} %llu\n",
+				     proto[p], (unsigned long long)cum);
+		}
+		outf(o, "recmesh_upstream_answer_duration_seconds_sum{protocol=\"%s\"} %.9f\n",
+		     proto[p],
+		     (double)atomic_load_explicit(&lat_sum_ns[p], memory_order_relaxed) / 1e9);
+		outf(o, "recmesh_upstream_answer_duration_seconds_count{protocol=\"%s\"} %llu\n",
+		     proto[p], (unsigned long long)cum);
+	}
+}
+
+static void render_pbstream(struct out *o)
+{
+	struct pbstream_stats bs;
+	if (pbstream_read(&bs) < 0)
+		return;
+	one(o, "recmesh_protobuf_connections_total", "counter",
+	    "Protobuf stream connections accepted from the Recursor.", bs.connections);
+	one(o, "recmesh_protobuf_connections", "gauge", "Protobuf stream connections open.",
+	    bs.connections_open);
+	one(o, "recmesh_protobuf_frames_total", "counter", "Protobuf frames received.", bs.frames);
+	family(o, "recmesh_protobuf_frames_rejected_total", "counter",
+	       "Protobuf frames or connections given up, by reason.");
+	labelled(o, "recmesh_protobuf_frames_rejected_total", "reason", "bad", bs.bad_frames);
+	labelled(o, "recmesh_protobuf_frames_rejected_total", "reason", "truncated", bs.truncated);
+	labelled(o, "recmesh_protobuf_frames_rejected_total", "reason", "stalled", bs.stalled);
+	labelled(o, "recmesh_protobuf_frames_rejected_total", "reason", "ignored", bs.ignored);
+	family(o, "recmesh_protobuf_messages_total", "counter", "Protobuf messages used, by kind.");
+	labelled(o, "recmesh_protobuf_messages_total", "kind", "client_response",
+		 bs.client_responses);
+	labelled(o, "recmesh_protobuf_messages_total", "kind", "outgoing_answer",
+		 bs.outgoing_answers);
+	labelled(o, "recmesh_protobuf_messages_total", "kind", "outgoing_timeout",
+		 bs.outgoing_timeouts);
+	one(o, "recmesh_protobuf_events_dropped_total", "counter",
+	    "Events from the protobuf streams dropped (queue full).", bs.events_dropped);
+}
+
+static void render_publisher(struct out *o, const struct metrics_sources *src)
+{
+	struct publisher_stats ps;
+	publisher_get_stats(src->pub, &ps);
+	one(o, "recmesh_events_submitted_total", "counter", "Events handed to the publisher.",
+	    ps.submitted);
+	one(o, "recmesh_events_published_total", "counter", "Events in batches NATS accepted.",
+	    ps.published);
+	family(o, "recmesh_events_dropped_total", "counter", "Events dropped, by reason.");
+	labelled(o, "recmesh_events_dropped_total", "reason", "queue_full", ps.dropped_full);
+	labelled(o, "recmesh_events_dropped_total", "reason", "nats", ps.dropped_nats);
+	one(o, "recmesh_event_batches_total", "counter", "Event batches published.", ps.batches);
+	one(o, "recmesh_hot_table_entries", "gauge", "Names in the hot table.", ps.hot_entries);
+	one(o, "recmesh_hot_list_writes_total", "counter", "Hot lists written to KV.",
+	    ps.hot_writes);
+	one(o, "recmesh_hot_list_write_errors_total", "counter", "Hot-list writes that failed.",
+	    ps.hot_write_errors);
+	family(o, "recmesh_hot_list_last_write_timestamp_seconds", "gauge",
+	       "When a successful hot-list write was last seen (unix seconds, within a second; 0: none yet).");
+	outf(o, "recmesh_hot_list_last_write_timestamp_seconds %.3f\n", src->last_hot_write);
+	one(o, "recmesh_nameserver_table_entries", "gauge",
+	    "Authoritative servers in the NS table.", ps.ns_entries);
+	one(o, "recmesh_nameserver_observations_total", "counter",
+	    "Outgoing-query observations taken.", ps.ns_observations);
+	one(o, "recmesh_intel_file_writes_total", "counter", "Intelligence file writes.",
+	    ps.intel_writes);
+	one(o, "recmesh_intel_dead_servers", "gauge",
+	    "Servers the intelligence file last written marks as dead.", ps.intel_dead);
+	one(o, "recmesh_nats_connected", "gauge", "1 while the node's NATS connection is up.",
+	    ps.connected ? 1 : 0);
+}
+
+static void render_autowarm(struct out *o, const struct autowarm *a)
+{
+	struct autowarm_stats as;
+	autowarm_get_stats(a, &as);
+	family(o, "recmesh_autowarm_runs_total", "counter", "Automatic warm-ups, by result.");
+	labelled(o, "recmesh_autowarm_runs_total", "result", "replayed", as.runs);
+	labelled(o, "recmesh_autowarm_runs_total", "result", "failed", as.failed);
+	one(o, "recmesh_autowarm_names_total", "counter", "Names replayed by automatic warm-ups.",
+	    as.names);
+	family(o, "recmesh_autowarm_answers_total", "counter",
+	       "Replayed names by what came back (servfail is part of answered).");
+	labelled(o, "recmesh_autowarm_answers_total", "result", "answered", as.answered);
+	labelled(o, "recmesh_autowarm_answers_total", "result", "timeout", as.timeouts);
+	labelled(o, "recmesh_autowarm_answers_total", "result", "servfail", as.servfails);
+}
+
+char *metrics_render(const struct metrics_sources *src, size_t *len)
+{
+	struct out o = {malloc(8192), 0, 8192, 0};
+	if (!o.buf)
+		return NULL;
+	o.buf[0] = '\0';
+	family(&o, "recmesh_build_info", "gauge", "Always 1; the version in a label.");
+	outf(&o, "recmesh_build_info{version=\"%s\"} 1\n", src->version ? src->version : "");
+	family(&o, "recmesh_start_time_seconds", "gauge", "When the node started (unix seconds).");
+	outf(&o, "recmesh_start_time_seconds %.3f\n", src->start_time);
+	render_proxy(&o);
+	render_pbstream(&o);
+	if (src->pub)
+		render_publisher(&o, src);
+	if (src->autowarm)
+		render_autowarm(&o, src->autowarm);
+	if (src->health) {
+		struct health_state hs;
+		health_get(src->health, &hs);
+		one(&o, "recmesh_upstream_up", "gauge",
+		    "1 while the upstream Recursor answers the health probe.", hs.up ? 1 : 0);
+	}
+	if (src->http) {
+		struct http_stats h;
+		http_get_stats(src->http, &h);
+		one(&o, "recmesh_http_requests_total", "counter", "HTTP requests answered.",
+		    h.requests);
+		family(&o, "recmesh_http_rejected_total", "counter",
+		       "HTTP connections or requests rejected, by reason.");
+		labelled(&o, "recmesh_http_rejected_total", "reason", "connection_limit",
+			 h.refused);
+		labelled(&o, "recmesh_http_rejected_total", "reason", "bad_request", h.bad);
+		labelled(&o, "recmesh_http_rejected_total", "reason", "timeout", h.timeouts);
+	}
+	if (o.oom) {
+		free(o.buf);
+		return NULL;
+	}
+	*len = o.len;
+	return o.buf;
+}

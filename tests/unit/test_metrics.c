@@ -1,0 +1,172 @@
+/* test_metrics.c: the Prometheus exposition, the histogram and the seqlock snapshot under a writer thread */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "metrics.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void expect_line(const char *text, const char *line)
+{
+	char want[512];
+	snprintf(want, sizeof(want), "\n%s\n", line);
+	if (!strstr(text, want))
+		fail_msg("line '%s' missing from:\n%s", line, text);
+}
+
+static void test_nothing_published(void **state)
+{
+	metrics_reset();
+	struct metrics_sources src = {.version = "1.2.3", .start_time = 1000.5};
+	size_t len = 0;
+	char *t = metrics_render(&src, &len);
+	assert_non_null(t);
+	assert_int_equal(strlen(t), len);
+	expect_line(t, "recmesh_build_info{version=\"1.2.3\"} 1");
+	expect_line(t, "recmesh_start_time_seconds 1000.500");
+	/* no proxy snapshot yet: no proxy families */
+	if (strstr(t, "recmesh_queries_total"))
+		fail_msg("proxy counters before any snapshot:\n%s", t);
+	struct proxy_stats ps;
+	uint64_t inf;
+	assert_int_equal(metrics_proxy_read(&ps, &inf), -1);
+	free(t);
+}
+
+static void test_proxy_and_histogram(void **state)
+{
+	metrics_reset();
+	struct proxy_stats ps = {0};
+	ps.udp_queries = 10;
+	ps.tcp_queries = 3;
+	ps.answers = 12;
+	ps.upstream_timeouts = 1;
+	ps.overload_drops = 2;
+	ps.tcp_clients_open = 4;
+	metrics_proxy_publish(&ps, 7);
+	metrics_answer(300000, 0, 0);        /* 0.3 ms: first bucket */
+	metrics_answer(2000000, 0, 0);       /* 2 ms: le 0.0025 */
+	metrics_answer(9000000000ull, 0, 2); /* 9 s: only +Inf */
+	metrics_answer(40000000, 1, 3);      /* 40 ms over TCP */
+	struct pbstream_stats bs = {0};
+	bs.frames = 5;
+	bs.truncated = 1;
+	metrics_pbstream_publish(&bs);
+
+	struct metrics_sources src = {.version = "x"};
+	size_t len;
+	char *t = metrics_render(&src, &len);
+	assert_non_null(t);
+	expect_line(t, "# TYPE recmesh_queries_total counter");
+	expect_line(t, "recmesh_queries_total{protocol=\"udp\"} 10");
+	expect_line(t, "recmesh_queries_total{protocol=\"tcp\"} 3");
+	expect_line(t, "recmesh_answers_total 12");
+	expect_line(t, "recmesh_upstream_timeouts_total 1");
+	expect_line(t, "recmesh_queries_dropped_total{reason=\"overload\"} 2");
+	expect_line(t, "recmesh_tcp_clients 4");
+	expect_line(t, "recmesh_queries_in_flight 7");
+	expect_line(t, "recmesh_answer_rcodes_total{rcode=\"NOERROR\"} 2");
+	expect_line(t, "recmesh_answer_rcodes_total{rcode=\"SERVFAIL\"} 1");
+	expect_line(t, "recmesh_answer_rcodes_total{rcode=\"NXDOMAIN\"} 1");
+	expect_line(t, "# TYPE recmesh_upstream_answer_duration_seconds histogram");
+	expect_line(
+		t,
+		"recmesh_upstream_answer_duration_seconds_bucket{protocol=\"udp\",le=\"0.0005\"} 1");
+	expect_line(
+		t,
+		"recmesh_upstream_answer_duration_seconds_bucket{protocol=\"udp\",le=\"0.0025\"} 2");
+	expect_line(t,
+		    "recmesh_upstream_answer_duration_seconds_bucket{protocol=\"udp\",le=\"5\"} 2");
+	expect_line(
+		t,
+		"recmesh_upstream_answer_duration_seconds_bucket{protocol=\"udp\",le=\"+Inf\"} 3");
+	expect_line(t, "recmesh_upstream_answer_duration_seconds_count{protocol=\"udp\"} 3");
+	expect_line(t,
+		    "recmesh_upstream_answer_duration_seconds_sum{protocol=\"udp\"} 9.002300000");
+	expect_line(
+		t,
+		"recmesh_upstream_answer_duration_seconds_bucket{protocol=\"tcp\",le=\"0.025\"} 0");
+	expect_line(
+		t,
+		"recmesh_upstream_answer_duration_seconds_bucket{protocol=\"tcp\",le=\"0.05\"} 1");
+	expect_line(t, "recmesh_protobuf_frames_total 5");
+	expect_line(t, "recmesh_protobuf_frames_rejected_total{reason=\"truncated\"} 1");
+	/* every family has HELP and TYPE right before its samples */
+	for (const char *p = t; (p = strstr(p, "# TYPE ")); p++) {
+		const char *name = p + 7;
+		size_t nl = strcspn(name, " ");
+		char help[128];
+		snprintf(help, sizeof(help), "# HELP %.*s ", (int)nl, name);
+		if (!strstr(t, help))
+			fail_msg("no HELP for '%.*s'", (int)nl, name);
+	}
+	free(t);
+}
+
+/* A writer publishes snapshots whose every field is k; the reader must never see a mix */
+struct race {
+	atomic_int stop;
+	uint64_t rounds;
+};
+
+static void *writer(void *arg)
+{
+	struct race *r = arg;
+	struct proxy_stats ps;
+	uint64_t k = 1;
+	while (!atomic_load(&r->stop)) {
+		uint64_t *w = (uint64_t *)&ps;
+		for (size_t i = 0; i < sizeof(ps) / sizeof(uint64_t); i++)
+			w[i] = k;
+		metrics_proxy_publish(&ps, k);
+		k++;
+	}
+	r->rounds = k;
+	return NULL;
+}
+
+static void test_snapshot_consistent(void **state)
+{
+	metrics_reset();
+	struct race r = {0};
+	pthread_t t;
+	assert_int_equal(pthread_create(&t, NULL, writer, &r), 0);
+	unsigned reads = 0, mixed = 0;
+	uint64_t last = 0;
+	while (reads < 200000) {
+		struct proxy_stats ps;
+		uint64_t inf;
+		if (metrics_proxy_read(&ps, &inf) < 0)
+			continue;
+		reads++;
+		const uint64_t *w = (const uint64_t *)&ps;
+		for (size_t i = 0; i < sizeof(ps) / sizeof(uint64_t); i++)
+			if (w[i] != inf)
+				mixed++;
+		if (inf < last)
+			mixed++;
+		last = inf;
+	}
+	atomic_store(&r.stop, 1);
+	pthread_join(t, NULL);
+	if (mixed)
+		fail_msg("%u mixed snapshots in %u reads (%llu writes)", mixed, reads,
+			 (unsigned long long)r.rounds);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_nothing_published),
+		cmocka_unit_test(test_proxy_and_histogram),
+		cmocka_unit_test(test_snapshot_consistent),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
