@@ -128,7 +128,9 @@ int cmd_proxy(int argc, char **argv)
 		.upstream_timeout = o.upstream_timeout,
 		.upstream_sockets = o.upstream_sockets,
 		.max_tcp_clients = o.max_tcp_clients,
+		.max_tcp_per_client = o.max_tcp_per_client,
 		.tcp_idle_timeout = o.tcp_idle_timeout,
+		.tcp_max_duration = o.tcp_max_duration,
 		.client_ip = o.mirror_client_ip,
 		.sched = &sched_auto,
 	};
@@ -146,6 +148,10 @@ int cmd_proxy(int argc, char **argv)
 		options_free(&o);
 		return 1;
 	}
+	/* the protobuf listener's limits (node.c's node_start is the better place: the mirror needs them too) */
+	struct pbstream_limits pl = {o.protobuf_allow_from, o.nprotobuf_allow_from, o.protobuf_max_connections};
+	if (n.pb && pbstream_set_limits(n.pb, &pl, err, sizeof(err)) < 0)
+		log_err("--protobuf-allow-from: %s", err); /* cannot happen: options.c checked the list */
 	/* the proxy was created before the publisher existed: wire it in now */
 	proxy_set_sink(x.proxy, node_sink(&n));
 	log_info("forwarding to '%s' as node '%s' of cluster '%s'", o.upstream, o.node, o.cluster);
