@@ -53,7 +53,7 @@ struct pbstream {
 	ev_timer sweep, backoff;
 	struct acl *allow;
 	unsigned max_conns;
-	struct log_rate log_refused, log_evicted, log_accept, log_time, log_question;
+	struct log_rate log_refused, log_evicted, log_accept, log_time, log_name, log_type;
 	struct pbconn *conns;
 	struct pbstream_stats st;
 };
@@ -80,9 +80,13 @@ int pbstream_decode(const uint8_t *data, size_t len, struct rm_event *ev)
 		goto out;
 	const ProtobufCBinaryData *qn = &m->question->qname;
 	char text[DNS_MAX_NAME_TEXT];
-	if (memchr(qn->data, 0, qn->len) || (m->question->has_qtype && m->question->qtype > 65535) ||
+	if (memchr(qn->data, 0, qn->len)) {
+		kind = PBSTREAM_BAD_NAME; /* not cut at the NUL into another name */
+		goto out;
+	}
+	if ((m->question->has_qtype && m->question->qtype > 65535) ||
 	    (m->question->has_qclass && m->question->qclass > 65535)) {
-		kind = PBSTREAM_REJECTED; /* not a name, not a type: never "TYPE4464" */
+		kind = PBSTREAM_BAD_TYPE; /* not cut to 16 bits: never "TYPE4464" */
 		goto out;
 	}
 	if (qn->len == 0 || qn->len >= sizeof(text))
@@ -155,10 +159,12 @@ static void handle_frame(struct pbstream *s, const uint8_t *data, size_t len)
 	struct rm_event ev;
 	s->st.frames++;
 	int kind = pbstream_decode(data, len, &ev);
-	if (kind == PBSTREAM_REJECTED) {
+	if (kind == PBSTREAM_BAD_NAME || kind == PBSTREAM_BAD_TYPE) {
 		s->st.bad_question++;
-		log_rated(&s->log_question, PB_LOG_INTERVAL, LOG_LVL_WARN,
-			  "dropping protobuf frame: a NUL in the name, or qtype or qclass over 65535");
+		log_rated(kind == PBSTREAM_BAD_NAME ? &s->log_name : &s->log_type, PB_LOG_INTERVAL,
+			  LOG_LVL_WARN, "dropping protobuf frame: %s",
+			  kind == PBSTREAM_BAD_NAME ? "a NUL inside the name"
+						    : "a qtype or qclass over 65535");
 		return;
 	}
 	if (kind < 0) {

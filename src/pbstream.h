@@ -50,8 +50,9 @@ struct pbstream_limits {
 /* A frame whose timeSec lies further than this from now (seconds) is dropped and counted */
 #define PBSTREAM_TIME_WINDOW 86400
 
-/* pbstream_decode's answer for a message with a name holding a NUL, or a qtype or qclass over 65535 */
-#define PBSTREAM_REJECTED (-2)
+/* pbstream_decode's answers for a name holding a NUL, and for a qtype or qclass over 65535 */
+#define PBSTREAM_BAD_NAME (-2)
+#define PBSTREAM_BAD_TYPE (-3)
 
 struct pbstream;
 /*
@@ -72,7 +73,7 @@ void pbstream_destroy(struct pbstream *s);
 /*
  * Turns one decoded message into an event. Returns 1 (a client response),
  * 2 (an authoritative's answer or timeout), 0 when the message carries
- * nothing recmesh uses, PBSTREAM_REJECTED for a hostile question, -1 when
+ * nothing recmesh uses, PBSTREAM_BAD_NAME or _BAD_TYPE for a hostile question, -1 when
  * it does not decode. ev->time_us is the frame's, unchecked: the caller
  * judges it against its clock. Exposed for the unit tests.
  */
