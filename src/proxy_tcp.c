@@ -46,10 +46,17 @@
 #define TCP_MAX_PENDING 100          /* per connection, like the Recursor's own limit */
 #define TCP_OUT_LIMIT (1024 * 1024) /* a client that reads slower than this is dropped */
 #define TCP_QBUF (DNS_HDR_LEN + DNS_MAX_NAME + 4)
+/*
+ * The kernel's send buffer of a client socket, at most: a client that does
+ * not read holds this much kernel memory, not the autotuned 4 MB, and its
+ * unread answers show in our own buffer, where the idle timeout sees them.
+ * Two answers of the largest size fit.
+ */
+#define TCP_CLIENT_SNDBUF (128 * 1024)
 #define ACCEPT_BACKOFF 0.2        /* seconds accept() pauses at a limit */
 #define LIMIT_LOG_INTERVAL 10.0   /* seconds between two log lines of one kind */
 
-static struct log_rate log_full, log_per_client, log_accept;
+static struct log_rate log_full, log_per_client, log_accept, log_duration, log_unread;
 
 struct obuf {
 	uint8_t *data;
@@ -173,7 +180,11 @@ static int client_send(struct tcp_client *c, const uint8_t *msg, size_t len)
 		c->out_progress_ns = clock_mono_ns();
 	if (obuf_pending(&c->out) + len + 2 > TCP_OUT_LIMIT || obuf_append(&c->out, hdr, 2) < 0 ||
 	    obuf_append(&c->out, msg, len) < 0) {
-		log_debug("dropping TCP client that does not read its answers");
+		char a[128];
+		c->p->st.tcp_closed_unread++;
+		log_rated(&log_unread, LIMIT_LOG_INTERVAL, LOG_LVL_INFO,
+			  "closing TCP client '%s': over %d bytes of answers unread",
+			  netaddr_format((struct sockaddr *)&c->addr, a, sizeof(a)), TCP_OUT_LIMIT);
 		client_close(c);
 		return -1;
 	}
@@ -647,6 +658,8 @@ void ptcp_accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 			close(fd);
 			continue;
 		}
+		int sndbuf = TCP_CLIENT_SNDBUF;
+		setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf));
 		c->p = p;
 		c->fd = fd;
 		c->ufd = -1;
@@ -672,15 +685,25 @@ void ptcp_sweep(struct proxy *p, uint64_t now)
 	struct tcp_client *c = p->tcp_clients, *next;
 	for (; c; c = next) {
 		next = c->next;
+		char a[128];
 		if (max_ns && now - c->start_ns > max_ns) {
 			/* a connection lives this long at most, however it trickles */
 			p->st.tcp_closed_duration++;
+			log_rated(&log_duration, LIMIT_LOG_INTERVAL, LOG_LVL_INFO,
+				  "closing TCP client '%s': open for --tcp-max-duration %.0f s",
+				  netaddr_format((struct sockaddr *)&c->addr, a, sizeof(a)),
+				  p->cfg.tcp_max_duration);
 			client_close(c);
 			continue;
 		}
 		if (obuf_pending(&c->out) && now - c->out_progress_ns > idle_ns) {
 			/* its answers have not drained for the idle timeout: it does not read */
 			p->st.tcp_closed_unread++;
+			log_rated(&log_unread, LIMIT_LOG_INTERVAL, LOG_LVL_INFO,
+				  "closing TCP client '%s': its answers have not drained for %.1f s "
+				  "(--tcp-idle-timeout), %zu bytes unread",
+				  netaddr_format((struct sockaddr *)&c->addr, a, sizeof(a)),
+				  p->cfg.tcp_idle_timeout, obuf_pending(&c->out));
 			client_close(c);
 			continue;
 		}
