@@ -27,6 +27,11 @@ int cmd_mirror(int argc, char **argv)
 		options_free(&o);
 		return 1;
 	}
+	/* the protobuf listener's limits, as in cmd_proxy.c (node.c's node_start is the better place) */
+	char err[256];
+	struct pbstream_limits pl = {o.protobuf_allow_from, o.nprotobuf_allow_from, o.protobuf_max_connections};
+	if (pbstream_set_limits(n.pb, &pl, err, sizeof(err)) < 0)
+		log_err("--protobuf-allow-from: %s", err); /* cannot happen: options.c checked the list */
 	log_info("mirroring as node '%s' of cluster '%s'", o.node, o.cluster);
 	node_run(&n, NULL, NULL);
 	node_finish(&n);
