@@ -68,6 +68,10 @@ struct udp_upstream {
 	int fd;
 	ev_io io;
 	struct proxy *p;
+	/* the answers' receive batch, set up once: a call resets only the entries it used */
+	struct mmsghdr rx_msgs[UDP_BATCH];
+	struct iovec rx_iov[UDP_BATCH];
+	union sa_any rx_from[UDP_BATCH];
 	struct udp_slot *slots; /* ID_SPACE */
 	struct idpool *ids;     /* free IDs and the in-flight list */
 };
@@ -243,10 +247,11 @@ static int udp_query_batch(struct proxy *p, struct listener *l)
 		struct udp_slot *s = &u->slots[id];
 		int rc = dnsmsg_parse(pkt, len, &info);
 		s->parsed = rc == DNS_OK;
-		proxy_qkey(pkt, len, p->qseed, &s->qkey);
 		if (rc == DNS_OK) {
+			proxy_qkey_parsed(&info, p->qseed, &s->qkey);
 			proxy_ev_query(&s->q, &info, len);
 		} else {
+			proxy_qkey(pkt, len, p->qseed, &s->qkey);
 			p->st.malformed_queries++;
 			log_debug("forwarding malformed query: %s", dnsmsg_strerror(rc));
 		}
@@ -340,20 +345,17 @@ static int from_upstream(const struct proxy *p, const union sa_any *a)
 
 static int udp_answer_batch(struct proxy *p, struct udp_upstream *u, struct out_batch *outs)
 {
-	struct mmsghdr msgs[UDP_BATCH];
-	struct iovec iov[UDP_BATCH];
-	union sa_any from[UDP_BATCH];
+	struct mmsghdr *msgs = u->rx_msgs;
+	struct iovec *iov = u->rx_iov;
+	union sa_any *from = u->rx_from;
 	struct dns_msg_info info;
 	struct proxy_qkey key;
 
-	rx_batch_init(p, msgs, iov);
-	for (unsigned i = 0; i < UDP_BATCH; i++) {
-		msgs[i].msg_hdr.msg_name = &from[i];
-		msgs[i].msg_hdr.msg_namelen = sizeof(from[i]);
-	}
 	int n = recvmmsg(u->fd, msgs, UDP_BATCH, MSG_DONTWAIT, NULL);
 	if (n <= 0)
 		return 0;
+	for (int i = 0; i < n; i++)
+		msgs[i].msg_hdr.msg_namelen = sizeof(from[i]); /* for the next call */
 	uint64_t now = clock_mono_ns();
 	for (int i = 0; i < n; i++) {
 		uint8_t *pkt = iov[i].iov_base;
@@ -368,14 +370,17 @@ static int udp_answer_batch(struct proxy *p, struct udp_upstream *u, struct out_
 			p->st.unexpected_responses++; /* late answer after a timeout */
 			continue;
 		}
-		proxy_qkey(pkt, len, p->qseed, &key);
+		int rc = dnsmsg_parse(pkt, len, &info);
+		if (rc == DNS_OK)
+			proxy_qkey_parsed(&info, p->qseed, &key);
+		else
+			proxy_qkey(pkt, len, p->qseed, &key); /* the raw question, if it can be read */
 		if (!proxy_qkey_match(&s->qkey, pkt, &key)) {
 			/* the right ID but another question: not the answer to this query */
 			p->st.unexpected_responses++;
 			p->st.mismatched_answers++;
 			continue;
 		}
-		int rc = dnsmsg_parse(pkt, len, &info);
 		if (rc != DNS_OK)
 			p->st.malformed_responses++;
 		p->st.answers++;
@@ -466,6 +471,11 @@ static int open_upstream(struct proxy *p, struct udp_upstream *u, char *err, siz
 		return -1;
 	}
 	set_bufs(u->fd);
+	rx_batch_init(p, u->rx_msgs, u->rx_iov);
+	for (unsigned i = 0; i < UDP_BATCH; i++) {
+		u->rx_msgs[i].msg_hdr.msg_name = &u->rx_from[i];
+		u->rx_msgs[i].msg_hdr.msg_namelen = sizeof(u->rx_from[i]);
+	}
 	u->io.data = u;
 	ev_io_init(&u->io, udp_upstream_cb, u->fd, EV_READ);
 	ev_io_start(p->loop, &u->io);

@@ -321,14 +321,17 @@ static void handle_answer(struct tcp_client *c, uint8_t *msg, size_t len)
 		return;
 	}
 	struct proxy_qkey key;
-	proxy_qkey(msg, len, p->qseed, &key);
+	int rc = dnsmsg_parse(msg, len, &info);
+	if (rc == DNS_OK)
+		proxy_qkey_parsed(&info, p->qseed, &key);
+	else
+		proxy_qkey(msg, len, p->qseed, &key);
 	if (!proxy_qkey_match(&q->qkey, msg, &key)) {
 		/* the right ID but another question: not the answer to this query */
 		p->st.unexpected_responses++;
 		p->st.mismatched_answers++;
 		return;
 	}
-	int rc = dnsmsg_parse(msg, len, &info);
 	if (rc != DNS_OK)
 		p->st.malformed_responses++;
 	*pp = q->next;
@@ -411,7 +414,10 @@ static int handle_query(struct tcp_client *c, uint8_t *msg, size_t len)
 	int rc = dnsmsg_parse(msg, len, &info);
 	q->parsed = rc == DNS_OK;
 	q->qbuf_len = DNS_HDR_LEN;
-	proxy_qkey(msg, len, p->qseed, &q->qkey);
+	if (rc == DNS_OK)
+		proxy_qkey_parsed(&info, p->qseed, &q->qkey);
+	else
+		proxy_qkey(msg, len, p->qseed, &q->qkey);
 	if (rc == DNS_OK) {
 		proxy_ev_query(&q->q, &info, len);
 		q->qbuf_len = info.question_end;
