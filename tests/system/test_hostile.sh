@@ -56,6 +56,24 @@ counters() {
     grep 'counters: queries' "$RM_TMP/$1.log" | tail -1
 }
 
+echo "== no socket of the data path is inherited by a child (rec_control)"
+# every socket of the proxy carries O_CLOEXEC, but the NATS client's own (nats.c opens it)
+nats_hex=$(printf '%04X' "$NATS_PORT")
+pid=$(rm_pid proxy)
+nsock=0
+for fd in /proc/"$pid"/fd/*; do
+    l=$(readlink "$fd") || continue
+    [[ $l == socket:* ]] || continue
+    nsock=$((nsock + 1))
+    flags=$(awk '/^flags:/ {print $2}' "/proc/$pid/fdinfo/${fd##*/}")
+    (( (8#$flags & 8#2000000) != 0 )) && continue
+    ino=${l//[^0-9]/}
+    conn=$(awk -v i="$ino" '$10 == i {print $2, $3}' /proc/net/tcp /proc/net/tcp6 /proc/net/udp /proc/net/udp6)
+    [[ $conn == *":$nats_hex" ]] || fail "socket fd ${fd##*/} ($conn) of the proxy lacks O_CLOEXEC"
+done
+((nsock >= 5)) || fail "only $nsock sockets seen in /proc/$pid/fd"
+ok "all $nsock sockets of the proxy but the NATS client's carry O_CLOEXEC"
+
 echo "== TCP: trickling clients cannot hold the slots"
 # 3 addresses x 7 connections = 21 > --max-tcp-clients 20, each sending a byte every 0.3 s
 "${HOSTILE[@]}" trickle 127.0.0.1 "$PROXY_PORT" "$NET.251.1,$NET.251.2,$NET.251.3" 7 $((IDLE * 3)) \
