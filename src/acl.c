@@ -65,28 +65,25 @@ static int parse_one(const char *s, size_t len, struct acl_entry *out, char *err
 			return -1;
 		}
 	}
+	static const struct {
+		int family;
+		unsigned bits;
+	} fams[] = {{AF_INET, 32}, {AF_INET6, 128}};
 	memset(out, 0, sizeof(*out));
-	if (inet_pton(AF_INET, buf, out->addr) == 1) {
-		out->family = AF_INET;
-		if (prefix > 32) {
-			snprintf(err, err_size, "prefix over 32 in '%.*s'", (int)len, s);
+	for (size_t i = 0; i < sizeof(fams) / sizeof(fams[0]); i++) {
+		if (inet_pton(fams[i].family, buf, out->addr) != 1)
+			continue;
+		if (prefix > (long)fams[i].bits) {
+			snprintf(err, err_size, "prefix over %u in '%.*s'", fams[i].bits, (int)len, s);
 			return -1;
 		}
-		out->prefix = prefix < 0 ? 32 : (unsigned)prefix;
-		mask(out->addr, 4, out->prefix);
-	} else if (inet_pton(AF_INET6, buf, out->addr) == 1) {
-		out->family = AF_INET6;
-		if (prefix > 128) {
-			snprintf(err, err_size, "prefix over 128 in '%.*s'", (int)len, s);
-			return -1;
-		}
-		out->prefix = prefix < 0 ? 128 : (unsigned)prefix;
-		mask(out->addr, 16, out->prefix);
-	} else {
-		snprintf(err, err_size, "bad address '%.*s' (expected ADDR or ADDR/PREFIX)", (int)len, s);
-		return -1;
+		out->family = fams[i].family;
+		out->prefix = prefix < 0 ? fams[i].bits : (unsigned)prefix;
+		mask(out->addr, fams[i].bits / 8, out->prefix);
+		return 0;
 	}
-	return 0;
+	snprintf(err, err_size, "bad address '%.*s' (expected ADDR or ADDR/PREFIX)", (int)len, s);
+	return -1;
 }
 
 int acl_add(struct acl *a, const char *text, char *err, size_t err_size)
