@@ -34,6 +34,12 @@ static void log_proxy_stats(void *arg, const char *when)
 		 (unsigned long long)ps.unexpected_responses, (unsigned long long)ps.overload_drops,
 		 (unsigned long long)ps.send_errors, (unsigned long long)ps.tcp_clients,
 		 (unsigned long long)ps.tcp_clients_open, (unsigned long long)ps.tcp_clients_refused);
+	log_info("%s: limits mismatched-answers=%llu tcp-per-client-refused=%llu tcp-evicted=%llu "
+		 "tcp-max-duration=%llu tcp-unread=%llu tcp-reads-paused=%llu accept-errors=%llu",
+		 when, (unsigned long long)ps.mismatched_answers,
+		 (unsigned long long)ps.tcp_per_client_refused, (unsigned long long)ps.tcp_evicted,
+		 (unsigned long long)ps.tcp_closed_duration, (unsigned long long)ps.tcp_closed_unread,
+		 (unsigned long long)ps.tcp_reads_paused, (unsigned long long)ps.accept_errors);
 	if (x->autowarm) {
 		struct autowarm_stats as;
 		autowarm_get_stats(x->autowarm, &as);
@@ -128,7 +134,9 @@ int cmd_proxy(int argc, char **argv)
 		.upstream_timeout = o.upstream_timeout,
 		.upstream_sockets = o.upstream_sockets,
 		.max_tcp_clients = o.max_tcp_clients,
+		.max_tcp_per_client = o.max_tcp_per_client,
 		.tcp_idle_timeout = o.tcp_idle_timeout,
+		.tcp_max_duration = o.tcp_max_duration,
 		.client_ip = o.mirror_client_ip,
 		.sched = &sched_auto,
 	};

@@ -19,7 +19,8 @@
 #include <uthash.h>
 
 #define HOT_REBASE_EXP 30.0 /* rebase when increments reach e^30 */
-#define HOT_FORGET 1e-3     /* entries below this decayed score are dropped on rebase */
+#define HOT_FORGET 1e-3
+#define HOT_MAX_JUMP (10.0 * 365 * 86400) /* a hit this far after the reference time is absurd */     /* entries below this decayed score are dropped on rebase */
 
 struct hot_entry {
 	UT_hash_handle hh;
@@ -113,7 +114,15 @@ void hot_add(struct hot_table *t, const uint8_t *qname, size_t qname_len, uint16
 	uint8_t key[2 + DNS_MAX_NAME];
 	struct hot_entry *e;
 
-	if (qname_len == 0 || qname_len > DNS_MAX_NAME)
+	/*
+	 * Times come from outside (the protobuf stream's timeSec): a time that
+	 * is not finite or lies more than HOT_MAX_JUMP after the reference
+	 * would make exp() overflow to inf, and one inf score makes the whole
+	 * table unreadable, so such a hit is ignored.
+	 */
+	if (qname_len == 0 || qname_len > DNS_MAX_NAME || !isfinite(now) || now < 0)
+		return;
+	if (t->have_ref && now - t->t_ref > HOT_MAX_JUMP)
 		return;
 	if (!t->have_ref) {
 		t->t_ref = now;
@@ -164,7 +173,8 @@ size_t hot_top(struct hot_table *t, double now, struct hot_item *out, size_t max
 	if (max == 0 ||
 	    !(all = (struct hot_entry **)TOPN_SORTED(t->entries, struct hot_entry, cmp_score_desc, &n)))
 		return 0;
-	double f = exp(-(now - t->t_ref) / t->tau);
+	/* a reader's clock behind the reference counts as the reference, as in hot_add: f <= 1, finite */
+	double f = now > t->t_ref ? exp(-(now - t->t_ref) / t->tau) : 1.0;
 	max = topn_take(n, max);
 	for (size_t i = 0; i < max; i++) {
 		const struct hot_entry *e = all[i];

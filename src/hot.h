@@ -30,7 +30,11 @@ struct hot_item {
 struct hot_table *hot_create(size_t capacity, double half_life_s);
 void hot_destroy(struct hot_table *t);
 
-/* Counts one query at time now (seconds, monotonic or unix: be consistent) */
+/*
+ * Counts one query at time now (seconds, monotonic or unix: be consistent).
+ * A time that is not finite, negative, or more than ten years after the
+ * table's reference time is ignored: no input can make a score inf or nan.
+ */
 void hot_add(struct hot_table *t, const uint8_t *qname, size_t qname_len, uint16_t qtype,
 	     double now);
 size_t hot_count(const struct hot_table *t);

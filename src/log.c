@@ -3,6 +3,8 @@
 
 #include "log.h"
 
+#include "clock.h"
+
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -70,4 +72,29 @@ void log_msg(int level, const char *fmt, ...)
 	/* one write so lines from several threads do not interleave */
 	if (write(STDERR_FILENO, line, (size_t)n) < 0)
 		return;
+}
+
+int log_rated(struct log_rate *r, double interval, int level, const char *fmt, ...)
+{
+	char msg[1024];
+	va_list ap;
+	uint64_t now = clock_mono_ns();
+	uint64_t iv = interval > 0 ? (uint64_t)(interval * 1e9) : 0;
+
+	if (r->started && now - r->last_ns < iv) {
+		if (r->held < ~0ULL)
+			r->held++;
+		return 0;
+	}
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (r->held)
+		log_msg(level, "%s (%llu more since the last)", msg, r->held);
+	else
+		log_msg(level, "%s", msg);
+	r->started = 1;
+	r->last_ns = now;
+	r->held = 0;
+	return 1;
 }

@@ -13,6 +13,8 @@
 #ifndef RECMESH_LOG_H
 #define RECMESH_LOG_H
 
+#include <stdint.h>
+
 enum log_level { LOG_LVL_ERR = 0, LOG_LVL_WARN = 1, LOG_LVL_INFO = 2, LOG_LVL_DEBUG = 3 };
 
 /* ident is kept by pointer and must stay valid (a string literal) */
@@ -21,6 +23,24 @@ int log_level(void);
 /* Any thread (a reload): messages above level are dropped from now on */
 void log_set_level(int level);
 void log_msg(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/*
+ * A limit reached on hostile input (a flood of refused connections, bad
+ * frames) must be logged, but not once per event: a struct log_rate (one
+ * per kind of message, owned by the thread that logs it, zeroed to start)
+ * lets one message through per interval and counts the ones held back,
+ * which the next message that goes out reports ("(N more since the last)").
+ * The interval is in seconds; 0 lets every message through.
+ */
+struct log_rate {
+	uint64_t last_ns;	     /* when the last message went out (monotonic) */
+	unsigned long long held;     /* messages held back since then, saturating */
+	int started;
+};
+
+/* Logs fmt unless another went out through r less than interval seconds ago; returns 1 if logged */
+int log_rated(struct log_rate *r, double interval, int level, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
 
 #define log_err(...) log_msg(LOG_LVL_ERR, __VA_ARGS__)
 #define log_warn(...) log_msg(LOG_LVL_WARN, __VA_ARGS__)

@@ -231,6 +231,21 @@ static void render_proxy(struct out *o)
 	one(o, "recmesh_tcp_clients_refused_total", "counter",
 	    "TCP client connections refused at --max-tcp-clients.", ps.tcp_clients_refused);
 	one(o, "recmesh_tcp_clients", "gauge", "TCP client connections open.", ps.tcp_clients_open);
+	one(o, "recmesh_tcp_clients_refused_per_client_total", "counter",
+	    "TCP client connections refused at --max-tcp-per-client (also in the refused total).",
+	    ps.tcp_per_client_refused);
+	family(o, "recmesh_tcp_clients_closed_total", "counter",
+	       "TCP client connections the proxy closed, by reason.");
+	labelled(o, "recmesh_tcp_clients_closed_total", "reason", "evicted", ps.tcp_evicted);
+	labelled(o, "recmesh_tcp_clients_closed_total", "reason", "max_duration", ps.tcp_closed_duration);
+	labelled(o, "recmesh_tcp_clients_closed_total", "reason", "unread", ps.tcp_closed_unread);
+	one(o, "recmesh_tcp_reads_paused_total", "counter",
+	    "Times a TCP client's reads stopped at the pipelining limit.", ps.tcp_reads_paused);
+	one(o, "recmesh_accept_errors_total", "counter",
+	    "Client accept() failures (descriptors, memory) that paused accepting.", ps.accept_errors);
+	one(o, "recmesh_mismatched_answers_total", "counter",
+	    "Upstream answers with a query's ID but another question (dropped).",
+	    ps.mismatched_answers);
 	one(o, "recmesh_queries_in_flight", "gauge",
 	    "Queries sent upstream over UDP and not yet answered.", in_flight);
 
@@ -284,6 +299,16 @@ static void render_pbstream(struct out *o)
 	labelled(o, "recmesh_protobuf_frames_rejected_total", "reason", "truncated", bs.truncated);
 	labelled(o, "recmesh_protobuf_frames_rejected_total", "reason", "stalled", bs.stalled);
 	labelled(o, "recmesh_protobuf_frames_rejected_total", "reason", "ignored", bs.ignored);
+	labelled(o, "recmesh_protobuf_frames_rejected_total", "reason", "bad_time", bs.bad_time);
+	labelled(o, "recmesh_protobuf_frames_rejected_total", "reason", "bad_question",
+		 bs.bad_question);
+	family(o, "recmesh_protobuf_connections_closed_total", "counter",
+	       "Protobuf connections refused or closed by the listener, by reason.");
+	labelled(o, "recmesh_protobuf_connections_closed_total", "reason", "not_allowed", bs.refused);
+	labelled(o, "recmesh_protobuf_connections_closed_total", "reason", "evicted", bs.evicted);
+	one(o, "recmesh_protobuf_accept_errors_total", "counter",
+	    "Protobuf accept() failures (descriptors, memory) that paused accepting.",
+	    bs.accept_errors);
 	family(o, "recmesh_protobuf_messages_total", "counter", "Protobuf messages used, by kind.");
 	labelled(o, "recmesh_protobuf_messages_total", "kind", "client_response",
 		 bs.client_responses);

@@ -178,6 +178,14 @@ int node_start(struct node *n, int outgoing_only)
 		log_err("%s", err);
 		return -1;
 	}
+	if (n->pb) {
+		struct pbstream_limits pl = {o->protobuf_allow_from, o->nprotobuf_allow_from,
+					     o->protobuf_max_connections};
+		if (pbstream_set_limits(n->pb, &pl, err, sizeof(err)) < 0) {
+			log_err("--protobuf-allow-from: %s", err);
+			goto fail;
+		}
+	}
 	if (o->user && drop_privileges(o->user) < 0)
 		goto fail;
 	if (!(n->pub = publisher_create(&pc, err, sizeof(err)))) {
@@ -238,6 +246,11 @@ static void log_stats(struct node *n, const char *when)
 			 (unsigned long long)bs.outgoing_answers, (unsigned long long)bs.outgoing_timeouts,
 			 (unsigned long long)bs.events_dropped, (unsigned long long)ps.ns_observations,
 			 (unsigned long long)ps.ns_entries, (unsigned long long)ps.intel_dead);
+		log_info("%s: protobuf limits refused=%llu evicted=%llu accept-errors=%llu bad-time=%llu "
+			 "bad-question=%llu",
+			 when, (unsigned long long)bs.refused, (unsigned long long)bs.evicted,
+			 (unsigned long long)bs.accept_errors, (unsigned long long)bs.bad_time,
+			 (unsigned long long)bs.bad_question);
 	}
 	if (n->stats_fn)
 		n->stats_fn(n->stats_arg, when);

@@ -3,6 +3,8 @@
 
 #include "options.h"
 
+#include "acl.h"
+
 #include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
@@ -55,8 +57,12 @@ static const struct opt_def defs[] = {
 	 "batch (SCHED_BATCH: batches queries under load) or normal"},
 	{"max-tcp-clients", 0, OPT_UINT, OFF(max_tcp_clients), CMD_PROXY, "N", "1000",
 	 "TCP client connections at most"},
+	{"max-tcp-per-client", 0, OPT_UINT, OFF(max_tcp_per_client), CMD_PROXY, "N", "64",
+	 "TCP client connections from one address at most (1 to 65535)"},
 	{"tcp-idle-timeout", 0, OPT_DOUBLE, OFF(tcp_idle_timeout), CMD_PROXY, "SECONDS", "10",
-	 "close idle TCP client connections after this long"},
+	 "close idle TCP client connections, and those that do not read their answers, after this long"},
+	{"tcp-max-duration", 0, OPT_DOUBLE, OFF(tcp_max_duration), CMD_PROXY, "SECONDS", "120",
+	 "close a TCP client connection this long after it opened, busy or not (1 to 86400)"},
 	{"hot-capacity", 0, OPT_UINT, OFF(hot_capacity), NODE_CMDS, "N", "100000",
 	 "names kept in the hot table at most"},
 	{"hot-interval", 0, OPT_DOUBLE, OFF(hot_interval), NODE_CMDS, "SECONDS", "30",
@@ -81,6 +87,10 @@ static const struct opt_def defs[] = {
 	 "log to syslog instead of stderr"},
 	{"protobuf-listen", 0, OPT_STR, OFF(protobuf_listen), NODE_CMDS, "ADDR:PORT", NULL,
 	 "take the Recursor's protobufServer/outgoingProtobufServer streams here"},
+	{"protobuf-allow-from", 0, OPT_LIST, OFF(protobuf_allow_from), NODE_CMDS, "CIDR[,CIDR...]",
+	 "127.0.0.0/8,::1", "take protobuf streams only from these addresses; repeat for more"},
+	{"protobuf-max-connections", 0, OPT_UINT, OFF(protobuf_max_connections), NODE_CMDS, "N", "64",
+	 "protobuf stream connections at most (1 to 4096); a new one closes the one idle longest"},
 	{"intel-file", 0, OPT_STR, OFF(intel_file), NODE_CMDS, "FILE", NULL,
 	 "keep the fleet's authoritative-server intelligence in FILE for contrib/recmesh.lua"},
 	{"intel-file", 0, OPT_STR, OFF(intel_file), CMD_WARM, "FILE", "/var/lib/recmesh/intel.txt",
@@ -200,7 +210,14 @@ static size_t *list_count(struct rm_options *o, const struct opt_def *d)
 {
 	if (d->offset == OFF(listen))
 		return &o->nlisten;
+	if (d->offset == OFF(protobuf_allow_from))
+		return &o->nprotobuf_allow_from;
 	return NULL;
+}
+
+static size_t list_count_of(const struct rm_options *o, const struct opt_def *d)
+{
+	return *list_count((struct rm_options *)o, d);
 }
 
 /* Sets one option from its text value; where says where it came from */
@@ -329,6 +346,40 @@ static int read_config(enum rm_command cmd, const char *path, struct rm_options 
 	return rc;
 }
 
+/* The data path's limits (recmesh(1), "LIMITS"); -1 after printing an error */
+static int check_limits(enum rm_command cmd, const struct rm_options *o)
+{
+	char err[256];
+	if (cmd & (CMD_PROXY | CMD_MIRROR)) {
+		if (o->protobuf_max_connections < 1 || o->protobuf_max_connections > 4096) {
+			fprintf(stderr, "recmesh: --protobuf-max-connections must be 1 to 4096, not %u\n",
+				o->protobuf_max_connections);
+			return -1;
+		}
+		struct acl *acl = acl_create();
+		for (size_t i = 0; acl && i < o->nprotobuf_allow_from; i++)
+			if (acl_add(acl, o->protobuf_allow_from[i], err, sizeof(err)) < 0) {
+				fprintf(stderr, "recmesh: --protobuf-allow-from: %s\n", err);
+				acl_destroy(acl);
+				return -1;
+			}
+		acl_destroy(acl);
+	}
+	if (cmd & CMD_PROXY) {
+		if (o->max_tcp_per_client < 1 || o->max_tcp_per_client > 65535) {
+			fprintf(stderr, "recmesh: --max-tcp-per-client must be 1 to 65535, not %u\n",
+				o->max_tcp_per_client);
+			return -1;
+		}
+		if (o->tcp_max_duration < 1 || o->tcp_max_duration > 86400) {
+			fprintf(stderr, "recmesh: --tcp-max-duration must be 1 to 86400 seconds, not %g\n",
+				o->tcp_max_duration);
+			return -1;
+		}
+	}
+	return 0;
+}
+
 int options_parse(enum rm_command cmd, int argc, char **argv, struct rm_options *o)
 {
 	struct option lopts[64];
@@ -364,9 +415,10 @@ int options_parse(enum rm_command cmd, int argc, char **argv, struct rm_options 
 	shorts[sl++] = 'V';
 	shorts[sl] = '\0';
 
-	/* defaults */
+	/* defaults (a list's default is added at the end, if the list is still empty) */
 	for (const struct opt_def *d = defs; d->name; d++)
-		if ((d->commands & cmd) && d->def && set_opt(o, d, d->def, "default") < 0)
+		if ((d->commands & cmd) && d->def && d->type != OPT_LIST &&
+		    set_opt(o, d, d->def, "default") < 0)
 			return -1;
 
 	/* pass 1: --config and --help only */
@@ -393,7 +445,7 @@ int options_parse(enum rm_command cmd, int argc, char **argv, struct rm_options 
 	/* pass 2: everything, over the file's values */
 	opterr = 1;
 	optind = 1;
-	int cleared_list = 0;
+	unsigned cleared_lists = 0; /* bit 0: --listen, bit 1: --protobuf-allow-from */
 	while ((c = getopt_long(argc, argv, shorts, lopts, NULL)) != -1) {
 		const struct opt_def *d = NULL;
 		if (c == '?' || c == ':') {
@@ -408,9 +460,10 @@ int options_parse(enum rm_command cmd, int argc, char **argv, struct rm_options 
 					d = index[i];
 		if (!d)
 			continue;
-		if (d->type == OPT_LIST && !cleared_list) {
+		unsigned bit = d->offset == OFF(listen) ? 1u : 2u;
+		if (d->type == OPT_LIST && !(cleared_lists & bit)) {
 			list_clear((char ***)((char *)o + d->offset), list_count(o, d));
-			cleared_list = 1;
+			cleared_lists |= bit;
 		}
 		if (set_opt(o, d, optarg, "command line") < 0)
 			return -1;
@@ -420,7 +473,11 @@ int options_parse(enum rm_command cmd, int argc, char **argv, struct rm_options 
 			argv[optind], command_name(cmd, NULL, NULL));
 		return -1;
 	}
-	return 0;
+	for (const struct opt_def *d = defs; d->name; d++)
+		if ((d->commands & cmd) && d->def && d->type == OPT_LIST && !*list_count(o, d) &&
+		    set_opt(o, d, d->def, "default") < 0)
+			return -1;
+	return check_limits(cmd, o);
 }
 
 void options_free(struct rm_options *o)
@@ -433,6 +490,7 @@ void options_free(struct rm_options *o)
 		}
 	}
 	list_clear(&o->listen, &o->nlisten);
+	list_clear(&o->protobuf_allow_from, &o->nprotobuf_allow_from);
 }
 
 /* The option's value as text into buf */
@@ -447,9 +505,10 @@ static const char *opt_text(const struct rm_options *o, const struct opt_def *d,
 		break;
 	}
 	case OPT_LIST: {
-		size_t len = 0;
-		for (size_t i = 0; i < o->nlisten && len < size; i++)
-			len += (size_t)snprintf(buf + len, size - len, "%s%s", i ? "," : "", o->listen[i]);
+		char *const *list = *(char *const *const *)(base + d->offset);
+		size_t len = 0, n = list_count_of(o, d);
+		for (size_t i = 0; i < n && len < size; i++)
+			len += (size_t)snprintf(buf + len, size - len, "%s%s", i ? "," : "", list[i]);
 		break;
 	}
 	case OPT_UINT:

@@ -42,7 +42,9 @@ struct rm_options {
 	unsigned upstream_sockets;
 	char *scheduling;
 	unsigned max_tcp_clients;
+	unsigned max_tcp_per_client;
 	double tcp_idle_timeout;
+	double tcp_max_duration;
 	unsigned hot_capacity;
 	double hot_interval;
 	double hot_half_life;
@@ -67,6 +69,9 @@ struct rm_options {
 	char *rec_socket_dir;
 	/* the off-path mode (recmesh mirror) and authoritative intelligence */
 	char *protobuf_listen;
+	char **protobuf_allow_from; /* CIDR entries, each may hold several comma-separated */
+	size_t nprotobuf_allow_from;
+	unsigned protobuf_max_connections;
 	char *intel_file;
 	double intel_wait;
 };

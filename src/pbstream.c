@@ -1,8 +1,19 @@
-/* pbstream.c: the Recursor's protobuf streams; see pbstream.h */
+/*
+ * pbstream.c: the Recursor's protobuf streams; see pbstream.h.
+ *
+ * The listener is reachable by whoever can reach its address, so what it
+ * takes is hostile: only addresses on the allow list may connect, the
+ * connections are capped (the one idle longest makes room for a new one,
+ * so idle connections cannot lock the Recursor's own streams out), a
+ * failing accept() pauses the listener instead of spinning on it, and a
+ * frame with a time far from now or a question that is not a DNS question
+ * is dropped and counted before anything reaches the hot table.
+ */
 #include "config.h"
 
 #include "pbstream.h"
 
+#include "acl.h"
 #include "clock.h"
 #include "dnsmessage.pb-c.h"
 #include "log.h"
@@ -18,7 +29,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#define PB_MAX_CONNECTIONS 512
+#define PB_ACCEPT_BACKOFF 0.2  /* seconds accept() pauses after it failed */
+#define PB_LOG_INTERVAL 10.0   /* seconds between two log lines of one kind */
+#define PB_DEFAULT_ALLOW "127.0.0.0/8,::1"
 #define PB_STALL_SECONDS 30.0 /* a partial frame may wait this long for the rest */
 #define PB_RCODE_TIMEOUT 65536
 
@@ -37,7 +50,10 @@ struct pbstream {
 	int outgoing_only;
 	int fd;
 	ev_io io;
-	ev_timer sweep;
+	ev_timer sweep, backoff;
+	struct acl *allow;
+	unsigned max_conns;
+	struct log_rate log_refused, log_evicted, log_accept, log_time, log_name, log_type;
 	struct pbconn *conns;
 	struct pbstream_stats st;
 };
@@ -59,10 +75,25 @@ int pbstream_decode(const uint8_t *data, size_t len, struct rm_event *ev)
 	if (!m)
 		return -1;
 	memset(ev, 0, offsetof(struct rm_event, qname));
-	if ((m->type != 2 && m->type != 4) || !m->question || !m->question->qname || !m->response ||
-	    !m->has_timesec)
+	if ((m->type != 2 && m->type != 4) || !m->question || !m->question->has_qname ||
+	    !m->response || !m->has_timesec)
 		goto out;
-	int l = dnsmsg_name_from_text(m->question->qname, ev->qname, sizeof(ev->qname));
+	const ProtobufCBinaryData *qn = &m->question->qname;
+	char text[DNS_MAX_NAME_TEXT];
+	if (memchr(qn->data, 0, qn->len)) {
+		kind = PBSTREAM_BAD_NAME; /* not cut at the NUL into another name */
+		goto out;
+	}
+	if ((m->question->has_qtype && m->question->qtype > 65535) ||
+	    (m->question->has_qclass && m->question->qclass > 65535)) {
+		kind = PBSTREAM_BAD_TYPE; /* not cut to 16 bits: never "TYPE4464" */
+		goto out;
+	}
+	if (qn->len == 0 || qn->len >= sizeof(text))
+		goto out;
+	memcpy(text, qn->data, qn->len);
+	text[qn->len] = '\0';
+	int l = dnsmsg_name_from_text(text, ev->qname, sizeof(ev->qname));
 	if (l <= 0)
 		goto out;
 	ev->qname_len = (uint8_t)l;
@@ -128,9 +159,27 @@ static void handle_frame(struct pbstream *s, const uint8_t *data, size_t len)
 	struct rm_event ev;
 	s->st.frames++;
 	int kind = pbstream_decode(data, len, &ev);
+	if (kind == PBSTREAM_BAD_NAME || kind == PBSTREAM_BAD_TYPE) {
+		s->st.bad_question++;
+		log_rated(kind == PBSTREAM_BAD_NAME ? &s->log_name : &s->log_type, PB_LOG_INTERVAL,
+			  LOG_LVL_WARN, "dropping protobuf frame: %s",
+			  kind == PBSTREAM_BAD_NAME ? "a NUL inside the name"
+						    : "a qtype or qclass over 65535");
+		return;
+	}
 	if (kind < 0) {
 		s->st.bad_frames++;
 		return;
+	}
+	if (kind > 0) {
+		uint64_t now = clock_unix_us(), win = (uint64_t)PBSTREAM_TIME_WINDOW * 1000000u;
+		if (ev.time_us > now + win || ev.time_us + win < now) {
+			s->st.bad_time++;
+			log_rated(&s->log_time, PB_LOG_INTERVAL, LOG_LVL_WARN,
+				  "dropping protobuf frame: its time %llu s is more than %d s from now",
+				  (unsigned long long)(ev.time_us / 1000000u), PBSTREAM_TIME_WINDOW);
+			return;
+		}
 	}
 	if (kind == 0 || (kind == 1 && s->outgoing_only)) {
 		s->st.ignored++;
@@ -171,17 +220,64 @@ static void conn_read(struct ev_loop *loop, ev_io *w, int revents)
 		conn_close(c); /* cannot happen with the 2-byte limit */
 }
 
+/* Closes the connection idle longest, to make room; 0 if there was one */
+static int evict_idle(struct pbstream *s)
+{
+	struct pbconn *oldest = NULL;
+	for (struct pbconn *c = s->conns; c; c = c->next)
+		if (!oldest || c->last_data < oldest->last_data)
+			oldest = c;
+	if (!oldest)
+		return -1;
+	s->st.evicted++;
+	conn_close(oldest);
+	return 0;
+}
+
+static void on_backoff(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct pbstream *s = w->data;
+	ev_io_start(loop, &s->io);
+}
+
 static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
 {
 	struct pbstream *s = w->data;
+	char a[128];
 	for (int k = 0; k < 16; k++) {
-		int fd = accept4(s->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-		if (fd < 0)
+		struct sockaddr_storage ss;
+		socklen_t sl = sizeof(ss);
+		int fd = accept4(s->fd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd < 0) {
+			if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ||
+			    errno == ECONNABORTED || errno == EPROTO)
+				return;
+			/* out of descriptors or memory: retrying at once would spin on the listener */
+			int e = errno;
+			s->st.accept_errors++;
+			log_rated(&s->log_accept, PB_LOG_INTERVAL, LOG_LVL_WARN,
+				  "cannot accept protobuf connections: %s; pausing accept for %.1f s",
+				  strerror(e), PB_ACCEPT_BACKOFF);
+			ev_io_stop(loop, &s->io);
+			ev_timer_set(&s->backoff, PB_ACCEPT_BACKOFF, 0.);
+			ev_timer_start(loop, &s->backoff);
 			return;
+		}
+		if (!acl_match(s->allow, (struct sockaddr *)&ss)) {
+			s->st.refused++;
+			log_rated(&s->log_refused, PB_LOG_INTERVAL, LOG_LVL_WARN,
+				  "refusing protobuf connection from '%s': not in --protobuf-allow-from",
+				  netaddr_format((struct sockaddr *)&ss, a, sizeof(a)));
+			close(fd);
+			continue;
+		}
+		if (s->st.connections_open >= s->max_conns && evict_idle(s) == 0)
+			log_rated(&s->log_evicted, PB_LOG_INTERVAL, LOG_LVL_WARN,
+				  "protobuf connection limit (%u) reached: closed the connection idle longest",
+				  s->max_conns);
 		struct pbconn *c = NULL;
 		char err[128];
-		if (s->st.connections_open >= PB_MAX_CONNECTIONS || !(c = calloc(1, sizeof(*c))) ||
-		    tcpframe_init(&c->in, TCPFRAME_MAX, err, sizeof(err)) < 0) {
+		if (!(c = calloc(1, sizeof(*c))) || tcpframe_init(&c->in, TCPFRAME_MAX, err, sizeof(err)) < 0) {
 			free(c);
 			close(fd);
 			continue;
@@ -231,6 +327,13 @@ struct pbstream *pbstream_create(struct ev_loop *loop, const char *listen_addr, 
 	s->loop = loop;
 	s->sink = sink;
 	s->outgoing_only = outgoing_only;
+	s->max_conns = PBSTREAM_MAX_CONNECTIONS;
+	if (!(s->allow = acl_create()) || acl_add(s->allow, PB_DEFAULT_ALLOW, err, err_size) < 0) {
+		snprintf(err, err_size, "out of memory");
+		acl_destroy(s->allow);
+		free(s);
+		return NULL;
+	}
 	s->fd = socket(a.ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (s->fd >= 0)
 		setsockopt(s->fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
@@ -239,6 +342,7 @@ struct pbstream *pbstream_create(struct ev_loop *loop, const char *listen_addr, 
 			 strerror(errno));
 		if (s->fd >= 0)
 			close(s->fd);
+		acl_destroy(s->allow);
 		free(s);
 		return NULL;
 	}
@@ -248,8 +352,32 @@ struct pbstream *pbstream_create(struct ev_loop *loop, const char *listen_addr, 
 	ev_timer_init(&s->sweep, on_sweep, 1.0, 1.0);
 	s->sweep.data = s;
 	ev_timer_start(loop, &s->sweep);
+	ev_timer_init(&s->backoff, on_backoff, PB_ACCEPT_BACKOFF, 0.);
+	s->backoff.data = s;
 	log_info("listening for the Recursor's protobuf streams on TCP '%s'", listen_addr);
 	return s;
+}
+
+int pbstream_set_limits(struct pbstream *s, const struct pbstream_limits *lim, char *err,
+			size_t err_size)
+{
+	struct acl *acl = acl_create();
+	if (!acl) {
+		snprintf(err, err_size, "out of memory");
+		return -1;
+	}
+	const char *def = PB_DEFAULT_ALLOW;
+	char *const *list = lim->nallow_from ? lim->allow_from : (char *const *)&def;
+	size_t n = lim->nallow_from ? lim->nallow_from : 1;
+	for (size_t i = 0; i < n; i++)
+		if (acl_add(acl, list[i], err, err_size) < 0) {
+			acl_destroy(acl);
+			return -1;
+		}
+	acl_destroy(s->allow);
+	s->allow = acl;
+	s->max_conns = lim->max_connections ? lim->max_connections : PBSTREAM_MAX_CONNECTIONS;
+	return 0;
 }
 
 void pbstream_set_sink(struct pbstream *s, struct event_sink sink)
@@ -270,6 +398,8 @@ void pbstream_destroy(struct pbstream *s)
 		conn_close(s->conns);
 	ev_io_stop(s->loop, &s->io);
 	ev_timer_stop(s->loop, &s->sweep);
+	ev_timer_stop(s->loop, &s->backoff);
 	close(s->fd);
+	acl_destroy(s->allow);
 	free(s);
 }

@@ -5,7 +5,15 @@
  * (idpool.h). A query takes a free ID (free IDs start as a random
  * permutation and are reused first-in first-out, so an ID is reused as
  * late as possible), its client's details are kept in the slot of that ID,
- * and the answer is matched by ID and by a hash of its question. IDs in
+ * and the answer is matched by source, ID and question: each upstream
+ * socket is connected to the Recursor, so the kernel delivers datagrams
+ * from its address and port only (and the source recvmmsg reports is
+ * checked once more, which costs a compare); the ID must be in flight on
+ * that socket; the question must be the query's (proxy_qkey, over the raw
+ * question bytes, so an answer that does not parse is matched as well).
+ * An answer that fails any of the three is dropped and counted as
+ * unexpected. Whether an ID is in flight and when it was sent are the
+ * pool's (idpool_in_flight, idpool_sent); the slot keeps the rest. IDs in
  * flight are also on the pool's list in send order (an answer unlinks its
  * ID in O(1)), so the periodic sweep finds the timed-out ones by looking
  * at the oldest only.
@@ -47,14 +55,12 @@ union pktinfo_any {
 };
 
 struct udp_slot {
-	uint64_t sent_ns;
 	union sa_any client;
 	union pktinfo_any dst;
-	uint32_t qhash;
+	struct proxy_qkey qkey;
 	struct ev_query q;
 	uint16_t client_id;
 	uint16_t listener;
-	uint8_t used;
 	uint8_t parsed; /* the query parsed: the answer can become an event */
 	uint8_t has_dst;
 };
@@ -63,6 +69,10 @@ struct udp_upstream {
 	int fd;
 	ev_io io;
 	struct proxy *p;
+	/* the answers' receive batch, set up once: a call resets only the entries it used */
+	struct mmsghdr rx_msgs[UDP_BATCH];
+	struct iovec rx_iov[UDP_BATCH];
+	union sa_any rx_from[UDP_BATCH];
 	struct udp_slot *slots; /* ID_SPACE */
 	struct idpool *ids;     /* free IDs and the in-flight list */
 };
@@ -90,29 +100,20 @@ void proxy_emit(struct proxy *p, const struct ev_query *q, const struct dns_msg_
 		p->st.events_dropped++;
 }
 
-/* ID allocation: the shared pool (idpool.h); the slot mirrors used and sent_ns for the data path */
+/* ID allocation: the pool (idpool.h) keeps which IDs are in flight and since when */
 
-static int id_take(struct udp_upstream *u, uint16_t *id)
+static int id_take(struct udp_upstream *u, uint64_t now, uint16_t *id)
 {
-	int i = idpool_take(u->ids, clock_mono_ns());
+	int i = idpool_take(u->ids, now);
 	if (i < 0)
 		return -1;
 	*id = (uint16_t)i;
 	return 0;
 }
 
-/* Marks a taken ID's slot in flight (the pool has had it in flight since id_take) */
-static void slot_start(struct udp_upstream *u, uint16_t id, uint64_t now)
-{
-	struct udp_slot *s = &u->slots[id];
-	s->sent_ns = now;
-	s->used = 1;
-}
-
-/* Ends a slot's flight (answered, timed out or never sent) and frees its ID */
+/* Ends an ID's flight (answered, timed out or never sent) */
 static void id_give(struct udp_upstream *u, uint16_t id)
 {
-	u->slots[id].used = 0;
 	idpool_give(u->ids, id);
 }
 
@@ -251,7 +252,7 @@ static int udp_query_batch(struct proxy *p, struct listener *l)
 			continue;
 		}
 		uint16_t id;
-		if (id_take(u, &id) < 0) {
+		if (id_take(u, now, &id) < 0) {
 			p->st.overload_drops++;
 			continue;
 		}
@@ -259,9 +260,10 @@ static int udp_query_batch(struct proxy *p, struct listener *l)
 		int rc = dnsmsg_parse(pkt, len, &info);
 		s->parsed = rc == DNS_OK;
 		if (rc == DNS_OK) {
-			s->qhash = proxy_question_hash(&info);
+			proxy_qkey_parsed(&info, p->qseed, &s->qkey);
 			proxy_ev_query(&s->q, &info, len);
 		} else {
+			proxy_qkey(pkt, len, p->qseed, &s->qkey);
 			p->st.malformed_queries++;
 			log_debug("forwarding malformed query: %s", dnsmsg_strerror(rc));
 		}
@@ -283,7 +285,6 @@ static int udp_query_batch(struct proxy *p, struct listener *l)
 				}
 			}
 		}
-		slot_start(u, id, now);
 		dnsmsg_put16(pkt, id);
 		out_iov[nout].iov_base = pkt;
 		out_iov[nout].iov_len = len;
@@ -339,33 +340,57 @@ static void queue_answer(struct proxy *p, struct out_batch *outs, struct udp_slo
 		set_pktinfo_cmsg(&b->msgs[k].msg_hdr, s, b->cbuf[k], sizeof(b->cbuf[k]));
 }
 
+/* The kernel already filters a connected socket's sources; this is the cheap second look */
+static int from_upstream(const struct proxy *p, const union sa_any *a)
+{
+	const struct sockaddr *up = (const struct sockaddr *)&p->upstream.ss;
+	if (a->sa.sa_family != up->sa_family)
+		return 0;
+	if (a->sa.sa_family == AF_INET) {
+		const struct sockaddr_in *u4 = (const struct sockaddr_in *)up;
+		return a->sin.sin_port == u4->sin_port && a->sin.sin_addr.s_addr == u4->sin_addr.s_addr;
+	}
+	const struct sockaddr_in6 *u6 = (const struct sockaddr_in6 *)up;
+	return a->sin6.sin6_port == u6->sin6_port &&
+	       !memcmp(&a->sin6.sin6_addr, &u6->sin6_addr, sizeof(u6->sin6_addr));
+}
+
 static int udp_answer_batch(struct proxy *p, struct udp_upstream *u, struct out_batch *outs)
 {
-	struct mmsghdr msgs[UDP_BATCH];
-	struct iovec iov[UDP_BATCH];
+	struct mmsghdr *msgs = u->rx_msgs;
+	struct iovec *iov = u->rx_iov;
+	union sa_any *from = u->rx_from;
 	struct dns_msg_info info;
+	struct proxy_qkey key;
 
-	rx_batch_init(p, msgs, iov);
 	int n = recvmmsg(u->fd, msgs, UDP_BATCH, MSG_DONTWAIT, NULL);
 	if (n <= 0)
 		return 0;
+	for (int i = 0; i < n; i++)
+		msgs[i].msg_hdr.msg_namelen = sizeof(from[i]); /* for the next call */
 	uint64_t now = clock_mono_ns();
 	for (int i = 0; i < n; i++) {
 		uint8_t *pkt = iov[i].iov_base;
 		size_t len = msgs[i].msg_len;
-		if (len < DNS_HDR_LEN || !(pkt[2] & 0x80)) {
+		if (len < DNS_HDR_LEN || !(pkt[2] & 0x80) || !from_upstream(p, &from[i])) {
 			p->st.unexpected_responses++;
 			continue;
 		}
 		uint16_t id = dnsmsg_get16(pkt);
 		struct udp_slot *s = &u->slots[id];
-		if (!s->used) {
+		if (!idpool_in_flight(u->ids, id)) {
 			p->st.unexpected_responses++; /* late answer after a timeout */
 			continue;
 		}
 		int rc = dnsmsg_parse(pkt, len, &info);
-		if (rc == DNS_OK && s->parsed && proxy_question_hash(&info) != s->qhash) {
+		if (rc == DNS_OK)
+			proxy_qkey_parsed(&info, p->qseed, &key);
+		else
+			proxy_qkey(pkt, len, p->qseed, &key); /* the raw question, if it can be read */
+		if (!proxy_qkey_match(&s->qkey, pkt, &key)) {
+			/* the right ID but another question: not the answer to this query */
 			p->st.unexpected_responses++;
+			p->st.mismatched_answers++;
 			continue;
 		}
 		if (rc != DNS_OK)
@@ -373,7 +398,8 @@ static int udp_answer_batch(struct proxy *p, struct udp_upstream *u, struct out_
 		p->st.answers++;
 		dnsmsg_put16(pkt, s->client_id);
 		if (rc == DNS_OK && s->parsed)
-			proxy_emit(p, &s->q, &info, len, now - s->sent_ns, 0, &s->client.sa);
+			proxy_emit(p, &s->q, &info, len, now - idpool_sent(u->ids, id), 0,
+				   &s->client.sa);
 		/* the receive buffers are reused by the next batch: send them out now */
 		queue_answer(p, outs, s, pkt, len);
 		id_give(u, id);
@@ -394,12 +420,6 @@ static void udp_upstream_cb(struct ev_loop *loop, ev_io *w, int revents)
 
 /* Setup */
 
-static int set_nonblock(int fd)
-{
-	int fl = fcntl(fd, F_GETFL);
-	return fl < 0 ? -1 : fcntl(fd, F_SETFL, fl | O_NONBLOCK);
-}
-
 static void set_bufs(int fd)
 {
 	int sz = SOCK_BUF;
@@ -412,7 +432,8 @@ static int open_listener(struct proxy *p, struct listener *l, char *err, size_t 
 	char a[128];
 	int one = 1, fam = l->addr.ss.ss_family;
 	netaddr_format((struct sockaddr *)&l->addr.ss, a, sizeof(a));
-	l->fd = socket(fam, (l->tcp ? SOCK_STREAM : SOCK_DGRAM), 0);
+	/* CLOEXEC: a child (rec_control, spawned by the auto-warm) must not inherit port 53 */
+	l->fd = socket(fam, (l->tcp ? SOCK_STREAM : SOCK_DGRAM) | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (l->fd < 0) {
 		snprintf(err, err_size, "cannot create socket for '%s': %s", a, strerror(errno));
 		return -1;
@@ -437,7 +458,6 @@ static int open_listener(struct proxy *p, struct listener *l, char *err, size_t 
 		snprintf(err, err_size, "cannot listen on TCP '%s': %s", a, strerror(errno));
 		return -1;
 	}
-	set_nonblock(l->fd);
 	l->io.data = l;
 	ev_io_init(&l->io, l->tcp ? ptcp_accept_cb : udp_listen_cb, l->fd, EV_READ);
 	ev_io_start(p->loop, &l->io);
@@ -455,7 +475,7 @@ static int open_upstream(struct proxy *p, struct udp_upstream *u, char *err, siz
 		snprintf(err, err_size, "out of memory");
 		return -1;
 	}
-	u->fd = socket(p->upstream.ss.ss_family, SOCK_DGRAM, 0);
+	u->fd = socket(p->upstream.ss.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (u->fd < 0 || connect(u->fd, (struct sockaddr *)&p->upstream.ss, p->upstream.len) < 0) {
 		snprintf(err, err_size, "cannot reach upstream '%s': %s",
 			 netaddr_format((struct sockaddr *)&p->upstream.ss, a, sizeof(a)),
@@ -463,7 +483,11 @@ static int open_upstream(struct proxy *p, struct udp_upstream *u, char *err, siz
 		return -1;
 	}
 	set_bufs(u->fd);
-	set_nonblock(u->fd);
+	rx_batch_init(p, u->rx_msgs, u->rx_iov);
+	for (unsigned i = 0; i < UDP_BATCH; i++) {
+		u->rx_msgs[i].msg_hdr.msg_name = &u->rx_from[i];
+		u->rx_msgs[i].msg_hdr.msg_namelen = sizeof(u->rx_from[i]);
+	}
 	u->io.data = u;
 	ev_io_init(&u->io, udp_upstream_cb, u->fd, EV_READ);
 	ev_io_start(p->loop, &u->io);
@@ -489,7 +513,7 @@ struct proxy *proxy_create(struct ev_loop *loop, const struct proxy_config *cfg,
 		snprintf(err, err_size, "no listen address given");
 		goto fail;
 	}
-	srandom((unsigned)(clock_mono_ns() ^ (uint64_t)getpid()));
+	p->qseed = arc4random();
 	p->rx_bufs = malloc((size_t)UDP_BATCH * UDP_RX_SIZE);
 	p->listeners = calloc(cfg->nlisten * 2, sizeof(*p->listeners));
 	p->nups = cfg->upstream_sockets ? cfg->upstream_sockets : 1;
@@ -503,6 +527,7 @@ struct proxy *proxy_create(struct ev_loop *loop, const struct proxy_config *cfg,
 		p->ups[i].fd = -1;
 	for (size_t i = 0; i < cfg->nlisten * 2; i++)
 		p->listeners[i].fd = -1;
+	ptcp_init(p);
 	for (size_t i = 0; i < cfg->nlisten; i++) {
 		struct netaddr a;
 		if (netaddr_parse(cfg->listen[i], 53, &a) < 0) {

@@ -34,7 +34,9 @@ struct proxy_config {
 	double upstream_timeout;  /* seconds */
 	unsigned upstream_sockets; /* UDP sockets towards the upstream */
 	unsigned max_tcp_clients;
+	unsigned max_tcp_per_client; /* connections from one address at most; 0: no own limit */
 	double tcp_idle_timeout; /* seconds */
+	double tcp_max_duration; /* seconds a TCP client connection lives at most; 0: no limit */
 	int client_ip;           /* put client addresses into events */
 	struct event_sink sink;  /* fn NULL: no events */
 	/* not owned, may be NULL; --scheduling auto: the sweep feeds it the query count */
@@ -49,11 +51,18 @@ struct proxy_stats {
 	uint64_t dropped_not_query;   /* short datagrams, QR set */
 	uint64_t malformed_queries;   /* forwarded, no event */
 	uint64_t malformed_responses; /* relayed, no event */
-	uint64_t unexpected_responses;
+	uint64_t unexpected_responses; /* dropped: unknown or late ID, wrong source, another question */
+	uint64_t mismatched_answers;   /* of those: the right ID but another question */
 	uint64_t overload_drops; /* no free upstream ID */
 	uint64_t send_errors;
 	uint64_t tcp_clients, tcp_clients_refused;
 	uint64_t tcp_clients_open;
+	uint64_t tcp_per_client_refused; /* of the refused: over --max-tcp-per-client */
+	uint64_t tcp_evicted;            /* idle connections closed to make room */
+	uint64_t tcp_closed_duration;    /* closed at --tcp-max-duration */
+	uint64_t tcp_closed_unread;      /* closed: answers unread for --tcp-idle-timeout */
+	uint64_t tcp_reads_paused;       /* times a connection's reads stopped at the pending limit */
+	uint64_t accept_errors;          /* accept() failed (descriptors, memory): accept paused */
 	uint64_t events_dropped;
 };
 

@@ -10,6 +10,22 @@
  * is only valid until the next read on the same side.
  * Ownership: a tcp_client owns its two sockets, its buffers and its
  * pending queries; closing it frees all of them.
+ *
+ * Limits, so that no client can hold the data path (recmesh(1), "TCP
+ * limits"): a connection lives --tcp-max-duration at most, whatever it
+ * sends; it is idle (closed after --tcp-idle-timeout) when no complete
+ * query came and nothing is pending, so a byte now and then does not keep
+ * it; answers it does not read for --tcp-idle-timeout close it; one
+ * address holds --max-tcp-per-client connections at most. At
+ * --max-tcp-clients, or when accept() fails for want of descriptors or
+ * memory, the connection idle longest is closed and accept() pauses for
+ * ACCEPT_BACKOFF (the listeners' watchers stop, a timer starts them again),
+ * so the loop never spins on a listener it cannot accept from; each of
+ * these is logged once per LIMIT_LOG_INTERVAL. TCP_MAX_PENDING queries of
+ * a connection may wait for the upstream; the next ones stay unread (the
+ * connection's reads stop) until answers come back.
+ * Answers from the upstream are matched by ID and question (proxy_qkey);
+ * a connection's upstream IDs are random and never repeat while in flight.
  */
 #include "config.h"
 
@@ -30,6 +46,17 @@
 #define TCP_MAX_PENDING 100          /* per connection, like the Recursor's own limit */
 #define TCP_OUT_LIMIT (1024 * 1024) /* a client that reads slower than this is dropped */
 #define TCP_QBUF (DNS_HDR_LEN + DNS_MAX_NAME + 4)
+/*
+ * The kernel's send buffer of a client socket, at most: a client that does
+ * not read holds this much kernel memory, not the autotuned 4 MB, and its
+ * unread answers show in our own buffer, where the idle timeout sees them.
+ * Two answers of the largest size fit.
+ */
+#define TCP_CLIENT_SNDBUF (128 * 1024)
+#define ACCEPT_BACKOFF 0.2        /* seconds accept() pauses at a limit */
+#define LIMIT_LOG_INTERVAL 10.0   /* seconds between two log lines of one kind */
+
+static struct log_rate log_full, log_per_client, log_accept, log_duration, log_unread;
 
 struct obuf {
 	uint8_t *data;
@@ -39,7 +66,7 @@ struct obuf {
 struct tcp_pending {
 	struct tcp_pending *next;
 	uint64_t sent_ns;
-	uint32_t qhash;
+	struct proxy_qkey qkey;
 	struct ev_query q;
 	uint16_t up_id, client_id;
 	uint16_t qbuf_len;
@@ -58,8 +85,9 @@ struct tcp_client {
 	struct obuf out, uout;
 	struct tcp_pending *pending;
 	unsigned npending;
-	uint16_t next_id;
-	uint64_t last_active_ns;
+	int reads_paused; /* TCP_MAX_PENDING queries wait: the rest stays unread */
+	uint64_t start_ns, last_active_ns;
+	uint64_t out_progress_ns; /* the last time answers to the client drained, or were queued into an empty buffer */
 	struct sockaddr_storage addr;
 };
 
@@ -94,21 +122,23 @@ static size_t obuf_pending(const struct obuf *b)
 	return b->len - b->off;
 }
 
-/* Writes what it can; returns -1 on a write error */
+/* Writes what it can; returns how many bytes went (saturated), or -1 on a write error */
 static int obuf_flush(struct obuf *b, int fd)
 {
+	int sent = 0;
 	while (obuf_pending(b)) {
 		ssize_t w = send(fd, b->data + b->off, obuf_pending(b), MSG_NOSIGNAL);
 		if (w < 0) {
 			if (errno == EINTR)
 				continue;
 			if (errno == EAGAIN || errno == EWOULDBLOCK)
-				return 0;
+				return sent;
 			return -1;
 		}
 		b->off += (size_t)w;
+		sent = w > 0x7fffffff - sent ? 0x7fffffff : sent + (int)w;
 	}
-	return 0;
+	return sent;
 }
 
 static void client_close(struct tcp_client *c)
@@ -146,16 +176,25 @@ static int client_send(struct tcp_client *c, const uint8_t *msg, size_t len)
 {
 	uint8_t hdr[2];
 	dnsmsg_put16(hdr, (uint16_t)len);
+	if (!obuf_pending(&c->out))
+		c->out_progress_ns = clock_mono_ns();
 	if (obuf_pending(&c->out) + len + 2 > TCP_OUT_LIMIT || obuf_append(&c->out, hdr, 2) < 0 ||
 	    obuf_append(&c->out, msg, len) < 0) {
-		log_debug("dropping TCP client that does not read its answers");
+		char a[128];
+		c->p->st.tcp_closed_unread++;
+		log_rated(&log_unread, LIMIT_LOG_INTERVAL, LOG_LVL_INFO,
+			  "closing TCP client '%s': over %d bytes of answers unread",
+			  netaddr_format((struct sockaddr *)&c->addr, a, sizeof(a)), TCP_OUT_LIMIT);
 		client_close(c);
 		return -1;
 	}
-	if (obuf_flush(&c->out, c->fd) < 0) {
+	int w = obuf_flush(&c->out, c->fd);
+	if (w < 0) {
 		client_close(c);
 		return -1;
 	}
+	if (w > 0)
+		c->out_progress_ns = clock_mono_ns();
 	if (obuf_pending(&c->out))
 		ev_io_start(c->p->loop, &c->wio);
 	return 0;
@@ -242,6 +281,25 @@ static void upstream_write_cb(struct ev_loop *loop, ev_io *w, int revents)
 		ev_io_stop(loop, &c->uwio);
 }
 
+static void resume_reads(struct tcp_client *c);
+
+/*
+ * A random upstream ID that no pending query of this connection has: IDs
+ * never repeat while in flight (TCP_MAX_PENDING at most, so the check is
+ * a short walk) and cannot be guessed from the previous ones.
+ */
+static uint16_t new_up_id(const struct tcp_client *c)
+{
+	for (;;) {
+		uint16_t id = (uint16_t)arc4random();
+		const struct tcp_pending *q = c->pending;
+		while (q && q->up_id != id)
+			q = q->next;
+		if (!q)
+			return id;
+	}
+}
+
 static void handle_answer(struct tcp_client *c, uint8_t *msg, size_t len)
 {
 	struct proxy *p = c->p;
@@ -258,13 +316,20 @@ static void handle_answer(struct tcp_client *c, uint8_t *msg, size_t len)
 			q = *pp;
 			break;
 		}
-	if (!q) {
+	if (!q || !(msg[2] & 0x80)) {
 		p->st.unexpected_responses++;
 		return;
 	}
+	struct proxy_qkey key;
 	int rc = dnsmsg_parse(msg, len, &info);
-	if (rc == DNS_OK && q->parsed && proxy_question_hash(&info) != q->qhash) {
+	if (rc == DNS_OK)
+		proxy_qkey_parsed(&info, p->qseed, &key);
+	else
+		proxy_qkey(msg, len, p->qseed, &key);
+	if (!proxy_qkey_match(&q->qkey, msg, &key)) {
+		/* the right ID but another question: not the answer to this query */
 		p->st.unexpected_responses++;
+		p->st.mismatched_answers++;
 		return;
 	}
 	if (rc != DNS_OK)
@@ -277,7 +342,8 @@ static void handle_answer(struct tcp_client *c, uint8_t *msg, size_t len)
 		proxy_emit(p, &q->q, &info, len, clock_mono_ns() - q->sent_ns, 1,
 			   (struct sockaddr *)&c->addr);
 	free(q);
-	client_send(c, msg, len);
+	if (client_send(c, msg, len) == 0 && c->reads_paused)
+		resume_reads(c);
 }
 
 static void upstream_read_cb(struct ev_loop *loop, ev_io *w, int revents)
@@ -314,7 +380,7 @@ static void upstream_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 static int upstream_connect(struct tcp_client *c)
 {
 	struct proxy *p = c->p;
-	c->ufd = socket(p->upstream.ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK, 0);
+	c->ufd = socket(p->upstream.ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (c->ufd < 0)
 		return -1;
 	if (connect(c->ufd, (struct sockaddr *)&p->upstream.ss, p->upstream.len) < 0 &&
@@ -348,8 +414,11 @@ static int handle_query(struct tcp_client *c, uint8_t *msg, size_t len)
 	int rc = dnsmsg_parse(msg, len, &info);
 	q->parsed = rc == DNS_OK;
 	q->qbuf_len = DNS_HDR_LEN;
+	if (rc == DNS_OK)
+		proxy_qkey_parsed(&info, p->qseed, &q->qkey);
+	else
+		proxy_qkey(msg, len, p->qseed, &q->qkey);
 	if (rc == DNS_OK) {
-		q->qhash = proxy_question_hash(&info);
 		proxy_ev_query(&q->q, &info, len);
 		q->qbuf_len = info.question_end;
 	} else {
@@ -357,13 +426,8 @@ static int handle_query(struct tcp_client *c, uint8_t *msg, size_t len)
 	}
 	memcpy(q->qbuf, msg, q->qbuf_len);
 	q->client_id = dnsmsg_get16(msg);
-	q->up_id = c->next_id++;
+	q->up_id = new_up_id(c);
 	q->sent_ns = clock_mono_ns();
-	if (c->npending >= TCP_MAX_PENDING) {
-		int r = send_servfail(c, q);
-		free(q);
-		return r;
-	}
 	if (c->ufd < 0 && upstream_connect(c) < 0) {
 		int r = send_servfail(c, q);
 		free(q);
@@ -384,12 +448,57 @@ static int handle_query(struct tcp_client *c, uint8_t *msg, size_t len)
 	return 0;
 }
 
+/*
+ * Hands the buffered complete queries on, as long as fewer than
+ * TCP_MAX_PENDING wait; returns -1 if the client was closed. Queries over
+ * the limit stay in the frame buffer and the reads stop: the client waits
+ * for its answers instead of getting SERVFAIL.
+ */
+static int take_queries(struct tcp_client *c)
+{
+	struct proxy *p = c->p;
+	char err[128];
+	uint8_t *msg;
+	size_t len;
+	int r = 0;
+	while (c->npending < TCP_MAX_PENDING &&
+	       (r = tcpframe_next(&c->in, &msg, &len, err, sizeof(err))) > 0) {
+		c->last_active_ns = clock_mono_ns();
+		if (len == 0) {
+			p->st.dropped_not_query++;
+			client_close(c); /* a zero-length frame: the stream is not DNS */
+			return -1;
+		}
+		if (handle_query(c, msg, len) < 0)
+			return -1;
+	}
+	if (r < 0) {
+		client_close(c); /* cannot happen with the 2-byte limit; never read past it */
+		return -1;
+	}
+	if (c->npending >= TCP_MAX_PENDING) {
+		if (!c->reads_paused) {
+			c->reads_paused = 1;
+			p->st.tcp_reads_paused++;
+			ev_io_stop(p->loop, &c->rio);
+		}
+	} else if (c->reads_paused && !c->client_eof) {
+		c->reads_paused = 0;
+		ev_io_start(p->loop, &c->rio);
+	}
+	return 0;
+}
+
+/* An answer made room: take the queries that waited, read again */
+static void resume_reads(struct tcp_client *c)
+{
+	take_queries(c);
+}
+
 static void client_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
 	struct tcp_client *c = w->data;
 	char err[128];
-	uint8_t *msg;
-	size_t len;
 	int r = tcpframe_recv(&c->in, c->fd, err, sizeof(err));
 	if (r == 0)
 		return; /* nothing yet */
@@ -403,45 +512,144 @@ static void client_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 			client_close(c);
 		return;
 	}
-	c->last_active_ns = clock_mono_ns();
-	while ((r = tcpframe_next(&c->in, &msg, &len, err, sizeof(err))) > 0) {
-		if (len == 0) {
-			c->p->st.dropped_not_query++;
-			client_close(c); /* a zero-length frame: the stream is not DNS */
-			return;
-		}
-		if (handle_query(c, msg, len) < 0)
-			return;
-	}
-	if (r < 0)
-		client_close(c); /* cannot happen with the 2-byte limit; never read past it */
+	/* only a complete query counts as activity (take_queries): a trickle does not */
+	take_queries(c);
 }
 
 static void client_write_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
 	struct tcp_client *c = w->data;
-	if (obuf_flush(&c->out, c->fd) < 0) {
+	int wr = obuf_flush(&c->out, c->fd);
+	if (wr < 0) {
 		client_close(c);
 		return;
 	}
+	if (wr > 0)
+		c->out_progress_ns = clock_mono_ns();
 	if (!obuf_pending(&c->out)) {
 		ev_io_stop(loop, &c->wio);
 		maybe_finish(c);
 	}
 }
 
+static int same_host(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
+{
+	if (a->ss_family != b->ss_family)
+		return 0;
+	if (a->ss_family == AF_INET)
+		return ((const struct sockaddr_in *)a)->sin_addr.s_addr ==
+		       ((const struct sockaddr_in *)b)->sin_addr.s_addr;
+	if (a->ss_family == AF_INET6)
+		return !memcmp(&((const struct sockaddr_in6 *)a)->sin6_addr,
+			       &((const struct sockaddr_in6 *)b)->sin6_addr, sizeof(struct in6_addr));
+	return 0;
+}
+
+/* Connections open from the host of ss (a walk: --max-tcp-clients bounds it) */
+static unsigned count_from(const struct proxy *p, const struct sockaddr_storage *ss)
+{
+	unsigned n = 0;
+	for (const struct tcp_client *c = p->tcp_clients; c; c = c->next)
+		if (same_host(&c->addr, ss))
+			n++;
+	return n;
+}
+
+/* Closes the connection idle longest (nothing pending, no answer unread); returns 0 if there was one */
+static int close_oldest_idle(struct proxy *p)
+{
+	struct tcp_client *oldest = NULL;
+	for (struct tcp_client *c = p->tcp_clients; c; c = c->next)
+		if (c->npending == 0 && !obuf_pending(&c->out) &&
+		    (!oldest || c->last_active_ns < oldest->last_active_ns))
+			oldest = c;
+	if (!oldest)
+		return -1;
+	p->st.tcp_evicted++;
+	client_close(oldest);
+	return 0;
+}
+
+static void accept_pause(struct proxy *p)
+{
+	for (size_t i = 0; i < p->nlisteners; i++)
+		if (p->listeners[i].tcp && ev_is_active(&p->listeners[i].io))
+			ev_io_stop(p->loop, &p->listeners[i].io);
+	if (!ev_is_active(&p->accept_backoff)) {
+		ev_timer_set(&p->accept_backoff, ACCEPT_BACKOFF, 0.);
+		ev_timer_start(p->loop, &p->accept_backoff);
+	}
+}
+
+static void accept_resume_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct proxy *p = w->data;
+	for (size_t i = 0; i < p->nlisteners; i++)
+		if (p->listeners[i].tcp && p->listeners[i].fd >= 0 && !ev_is_active(&p->listeners[i].io))
+			ev_io_start(loop, &p->listeners[i].io);
+}
+
+void ptcp_init(struct proxy *p)
+{
+	ev_timer_init(&p->accept_backoff, accept_resume_cb, ACCEPT_BACKOFF, 0.);
+	p->accept_backoff.data = p;
+}
+
+static unsigned per_client_limit(const struct proxy *p)
+{
+	return p->cfg.max_tcp_per_client ? p->cfg.max_tcp_per_client : p->cfg.max_tcp_clients;
+}
+
 void ptcp_accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
 	struct listener *l = w->data;
 	struct proxy *p = l->p;
+	char a[128];
 	for (int k = 0; k < 16; k++) {
 		struct sockaddr_storage ss;
 		socklen_t sl = sizeof(ss);
 		int fd = accept4(l->fd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
-		if (fd < 0)
+		if (fd < 0) {
+			if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ||
+			    errno == ECONNABORTED || errno == EPROTO)
+				return;
+			/*
+			 * EMFILE, ENFILE, ENOBUFS, ENOMEM: the connection stays in the
+			 * backlog and the listener stays readable, so trying again at
+			 * once would spin. Free a descriptor and pause instead.
+			 */
+			int e = errno;
+			p->st.accept_errors++;
+			int freed = close_oldest_idle(p) == 0;
+			log_rated(&log_accept, LIMIT_LOG_INTERVAL, LOG_LVL_WARN,
+				  "cannot accept TCP connections: %s; %s, pausing accept for %.1f s",
+				  strerror(e),
+				  freed ? "closed the connection idle longest" : "no idle connection to close",
+				  ACCEPT_BACKOFF);
+			accept_pause(p);
 			return;
-		if (p->st.tcp_clients_open >= p->cfg.max_tcp_clients) {
+		}
+		if (p->st.tcp_clients_open >= p->cfg.max_tcp_clients && close_oldest_idle(p) == 0) {
+			log_rated(&log_full, LIMIT_LOG_INTERVAL, LOG_LVL_WARN,
+				  "TCP client limit (--max-tcp-clients %u) reached: closed the connection idle longest",
+				  p->cfg.max_tcp_clients);
+		} else if (p->st.tcp_clients_open >= p->cfg.max_tcp_clients) {
+			/* every connection is busy: refuse this one, leave the next ones in the backlog a while */
 			p->st.tcp_clients_refused++;
+			close(fd);
+			log_rated(&log_full, LIMIT_LOG_INTERVAL, LOG_LVL_WARN,
+				  "TCP client limit (--max-tcp-clients %u) reached and no connection is idle: "
+				  "refusing, pausing accept for %.1f s",
+				  p->cfg.max_tcp_clients, ACCEPT_BACKOFF);
+			accept_pause(p);
+			return;
+		}
+		if (count_from(p, &ss) >= per_client_limit(p)) {
+			p->st.tcp_clients_refused++;
+			p->st.tcp_per_client_refused++;
+			log_rated(&log_per_client, LIMIT_LOG_INTERVAL, LOG_LVL_WARN,
+				  "refusing TCP connection from '%s': it has %u open (--max-tcp-per-client)",
+				  netaddr_format((struct sockaddr *)&ss, a, sizeof(a)), per_client_limit(p));
 			close(fd);
 			continue;
 		}
@@ -456,12 +664,13 @@ void ptcp_accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 			close(fd);
 			continue;
 		}
+		int sndbuf = TCP_CLIENT_SNDBUF;
+		setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf));
 		c->p = p;
 		c->fd = fd;
 		c->ufd = -1;
 		c->addr = ss;
-		c->next_id = (uint16_t)random();
-		c->last_active_ns = clock_mono_ns();
+		c->start_ns = c->last_active_ns = clock_mono_ns();
 		ev_io_init(&c->rio, client_read_cb, fd, EV_READ);
 		ev_io_init(&c->wio, client_write_cb, fd, EV_WRITE);
 		c->rio.data = c->wio.data = c;
@@ -478,9 +687,32 @@ void ptcp_accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 void ptcp_sweep(struct proxy *p, uint64_t now)
 {
 	uint64_t idle_ns = (uint64_t)(p->cfg.tcp_idle_timeout * 1e9);
+	uint64_t max_ns = p->cfg.tcp_max_duration > 0 ? (uint64_t)(p->cfg.tcp_max_duration * 1e9) : 0;
 	struct tcp_client *c = p->tcp_clients, *next;
 	for (; c; c = next) {
 		next = c->next;
+		char a[128];
+		if (max_ns && now - c->start_ns > max_ns) {
+			/* a connection lives this long at most, however it trickles */
+			p->st.tcp_closed_duration++;
+			log_rated(&log_duration, LIMIT_LOG_INTERVAL, LOG_LVL_INFO,
+				  "closing TCP client '%s': open for --tcp-max-duration %.0f s",
+				  netaddr_format((struct sockaddr *)&c->addr, a, sizeof(a)),
+				  p->cfg.tcp_max_duration);
+			client_close(c);
+			continue;
+		}
+		if (obuf_pending(&c->out) && now - c->out_progress_ns > idle_ns) {
+			/* its answers have not drained for the idle timeout: it does not read */
+			p->st.tcp_closed_unread++;
+			log_rated(&log_unread, LIMIT_LOG_INTERVAL, LOG_LVL_INFO,
+				  "closing TCP client '%s': its answers have not drained for %.1f s "
+				  "(--tcp-idle-timeout), %zu bytes unread",
+				  netaddr_format((struct sockaddr *)&c->addr, a, sizeof(a)),
+				  p->cfg.tcp_idle_timeout, obuf_pending(&c->out));
+			client_close(c);
+			continue;
+		}
 		int closed = 0;
 		for (struct tcp_pending **pp = &c->pending; *pp;) {
 			struct tcp_pending *q = *pp;
@@ -500,6 +732,10 @@ void ptcp_sweep(struct proxy *p, uint64_t now)
 		}
 		if (closed)
 			continue;
+		if (c->reads_paused && c->npending < TCP_MAX_PENDING) {
+			if (take_queries(c) < 0)
+				continue;
+		}
 		if (c->npending == 0 && obuf_pending(&c->out) == 0 &&
 		    (c->client_eof || now - c->last_active_ns > idle_ns))
 			client_close(c);
@@ -508,6 +744,8 @@ void ptcp_sweep(struct proxy *p, uint64_t now)
 
 void ptcp_destroy_all(struct proxy *p)
 {
+	if (ev_is_active(&p->accept_backoff))
+		ev_timer_stop(p->loop, &p->accept_backoff);
 	while (p->tcp_clients)
 		client_close(p->tcp_clients);
 }

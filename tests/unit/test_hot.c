@@ -161,12 +161,46 @@ static void test_bad_args(void **state)
 	hot_destroy(NULL);
 }
 
+/* Times from outside (a protobuf frame's timeSec) can never make a score inf or nan */
+static void test_hostile_times(void **state)
+{
+	struct hot_item items[4];
+	double now = 1.7e9;
+	struct hot_table *t = hot_create(100, 1800);
+	add(t, "good.example.", 1, now, 3);
+	add(t, "nan.example.", 1, NAN, 1);
+	add(t, "inf.example.", 1, INFINITY, 1);
+	add(t, "neg.example.", 1, -5, 1);
+	add(t, "future.example.", 1, 4294967295.0, 1); /* timeSec 0xFFFFFFFF */
+	assert_int_equal(hot_count(t), 1);
+	size_t n = hot_top(t, now, items, 4);
+	assert_int_equal(n, 1);
+	assert_true(isfinite(items[0].score));
+	assert_true(fabs(items[0].score - 3) < 1e-9);
+	/* a reader whose clock is far behind the reference still gets finite scores */
+	n = hot_top(t, now - 365 * 86400.0, items, 4);
+	assert_int_equal(n, 1);
+	assert_true(isfinite(items[0].score));
+	hot_destroy(t);
+
+	/* an absurd first time becomes the reference: readers still see finite scores */
+	t = hot_create(100, 1800);
+	add(t, "future.example.", 1, 4.0e9, 1);
+	add(t, "good.example.", 1, now, 2);
+	n = hot_top(t, now, items, 4);
+	assert_int_equal(n, 2);
+	for (size_t i = 0; i < n; i++)
+		assert_true(isfinite(items[i].score));
+	hot_destroy(t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_ranking),  cmocka_unit_test(test_decay),
 		cmocka_unit_test(test_rebase),   cmocka_unit_test(test_capacity),
 		cmocka_unit_test(test_eligible), cmocka_unit_test(test_bad_args),
+		cmocka_unit_test(test_hostile_times),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -120,6 +120,51 @@ static void test_errors(void **state)
 	options_free(&o);
 }
 
+/* The data path's limits: defaults, values, out-of-range values (exit status 2) */
+static void test_limits(void **state)
+{
+	struct rm_options o;
+	char *argv[] = {"proxy", "-l", "127.0.0.1:53", "-u", "127.0.0.1:5300", NULL};
+	assert_int_equal(options_parse(CMD_PROXY, 5, argv, &o), 0);
+	assert_int_equal(o.max_tcp_per_client, 64);
+	assert_true(o.tcp_max_duration == 120);
+	assert_int_equal(o.protobuf_max_connections, 64);
+	assert_int_equal(o.nprotobuf_allow_from, 1);
+	assert_string_equal(o.protobuf_allow_from[0], "127.0.0.0/8,::1");
+	options_free(&o);
+
+	/* a given list replaces the default; repeated and comma-separated entries add up */
+	char *set[] = {"proxy", "--max-tcp-per-client", "5", "--tcp-max-duration", "30",
+		       "--protobuf-allow-from", "10.0.0.0/8,::1", "--protobuf-allow-from", "192.0.2.1",
+		       "--protobuf-max-connections", "3", "-l", "127.0.0.1:53", NULL};
+	assert_int_equal(options_parse(CMD_PROXY, 13, set, &o), 0);
+	assert_int_equal(o.max_tcp_per_client, 5);
+	assert_true(o.tcp_max_duration == 30);
+	assert_int_equal(o.protobuf_max_connections, 3);
+	assert_int_equal(o.nprotobuf_allow_from, 2);
+	assert_string_equal(o.protobuf_allow_from[1], "192.0.2.1");
+	assert_int_equal(o.nlisten, 1); /* two lists on one command line: each replaced once */
+	options_free(&o);
+
+	write_conf("protobuf-allow-from = 10.1.0.0/16\n");
+	char *file[] = {"mirror", "--config", conf_path, NULL};
+	assert_int_equal(options_parse(CMD_MIRROR, 3, file, &o), 0);
+	assert_int_equal(o.nprotobuf_allow_from, 1); /* the file's list replaces the default */
+	assert_string_equal(o.protobuf_allow_from[0], "10.1.0.0/16");
+	options_free(&o);
+	unlink(conf_path);
+
+	const char *bad[][2] = {{"--max-tcp-per-client", "0"},     {"--max-tcp-per-client", "65536"},
+				{"--tcp-max-duration", "0"},       {"--tcp-max-duration", "86401"},
+				{"--protobuf-max-connections", "0"}, {"--protobuf-max-connections", "4097"},
+				{"--protobuf-allow-from", "10.0.0.0/33"}, {"--protobuf-allow-from", "nowhere"}};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		char *b[] = {"proxy", (char *)bad[i][0], (char *)bad[i][1], NULL};
+		assert_int_equal(options_parse(CMD_PROXY, 3, b, &o), -1);
+		options_free(&o);
+	}
+}
+
 static void test_help(void **state)
 {
 	struct rm_options o;
@@ -203,6 +248,7 @@ int main(void)
 		cmocka_unit_test(test_help),
 		cmocka_unit_test(test_metrics_listen_and_version),
 		cmocka_unit_test(test_diff),
+		cmocka_unit_test(test_limits),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -85,6 +85,19 @@ static void test_ignored_and_hostile(void **state)
 	/* type 4 without an address */
 	static const uint8_t noaddr[] = {0x08, 0x04, 0x48, 0x01, 0x62, 0x05, 0x0a, 0x03, 'a', '.', 'b', 0x6a, 0x00};
 	assert_int_equal(pbstream_decode(noaddr, sizeof(noaddr), &ev), 0);
+	/* a NUL inside the name: rejected, not cut to "a." */
+	static const uint8_t nulname[] = {0x08, 0x02, 0x48, 0x01, 0x62, 0x07, 0x0a, 0x05, 'a', 0, '.', 'b', '.', 0x6a, 0x00};
+	assert_int_equal(pbstream_decode(nulname, sizeof(nulname), &ev), PBSTREAM_BAD_NAME);
+	/* qtype 70000 (0x11170): rejected, not TYPE4464 */
+	static const uint8_t bigtype[] = {0x08, 0x02, 0x48, 0x01, 0x62, 0x09, 0x0a, 0x03, 'a', '.', 'b',
+					  0x10, 0xf0, 0xa2, 0x04, 0x6a, 0x00};
+	assert_int_equal(pbstream_decode(bigtype, sizeof(bigtype), &ev), PBSTREAM_BAD_TYPE);
+	/* the same with qtype 1 decodes; timeSec 0xFFFFFFFF is left for the caller to judge */
+	static const uint8_t okmsg[] = {0x08, 0x02, 0x48, 0xff, 0xff, 0xff, 0xff, 0x0f, 0x62, 0x07, 0x0a, 0x03, 'a', '.', 'b',
+					0x10, 0x01, 0x6a, 0x00};
+	assert_int_equal(pbstream_decode(okmsg, sizeof(okmsg), &ev), 1);
+	assert_int_equal(ev.qtype, 1);
+	assert_true(ev.time_us == 4294967295ull * 1000000u);
 }
 
 int main(void)

@@ -1,0 +1,84 @@
+/* test_log.c: log_rated, one message per interval for limits hit by hostile input */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "log.h"
+
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+/* Runs fn with stderr going to a file; returns what was written (static buffer) */
+static const char *capture(void (*fn)(void))
+{
+	static char buf[4096];
+	char path[] = "/tmp/recmesh-test-log.XXXXXX";
+	int fd = mkstemp(path);
+	assert_true(fd >= 0);
+	int saved = dup(STDERR_FILENO);
+	dup2(fd, STDERR_FILENO);
+	fn();
+	dup2(saved, STDERR_FILENO);
+	close(saved);
+	lseek(fd, 0, SEEK_SET);
+	ssize_t n = read(fd, buf, sizeof(buf) - 1);
+	buf[n > 0 ? n : 0] = '\0';
+	close(fd);
+	unlink(path);
+	return buf;
+}
+
+static int count(const char *s, const char *what)
+{
+	int n = 0;
+	for (const char *p = s; (p = strstr(p, what)); p++)
+		n++;
+	return n;
+}
+
+static struct log_rate r;
+static int logged;
+
+static void burst(void)
+{
+	for (int i = 0; i < 1000; i++)
+		logged += log_rated(&r, 3600, LOG_LVL_WARN, "limit reached %d", i);
+}
+
+static void after_interval(void)
+{
+	logged += log_rated(&r, 0, LOG_LVL_WARN, "limit reached again");
+}
+
+static void test_rated(void **state)
+{
+	log_init("test", 0, LOG_LVL_INFO);
+	const char *out = capture(burst);
+	assert_int_equal(logged, 1);
+	assert_int_equal(count(out, "limit reached"), 1);
+	assert_non_null(strstr(out, "limit reached 0"));
+	assert_int_equal(r.held, 999);
+	/* the next message that goes out says how many were held back */
+	out = capture(after_interval);
+	assert_int_equal(logged, 2);
+	assert_non_null(strstr(out, "limit reached again (999 more since the last)"));
+	assert_int_equal(r.held, 0);
+	/* below the level: not written, but the interval still starts */
+	struct log_rate q = {0};
+	assert_int_equal(log_rated(&q, 3600, LOG_LVL_DEBUG, "quiet"), 1);
+	assert_int_equal(log_rated(&q, 3600, LOG_LVL_DEBUG, "quiet"), 0);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_rated),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
