@@ -39,7 +39,7 @@ static struct hotlist_chunk *make_list(const char *node, double time, uint64_t g
 
 static void feed(struct fleet_asm *a, const struct hotlist_chunk *c)
 {
-	fleet_asm_feed(a, c->data, c->len, "test");
+	fleet_asm_feed(a, c->data, c->len, "test", NULL);
 }
 
 /* The merged score of name (type A), or -1 when it is not in the merge */
@@ -69,8 +69,8 @@ static void test_complete_lists_merged(void **state)
 	size_t na, nb;
 	struct hotlist_chunk *a = make_list("a", NOW, 5, "n", 200, 1400, &na);
 	struct hotlist_chunk *b = make_list("b", NOW, 7, "n", 3, 4096, &nb);
-	struct fleet_asm *as = fleet_asm_create();
-	struct hotmerge *m = hotmerge_create();
+	struct fleet_asm *as = fleet_asm_create(0);
+	struct hotmerge *m = hotmerge_create(100);
 	struct fleet_report rep = {0};
 
 	if (na < 2)
@@ -82,7 +82,7 @@ static void test_complete_lists_merged(void **state)
 			feed(as, &b[i]);
 	}
 	feed(as, &a[0]);
-	fleet_asm_feed(as, "#recmesh-hot garbage", 20, "test"); /* malformed: ignored */
+	fleet_asm_feed(as, "#recmesh-hot garbage", 20, "test", NULL); /* malformed: ignored */
 	fleet_asm_finish(as, NOW, 60, 0, m, &rep);
 	assert_int_equal(rep.nodes, 2);
 	assert_int_equal(rep.used, 2);
@@ -106,8 +106,8 @@ static void test_missing_chunk_incomplete(void **state)
 	size_t na, nb;
 	struct hotlist_chunk *a = make_list("a", NOW, 5, "n", 200, 1400, &na);
 	struct hotlist_chunk *b = make_list("b", NOW, 5, "m", 2, 4096, &nb);
-	struct fleet_asm *as = fleet_asm_create();
-	struct hotmerge *m = hotmerge_create();
+	struct fleet_asm *as = fleet_asm_create(0);
+	struct hotmerge *m = hotmerge_create(100);
 	struct fleet_report rep = {0};
 	char want[160];
 
@@ -139,8 +139,8 @@ static void check_generations(int newer_first)
 	size_t n1, n2;
 	struct hotlist_chunk *g1 = make_list("a", NOW - 30, 1, "old", 200, 1400, &n1);
 	struct hotlist_chunk *g2 = make_list("a", NOW, 2, "new", 4, 4096, &n2);
-	struct fleet_asm *as = fleet_asm_create();
-	struct hotmerge *m = hotmerge_create();
+	struct fleet_asm *as = fleet_asm_create(0);
+	struct hotmerge *m = hotmerge_create(100);
 	struct fleet_report rep = {0};
 
 	assert_true(n1 >= 2);
@@ -182,8 +182,8 @@ static void test_chunk_counts_disagree(void **state)
 	/* the same node and generation, once in 2 chunks and once in more */
 	struct hotlist_chunk *c2 = make_list("a", NOW, 9, "n", 200, 2000, &n2);
 	struct hotlist_chunk *c3 = make_list("a", NOW, 9, "n", 200, 1400, &n3);
-	struct fleet_asm *as = fleet_asm_create();
-	struct hotmerge *m = hotmerge_create();
+	struct fleet_asm *as = fleet_asm_create(0);
+	struct hotmerge *m = hotmerge_create(100);
 	struct fleet_report rep = {0};
 
 	if (n2 == n3)
@@ -208,8 +208,8 @@ static void test_stale_skipped(void **state)
 {
 	size_t n;
 	struct hotlist_chunk *c = make_list("a", NOW - 100, 3, "n", 2, 4096, &n);
-	struct fleet_asm *as = fleet_asm_create();
-	struct hotmerge *m = hotmerge_create();
+	struct fleet_asm *as = fleet_asm_create(0);
+	struct hotmerge *m = hotmerge_create(100);
 	struct fleet_report rep = {0};
 
 	feed(as, &c[0]);
@@ -223,7 +223,7 @@ static void test_stale_skipped(void **state)
 	hotmerge_destroy(m);
 
 	/* max_age 0: no limit */
-	m = hotmerge_create();
+	m = hotmerge_create(100);
 	feed(as, &c[0]);
 	fleet_asm_finish(as, NOW, 0, 0, m, &rep);
 	assert_int_equal(rep.used, 1);
@@ -238,8 +238,8 @@ static void test_decay_to_now(void **state)
 	size_t n;
 	/* scores 2 and 1, taken one half-life (600 s) before now */
 	struct hotlist_chunk *c = make_list("a", NOW - 600, 3, "n", 2, 4096, &n);
-	struct fleet_asm *as = fleet_asm_create();
-	struct hotmerge *m = hotmerge_create();
+	struct fleet_asm *as = fleet_asm_create(0);
+	struct hotmerge *m = hotmerge_create(100);
 	struct fleet_report rep = {0};
 
 	feed(as, &c[0]);
@@ -251,7 +251,7 @@ static void test_decay_to_now(void **state)
 	hotmerge_destroy(m);
 
 	/* half_life 0: as written */
-	m = hotmerge_create();
+	m = hotmerge_create(100);
 	feed(as, &c[0]);
 	fleet_asm_finish(as, NOW, 0, 0, m, &rep);
 	if (fabs(score_of(m, "n0.example.") - 2.0) > 1e-9)
@@ -266,7 +266,7 @@ static void test_destroy_unfinished(void **state)
 {
 	size_t n;
 	struct hotlist_chunk *c = make_list("a", NOW, 3, "n", 200, 1400, &n);
-	struct fleet_asm *as = fleet_asm_create();
+	struct fleet_asm *as = fleet_asm_create(0);
 	feed(as, &c[0]);
 	fleet_asm_destroy(as); /* frees what was collected (the sanitizer build checks) */
 	fleet_asm_destroy(NULL);

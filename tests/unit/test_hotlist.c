@@ -165,14 +165,18 @@ static void test_hostile(void **state)
 
 static void test_merge(void **state)
 {
-	struct hotmerge *m = hotmerge_create();
+	struct hotmerge *m = hotmerge_create(100);
 	struct hot_item it, out[10];
+	/* three lists; a name's scores from different lists are summed */
+	hotmerge_begin_list(m);
 	make_item(&it, "a.", 1, 3);
 	hotmerge_add(m, &it);
 	make_item(&it, "b.", 1, 4);
 	hotmerge_add(m, &it);
+	hotmerge_begin_list(m);
 	make_item(&it, "a.", 1, 2);
 	hotmerge_add(m, &it);
+	hotmerge_begin_list(m);
 	make_item(&it, "a.", 28, 1);
 	hotmerge_add(m, &it);
 	assert_int_equal(hotmerge_count(m), 3);
