@@ -425,6 +425,8 @@ static int kvread_keys(struct kvread *r, kvKeysList *keys, natsStatus *st, char 
 		kvWatchOptions wo;
 		kvWatchOptions_Init(&wo);
 		wo.Timeout = try_wait(deadline);
+		wo.MetaOnly = true; /* the keys only: not every value of the bucket */
+		wo.IgnoreDeletes = true;
 		tries++;
 		natsStatus s = kvStore_Keys(keys, r->kv, &wo);
 		if (s == NATS_OK || s == NATS_NOT_FOUND) {
@@ -448,7 +450,7 @@ static int kvread_keys(struct kvread *r, kvKeysList *keys, natsStatus *st, char 
  */
 static int kvread_get(struct kvread *r, const char *key, kvEntry **e, char *err, size_t err_size)
 {
-	int64_t deadline = now_ms() + r->timeout_ms, pause = 50;
+	int64_t deadline = now_ms() + r->timeout_ms, pause = 100;
 	char ebuf[256];
 	int tries = 0;
 	for (;;) {
