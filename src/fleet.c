@@ -415,27 +415,65 @@ static int kvread_open(struct kvread *r, natsStatus *st, char *err, size_t err_s
 	}
 }
 
-static int kvread_keys(struct kvread *r, kvKeysList *keys, natsStatus *st, char *err,
-		       size_t err_size)
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static void keys_free(char **keys, int n)
+{
+	for (int i = 0; i < n; i++)
+		free(keys[i]);
+	free(keys);
+}
+
+/*
+ * The head keys <cluster>.<node> of the bucket, sorted, from the stream's
+ * subject index (one JetStream API request, answered from the server's
+ * index: no consumer, no values). Sets *keys (keys_free) and *n.
+ */
+static int kvread_heads(struct kvread *r, const char *cluster, char ***keys, int *n, char *err,
+			size_t err_size)
 {
 	int64_t deadline = now_ms() + r->timeout_ms, pause = 100;
-	char ebuf[256];
+	char ebuf[256], stream[NAMES_KEY_MAX], filter[2 * NAMES_KEY_MAX], prefix[NAMES_KEY_MAX];
 	int tries = 0;
+
+	snprintf(stream, sizeof(stream), "KV_%s", r->bucket);
+	snprintf(prefix, sizeof(prefix), "$KV.%s.", r->bucket);
+	snprintf(filter, sizeof(filter), "%s%s.*", prefix, cluster);
 	for (;;) {
-		kvWatchOptions wo;
-		kvWatchOptions_Init(&wo);
-		wo.Timeout = try_wait(deadline);
-		wo.MetaOnly = true; /* the keys only: not every value of the bucket */
-		wo.IgnoreDeletes = true;
+		jsOptions o;
+		jsStreamInfo *si = NULL;
+		jsErrCode jerr = 0;
+		jsOptions_Init(&o);
+		o.Wait = try_wait(deadline);
+		o.Stream.Info.SubjectsFilter = filter;
 		tries++;
-		natsStatus s = kvStore_Keys(keys, r->kv, &wo);
-		if (s == NATS_OK || s == NATS_NOT_FOUND) {
-			*st = s;
+		natsStatus st = js_GetStreamInfo(&si, r->js, stream, &o, &jerr);
+		if (st == NATS_OK) {
+			const jsStreamStateSubjects *subj = si->State.Subjects;
+			int count = subj ? subj->Count : 0, got = 0;
+			char **out = calloc((size_t)(count > 0 ? count : 1), sizeof(*out));
+			for (int i = 0; out && i < count; i++) {
+				const char *sub = subj->List[i].Subject;
+				if (sub && !strncmp(sub, prefix, strlen(prefix)) &&
+				    names_key_node(sub + strlen(prefix), cluster, NULL) &&
+				    (out[got] = strdup(sub + strlen(prefix))))
+					got++;
+			}
+			jsStreamInfo_Destroy(si);
+			if (!out) {
+				snprintf(err, err_size, "out of memory");
+				return -1;
+			}
+			qsort(out, (size_t)got, sizeof(*out), cmp_str);
+			*keys = out;
+			*n = got;
 			return 0;
 		}
-		natsconn_strerror(s, ebuf, sizeof(ebuf));
-		if (!status_transient(s) || backoff(deadline, &pause) < 0) {
-			*st = s;
+		natsconn_strerror(st, ebuf, sizeof(ebuf));
+		if (!status_transient(st) || backoff(deadline, &pause) < 0) {
 			snprintf(err, err_size, "cannot list KV bucket '%s': %s (%d tries)", r->bucket,
 				 ebuf, tries);
 			return -1;
@@ -612,28 +650,23 @@ static int fetch_kv(natsConnection *nc, const char *cluster, double timeout, str
 		    size_t err_size)
 {
 	struct kvread r = {nc, NAMES_HOT_BUCKET, NULL, NULL, (int64_t)(timeout * 1000), 0};
-	kvKeysList keys = {0};
 	natsStatus st = NATS_OK;
-	char node[NAMES_MAX];
+	char node[NAMES_MAX], **keys = NULL;
+	int n = 0;
 
 	if (kvread_open(&r, &st, err, err_size) < 0)
 		return -1;
-	if (kvread_keys(&r, &keys, &st, err, err_size) < 0) {
+	if (kvread_heads(&r, cluster, &keys, &n, err, err_size) < 0) {
 		kvread_close(&r);
 		return -1;
 	}
-	if (st == NATS_NOT_FOUND) { /* an empty bucket */
-		kvread_close(&r);
-		return 0;
-	}
-	for (int i = 0; i < keys.Count; i++) {
-		const char *k = keys.Keys[i];
-		if (!names_key_node(k, cluster, node))
-			continue; /* another cluster's, or a continuation key */
-		read_node(&r, a, cluster, node, k);
+	for (int i = 0; i < n; i++) {
+		if (!names_key_node(keys[i], cluster, node))
+			continue;
+		read_node(&r, a, cluster, node, keys[i]);
 		fleet_asm_fold(a, clock_unix(), max_age, half_life, merge);
 	}
-	kvKeysList_Destroy(&keys);
+	keys_free(keys, n);
 	kvread_close(&r);
 	return 0;
 }
@@ -798,31 +831,27 @@ int fleet_fetch_ns(natsConnection *nc, const char *cluster, double max_age, stru
 {
 	struct ns_fetch f = {merge, max_age, clock_unix(), 0};
 	struct kvread r = {nc, NAMES_NS_BUCKET, NULL, NULL, (int64_t)(FLEET_DEFAULT_TIMEOUT * 1000), 0};
-	kvKeysList keys = {0};
 	natsStatus st = NATS_OK;
-	char kerr[320];
+	char kerr[320], **keys = NULL;
+	int n = 0;
 
 	if (kvread_open(&r, &st, err, err_size) < 0)
 		return -1;
-	if (kvread_keys(&r, &keys, &st, err, err_size) < 0) {
+	if (kvread_heads(&r, cluster, &keys, &n, err, err_size) < 0) {
 		kvread_close(&r);
 		return -1;
 	}
-	for (int i = 0; st == NATS_OK && i < keys.Count; i++) {
-		const char *k = keys.Keys[i];
+	for (int i = 0; i < n; i++) {
 		kvEntry *e = NULL;
-		if (!names_key_node(k, cluster, NULL))
-			continue;
-		int g = kvread_get(&r, k, &e, kerr, sizeof(kerr));
+		int g = kvread_get(&r, keys[i], &e, kerr, sizeof(kerr));
 		if (g < 0)
 			log_warn("NS table not read: %s", kerr);
 		if (g != 0)
 			continue; /* deleted meanwhile, or logged */
-		feed_ns_head(k, e, &f);
+		feed_ns_head(keys[i], e, &f);
 		kvEntry_Destroy(e);
 	}
-	if (st == NATS_OK)
-		kvKeysList_Destroy(&keys);
+	keys_free(keys, n);
 	kvread_close(&r);
 	return f.used;
 }

@@ -357,6 +357,7 @@ struct hotmerge {
 	struct merge_entry *entries;
 	size_t count, cap, peak, duplicates, evicted;
 	uint32_t lists; /* lists begun; the current one's number */
+	double floor;   /* the lowest score kept by the last prune that kept cap candidates */
 };
 
 struct hotmerge *hotmerge_create(size_t top)
@@ -417,10 +418,14 @@ static size_t fair_walk(struct hotmerge *m, size_t max, int prune, struct hot_it
 		free(placed);
 		return 0;
 	}
+	if (prune)
+		m->floor = 0;
 	for (size_t i = 0; i < n; i++) {
 		struct merge_entry *e = all[i];
 		int ok = taken < max && (e->lists > 1 || placed[e->owner] < share);
 		if (ok) {
+			if (prune)
+				m->floor = taken + 1 == max ? e->score : 0;
 			if (e->lists <= 1)
 				placed[e->owner]++;
 			if (out) {
@@ -463,6 +468,15 @@ void hotmerge_add(struct hotmerge *m, const struct hot_item *item)
 		e->last = m->lists;
 		if (e->lists < UINT32_MAX)
 			e->lists++;
+		return;
+	}
+	/*
+	 * A new name colder than everything the last prune kept, while the
+	 * table is full: the next prune would evict it (unless the fair share
+	 * evicts hotter ones first), so it is not taken in at all.
+	 */
+	if (m->count >= m->cap && item->score < m->floor) {
+		m->evicted++;
 		return;
 	}
 	if (!(e = malloc(sizeof(*e) + key_len)))
