@@ -7,7 +7,10 @@
 # (recmesh's own encoder, half of each list's names shared by every node) and
 # answers the warm-up's queries (NOERROR, no records) in place of a Recursor.
 # `recmesh hot` prints the default top 100; `recmesh warm` replays --top
-# 50000 at up to 50000 q/s. Prints one table.
+# 50000 at up to 50000 q/s. Prints one table. Then the resident memory of a
+# `recmesh proxy --auto-warm` in front of the responder: at rest, at its
+# peak, and after one auto-warm from the largest fleet (the responder is
+# stopped and started again, which the proxy takes for a restart).
 # Options: --names N (default 50000), --nodes "1 10 50" (the node counts).
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -63,3 +66,20 @@ for nodes in $NODES; do
 	printf '%-6s %-8s %-10.1f | %9s %12s | %9s %9s %12s\n' "$nodes" "$NAMES" \
 		"$(awk -v b="$bytes" 'BEGIN { print b / 1048576 }')" "$hot_mb" "$hot_s" "$warm_mb" "$warm_s" "$replay_s"
 done
+
+echo
+echo "recmesh proxy --auto-warm, warm-up from the $nodes-node fleet: resident memory (MB)"
+PROXY_PORT=$(rm_free_port)
+rm_spawn proxy "$RECMESH" proxy --listen "127.0.0.1:$PROXY_PORT" --upstream "127.0.0.1:$TARGET_PORT" \
+	--nats "$NATS" --cluster "$cluster" --node px --auto-warm --top "$NAMES" --qps 20000 \
+	--max-qps 50000 --concurrency 1000 --max-age 0 --hot-interval 3600 --stats-interval 0
+rm_wait_until 10 grep -q "auto-warm on" "$RM_TMP/proxy.log"
+kb() { awk -v k="$1:" '$1 == k { printf "%.1f", $2 / 1024 }' "/proc/$(rm_pid proxy)/status"; }
+rest=$(kb VmRSS)
+rm_stop responder
+rm_wait_until 30 grep -q "does not answer" "$RM_TMP/proxy.log"
+rm_spawn responder2 "$FLEETBENCH" respond "127.0.0.1:$TARGET_PORT"
+rm_wait_until 120 grep -q "auto-warm: warm-up of" "$RM_TMP/proxy.log"
+printf '%-12s %-12s %-12s\n' "at rest" "peak" "after"
+printf '%-12s %-12s %-12s\n' "$rest" "$(kb VmHWM)" "$(kb VmRSS)"
+grep -o "auto-warm: warm-up of .*" "$RM_TMP/proxy.log" | tail -1 | cut -c1-160

@@ -84,7 +84,9 @@ int hotlist_type_refused(uint16_t qtype);
  * are summed; a list naming an item twice counts it once (counted in
  * hotmerge_duplicates). With cap = max(HOTMERGE_FACTOR * top,
  * HOTMERGE_MIN_CANDIDATES), at most cap + cap / 2 candidates are held: when
- * the table reaches that, the coldest are evicted down to cap, a list's names that no other list
+ * the table reaches that, the coldest are evicted down to cap (and, while
+ * cap or more are held, a new name colder than the last prune's coldest
+ * kept is not taken in), a list's names that no other list
  * named being kept only up to its fair share. hotmerge_top hands out at most
  * max items, of which at most ceil(max / lists) are names that only one list
  * named, per list.
