@@ -533,7 +533,7 @@ rm_start_nats_cluster() {
             || { _rm_log "rm_start_nats_cluster: $prefix$i not healthy"; return 1; }
     done
     rm_wait_until "${RM_START_TIMEOUT:-30}" rm_nats_meta_leader "$prefix" "$n" \
-        || { _rm_log "rm_start_nats_cluster: no JetStream meta leader among $prefix1..$prefix$n"; return 1; }
+        || { _rm_log "rm_start_nats_cluster: no JetStream meta leader among ${prefix}1..$prefix$n"; return 1; }
 }
 
 # _rm_spawn_nats_member PREFIX NAME: start cluster member NAME with the stored ports.

@@ -44,7 +44,7 @@ stream_leader() { rm_nats_stream_leader js 3 KV_recmesh_hot; }
 rm_wait_until 20 stream_leader || fail "no leader for stream KV_recmesh_hot"
 LEADER=$(stream_leader)
 [[ $LEADER =~ ^js[123]$ ]] || fail "stream leader '$LEADER' is not one of js1..js3"
-STAY= SECOND=
+STAY='' SECOND=''
 for s in js1 js2 js3; do
     [[ $s == "$LEADER" ]] && continue
     if [[ -z $STAY ]]; then STAY=$s; else SECOND=$s; fi
@@ -89,16 +89,17 @@ ok "the proxy's list is in the bucket: $(hot_names) names"
 
 # hot-writes from the proxy's latest counters line (SIGUSR1 logs one)
 stat_lines() { grep -c 'counters: events' "$RM_TMP/proxy.log" || true; }
+more_lines() { (($(stat_lines) > $1)); }
 last_writes() { grep -o 'counters: events .* hot-writes=[0-9]*' "$RM_TMP/proxy.log" | tail -1 | sed 's/.*=//'; }
 hot_writes() {
     local n0
     n0=$(stat_lines)
     kill -USR1 "$(rm_pid proxy)"
-    rm_wait_until 10 eval '(( $(stat_lines) > n0 ))' || fail "no counters line after SIGUSR1: $(tail -3 "$RM_TMP/proxy.log")"
+    rm_wait_until 10 more_lines "$n0" || fail "no counters line after SIGUSR1: $(tail -3 "$RM_TMP/proxy.log")"
     last_writes
 }
 echo "== kill the stream leader $LEADER"
-read -r a0 f0 <"$RM_TMP/load.count"
+read -r a0 _ <"$RM_TMP/load.count"
 kill -KILL "$(rm_pid "$LEADER")"
 rm_stop "$LEADER" # reaps it
 new_leader() { local l; l=$(stream_leader) && [[ $l != "$LEADER" ]]; }
