@@ -8,8 +8,10 @@
 # stream is killed (SIGKILL): once a new leader is elected, every client query has
 # still been answered, the proxy writes its list again, and `recmesh warm` succeeds
 # from the bucket in every one of several runs. Then a second server is killed (no
-# quorum: the bucket cannot serve): `recmesh warm` still succeeds, from the running
-# proxy's answers on recmesh.<cluster>.hot.get, and says so.
+# quorum): `recmesh warm` still succeeds in every run, from the bucket while the
+# lone replica still answers reads, or else from the running proxy's answers on
+# recmesh.<cluster>.hot.get, saying so. Last, the surviving server comes back without
+# JetStream: `recmesh warm` succeeds from the proxy's answers and says so.
 # The proxy and the readers are connected to the one server that is never killed (a
 # client's own reconnection to another server is not what this test is about).
 # RM_TEST_NET overrides the NET prefix (127.61).
@@ -120,15 +122,32 @@ ok "recmesh warm succeeded from the bucket in 5 of 5 runs with $LEADER down"
 echo "== kill a second server: no quorum"
 kill -KILL "$(rm_pid "$SECOND")"
 rm_stop "$SECOND"
+SOURCES=()
 for run in 1 2 3; do
     out=$("$RECMESH" warm --target "127.0.0.1:$REC_PORT" --nats "$URLS" --cluster c --json --qps 500 \
         --intel-file "" --nats-timeout 2 2>"$RM_TMP/noq$run.err") \
         || fail "run $run without quorum: recmesh warm failed: $out $(cat "$RM_TMP/noq$run.err")"
-    [[ $out == *'"source":"request","lists":1,'* ]] || fail "run $run without quorum: source: $out"
-    grep -q 'the bucket did not serve (.*): asked the running nodes' "$RM_TMP/noq$run.err" \
-        || fail "run $run without quorum: no word on the source: $(cat "$RM_TMP/noq$run.err")"
+    [[ $out =~ \"source\":\"(kv|request)\",\"lists\":1, ]] || fail "run $run without quorum: $out"
+    SOURCES+=("${BASH_REMATCH[1]}")
+    if [[ ${BASH_REMATCH[1]} == request ]]; then
+        grep -q 'the bucket did not serve (.*): asked the running nodes' "$RM_TMP/noq$run.err" \
+            || fail "run $run without quorum: no word on the source: $(cat "$RM_TMP/noq$run.err")"
+    fi
 done
-ok "without quorum recmesh warm succeeded 3 of 3 times from the running proxy: $(head -1 "$RM_TMP/noq1.err")"
+# (a lone replica answers reads again once it knows it is alone: then the source is kv)
+ok "without quorum recmesh warm succeeded 3 of 3 times, sources: ${SOURCES[*]}"
+
+echo "== $STAY comes back without JetStream: the bucket is gone, the proxy answers"
+rm_stop "$STAY"
+rm_spawn nojs nats-server -a 127.0.0.1 -p "$(rm_nats_port "$STAY")"
+proxy_back() { grep -q "reconnected to NATS" "$RM_TMP/proxy.log"; }
+rm_wait_until 30 proxy_back || fail "the proxy did not reconnect: $(tail -3 "$RM_TMP/proxy.log")"
+out=$("$RECMESH" warm --target "127.0.0.1:$REC_PORT" --nats "$URLS" --cluster c --json --qps 500 \
+    --intel-file "" 2>"$RM_TMP/nojs.err") || fail "recmesh warm failed without JetStream: $out $(cat "$RM_TMP/nojs.err")"
+[[ $out == *'"source":"request","lists":1,'* ]] || fail "without JetStream: $out $(cat "$RM_TMP/nojs.err")"
+grep -q 'the bucket did not serve (.*): asked the running nodes' "$RM_TMP/nojs.err" \
+    || fail "without JetStream: no word on the source: $(cat "$RM_TMP/nojs.err")"
+ok "recmesh warm from the running proxy: $(head -1 "$RM_TMP/nojs.err")"
 
 touch "$RM_TMP/load.stop"
 rm_wait_until 10 _rm_dead "$(rm_pid load)" || fail "the client load did not stop"
