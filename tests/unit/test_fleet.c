@@ -507,6 +507,34 @@ static void test_bounded_candidates(void **state)
 	hotmerge_destroy(m);
 }
 
+/* At most FLEET_MAX_NODES nodes per run; folding one node at a time keeps each verdict */
+static void test_node_limit_and_fold(void **state)
+{
+	struct fleet_asm *as = fleet_asm_create(0);
+	struct hotmerge *m = hotmerge_create(100);
+	struct fleet_report rep = {0};
+	char text[160];
+	for (int i = 0; i <= FLEET_MAX_NODES; i++) {
+		int l = snprintf(text, sizeof(text),
+				 "#recmesh-hot 1 node=n%d time=%.3f gen=1 chunk=0/1\n1 A a%d.\n", i, NOW, i);
+		enum fleet_feed f = fleet_asm_feed(as, text, (size_t)l, "r", NULL);
+		if (f != (i < FLEET_MAX_NODES ? FLEET_FEED_OK : FLEET_FEED_FULL))
+			fail_msg("node %d of at most %d: feed gave %d", i, FLEET_MAX_NODES, f);
+		if (i == 0) { /* folded at once: used, and later copies of it are ignored */
+			fleet_asm_fold(as, NOW, 0, 0, m);
+			assert_int_equal(hotmerge_lists(m), 1);
+			assert_int_equal(fleet_asm_feed(as, text, (size_t)l, "r", NULL), FLEET_FEED_IGNORED);
+		}
+	}
+	fleet_asm_finish(as, NOW, 0, 0, m, &rep);
+	assert_int_equal(rep.nodes, FLEET_MAX_NODES);
+	assert_int_equal(rep.used, FLEET_MAX_NODES);
+	assert_int_equal(hotmerge_lists(m), FLEET_MAX_NODES);
+	fleet_report_free(&rep);
+	hotmerge_destroy(m);
+	fleet_asm_destroy(as);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -525,6 +553,7 @@ int main(void)
 		cmocka_unit_test(test_fair_share_against_max_scores),
 		cmocka_unit_test(test_budget_and_fail),
 		cmocka_unit_test(test_bounded_candidates),
+		cmocka_unit_test(test_node_limit_and_fold),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
