@@ -19,6 +19,7 @@
 
 #include "clock.h"
 
+#include <malloc.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -66,11 +67,19 @@ static void run_warm(struct autowarm *a, const char *why)
 		.concurrency = a->cfg.concurrency,
 		.query_timeout = a->cfg.query_timeout,
 		.wait_timeout = a->cfg.wait_timeout,
+		.nats_timeout = a->cfg.nats_timeout,
 		.intel_wait = AUTOWARM_INTEL_WAIT,
 		.stop = &a->stop,
 		.say = say_log,
 	};
-	if (warmup_run(&wc, &res, err, sizeof(err)) < 0) {
+	int rc = warmup_run(&wc, &res, err, sizeof(err));
+	/*
+	 * The lists, the merge and the replay's tables are freed by now; hand
+	 * the memory back to the system so that the proxy returns to its
+	 * baseline size instead of keeping the warm-up's peak.
+	 */
+	malloc_trim(0);
+	if (rc < 0) {
 		add_sat(&a->failed, 1);
 		log_warn("auto-warm of '%s' failed: %s", a->upstream, err);
 		return;

@@ -25,6 +25,7 @@ struct autowarm_config {
 	const char *intel_file;     /* the node's --intel-file: written before each replay; may be NULL */
 	unsigned top, qps, max_qps, concurrency;
 	double max_age, query_timeout, wait_timeout;
+	double nats_timeout; /* KV reads tried again for this long (0: the default) */
 	double half_life; /* decay each node's list to now with it (0: not) */
 };
 

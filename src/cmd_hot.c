@@ -39,7 +39,7 @@ int cmd_hot(int argc, char **argv)
 	natsConnection *nc = cmd_common_start(CMD_HOT, "hot", argc, argv, &o, &rc);
 	if (!nc)
 		return rc;
-	struct hotmerge *m = hotmerge_create();
+	struct hotmerge *m = hotmerge_create(o.top);
 	struct fleet_report rep;
 	struct hot_item *items = calloc(o.top ? o.top : 1, sizeof(*items));
 	rc = 1;
@@ -47,10 +47,14 @@ int cmd_hot(int argc, char **argv)
 		fprintf(stderr, "recmesh hot: out of memory\n");
 		goto out;
 	}
-	if (fleet_fetch_hot(nc, o.cluster, o.max_age, o.hot_half_life, 1, m, &rep, err, sizeof(err)) < 0) {
+	if (fleet_fetch_hot(nc, o.cluster, o.max_age, o.hot_half_life, o.nats_timeout, 1, m, &rep, err,
+			    sizeof(err)) < 0) {
 		fprintf(stderr, "recmesh hot: %s\n", err);
 		goto out;
 	}
+	if (rep.source == FLEET_SOURCE_REQUEST)
+		fprintf(stderr, "recmesh hot: the bucket did not serve (%s): asked the running nodes\n",
+			rep.fallback);
 	for (size_t i = 0; i < rep.nodes; i++)
 		if (!rep.node[i].used)
 			fprintf(stderr, "recmesh hot: skipped node '%s': %s\n", rep.node[i].node,

@@ -167,6 +167,7 @@ int cmd_proxy(int argc, char **argv)
 			.top = o.top,
 			.qps = o.qps,
 			.max_qps = o.max_qps,
+			.nats_timeout = o.nats_timeout,
 			.concurrency = o.concurrency,
 			.max_age = o.max_age,
 			.half_life = o.hot_half_life,

@@ -74,6 +74,7 @@ int cmd_warm(int argc, char **argv)
 		.intel_file = o.intel_file,
 		.max_age = o.max_age,
 		.half_life = o.hot_half_life,
+		.nats_timeout = o.nats_timeout,
 		.top = o.top,
 		.qps = o.qps,
 		.max_qps = o.max_qps,

@@ -293,11 +293,34 @@ const char *dnsmsg_type_to_text(uint16_t type, char out[16])
 	return out;
 }
 
+int dnsmsg_type_is_meta(uint16_t qtype)
+{
+	switch (qtype) {
+	case 0:   /* reserved */
+	case 3:   /* MD, obsolete */
+	case 4:   /* MF, obsolete */
+	case 10:  /* NULL, experimental */
+	case 41:  /* OPT, a pseudo-type */
+	case 249: /* TKEY */
+	case 250: /* TSIG */
+	case 251: /* IXFR */
+	case 252: /* AXFR */
+	case 253: /* MAILB */
+	case 254: /* MAILA */
+	case 255: /* ANY */
+		return 1;
+	}
+	return 0;
+}
+
 int dnsmsg_type_from_text(const char *text, uint16_t *type)
 {
 	unsigned long v;
 	char *end;
-	if (strncasecmp(text, "TYPE", 4) == 0 && text[4] >= '0' && text[4] <= '9') {
+	if (strncasecmp(text, "TYPE", 4) == 0) {
+		/* RFC 3597: digits only (no sign, no space), at most 65535 */
+		if (text[4] < '0' || text[4] > '9' || strlen(text + 4) > 5)
+			return -1;
 		v = strtoul(text + 4, &end, 10);
 		if (*end != '\0' || v > 65535)
 			return -1;

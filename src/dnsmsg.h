@@ -120,6 +120,13 @@ int dnsmsg_name_to_text(const uint8_t *wire, size_t wire_len, char *out, size_t 
  */
 int dnsmsg_name_from_text(const char *text, uint8_t *wire, size_t wire_size);
 
+/*
+ * Meta and obsolete types, never counted as hot, listed, merged or replayed:
+ * TYPE0, MD, MF, NULL, OPT, TKEY, TSIG, IXFR, AXFR, MAILB, MAILA, ANY.
+ * Returns 1 for such a type.
+ */
+int dnsmsg_type_is_meta(uint16_t qtype);
+
 /* Mnemonic or "TYPEnnn" (RFC 3597); out needs 16 bytes */
 const char *dnsmsg_type_to_text(uint16_t type, char out[16]);
 /* Returns 0 and sets *type, or -1 for an unknown mnemonic */

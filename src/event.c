@@ -138,8 +138,7 @@ int hot_eligible(const struct rm_event *ev)
 		return 0;
 	if (ev->qclass != DNS_CLASS_IN)
 		return 0;
-	if (ev->qtype == DNS_TYPE_ANY || ev->qtype == DNS_TYPE_AXFR || ev->qtype == DNS_TYPE_IXFR ||
-	    ev->qtype == DNS_TYPE_OPT || ev->qtype == 0)
+	if (dnsmsg_type_is_meta(ev->qtype))
 		return 0;
 	if (ev->rcode == DNS_RCODE_REFUSED || ev->rcode == DNS_RCODE_FORMERR ||
 	    ev->rcode == DNS_RCODE_NOTIMP)

@@ -96,9 +96,9 @@ int event_batch_decode(const uint8_t *buf, size_t len, event_cb cb, void *arg, c
 		       size_t err_size);
 
 /*
- * Whether the event may enter the hot list: not CD=1, class IN, not
- * ANY/AXFR/IXFR/OPT or type 0, not answered REFUSED/FORMERR/NOTIMP, not a
- * warm-up replay, not an outgoing query.
+ * Whether the event may enter the hot list: not CD=1, class IN, not a meta
+ * or obsolete type (dnsmsg_type_is_meta), not answered REFUSED, FORMERR or
+ * NOTIMP, not a warm-up replay, not an outgoing query.
  */
 int hot_eligible(const struct rm_event *ev);
 

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <uthash.h>
 
 #define HOTLIST_MAGIC "#recmesh-hot"
@@ -135,16 +136,123 @@ static int parse_header(char *line, struct hotlist_header *hdr, char *err, size_
 	return 0;
 }
 
-/* SCORE QTYPE QNAME */
+int hotlist_parse_header(const char *data, size_t len, struct hotlist_header *hdr, char *err,
+			 size_t err_size)
+{
+	char buf[HOTLIST_LINE_MAX + 1], *line;
+	size_t l;
+	struct linefmt lf;
+	struct hotlist_header h;
+	int r;
+
+	memset(&h, 0, sizeof(h));
+	linefmt_init(&lf, data, len);
+	if ((r = linefmt_next(&lf, buf, sizeof(buf), &line, &l, err, err_size)) < 0)
+		return -1;
+	if (r == 0)
+		return linefmt_fail(err, err_size, "empty value");
+	if (parse_header(line, &h, err, err_size) < 0)
+		return -1;
+	*hdr = h;
+	return 0;
+}
+
+
+/*
+ * A type: a mnemonic, or TYPEnnn with digits only. The second check is ours
+ * because the mnemonic lookup reads "TYPE-1" as 65535 and "TYPE+5" as 5.
+ */
+static int parse_type(const char *s, uint16_t *type)
+{
+	if (strncasecmp(s, "TYPE", 4) == 0 &&
+	    (s[4] == '\0' || strspn(s + 4, "0123456789") != strlen(s + 4)))
+		return -1;
+	return dnsmsg_type_from_text(s, type);
+}
+
+/* SCORE QTYPE QNAME; 1 for a refused type (dnsmsg_type_is_meta) other than 0 */
 static int parse_item(char *line, struct hot_item *it)
 {
 	char *f[3];
 	int l;
 	if (linefmt_split(line, f, 3) != 3 || linefmt_decimal(f[0], 0, HOTLIST_MAX_SCORE, &it->score) < 0 ||
-	    dnsmsg_type_from_text(f[1], &it->qtype) < 0 || it->qtype == 0 ||
+	    parse_type(f[1], &it->qtype) < 0 || it->qtype == 0 ||
 	    (l = dnsmsg_name_from_text(f[2], it->qname, sizeof(it->qname))) <= 0)
 		return -1;
 	it->qname_len = (uint8_t)l;
+	return dnsmsg_type_is_meta(it->qtype) ? 1 : 0;
+}
+
+/*
+ * The items of one chunk seen so far, to find a duplicate: an open-addressing
+ * table of (hash, offset of the item's line in the chunk). On equal hashes
+ * the earlier line is parsed again and compared, so the answer is exact.
+ */
+struct seen_slot {
+	uint64_t hash; /* 0: empty */
+	size_t off;
+};
+
+struct seen {
+	struct seen_slot *slot;
+	size_t size, used; /* size: a power of two */
+};
+
+static uint64_t item_hash(const struct hot_item *it)
+{
+	uint64_t h = 1469598103934665603ULL ^ it->qtype;
+	for (unsigned i = 0; i < it->qname_len; i++)
+		h = (h ^ it->qname[i]) * 1099511628211ULL;
+	h ^= h >> 29;
+	h *= 0xbf58476d1ce4e5b9ULL;
+	h ^= h >> 32;
+	return h ? h : 1;
+}
+
+static int same_item_at(const char *data, size_t len, size_t off, const struct hot_item *it)
+{
+	char line[HOTLIST_LINE_MAX + 1];
+	struct hot_item other;
+	size_t l = 0;
+	while (off + l < len && data[off + l] != '\n' && l < HOTLIST_LINE_MAX)
+		l++;
+	memcpy(line, data + off, l);
+	line[l] = '\0';
+	if (parse_item(line, &other) < 0)
+		return 0;
+	return other.qtype == it->qtype && other.qname_len == it->qname_len &&
+	       memcmp(other.qname, it->qname, it->qname_len) == 0;
+}
+
+/* 1 when it was seen before in this chunk, 0 when not (now it is), -1 out of memory */
+static int seen_check(struct seen *s, const char *data, size_t len, size_t off,
+		      const struct hot_item *it)
+{
+	if (s->used * 2 >= s->size) {
+		size_t size = s->size ? s->size * 2 : 256;
+		struct seen_slot *ns = calloc(size, sizeof(*ns));
+		if (!ns)
+			return -1;
+		for (size_t i = 0; i < s->size; i++) {
+			if (!s->slot[i].hash)
+				continue;
+			size_t j = s->slot[i].hash & (size - 1);
+			while (ns[j].hash)
+				j = (j + 1) & (size - 1);
+			ns[j] = s->slot[i];
+		}
+		free(s->slot);
+		s->slot = ns;
+		s->size = size;
+	}
+	uint64_t h = item_hash(it);
+	size_t j = h & (s->size - 1);
+	for (; s->slot[j].hash; j = (j + 1) & (s->size - 1))
+		if (s->slot[j].hash == h && same_item_at(data, len, s->slot[j].off, it))
+			return 1;
+	s->slot[j].hash = h;
+	s->slot[j].off = off;
+	s->used++;
 	return 0;
 }
 
@@ -155,47 +263,93 @@ int hotlist_parse(const char *data, size_t len, struct hotlist_header *hdr, hotl
 	size_t l;
 	struct linefmt lf;
 	struct hotlist_header h;
-	int items = 0, r;
+	struct seen seen = {NULL, 0, 0};
+	int items = 0, r, rc = -1;
 
+	memset(&h, 0, sizeof(h));
 	linefmt_init(&lf, data, len);
-	while ((r = linefmt_next(&lf, buf, sizeof(buf), &line, &l, err, err_size)) > 0) {
+	for (;;) {
+		size_t off = lf.pos;
+		if ((r = linefmt_next(&lf, buf, sizeof(buf), &line, &l, err, err_size)) <= 0)
+			break;
 		if (lf.lineno == 1) {
 			if (parse_header(line, &h, err, err_size) < 0)
-				return -1;
+				goto out;
 			continue;
 		}
 		if (l == 0)
 			continue;
 		struct hot_item it;
-		if (parse_item(line, &it) < 0)
-			return linefmt_fail(err, err_size, "bad item on line %zu", lf.lineno);
+		int k = parse_item(line, &it);
+		if (k < 0) {
+			linefmt_fail(err, err_size, "bad item on line %zu", lf.lineno);
+			goto out;
+		}
+		int dup = seen_check(&seen, data, len, off, &it);
+		if (dup < 0) {
+			linefmt_fail(err, err_size, "out of memory");
+			goto out;
+		}
+		if (dup) {
+			linefmt_fail(err, err_size, "duplicate item on line %zu", lf.lineno);
+			goto out;
+		}
+		if (k > 0) {
+			h.refused++; /* a meta or obsolete type: never handed out */
+			continue;
+		}
 		if (cb)
 			cb(&it, arg);
 		items++;
 	}
 	if (r < 0)
-		return -1;
-	if (lf.lineno == 0)
-		return linefmt_fail(err, err_size, "empty value");
+		goto out;
+	if (lf.lineno == 0) {
+		linefmt_fail(err, err_size, "empty value");
+		goto out;
+	}
 	*hdr = h;
-	return items;
+	rc = items;
+out:
+	free(seen.slot);
+	return rc;
 }
 
+/*
+ * The bounded, fair merge (doc/nats.md, "Merging"). Every candidate
+ * remembers how many lists named it and which list brought it in (its
+ * owner). The table holds at most cap + cap / 2 candidates; when it gets
+ * there it is pruned to cap, hottest first, where a candidate only one list has named
+ * is kept only while its owner has fewer than ceil(cap / lists) such
+ * candidates kept. hotmerge_top applies the same rule with ceil(max / lists).
+ */
 struct merge_entry {
 	UT_hash_handle hh;
-	struct hot_item item;
-	uint8_t key[2 + DNS_MAX_NAME];
-	unsigned key_len;
+	double score;
+	uint32_t lists; /* lists that named it, saturating */
+	uint32_t owner; /* the list that brought it in */
+	uint32_t last;  /* the last list that named it */
+	uint16_t qtype;
+	uint16_t key_len;
+	uint8_t key[]; /* qtype (2 octets) and wire name */
 };
 
 struct hotmerge {
 	struct merge_entry *entries;
-	size_t count;
+	size_t count, cap, peak, duplicates, evicted;
+	uint32_t lists; /* lists begun; the current one's number */
+	double floor;   /* the lowest score kept by the last prune that kept cap candidates */
 };
 
-struct hotmerge *hotmerge_create(void)
+struct hotmerge *hotmerge_create(size_t top)
 {
-	return calloc(1, sizeof(struct hotmerge));
+	struct hotmerge *m = calloc(1, sizeof(struct hotmerge));
+	if (!m)
+		return NULL;
+	m->cap = top > SIZE_MAX / HOTMERGE_FACTOR ? SIZE_MAX / 2 : top * HOTMERGE_FACTOR;
+	if (m->cap < HOTMERGE_MIN_CANDIDATES)
+		m->cap = HOTMERGE_MIN_CANDIDATES;
+	return m;
 }
 
 void hotmerge_destroy(struct hotmerge *m)
@@ -206,26 +360,119 @@ void hotmerge_destroy(struct hotmerge *m)
 	free(m);
 }
 
+void hotmerge_begin_list(struct hotmerge *m)
+{
+	if (m->lists < UINT32_MAX)
+		m->lists++;
+}
+
+static int cmp_merge(const void *a, const void *b)
+{
+	const struct merge_entry *x = *(struct merge_entry *const *)a;
+	const struct merge_entry *y = *(struct merge_entry *const *)b;
+	if (x->score != y->score)
+		return x->score < y->score ? 1 : -1;
+	/* deterministic order for equal scores */
+	if (x->key_len != y->key_len)
+		return x->key_len < y->key_len ? -1 : 1;
+	return memcmp(x->key, y->key, x->key_len);
+}
+
+static size_t fair_share(size_t n, uint32_t lists)
+{
+	return lists ? (n + lists - 1) / lists : n;
+}
+
+/*
+ * Walks the candidates hottest first and calls take() for those the fair
+ * share lets through, at most max of them; when prune is set, the others
+ * are deleted. Returns how many were taken.
+ */
+static size_t fair_walk(struct hotmerge *m, size_t max, int prune, struct hot_item *out)
+{
+	size_t n, taken = 0, share = fair_share(max, m->lists);
+	struct merge_entry **all =
+		(struct merge_entry **)TOPN_SORTED(m->entries, struct merge_entry, cmp_merge, &n);
+	uint32_t *placed = calloc((size_t)m->lists + 1, sizeof(*placed));
+	if (!all || !placed) {
+		free(all);
+		free(placed);
+		return 0;
+	}
+	if (prune)
+		m->floor = 0;
+	for (size_t i = 0; i < n; i++) {
+		struct merge_entry *e = all[i];
+		int ok = taken < max && (e->lists > 1 || placed[e->owner] < share);
+		if (ok) {
+			if (prune)
+				m->floor = taken + 1 == max ? e->score : 0;
+			if (e->lists <= 1)
+				placed[e->owner]++;
+			if (out) {
+				struct hot_item *it = &out[taken];
+				it->score = e->score;
+				it->qtype = e->qtype;
+				it->qname_len = (uint8_t)(e->key_len - 2);
+				memcpy(it->qname, e->key + 2, e->key_len - 2u);
+			}
+			taken++;
+		} else if (prune) {
+			HASH_DEL(m->entries, e);
+			free(e);
+			m->count--;
+			m->evicted++;
+		}
+	}
+	free(placed);
+	free(all);
+	return taken;
+}
+
 void hotmerge_add(struct hotmerge *m, const struct hot_item *item)
 {
 	uint8_t key[2 + DNS_MAX_NAME];
 	struct merge_entry *e;
+	if (m->lists == 0)
+		m->lists = 1;
 	key[0] = (uint8_t)(item->qtype >> 8);
 	key[1] = (uint8_t)item->qtype;
 	memcpy(key + 2, item->qname, item->qname_len);
 	unsigned key_len = 2u + item->qname_len;
 	HASH_FIND(hh, m->entries, key, key_len, e);
 	if (e) {
-		e->item.score += item->score;
+		if (e->last == m->lists) {
+			m->duplicates++; /* a list names it twice: counted once */
+			return;
+		}
+		e->score += item->score;
+		e->last = m->lists;
+		if (e->lists < UINT32_MAX)
+			e->lists++;
 		return;
 	}
-	if (!(e = malloc(sizeof(*e))))
+	/*
+	 * A new name colder than everything the last prune kept, while the
+	 * table is full: the next prune would evict it (unless the fair share
+	 * evicts hotter ones first), so it is not taken in at all.
+	 */
+	if (m->count >= m->cap && item->score < m->floor) {
+		m->evicted++;
 		return;
-	e->item = *item;
+	}
+	if (!(e = malloc(sizeof(*e) + key_len)))
+		return;
+	e->score = item->score;
+	e->lists = 1;
+	e->owner = e->last = m->lists;
+	e->qtype = item->qtype;
+	e->key_len = (uint16_t)key_len;
 	memcpy(e->key, key, key_len);
-	e->key_len = key_len;
 	HASH_ADD(hh, m->entries, key, key_len, e);
-	m->count++;
+	if (++m->count > m->peak)
+		m->peak = m->count;
+	if (m->count >= m->cap + m->cap / 2)
+		fair_walk(m, m->cap, 1, NULL);
 }
 
 size_t hotmerge_count(const struct hotmerge *m)
@@ -233,28 +480,24 @@ size_t hotmerge_count(const struct hotmerge *m)
 	return m->count;
 }
 
-static int cmp_merge(const void *a, const void *b)
+size_t hotmerge_peak(const struct hotmerge *m)
 {
-	const struct merge_entry *x = *(struct merge_entry *const *)a;
-	const struct merge_entry *y = *(struct merge_entry *const *)b;
-	if (x->item.score != y->item.score)
-		return x->item.score < y->item.score ? 1 : -1;
-	/* deterministic order for equal scores */
-	if (x->key_len != y->key_len)
-		return x->key_len < y->key_len ? -1 : 1;
-	return memcmp(x->key, y->key, x->key_len);
+	return m->peak;
+}
+
+size_t hotmerge_lists(const struct hotmerge *m)
+{
+	return m->lists;
+}
+
+size_t hotmerge_duplicates(const struct hotmerge *m)
+{
+	return m->duplicates;
 }
 
 size_t hotmerge_top(struct hotmerge *m, struct hot_item *out, size_t max)
 {
-	size_t n;
-	struct merge_entry **all;
-	if (max == 0 ||
-	    !(all = (struct merge_entry **)TOPN_SORTED(m->entries, struct merge_entry, cmp_merge, &n)))
+	if (max == 0)
 		return 0;
-	max = topn_take(n, max);
-	for (size_t i = 0; i < max; i++)
-		out[i] = all[i]->item;
-	free(all);
-	return max;
+	return fair_walk(m, max, 0, out);
 }

@@ -10,7 +10,8 @@
  *   SCORE QTYPE QNAME
  *
  * Parsing treats the input as hostile (with linefmt.h): any malformed line
- * rejects the chunk, with a reason.
+ * rejects the chunk, with a reason; so does an item (type and name) that
+ * appears twice in one chunk.
  *
  * Ownership: encoded chunks are malloc'd and belong to the caller
  * (hotlist_chunks_free). The parser only reads data, keeps nothing of it,
@@ -34,6 +35,7 @@ struct hotlist_header {
 	double time; /* unix seconds when the list was taken */
 	uint64_t gen;
 	unsigned chunk, chunks; /* chunk is 0-based; 0 <= chunk < chunks */
+	unsigned refused;       /* items of a refused type left out (hotlist_type_refused) */
 };
 
 /* One encoded chunk; data is malloc'd, NUL-terminated */
@@ -63,14 +65,43 @@ typedef void (*hotlist_item_cb)(const struct hot_item *item, void *arg);
 int hotlist_parse(const char *data, size_t len, struct hotlist_header *hdr, hotlist_item_cb cb,
 		  void *arg, char *err, size_t err_size);
 
-/* The merged fleet list: scores of the same (qname, qtype) are summed */
-struct hotmerge;
-struct hotmerge *hotmerge_create(void);
-void hotmerge_destroy(struct hotmerge *m);
-void hotmerge_add(struct hotmerge *m, const struct hot_item *item);
-size_t hotmerge_count(const struct hotmerge *m);
-/* Hottest first; out is caller-owned with room for max items */
-size_t hotmerge_top(struct hotmerge *m, struct hot_item *out, size_t max);
+/* Parses only the header line of a chunk: 0 and *hdr set, or -1 with a reason */
+int hotlist_parse_header(const char *data, size_t len, struct hotlist_header *hdr, char *err,
+			 size_t err_size);
 
+/*
+ * A chunk's item of a meta or obsolete type (dnsmsg_type_is_meta; TYPE0
+ * rejects the chunk) is left out and counted in hdr->refused: such names
+ * are never listed, merged or replayed.
+ */
+
+/*
+ * The merged fleet list, bounded and fair (doc/nats.md, "Merging"). Lists
+ * are folded one after the other: hotmerge_begin_list, then hotmerge_add for
+ * each of its items. Scores of the same (qname, qtype) from different lists
+ * are summed; a list naming an item twice counts it once (counted in
+ * hotmerge_duplicates). With cap = max(HOTMERGE_FACTOR * top,
+ * HOTMERGE_MIN_CANDIDATES), at most cap + cap / 2 candidates are held: when
+ * the table reaches that, the coldest are evicted down to cap (and, while
+ * cap or more are held, a new name colder than the last prune's coldest
+ * kept is not taken in), a list's names that no other list
+ * named being kept only up to its fair share. hotmerge_top hands out at most
+ * max items, of which at most ceil(max / lists) are names that only one list
+ * named, per list.
+ */
+#define HOTMERGE_FACTOR 2
+#define HOTMERGE_MIN_CANDIDATES 1000
+
+struct hotmerge;
+struct hotmerge *hotmerge_create(size_t top); /* NULL: out of memory */
+void hotmerge_destroy(struct hotmerge *m);
+void hotmerge_begin_list(struct hotmerge *m);
+void hotmerge_add(struct hotmerge *m, const struct hot_item *item);
+size_t hotmerge_count(const struct hotmerge *m);      /* candidates held now */
+size_t hotmerge_peak(const struct hotmerge *m);       /* candidates held at most */
+size_t hotmerge_lists(const struct hotmerge *m);      /* lists begun */
+size_t hotmerge_duplicates(const struct hotmerge *m); /* repeated items ignored */
+/* Hottest first, within the fair share; out is caller-owned with room for max items */
+size_t hotmerge_top(struct hotmerge *m, struct hot_item *out, size_t max);
 
 #endif

@@ -118,6 +118,10 @@ static const struct opt_def defs[] = {
 	 "wait this long at most for the target to answer before replaying"},
 	{"max-age", 0, OPT_DOUBLE, OFF(max_age), CMD_HOT | CMD_WARM | CMD_NODE_AND_NS, "SECONDS", "86400",
 	 "skip node lists older than this (0: no limit)"},
+	{"nats-timeout", 0, OPT_DOUBLE, OFF(nats_timeout), CMD_HOT | CMD_WARM | CMD_PROXY | CMD_NS,
+	 "SECONDS", "5",
+	 "try KV bucket reads again for up to this long before asking the running nodes "
+	 "(0.1 to 300)"},
 	{"count", 0, OPT_UINT, OFF(count), CMD_EVENTS, "N", "0",
 	 "exit after N events (0: run until interrupted)"},
 	{"timeout", 0, OPT_DOUBLE, OFF(timeout), CMD_EVENTS, "SECONDS", "0",
@@ -477,6 +481,12 @@ int options_parse(enum rm_command cmd, int argc, char **argv, struct rm_options 
 		if ((d->commands & cmd) && d->def && d->type == OPT_LIST && !*list_count(o, d) &&
 		    set_opt(o, d, d->def, "default") < 0)
 			return -1;
+	if ((cmd & (CMD_HOT | CMD_WARM | CMD_PROXY | CMD_NS)) &&
+	    (o->nats_timeout < OPTIONS_NATS_TIMEOUT_MIN || o->nats_timeout > OPTIONS_NATS_TIMEOUT_MAX)) {
+		fprintf(stderr, "recmesh: --nats-timeout must be from %g to %g seconds, not %g\n",
+			OPTIONS_NATS_TIMEOUT_MIN, OPTIONS_NATS_TIMEOUT_MAX, o->nats_timeout);
+		return -1;
+	}
 	return check_limits(cmd, o);
 }
 

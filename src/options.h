@@ -12,6 +12,9 @@
 #ifndef RECMESH_OPTIONS_H
 #define RECMESH_OPTIONS_H
 
+#define OPTIONS_NATS_TIMEOUT_MIN 0.1
+#define OPTIONS_NATS_TIMEOUT_MAX 300.0
+
 #include <stddef.h>
 #include <stdio.h>
 
@@ -56,6 +59,7 @@ struct rm_options {
 	unsigned top;
 	int json;
 	double max_age;
+	double nats_timeout; /* hot, warm, proxy, ns: KV reads tried again this long */
 	unsigned count;
 	double timeout;
 	/* warm, and the proxy's --auto-warm */

@@ -82,10 +82,15 @@ int warmup_run(const struct warmup_config *cfg, struct warmup_result *res, char 
 	/* one connection for the hot lists and the intelligence */
 	if (!(nc = natsconn_open(cfg->nats_url, cfg->nats_name, 0, 3000, err, err_size)))
 		goto out;
-	if (fleet_top(nc, cfg->cluster, cfg->max_age, cfg->half_life, cfg->top, &items, &n, &rep, err,
-		      err_size) < 0)
+	if (fleet_top(nc, cfg->cluster, cfg->max_age, cfg->half_life, cfg->nats_timeout, cfg->top,
+		      &items, &n, &rep, err, err_size) < 0)
 		goto out;
 	r.source = fleet_source_name(rep.source);
+	if (rep.source == FLEET_SOURCE_REQUEST) {
+		snprintf(r.fallback, sizeof(r.fallback), "%s", rep.fallback);
+		say(cfg, LOG_LVL_WARN, "the bucket did not serve (%s): asked the running nodes",
+		    rep.fallback);
+	}
 	r.lists = rep.used;
 	r.names = n;
 	for (size_t i = 0; i < rep.nodes; i++) {
@@ -101,8 +106,8 @@ int warmup_run(const struct warmup_config *cfg, struct warmup_result *res, char 
 		r.nskipped++;
 	}
 	if (rep.used == 0 || n == 0) {
-		snprintf(err, err_size, "no usable hot list for cluster '%s' (source: %s)", cfg->cluster,
-			 r.source);
+		snprintf(err, err_size, "no usable hot list for cluster '%s' (source: %s%s%s)",
+			 cfg->cluster, r.source, r.fallback[0] ? ", after: " : "", r.fallback);
 		goto out;
 	}
 	say(cfg, LOG_LVL_INFO, "%zu names from %zu node list(s) (source %s); waiting for '%s'", n, rep.used,

@@ -35,6 +35,7 @@ struct warmup_config {
 	const char *target;     /* ADDR:PORT */
 	const char *intel_file; /* NULL or "": none is written */
 	double max_age, half_life;
+	double nats_timeout; /* KV reads tried again for this long (0: FLEET_DEFAULT_TIMEOUT) */
 	unsigned top, qps, max_qps, concurrency;
 	double query_timeout, wait_timeout, intel_wait;
 	int progress;      /* the replay's progress bar on stderr */
@@ -50,6 +51,7 @@ struct warmup_skipped {
 
 struct warmup_result {
 	const char *source; /* "kv" or "request" (static) */
+	char fallback[256]; /* with "request": why the bucket did not serve */
 	size_t lists;       /* node lists merged */
 	size_t names;       /* entries replayed (or to replay) */
 	size_t sent, answered, timeouts, send_errors;
@@ -68,7 +70,7 @@ struct warmup_result {
  * Runs the pipeline. Returns 0 when the replay ran (stopped early or not:
  * res->stopped says), with res filled (free it with warmup_result_free);
  * -1 with a reason in err when it could not get that far (no NATS, no
- * usable list, a target that never became ready, interrupted while
+ * usable list from the bucket nor from the running nodes, a target that never became ready, interrupted while
  * waiting); res is then left empty.
  */
 int warmup_run(const struct warmup_config *cfg, struct warmup_result *res, char *err, size_t err_size);

@@ -508,3 +508,87 @@ rm_rec_settle() {
     done
     ((same >= 3)) || _rm_log "rm_rec_settle: Recursor '$name' counter '$stat' still moving after 5 s: $first -> $now"
 }
+
+# rm_start_nats_cluster PREFIX N: a JetStream cluster of N nats-servers named PREFIX1 ..
+# PREFIXN on 127.0.0.1 (cluster name PREFIX, routes between all of them), each with its
+# store in $RM_TMP/NAME-js and monitoring on loopback (rm_nats_monitor_port NAME). Client
+# ports: rm_nats_port NAME; all client URLs, comma-separated: rm_nats_cluster_urls PREFIX.
+# Waits until every server is healthy and they have elected a JetStream meta leader.
+# rm_start_nats_member NAME starts one of them again (same ports and store).
+rm_start_nats_cluster() {
+    local prefix=${1:?rm_start_nats_cluster PREFIX N} n=${2:?rm_start_nats_cluster PREFIX N} i name routes=
+    for ((i = 1; i <= n; i++)); do
+        name=$prefix$i
+        rm_free_port >"$RM_TMP/$name.port" || return 1
+        rm_free_port >"$RM_TMP/$name.cport" || return 1
+        rm_free_port >"$RM_TMP/$name.mport" || return 1
+        routes+=${routes:+,}nats://127.0.0.1:$(<"$RM_TMP/$name.cport")
+    done
+    echo "$routes" >"$RM_TMP/$prefix.routes"
+    for ((i = 1; i <= n; i++)); do
+        _rm_spawn_nats_member "$prefix" "$prefix$i" || return 1
+    done
+    for ((i = 1; i <= n; i++)); do
+        _rm_wait_for "$prefix$i" "${RM_START_TIMEOUT:-30}" rm_http_get "$(rm_nats_monitor_port "$prefix$i")" /healthz \
+            || { _rm_log "rm_start_nats_cluster: $prefix$i not healthy"; return 1; }
+    done
+    rm_wait_until "${RM_START_TIMEOUT:-30}" rm_nats_meta_leader "$prefix" "$n" \
+        || { _rm_log "rm_start_nats_cluster: no JetStream meta leader among ${prefix}1..$prefix$n"; return 1; }
+}
+
+# _rm_spawn_nats_member PREFIX NAME: start cluster member NAME with the stored ports.
+_rm_spawn_nats_member() {
+    local prefix=$1 name=$2
+    mkdir -p "$RM_TMP/$name-js"
+    rm_spawn "$name" nats-server -a 127.0.0.1 -p "$(<"$RM_TMP/$name.port")" -m "$(<"$RM_TMP/$name.mport")" \
+        -n "$name" -js -sd "$RM_TMP/$name-js" --cluster_name "$prefix" \
+        --cluster "nats://127.0.0.1:$(<"$RM_TMP/$name.cport")" --routes "$(<"$RM_TMP/$prefix.routes")"
+}
+
+# rm_start_nats_member PREFIX NAME: start a member of cluster PREFIX again after it was
+# stopped or killed, and wait until it is healthy.
+rm_start_nats_member() {
+    _rm_spawn_nats_member "${1:?rm_start_nats_member PREFIX NAME}" "${2:?}" || return 1
+    _rm_wait_for "$2" "${RM_START_TIMEOUT:-30}" rm_http_get "$(rm_nats_monitor_port "$2")" /healthz
+}
+
+# rm_nats_port NAME: the client port of nats-server NAME of a cluster.
+rm_nats_port() { cat "$RM_TMP/${1:?rm_nats_port NAME}.port"; }
+
+# rm_nats_cluster_urls PREFIX N: the client URLs of cluster members PREFIX1..PREFIXN.
+rm_nats_cluster_urls() {
+    local i urls=
+    for ((i = 1; i <= ${2:?rm_nats_cluster_urls PREFIX N}; i++)); do
+        urls+=${urls:+,}nats://127.0.0.1:$(rm_nats_port "$1$i")
+    done
+    echo "$urls"
+}
+
+# rm_nats_meta_leader PREFIX N: print the JetStream meta leader as a running member of
+# PREFIX1..PREFIXN sees it (fails when none of them knows one).
+rm_nats_meta_leader() {
+    local i name out leader
+    for ((i = 1; i <= ${2:?rm_nats_meta_leader PREFIX N}; i++)); do
+        name=${1:?}$i
+        _rm_alive "$(rm_pid "$name")" || continue
+        out=$(rm_http_get "$(rm_nats_monitor_port "$name")" /jsz) || continue
+        leader=$(tr -d ' \n' <<<"$out" | grep -o '"meta_cluster":{[^}]*' | grep -o '"leader":"[^"]*"' | cut -d'"' -f4)
+        [[ -n $leader ]] && { echo "$leader"; return 0; }
+    done
+    return 1
+}
+
+# rm_nats_stream_leader PREFIX N STREAM: print the leader of STREAM as a running member
+# of PREFIX1..PREFIXN reports it (fails when none of them knows one).
+rm_nats_stream_leader() {
+    local i name out leader
+    for ((i = 1; i <= ${2:?rm_nats_stream_leader PREFIX N STREAM}; i++)); do
+        name=${1:?}$i
+        _rm_alive "$(rm_pid "$name")" || continue
+        out=$(rm_http_get "$(rm_nats_monitor_port "$name")" "/jsz?accounts=true&streams=true") || continue
+        leader=$(tr -d ' \n' <<<"$out" | grep -o "\"name\":\"${3:?}\",.*" | grep -o '"cluster":{[^}]*' | head -1 \
+            | grep -o '"leader":"[^"]*"' | cut -d'"' -f4)
+        [[ -n $leader ]] && { echo "$leader"; return 0; }
+    done
+    return 1
+}

@@ -214,6 +214,14 @@ static void test_types(void **state)
 	assert_int_equal(t, 999);
 	assert_int_equal(dnsmsg_type_from_text("NOPE", &t), -1);
 	assert_int_equal(dnsmsg_type_from_text("TYPE70000", &t), -1);
+	/* RFC 3597 numbers are digits only: no sign, no space, no leading junk */
+	assert_int_equal(dnsmsg_type_from_text("TYPE-1", &t), -1);
+	assert_int_equal(dnsmsg_type_from_text("TYPE+5", &t), -1);
+	assert_int_equal(dnsmsg_type_from_text("TYPE 5", &t), -1);
+	assert_int_equal(dnsmsg_type_from_text("TYPE", &t), -1);
+	assert_int_equal(dnsmsg_type_from_text("TYPE0000001", &t), -1);
+	assert_true(dnsmsg_type_is_meta(255) && dnsmsg_type_is_meta(41) && dnsmsg_type_is_meta(0));
+	assert_false(dnsmsg_type_is_meta(1) || dnsmsg_type_is_meta(28) || dnsmsg_type_is_meta(65));
 	assert_string_equal(dnsmsg_rcode_to_text(3, b), "NXDOMAIN");
 }
 

@@ -39,7 +39,7 @@ static struct hotlist_chunk *make_list(const char *node, double time, uint64_t g
 
 static void feed(struct fleet_asm *a, const struct hotlist_chunk *c)
 {
-	fleet_asm_feed(a, c->data, c->len, "test");
+	fleet_asm_feed(a, c->data, c->len, "test", NULL);
 }
 
 /* The merged score of name (type A), or -1 when it is not in the merge */
@@ -69,8 +69,8 @@ static void test_complete_lists_merged(void **state)
 	size_t na, nb;
 	struct hotlist_chunk *a = make_list("a", NOW, 5, "n", 200, 1400, &na);
 	struct hotlist_chunk *b = make_list("b", NOW, 7, "n", 3, 4096, &nb);
-	struct fleet_asm *as = fleet_asm_create();
-	struct hotmerge *m = hotmerge_create();
+	struct fleet_asm *as = fleet_asm_create(0);
+	struct hotmerge *m = hotmerge_create(100);
 	struct fleet_report rep = {0};
 
 	if (na < 2)
@@ -82,7 +82,7 @@ static void test_complete_lists_merged(void **state)
 			feed(as, &b[i]);
 	}
 	feed(as, &a[0]);
-	fleet_asm_feed(as, "#recmesh-hot garbage", 20, "test"); /* malformed: ignored */
+	fleet_asm_feed(as, "#recmesh-hot garbage", 20, "test", NULL); /* malformed: ignored */
 	fleet_asm_finish(as, NOW, 60, 0, m, &rep);
 	assert_int_equal(rep.nodes, 2);
 	assert_int_equal(rep.used, 2);
@@ -106,8 +106,8 @@ static void test_missing_chunk_incomplete(void **state)
 	size_t na, nb;
 	struct hotlist_chunk *a = make_list("a", NOW, 5, "n", 200, 1400, &na);
 	struct hotlist_chunk *b = make_list("b", NOW, 5, "m", 2, 4096, &nb);
-	struct fleet_asm *as = fleet_asm_create();
-	struct hotmerge *m = hotmerge_create();
+	struct fleet_asm *as = fleet_asm_create(0);
+	struct hotmerge *m = hotmerge_create(100);
 	struct fleet_report rep = {0};
 	char want[160];
 
@@ -139,8 +139,8 @@ static void check_generations(int newer_first)
 	size_t n1, n2;
 	struct hotlist_chunk *g1 = make_list("a", NOW - 30, 1, "old", 200, 1400, &n1);
 	struct hotlist_chunk *g2 = make_list("a", NOW, 2, "new", 4, 4096, &n2);
-	struct fleet_asm *as = fleet_asm_create();
-	struct hotmerge *m = hotmerge_create();
+	struct fleet_asm *as = fleet_asm_create(0);
+	struct hotmerge *m = hotmerge_create(100);
 	struct fleet_report rep = {0};
 
 	assert_true(n1 >= 2);
@@ -182,8 +182,8 @@ static void test_chunk_counts_disagree(void **state)
 	/* the same node and generation, once in 2 chunks and once in more */
 	struct hotlist_chunk *c2 = make_list("a", NOW, 9, "n", 200, 2000, &n2);
 	struct hotlist_chunk *c3 = make_list("a", NOW, 9, "n", 200, 1400, &n3);
-	struct fleet_asm *as = fleet_asm_create();
-	struct hotmerge *m = hotmerge_create();
+	struct fleet_asm *as = fleet_asm_create(0);
+	struct hotmerge *m = hotmerge_create(100);
 	struct fleet_report rep = {0};
 
 	if (n2 == n3)
@@ -208,8 +208,8 @@ static void test_stale_skipped(void **state)
 {
 	size_t n;
 	struct hotlist_chunk *c = make_list("a", NOW - 100, 3, "n", 2, 4096, &n);
-	struct fleet_asm *as = fleet_asm_create();
-	struct hotmerge *m = hotmerge_create();
+	struct fleet_asm *as = fleet_asm_create(0);
+	struct hotmerge *m = hotmerge_create(100);
 	struct fleet_report rep = {0};
 
 	feed(as, &c[0]);
@@ -223,7 +223,7 @@ static void test_stale_skipped(void **state)
 	hotmerge_destroy(m);
 
 	/* max_age 0: no limit */
-	m = hotmerge_create();
+	m = hotmerge_create(100);
 	feed(as, &c[0]);
 	fleet_asm_finish(as, NOW, 0, 0, m, &rep);
 	assert_int_equal(rep.used, 1);
@@ -238,8 +238,8 @@ static void test_decay_to_now(void **state)
 	size_t n;
 	/* scores 2 and 1, taken one half-life (600 s) before now */
 	struct hotlist_chunk *c = make_list("a", NOW - 600, 3, "n", 2, 4096, &n);
-	struct fleet_asm *as = fleet_asm_create();
-	struct hotmerge *m = hotmerge_create();
+	struct fleet_asm *as = fleet_asm_create(0);
+	struct hotmerge *m = hotmerge_create(100);
 	struct fleet_report rep = {0};
 
 	feed(as, &c[0]);
@@ -251,7 +251,7 @@ static void test_decay_to_now(void **state)
 	hotmerge_destroy(m);
 
 	/* half_life 0: as written */
-	m = hotmerge_create();
+	m = hotmerge_create(100);
 	feed(as, &c[0]);
 	fleet_asm_finish(as, NOW, 0, 0, m, &rep);
 	if (fabs(score_of(m, "n0.example.") - 2.0) > 1e-9)
@@ -266,11 +266,273 @@ static void test_destroy_unfinished(void **state)
 {
 	size_t n;
 	struct hotlist_chunk *c = make_list("a", NOW, 3, "n", 200, 1400, &n);
-	struct fleet_asm *as = fleet_asm_create();
+	struct fleet_asm *as = fleet_asm_create(0);
 	feed(as, &c[0]);
 	fleet_asm_destroy(as); /* frees what was collected (the sanitizer build checks) */
 	fleet_asm_destroy(NULL);
 	hotlist_chunks_free(c, n);
+}
+
+/* Runs one chunk of text (already with its header) through an assembler; the report of node */
+static void one_chunk(const char *text, const char *key_node, double now,
+		      struct fleet_report *rep, struct hotmerge *m)
+{
+	struct fleet_asm *as = fleet_asm_create(0);
+	fleet_asm_feed(as, text, strlen(text), "prod.x", key_node);
+	fleet_asm_finish(as, now, 0, 0, m, rep);
+	fleet_asm_destroy(as);
+}
+
+/* A list under another node's key, even with the highest generation, is not read as that node's */
+static void test_hostile_key_and_generation(void **state)
+{
+	size_t nr, nh;
+	struct hotlist_chunk *real = make_list("p1", NOW, 5, "real", 3, 4096, &nr);
+	struct hotlist_chunk *evil = make_list("p1", NOW, UINT64_MAX, "evil", 3, 4096, &nh);
+	struct fleet_asm *as = fleet_asm_create(0);
+	struct hotmerge *m = hotmerge_create(100);
+	struct fleet_report rep = {0};
+
+	assert_int_equal(fleet_asm_feed(as, evil[0].data, evil[0].len, "prod.x", "x"),
+			 FLEET_FEED_IGNORED);
+	assert_int_equal(fleet_asm_feed(as, real[0].data, real[0].len, "prod.p1", "p1"), FLEET_FEED_OK);
+	fleet_asm_finish(as, NOW, 0, 0, m, &rep);
+	assert_int_equal(rep.nodes, 1);
+	assert_int_equal(rep.used, 1);
+	assert_true(score_of(m, "real0.example.") > 0);
+	assert_true(score_of(m, "evil0.example.") < 0);
+	fleet_report_free(&rep);
+	hotmerge_destroy(m);
+
+	/* gen 2^64-1 under its own key: it is p1's own (newest) list, and only that */
+	m = hotmerge_create(100);
+	fleet_asm_feed(as, real[0].data, real[0].len, "prod.p1", "p1");
+	fleet_asm_feed(as, evil[0].data, evil[0].len, "prod.p1", "p1");
+	fleet_asm_finish(as, NOW, 0, 0, m, &rep);
+	assert_int_equal(rep.used, 1);
+	assert_int_equal(hotmerge_count(m), 3);
+	fleet_report_free(&rep);
+	hotmerge_destroy(m);
+	fleet_asm_destroy(as);
+	hotlist_chunks_free(real, nr);
+	hotlist_chunks_free(evil, nh);
+}
+
+static void test_future_time(void **state)
+{
+	struct fleet_report rep = {0};
+	struct hotmerge *m = hotmerge_create(100);
+	char text[256];
+	/* beyond the skew: refused, with a reason */
+	snprintf(text, sizeof(text), "#recmesh-hot 1 node=f time=%.3f gen=1 chunk=0/1\n1 A a.\n",
+		 NOW + FLEET_MAX_SKEW + 1);
+	one_chunk(text, "f", NOW, &rep, m);
+	assert_int_equal(rep.used, 0);
+	if (!strstr(rep.node[0].why, "in the future"))
+		fail_msg("a list %g s ahead: why '%s'", FLEET_MAX_SKEW + 1, rep.node[0].why);
+	assert_int_equal(hotmerge_count(m), 0);
+	fleet_report_free(&rep);
+	/* within the skew: used */
+	snprintf(text, sizeof(text), "#recmesh-hot 1 node=f time=%.3f gen=1 chunk=0/1\n1 A a.\n",
+		 NOW + FLEET_MAX_SKEW - 1);
+	one_chunk(text, "f", NOW, &rep, m);
+	assert_int_equal(rep.used, 1);
+	fleet_report_free(&rep);
+	hotmerge_destroy(m);
+}
+
+/* Each attack on the items, as a one-chunk list: the node is skipped with the reason */
+static void test_hostile_items(void **state)
+{
+	static const struct {
+		const char *item, *why;
+	} cases[] = {
+		{"1 A a.\n2 A A.\n", "duplicate item on line 3"},
+		{"0x1p3 A a.\n", "bad item on line 2"},
+		{"1e16 A a.\n", "bad item on line 2"},
+		{"1 TYPE-1 a.\n", "bad item on line 2"},
+		{"1 TYPE+5 a.\n", "bad item on line 2"},
+		{"1 TYPE0 a.\n", "bad item on line 2"},
+	};
+	char text[256];
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct fleet_report rep = {0};
+		struct hotmerge *m = hotmerge_create(100);
+		snprintf(text, sizeof(text), "#recmesh-hot 1 node=h time=%.3f gen=1 chunk=0/1\n%s", NOW,
+			 cases[i].item);
+		one_chunk(text, "h", NOW, &rep, m);
+		if (rep.used != 0 || !strstr(rep.node[0].why, cases[i].why) || hotmerge_count(m) != 0)
+			fail_msg("'%s': used %zu, why '%s' (want '%s'), %zu merged", cases[i].item,
+				 rep.used, rep.node[0].why, cases[i].why, hotmerge_count(m));
+		fleet_report_free(&rep);
+		hotmerge_destroy(m);
+	}
+	/* gen=-1 never gets as far as a node */
+	struct fleet_asm *as = fleet_asm_create(0);
+	const char *neg = "#recmesh-hot 1 node=h time=1 gen=-1 chunk=0/1\n1 A a.\n";
+	assert_int_equal(fleet_asm_feed(as, neg, strlen(neg), "prod.h", "h"), FLEET_FEED_IGNORED);
+	fleet_asm_destroy(as);
+}
+
+/* Meta and obsolete types are left out of the list (and so never replayed); the rest is used */
+static void test_meta_types_left_out(void **state)
+{
+	static const char *const meta[] = {"ANY", "AXFR", "IXFR", "OPT", "TSIG", "TKEY", "MAILA",
+					   "MAILB", "NULL", "MD", "MF", "TYPE255", "TYPE41"};
+	struct fleet_report rep = {0};
+	struct hotmerge *m = hotmerge_create(100);
+	char text[2048];
+	size_t o = (size_t)snprintf(text, sizeof(text),
+				    "#recmesh-hot 1 node=t time=%.3f gen=1 chunk=0/1\n", NOW);
+	for (size_t i = 0; i < sizeof(meta) / sizeof(meta[0]); i++)
+		o += (size_t)snprintf(text + o, sizeof(text) - o, "100 %s m%zu.example.\n", meta[i], i);
+	snprintf(text + o, sizeof(text) - o, "1 A a.example.\n");
+	one_chunk(text, "t", NOW, &rep, m);
+	assert_int_equal(rep.used, 1);
+	assert_int_equal(rep.node[0].items, 1);
+	assert_int_equal(hotmerge_count(m), 1);
+	assert_true(score_of(m, "a.example.") > 0);
+	fleet_report_free(&rep);
+	hotmerge_destroy(m);
+}
+
+/* A list with the highest accepted scores places at most its fair share of names of its own */
+static void test_fair_share_against_max_scores(void **state)
+{
+	size_t nh, n1, n2, n3;
+	struct hotlist_chunk *hostile = make_list("evil", NOW, 1, "evil", 100, 64 * 1024, &nh);
+	struct hotlist_chunk *l1 = make_list("a", NOW, 1, "n", 20, 4096, &n1);
+	struct hotlist_chunk *l2 = make_list("b", NOW, 1, "n", 20, 4096, &n2);
+	struct hotlist_chunk *l3 = make_list("c", NOW, 1, "n", 20, 4096, &n3);
+	/* every score of the hostile list at the maximum */
+	char *text = malloc(64 * 1024);
+	size_t o = (size_t)snprintf(text, 64 * 1024, "#recmesh-hot 1 node=evil time=%.3f gen=1 chunk=0/1\n", NOW);
+	for (int i = 0; i < 100; i++)
+		o += (size_t)snprintf(text + o, 64 * 1024 - o, "1000000000000000 A evil%d.example.\n", i);
+	struct fleet_asm *as = fleet_asm_create(0);
+	struct hotmerge *m = hotmerge_create(12);
+	struct fleet_report rep = {0};
+	struct hot_item out[12];
+	char name[DNS_MAX_NAME_TEXT];
+
+	fleet_asm_feed(as, text, o, "prod.evil", "evil");
+	feed(as, &l1[0]);
+	feed(as, &l2[0]);
+	feed(as, &l3[0]);
+	fleet_asm_finish(as, NOW, 0, 0, m, &rep);
+	assert_int_equal(rep.used, 4);
+	size_t n = hotmerge_top(m, out, 12), evil = 0;
+	for (size_t i = 0; i < n; i++) {
+		dnsmsg_name_to_text(out[i].qname, out[i].qname_len, name, sizeof(name));
+		if (!strncmp(name, "evil", 4))
+			evil++;
+	}
+	/* 4 lists: ceil(12 / 4) = 3 names of its own at most; the rest are the shared names */
+	if (n != 12 || evil != 3)
+		fail_msg("top 12: %zu names, %zu of them the hostile list's (want 12 and 3)", n, evil);
+	fleet_report_free(&rep);
+	hotmerge_destroy(m);
+	fleet_asm_destroy(as);
+	free(text);
+	hotlist_chunks_free(hostile, nh);
+	hotlist_chunks_free(l1, n1);
+	hotlist_chunks_free(l2, n2);
+	hotlist_chunks_free(l3, n3);
+}
+
+/* The assembler keeps at most its byte budget of chunk text; a node given up says why */
+static void test_budget_and_fail(void **state)
+{
+	size_t n;
+	struct hotlist_chunk *c = make_list("big", NOW, 1, "n", 200, 1400, &n);
+	struct fleet_asm *as = fleet_asm_create(c[0].len + 10);
+	struct hotmerge *m = hotmerge_create(100);
+	struct fleet_report rep = {0};
+	char want[96];
+
+	assert_true(n >= 2);
+	assert_int_equal(fleet_asm_feed(as, c[0].data, c[0].len, "r", NULL), FLEET_FEED_OK);
+	assert_int_equal(fleet_asm_feed(as, c[1].data, c[1].len, "r", NULL), FLEET_FEED_FULL);
+	fleet_asm_fail(as, "gone", "cannot read key 'prod.gone': Timeout (3 tries)");
+	fleet_asm_finish(as, NOW, 0, 0, m, &rep);
+	assert_int_equal(rep.nodes, 2);
+	assert_int_equal(rep.used, 0);
+	snprintf(want, sizeof(want), "over the byte budget of %zu bytes", c[0].len + 10);
+	assert_string_equal(node_report(&rep, "big")->why, want);
+	assert_string_equal(node_report(&rep, "gone")->why,
+			    "cannot read key 'prod.gone': Timeout (3 tries)");
+	fleet_report_free(&rep);
+	hotmerge_destroy(m);
+	fleet_asm_destroy(as);
+	hotlist_chunks_free(c, n);
+}
+
+/* Fifty lists of 2000 names each, folded one at a time: the candidates held stay bounded */
+static void test_bounded_candidates(void **state)
+{
+	struct hotmerge *m = hotmerge_create(100); /* cap max(2 * 100, 1000) = 1000 */
+	struct hot_item it, out[100];
+	char name[64], text[DNS_MAX_NAME_TEXT];
+	for (int l = 0; l < 50; l++) {
+		hotmerge_begin_list(m);
+		for (int i = 0; i < 2000; i++) {
+			/* the first 50 names are everybody's; the rest each list's own */
+			if (i < 50)
+				snprintf(name, sizeof(name), "shared%d.example.", i);
+			else
+				snprintf(name, sizeof(name), "own%d-%d.example.", l, i);
+			int k = dnsmsg_name_from_text(name, it.qname, sizeof(it.qname));
+			assert_true(k > 0);
+			it.qname_len = (uint8_t)k;
+			it.qtype = 1;
+			it.score = 3000 - i;
+			hotmerge_add(m, &it);
+		}
+	}
+	size_t bound = 1000 + 1000 / 2;
+	if (hotmerge_peak(m) > bound || hotmerge_count(m) > bound)
+		fail_msg("candidates: peak %zu, now %zu, bound %zu", hotmerge_peak(m), hotmerge_count(m),
+			 bound);
+	size_t n = hotmerge_top(m, out, 100), shared = 0;
+	for (size_t i = 0; i < n; i++) {
+		dnsmsg_name_to_text(out[i].qname, out[i].qname_len, text, sizeof(text));
+		shared += !strncmp(text, "shared", 6);
+	}
+	/* the 50 shared names first, then at most ceil(100 / 50) = 2 of each list's own */
+	if (n != 100 || shared != 50)
+		fail_msg("top 100: %zu names, %zu shared (want 100 and 50)", n, shared);
+	dnsmsg_name_to_text(out[0].qname, out[0].qname_len, text, sizeof(text));
+	assert_string_equal(text, "shared0.example.");
+	assert_true(fabs(out[0].score - 50 * 3000.0) < 1e-6);
+	hotmerge_destroy(m);
+}
+
+/* At most FLEET_MAX_NODES nodes per run; folding one node at a time keeps each verdict */
+static void test_node_limit_and_fold(void **state)
+{
+	struct fleet_asm *as = fleet_asm_create(0);
+	struct hotmerge *m = hotmerge_create(100);
+	struct fleet_report rep = {0};
+	char text[160];
+	for (int i = 0; i <= FLEET_MAX_NODES; i++) {
+		int l = snprintf(text, sizeof(text),
+				 "#recmesh-hot 1 node=n%d time=%.3f gen=1 chunk=0/1\n1 A a%d.\n", i, NOW, i);
+		enum fleet_feed f = fleet_asm_feed(as, text, (size_t)l, "r", NULL);
+		if (f != (i < FLEET_MAX_NODES ? FLEET_FEED_OK : FLEET_FEED_FULL))
+			fail_msg("node %d of at most %d: feed gave %d", i, FLEET_MAX_NODES, f);
+		if (i == 0) { /* folded at once: used, and later copies of it are ignored */
+			fleet_asm_fold(as, NOW, 0, 0, m);
+			assert_int_equal(hotmerge_lists(m), 1);
+			assert_int_equal(fleet_asm_feed(as, text, (size_t)l, "r", NULL), FLEET_FEED_IGNORED);
+		}
+	}
+	fleet_asm_finish(as, NOW, 0, 0, m, &rep);
+	assert_int_equal(rep.nodes, FLEET_MAX_NODES);
+	assert_int_equal(rep.used, FLEET_MAX_NODES);
+	assert_int_equal(hotmerge_lists(m), FLEET_MAX_NODES);
+	fleet_report_free(&rep);
+	hotmerge_destroy(m);
+	fleet_asm_destroy(as);
 }
 
 int main(void)
@@ -284,6 +546,14 @@ int main(void)
 		cmocka_unit_test(test_stale_skipped),
 		cmocka_unit_test(test_decay_to_now),
 		cmocka_unit_test(test_destroy_unfinished),
+		cmocka_unit_test(test_hostile_key_and_generation),
+		cmocka_unit_test(test_future_time),
+		cmocka_unit_test(test_hostile_items),
+		cmocka_unit_test(test_meta_types_left_out),
+		cmocka_unit_test(test_fair_share_against_max_scores),
+		cmocka_unit_test(test_budget_and_fail),
+		cmocka_unit_test(test_bounded_candidates),
+		cmocka_unit_test(test_node_limit_and_fold),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -165,14 +165,18 @@ static void test_hostile(void **state)
 
 static void test_merge(void **state)
 {
-	struct hotmerge *m = hotmerge_create();
+	struct hotmerge *m = hotmerge_create(100);
 	struct hot_item it, out[10];
+	/* three lists; a name's scores from different lists are summed */
+	hotmerge_begin_list(m);
 	make_item(&it, "a.", 1, 3);
 	hotmerge_add(m, &it);
 	make_item(&it, "b.", 1, 4);
 	hotmerge_add(m, &it);
+	hotmerge_begin_list(m);
 	make_item(&it, "a.", 1, 2);
 	hotmerge_add(m, &it);
+	hotmerge_begin_list(m);
 	make_item(&it, "a.", 28, 1);
 	hotmerge_add(m, &it);
 	assert_int_equal(hotmerge_count(m), 3);
@@ -183,6 +187,95 @@ static void test_merge(void **state)
 	assert_true(fabs(out[1].score - 4) < 1e-9);
 	assert_int_equal(out[2].qtype, 28);
 	assert_int_equal(hotmerge_top(m, out, 1), 1);
+	hotmerge_destroy(m);
+}
+
+/* The attacks on the text format, one by one, with their outcome */
+static void test_attacks(void **state)
+{
+	const char *hdr = "#recmesh-hot 1 node=n time=1 gen=1 chunk=0/1\n";
+	struct hotlist_header h;
+	char buf[4096], err[160];
+	/* hex floats, in scores and times */
+	snprintf(buf, sizeof(buf), "%s0x1p40 A a.\n", hdr);
+	expect_bad(buf, "bad item");
+	expect_bad("#recmesh-hot 1 node=n time=0x1p40 gen=1 chunk=0/1\n", "header");
+	/* gen=-1, and the largest generation is a number like any other */
+	expect_bad("#recmesh-hot 1 node=n time=1 gen=-1 chunk=0/1\n", "header");
+	const char *top = "#recmesh-hot 1 node=n time=1 gen=18446744073709551615 chunk=0/1\n";
+	assert_int_equal(hotlist_parse(top, strlen(top), &h, NULL, NULL, err, sizeof(err)), 0);
+	assert_true(h.gen == UINT64_MAX);
+	/* TYPE-1 and TYPE+5 (the mnemonic lookup would read them as 65535 and 5) */
+	snprintf(buf, sizeof(buf), "%s1 TYPE-1 a.\n", hdr);
+	expect_bad(buf, "bad item");
+	snprintf(buf, sizeof(buf), "%s1 TYPE+5 a.\n", hdr);
+	expect_bad(buf, "bad item");
+	snprintf(buf, sizeof(buf), "%s1 TYPE a.\n", hdr);
+	expect_bad(buf, "bad item");
+	snprintf(buf, sizeof(buf), "%s1 TYPE65535 a.\n", hdr);
+	assert_int_equal(hotlist_parse(buf, strlen(buf), &h, NULL, NULL, err, sizeof(err)), 1);
+	/* the score bound: 10^15 is the most */
+	snprintf(buf, sizeof(buf), "%s1000000000000000 A a.\n", hdr);
+	assert_int_equal(hotlist_parse(buf, strlen(buf), &h, NULL, NULL, err, sizeof(err)), 1);
+	snprintf(buf, sizeof(buf), "%s1000000000000001 A a.\n", hdr);
+	expect_bad(buf, "bad item");
+	/* duplicates, also in another letter case, reject the chunk; another type is another item */
+	snprintf(buf, sizeof(buf), "%s5 A www.z1.com.\n4 AAAA www.z1.com.\n3 A WWW.Z1.COM.\n", hdr);
+	expect_bad(buf, "duplicate item on line 4");
+	snprintf(buf, sizeof(buf), "%s5 A www.z1.com.\n4 AAAA www.z1.com.\n3 A www.z1.com\n", hdr);
+	expect_bad(buf, "duplicate item on line 4");
+	snprintf(buf, sizeof(buf), "%s5 A www.z1.com.\n4 AAAA www.z1.com.\n", hdr);
+	assert_int_equal(hotlist_parse(buf, strlen(buf), &h, NULL, NULL, err, sizeof(err)), 2);
+	/* meta and obsolete types: left out, counted */
+	snprintf(buf, sizeof(buf),
+		 "%s9 ANY a.\n8 AXFR a.\n7 IXFR a.\n6 OPT a.\n5 TSIG a.\n4 TKEY a.\n3 MAILA a.\n"
+		 "2 MAILB a.\n1 NULL a.\n1 MD a.\n1 MF a.\n1 A a.\n",
+		 hdr);
+	assert_int_equal(hotlist_parse(buf, strlen(buf), &h, NULL, NULL, err, sizeof(err)), 1);
+	assert_int_equal(h.refused, 11);
+	/* a duplicate of a left-out type still rejects the chunk */
+	snprintf(buf, sizeof(buf), "%s9 ANY a.\n8 ANY a.\n", hdr);
+	expect_bad(buf, "duplicate");
+	/* many items: the duplicate check grows its table and stays exact */
+	size_t o = (size_t)snprintf(buf, sizeof(buf), "%s", hdr);
+	for (int i = 0; i < 300; i++)
+		o += (size_t)snprintf(buf + o, sizeof(buf) - o, "1 A %d.\n", i);
+	assert_int_equal(hotlist_parse(buf, strlen(buf), &h, NULL, NULL, err, sizeof(err)), 300);
+	snprintf(buf + o, sizeof(buf) - o, "1 A 17.\n");
+	expect_bad(buf, "duplicate item on line 302");
+	for (unsigned t = 0; t < 65536; t++) {
+		int want = t == 0 || t == 3 || t == 4 || t == 10 || t == 41 || (t >= 249 && t <= 255);
+		if (dnsmsg_type_is_meta((uint16_t)t) != want)
+			fail_msg("type %u refused %d, want %d", t, dnsmsg_type_is_meta((uint16_t)t), want);
+	}
+}
+
+/* A list naming an item twice counts it once; the fair share per list */
+static void test_merge_fair(void **state)
+{
+	struct hotmerge *m = hotmerge_create(4);
+	struct hot_item it, out[4];
+	hotmerge_begin_list(m);
+	make_item(&it, "x.", 1, 1e15);
+	hotmerge_add(m, &it);
+	hotmerge_add(m, &it);
+	assert_int_equal(hotmerge_duplicates(m), 1);
+	make_item(&it, "y.", 1, 1e15);
+	hotmerge_add(m, &it);
+	make_item(&it, "z.", 1, 1e15);
+	hotmerge_add(m, &it);
+	hotmerge_begin_list(m);
+	make_item(&it, "a.", 1, 1);
+	hotmerge_add(m, &it);
+	make_item(&it, "b.", 1, 1);
+	hotmerge_add(m, &it);
+	make_item(&it, "c.", 1, 1);
+	hotmerge_add(m, &it);
+	assert_int_equal(hotmerge_lists(m), 2);
+	/* ceil(4 / 2) = 2 own names each */
+	assert_int_equal(hotmerge_top(m, out, 4), 4);
+	assert_true(out[0].score == 1e15 && out[1].score == 1e15);
+	assert_true(out[2].score == 1 && out[3].score == 1);
 	hotmerge_destroy(m);
 }
 
@@ -205,7 +298,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_roundtrip), cmocka_unit_test(test_chunks),
 		cmocka_unit_test(test_hostile),   cmocka_unit_test(test_merge),
-		cmocka_unit_test(test_names),
+		cmocka_unit_test(test_names),     cmocka_unit_test(test_attacks),
+		cmocka_unit_test(test_merge_fair),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -165,6 +165,32 @@ static void test_limits(void **state)
 	}
 }
 
+/* --nats-timeout: default, a value, the limits (exit status 2 comes from the -1) */
+static void test_nats_timeout(void **state)
+{
+	struct rm_options o;
+	char *def[] = {"hot", "--cluster", "c", NULL};
+	assert_int_equal(options_parse(CMD_HOT, 3, def, &o), 0);
+	assert_true(o.nats_timeout == 5);
+	options_free(&o);
+	char *set[] = {"warm", "--nats-timeout", "2.5", NULL};
+	assert_int_equal(options_parse(CMD_WARM, 3, set, &o), 0);
+	assert_true(o.nats_timeout == 2.5);
+	options_free(&o);
+	char *low[] = {"hot", "--nats-timeout", "0.05", NULL};
+	assert_int_equal(options_parse(CMD_HOT, 3, low, &o), -1);
+	options_free(&o);
+	char *high[] = {"proxy", "--nats-timeout", "301", NULL};
+	assert_int_equal(options_parse(CMD_PROXY, 3, high, &o), -1);
+	options_free(&o);
+	char *ns[] = {"ns", "--nats-timeout", "300", NULL};
+	assert_int_equal(options_parse(CMD_NS, 3, ns, &o), 0);
+	options_free(&o);
+	char *other[] = {"events", "--nats-timeout", "3", NULL};
+	assert_int_equal(options_parse(CMD_EVENTS, 3, other, &o), -1);
+	options_free(&o);
+}
+
 static void test_help(void **state)
 {
 	struct rm_options o;
@@ -249,6 +275,7 @@ int main(void)
 		cmocka_unit_test(test_metrics_listen_and_version),
 		cmocka_unit_test(test_diff),
 		cmocka_unit_test(test_limits),
+		cmocka_unit_test(test_nats_timeout),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
