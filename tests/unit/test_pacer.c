@@ -242,14 +242,13 @@ static void test_backs_off_when_answers_slow_down(void **state)
 }
 
 /* A tenth of the names hit a dead server first (1.5-3 s): the Recursor's normal, not overload */
+static const struct model dead_tail = {.lat_min = 0.02, .lat_max = 0.08, .tail_share = 0.1, .tail_min = 1.5,
+				       .tail_max = 3};
+
 static void test_constant_slow_tail(void **state)
 {
 	struct pacer p;
-	struct model m = healthy;
-	m.tail_share = 0.1;
-	m.tail_min = 1.5;
-	m.tail_max = 3;
-	sim_init(&m, 5, 60000);
+	sim_init(&dead_tail, 5, 60000);
 	pacer_init(&p, &standard, 0);
 	run(&p, 20);
 	if (!(pacer_rate(&p) == 5000 && p.backoffs == 0))
@@ -264,10 +263,7 @@ static void test_constant_slow_tail(void **state)
 static void test_tail_appearing_later(void **state)
 {
 	struct pacer p;
-	struct model m = healthy;
-	m.tail_share = 0.1;
-	m.tail_min = 1.5;
-	m.tail_max = 3;
+	struct model m = dead_tail;
 	m.tail_from = 6;
 	sim_init(&m, 5, 60000);
 	pacer_init(&p, &standard, 0);
