@@ -79,4 +79,12 @@ int options_parse(enum rm_command cmd, int argc, char **argv, struct rm_options 
 void options_free(struct rm_options *opts);
 void options_usage(enum rm_command cmd, FILE *out);
 
+/*
+ * The warm-up options' ranges (recmesh warm, and proxy --auto-warm):
+ * --qps and --top positive, --concurrency 1 to 60000, --query-timeout
+ * above 0 and --wait-timeout (and warm's --intel-wait) at most 3600
+ * seconds. Returns 0, or -1 with the reason in err (the caller exits 2).
+ */
+int options_check_warm(enum rm_command cmd, const struct rm_options *opts, char *err, size_t err_size);
+
 #endif
