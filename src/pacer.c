@@ -249,6 +249,8 @@ static void judge(struct pacer *p, const struct pacer_window *w, double now)
 	struct pacer_figures f = figures(w, fast);
 	struct pacer_figures b = p->nbase ? baseline(p) : f;
 	int lbad = late_bad(f, b, w->sent), sbad = slow_bad(f, b);
+	p->last = f;
+	p->last_base = b;
 	if (!lbad && !sbad)
 		base_push(p, f); /* only the Recursor's normal makes the baseline */
 	if (fixed(p) || w->start < p->backed_off)

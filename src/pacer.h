@@ -47,6 +47,9 @@
  * above max_qps. So one raise needs a window plus the lag: with the
  * default lag of 1 s, a raise every 1.5 s at most.
  *
+ * Below PACER_MIN_SAMPLES / PACER_MAX_WINDOW (4 q/s) no window has
+ * enough queries to be judged, and the rate stays where it is.
+ *
  * With max_qps <= qps the rate stays at qps whatever happens (fixed
  * pacing).
  */
@@ -108,6 +111,8 @@ struct pacer {
 	int trig_late, trig_slow; /* what was bad */
 	struct pacer_figures trig, trig_base;
 	double trig_good; /* answers in time per second in the window that caused it */
+	/* the last judged window and the baseline it was judged against (for logs) */
+	struct pacer_figures last, last_base;
 	/* outcome counters, for the caller's summary */
 	size_t raises, backoffs, holds;
 	size_t judged; /* windows judged */

@@ -159,7 +159,16 @@ static void on_tick(struct ev_loop *loop, ev_timer *t, int revents)
 		idpool_give(w->ids, (uint16_t)id);
 		w->res->timeouts++;
 	}
+	double was = pacer_rate(&w->pacer);
+	size_t holds = w->pacer.holds;
 	pacer_tick(&w->pacer, now);
+	if (pacer_rate(&w->pacer) != was || w->pacer.holds != holds) {
+		const struct pacer *p = &w->pacer;
+		log_debug("pace %.0f -> %.0f q/s (%s): window late %.1f%%, median %.0f ms; baseline late %.1f%%, median %.0f ms",
+			  was, pacer_rate(p), pacer_rate(p) > was ? "raise" : pacer_rate(p) < was ? "back-off" : "hold",
+			  100 * p->last.late, 1000 * p->last.median, 100 * p->last_base.late,
+			  1000 * p->last_base.median);
+	}
 	send_some(w);
 	if (w->cfg->progress && now - w->last_draw > 0.2) {
 		draw(w, 0);
