@@ -292,6 +292,7 @@ static void judge(struct pacer *p, const struct pacer_window *w, double now)
 		p->trig_late = lbad;
 		p->trig_slow = sbad;
 		p->checking = 1;
+		p->trouble = w->rate;
 		p->backoffs++;
 		set_rate(p, from * PACER_DOWN, now);
 		p->backed_off = now;
@@ -299,8 +300,12 @@ static void judge(struct pacer *p, const struct pacer_window *w, double now)
 	}
 	if (w->start >= p->changed && w->rate == p->rate && f.late <= 0.5 && p->rate < p->cfg.max_qps &&
 	    (double)w->sent * 4 >= p->rate * span * 3) {
+		/* near the rate that was too much last time, step carefully; past it, it was not */
+		if (p->rate > p->trouble)
+			p->trouble = 0;
+		double up = p->trouble > 0 && p->rate * PACER_UP > PACER_NEAR * p->trouble ? PACER_UP_NEAR : PACER_UP;
 		p->raises++;
-		set_rate(p, p->rate * PACER_UP, now);
+		set_rate(p, p->rate * up, now);
 	}
 }
 

@@ -44,7 +44,10 @@
  * the rate was the limit (the window's sends used at least three
  * quarters of what the rate allowed; with the concurrency the limit, a
  * higher rate would change nothing): raise to rate * PACER_UP, never
- * above max_qps. So one raise needs a window plus the lag: with the
+ * above max_qps; within PACER_NEAR of the rate the last back-off came
+ * from, by PACER_UP_NEAR only, so the rate creeps up on a limit it has
+ * met instead of jumping a quarter past it (a good window above that
+ * rate forgets it). So one raise needs a window plus the lag: with the
  * default lag of 1 s, a raise every 1.5 s at most.
  *
  * Below PACER_MIN_SAMPLES / PACER_MAX_WINDOW (4 q/s) no window has
@@ -63,6 +66,8 @@
 #define PACER_MIN_SAMPLES 20
 #define PACER_MAX_LAG 10.0
 #define PACER_UP 1.25
+#define PACER_UP_NEAR 1.05 /* the step within PACER_NEAR of the last back-off's rate */
+#define PACER_NEAR 0.9
 #define PACER_DOWN 0.5
 #define PACER_HELD 0.75
 #define PACER_CHECK_WAIT 4
@@ -111,6 +116,7 @@ struct pacer {
 	int trig_late, trig_slow; /* what was bad */
 	struct pacer_figures trig, trig_base;
 	double trig_good; /* answers in time per second in the window that caused it */
+	double trouble;   /* the rate of that window (0: none, or passed since) */
 	/* the last judged window and the baseline it was judged against (for logs) */
 	struct pacer_figures last, last_base;
 	/* outcome counters, for the caller's summary */

@@ -216,11 +216,12 @@ static void test_no_rise_past_capacity(void **state)
 	pacer_init(&p, &standard, 0);
 	run(&p, 60);
 	double lost = (double)sim.timeouts / sim.sent;
-	if (!(sim.max_rate <= 2000 * PACER_UP * PACER_UP && lost < 0.05 && p.backoffs >= 2))
+	/* once it has met the limit, it creeps up on it (PACER_UP_NEAR) instead of jumping past it */
+	if (!(sim.max_rate <= 2000 * PACER_UP && lost < 0.03 && p.backoffs >= 2))
 		fail_msg("highest rate after 10 s %.0f, %.1f%% lost of %lu, %zu raises, %zu back-offs, now %.0f",
 			 sim.max_rate, 100 * lost, sim.sent, p.raises, p.backoffs, pacer_rate(&p));
-	/* and it used the Recursor: over 60 s, at least 1200 a second on average */
-	if (!(sim.answered >= 60 * 1200))
+	/* and it used the Recursor: over 60 s, at least 1400 a second on average */
+	if (!(sim.answered >= 60 * 1400))
 		fail_msg("%lu answers in 60 s", sim.answered);
 }
 
