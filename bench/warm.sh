@@ -13,18 +13,22 @@
 # Options: --quick (100 zones, 15 s windows), --window S (default 60).
 #
 # --pacing [--names N]: instead, how long N names (default 50000) take to
-# warm, fixed pacing (--max-qps = --qps) against adaptive: a hermetic tree
-# of 100 zones x N/100 names (no latency relay), a teacher Recursor behind
-# `recmesh proxy` learns every name once, then a fresh Recursor is warmed
-# once per mode (restarted in between), and a table: names, seconds,
-# answers/s, timeouts, SERVFAILs, the highest rate, back-offs. The rates:
-# PACING_QPS (1000), PACING_MAX_QPS (5000), PACING_CONCURRENCY (500).
+# warm, fixed pacing (--max-qps = --qps) against adaptive: the same kind of
+# tree (100 zones x N/100 names) behind the latency relay, so that each
+# recursion costs the Recursor tens of milliseconds and every dead ns1
+# about 1.5 s, as on a real network; a teacher Recursor behind `recmesh
+# proxy` learns every name once; then a fresh Recursor, with one thread
+# (PACING_THREADS) so that the replay can overload it, is warmed once per
+# mode (restarted in between). The table per mode: names, seconds,
+# answers/s, timeouts, SERVFAILs, the highest rate, raises, back-offs.
+# The rates: PACING_QPS (1000), PACING_MAX_QPS (5000), PACING_CONCURRENCY
+# (1000, recmesh's default); the tree's prefix: RM_TEST_NET (127.73).
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 RECMESH=${RECMESH:-$("$HERE/build.sh")}
 ZONES=500 NAMES=20 WINDOW=60 QPS=300
 PACING=0 PACING_NAMES=50000
-: "${PACING_QPS:=1000}" "${PACING_MAX_QPS:=5000}" "${PACING_CONCURRENCY:=500}"
+: "${PACING_QPS:=1000}" "${PACING_MAX_QPS:=5000}" "${PACING_CONCURRENCY:=1000}" "${PACING_THREADS:=1}"
 rest=()
 while (($#)); do
 	case $1 in
@@ -42,8 +46,9 @@ bench_args ${rest[@]+"${rest[@]}"}
 # pacing_bench: fixed against adaptive pacing for PACING_NAMES names; prints the table
 pacing_bench() {
 	local per=$(((PACING_NAMES + 99) / 100)) nats_port nats teach_port proxy_port rec_port mode max out
-	echo "== tree: 100 zones x $per names" >&2
-	rm_start_tree 127.73 100 "$per"
+	echo "== tree: 100 zones x $per names behind a latency relay" >&2
+	bench_tree "${RM_TEST_NET:-127.73}" 100 "$per"
+	echo "   $BENCH_SERVERS leaf server addresses, $BENCH_DEAD dead" >&2
 	nats_port=$(rm_free_port)
 	nats=nats://127.0.0.1:$nats_port
 	rm_start_nats nats "$nats_port"
@@ -66,24 +71,30 @@ pacing_bench() {
 		max=$PACING_QPS
 		[[ $mode == adaptive ]] && max=$PACING_MAX_QPS
 		rm_stop rec
-		rm_start_recursor rec "$rec_port"
+		rm_start_recursor rec "$rec_port" "threads=$PACING_THREADS"
 		echo "== $mode: --qps $PACING_QPS --max-qps $max --concurrency $PACING_CONCURRENCY" >&2
 		out=$("$RECMESH" warm --target "127.0.0.1:$rec_port" --nats "$nats" --cluster pace --top "$PACING_NAMES" \
-			--qps "$PACING_QPS" --max-qps "$max" --concurrency "$PACING_CONCURRENCY" --intel-file "" --json) \
-			|| echo "   recmesh warm failed: $out" >&2
+			--qps "$PACING_QPS" --max-qps "$max" --concurrency "$PACING_CONCURRENCY" --intel-file "" --json -v \
+			2>"$RM_TMP/pace-$mode.err") || echo "   recmesh warm failed: $out $(tail -3 "$RM_TMP/pace-$mode.err")" >&2
 		echo "$mode $out" >>"$RM_TMP/pace.txt"
 	done
-	printf '%-9s %8s %8s %10s %9s %10s %9s %9s\n' mode names seconds answers/s timeouts SERVFAILs peak_q/s back-offs
+	echo "(a Recursor with threads=$PACING_THREADS; --qps $PACING_QPS, --max-qps $PACING_MAX_QPS adaptive, --concurrency $PACING_CONCURRENCY)"
+	printf '%-9s %8s %8s %10s %9s %10s %9s %7s %9s\n' mode names seconds answers/s timeouts SERVFAILs peak_q/s raises back-offs
 	while read -r mode out; do
 		awk -v mode="$mode" -v j="$out" 'function num(k,   m) {
 				if (match(j, "\"" k "\":[0-9.]+")) { m = substr(j, RSTART, RLENGTH); sub(/.*:/, "", m); return m }
 				return 0 }
-			BEGIN { printf "%-9s %8d %8.1f %10.0f %9d %10d %9.0f %9d\n", mode, num("names"), num("seconds"),
-				num("rate"), num("timeouts"), num("SERVFAIL"), num("peak_qps"), num("backoffs") }'
+			BEGIN { printf "%-9s %8d %8.1f %10.0f %9d %10d %9.0f %7d %9d\n", mode, num("names"), num("seconds"),
+				num("rate"), num("timeouts"), num("SERVFAIL"), num("peak_qps"), num("raises"), num("backoffs") }'
 	done <"$RM_TMP/pace.txt"
+	echo "adaptive pacing decisions:"
+	grep -o 'pace [0-9].*' "$RM_TMP/pace-adaptive.err" | sed 's/^/  /' || echo "  none"
 }
 if ((PACING)); then
-	pacing_bench | tee "$BENCH_OUT/warm-pacing-$(date +%Y%m%d-%H%M%S).txt"
+	# not in a pipeline: a subshell's servers would escape the exit trap's cleanup
+	table=$BENCH_OUT/warm-pacing-$(date +%Y%m%d-%H%M%S).txt
+	pacing_bench >"$table"
+	cat "$table"
 	exit 0
 fi
 

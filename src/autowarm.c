@@ -116,8 +116,12 @@ static void *watch(void *arg)
 		int rcode;
 		int ok = replay_probe(a->upstream, 1.0, &rcode) == 0;
 		long up = -1;
+		/* the time before rec_control starts: a slow read widens the start's interval (restart.h) */
+		double now = clock_mono(), took = 0;
 		if (ok && a->sockdir) {
-			if (reccontrol_get(a->sockdir, "uptime", 3.0, &up, err, sizeof(err)) < 0) {
+			int rc = reccontrol_get(a->sockdir, "uptime", 3.0, &up, err, sizeof(err));
+			took = clock_mono() - now;
+			if (rc < 0) {
 				up = -1;
 				if (!uptime_warned)
 					log_warn("auto-warm: cannot read the uptime of '%s' from '%s': %s",
@@ -127,7 +131,7 @@ static void *watch(void *arg)
 				uptime_warned = 0;
 			}
 		}
-		enum restart_event e = restart_step(&det, ok, up, clock_mono());
+		enum restart_event e = restart_step(&det, ok, up, now, took);
 		if (e == RESTART_DOWN)
 			log_warn("upstream '%s' does not answer; will warm it up when it is back", a->upstream);
 		else if (e == RESTART_BACK || e == RESTART_UPTIME)

@@ -100,8 +100,11 @@ static int check_options(struct rm_options *o)
 		snprintf(msg, sizeof(msg), "bad --upstream address '%s' (expected ADDR:PORT)", o->upstream);
 		return node_usage_error("proxy", msg, o);
 	}
-	if (o->auto_warm && (o->qps == 0 || o->concurrency == 0 || o->concurrency > 60000 || o->top == 0))
-		return node_usage_error("proxy", "with --auto-warm, --qps, --top and --concurrency (at most 60000) must be positive", o);
+	char werr[200];
+	if (o->auto_warm && options_check_warm(CMD_PROXY, o, werr, sizeof(werr)) < 0) {
+		snprintf(msg, sizeof(msg), "with --auto-warm, %s", werr);
+		return node_usage_error("proxy", msg, o);
+	}
 	if (o->rec_socket_dir && !o->auto_warm)
 		return node_usage_error("proxy", "--rec-socket-dir only makes sense with --auto-warm", o);
 	if (o->upstream_timeout <= 0 || o->upstream_sockets == 0 || o->upstream_sockets > 64)

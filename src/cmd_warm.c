@@ -52,8 +52,8 @@ int cmd_warm(int argc, char **argv)
 		options_free(&o);
 		return 2;
 	}
-	if (o.qps == 0 || o.concurrency == 0 || o.concurrency > 60000 || o.top == 0) {
-		fprintf(stderr, "recmesh warm: --qps, --top and --concurrency (at most 60000) must be positive\n");
+	if (options_check_warm(CMD_WARM, &o, err, sizeof(err)) < 0) {
+		fprintf(stderr, "recmesh warm: %s\nTry 'recmesh warm --help'.\n", err);
 		options_free(&o);
 		return 2;
 	}

@@ -4,6 +4,7 @@
 #include "options.h"
 
 #include "acl.h"
+#include "replay.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -96,7 +97,7 @@ static const struct opt_def defs[] = {
 	{"intel-file", 0, OPT_STR, OFF(intel_file), CMD_WARM, "FILE", "/var/lib/recmesh/intel.txt",
 	 "write the fleet's authoritative-server intelligence here before replaying"},
 	{"intel-wait", 0, OPT_DOUBLE, OFF(intel_wait), CMD_WARM, "SECONDS", "1.5",
-	 "replay no sooner than this after writing the intelligence file (the Recursor loads it every second)"},
+	 "replay no sooner than this after writing the intelligence file (the Recursor loads it every second; at most 3600)"},
 	{"auto-warm", 0, OPT_FLAG, OFF(auto_warm), CMD_PROXY, NULL, NULL,
 	 "warm the upstream up by itself when it has restarted"},
 	{"rec-socket-dir", 0, OPT_STR, OFF(rec_socket_dir), CMD_PROXY, "DIR", NULL,
@@ -110,12 +111,12 @@ static const struct opt_def defs[] = {
 	 "warm-up queries per second to start with (see --max-qps)"},
 	{"max-qps", 0, OPT_UINT, OFF(max_qps), CMD_WARM | CMD_PROXY, "N", "5000",
 	 "let the warm-up rate rise up to N q/s while the Recursor keeps up (N <= --qps: fixed at --qps)"},
-	{"concurrency", 0, OPT_UINT, OFF(concurrency), CMD_WARM | CMD_PROXY, "N", "100",
-	 "warm-up queries in flight at most"},
+	{"concurrency", 0, OPT_UINT, OFF(concurrency), CMD_WARM | CMD_PROXY, "N", "1000",
+	 "warm-up queries in flight at most (1 to 60000)"},
 	{"query-timeout", 0, OPT_DOUBLE, OFF(query_timeout), CMD_WARM | CMD_PROXY, "SECONDS", "5",
-	 "give up on a warm-up answer after this long"},
+	 "give up on a warm-up answer after this long (at most 3600)"},
 	{"wait-timeout", 0, OPT_DOUBLE, OFF(wait_timeout), CMD_WARM | CMD_PROXY, "SECONDS", "60",
-	 "wait this long at most for the target to answer before replaying"},
+	 "wait this long at most for the target to answer before replaying (at most 3600)"},
 	{"max-age", 0, OPT_DOUBLE, OFF(max_age), CMD_HOT | CMD_WARM | CMD_NODE_AND_NS, "SECONDS", "86400",
 	 "skip node lists older than this (0: no limit)"},
 	{"nats-timeout", 0, OPT_DOUBLE, OFF(nats_timeout), CMD_HOT | CMD_WARM | CMD_PROXY | CMD_NS,
@@ -541,4 +542,33 @@ void options_diff(enum rm_command cmd, const struct rm_options *a, const struct 
 	for (const struct opt_def *d = defs; d->name; d++)
 		if ((d->commands & cmd) && strcmp(opt_text(a, d, va, sizeof(va)), opt_text(b, d, vb, sizeof(vb))))
 			fn(arg, d->name, va, vb);
+}
+
+int options_check_warm(enum rm_command cmd, const struct rm_options *o, char *err, size_t err_size)
+{
+	const char *what = NULL;
+	double v = 0;
+	if (o->qps == 0 || o->top == 0) {
+		snprintf(err, err_size, "--qps and --top must be positive");
+		return -1;
+	}
+	if (o->concurrency == 0 || o->concurrency > REPLAY_MAX_CONCURRENCY) {
+		snprintf(err, err_size, "--concurrency must be 1 to %d, not %u", REPLAY_MAX_CONCURRENCY,
+			 o->concurrency);
+		return -1;
+	}
+	if (!(o->query_timeout > 0 && o->query_timeout <= REPLAY_MAX_TIMEOUT)) {
+		snprintf(err, err_size, "--query-timeout must be above 0 and at most %d seconds, not %g",
+			 REPLAY_MAX_TIMEOUT, o->query_timeout);
+		return -1;
+	}
+	if (o->wait_timeout > REPLAY_MAX_TIMEOUT)
+		what = "--wait-timeout", v = o->wait_timeout;
+	else if (cmd == CMD_WARM && o->intel_wait > REPLAY_MAX_TIMEOUT)
+		what = "--intel-wait", v = o->intel_wait;
+	if (what) {
+		snprintf(err, err_size, "%s must be at most %d seconds, not %g", what, REPLAY_MAX_TIMEOUT, v);
+		return -1;
+	}
+	return 0;
 }

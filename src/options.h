@@ -98,4 +98,12 @@ typedef void (*options_diff_fn)(void *arg, const char *name, const char *old_val
 void options_diff(enum rm_command cmd, const struct rm_options *a, const struct rm_options *b,
 		  options_diff_fn fn, void *arg);
 
+/*
+ * The warm-up options' ranges (recmesh warm, and proxy --auto-warm):
+ * --qps and --top positive, --concurrency 1 to 60000, --query-timeout
+ * above 0 and --wait-timeout (and warm's --intel-wait) at most 3600
+ * seconds. Returns 0, or -1 with the reason in err (the caller exits 2).
+ */
+int options_check_warm(enum rm_command cmd, const struct rm_options *opts, char *err, size_t err_size);
+
 #endif

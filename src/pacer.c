@@ -3,7 +3,36 @@
 
 #include "pacer.h"
 
+#include <math.h>
+#include <stdlib.h>
 #include <string.h>
+
+static int fixed(const struct pacer *p)
+{
+	return p->cfg.max_qps <= p->cfg.qps;
+}
+
+static struct pacer_window *newest(struct pacer *p)
+{
+	return &p->ring[(p->first + p->count - 1) % PACER_RING];
+}
+
+/* Closes the open window at now and opens the next one at the current rate */
+static void roll(struct pacer *p, double now)
+{
+	struct pacer_window *w = newest(p);
+	w->closed = 1;
+	w->end = now < w->start ? w->start : now;
+	if (p->count == PACER_RING) { /* cannot happen with the lag bounded; drop the oldest */
+		p->first = (p->first + 1) % PACER_RING;
+		p->count--;
+	}
+	p->count++;
+	w = newest(p);
+	memset(w, 0, sizeof(*w));
+	w->start = now;
+	w->rate = p->rate;
+}
 
 void pacer_init(struct pacer *p, const struct pacer_config *cfg, double now)
 {
@@ -17,14 +46,16 @@ void pacer_init(struct pacer *p, const struct pacer_config *cfg, double now)
 		p->cfg.min_qps = 1;
 	if (p->cfg.min_qps > p->cfg.qps)
 		p->cfg.min_qps = p->cfg.qps;
+	if (!(p->cfg.slow_after > 0))
+		p->cfg.slow_after = 1;
+	p->lag = p->cfg.slow_after < PACER_MAX_LAG ? p->cfg.slow_after : PACER_MAX_LAG;
 	p->rate = p->peak = p->cfg.qps;
 	p->tokens = 1;
-	p->last_refill = p->changed = p->window_start = now;
-}
-
-static int fixed(const struct pacer *p)
-{
-	return p->cfg.max_qps <= p->cfg.qps;
+	p->last_refill = p->changed = now;
+	p->backed_off = -1;
+	p->count = 1;
+	p->ring[0].start = now;
+	p->ring[0].rate = p->rate;
 }
 
 unsigned pacer_allowed(struct pacer *p, double now)
@@ -40,26 +71,74 @@ unsigned pacer_allowed(struct pacer *p, double now)
 	return p->tokens >= 1 ? (unsigned)p->tokens : 0;
 }
 
+static void bump(unsigned *c)
+{
+	if (*c < ~0u)
+		(*c)++;
+}
+
+/*
+ * The window of a query sent at sent; NULL when that one was judged
+ * already. A query sent at the very instant a window was closed belongs
+ * to the closed one, whether it was sent before or after the close: the
+ * sent count and the outcome always land in the same window.
+ */
+static struct pacer_window *window_of(struct pacer *p, double sent)
+{
+	for (size_t i = p->count; i > 1; i--) {
+		struct pacer_window *w = &p->ring[(p->first + i - 1) % PACER_RING];
+		if (w->start < sent)
+			return w;
+	}
+	return p->ring[p->first].start <= sent ? &p->ring[p->first] : NULL;
+}
+
 void pacer_sent(struct pacer *p, double now)
 {
+	struct pacer_window *w = window_of(p, now);
 	p->tokens -= 1;
-	p->sent++;
+	bump(w ? &w->sent : &newest(p)->sent);
+}
+
+/* Histogram bin of an answer time: 0 below 1 ms, then half-octaves from 1 ms */
+static int bin_of(double t)
+{
+	double edge = 0.001;
+	int k = 0;
+	while (t >= edge && k < PACER_BINS - 1) {
+		k++;
+		edge *= M_SQRT2;
+	}
+	return k;
+}
+
+/* The middle of a bin (geometric) */
+static double bin_time(int k)
+{
+	if (k == 0)
+		return 0.0005;
+	return 0.001 * pow(M_SQRT2, k - 0.5);
 }
 
 void pacer_answer(struct pacer *p, double sent, double now)
 {
-	if (sent < p->changed)
+	struct pacer_window *w = window_of(p, sent);
+	if (!w)
 		return;
-	p->answers++;
-	if (now - sent > p->cfg.slow_after)
-		p->slow++;
+	double t = now - sent;
+	if (t <= p->lag) {
+		bump(&w->fast);
+		bump(&w->hist[bin_of(t)]);
+	} else {
+		bump(&w->late_answers);
+	}
 }
 
 void pacer_timeout(struct pacer *p, double sent, double now)
 {
-	if (sent < p->changed)
-		return;
-	p->timeouts++;
+	struct pacer_window *w = window_of(p, sent);
+	if (w)
+		bump(&w->timeouts);
 }
 
 static void set_rate(struct pacer *p, double rate, double now)
@@ -70,30 +149,176 @@ static void set_rate(struct pacer *p, double rate, double now)
 		rate = p->cfg.min_qps;
 	if (rate > p->peak)
 		p->peak = rate;
+	if (rate < p->rate) { /* no burst at the old rate after a back-off */
+		p->tokens = 0;
+		p->last_refill = now;
+	}
 	p->rate = rate;
-	p->changed = p->window_start = now;
-	p->answers = p->slow = p->timeouts = p->sent = 0;
+	p->changed = now;
+	roll(p, now); /* each window has one rate */
+}
+
+static struct pacer_figures figures(const struct pacer_window *w, unsigned fast)
+{
+	struct pacer_figures f;
+	unsigned n = w->sent, k = n / 2 + 1, seen = 0; /* k: the median's rank */
+	f.late = (double)(n - fast) / n;
+	f.median = INFINITY;
+	if (fast >= k)
+		for (int b = 0; b < PACER_BINS; b++) {
+			seen += w->hist[b];
+			if (seen >= k) {
+				f.median = bin_time(b);
+				break;
+			}
+		}
+	return f;
+}
+
+static void base_push(struct pacer *p, struct pacer_figures f)
+{
+	p->base[p->base_next] = f;
+	p->base_next = (p->base_next + 1) % PACER_BASE_WINDOWS;
+	if (p->nbase < PACER_BASE_WINDOWS)
+		p->nbase++;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return x < y ? -1 : x > y;
+}
+
+/* The lower middle of the good windows' figures (each figure on its own) */
+static struct pacer_figures baseline(const struct pacer *p)
+{
+	double late[PACER_BASE_WINDOWS], med[PACER_BASE_WINDOWS];
+	for (size_t i = 0; i < p->nbase; i++) {
+		late[i] = p->base[i].late;
+		med[i] = p->base[i].median;
+	}
+	qsort(late, p->nbase, sizeof(double), cmp_double);
+	qsort(med, p->nbase, sizeof(double), cmp_double);
+	return (struct pacer_figures){late[(p->nbase - 1) / 2], med[(p->nbase - 1) / 2]};
+}
+
+static int late_bad(struct pacer_figures f, struct pacer_figures b, unsigned n)
+{
+	/*
+	 * By chance: three standard deviations of the difference between two
+	 * windows of n queries (the baseline's fraction is a sample too),
+	 * counting at least one late query in the baseline.
+	 */
+	double q = b.late > 1.0 / n ? b.late : 1.0 / n;
+	return f.late > b.late + PACER_LATE_MARGIN + 3 * sqrt(2 * q * (1 - q) / n);
+}
+
+static int slow_bad(struct pacer_figures f, struct pacer_figures b)
+{
+	return f.median > PACER_SLOW_FACTOR * b.median + PACER_SLOW_MARGIN;
+}
+
+/* Whether the last back-off helped, judged by a window sent after it */
+static int helped(const struct pacer *p, struct pacer_figures f, double good)
+{
+	struct pacer_figures t = p->trig, b = p->trig_base;
+	if (good >= PACER_HELD * p->trig_good)
+		return 1; /* as many answers in time at the lower rate */
+	if (p->trig_late && t.late - f.late >= fmax(PACER_LATE_MARGIN, (t.late - b.late) * 2 / 3))
+		return 1;
+	if (p->trig_slow && isfinite(b.median) &&
+	    (isinf(t.median) ? isfinite(f.median) : f.median <= (t.median + b.median) / 2))
+		return 1;
+	return 0;
+}
+
+/* Better than the window before, in what made the back-off */
+static int improving(const struct pacer *p, struct pacer_figures f)
+{
+	if (p->trig_late && p->prev.late - f.late > PACER_LATE_MARGIN)
+		return 1;
+	return p->trig_slow && f.median < p->prev.median * 0.8;
+}
+
+static void judge(struct pacer *p, const struct pacer_window *w, double now)
+{
+	p->judged++;
+	if (w->sent < PACER_MIN_SAMPLES)
+		return; /* too little to tell */
+	unsigned fast = w->fast < w->sent ? w->fast : w->sent;
+	struct pacer_figures f = figures(w, fast);
+	struct pacer_figures b = p->nbase ? baseline(p) : f;
+	int lbad = late_bad(f, b, w->sent), sbad = slow_bad(f, b);
+	p->last = f;
+	p->last_base = b;
+	if (!lbad && !sbad)
+		base_push(p, f); /* only the Recursor's normal makes the baseline */
+	if (fixed(p) || w->start < p->backed_off)
+		return; /* sent before the last back-off: that one answered it */
+	double span = w->end - w->start;
+	double good = span > 0 ? fast / span : 0;
+	if (p->checking == 1) {
+		/* the first window after a back-off: the Recursor may still be working off its queue */
+		p->checking = 2;
+		p->waited = 0;
+		p->prev = f;
+		return;
+	}
+	if (p->checking == 2) {
+		if (!helped(p, f, good) && improving(p, f) && p->waited < PACER_CHECK_WAIT) {
+			p->waited++; /* getting better: the queue is still draining */
+			p->prev = f;
+			return;
+		}
+		p->checking = 0;
+		if (!helped(p, f, good)) {
+			/* as slow at the lower rate: the names are (dead servers), not the rate */
+			p->holds++;
+			p->nbase = p->base_next = 0;
+			base_push(p, f);
+			return;
+		}
+	}
+	if (lbad || sbad) {
+		if (p->rate <= p->cfg.min_qps)
+			return;
+		double from = w->rate < p->rate ? w->rate : p->rate;
+		double sent_rate = span >= PACER_WINDOW ? w->sent / span : from;
+		if (sent_rate < from)
+			from = sent_rate; /* the concurrency held it lower */
+		p->trig = f;
+		p->trig_base = b;
+		p->trig_good = good;
+		p->trig_late = lbad;
+		p->trig_slow = sbad;
+		p->checking = 1;
+		p->trouble = w->rate;
+		p->backoffs++;
+		set_rate(p, from * PACER_DOWN, now);
+		p->backed_off = now;
+		return;
+	}
+	if (w->start >= p->changed && w->rate == p->rate && f.late <= 0.5 && p->rate < p->cfg.max_qps &&
+	    (double)w->sent * 4 >= p->rate * span * 3) {
+		/* near the rate that was too much last time, step carefully; past it, it was not */
+		if (p->rate > p->trouble)
+			p->trouble = 0;
+		double up = p->trouble > 0 && p->rate * PACER_UP > PACER_NEAR * p->trouble ? PACER_UP_NEAR : PACER_UP;
+		p->raises++;
+		set_rate(p, p->rate * up, now);
+	}
 }
 
 void pacer_tick(struct pacer *p, double now)
 {
-	double span = now - p->window_start;
-	if (fixed(p) || span < PACER_WINDOW)
-		return;
-	int bad = p->timeouts > 0 || p->slow * 10 > p->answers;
-	if (bad && p->rate > p->cfg.min_qps) {
-		p->backoffs++;
-		set_rate(p, p->rate * PACER_DOWN, now);
-		return;
+	struct pacer_window *cur = newest(p);
+	double open = now - cur->start;
+	if ((open >= PACER_WINDOW && cur->sent >= PACER_MIN_SAMPLES) || open >= PACER_MAX_WINDOW)
+		roll(p, now);
+	while (p->count > 1 && now >= p->ring[p->first].end + p->lag) {
+		struct pacer_window w = p->ring[p->first];
+		p->first = (p->first + 1) % PACER_RING;
+		p->count--;
+		judge(p, &w, now);
 	}
-	if (!bad && p->answers + p->timeouts < PACER_MIN_SAMPLES)
-		return; /* too little to judge: keep counting */
-	if (!bad && p->sent * 4 >= (size_t)(p->rate * span * 3) && p->rate < p->cfg.max_qps) {
-		p->raises++;
-		set_rate(p, p->rate * PACER_UP, now);
-		return;
-	}
-	/* bad at the floor, or good while the rate was not the limit: a fresh window */
-	p->window_start = now;
-	p->answers = p->slow = p->timeouts = p->sent = 0;
 }

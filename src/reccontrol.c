@@ -14,19 +14,43 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 extern char **environ;
 
-/* Waits for the child; kills it first when kill_it. Returns its wait status */
-static int reap(pid_t pid, int kill_it)
+enum reap_result { REAP_EXITED, REAP_KILLED_LATE, REAP_UNKNOWN };
+
+/*
+ * Waits for the child until the deadline (polling, so a child that closed
+ * its output but hangs cannot block the caller), then kills and reaps it.
+ * ECHILD (another part of the process reaped it first, e.g. libev's
+ * SIGCHLD watcher in the node's default loop) gives REAP_UNKNOWN.
+ */
+static enum reap_result reap(pid_t pid, double deadline, int kill_now, int *status)
 {
-	int status = 0;
-	if (kill_it)
-		kill(pid, SIGKILL);
-	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-		;
-	return status;
+	while (!kill_now) {
+		pid_t r = waitpid(pid, status, WNOHANG);
+		if (r == pid)
+			return REAP_EXITED;
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			return REAP_UNKNOWN;
+		if (clock_mono() >= deadline)
+			break;
+		struct timespec ts = {0, 10000000}; /* 10 ms */
+		nanosleep(&ts, NULL);
+	}
+	kill(pid, SIGKILL);
+	for (;;) {
+		pid_t r = waitpid(pid, status, 0);
+		if (r == pid)
+			return REAP_KILLED_LATE;
+		if (r < 0 && errno == EINTR)
+			continue;
+		return REAP_UNKNOWN;
+	}
 }
 
 int reccontrol_get(const char *socket_dir, const char *name, double timeout, long *value,
@@ -50,7 +74,17 @@ int reccontrol_get(const char *socket_dir, const char *name, double timeout, lon
 	posix_spawn_file_actions_adddup2(&fa, fds[1], STDOUT_FILENO);
 	posix_spawn_file_actions_addopen(&fa, STDERR_FILENO, "/dev/null", O_WRONLY, 0);
 	posix_spawn_file_actions_addopen(&fa, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
-	rc = posix_spawnp(&pid, "rec_control", &fa, NULL, argv, environ);
+	/* the child starts with no signal blocked and every signal at its default, whatever this thread has */
+	posix_spawnattr_t at;
+	sigset_t none, all;
+	sigemptyset(&none);
+	sigfillset(&all);
+	posix_spawnattr_init(&at);
+	posix_spawnattr_setsigmask(&at, &none);
+	posix_spawnattr_setsigdefault(&at, &all);
+	posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+	rc = posix_spawnp(&pid, "rec_control", &fa, &at, argv, environ);
+	posix_spawnattr_destroy(&at);
 	posix_spawn_file_actions_destroy(&fa);
 	close(fds[1]);
 	if (rc != 0) {
@@ -66,7 +100,7 @@ int reccontrol_get(const char *socket_dir, const char *name, double timeout, lon
 			timed_out = 1;
 			break;
 		}
-		int ms = (int)(rest * 1000) + 1; /* never wake up before the deadline */
+		int ms = rest > 1000 ? 1000000 : (int)(rest * 1000) + 1; /* never before the deadline */
 		struct pollfd p = {fds[0], POLLIN, 0};
 		int n = poll(&p, 1, ms);
 		if (n < 0 && errno == EINTR)
@@ -87,17 +121,19 @@ int reccontrol_get(const char *socket_dir, const char *name, double timeout, lon
 		}
 	}
 	close(fds[0]);
-	int status = reap(pid, timed_out || too_long);
+	int status = 0;
+	enum reap_result how = reap(pid, deadline, timed_out || too_long, &status);
 	out[len] = '\0';
-	if (timed_out) {
-		snprintf(err, err_size, "rec_control did not finish within %.1f s", timeout);
-		return -1;
-	}
 	if (too_long) {
 		snprintf(err, err_size, "rec_control printed more than %d bytes", RECCONTROL_MAX_OUTPUT);
 		return -1;
 	}
-	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+	if (timed_out || how == REAP_KILLED_LATE) {
+		snprintf(err, err_size, "rec_control did not finish within %.1f s", timeout);
+		return -1;
+	}
+	/* REAP_UNKNOWN: reaped elsewhere; the output alone decides (rec_control prints a value only on success) */
+	if (how == REAP_EXITED && (!WIFEXITED(status) || WEXITSTATUS(status) != 0)) {
 		if (WIFEXITED(status) && WEXITSTATUS(status) == 127)
 			snprintf(err, err_size, "rec_control not found or could not start");
 		else if (WIFEXITED(status))

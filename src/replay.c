@@ -24,6 +24,7 @@
 #include <ev.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -87,15 +88,23 @@ static void send_some(struct replay_state *w)
 		const struct hot_item *it = &w->items[w->next];
 		int len = dnsmsg_make_query((uint16_t)id, it->qname, it->qname_len, it->qtype, 1, pkt,
 					    sizeof(pkt));
+		ssize_t r = len >= 0 ? send(w->fd, pkt, (size_t)len, 0) : -1;
+		if (r < 0 && len >= 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS)) {
+			/* the send buffer is full: the same name again on the next tick */
+			idpool_give(w->ids, (uint16_t)id);
+			if (w->res->send_retries < SIZE_MAX)
+				w->res->send_retries++;
+			break;
+		}
 		w->item[id] = (uint32_t)w->next;
 		w->next++;
 		allowed--;
-		pacer_sent(&w->pacer, now);
-		if (len < 0 || send(w->fd, pkt, (size_t)len, 0) < 0) {
+		if (r < 0) {
 			idpool_give(w->ids, (uint16_t)id);
 			w->res->send_errors++;
 			continue;
 		}
+		pacer_sent(&w->pacer, now);
 		w->res->sent++;
 	}
 }
@@ -150,7 +159,16 @@ static void on_tick(struct ev_loop *loop, ev_timer *t, int revents)
 		idpool_give(w->ids, (uint16_t)id);
 		w->res->timeouts++;
 	}
+	double was = pacer_rate(&w->pacer);
+	size_t holds = w->pacer.holds;
 	pacer_tick(&w->pacer, now);
+	if (pacer_rate(&w->pacer) != was || w->pacer.holds != holds) {
+		const struct pacer *p = &w->pacer;
+		log_debug("pace %.0f -> %.0f q/s (%s): window late %.1f%%, median %.0f ms; baseline late %.1f%%, median %.0f ms",
+			  was, pacer_rate(p), pacer_rate(p) > was ? "raise" : pacer_rate(p) < was ? "back-off" : "hold",
+			  100 * p->last.late, 1000 * p->last.median, 100 * p->last_base.late,
+			  1000 * p->last_base.median);
+	}
 	send_some(w);
 	if (w->cfg->progress && now - w->last_draw > 0.2) {
 		draw(w, 0);
@@ -188,9 +206,10 @@ int replay_run(const struct replay_config *cfg, const struct hot_item *items, si
 	memset(&r, 0, sizeof(r));
 	memset(&w, 0, sizeof(w));
 	r.total = n;
-	if (cfg->qps == 0 || cfg->concurrency == 0 || cfg->concurrency > 60000 ||
-	    !(cfg->query_timeout > 0)) {
-		snprintf(err, err_size, "qps and query timeout must be positive and concurrency 1 to 60000");
+	if (cfg->qps == 0 || cfg->concurrency == 0 || cfg->concurrency > REPLAY_MAX_CONCURRENCY ||
+	    !(cfg->query_timeout > 0 && cfg->query_timeout <= REPLAY_MAX_TIMEOUT)) {
+		snprintf(err, err_size, "qps must be positive, concurrency 1 to %d and query timeout above 0 and at most %d s",
+			 REPLAY_MAX_CONCURRENCY, REPLAY_MAX_TIMEOUT);
 		return -1;
 	}
 	if ((w.fd = open_target(cfg->target, err, err_size)) < 0)
@@ -260,8 +279,15 @@ int replay_probe(const char *target, double timeout, int *rcode)
 		for (;;) {
 			double rest = deadline - clock_mono();
 			struct pollfd p = {fd, POLLIN, 0};
-			if (rest <= 0 || poll(&p, 1, (int)(rest * 1000) + 1) <= 0)
+			if (rest <= 0)
 				break;
+			if (rest > 1000)
+				rest = 1000; /* poll takes an int of milliseconds; the loop waits the rest */
+			int n = poll(&p, 1, (int)(rest * 1000) + 1);
+			if (n < 0 && errno != EINTR)
+				break;
+			if (n <= 0)
+				continue; /* the deadline is checked above */
 			ssize_t r = recv(fd, buf, sizeof(buf), 0);
 			if (r < 0 && errno == ECONNREFUSED)
 				break; /* nothing listens there */

@@ -8,6 +8,9 @@
  * `concurrency` queries are in flight; the rate starts at `qps` and adapts
  * between a floor and `max_qps` (see pacer.h). Query IDs come from the
  * shared ID pool (idpool.h), a random permutation drawn with arc4random.
+ * A send the socket cannot take now (its buffer is full: EAGAIN, ENOBUFS)
+ * is tried again with the same name on the next tick (send_retries); any
+ * other send error loses that name (send_errors).
  *
  * Runs its own libev loop: callable from any thread, blocks until done.
  * The config's strings and the items are borrowed for the call only.
@@ -21,6 +24,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#define REPLAY_MAX_CONCURRENCY 60000 /* below the ID pool's 65536 */
+#define REPLAY_MAX_TIMEOUT 3600       /* seconds: --query-timeout, --wait-timeout, --intel-wait */
+
 struct replay_config {
 	const char *target; /* ADDR:PORT */
 	unsigned qps;       /* the starting rate */
@@ -33,6 +39,7 @@ struct replay_config {
 
 struct replay_result {
 	size_t total, sent, answered, timeouts, send_errors;
+	size_t send_retries; /* sends put off to the next tick: the socket's buffer was full */
 	size_t rcodes[16]; /* answers by rcode (extended rcodes above 15 count in [15]) */
 	double seconds;
 	int stopped;       /* stopped early */

@@ -11,7 +11,7 @@ void restart_init(struct restart *r)
 	r->started = 0;
 }
 
-enum restart_event restart_step(struct restart *r, int probe_ok, long uptime, double now)
+enum restart_event restart_step(struct restart *r, int probe_ok, long uptime, double now, double took)
 {
 	if (!probe_ok) {
 		if (r->fails < RESTART_DOWN_PROBES)
@@ -24,17 +24,22 @@ enum restart_event restart_step(struct restart *r, int probe_ok, long uptime, do
 	}
 	r->fails = 0;
 	int known = uptime >= 0;
-	double started = now - (double)uptime;
+	if (!(took >= 0))
+		took = 0;
+	/* the start lies in (now - uptime - 1, now - uptime + took]: whole seconds, read after now */
+	double started = now - (double)uptime, latest = started + took;
 	enum restart_event e = RESTART_NONE;
 	if (r->down) {
 		r->down = 0;
 		e = RESTART_BACK;
+		if (!known)
+			r->known = 0; /* a new process: the old start must not make a second warm-up later */
 	} else if (known && r->known && started > r->started + RESTART_SLACK) {
 		e = RESTART_UPTIME;
 	}
-	/* the earliest start seen stays the reference while the process is the same */
-	if (known && (e != RESTART_NONE || !r->known || started < r->started)) {
-		r->started = started;
+	/* the earliest latest-possible start is the reference while the process is the same */
+	if (known && (e != RESTART_NONE || !r->known || latest < r->started)) {
+		r->started = latest;
 		r->known = 1;
 	}
 	return e;

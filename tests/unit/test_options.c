@@ -265,6 +265,56 @@ static void test_diff(void **state)
 	options_free(&b);
 }
 
+/* The warm-up options: defaults and ranges (recmesh warm, proxy --auto-warm) */
+static void test_warm_ranges(void **state)
+{
+	struct rm_options o;
+	char err[256];
+	char *argv[] = {"warm", "--target", "127.0.0.1:53", "--cluster", "c", NULL};
+	assert_int_equal(options_parse(CMD_WARM, 5, argv, &o), 0);
+	assert_int_equal(o.qps, 1000);
+	assert_int_equal(o.max_qps, 5000);
+	assert_int_equal(o.concurrency, 1000);
+	assert_true(o.query_timeout == 5 && o.wait_timeout == 60 && o.intel_wait == 1.5);
+	assert_int_equal(options_check_warm(CMD_WARM, &o, err, sizeof(err)), 0);
+	/* the limits themselves are fine */
+	o.concurrency = 60000;
+	o.query_timeout = o.wait_timeout = o.intel_wait = 3600;
+	assert_int_equal(options_check_warm(CMD_WARM, &o, err, sizeof(err)), 0);
+	o.concurrency = 60001;
+	assert_int_equal(options_check_warm(CMD_WARM, &o, err, sizeof(err)), -1);
+	assert_string_equal(err, "--concurrency must be 1 to 60000, not 60001");
+	o.concurrency = 0;
+	assert_int_equal(options_check_warm(CMD_WARM, &o, err, sizeof(err)), -1);
+	o.concurrency = 1000;
+	o.query_timeout = 3600.5;
+	assert_int_equal(options_check_warm(CMD_WARM, &o, err, sizeof(err)), -1);
+	assert_string_equal(err, "--query-timeout must be above 0 and at most 3600 seconds, not 3600.5");
+	o.query_timeout = 0;
+	assert_int_equal(options_check_warm(CMD_WARM, &o, err, sizeof(err)), -1);
+	o.query_timeout = 5;
+	o.wait_timeout = 1e30;
+	assert_int_equal(options_check_warm(CMD_WARM, &o, err, sizeof(err)), -1);
+	assert_string_equal(err, "--wait-timeout must be at most 3600 seconds, not 1e+30");
+	o.wait_timeout = 60;
+	o.intel_wait = 4000;
+	assert_int_equal(options_check_warm(CMD_WARM, &o, err, sizeof(err)), -1);
+	assert_string_equal(err, "--intel-wait must be at most 3600 seconds, not 4000");
+	o.intel_wait = 1.5;
+	o.qps = 0;
+	assert_int_equal(options_check_warm(CMD_WARM, &o, err, sizeof(err)), -1);
+	options_free(&o);
+
+	/* the proxy: the same, from its command line (it has no --intel-wait) */
+	char *pargv[] = {"proxy", "-l", "127.0.0.1:53", "-u", "127.0.0.1:5300", "--auto-warm",
+			 "--query-timeout", "1e10", NULL};
+	assert_int_equal(options_parse(CMD_PROXY, 8, pargv, &o), 0);
+	assert_int_equal(o.concurrency, 1000);
+	assert_int_equal(options_check_warm(CMD_PROXY, &o, err, sizeof(err)), -1);
+	assert_string_equal(err, "--query-timeout must be above 0 and at most 3600 seconds, not 1e+10");
+	options_free(&o);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -276,6 +326,7 @@ int main(void)
 		cmocka_unit_test(test_diff),
 		cmocka_unit_test(test_limits),
 		cmocka_unit_test(test_nats_timeout),
+		cmocka_unit_test(test_warm_ranges),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,4 +1,10 @@
-/* test_pacer.c: adaptive pacing: up under fast clean answers, down on timeouts, bounds, fixed mode */
+/*
+ * test_pacer.c: adaptive pacing against simulated Recursors. Outcomes come
+ * back in the order they happen (not the order sent), with the replay's
+ * timeouts: up under fast clean answers, no rise past what the Recursor
+ * takes, down when it slows down because of the rate, no back-off spiral
+ * over names that are slow anyway, bounds, fixed mode.
+ */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -7,114 +13,356 @@
 
 #include "pacer.h"
 
-/*
- * Drives the pacer for seconds of time in 1 ms steps: sends what it allows
- * (at most max_inflight waiting), and every query is answered after latency
- * seconds, or times out after timeout seconds when lost says so.
- */
-struct sim {
-	double t;
-	double latency, timeout;
-	int lose_every; /* 0: none lost; k: every k-th query is lost */
-	unsigned long n;
-	double ring[100000];
-	int lost[100000];
-	size_t head, tail;
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* What the simulated Recursor does with a query */
+struct model {
+	double lat_min, lat_max;   /* answer time, uniform */
+	double tail_share;         /* share of queries slow anyway (dead servers) ... */
+	double tail_min, tail_max; /* ... taking this long */
+	double tail_from;          /* from this time on */
+	double lose_share;         /* share lost whatever the rate ... */
+	double lose_from;          /* ... from this time on */
+	double capacity;           /* queries a second it takes (0: any number) ... */
+	double capacity_from;      /* ... from this time on */
+	double queue_max;          /* 0: above capacity, queries are dropped; > 0: they wait in a
+				      queue up to this long (then dropped) */
 };
 
-static void run(struct pacer *p, struct sim *s, double seconds)
+struct event {
+	double at, sent;
+	int timeout;
+};
+
+#define HEAP_MAX 600000
+
+static struct sim {
+	struct model m;
+	double t, timeout;
+	unsigned max_inflight;
+	struct event heap[HEAP_MAX];
+	size_t nheap, inflight;
+	unsigned long sent, answered, timeouts;
+	double server_free, tokens, last;
+	uint64_t rng;
+	double settle, max_rate; /* the highest rate seen from settle on */
+} sim;
+
+static double rnd(void)
 {
-	double end = s->t + seconds;
-	for (; s->t < end; s->t += 0.001) {
-		while (s->head != s->tail) {
-			double sent = s->ring[s->head];
-			int lost = s->lost[s->head];
-			if (!lost && s->t - sent >= s->latency)
-				pacer_answer(p, sent, s->t);
-			else if (lost && s->t - sent >= s->timeout)
-				pacer_timeout(p, sent, s->t);
-			else
-				break;
-			s->head = (s->head + 1) % 100000;
+	sim.rng ^= sim.rng << 13;
+	sim.rng ^= sim.rng >> 7;
+	sim.rng ^= sim.rng << 17;
+	return (double)(sim.rng >> 11) / (double)(1ull << 53);
+}
+
+static void push(struct event e)
+{
+	assert_true(sim.nheap < HEAP_MAX);
+	size_t i = sim.nheap++;
+	while (i > 0 && sim.heap[(i - 1) / 2].at > e.at) {
+		sim.heap[i] = sim.heap[(i - 1) / 2];
+		i = (i - 1) / 2;
+	}
+	sim.heap[i] = e;
+}
+
+static struct event pop(void)
+{
+	struct event top = sim.heap[0], last = sim.heap[--sim.nheap];
+	size_t i = 0;
+	for (;;) {
+		size_t c = 2 * i + 1;
+		if (c >= sim.nheap)
+			break;
+		if (c + 1 < sim.nheap && sim.heap[c + 1].at < sim.heap[c].at)
+			c++;
+		if (sim.heap[c].at >= last.at)
+			break;
+		sim.heap[i] = sim.heap[c];
+		i = c;
+	}
+	if (sim.nheap > 0)
+		sim.heap[i] = last;
+	return top;
+}
+
+static void sim_init(const struct model *m, double timeout, unsigned max_inflight)
+{
+	memset(&sim, 0, sizeof(sim));
+	sim.m = *m;
+	sim.timeout = timeout;
+	sim.max_inflight = max_inflight;
+	sim.rng = 0x9e3779b97f4a7c15ull;
+	sim.settle = 1e9;
+}
+
+/* When the answer to a query sent now comes (-1: never) */
+static double outcome(void)
+{
+	const struct model *m = &sim.m;
+	double t = sim.t, extra = 0;
+	if (m->lose_share > 0 && t >= m->lose_from && rnd() < m->lose_share)
+		return -1;
+	if (m->capacity > 0 && t >= m->capacity_from) {
+		if (m->queue_max > 0) {
+			double start = sim.server_free > t ? sim.server_free : t;
+			if (start - t > m->queue_max)
+				return -1;
+			sim.server_free = start + 1 / m->capacity;
+			extra = sim.server_free - t;
+		} else {
+			sim.tokens += (t - sim.last) * m->capacity;
+			sim.last = t;
+			if (sim.tokens > m->capacity * 0.02)
+				sim.tokens = m->capacity * 0.02;
+			if (sim.tokens < 1)
+				return -1;
+			sim.tokens -= 1;
 		}
-		for (unsigned k = pacer_allowed(p, s->t); k > 0; k--) {
-			pacer_sent(p, s->t);
-			s->ring[s->tail] = s->t;
-			s->lost[s->tail] = s->lose_every && ++s->n % (unsigned long)s->lose_every == 0;
-			s->tail = (s->tail + 1) % 100000;
+	}
+	double lat = m->lat_min + rnd() * (m->lat_max - m->lat_min);
+	if (m->tail_share > 0 && t >= m->tail_from && rnd() < m->tail_share)
+		lat = m->tail_min + rnd() * (m->tail_max - m->tail_min);
+	return t + extra + lat;
+}
+
+static int trace; /* PACER_TRACE=1: print every rate change */
+
+/* Runs for seconds in 1 ms steps, as the replay does: outcomes, sends, then the pacer's tick */
+static void run(struct pacer *p, double seconds)
+{
+	double end = sim.t + seconds;
+	for (; sim.t < end; sim.t += 0.001) {
+		while (sim.nheap && sim.heap[0].at <= sim.t) {
+			struct event e = pop();
+			if (e.timeout) {
+				pacer_timeout(p, e.sent, sim.t);
+				sim.timeouts++;
+			} else {
+				pacer_answer(p, e.sent, sim.t);
+				sim.answered++;
+			}
+			sim.inflight--;
 		}
-		pacer_tick(p, s->t);
+		for (unsigned k = pacer_allowed(p, sim.t); k > 0 && sim.inflight < sim.max_inflight; k--) {
+			pacer_sent(p, sim.t);
+			double at = outcome();
+			struct event e = {at, sim.t, 0};
+			if (at < 0 || at - sim.t > sim.timeout)
+				e = (struct event){sim.t + sim.timeout, sim.t, 1};
+			push(e);
+			sim.inflight++;
+			sim.sent++;
+		}
+		double was = pacer_rate(p);
+		pacer_tick(p, sim.t);
+		if (trace && pacer_rate(p) != was)
+			fprintf(stderr, "t=%.3f rate %.0f -> %.0f (raises %zu, back-offs %zu, holds %zu) sent %lu timeouts %lu\n",
+				sim.t, was, pacer_rate(p), p->raises, p->backoffs, p->holds, sim.sent, sim.timeouts);
+		if (sim.t >= sim.settle && pacer_rate(p) > sim.max_rate)
+			sim.max_rate = pacer_rate(p);
 	}
 }
 
-static struct sim sim;
+/* A cold Recursor in good shape: 20-80 ms per recursion */
+static const struct model healthy = {.lat_min = 0.02, .lat_max = 0.08};
+
+static const struct pacer_config standard = {.qps = 1000, .max_qps = 5000, .min_qps = 100, .slow_after = 1};
 
 static void test_raises_when_fast_and_clean(void **state)
 {
 	struct pacer p;
-	struct pacer_config c = {.qps = 100, .max_qps = 1000, .min_qps = 10, .slow_after = 1};
-	sim = (struct sim){.latency = 0.01, .timeout = 2};
+	struct pacer_config c = standard;
+	sim_init(&healthy, 5, 60000);
 	pacer_init(&p, &c, 0);
-	run(&p, &sim, 3);
-	assert_true(pacer_rate(&p) > 200);
-	run(&p, &sim, 10);
-	assert_true(pacer_rate(&p) == 1000); /* and no further */
-	assert_true(p.raises > 0);
+	run(&p, 15);
+	if (!(pacer_rate(&p) == 5000 && p.backoffs == 0))
+		fail_msg("rate %.0f after 15 s, %zu raises, %zu back-offs", pacer_rate(&p), p.raises, p.backoffs);
+	/* 1000 -> 5000 takes 8 raises, one every window + lag (1.5 s) */
+	assert_int_equal(p.raises, 8);
+	assert_true(p.peak == 5000);
+	run(&p, 5);
+	assert_true(pacer_rate(&p) == 5000); /* and no further */
+	assert_int_equal(sim.timeouts, 0);
+
+	/* from a low start too */
+	c = (struct pacer_config){.qps = 100, .max_qps = 1000, .min_qps = 10, .slow_after = 1};
+	sim_init(&(struct model){.lat_min = 0.01, .lat_max = 0.01}, 2, 60000);
+	pacer_init(&p, &c, 0);
+	run(&p, 7);
+	if (!(pacer_rate(&p) > 200))
+		fail_msg("rate %.0f after 7 s, %zu raises", pacer_rate(&p), p.raises);
+	run(&p, 20);
+	assert_true(pacer_rate(&p) == 1000);
 	assert_int_equal(p.backoffs, 0);
 }
 
-static void test_backs_off_on_timeouts(void **state)
+/*
+ * The review's case: a Recursor that takes 2000 q/s and drops the rest,
+ * 60000 in flight allowed, a 5 s timeout. The old pacer climbed to 5000
+ * with about 60% lost.
+ */
+static void test_no_rise_past_capacity(void **state)
+{
+	struct pacer p;
+	struct model m = healthy;
+	m.capacity = 2000;
+	sim_init(&m, 5, 60000);
+	sim.settle = 10;
+	pacer_init(&p, &standard, 0);
+	run(&p, 60);
+	double lost = (double)sim.timeouts / sim.sent;
+	/* once it has met the limit, it creeps up on it (PACER_UP_NEAR) instead of jumping past it */
+	if (!(sim.max_rate <= 2000 * PACER_UP && lost < 0.03 && p.backoffs >= 2))
+		fail_msg("highest rate after 10 s %.0f, %.1f%% lost of %lu, %zu raises, %zu back-offs, now %.0f",
+			 sim.max_rate, 100 * lost, sim.sent, p.raises, p.backoffs, pacer_rate(&p));
+	/* and it used the Recursor: over 60 s, at least 1400 a second on average */
+	if (!(sim.answered >= 60 * 1400))
+		fail_msg("%lu answers in 60 s", sim.answered);
+}
+
+/* The same Recursor, but the excess waits in its queue (up to 2 s) before it is dropped */
+static void test_backs_off_when_answers_slow_down(void **state)
+{
+	struct pacer p;
+	struct model m = healthy;
+	m.capacity = 2000;
+	m.queue_max = 2;
+	sim_init(&m, 5, 60000);
+	sim.settle = 10;
+	pacer_init(&p, &standard, 0);
+	run(&p, 60);
+	double lost = (double)sim.timeouts / sim.sent;
+	if (!(sim.max_rate <= 2000 * PACER_UP * PACER_UP && lost < 0.05 && p.backoffs >= 2))
+		fail_msg("highest rate after 10 s %.0f, %.1f%% lost of %lu, %zu raises, %zu back-offs, now %.0f",
+			 sim.max_rate, 100 * lost, sim.sent, p.raises, p.backoffs, pacer_rate(&p));
+}
+
+/* A tenth of the names hit a dead server first (1.5-3 s): the Recursor's normal, not overload */
+static const struct model dead_tail = {.lat_min = 0.02, .lat_max = 0.08, .tail_share = 0.1, .tail_min = 1.5,
+				       .tail_max = 3};
+
+static void test_constant_slow_tail(void **state)
+{
+	struct pacer p;
+	sim_init(&dead_tail, 5, 60000);
+	pacer_init(&p, &standard, 0);
+	run(&p, 20);
+	if (!(pacer_rate(&p) == 5000 && p.backoffs == 0))
+		fail_msg("rate %.0f after 20 s, %zu raises, %zu back-offs, %zu holds", pacer_rate(&p), p.raises,
+			 p.backoffs, p.holds);
+}
+
+/*
+ * A slow tail that starts later (a new batch of zones with dead servers):
+ * a back-off, which does not help, so the rate holds and rises again
+ */
+static void test_tail_appearing_later(void **state)
+{
+	struct pacer p;
+	struct model m = dead_tail;
+	m.tail_from = 6;
+	sim_init(&m, 5, 60000);
+	pacer_init(&p, &standard, 0);
+	run(&p, 40);
+	if (!(p.backoffs >= 1 && p.backoffs <= 2 && p.holds >= 1 && pacer_rate(&p) == 5000))
+		fail_msg("rate %.0f after 40 s, %zu raises, %zu back-offs, %zu holds", pacer_rate(&p), p.raises,
+			 p.backoffs, p.holds);
+}
+
+/* Loss that starts while the replay runs: back off, then hold when backing off does not help */
+static void test_backs_off_on_new_loss(void **state)
 {
 	struct pacer p;
 	struct pacer_config c = {.qps = 1000, .max_qps = 5000, .min_qps = 100, .slow_after = 1};
-	sim = (struct sim){.latency = 0.01, .timeout = 0.2, .lose_every = 50};
+	sim_init(&(struct model){.lat_min = 0.01, .lat_max = 0.01, .lose_share = 0.05, .lose_from = 3}, 0.2, 60000);
 	pacer_init(&p, &c, 0);
-	run(&p, &sim, 1.5);
-	assert_true(p.backoffs > 0);
-	assert_true(pacer_rate(&p) < 1000);
-	assert_true(pacer_rate(&p) >= 100);
-	assert_int_equal(p.raises, 0);
+	run(&p, 3);
+	size_t raises = p.raises;
+	double before = pacer_rate(&p);
+	assert_int_equal(p.backoffs, 0);
+	run(&p, 2);
+	if (!(p.backoffs == 1 && pacer_rate(&p) < before))
+		fail_msg("rate %.0f (%.0f before the loss), %zu back-offs", pacer_rate(&p), before, p.backoffs);
+	run(&p, 10);
+	/* halving did not lower the loss: the rate holds, then rises again over the new normal */
+	if (!(p.backoffs == 1 && p.holds == 1 && p.raises > raises))
+		fail_msg("rate %.0f, %zu raises (%zu before), %zu back-offs, %zu holds", pacer_rate(&p), p.raises,
+			 raises, p.backoffs, p.holds);
 }
 
-static void test_backs_off_on_slow_answers(void **state)
+/* Everything lost from the start: nothing to compare with, so no raise (and no spiral) */
+static void test_no_raise_when_most_are_late(void **state)
 {
 	struct pacer p;
-	struct pacer_config c = {.qps = 1000, .max_qps = 5000, .min_qps = 100, .slow_after = 0.5};
-	sim = (struct sim){.latency = 0.8, .timeout = 5};
-	pacer_init(&p, &c, 0);
-	run(&p, &sim, 1.5);
-	assert_true(p.backoffs > 0);
-	assert_true(pacer_rate(&p) <= 500);
+	sim_init(&(struct model){.lat_min = 0.8, .lat_max = 1.5}, 5, 60000);
+	pacer_init(&p, &(struct pacer_config){.qps = 1000, .max_qps = 5000, .min_qps = 100, .slow_after = 0.5},
+		   0);
+	run(&p, 10);
+	if (!(pacer_rate(&p) == 1000 && p.raises == 0 && p.backoffs == 0))
+		fail_msg("rate %.0f, %zu raises, %zu back-offs", pacer_rate(&p), p.raises, p.backoffs);
 }
 
+/* A Recursor that collapses (50 q/s from t = 5 s): down to the floor, and no lower */
 static void test_floor(void **state)
 {
 	struct pacer p;
-	struct pacer_config c = {.qps = 1000, .max_qps = 5000, .min_qps = 100, .slow_after = 1};
-	sim = (struct sim){.latency = 0.01, .timeout = 0.1, .lose_every = 2};
-	pacer_init(&p, &c, 0);
-	run(&p, &sim, 20);
-	assert_true(pacer_rate(&p) == 100);
-	assert_true(p.backoffs >= 4); /* 1000 -> 500 -> 250 -> 125 -> 100 */
+	struct model m = healthy;
+	m.capacity = 50;
+	m.capacity_from = 5;
+	sim_init(&m, 5, 60000);
+	pacer_init(&p, &standard, 0);
+	run(&p, 40);
+	if (!(pacer_rate(&p) == 100 && p.backoffs >= 4))
+		fail_msg("rate %.0f, %zu raises, %zu back-offs, %zu holds", pacer_rate(&p), p.raises, p.backoffs,
+			 p.holds);
 	/* a floor above the start rate is brought down to it */
+	struct pacer_config c = standard;
 	c.min_qps = 2000;
 	pacer_init(&p, &c, 0);
 	assert_true(p.cfg.min_qps == 1000);
+}
+
+/* After a back-off the token bucket is empty: no burst at the old rate */
+static void test_no_burst_after_backoff(void **state)
+{
+	struct pacer p;
+	struct model m = healthy;
+	m.capacity = 2000;
+	sim_init(&m, 5, 60000);
+	pacer_init(&p, &standard, 0);
+	while (p.backoffs == 0 && sim.t < 30)
+		run(&p, 0.001);
+	assert_int_equal(p.backoffs, 1);
+	unsigned k = pacer_allowed(&p, sim.t);
+	if (k > 1)
+		fail_msg("%u queries allowed at once right after the back-off to %.0f", k, pacer_rate(&p));
+	k = pacer_allowed(&p, sim.t + 0.01);
+	if (k > pacer_rate(&p) * 0.01 + 1)
+		fail_msg("%u queries allowed 10 ms after the back-off to %.0f", k, pacer_rate(&p));
 }
 
 static void test_fixed_when_max_is_qps(void **state)
 {
 	struct pacer p;
 	struct pacer_config c = {.qps = 500, .max_qps = 500, .min_qps = 50, .slow_after = 1};
-	sim = (struct sim){.latency = 0.001, .timeout = 1};
+	sim_init(&(struct model){.lat_min = 0.001, .lat_max = 0.001}, 1, 60000);
 	pacer_init(&p, &c, 0);
-	run(&p, &sim, 5);
+	run(&p, 5);
 	assert_true(pacer_rate(&p) == 500);
 	/* and it sent at that rate: 5 s at 500/s, give or take the bucket */
-	assert_true(sim.tail >= 2400 && sim.tail <= 2600);
-	sim = (struct sim){.latency = 0.01, .timeout = 0.1, .lose_every = 2};
+	if (!(sim.sent >= 2400 && sim.sent <= 2600))
+		fail_msg("%lu sent in 5 s at 500/s", sim.sent);
+	/* whatever happens */
+	struct model m = healthy;
+	m.capacity = 100;
+	sim_init(&m, 0.1, 60000);
 	pacer_init(&p, &c, 0);
-	run(&p, &sim, 5);
+	run(&p, 5);
 	assert_true(pacer_rate(&p) == 500);
 	assert_int_equal(p.backoffs, 0);
 	/* a maximum below qps means fixed too */
@@ -126,10 +374,9 @@ static void test_fixed_when_max_is_qps(void **state)
 static void test_no_raise_when_rate_not_the_limit(void **state)
 {
 	struct pacer p;
-	struct pacer_config c = {.qps = 1000, .max_qps = 5000, .min_qps = 100, .slow_after = 1};
-	pacer_init(&p, &c, 0);
+	pacer_init(&p, &standard, 0);
 	/* answers come fast, but only 100 queries a second are sent (concurrency bound) */
-	for (double t = 0; t < 5; t += 0.01) {
+	for (double t = 0; t < 10; t += 0.01) {
 		if (pacer_allowed(&p, t) > 0) {
 			pacer_sent(&p, t);
 			pacer_answer(&p, t, t + 0.001);
@@ -138,15 +385,28 @@ static void test_no_raise_when_rate_not_the_limit(void **state)
 	}
 	assert_true(pacer_rate(&p) == 1000);
 	assert_int_equal(p.raises, 0);
+	assert_true(p.judged > 0);
+	/* the concurrency bound as the simulation has it: 20 in flight, 50 ms each = 400/s */
+	sim_init(&(struct model){.lat_min = 0.05, .lat_max = 0.05}, 5, 20);
+	pacer_init(&p, &standard, 0);
+	run(&p, 10);
+	assert_true(pacer_rate(&p) == 1000);
+	assert_int_equal(p.raises, 0);
 }
 
 int main(void)
 {
+	trace = getenv("PACER_TRACE") != NULL;
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_raises_when_fast_and_clean),
-		cmocka_unit_test(test_backs_off_on_timeouts),
-		cmocka_unit_test(test_backs_off_on_slow_answers),
+		cmocka_unit_test(test_no_rise_past_capacity),
+		cmocka_unit_test(test_backs_off_when_answers_slow_down),
+		cmocka_unit_test(test_constant_slow_tail),
+		cmocka_unit_test(test_tail_appearing_later),
+		cmocka_unit_test(test_backs_off_on_new_loss),
+		cmocka_unit_test(test_no_raise_when_most_are_late),
 		cmocka_unit_test(test_floor),
+		cmocka_unit_test(test_no_burst_after_backoff),
 		cmocka_unit_test(test_fixed_when_max_is_qps),
 		cmocka_unit_test(test_no_raise_when_rate_not_the_limit),
 	};

@@ -12,10 +12,14 @@
 #include "clock.h"
 #include "reccontrol.h"
 
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 static char dir[256];
@@ -32,6 +36,11 @@ static const char *fake =
 	"fail) echo 'Error: no such socket' >&2; exit 1 ;;\n"
 	"big) head -c 5000 /dev/zero | tr '\\0' 1 ;;\n"
 	"hang) exec sleep 30 ;;\n"
+	"closehang) exec >&-; exec sleep 30 ;;\n"
+	"exit2) echo 4711; exit 2 ;;\n"
+	/* the standard signals (1-31) a child of it has blocked or ignored, as a number */
+	"signals) set -- $(grep -E '^Sig(Blk|Ign):' /proc/self/status)\n"
+	"  echo $(( (0x$2 | 0x$4) & 0x7fffffff )) ;;\n"
 	"esac\n";
 
 static void put(const char *name, const char *text)
@@ -122,6 +131,83 @@ static void test_deadline(void **state)
 		fail_msg("took %.3f s", took);
 }
 
+/* A child that closes its output but does not exit cannot hold the caller past the deadline */
+static void test_closed_output_then_hang(void **state)
+{
+	char err[256] = "";
+	long v = 99;
+	put("mode", "closehang\n");
+	double t0 = clock_mono();
+	assert_int_equal(reccontrol_get(dir, "uptime", 0.5, &v, err, sizeof(err)), -1);
+	double took = clock_mono() - t0;
+	assert_non_null(strstr(err, "did not finish"));
+	if (!(took >= 0.5 && took < 3))
+		fail_msg("took %.3f s (%s)", took, err);
+	assert_int_equal(v, 99);
+}
+
+/* A number on standard output does not make a failed run a success */
+static void test_number_but_nonzero_exit(void **state)
+{
+	char err[256] = "";
+	long v = 99;
+	put("mode", "exit2\n");
+	assert_int_equal(reccontrol_get(dir, "uptime", 5, &v, err, sizeof(err)), -1);
+	if (!strstr(err, "status 2"))
+		fail_msg("err: %s", err);
+	assert_int_equal(v, 99);
+}
+
+/* The child gets no blocked and no ignored signal from the caller */
+static void test_signals_reset(void **state)
+{
+	char err[256] = "";
+	long v = 99;
+	sigset_t block, old;
+	sigemptyset(&block);
+	sigaddset(&block, SIGTERM);
+	sigaddset(&block, SIGUSR1);
+	pthread_sigmask(SIG_BLOCK, &block, &old);
+	void (*old_int)(int) = signal(SIGINT, SIG_IGN);
+	put("mode", "signals\n");
+	int rc = reccontrol_get(dir, "uptime", 5, &v, err, sizeof(err));
+	signal(SIGINT, old_int);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (rc != 0 || v != 0)
+		fail_msg("rc %d, the child had signals blocked or ignored: mask %#lx (%s)", rc, v, err);
+}
+
+/* Another reaper (libev's SIGCHLD watcher) takes the child first: the output decides */
+static atomic_int reaped;
+static void *reaper(void *arg)
+{
+	int st;
+	if (waitpid(-1, &st, 0) > 0)
+		atomic_store(&reaped, 1);
+	return NULL;
+}
+
+static void test_reaped_elsewhere(void **state)
+{
+	char err[256] = "";
+	long v = 99;
+	pthread_t t;
+	atomic_store(&reaped, 0);
+	put("mode", "ok\n");
+	assert_int_equal(pthread_create(&t, NULL, reaper, NULL), 0);
+	int rc = reccontrol_get(dir, "uptime", 5, &v, err, sizeof(err));
+	pthread_join(t, NULL);
+	if (rc != 0 || v != 4711)
+		fail_msg("rc %d, value %ld, reaped by the other thread: %d (%s)", rc, v, atomic_load(&reaped), err);
+	/* reaped elsewhere and no number: still a failure */
+	put("mode", "fail\n");
+	assert_int_equal(pthread_create(&t, NULL, reaper, NULL), 0);
+	rc = reccontrol_get(dir, "uptime", 5, &v, err, sizeof(err));
+	pthread_join(t, NULL);
+	assert_int_equal(rc, -1);
+	assert_int_equal(v, 4711);
+}
+
 static void test_not_found(void **state)
 {
 	char err[256] = "";
@@ -139,7 +225,9 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_value),    cmocka_unit_test(test_no_shell),
 		cmocka_unit_test(test_failures), cmocka_unit_test(test_deadline),
-		cmocka_unit_test(test_not_found),
+		cmocka_unit_test(test_not_found),  cmocka_unit_test(test_closed_output_then_hang),
+		cmocka_unit_test(test_number_but_nonzero_exit), cmocka_unit_test(test_signals_reset),
+		cmocka_unit_test(test_reaped_elsewhere),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -154,6 +154,38 @@ static void test_ids_differ_between_runs(void **state)
 	assert_true(same < 64);
 }
 
+/* Bounds: a timeout above an hour (its nanoseconds would overflow far above) or a concurrency above the ID pool */
+static void test_bad_config(void **state)
+{
+	struct replay_result res = {.total = 4711};
+	char err[256] = "";
+	size_t n = make_items(items, 4, 0);
+	struct replay_config c = {.target = "127.0.0.1:9", .qps = 10, .max_qps = 10, .concurrency = 10,
+				  .query_timeout = REPLAY_MAX_TIMEOUT + 1};
+	assert_int_equal(replay_run(&c, items, n, &res, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "at most 3600 s"));
+	c.query_timeout = 1e300;
+	assert_int_equal(replay_run(&c, items, n, &res, err, sizeof(err)), -1);
+	c.query_timeout = 0;
+	assert_int_equal(replay_run(&c, items, n, &res, err, sizeof(err)), -1);
+	c.query_timeout = 1;
+	c.concurrency = REPLAY_MAX_CONCURRENCY + 1;
+	assert_int_equal(replay_run(&c, items, n, &res, err, sizeof(err)), -1);
+	assert_int_equal(res.total, 4711); /* untouched */
+	/* a probe with a timeout far beyond poll's int of milliseconds still returns when nothing listens */
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t alen = sizeof(a);
+	int fd = socket(AF_INET, SOCK_DGRAM, 0);
+	assert_true(fd >= 0);
+	assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+	assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &alen), 0);
+	close(fd); /* a port nothing listens on now */
+	char closed[64];
+	snprintf(closed, sizeof(closed), "127.0.0.1:%u", ntohs(a.sin_port));
+	int rcode = -1;
+	assert_int_equal(replay_probe(closed, 1e7, &rcode), -1);
+}
+
 static void test_timeouts(void **state)
 {
 	struct responder r;
@@ -209,6 +241,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_every_name_once), cmocka_unit_test(test_ids_differ_between_runs),
+		cmocka_unit_test(test_bad_config),
 		cmocka_unit_test(test_timeouts),        cmocka_unit_test(test_stop_flag),
 		cmocka_unit_test(test_readiness),
 	};
