@@ -254,6 +254,7 @@ int replay_run(const struct replay_config *cfg, const struct hot_item *items, si
 	r.final_qps = pacer_rate(&w.pacer);
 	r.raises = w.pacer.raises;
 	r.backoffs = w.pacer.backoffs;
+	r.holds = w.pacer.holds;
 	if (cfg->progress)
 		draw(&w, 1);
 	ev_loop_destroy(w.loop);

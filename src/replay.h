@@ -45,7 +45,7 @@ struct replay_result {
 	int stopped;       /* stopped early */
 	double peak_qps;   /* the highest rate the pacer allowed */
 	double final_qps;  /* the rate at the end */
-	size_t raises, backoffs;
+	size_t raises, backoffs, holds; /* the pacer's decisions (pacer.h) */
 };
 
 /*

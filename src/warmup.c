@@ -153,6 +153,8 @@ int warmup_run(const struct warmup_config *cfg, struct warmup_result *res, char 
 	r.final_qps = rr.final_qps;
 	r.raises = rr.raises;
 	r.backoffs = rr.backoffs;
+	r.holds = rr.holds;
+	r.send_retries = rr.send_retries;
 	*res = r;
 	r.skipped = NULL; /* now res's */
 	rc = 0;
@@ -208,8 +210,10 @@ void warmup_summary_text(const struct warmup_result *r, const char *target, cons
 		if (r->rcodes[i])
 			add(buf, size, &len, " %s %zu", rcode_names[i], r->rcodes[i]);
 	add(buf, size, &len, "%stimeouts %zu, send errors %zu", sep, r->timeouts, r->send_errors);
-	add(buf, size, &len, "%space up to %.0f q/s, %zu raise(s), %zu back-off(s)", sep, r->peak_qps, r->raises,
-	    r->backoffs);
+	add(buf, size, &len, "%space up to %.0f q/s, %zu raise(s), %zu back-off(s), %zu hold(s)", sep,
+	    r->peak_qps, r->raises, r->backoffs, r->holds);
+	if (r->send_retries)
+		add(buf, size, &len, ", %zu send(s) put off (socket buffer full)", r->send_retries);
 	if (r->nskipped) {
 		add(buf, size, &len, "%sskipped %zu node(s):", sep, r->nskipped);
 		for (size_t i = 0; i < r->nskipped; i++)
@@ -259,6 +263,8 @@ int warmup_print(const struct warmup_result *r, const char *target, int json, FI
 	json_knum(&j, "peak_qps", r->peak_qps, 0);
 	json_ku64(&j, "raises", r->raises);
 	json_ku64(&j, "backoffs", r->backoffs);
+	json_ku64(&j, "holds", r->holds);
+	json_ku64(&j, "send_retries", r->send_retries);
 	json_key(&j, "skipped");
 	json_arr_begin(&j);
 	for (size_t i = 0; i < r->nskipped; i++) {

@@ -59,7 +59,8 @@ struct warmup_result {
 	double seconds;    /* the replay's */
 	int stopped;
 	double peak_qps, final_qps;
-	size_t raises, backoffs;
+	size_t raises, backoffs, holds;
+	size_t send_retries; /* sends put off a tick: the socket's buffer was full */
 	struct warmup_skipped *skipped; /* malloc'd, nskipped of them */
 	size_t nskipped;
 	int intel_written;
