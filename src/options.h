@@ -68,6 +68,7 @@ struct rm_options {
 	char *protobuf_listen;
 	char *intel_file;
 	double intel_wait;
+	unsigned intel_max_entries; /* dead servers in the intelligence file at most */
 };
 
 /*
