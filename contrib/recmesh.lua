@@ -166,18 +166,22 @@ local function load()
   step()
 end
 
+-- All of the file at once (at most MAX_BYTES): only when the script is loaded
+local function load_all()
+  load()
+  while loading do
+    step()
+  end
+end
+
 -- Runs in every thread every lua-maintenance-interval (1 s by default).
 function maintenance()
   load()
 end
 
--- and once when the script is loaded, all of the file at once (at most
--- MAX_BYTES), so a Recursor that starts after the file was written skips
--- dead servers from its first query on
-load()
-while loading do
-  step()
-end
+-- and once when the script is loaded, so a Recursor that starts after the
+-- file was written skips dead servers from its first query on
+load_all()
 
 function preoutquery(dq)
   if file_time == 0 then
