@@ -11,6 +11,8 @@
 
 #include "kvwriter.h"
 
+#include "clock.h"
+#include "getlimit.h"
 #include "intel.h"
 #include "log.h"
 #include "names.h"
@@ -42,8 +44,14 @@ struct kvwriter {
 	char *ns_pending; /* the NS table's KV value, written next */
 	size_t ns_len;
 	int stop;
+	struct getlimit limit; /* which hot.get requests are answered; under lock */
+	unsigned refused_said; /* bit per verdict: logged once */
+
+	char intel_err[512]; /* the last intelligence-file error logged (KV thread only) */
+	int intel_bound_said;
 
 	atomic_uint_fast64_t hot_writes, hot_write_errors, intel_writes, intel_dead;
+	atomic_uint_fast64_t get_answered, get_refused_inbox, get_refused_repeat, get_refused_rate;
 };
 
 void kvwriter_get_stats(struct kvwriter *w, struct kvwriter_stats *st)
@@ -52,6 +60,10 @@ void kvwriter_get_stats(struct kvwriter *w, struct kvwriter_stats *st)
 	st->hot_write_errors = atomic_load(&w->hot_write_errors);
 	st->intel_writes = atomic_load(&w->intel_writes);
 	st->intel_dead = atomic_load(&w->intel_dead);
+	st->get_answered = atomic_load(&w->get_answered);
+	st->get_refused_inbox = atomic_load(&w->get_refused_inbox);
+	st->get_refused_repeat = atomic_load(&w->get_refused_repeat);
+	st->get_refused_rate = atomic_load(&w->get_refused_rate);
 }
 
 void kvwriter_submit(struct kvwriter *w, struct hotlist_chunk *chunks, size_t n, char *ns_text,
@@ -89,17 +101,38 @@ static int write_hot(struct kvwriter *w, kvStore *kv, const struct hotlist_chunk
 	return 0;
 }
 
-/* The hot.get responder (a nats.c thread): every chunk of the last written list */
+/*
+ * The hot.get responder (a nats.c thread): every chunk of the last written
+ * list, to requests that getlimit.h admits (an inbox, once a second per
+ * requester, GETLIMIT_RATE a second in all); the others are counted, and
+ * the first of each kind is logged.
+ */
 static void on_hot_get(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *closure)
 {
+	static const char *why[] = {"", "its reply subject is not an inbox",
+				    "it asked again within the interval", "the request rate limit"};
 	struct kvwriter *w = closure;
 	const char *reply = natsMsg_GetReply(msg);
-	if (reply && *reply) {
-		pthread_mutex_lock(&w->lock);
+	int say = 0;
+	(void)sub;
+	pthread_mutex_lock(&w->lock);
+	enum getlimit_verdict v = getlimit_check(&w->limit, reply, clock_mono());
+	if (v == GETLIMIT_OK) {
 		for (size_t i = 0; i < w->served_n; i++)
 			natsConnection_Publish(nc, reply, w->served[i].data, (int)w->served[i].len);
-		pthread_mutex_unlock(&w->lock);
+		atomic_fetch_add(&w->get_answered, 1);
+	} else {
+		atomic_fetch_add(v == GETLIMIT_REFUSE_INBOX ? &w->get_refused_inbox
+			       : v == GETLIMIT_REFUSE_REPEAT  ? &w->get_refused_repeat
+						       : &w->get_refused_rate,
+			       1);
+		say = !(w->refused_said & (1u << v));
+		w->refused_said |= 1u << v;
 	}
+	pthread_mutex_unlock(&w->lock);
+	if (say)
+		log_warn("hot-list request on '%s' not answered: %s (said once; see the counters)",
+			 w->get_subject, why[v]);
 	natsMsg_Destroy(msg);
 }
 
@@ -126,17 +159,34 @@ static void refresh_intel(struct kvwriter *w)
 {
 	char err[512];
 	struct intel_refresh ir;
-	if (intel_refresh_from_fleet(w->nc, w->cluster, w->intel_max_age, w->intel_file, 1, &ir, err,
-				     sizeof(err)) < 0) {
-		/* no NS bucket yet is normal and quiet; a file that cannot be written is not */
-		if (ir.tables < 0)
+	if (intel_refresh_from_fleet(w->nc, w->cluster, w->intel_max_age, w->intel_file, INTEL_FOR_NODE,
+				     &ir, err, sizeof(err)) < 0) {
+		/*
+		 * No NS bucket yet is normal and quiet; a file that cannot be
+		 * written (a missing directory: nodes do not create it) is an
+		 * error, logged once until it changes or works again.
+		 */
+		if (ir.tables < 0) {
 			log_debug("intelligence file '%s' not refreshed: %s", w->intel_file, err);
-		else
-			log_warn("%s", err);
+		} else if (strcmp(err, w->intel_err) != 0) {
+			log_err("intelligence file '%s' not written: %s%s (said once until it works)",
+				w->intel_file, err, ir.no_dir ? "; create it, a node does not" : "");
+			snprintf(w->intel_err, sizeof(w->intel_err), "%s", err);
+		}
 		return;
 	}
 	if (!ir.written)
 		return;
+	if (w->intel_err[0]) {
+		log_info("intelligence file '%s' written again", w->intel_file);
+		w->intel_err[0] = '\0';
+	}
+	if (ir.left_out && !w->intel_bound_said) {
+		log_warn("intelligence file '%s': %zu dead server(s) beyond --intel-max-entries %zu left out "
+			 "(said once)",
+			 w->intel_file, ir.left_out, intel_max_entries());
+		w->intel_bound_said = 1;
+	}
 	if ((uint64_t)ir.dead != atomic_load(&w->intel_dead))
 		log_info("intelligence file '%s': %d dead server(s) of %zu known", w->intel_file,
 			 ir.dead, ir.servers);
@@ -244,6 +294,7 @@ struct kvwriter *kvwriter_create(natsConnection *nc, const struct kvwriter_confi
 	w->intel_max_age = cfg->intel_max_age;
 	pthread_mutex_init(&w->lock, NULL);
 	pthread_cond_init(&w->cond, NULL);
+	getlimit_init(&w->limit, GETLIMIT_RATE, GETLIMIT_BURST, GETLIMIT_INTERVAL);
 	w->cluster = strdup(cfg->cluster);
 	w->node = strdup(cfg->node);
 	if (cfg->intel_file)

@@ -6,7 +6,8 @@
  * are deleted) and the NS table into recmesh_ns, and after an NS write it
  * refreshes the intelligence file (intel.h) when one is configured. It also
  * answers hot-list requests on recmesh.<cluster>.hot.get with the last list
- * it wrote (a nats.c callback). See doc/nats.md for the formats.
+ * it wrote (a nats.c callback), only those getlimit.h admits. See
+ * doc/nats.md for the formats and the limits.
  *
  * Ownership: the connection belongs to the caller and must outlive the
  * writer; the configuration's strings are copied.
@@ -31,6 +32,8 @@ struct kvwriter_config {
 struct kvwriter_stats {
 	uint64_t hot_writes, hot_write_errors;
 	uint64_t intel_writes, intel_dead;
+	/* hot.get requests answered, and refused (getlimit.h): not an inbox, asked again, over the rate */
+	uint64_t get_answered, get_refused_inbox, get_refused_repeat, get_refused_rate;
 };
 
 struct kvwriter;

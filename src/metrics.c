@@ -348,6 +348,13 @@ static void render_publisher(struct out *o, const struct metrics_sources *src)
 	    ps.intel_writes);
 	one(o, "recmesh_intel_dead_servers", "gauge",
 	    "Servers the intelligence file last written marks as dead.", ps.intel_dead);
+	one(o, "recmesh_hot_get_answered_total", "counter",
+	    "Hot-list requests (recmesh.<cluster>.hot.get) answered.", ps.get_answered);
+	family(o, "recmesh_hot_get_refused_total", "counter",
+	       "Hot-list requests refused, by reason (doc/nats.md, hot.get limits).");
+	labelled(o, "recmesh_hot_get_refused_total", "reason", "not_inbox", ps.get_refused_inbox);
+	labelled(o, "recmesh_hot_get_refused_total", "reason", "repeat", ps.get_refused_repeat);
+	labelled(o, "recmesh_hot_get_refused_total", "reason", "rate", ps.get_refused_rate);
 	one(o, "recmesh_nats_connected", "gauge", "1 while the node's NATS connection is up.",
 	    ps.connected ? 1 : 0);
 }

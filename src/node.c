@@ -260,6 +260,9 @@ static void log_stats(struct node *n, const char *when)
 		 (unsigned long long)ps.dropped_nats, (unsigned long long)ps.batches,
 		 (unsigned long long)ps.hot_entries, (unsigned long long)ps.hot_writes,
 		 (unsigned long long)ps.hot_write_errors, ps.connected ? "connected" : "disconnected");
+	log_info("%s: hot-get answered=%llu refused-inbox=%llu refused-repeat=%llu refused-rate=%llu",
+		 when, (unsigned long long)ps.get_answered, (unsigned long long)ps.get_refused_inbox,
+		 (unsigned long long)ps.get_refused_repeat, (unsigned long long)ps.get_refused_rate);
 }
 
 static void notify_or_log(const char *msg)

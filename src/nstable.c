@@ -3,6 +3,8 @@
 
 #include "nstable.h"
 
+#include "clock.h"
+#include "json.h"
 #include "linefmt.h"
 #include "names.h"
 #include "topn.h"
@@ -20,6 +22,24 @@
 
 #define NS_RTT_ALPHA 0.25 /* weight of a new sample in the smoothed RTT */
 #define NS_LINE_MAX 256
+
+static uint64_t sat_add64(uint64_t a, uint64_t b)
+{
+	return a > UINT64_MAX - b ? UINT64_MAX : a + b;
+}
+
+static uint32_t sat_add32(uint32_t a, uint32_t b)
+{
+	return a > UINT32_MAX - b ? UINT32_MAX : a + b;
+}
+
+/* An RTT as stored and written: finite, within [0, NS_SRTT_MAX_MS] */
+static double srtt_bound(double ms)
+{
+	if (!(ms >= 0)) /* negative or NaN */
+		return 0;
+	return ms > NS_SRTT_MAX_MS ? NS_SRTT_MAX_MS : ms;
+}
 
 struct ns_entry {
 	UT_hash_handle hh;
@@ -88,7 +108,7 @@ void nstable_observe(struct nstable *t, int family, const uint8_t *addr, uint32_
 {
 	uint8_t key[17];
 	struct ns_entry *e;
-	if (family != 4 && family != 6)
+	if ((family != 4 && family != 6) || !isfinite(now) || now < 0)
 		return;
 	make_key(key, family, addr);
 	HASH_FIND(hh, t->entries, key, sizeof(key), e);
@@ -104,17 +124,17 @@ void nstable_observe(struct nstable *t, int family, const uint8_t *addr, uint32_
 		t->count++;
 	}
 	struct nstable_item *it = &e->item;
-	it->last_seen = now;
+	it->last_seen = fmax(it->last_seen, now);
 	if (timeout) {
-		it->timeouts++;
-		it->streak++;
-		it->last_timeout = now;
+		it->timeouts = sat_add64(it->timeouts, 1);
+		it->streak = sat_add32(it->streak, 1);
+		it->last_timeout = fmax(it->last_timeout, now);
 	} else {
-		double ms = rtt_us / 1000.0;
-		it->srtt_ms = it->answers ? (1 - NS_RTT_ALPHA) * it->srtt_ms + NS_RTT_ALPHA * ms : ms;
-		it->answers++;
+		double ms = srtt_bound(rtt_us / 1000.0);
+		it->srtt_ms = srtt_bound(it->answers ? (1 - NS_RTT_ALPHA) * it->srtt_ms + NS_RTT_ALPHA * ms : ms);
+		it->answers = sat_add64(it->answers, 1);
 		it->streak = 0;
-		it->last_answer = now;
+		it->last_answer = fmax(it->last_answer, now);
 	}
 }
 
@@ -129,6 +149,10 @@ size_t nstable_snapshot(struct nstable *t, double now, struct nstable_item *out,
 	size_t n;
 	HASH_ITER(hh, t->entries, e, tmp)
 	{
+		/* a Recursor's clock ahead of ours: what it saw happened now at the latest */
+		e->item.last_answer = fmin(e->item.last_answer, now);
+		e->item.last_timeout = fmin(e->item.last_timeout, now);
+		e->item.last_seen = fmin(e->item.last_seen, now);
 		if (t->max_age > 0 && now - e->item.last_seen > t->max_age) {
 			HASH_DEL(t->entries, e);
 			free(e);
@@ -155,7 +179,7 @@ char *nstable_encode(const struct nstable_item *items, size_t n, const char *nod
 		size_t max_len, size_t *len)
 {
 	char *buf = malloc(max_len + 1), line[NS_LINE_MAX], a[64];
-	if (!buf || !names_valid(node)) {
+	if (!buf || !names_valid(node) || !isfinite(time) || time < 0 || time >= 1e11) {
 		free(buf);
 		return NULL;
 	}
@@ -167,10 +191,15 @@ char *nstable_encode(const struct nstable_item *items, size_t n, const char *nod
 	size_t o = (size_t)hl;
 	for (size_t i = 0; i < n; i++) {
 		const struct nstable_item *it = &items[i];
+		/* what the parser takes: times not after the header's, streak <= timeouts */
+		double la = fmin(it->last_answer, time), lt = fmin(it->last_timeout, time);
+		double ls = fmin(it->last_seen, time);
+		if (!(la >= 0) || !(lt >= 0) || !(ls >= 0))
+			continue;
 		int l = snprintf(line, sizeof(line), "%s %.3f %llu %llu %u %.3f %.3f %.3f\n",
-				 nstable_addr_text(it, a, sizeof(a)), it->srtt_ms,
+				 nstable_addr_text(it, a, sizeof(a)), srtt_bound(it->srtt_ms),
 				 (unsigned long long)it->answers, (unsigned long long)it->timeouts,
-				 it->streak, it->last_answer, it->last_timeout, it->last_seen);
+				 it->streak <= it->timeouts ? it->streak : (uint32_t)it->timeouts, la, lt, ls);
 		if (l < 0 || o + (size_t)l > max_len)
 			break; /* most recently seen first: what is cut is the stalest */
 		memcpy(buf + o, line, (size_t)l);
@@ -192,7 +221,7 @@ static int parse_time(const char *s, double *t)
 }
 
 /* "#recmesh-ns 1 node=NODE time=T"; reasons as doc/nats.md quotes them */
-static int parse_header(char *line, char node[64], double *time, char *err, size_t err_size)
+static int parse_header(char *line, double now, char node[64], double *time, char *err, size_t err_size)
 {
 	char *f[4];
 	const char *n, *v;
@@ -203,23 +232,28 @@ static int parse_header(char *line, char node[64], double *time, char *err, size
 		return linefmt_fail(err, err_size, "bad header line");
 	if (version != 1 || parse_time(v, time) < 0)
 		return linefmt_fail(err, err_size, "unsupported version or bad time");
+	if (*time > now + NS_CLOCK_SKEW)
+		return linefmt_fail(err, err_size, "time in the future");
 	snprintf(node, 64, "%s", n);
 	return 0;
 }
 
 /* ADDRESS SRTT_MS ANSWERS TIMEOUTS STREAK LAST_ANSWER LAST_TIMEOUT LAST_SEEN */
-static int parse_item(char *line, struct nstable_item *it, size_t lineno, char *err, size_t err_size)
+static int parse_item(char *line, double header_time, struct nstable_item *it, size_t lineno, char *err,
+		      size_t err_size)
 {
 	char *f[8];
 	uint64_t streak;
 	memset(it, 0, sizeof(*it));
-	if (linefmt_split(line, f, 8) != 8 || linefmt_decimal(f[1], 0, 1e6, &it->srtt_ms) < 0 ||
+	if (linefmt_split(line, f, 8) != 8 || linefmt_decimal(f[1], 0, NS_SRTT_MAX_MS, &it->srtt_ms) < 0 ||
 	    linefmt_unsigned(f[2], UINT64_MAX, &it->answers) < 0 ||
 	    linefmt_unsigned(f[3], UINT64_MAX, &it->timeouts) < 0 ||
 	    linefmt_unsigned(f[4], UINT32_MAX, &streak) < 0 || streak > it->timeouts ||
 	    parse_time(f[5], &it->last_answer) < 0 || parse_time(f[6], &it->last_timeout) < 0 ||
 	    parse_time(f[7], &it->last_seen) < 0)
 		return linefmt_fail(err, err_size, "bad item on line %zu", lineno);
+	if (it->last_answer > header_time || it->last_timeout > header_time || it->last_seen > header_time)
+		return linefmt_fail(err, err_size, "time after the table's on line %zu", lineno);
 	if (inet_pton(AF_INET, f[0], it->addr) == 1)
 		it->family = 4;
 	else if (inet_pton(AF_INET6, f[0], it->addr) == 1)
@@ -234,6 +268,12 @@ static int parse_item(char *line, struct nstable_item *it, size_t lineno, char *
 int nstable_parse(const char *data, size_t len, char node[64], double *time, nstable_item_cb cb, void *arg,
 	     char *err, size_t err_size)
 {
+	return nstable_parse_at(data, len, clock_unix(), node, time, cb, arg, err, err_size);
+}
+
+int nstable_parse_at(const char *data, size_t len, double now, char node[64], double *time,
+		     nstable_item_cb cb, void *arg, char *err, size_t err_size)
+{
 	char buf[NS_LINE_MAX + 1], *line, n[64];
 	size_t l;
 	double t = 0;
@@ -243,14 +283,14 @@ int nstable_parse(const char *data, size_t len, char node[64], double *time, nst
 	linefmt_init(&lf, data, len);
 	while ((r = linefmt_next(&lf, buf, sizeof(buf), &line, &l, err, err_size)) > 0) {
 		if (lf.lineno == 1) {
-			if (parse_header(line, n, &t, err, err_size) < 0)
+			if (parse_header(line, now, n, &t, err, err_size) < 0)
 				return -1;
 			continue;
 		}
 		if (l == 0)
 			continue;
 		struct nstable_item it;
-		if (parse_item(line, &it, lf.lineno, err, err_size) < 0)
+		if (parse_item(line, t, &it, lf.lineno, err, err_size) < 0)
 			return -1;
 		if (cb)
 			cb(&it, arg);
@@ -275,6 +315,7 @@ struct merge_entry {
 		double last_timeout;
 	} *runs;
 	size_t nruns, cap;
+	int state; /* as of the last nstable_merge_items */
 };
 
 static void add_run(struct merge_entry *e, const struct nstable_item *it)
@@ -328,6 +369,7 @@ void nstable_merge_add(struct nstable_merge *m, const struct nstable_item *it)
 		memcpy(e->key, key, sizeof(key));
 		e->item = *it;
 		e->item.nodes = 1;
+		e->item.srtt_ms = srtt_bound(it->srtt_ms);
 		add_run(e, it);
 		HASH_ADD(hh, m->entries, key, sizeof(e->key), e);
 		m->count++;
@@ -335,24 +377,35 @@ void nstable_merge_add(struct nstable_merge *m, const struct nstable_item *it)
 	}
 	add_run(e, it);
 	struct nstable_item *x = &e->item;
-	if (it->answers)
-		x->srtt_ms = (x->srtt_ms * x->answers + it->srtt_ms * it->answers) / (x->answers + it->answers);
-	x->answers += it->answers;
-	x->timeouts += it->timeouts;
+	/* weights in double: a sum of answers that saturates never divides by 0 */
+	if (it->answers) {
+		double wx = (double)x->answers, wi = (double)it->answers;
+		x->srtt_ms = srtt_bound((x->srtt_ms * wx + srtt_bound(it->srtt_ms) * wi) / (wx + wi));
+	}
+	x->answers = sat_add64(x->answers, it->answers);
+	x->timeouts = sat_add64(x->timeouts, it->timeouts);
 	x->last_answer = fmax(x->last_answer, it->last_answer);
 	x->last_timeout = fmax(x->last_timeout, it->last_timeout);
 	x->last_seen = fmax(x->last_seen, it->last_seen);
-	x->nodes++;
+	x->nodes = sat_add32(x->nodes, 1);
+}
+
+/* A timeout recent enough to call a server dead: not older than NS_DEAD_FRESH, not in the future */
+static int fresh(double t, double now)
+{
+	return t > 0 && t >= now - NS_DEAD_FRESH && t <= now + NS_CLOCK_SKEW;
 }
 
 /*
  * Dead: at least NS_DEAD_MIN_TIMEOUTS timeouts in a row (summed over the
- * nodes) and the fleet's latest word on it is a timeout, so one answer seen
- * by any node after the last timeout clears the verdict.
+ * nodes), the fleet's latest word on it is a timeout, so one answer seen
+ * by any node after the last timeout clears the verdict, and that timeout
+ * is fresh: old or future evidence never makes a server dead.
  */
-enum nstable_state nstable_state_of(const struct nstable_item *it)
+enum nstable_state nstable_state_of(const struct nstable_item *it, double now)
 {
-	if (it->streak >= NS_DEAD_MIN_TIMEOUTS && it->last_timeout > it->last_answer)
+	if (it->streak >= NS_DEAD_MIN_TIMEOUTS && it->last_timeout > it->last_answer &&
+	    fresh(it->last_timeout, now))
 		return NS_DEAD;
 	if (it->answers && it->srtt_ms >= NS_SLOW_MS)
 		return NS_SLOW;
@@ -364,19 +417,19 @@ const char *nstable_state_name(enum nstable_state s)
 	return s == NS_DEAD ? "dead" : s == NS_SLOW ? "slow" : "ok";
 }
 
+/* The state each entry got in nstable_merge_items, for the sort (qsort has no argument) */
 static int cmp_merged(const void *a, const void *b)
 {
-	const struct nstable_item *x = &(*(struct merge_entry *const *)a)->item;
-	const struct nstable_item *y = &(*(struct merge_entry *const *)b)->item;
-	int sx = nstable_state_of(x), sy = nstable_state_of(y);
-	if (sx != sy)
-		return sy - sx;
+	const struct merge_entry *ex = *(struct merge_entry *const *)a, *ey = *(struct merge_entry *const *)b;
+	const struct nstable_item *x = &ex->item, *y = &ey->item;
+	if (ex->state != ey->state)
+		return ey->state - ex->state;
 	if (x->srtt_ms != y->srtt_ms)
 		return x->srtt_ms < y->srtt_ms ? 1 : -1;
-	return memcmp(x->addr, y->addr, 16);
+	return memcmp(ex->key, ey->key, sizeof(ex->key));
 }
 
-struct nstable_item *nstable_merge_items(struct nstable_merge *m, size_t *n)
+struct nstable_item *nstable_merge_items(struct nstable_merge *m, double now, size_t *n)
 {
 	struct merge_entry *e, *tmp, **all;
 	size_t count;
@@ -394,8 +447,9 @@ struct nstable_item *nstable_merge_items(struct nstable_merge *m, size_t *n)
 		struct nstable_item *x = &e->item;
 		x->streak = 0;
 		for (size_t k = 0; k < e->nruns; k++)
-			if (e->runs[k].last_timeout > x->last_answer)
-				x->streak += e->runs[k].streak;
+			if (e->runs[k].last_timeout > x->last_answer && fresh(e->runs[k].last_timeout, now))
+				x->streak = sat_add32(x->streak, e->runs[k].streak);
+		e->state = (int)nstable_state_of(x, now);
 	}
 	all = (struct merge_entry **)TOPN_SORTED(m->entries, struct merge_entry, cmp_merged, &count);
 	if (!all && m->entries) {
@@ -407,4 +461,22 @@ struct nstable_item *nstable_merge_items(struct nstable_merge *m, size_t *n)
 	free(all);
 	*n = count;
 	return out;
+}
+
+int nstable_item_json(const struct nstable_item *it, double now, char *buf, size_t size)
+{
+	char a[64];
+	struct json j;
+	json_init(&j, buf, size);
+	json_obj_begin(&j);
+	json_kstr(&j, "address", nstable_addr_text(it, a, sizeof(a)));
+	json_kstr(&j, "state", nstable_state_name(nstable_state_of(it, now)));
+	json_knum(&j, "rtt_ms", it->srtt_ms, 3);
+	json_ku64(&j, "answers", it->answers);
+	json_ku64(&j, "timeouts", it->timeouts);
+	json_ku64(&j, "streak", it->streak);
+	json_ku64(&j, "nodes", it->nodes);
+	json_knum(&j, "last_seen", it->last_seen, 3);
+	json_obj_end(&j);
+	return json_finish(&j);
 }

@@ -23,7 +23,27 @@
 #define NS_DEAD_MIN_TIMEOUTS 2 /* timeouts in a row, fleet-wide, before a server counts as dead: never one */
 #define NS_SLOW_MS 200.0
 #define NS_TABLE_MAX_AGE 3600.0 /* a node's table this old is from a node that is gone: ignored */
+/*
+ * The one bound on a smoothed RTT: nstable_observe clamps what it stores to
+ * it (a latency from the stream may be up to 2^32 us, 4295 s) and the
+ * parser rejects a table with a larger value, so a node never writes a
+ * table its peers refuse.
+ */
+#define NS_SRTT_MAX_MS 1e6
+/* Clock skew tolerated between hosts: a table or item time later than now + this is refused */
+#define NS_CLOCK_SKEW 60.0
+/*
+ * Fresh evidence: a server is dead only while the fleet's latest timeout
+ * from it is at most this old (seconds). Older runs of timeouts (a stopped
+ * node's table, a server nobody asked for a while) no longer count.
+ */
+#define NS_DEAD_FRESH 600.0
 
+/*
+ * Every counter saturates (at UINT64_MAX, UINT32_MAX), srtt_ms is within
+ * [0, NS_SRTT_MAX_MS] and every time is finite and not negative, in items
+ * the table, the parser and the merge hand out.
+ */
 struct nstable_item {
 	uint8_t family; /* 4 or 6 */
 	uint8_t addr[16];
@@ -41,23 +61,39 @@ enum nstable_state { NS_OK = 0, NS_SLOW, NS_DEAD };
 struct nstable;
 struct nstable *nstable_create(size_t capacity, double max_age);
 void nstable_destroy(struct nstable *t);
-/* One outgoing query's outcome: an answer after rtt_us, or a timeout */
+/*
+ * One outgoing query's outcome: an answer after rtt_us (the stored RTT is
+ * clamped to NS_SRTT_MAX_MS), or a timeout, at the time now (the
+ * Recursor's clock; a time that is not finite or negative is ignored).
+ */
 void nstable_observe(struct nstable *t, int family, const uint8_t *addr, uint32_t rtt_us,
 		     int timeout, double now);
 size_t nstable_count(const struct nstable *t);
-/* Drops entries unseen for max_age; then writes up to max items, most recently seen first */
+/*
+ * Clamps times later than now (the node's clock) to now, drops entries
+ * unseen for max_age; then writes up to max items, most recently seen first
+ */
 size_t nstable_snapshot(struct nstable *t, double now, struct nstable_item *out, size_t max);
 
-/* Text form: "#recmesh-ns 1 node=NODE time=T" then one line per address */
+/*
+ * Text form: "#recmesh-ns 1 node=NODE time=T" then one line per address.
+ * Item times later than time are written as time, an srtt beyond
+ * NS_SRTT_MAX_MS (or not finite) as the bound (0), so the parser takes it.
+ */
 char *nstable_encode(const struct nstable_item *items, size_t n, const char *node, double time,
 		size_t max_len, size_t *len);
 typedef void (*nstable_item_cb)(const struct nstable_item *item, void *arg);
 /*
  * Returns the number of items (each to cb, which may be NULL) and sets node
  * and *time, or -1 with a reason as doc/nats.md lists them ("bad line N",
- * "bad header line", "bad item on line N", ...); node and *time are set
- * only on success. Items before a bad line have already gone to cb.
+ * "bad header line", "bad item on line N", "time in the future", ...); node
+ * and *time are set only on success. Items before a bad line have already
+ * gone to cb. The header's time must be at most now + NS_CLOCK_SKEW and no
+ * item time may be later than the header's time.
  */
+int nstable_parse_at(const char *data, size_t len, double now, char node[64], double *time,
+		     nstable_item_cb cb, void *arg, char *err, size_t err_size);
+/* nstable_parse_at with now = the current time */
 int nstable_parse(const char *data, size_t len, char node[64], double *time, nstable_item_cb cb, void *arg,
 	     char *err, size_t err_size);
 
@@ -66,10 +102,25 @@ struct nstable_merge;
 struct nstable_merge *nstable_merge_create(void);
 void nstable_merge_destroy(struct nstable_merge *m);
 void nstable_merge_add(struct nstable_merge *m, const struct nstable_item *item);
-/* All merged items, slowest/deadest first; malloc'd array (free()) */
-struct nstable_item *nstable_merge_items(struct nstable_merge *m, size_t *n);
-enum nstable_state nstable_state_of(const struct nstable_item *merged);
+/*
+ * All merged items as of now, deadest/slowest first; malloc'd array
+ * (free()). The merged streak sums (saturating) the nodes' runs of
+ * timeouts that ended after the latest answer any node saw and at most
+ * NS_DEAD_FRESH before now (and not after now + NS_CLOCK_SKEW).
+ */
+struct nstable_item *nstable_merge_items(struct nstable_merge *m, double now, size_t *n);
+/*
+ * Dead: a merged streak of at least NS_DEAD_MIN_TIMEOUTS, the latest
+ * timeout later than the latest answer, and that timeout fresh (at most
+ * NS_DEAD_FRESH before now, not after now + NS_CLOCK_SKEW).
+ */
+enum nstable_state nstable_state_of(const struct nstable_item *merged, double now);
 const char *nstable_state_name(enum nstable_state s);
 const char *nstable_addr_text(const struct nstable_item *it, char *buf, size_t size);
+/*
+ * One merged item as the JSON object `recmesh ns --json` prints (always a
+ * valid object: non-finite numbers are null). Returns json_finish's result.
+ */
+int nstable_item_json(const struct nstable_item *merged, double now, char *buf, size_t size);
 
 #endif

@@ -5,6 +5,7 @@
 
 #include "acl.h"
 #include "replay.h"
+#include "intel.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -96,6 +97,8 @@ static const struct opt_def defs[] = {
 	 "keep the fleet's authoritative-server intelligence in FILE for contrib/recmesh.lua"},
 	{"intel-file", 0, OPT_STR, OFF(intel_file), CMD_WARM, "FILE", "/var/lib/recmesh/intel.txt",
 	 "write the fleet's authoritative-server intelligence here before replaying"},
+	{"intel-max-entries", 0, OPT_UINT, OFF(intel_max_entries), NODE_CMDS | CMD_WARM, "N", "10000",
+	 "dead servers in the intelligence file at most, the strongest evidence first (1 to 100000)"},
 	{"intel-wait", 0, OPT_DOUBLE, OFF(intel_wait), CMD_WARM, "SECONDS", "1.5",
 	 "replay no sooner than this after writing the intelligence file (the Recursor loads it every second; at most 3600)"},
 	{"auto-warm", 0, OPT_FLAG, OFF(auto_warm), CMD_PROXY, NULL, NULL,
@@ -487,6 +490,15 @@ int options_parse(enum rm_command cmd, int argc, char **argv, struct rm_options 
 		fprintf(stderr, "recmesh: --nats-timeout must be from %g to %g seconds, not %g\n",
 			OPTIONS_NATS_TIMEOUT_MIN, OPTIONS_NATS_TIMEOUT_MAX, o->nats_timeout);
 		return -1;
+	}
+	if (cmd & (NODE_CMDS | CMD_WARM)) {
+		if (o->intel_max_entries < 1 || o->intel_max_entries > INTEL_MAX_ENTRIES_LIMIT) {
+			fprintf(stderr, "recmesh: --intel-max-entries must be from 1 to %d, not %u\n",
+				INTEL_MAX_ENTRIES_LIMIT, o->intel_max_entries);
+			return -1;
+		}
+		/* the intelligence file's bound is process-wide: every writer of this command uses it */
+		intel_set_max_entries(o->intel_max_entries);
 	}
 	return check_limits(cmd, o);
 }

@@ -78,6 +78,7 @@ struct rm_options {
 	unsigned protobuf_max_connections;
 	char *intel_file;
 	double intel_wait;
+	unsigned intel_max_entries; /* dead servers in the intelligence file at most */
 };
 
 /*

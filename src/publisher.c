@@ -83,6 +83,10 @@ void publisher_get_stats(struct publisher *p, struct publisher_stats *st)
 	st->ns_observations = atomic_load(&p->ns_observations);
 	st->intel_writes = ks.intel_writes;
 	st->intel_dead = ks.intel_dead;
+	st->get_answered = ks.get_answered;
+	st->get_refused_inbox = ks.get_refused_inbox;
+	st->get_refused_repeat = ks.get_refused_repeat;
+	st->get_refused_rate = ks.get_refused_rate;
 	st->connected = p->nc && natsConnection_Status(p->nc) == NATS_CONN_STATUS_CONNECTED;
 }
 

@@ -62,6 +62,8 @@ struct publisher_stats {
 	uint64_t hot_entries;
 	uint64_t ns_entries, ns_observations;
 	uint64_t intel_writes, intel_dead;
+	/* hot.get requests answered and refused: not an inbox, asked again, over the rate */
+	uint64_t get_answered, get_refused_inbox, get_refused_repeat, get_refused_rate;
 	int connected;
 };
 

@@ -5,6 +5,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "intel.h"
 #include "options.h"
 
 #include <stdio.h>
@@ -191,6 +192,35 @@ static void test_nats_timeout(void **state)
 	options_free(&o);
 }
 
+/* --intel-max-entries: default, range (exit status 2 means -1 here), the process-wide bound */
+static void test_intel_max_entries(void **state)
+{
+	struct rm_options o;
+	char *def[] = {"mirror", "--protobuf-listen", "127.0.0.1:4242", "--cluster", "c", NULL};
+	assert_int_equal(options_parse(CMD_MIRROR, 5, def, &o), 0);
+	assert_int_equal(o.intel_max_entries, 10000);
+	assert_int_equal(intel_max_entries(), 10000);
+	options_free(&o);
+	char *set[] = {"warm", "--target", "127.0.0.1:53", "--cluster", "c", "--intel-max-entries", "250", NULL};
+	assert_int_equal(options_parse(CMD_WARM, 7, set, &o), 0);
+	assert_int_equal(o.intel_max_entries, 250);
+	assert_int_equal(intel_max_entries(), 250);
+	options_free(&o);
+	const char *bad[] = {"0", "100001", "-1", "ten"};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		char *argv[] = {"proxy", "-l", "127.0.0.1:53", "-u", "127.0.0.1:5300", "--cluster", "c",
+				"--intel-max-entries", (char *)bad[i], NULL};
+		if (options_parse(CMD_PROXY, 9, argv, &o) != -1)
+			fail_msg("--intel-max-entries %s accepted", bad[i]);
+		options_free(&o);
+	}
+	assert_int_equal(intel_max_entries(), 250); /* a refused value changes nothing */
+	char *ns[] = {"ns", "--cluster", "c", "--intel-max-entries", "5", NULL};
+	assert_int_equal(options_parse(CMD_NS, 5, ns, &o), -1); /* not an option of ns */
+	options_free(&o);
+	intel_set_max_entries(INTEL_MAX_ENTRIES_DEFAULT);
+}
+
 static void test_help(void **state)
 {
 	struct rm_options o;
@@ -321,6 +351,7 @@ int main(void)
 		cmocka_unit_test(test_defaults),
 		cmocka_unit_test(test_config_file),
 		cmocka_unit_test(test_errors),
+		cmocka_unit_test(test_intel_max_entries),
 		cmocka_unit_test(test_help),
 		cmocka_unit_test(test_metrics_listen_and_version),
 		cmocka_unit_test(test_diff),

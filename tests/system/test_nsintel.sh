@@ -1,0 +1,129 @@
+#!/usr/bin/env bash
+# test_nsintel.sh - hostile authoritative-server tables, the node's
+# intelligence file and hot-list requests, against a real nats-server and a
+# real `recmesh mirror`.
+#
+# Shows what an operator relies on: tables from the future are ignored;
+# counters that would wrap saturate (a truly dead server stays dead) and old
+# evidence makes no server dead; `recmesh ns --json` stays valid JSON; a node
+# refuses a missing directory for its --intel-file and says so once, writes
+# when it exists, lists at most --intel-max-entries servers (the strongest
+# evidence first) and replaces a symlink at the file's name without writing
+# through it; hot.get requests are answered only to inboxes, once per
+# requester, within a rate, so 600 requests do not make 600 answers.
+# RM_TEST_NET overrides the NET prefix (127.58), e.g. to run two copies side by side.
+set -euo pipefail
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+source "$HERE/lib.sh"
+RECMESH=${RECMESH:-$HERE/../../recmesh}
+
+rm_init test_nsintel
+ok() { rm_ok "$@"; }
+fail() { rm_fail "$@"; }
+
+NET=${RM_TEST_NET:-127.58}
+NATS_PORT=$(rm_free_port)
+NATS=nats://127.0.0.1:$NATS_PORT
+rm_start_nats nats "$NATS_PORT"
+
+# The bucket recmesh_ns, made through the JetStream API as a node would make it
+# (a node makes it only once its Recursor has streamed something)
+# shellcheck disable=SC2016  # the $ are NATS's, not the shell's
+rm_nats_pub "$NATS_PORT" '$JS.API.STREAM.CREATE.KV_recmesh_ns' \
+    '{"name":"KV_recmesh_ns","subjects":["$KV.recmesh_ns.>"],"max_msgs_per_subject":1,"discard":"new","allow_rollup_hdrs":true,"deny_delete":true,"allow_direct":true,"storage":"file","num_replicas":1,"retention":"limits"}' \
+    || fail "cannot reach nats-server on $NATS_PORT"
+put_table() { # KEY TEXT: one node's table
+    rm_nats_pub "$NATS_PORT" "\$KV.recmesh_ns.$1" "$2" || fail "cannot put '$1'"
+}
+ns_json() { "$RECMESH" ns --nats "$NATS" --cluster t --json 2>"$RM_TMP/ns.err"; }
+bucket_ready() { put_table t.probe "#recmesh-ns 1 node=probe time=$(date +%s)\n" && ns_json >/dev/null; }
+rm_wait_until 20 bucket_ready || fail "the bucket recmesh_ns does not work: $(cat "$RM_TMP/ns.err")"
+
+echo "== hostile tables"
+now=$(date +%s)
+put_table t.future "#recmesh-ns 1 node=future time=$((now + 3600))\n192.0.2.9 0 0 9 9 0 $((now + 3600)) $((now + 3600))\n"
+put_table t.itemfuture "#recmesh-ns 1 node=itemfuture time=$now\n192.0.2.9 0 0 9 9 0 $((now + 3600)) $((now + 3600))\n"
+put_table t.sat1 "#recmesh-ns 1 node=sat1 time=$now\n192.0.2.1 0 0 4294967295 4294967295 0 $((now - 5)) $((now - 5))\n192.0.2.2 1000000 18446744073709551615 0 0 $((now - 5)) 0 $((now - 5))\n192.0.2.4 0 0 3 3 0 $((now - 5)) $((now - 5))\n"
+put_table t.sat2 "#recmesh-ns 1 node=sat2 time=$now\n192.0.2.1 0 0 5 5 0 $((now - 4)) $((now - 4))\n192.0.2.2 20 18446744073709551615 18446744073709551615 0 $((now - 4)) 0 $((now - 4))\n"
+put_table t.old "#recmesh-ns 1 node=old time=$now\n192.0.2.3 0 0 9 9 0 $((now - 700)) $((now - 700))\n"
+ns_json >"$RM_TMP/ns.json" || fail "recmesh ns failed: $(cat "$RM_TMP/ns.err")"
+python3 -c '
+import json, sys
+for line in open(sys.argv[1]):
+    json.loads(line)
+' "$RM_TMP/ns.json" 2>"$RM_TMP/json.err" || fail "recmesh ns --json is not JSON: $(cat "$RM_TMP/json.err") in $(cat "$RM_TMP/ns.json")"
+grep -q "ignoring NS table 't.future': time in the future" "$RM_TMP/ns.err" || fail "the future table: $(cat "$RM_TMP/ns.err")"
+grep -q "ignoring NS table 't.itemfuture': time after the table's on line 2" "$RM_TMP/ns.err" || fail "the table with a future item: $(cat "$RM_TMP/ns.err")"
+grep -q '192.0.2.9' "$RM_TMP/ns.json" && fail "a refused table's server shows: $(cat "$RM_TMP/ns.json")"
+ok "tables from the future are refused whole: $(grep -c ignoring "$RM_TMP/ns.err") warnings"
+grep -q '"address":"192.0.2.1","state":"dead","rtt_ms":0.000,"answers":0,"timeouts":4294967300,"streak":4294967295,' "$RM_TMP/ns.json" \
+    || fail "streaks wrapped: $(grep 192.0.2.1 "$RM_TMP/ns.json")"
+grep -q '"address":"192.0.2.2","state":"slow","rtt_ms":500010.000,"answers":18446744073709551615,"timeouts":18446744073709551615,' "$RM_TMP/ns.json" \
+    || fail "answers wrapped or the RTT is off: $(grep 192.0.2.2 "$RM_TMP/ns.json")"
+ok "counters saturate: $(grep 192.0.2.1 "$RM_TMP/ns.json")"
+grep -q '"address":"192.0.2.3","state":"ok"' "$RM_TMP/ns.json" || fail "old evidence: $(grep 192.0.2.3 "$RM_TMP/ns.json")"
+ok "a run of timeouts 700 s old makes no server dead"
+
+echo "== the node's intelligence file"
+DIR=$RM_TMP/intel
+INTEL=$DIR/intel.txt
+rm_spawn mirror "$RECMESH" mirror --protobuf-listen "$NET.0.1:$(rm_free_port)" --nats "$NATS" \
+    --cluster t --node m1 --hot-interval 0.3 --stats-interval 0 --intel-file "$INTEL" --intel-max-entries 1 -v
+rm_wait_until 20 grep -q "not written: directory '$DIR' does not exist" "$RM_TMP/mirror.log" \
+    || fail "no error about the missing directory: $(tail -5 "$RM_TMP/mirror.log")"
+# three more intervals (each tries the file again before writing the hot list)
+intervals_after_error() {
+    [[ $(sed -n '/does not exist/,$p' "$RM_TMP/mirror.log" | grep -c 'hot list written') -ge 3 ]]
+}
+rm_wait_until 20 intervals_after_error || fail "the node stopped writing its hot list: $(tail -5 "$RM_TMP/mirror.log")"
+[[ -e $DIR ]] && fail "the node created '$DIR'"
+n=$(grep -c "does not exist" "$RM_TMP/mirror.log")
+[[ $n -eq 1 ]] || fail "the missing directory was logged $n times: $(grep 'does not exist' "$RM_TMP/mirror.log")"
+ok "a missing directory: refused, said once, not created"
+mkdir "$DIR"
+echo precious >"$RM_TMP/victim"
+ln -s "$RM_TMP/victim" "$INTEL"
+rm_wait_until 20 test -f "$INTEL" -a ! -L "$INTEL" || fail "the file was not written: $(tail -5 "$RM_TMP/mirror.log")"
+[[ $(cat "$RM_TMP/victim") == precious ]] || fail "written through the symlink: $(cat "$RM_TMP/victim")"
+grep -q "intelligence file '$INTEL' written again" "$RM_TMP/mirror.log" || fail "no message once it works: $(tail -5 "$RM_TMP/mirror.log")"
+ok "once the directory exists the file is written; the symlink at its name is replaced, its target untouched"
+if [[ $(grep -c '^dead ' "$INTEL") -ne 1 ]] || ! grep -qx 'dead 192.0.2.1' "$INTEL"; then
+    fail "--intel-max-entries 1 should keep the longest run (192.0.2.1): $(cat "$INTEL")"
+fi
+grep -q "1 dead server(s) beyond --intel-max-entries 1 left out" "$RM_TMP/mirror.log" || fail "the bound was not logged: $(grep intel "$RM_TMP/mirror.log")"
+ok "--intel-max-entries 1: only the strongest evidence, $(tail -1 "$INTEL"); the bound is logged"
+[[ -z $(find "$DIR" -name 'intel.txt.tmp.*') ]] || fail "temporary files left: $(ls "$DIR")"
+
+echo "== hot.get: inboxes only, once per requester, a rate for all"
+exec {fd}<>"/dev/tcp/127.0.0.1/$NATS_PORT"
+t0=$EPOCHREALTIME
+{
+    # only our own reply subjects: the node's own JetStream traffic uses inboxes too
+    printf 'CONNECT {"verbose":false}\r\nSUB _INBOX.*.x 1\r\nSUB evil.> 2\r\nPING\r\n'
+    for i in $(seq 200); do printf 'PUB recmesh.t.hot.get evil.%d 0\r\n\r\n' "$i"; done
+    for i in $(seq 200); do printf 'PUB recmesh.t.hot.get _INBOX.same.x 0\r\n\r\n'; done
+    for i in $(seq 200); do printf 'PUB recmesh.t.hot.get _INBOX.f%d.x 0\r\n\r\n' "$i"; done
+    printf 'PING\r\n'
+} >&"$fd"
+t1=$EPOCHREALTIME
+# collect until nothing came for 2 s (the node answers at once; a generous quiet time)
+: >"$RM_TMP/replies.txt"
+while IFS= read -r -t 2 line <&"$fd"; do
+    [[ $line == MSG\ * ]] && echo "$line" >>"$RM_TMP/replies.txt"
+done
+exec {fd}>&-
+evil=$(grep -c '^MSG evil\.' "$RM_TMP/replies.txt" || true)
+same=$(grep -c '^MSG _INBOX\.same\.x ' "$RM_TMP/replies.txt" || true)  # one message per answer: the list is empty, one chunk
+fresh=$(grep '^MSG _INBOX\.f' "$RM_TMP/replies.txt" | awk '{ print $2 }' | sort -u | wc -l)
+bound=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%d", 10 + 2 * (b - a + 2) + 1 }')
+[[ $evil -eq 0 ]] || fail "$evil replies to a subject that is not an inbox"
+[[ $same -eq 1 ]] || fail "one requester (_INBOX.same) got $same answers to 200 requests"
+((fresh >= 1 && fresh + same <= bound)) || fail "200 fresh inboxes got $fresh answers, the bound is $bound"
+ok "600 requests: 0 answers to non-inbox replies, 1 to one requester, $fresh to 200 fresh inboxes (bucket bound $bound)"
+for why in "its reply subject is not an inbox" "it asked again within the interval" "the request rate limit"; do
+    n=$(grep -c "not answered: $why" "$RM_TMP/mirror.log" || true)
+    [[ $n -eq 1 ]] || fail "'$why' logged $n times"
+done
+ok "each kind of refusal logged once"
+
+rm_done
