@@ -3,6 +3,8 @@
 
 #include "options.h"
 
+#include "natsconn.h"
+
 #include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
@@ -33,7 +35,23 @@ static const struct opt_def defs[] = {
 	{"config", 'c', OPT_STR, OFF(config), ALL, "FILE", NULL,
 	 "read options from FILE (\"name = value\" lines, the long option names)"},
 	{"nats", 0, OPT_STR, OFF(nats), ALL, "URL", "nats://127.0.0.1:4222",
-	 "NATS server(s), comma-separated"},
+	 "NATS server(s), comma-separated, tried in random order (nats:// or tls://)"},
+	{"nats-tls-ca", 0, OPT_STR, OFF(nats_tls_ca), ALL, "FILE", NULL,
+	 "verify the NATS servers' certificates with the CA certificate(s) in FILE (turns TLS on)"},
+	{"nats-tls-cert", 0, OPT_STR, OFF(nats_tls_cert), ALL, "FILE", NULL,
+	 "client certificate (PEM) for NATS servers that verify clients; with --nats-tls-key"},
+	{"nats-tls-key", 0, OPT_STR, OFF(nats_tls_key), ALL, "FILE", NULL,
+	 "the private key (PEM) of --nats-tls-cert"},
+	{"nats-creds", 0, OPT_STR, OFF(nats_creds), ALL, "FILE", NULL,
+	 "NATS credentials file (user JWT and NKey seed)"},
+	{"nats-nkey", 0, OPT_STR, OFF(nats_nkey), ALL, "FILE", NULL,
+	 "NATS user NKey seed file (SU...)"},
+	{"nats-user", 0, OPT_STR, OFF(nats_user), ALL, "NAME", NULL,
+	 "NATS user name; with --nats-password-file"},
+	{"nats-password-file", 0, OPT_STR, OFF(nats_password_file), ALL, "FILE", NULL,
+	 "the NATS password: the first line of FILE"},
+	{"nats-token-file", 0, OPT_STR, OFF(nats_token_file), ALL, "FILE", NULL,
+	 "the NATS token: the first line of FILE"},
 	{"cluster", 0, OPT_STR, OFF(cluster), ALL, "NAME", NULL,
 	 "the fleet's name (letters, digits, '-', '_')"},
 	{"node", 0, OPT_STR, OFF(node), NODE_CMDS, "NAME", NULL,
@@ -67,8 +85,9 @@ static const struct opt_def defs[] = {
 	 "names per published hot list at most"},
 	{"mirror-client-ip", 0, OPT_FLAG, OFF(mirror_client_ip), NODE_CMDS, NULL, NULL,
 	 "put client addresses into published events (off by default)"},
-	{"kv-replicas", 0, OPT_UINT, OFF(kv_replicas), NODE_CMDS, "N", "1",
-	 "replicas of the KV bucket when recmesh creates it (JetStream cluster)"},
+	{"kv-replicas", 0, OPT_UINT, OFF(kv_replicas), NODE_CMDS, "N", "0",
+	 "replicas of the KV buckets when recmesh creates them, at most 5 (0: 3 on a clustered "
+	 "JetStream, 1 on a single server)"},
 	{"stats-interval", 0, OPT_DOUBLE, OFF(stats_interval), NODE_CMDS, "SECONDS", "60",
 	 "log counters this often (0: only at exit)"},
 	{"user", 0, OPT_STR, OFF(user), NODE_CMDS, "USER", NULL,
@@ -324,6 +343,31 @@ static int read_config(enum rm_command cmd, const char *path, struct rm_options 
 	return rc;
 }
 
+/* Hands the NATS options to natsconn: checks them and reads their files */
+static int nats_settings(enum rm_command cmd, const struct rm_options *o)
+{
+	char err[512];
+	struct natsconn_settings s = {
+		.urls = o->nats,
+		.tls_ca = o->nats_tls_ca,
+		.tls_cert = o->nats_tls_cert,
+		.tls_key = o->nats_tls_key,
+		.creds = o->nats_creds,
+		.nkey = o->nats_nkey,
+		.user = o->nats_user,
+		.password_file = o->nats_password_file,
+		.token_file = o->nats_token_file,
+		.kv_replicas = o->kv_replicas,
+		/* a node's keys expire when it has not rewritten them for --max-age */
+		.kv_ttl = (cmd & NODE_CMDS) ? o->max_age : 0,
+	};
+	if (natsconn_configure(&s, err, sizeof(err)) < 0) {
+		fprintf(stderr, "recmesh %s: %s\n", command_name(cmd, NULL, NULL), err);
+		return -1;
+	}
+	return 0;
+}
+
 int options_parse(enum rm_command cmd, int argc, char **argv, struct rm_options *o)
 {
 	struct option lopts[64];
@@ -406,7 +450,7 @@ int options_parse(enum rm_command cmd, int argc, char **argv, struct rm_options 
 			argv[optind], command_name(cmd, NULL, NULL));
 		return -1;
 	}
-	return 0;
+	return nats_settings(cmd, o);
 }
 
 void options_free(struct rm_options *o)
@@ -419,4 +463,5 @@ void options_free(struct rm_options *o)
 		}
 	}
 	list_clear(&o->listen, &o->nlisten);
+	natsconn_unconfigure();
 }

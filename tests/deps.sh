@@ -6,7 +6,8 @@ PACKAGES="build-essential autoconf automake libtool pkg-config
 libldns-dev ldnsutils libnats-dev libev-dev uthash-dev libcmocka-dev
 libprotobuf-c-dev protobuf-c-compiler
 pdns-recursor nsd nats-server dnsutils knot-dnsutils dnsperf dnsdist
-iproute2 procps gnuplot-nox groff-base luajit"
+iproute2 procps gnuplot-nox groff-base luajit
+openssl python3 python3-nacl"
 missing=""
 for p in $PACKAGES; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

@@ -508,3 +508,19 @@ rm_rec_settle() {
     done
     ((same >= 3)) || _rm_log "rm_rec_settle: Recursor '$name' counter '$stat' still moving after 5 s: $first -> $now"
 }
+
+# rm_start_nats_conf NAME PORT CONFFILE: nats-server with JetStream on 127.0.0.1:PORT,
+# configured by CONFFILE (authorization, TLS, includes: whatever the test wrote there;
+# the command line sets the address, the ports, the name and the store directory).
+# Waits until its monitoring port says healthy (that works whatever the clients need).
+rm_start_nats_conf() {
+    local name=${1:?rm_start_nats_conf NAME PORT CONFFILE} port=${2:?rm_start_nats_conf NAME PORT CONFFILE}
+    local conf=${3:?rm_start_nats_conf NAME PORT CONFFILE} mfile=$RM_TMP/$1.mport
+    # the monitoring port is kept across restarts of NAME
+    [[ -s $mfile ]] || rm_free_port >"$mfile" || return 1
+    mkdir -p "$RM_TMP/$name-js"
+    rm_spawn "$name" nats-server -c "$conf" -a 127.0.0.1 -p "$port" -m "$(<"$mfile")" -n "$name" \
+        -js -sd "$RM_TMP/$name-js"
+    _rm_wait_for "$name" "${RM_START_TIMEOUT:-30}" rm_http_get "$(<"$mfile")" /healthz \
+        || { _rm_log "rm_start_nats_conf: $name not healthy"; return 1; }
+}

@@ -133,6 +133,63 @@ static void test_help(void **state)
 	options_free(&o);
 }
 
+/* The NATS security options: files on every command, checked at parse time */
+static void test_nats_security(void **state)
+{
+	struct rm_options o;
+	char pw[64] = "/tmp/recmesh-test-options-pw.XXXXXX";
+	int fd = mkstemp(pw);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, "hunter2\n", 8), 8);
+	close(fd);
+
+	char *def[] = {"proxy", NULL};
+	assert_int_equal(options_parse(CMD_PROXY, 1, def, &o), 0);
+	assert_int_equal(o.kv_replicas, 0); /* automatic: 3 on a cluster, else 1 */
+	assert_null(o.nats_user);
+	options_free(&o);
+
+	char conf[256];
+	snprintf(conf, sizeof(conf),
+		 "nats = nats://a:4222,tls://b:4443\nnats-user = node1\nnats-password-file = %s\n", pw);
+	write_conf(conf);
+	char *argv[] = {"warm", "--config", conf_path, NULL};
+	assert_int_equal(options_parse(CMD_WARM, 3, argv, &o), 0);
+	assert_string_equal(o.nats_user, "node1");
+	assert_string_equal(o.nats_password_file, pw);
+	options_free(&o);
+	unlink(conf_path);
+
+	char *both[] = {"hot", "--nats-token-file", pw, "--nats-user", "u", "--nats-password-file", pw, NULL};
+	assert_int_equal(options_parse(CMD_HOT, 7, both, &o), -1);
+	options_free(&o);
+	char *alone[] = {"ns", "--nats-password-file", pw, NULL};
+	assert_int_equal(options_parse(CMD_NS, 3, alone, &o), -1);
+	options_free(&o);
+	char *missing[] = {"events", "--nats-token-file", "/nonexistent/token", NULL};
+	assert_int_equal(options_parse(CMD_EVENTS, 3, missing, &o), -1);
+	options_free(&o);
+	char *keyonly[] = {"mirror", "--nats-tls-key", pw, NULL};
+	assert_int_equal(options_parse(CMD_MIRROR, 3, keyonly, &o), -1);
+	options_free(&o);
+	char *badlist[] = {"hot", "--nats", "nats://a,,nats://b", NULL};
+	assert_int_equal(options_parse(CMD_HOT, 3, badlist, &o), -1);
+	options_free(&o);
+	char *replicas[] = {"proxy", "--kv-replicas", "6", NULL};
+	assert_int_equal(options_parse(CMD_PROXY, 3, replicas, &o), -1);
+	options_free(&o);
+	char *replicas5[] = {"proxy", "--kv-replicas", "5", NULL};
+	assert_int_equal(options_parse(CMD_PROXY, 3, replicas5, &o), 0);
+	assert_int_equal(o.kv_replicas, 5);
+	options_free(&o);
+	/* no option takes a secret itself ("--nats-password" is read as an abbreviation of
+	 * --nats-password-file, and no file of that name exists) */
+	char *secret[] = {"hot", "--nats-password", "hunter2", NULL};
+	assert_int_equal(options_parse(CMD_HOT, 3, secret, &o), -1);
+	options_free(&o);
+	unlink(pw);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -140,6 +197,7 @@ int main(void)
 		cmocka_unit_test(test_config_file),
 		cmocka_unit_test(test_errors),
 		cmocka_unit_test(test_help),
+		cmocka_unit_test(test_nats_security),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,263 @@
+#!/usr/bin/env bash
+# test_nats_security.sh - recmesh against nats-servers that demand TLS and credentials.
+#
+# What an operator of a production NATS relies on: a proxy (node rec1 of cluster
+# prod) and the readers (recmesh hot, warm) connect and work against servers that
+# demand mutual TLS (a private CA, certificates made here with openssl,
+# verify_and_map), a user and password, a user NKey (made here with python3-nacl,
+# tests/system/nkeys.py), a token, and JWT credentials (operator mode); each user
+# gets the least-privilege permissions of contrib/nats-server-recmesh-permissions.conf,
+# included as shipped, and the server logs no permission violation, while a node
+# writing another node's keys is refused. A wrong password, a missing client
+# certificate or an unknown CA are reported as what they are, not as "not
+# reachable". No secret appears in a log, an output or a command line
+# (/proc/PID/cmdline). The server list form connects when the first server is down.
+# RM_TEST_NET overrides the NET prefix (127.57), e.g. to run two copies side by side.
+set -euo pipefail
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+source "$HERE/lib.sh"
+RECMESH=${RECMESH:-$HERE/../../recmesh}
+SRCDIR=${RECMESH_SRCDIR:-$HERE/../..}
+PY=/usr/bin/python3 # python3-nacl is Debian's, whatever python3 comes first in PATH
+
+rm_init test_nats_security
+ok() { rm_ok "$@"; }
+fail() { rm_fail "$@"; }
+
+command -v openssl >/dev/null || fail "openssl is missing (tests/deps.sh installs it)"
+"$PY" -c 'import nacl.signing' 2>/dev/null || fail "python3-nacl is missing (tests/deps.sh installs it)"
+
+NET=${RM_TEST_NET:-127.57}
+rm_start_tree "$NET" 20 10
+REC_PORT=$(rm_free_port)
+rm_start_recursor rec "$REC_PORT"
+D=$RM_TMP/sec
+mkdir -p "$D"
+cp "$SRCDIR/contrib/nats-server-recmesh-permissions.conf" "$D/"
+
+# Secrets: random, so that finding one anywhere means it leaked
+secret() { head -c 24 /dev/urandom | base64 | tr -d '/+='; }
+NODE_PW=$(secret) READER_PW=$(secret) TOKEN=$(secret)
+umask 077
+echo "$NODE_PW" >"$D/node.pw"
+echo "$READER_PW" >"$D/reader.pw"
+echo "wrong-$(secret)" >"$D/wrong.pw"
+echo "$TOKEN" >"$D/token"
+umask 022
+NODE_NKEY=$("$PY" "$HERE/nkeys.py" user "$D/node.nk")
+READER_NKEY=$("$PY" "$HERE/nkeys.py" user "$D/reader.nk")
+SEEDS=("$(<"$D/node.nk")" "$(<"$D/reader.nk")")
+
+echo "== certificates: a private CA, the server's, two clients'"
+(
+    cd "$D"
+    ec=(-newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes)
+    openssl req -x509 "${ec[@]}" -keyout ca.key -out ca.pem -days 2 -subj /CN=recmesh-test-ca
+    openssl req -x509 "${ec[@]}" -keyout other-ca.key -out other-ca.pem -days 2 -subj /CN=other-ca
+    mk() { # mk NAME CN EXT
+        openssl req "${ec[@]}" -keyout "$1.key" -out "$1.csr" -subj "/CN=$2"
+        printf '%s\n' "$3" >"$1.ext"
+        openssl x509 -req -in "$1.csr" -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 \
+            -out "$1.pem" -extfile "$1.ext"
+    }
+    mk server 127.0.0.1 $'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth'
+    mk node rec1 'extendedKeyUsage=clientAuth'
+    mk reader reader 'extendedKeyUsage=clientAuth'
+) >"$RM_TMP/openssl.log" 2>&1 || fail "openssl failed: $(tail -5 "$RM_TMP/openssl.log")"
+ok "made a CA, a server certificate for 127.0.0.1 and client certificates rec1, reader"
+
+# server_conf MODE: the nats-server configuration of MODE, on stdout
+# (every block of the permissions file must be used, or nats-server refuses it: rec2 and
+# rec3 get credentials of their own that no one uses)
+server_conf() {
+    [[ $1 == token ]] || echo 'include "nats-server-recmesh-permissions.conf"'
+    if [[ $1 == tls ]]; then
+        echo "tls { cert_file: \"$D/server.pem\", key_file: \"$D/server.key\", ca_file: \"$D/ca.pem\", verify_and_map: true }"
+        echo 'authorization { users = ['
+        echo '  {user: "CN=rec1", permissions: $RECMESH_NODE_REC1}'
+        echo '  {user: "CN=rec2", permissions: $RECMESH_NODE_REC2}'
+        echo '  {user: "CN=rec3", permissions: $RECMESH_NODE_REC3}'
+        echo '  {user: "CN=reader", permissions: $RECMESH_READER}'
+        echo '] }'
+    elif [[ $1 == password ]]; then
+        echo 'authorization { users = ['
+        echo "  {user: rec1, password: \"$NODE_PW\", permissions: \$RECMESH_NODE_REC1}"
+        echo "  {user: rec2, password: \"$(secret)\", permissions: \$RECMESH_NODE_REC2}"
+        echo "  {user: rec3, password: \"$(secret)\", permissions: \$RECMESH_NODE_REC3}"
+        echo "  {user: reader, password: \"$READER_PW\", permissions: \$RECMESH_READER}"
+        echo '] }'
+    elif [[ $1 == nkey ]]; then
+        echo 'authorization { users = ['
+        echo "  {nkey: $NODE_NKEY, permissions: \$RECMESH_NODE_REC1}"
+        echo "  {nkey: $("$PY" "$HERE/nkeys.py" user "$D/rec2.nk"), permissions: \$RECMESH_NODE_REC2}"
+        echo "  {nkey: $("$PY" "$HERE/nkeys.py" user "$D/rec3.nk"), permissions: \$RECMESH_NODE_REC3}"
+        echo "  {nkey: $READER_NKEY, permissions: \$RECMESH_READER}"
+        echo '] }'
+    else
+        echo "authorization { token: \"$TOKEN\" }"
+    fi
+}
+
+# Every process's command line and output is checked for the secrets at the end
+CMDLINES=$RM_TMP/cmdlines.txt
+: >"$CMDLINES"
+record_cmdline() { tr '\0' ' ' <"/proc/$1/cmdline" >>"$CMDLINES"; echo >>"$CMDLINES"; }
+
+HOT=(www.z1.com n3.z2.net n6.z4.com)
+# check_mode MODE URL NODE_ARGS_VAR READER_ARGS_VAR: a node and the readers work
+check_mode() {
+    local mode=$1 url=$2 out pport n
+    local -n node_args=$3 reader_args=$4
+    echo "== $mode"
+    pport=$(rm_free_port)
+    rm_spawn "proxy-$mode" "$RECMESH" proxy --listen "127.0.0.1:$pport" --upstream "127.0.0.1:$REC_PORT" \
+        --nats "$url" --cluster prod --node rec1 --hot-interval 0.5 --stats-interval 0 -v "${node_args[@]}"
+    _rm_wait_for "proxy-$mode" 10 rm_dig @127.0.0.1 -p "$pport" +short localhost A \
+        || fail "$mode: the proxy does not answer on 127.0.0.1:$pport"
+    record_cmdline "$(rm_pid "proxy-$mode")"
+    for n in "${HOT[@]}"; do rm_dig @127.0.0.1 -p "$pport" +short "$n" A >/dev/null || true; done
+    hot_has() { "$RECMESH" hot --nats "$url" --cluster prod --json "${reader_args[@]}" 2>/dev/null | grep -q '"qname":"n6.z4.com."'; }
+    rm_wait_until 30 hot_has \
+        || fail "$mode: recmesh hot never listed n6.z4.com.: $("$RECMESH" hot --nats "$url" --cluster prod "${reader_args[@]}" 2>&1 | tail -3); proxy: $(grep -v debug "$RM_TMP/proxy-$mode.log" | tail -5)"
+    "$RECMESH" hot --nats "$url" --cluster prod --json "${reader_args[@]}" >"$RM_TMP/hot-$mode.out" 2>&1
+    ok "$mode: the proxy wrote its hot list, recmesh hot read it ($(grep -c qname "$RM_TMP/hot-$mode.out") names)"
+    out=$("$RECMESH" warm --target "127.0.0.1:$REC_PORT" --nats "$url" --cluster prod --json --qps 200 \
+        --intel-file "" "${reader_args[@]}" 2>"$RM_TMP/warm-$mode.err") || fail "$mode: recmesh warm failed: $out $(cat "$RM_TMP/warm-$mode.err")"
+    echo "$out" >"$RM_TMP/warm-$mode.out"
+    [[ $out =~ \"source\":\"kv\",\"lists\":1,\"names\":([0-9]+) ]] && ((BASH_REMATCH[1] >= ${#HOT[@]})) \
+        || fail "$mode: recmesh warm did not replay the ${#HOT[@]} names: $out"
+    ok "$mode: recmesh warm replayed ${BASH_REMATCH[1]} names"
+    rm_stop "proxy-$mode"
+    if grep -Eq '(Publish|Subscription) Violation' "$RM_TMP/nats-$mode.log"; then
+        fail "$mode: the server logged permission violations: $(grep -E '(Publish|Subscription) Violation' "$RM_TMP/nats-$mode.log" | head -3)"
+    fi
+    [[ $mode == token ]] || ok "$mode: the node and the readers kept to the least-privilege permissions"
+}
+
+# expect_failure MODE WHAT PATTERN CMD...: CMD exits 1 with PATTERN in its error
+expect_failure() {
+    local mode=$1 what=$2 pattern=$3 out rc=0
+    shift 3
+    out=$("$@" 2>&1) || rc=$?
+    echo "$out" >>"$RM_TMP/failures.out"
+    ((rc == 1)) || fail "$mode: $what: exit status $rc, expected 1: $out"
+    [[ $out == *"$pattern"* ]] || fail "$mode: $what: expected '$pattern' in: $out"
+    [[ $out != *"not reachable"* ]] || fail "$mode: $what reported as unreachable: $out"
+    ok "$mode: $what is reported: $(head -c 160 <<<"$out")..."
+}
+
+declare -A PORTS
+for mode in tls password nkey token; do
+    PORTS[$mode]=$(rm_free_port)
+    server_conf "$mode" >"$D/$mode.conf"
+    rm_start_nats_conf "nats-$mode" "${PORTS[$mode]}" "$D/$mode.conf"
+done
+
+# mutual TLS
+URL=tls://127.0.0.1:${PORTS[tls]}
+NODE=(--nats-tls-ca "$D/ca.pem" --nats-tls-cert "$D/node.pem" --nats-tls-key "$D/node.key")
+READER=(--nats-tls-ca "$D/ca.pem" --nats-tls-cert "$D/reader.pem" --nats-tls-key "$D/reader.key")
+check_mode tls "$URL" NODE READER
+expect_failure tls "no client certificate" "TLS" "$RECMESH" hot --nats "$URL" --cluster prod --nats-tls-ca "$D/ca.pem"
+expect_failure tls "an unknown CA" "TLS" "$RECMESH" hot --nats "$URL" --cluster prod --nats-tls-ca "$D/other-ca.pem" \
+    --nats-tls-cert "$D/reader.pem" --nats-tls-key "$D/reader.key"
+expect_failure tls "plain nats:// to a TLS server" "TLS" "$RECMESH" hot --nats "nats://127.0.0.1:${PORTS[tls]}" --cluster prod
+
+# user and password
+URL=nats://127.0.0.1:${PORTS[password]}
+NODE=(--nats-user rec1 --nats-password-file "$D/node.pw")
+READER=(--nats-user reader --nats-password-file "$D/reader.pw")
+check_mode password "$URL" NODE READER
+expect_failure password "a wrong password" "refused the credentials" \
+    "$RECMESH" hot --nats "$URL" --cluster prod --nats-user reader --nats-password-file "$D/wrong.pw"
+expect_failure password "no credentials" "refused the credentials" "$RECMESH" hot --nats "$URL" --cluster prod
+
+echo "== a node cannot write another node's keys"
+pport=$(rm_free_port)
+rm_spawn proxy-rec2 "$RECMESH" proxy --listen "127.0.0.1:$pport" --upstream "127.0.0.1:$REC_PORT" --nats "$URL" \
+    --cluster prod --node rec2 --hot-interval 0.5 --stats-interval 0 "${NODE[@]}"
+_rm_wait_for proxy-rec2 10 rm_dig @127.0.0.1 -p "$pport" +short localhost A || fail "proxy rec2 does not answer"
+rm_dig @127.0.0.1 -p "$pport" +short www.z1.com A >/dev/null || true
+refused() { grep -q 'Publish Violation - User "rec1", Subject "$KV.recmesh_hot.prod.rec2' "$RM_TMP/nats-password.log"; }
+rm_wait_until 20 refused || fail "rec1's credentials wrote rec2's keys: $(grep -i violation "$RM_TMP/nats-password.log" | tail -3)"
+rm_stop proxy-rec2
+n=$("$RECMESH" hot --nats "$URL" --cluster prod --json "${READER[@]}" 2>&1 | grep -c '"node":"rec2"' || true)
+((n == 0)) || fail "rec2's list is readable though its writes were refused ($n lines)"
+ok "the server refused rec1's credentials writing \$KV.recmesh_hot.prod.rec2"
+
+echo "== the server list form and a password in the URL"
+dead=$(rm_free_port)
+for i in 1 2 3 4 5 6; do
+    out=$("$RECMESH" hot --nats "nats://127.0.0.1:$dead,$URL" --cluster prod "${READER[@]}" 2>&1) \
+        || fail "try $i: 'nats://127.0.0.1:$dead,$URL' did not connect: $out"
+done
+ok "'nats://DEAD,nats://LIVE' connected 6 times out of 6 with the first server down"
+err=$("$RECMESH" hot --nats "nats://reader:$READER_PW@127.0.0.1:${PORTS[password]}" --cluster prod -v 2>&1 >/dev/null) \
+    || fail "a password in the URL no longer works: $err"
+echo "$err" >"$RM_TMP/url-password.err"
+n=$(grep -c 'shows in ps' <<<"$err" || true)
+((n == 1)) || fail "the warning about a password in the URL came $n times: $err"
+grep -qF "nats://***@127.0.0.1:${PORTS[password]}" <<<"$err" || fail "the URL is not shown redacted: $err"
+ok "a password in the URL works, is warned about once and is shown as '***@'"
+
+# NKey
+URL=nats://127.0.0.1:${PORTS[nkey]}
+NODE=(--nats-nkey "$D/node.nk")
+READER=(--nats-nkey "$D/reader.nk")
+check_mode nkey "$URL" NODE READER
+"$PY" "$HERE/nkeys.py" user "$D/stranger.nk" >/dev/null
+expect_failure nkey "an unknown NKey" "refused the credentials" "$RECMESH" hot --nats "$URL" --cluster prod --nats-nkey "$D/stranger.nk"
+
+# token
+URL=nats://127.0.0.1:${PORTS[token]}
+NODE=(--nats-token-file "$D/token")
+READER=(--nats-token-file "$D/token")
+check_mode token "$URL" NODE READER
+expect_failure token "a wrong token" "refused the credentials" "$RECMESH" hot --nats "$URL" --cluster prod --nats-token-file "$D/wrong.pw"
+
+echo "== a background node with a wrong password says so once and keeps serving DNS"
+pport=$(rm_free_port)
+rm_spawn proxy-bad "$RECMESH" proxy --listen "127.0.0.1:$pport" --upstream "127.0.0.1:$REC_PORT" \
+    --nats "nats://127.0.0.1:${PORTS[password]}" --cluster prod --node rec1 --stats-interval 0 -v \
+    --nats-user rec1 --nats-password-file "$D/wrong.pw"
+_rm_wait_for proxy-bad 10 rm_dig @127.0.0.1 -p "$pport" +short localhost A || fail "proxy-bad does not answer"
+record_cmdline "$(rm_pid proxy-bad)"
+# libnats gives the connection up after the server refused it twice in a row
+said() { grep -q 'closed for good' "$RM_TMP/proxy-bad.log"; }
+rm_wait_until 20 said || fail "the proxy did not say it gave NATS up: $(grep -v debug "$RM_TMP/proxy-bad.log" | tail -5)"
+out=$(rm_dig @127.0.0.1 -p "$pport" +short www.z1.com A) && [[ $out == 198.18.0.1 ]] \
+    || fail "the proxy without NATS does not answer: '$out'"
+rm_stop proxy-bad
+n=$(grep -c 'refused the credentials' "$RM_TMP/proxy-bad.log" || true)
+((n == 1)) || fail "the refused password was reported $n times, expected once: $(grep -v debug "$RM_TMP/proxy-bad.log")"
+n=$(grep -c 'not reachable' "$RM_TMP/proxy-bad.log" || true)
+((n == 0)) || fail "the refused password was also reported as 'not reachable' ($n times)"
+ok "a node with a wrong password reports it once, says it goes on without NATS, and answers DNS"
+
+echo "== bad files stop a command at start"
+rc=0; err=$("$RECMESH" hot --cluster prod --nats-token-file "$D/nonexistent" 2>&1) || rc=$?
+((rc == 2)) && [[ $err == *"cannot read --nats-token-file"* ]] || fail "a missing token file: status $rc: $err"
+: >"$D/empty"
+rc=0; err=$("$RECMESH" warm --target 127.0.0.1:53 --cluster prod --nats-user x --nats-password-file "$D/empty" 2>&1) || rc=$?
+((rc == 2)) && [[ $err == *"is empty"* ]] || fail "an empty password file: status $rc: $err"
+rc=0; err=$("$RECMESH" hot --cluster prod --nats-nkey "$D/node.pw" 2>&1) || rc=$?
+((rc == 2)) && [[ $err == *"not an NKey seed"* ]] || fail "a password file as NKey seed: status $rc: $err"
+[[ $err != *"$NODE_PW"* ]] || fail "the error quotes the file's content: $err"
+ok "a missing, an empty and a wrong-kind secret file each stop the command with status 2"
+
+echo "== no secret anywhere"
+leaks=0 files=0
+for f in "$RM_TMP"/*.log "$RM_TMP"/*.out "$RM_TMP"/*.err "$CMDLINES"; do
+    # the servers' logs are not ours
+    [[ -f $f && $f != */nats-*.log ]] || continue
+    files=$((files + 1))
+    for s in "$NODE_PW" "$READER_PW" "$TOKEN" "${SEEDS[@]}"; do
+        if grep -qF -- "$s" "$f"; then
+            echo "secret ${s:0:4}... found in $f" >&2
+            leaks=$((leaks + 1))
+        fi
+    done
+done
+((leaks == 0)) || fail "$leaks secrets leaked (see above)"
+ok "no password, token or seed in $files logs, outputs and command-line records ($(wc -l <"$CMDLINES") proxies)"
+rm_done
