@@ -640,7 +640,8 @@ static atomic_int failure_logged = -1; /* the last failure kind logged, until a 
 
 static void on_disconnected(natsConnection *nc, void *closure)
 {
-	if (!atomic_load(&closing))
+	/* a close on purpose also calls this, on libnats' thread, maybe later */
+	if (!atomic_load(&closing) && !natsConnection_IsClosed(nc))
 		log_warn("disconnected from NATS, reconnecting in the background");
 }
 
@@ -660,10 +661,21 @@ static void log_connected(natsConnection *nc, const char *how)
 static void on_closed(natsConnection *nc, void *closure)
 {
 	static atomic_int said;
-	if (atomic_load(&closing) || atomic_exchange(&said, 1))
+	const char *detail = NULL;
+	/*
+	 * The callback runs on libnats' thread, maybe after natsconn_close
+	 * returned; libnats reports "no server available" then. Only a close
+	 * after a refusal that was not followed by a connect is news.
+	 */
+	natsStatus ls = natsConnection_GetLastError(nc, &detail);
+	int f = atomic_load(&failure_logged);
+	log_debug("NATS connection closed: %s", natsStatus_GetText(ls));
+	if (atomic_load(&closing) || (f != NATSCONN_AUTH && f != NATSCONN_TLS) ||
+	    atomic_exchange(&said, 1))
 		return;
-	log_err("the NATS connection is closed for good (the server refused it): this node goes on "
-		"without NATS; fix the credentials or the TLS settings and restart it");
+	log_err("the NATS connection is closed for good (%s): this node goes on without NATS; fix "
+		"the credentials or the TLS settings and restart it",
+		f == NATSCONN_AUTH ? "the server refused the credentials" : "TLS failed");
 }
 
 static void on_reconnected(natsConnection *nc, void *closure)

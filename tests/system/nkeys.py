@@ -2,9 +2,10 @@
 """nkeys.py: NKeys and NATS JWTs for the system tests (python3-nacl).
 
   nkeys.py user SEEDFILE        a user NKey: writes its seed, prints its public key
-  nkeys.py chain DIR            an operator, an account (JetStream on) and a user:
-                                DIR/operator.jwt, DIR/account.pub, DIR/account.jwt,
-                                DIR/user.creds
+  nkeys.py chain DIR            an operator, a system account, an account with
+                                JetStream and a user of it: DIR/operator.jwt,
+                                DIR/sys.pub, DIR/sys.jwt, DIR/account.pub,
+                                DIR/account.jwt, DIR/user.creds
 
 An NKey seed is base32 (no padding) of two prefix bytes, the 32-byte Ed25519
 seed and a CRC16 (XMODEM, little endian); a public key is base32 of one
@@ -86,12 +87,15 @@ def main():
         print(k.public())
     elif len(sys.argv) == 3 and sys.argv[1] == "chain":
         d = sys.argv[2]
-        op, acc, usr = Key("operator"), Key("account"), Key("user")
+        op, acc, usr, sys_ = Key("operator"), Key("account"), Key("user"), Key("account")
         unlimited = {"subs": -1, "data": -1, "payload": -1, "imports": -1, "exports": -1,
                      "wildcards": True, "conn": -1, "leaf": -1,
                      "mem_storage": -1, "disk_storage": -1, "streams": -1, "consumer": -1}
         write(os.path.join(d, "operator.jwt"),
               jwt(op, op, "recmesh-test", {"type": "operator", "version": 2}), 0o644)
+        write(os.path.join(d, "sys.pub"), sys_.public() + "\n", 0o644)
+        write(os.path.join(d, "sys.jwt"),
+              jwt(op, sys_, "SYS", {"type": "account", "version": 2}), 0o644)
         write(os.path.join(d, "account.pub"), acc.public() + "\n", 0o644)
         write(os.path.join(d, "account.jwt"),
               jwt(op, acc, "recmesh", {"type": "account", "version": 2,

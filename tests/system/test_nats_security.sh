@@ -5,7 +5,8 @@
 # prod) and the readers (recmesh hot, warm) connect and work against servers that
 # demand mutual TLS (a private CA, certificates made here with openssl,
 # verify_and_map), a user and password, a user NKey (made here with python3-nacl,
-# tests/system/nkeys.py), a token, and JWT credentials (operator mode); each user
+# tests/system/nkeys.py), a token, and JWT credentials (an operator, account and
+# user chain made by nkeys.py, operator mode with a memory resolver); each user
 # gets the least-privilege permissions of contrib/nats-server-recmesh-permissions.conf,
 # included as shipped, and the server logs no permission violation, while a node
 # writing another node's keys is refused. A wrong password, a missing client
@@ -46,7 +47,10 @@ echo "$TOKEN" >"$D/token"
 umask 022
 NODE_NKEY=$("$PY" "$HERE/nkeys.py" user "$D/node.nk")
 READER_NKEY=$("$PY" "$HERE/nkeys.py" user "$D/reader.nk")
-SEEDS=("$(<"$D/node.nk")" "$(<"$D/reader.nk")")
+mkdir -p "$D/op" "$D/other-op"
+"$PY" "$HERE/nkeys.py" chain "$D/op"
+"$PY" "$HERE/nkeys.py" chain "$D/other-op"
+SEEDS=("$(<"$D/node.nk")" "$(<"$D/reader.nk")" "$(grep '^SU' "$D/op/user.creds")")
 
 echo "== certificates: a private CA, the server's, two clients'"
 (
@@ -70,7 +74,7 @@ ok "made a CA, a server certificate for 127.0.0.1 and client certificates rec1, 
 # (every block of the permissions file must be used, or nats-server refuses it: rec2 and
 # rec3 get credentials of their own that no one uses)
 server_conf() {
-    [[ $1 == token ]] || echo 'include "nats-server-recmesh-permissions.conf"'
+    [[ $1 == token || $1 == creds ]] || echo 'include "nats-server-recmesh-permissions.conf"'
     if [[ $1 == tls ]]; then
         echo "tls { cert_file: \"$D/server.pem\", key_file: \"$D/server.key\", ca_file: \"$D/ca.pem\", verify_and_map: true }"
         echo 'authorization { users = ['
@@ -93,6 +97,13 @@ server_conf() {
         echo "  {nkey: $("$PY" "$HERE/nkeys.py" user "$D/rec3.nk"), permissions: \$RECMESH_NODE_REC3}"
         echo "  {nkey: $READER_NKEY, permissions: \$RECMESH_READER}"
         echo '] }'
+    elif [[ $1 == creds ]]; then
+        # operator mode: the accounts' JWTs preloaded, JetStream for the account
+        echo "operator: \"$D/op/operator.jwt\""
+        echo "system_account: $(<"$D/op/sys.pub")"
+        echo 'resolver: MEMORY'
+        echo "resolver_preload: { $(<"$D/op/account.pub"): $(<"$D/op/account.jwt")"
+        echo "  $(<"$D/op/sys.pub"): $(<"$D/op/sys.jwt") }"
     else
         echo "authorization { token: \"$TOKEN\" }"
     fi
@@ -131,7 +142,7 @@ check_mode() {
     if grep -Eq '(Publish|Subscription) Violation' "$RM_TMP/nats-$mode.log"; then
         fail "$mode: the server logged permission violations: $(grep -E '(Publish|Subscription) Violation' "$RM_TMP/nats-$mode.log" | head -3)"
     fi
-    [[ $mode == token ]] || ok "$mode: the node and the readers kept to the least-privilege permissions"
+    [[ $mode == token || $mode == creds ]] || ok "$mode: the node and the readers kept to the least-privilege permissions"
 }
 
 # expect_failure MODE WHAT PATTERN CMD...: CMD exits 1 with PATTERN in its error
@@ -147,7 +158,7 @@ expect_failure() {
 }
 
 declare -A PORTS
-for mode in tls password nkey token; do
+for mode in tls password nkey token creds; do
     PORTS[$mode]=$(rm_free_port)
     server_conf "$mode" >"$D/$mode.conf"
     rm_start_nats_conf "nats-$mode" "${PORTS[$mode]}" "$D/$mode.conf"
@@ -215,6 +226,14 @@ READER=(--nats-token-file "$D/token")
 check_mode token "$URL" NODE READER
 expect_failure token "a wrong token" "refused the credentials" "$RECMESH" hot --nats "$URL" --cluster prod --nats-token-file "$D/wrong.pw"
 
+# JWT credentials (operator mode)
+URL=nats://127.0.0.1:${PORTS[creds]}
+NODE=(--nats-creds "$D/op/user.creds")
+READER=(--nats-creds "$D/op/user.creds")
+check_mode creds "$URL" NODE READER
+expect_failure creds "credentials of another operator" "refused the credentials" \
+    "$RECMESH" hot --nats "$URL" --cluster prod --nats-creds "$D/other-op/user.creds"
+
 echo "== a background node with a wrong password says so once and keeps serving DNS"
 pport=$(rm_free_port)
 rm_spawn proxy-bad "$RECMESH" proxy --listen "127.0.0.1:$pport" --upstream "127.0.0.1:$REC_PORT" \
@@ -228,7 +247,7 @@ rm_wait_until 20 said || fail "the proxy did not say it gave NATS up: $(grep -v 
 out=$(rm_dig @127.0.0.1 -p "$pport" +short www.z1.com A) && [[ $out == 198.18.0.1 ]] \
     || fail "the proxy without NATS does not answer: '$out'"
 rm_stop proxy-bad
-n=$(grep -c 'refused the credentials' "$RM_TMP/proxy-bad.log" || true)
+n=$(grep -c 'refused the credentials (authorization violation)' "$RM_TMP/proxy-bad.log" || true)
 ((n == 1)) || fail "the refused password was reported $n times, expected once: $(grep -v debug "$RM_TMP/proxy-bad.log")"
 n=$(grep -c 'not reachable' "$RM_TMP/proxy-bad.log" || true)
 ((n == 0)) || fail "the refused password was also reported as 'not reachable' ($n times)"
