@@ -253,6 +253,53 @@ n=$(grep -c 'not reachable' "$RM_TMP/proxy-bad.log" || true)
 ((n == 0)) || fail "the refused password was also reported as 'not reachable' ($n times)"
 ok "a node with a wrong password reports it once, says it goes on without NATS, and answers DNS"
 
+echo "== buckets on a single server: 1 replica; on a three-server JetStream cluster: 3"
+line=$(grep -h "created KV bucket 'recmesh_hot'" "$RM_TMP/proxy-tls.log") || fail "the first proxy did not create the bucket"
+[[ $line == *"(replicas 1, keys expire after 86400 s without a write)"* ]] || fail "on a single server: $line"
+ok "on a single server the bucket is made with 1 replica and a TTL of one day (--max-age)"
+CPORTS=() RPORTS=()
+for i in 1 2 3; do CPORTS+=("$(rm_free_port)"); RPORTS+=("$(rm_free_port)"); done
+for i in 0 1 2; do
+    {
+        echo "cluster { name: rmtest, listen: 127.0.0.1:${RPORTS[$i]}"
+        echo "  routes: [nats-route://127.0.0.1:${RPORTS[0]}, nats-route://127.0.0.1:${RPORTS[1]}, nats-route://127.0.0.1:${RPORTS[2]}] }"
+    } >"$D/c$i.conf"
+    mkdir -p "$RM_TMP/c$i-js"
+    rm_free_port >"$RM_TMP/c$i.mport"
+    # all three first: a clustered server is healthy only once JetStream has a leader
+    rm_spawn "c$i" nats-server -c "$D/c$i.conf" -a 127.0.0.1 -p "${CPORTS[$i]}" -m "$(<"$RM_TMP/c$i.mport")" \
+        -n "c$i" -js -sd "$RM_TMP/c$i-js"
+done
+for i in 0 1 2; do
+    _rm_wait_for "c$i" 60 rm_http_get "$(<"$RM_TMP/c$i.mport")" /healthz || fail "cluster server c$i is not healthy"
+done
+CURL="nats://127.0.0.1:${CPORTS[0]},nats://127.0.0.1:${CPORTS[1]},nats://127.0.0.1:${CPORTS[2]}"
+pport=$(rm_free_port)
+rm_spawn proxy-c "$RECMESH" proxy --listen "127.0.0.1:$pport" --upstream "127.0.0.1:$REC_PORT" --nats "$CURL" \
+    --cluster prod --node rec1 --hot-interval 0.5 --stats-interval 0 --max-age 7200 -v
+_rm_wait_for proxy-c 10 rm_dig @127.0.0.1 -p "$pport" +short localhost A || fail "proxy-c does not answer"
+created() { grep -q "created KV bucket 'recmesh_hot'" "$RM_TMP/proxy-c.log"; }
+rm_wait_until 60 created || fail "proxy-c did not create the bucket: $(grep -v debug "$RM_TMP/proxy-c.log" | tail -5)"
+line=$(grep "created KV bucket 'recmesh_hot'" "$RM_TMP/proxy-c.log")
+[[ $line == *"(replicas 3, keys expire after 7200 s without a write)"* ]] || fail "bucket created as: $line"
+jsz=$(rm_http_get "$(<"$RM_TMP/c0.mport")" '/jsz?streams=true&config=true')
+[[ $jsz =~ \"name\":\ *\"KV_recmesh_hot\" ]] || fail "no stream KV_recmesh_hot in /jsz: ${jsz:0:400}"
+grep -q '"num_replicas": *3' <<<"$jsz" && grep -q '"max_age": *7200000000000' <<<"$jsz" \
+    || fail "KV_recmesh_hot is not R3 with max_age 7200 s: $(grep -E 'num_replicas|max_age' <<<"$jsz" | head -4)"
+rm_stop proxy-c
+ok "on a cluster the bucket is made with 3 replicas and a TTL of --max-age (7200 s), as the server reports"
+rm_spawn proxy-c1 "$RECMESH" proxy --listen "127.0.0.1:$pport" --upstream "127.0.0.1:$REC_PORT" --nats "$CURL" \
+    --cluster prod --node rec1 --hot-interval 0.5 --stats-interval 0 --kv-replicas 1
+reported() { grep -q "KV bucket 'recmesh_hot' exists with other settings" "$RM_TMP/proxy-c1.log"; }
+rm_wait_until 30 reported || fail "a bucket with other settings was not reported: $(tail -5 "$RM_TMP/proxy-c1.log")"
+rm_stop proxy-c1
+line=$(grep "exists with other settings" "$RM_TMP/proxy-c1.log")
+n=$(grep -c "KV bucket 'recmesh_hot' exists with other settings" "$RM_TMP/proxy-c1.log")
+((n == 1)) || fail "the other settings were reported $n times"
+[[ $line == *"replicas 3 (want 1)"*"TTL 7200 s (want 86400 s)"*"num_replicas 1"* ]] || fail "the report: $line"
+ok "a bucket with other replicas and TTL is reported once, with the fix: ${line#*warning: }"
+for i in 0 1 2; do rm_stop "c$i"; done
+
 echo "== bad files stop a command at start"
 rc=0; err=$("$RECMESH" hot --cluster prod --nats-token-file "$D/nonexistent" 2>&1) || rc=$?
 ((rc == 2)) && [[ $err == *"cannot read --nats-token-file"* ]] || fail "a missing token file: status $rc: $err"
