@@ -690,10 +690,11 @@ static void on_connected(natsConnection *nc, void *closure)
 
 static const char *failure_text(enum natsconn_failure f)
 {
-	return f == NATSCONN_AUTH     ? "refused the credentials (authorization violation)"
-	       : f == NATSCONN_TLS    ? "TLS failed"
-	       : f == NATSCONN_DENIED ? "denied a subject to these credentials (permissions violation)"
-				      : "is not reachable";
+	return f == NATSCONN_AUTH  ? "the server refused the credentials (authorization violation)"
+	       : f == NATSCONN_TLS ? "TLS failed"
+	       : f == NATSCONN_DENIED
+		       ? "the server denied a subject to these credentials (permissions violation)"
+		       : "not reachable";
 }
 
 static const char *failure_hint(enum natsconn_failure f)
@@ -726,8 +727,8 @@ static enum natsconn_failure report_failure(natsConnection *nc, natsStatus s)
 	if (atomic_exchange(&failure_logged, (int)f) == (int)f)
 		return f;
 	char shown[NATSCONN_MAX_URL];
-	log_err("NATS at '%s' %s%s", natsconn_redact(cf.urls, shown, sizeof(shown)),
-		failure_text(f), failure_hint(f));
+	log_err("cannot connect to NATS at '%s': %s%s",
+		natsconn_redact(cf.urls, shown, sizeof(shown)), failure_text(f), failure_hint(f));
 	return f;
 }
 
@@ -740,7 +741,7 @@ static void on_error(natsConnection *nc, natsSubscription *sub, natsStatus s, vo
 	if (f == NATSCONN_DENIED) {
 		/* the server's text names the subject; said once per process */
 		if (!atomic_exchange(&denied_logged, 1))
-			log_err("NATS %s: %s%s", failure_text(f), detail ? detail : "",
+			log_err("NATS: %s: %s%s", failure_text(f), detail ? detail : "",
 				failure_hint(f));
 		return;
 	}
@@ -865,7 +866,8 @@ natsConnection *natsconn_open(const char *urls, const char *name, int background
 		natsStatus ls = NATS_OK;
 		const char *detail = nats_GetLastError(&ls);
 		enum natsconn_failure f = natsconn_classify(s, detail, tls || cf.tls);
-		snprintf(err, err_size, "NATS at '%s' %s%s (%s)", shown, failure_text(f),
+		snprintf(err, err_size, "cannot connect to NATS at '%s': %s%s (%s)", shown,
+			 failure_text(f),
 			 failure_hint(f), natsconn_strerror(s, ebuf, sizeof(ebuf)));
 		natsConnection_Destroy(nc);
 		return NULL;
