@@ -112,9 +112,7 @@ int natsconn_split(const char *urls, char *store, size_t store_size, const char 
 		return -1;
 	}
 	strcpy(store, urls);
-	char *save = NULL;
-	/* strtok_r would skip empty items: walk by hand */
-	(void)save;
+	/* by hand: strtok would skip empty items */
 	char *p = store;
 	for (;;) {
 		char *comma = strchr(p, ',');
@@ -359,6 +357,11 @@ void natsconn_unconfigure(void)
 	free(cf.jwt);
 	EVP_PKEY_free(cf.nkey);
 	memset(&cf, 0, sizeof(cf));
+}
+
+int64_t natsconn_kv_ttl_ms(void)
+{
+	return cf.ttl_ms;
 }
 
 /* Reads a whole file of at most max bytes (NUL-terminated); what names the option */
@@ -943,8 +946,7 @@ static int replicas_unsupported(natsStatus s)
 	natsStatus ls = NATS_OK;
 	const char *d = nats_GetLastError(&ls);
 	return s != NATS_OK && d &&
-	       (strcasestr(d, "non-clustered") || strcasestr(d, "insufficient resources") ||
-		strcasestr(d, "replicas"));
+	       (strcasestr(d, "non-clustered") || strcasestr(d, "insufficient resources"));
 }
 
 int natsconn_kv_open(natsConnection *nc, const char *bucket, int create, int replicas,

@@ -51,6 +51,8 @@ struct natsconn_settings {
 int natsconn_configure(const struct natsconn_settings *s, char *err, size_t err_size);
 /* Forgets the settings, wiping the secrets */
 void natsconn_unconfigure(void);
+/* The TTL a bucket recmesh creates gets, in milliseconds (0: none) */
+int64_t natsconn_kv_ttl_ms(void);
 
 /*
  * Connects to urls (comma-separated list; NULL: the configured list). The

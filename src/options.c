@@ -361,6 +361,11 @@ static int nats_settings(enum rm_command cmd, const struct rm_options *o)
 		/* a node's keys expire when it has not rewritten them for --max-age */
 		.kv_ttl = (cmd & NODE_CMDS) ? o->max_age : 0,
 	};
+	/* never shorter than two writes: a running node's keys must not blink out */
+	if (s.kv_ttl > 0 && s.kv_ttl < 2 * o->hot_interval)
+		s.kv_ttl = 2 * o->hot_interval;
+	if (s.kv_ttl > 0 && s.kv_ttl < 1)
+		s.kv_ttl = 1;
 	if (natsconn_configure(&s, err, sizeof(err)) < 0) {
 		fprintf(stderr, "recmesh %s: %s\n", command_name(cmd, NULL, NULL), err);
 		return -1;

@@ -5,6 +5,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "natsconn.h"
 #include "options.h"
 
 #include <stdio.h>
@@ -181,6 +182,23 @@ static void test_nats_security(void **state)
 	char *replicas5[] = {"proxy", "--kv-replicas", "5", NULL};
 	assert_int_equal(options_parse(CMD_PROXY, 3, replicas5, &o), 0);
 	assert_int_equal(o.kv_replicas, 5);
+	options_free(&o);
+	/* the buckets' TTL: a node's --max-age, at least two --hot-interval; none for readers */
+	char *ttl[] = {"proxy", "--max-age", "3600", NULL};
+	assert_int_equal(options_parse(CMD_PROXY, 3, ttl, &o), 0);
+	assert_int_equal(natsconn_kv_ttl_ms(), 3600000);
+	options_free(&o);
+	char *ttl_short[] = {"mirror", "--max-age", "10", "--hot-interval", "30", NULL};
+	assert_int_equal(options_parse(CMD_MIRROR, 5, ttl_short, &o), 0);
+	assert_int_equal(natsconn_kv_ttl_ms(), 60000);
+	options_free(&o);
+	char *ttl_none[] = {"proxy", "--max-age", "0", NULL};
+	assert_int_equal(options_parse(CMD_PROXY, 3, ttl_none, &o), 0);
+	assert_int_equal(natsconn_kv_ttl_ms(), 0);
+	options_free(&o);
+	char *ttl_reader[] = {"warm", "--max-age", "3600", NULL};
+	assert_int_equal(options_parse(CMD_WARM, 3, ttl_reader, &o), 0);
+	assert_int_equal(natsconn_kv_ttl_ms(), 0);
 	options_free(&o);
 	/* no option takes a secret itself ("--nats-password" is read as an abbreviation of
 	 * --nats-password-file, and no file of that name exists) */
