@@ -139,14 +139,16 @@ int natsconn_split(const char *urls, char *store, size_t store_size, const char 
 		}
 		for (const char *q = p; *q; q++)
 			if (isspace((unsigned char)*q) || iscntrl((unsigned char)*q)) {
-				snprintf(err, err_size, "--nats '%s' has a space or control character in a URL",
+				snprintf(err, err_size,
+					 "--nats '%s' has a space or control character in a URL",
 					 natsconn_redact(urls, shown, sizeof(shown)));
 				return -1;
 			}
 		const char *sch = strstr(p, "://");
 		if (sch && !((sch - p == 4 && !strncasecmp(p, "nats", 4)) ||
 			     (sch - p == 3 && !strncasecmp(p, "tls", 3)))) {
-			snprintf(err, err_size, "--nats '%s': only nats:// and tls:// URLs are supported",
+			snprintf(err, err_size,
+				 "--nats '%s': only nats:// and tls:// URLs are supported",
 				 natsconn_redact(urls, shown, sizeof(shown)));
 			return -1;
 		}
@@ -327,10 +329,10 @@ static struct {
 	int tls;
 	char *user, *password;
 	char *token;
-	char *jwt;		  /* --nats-creds */
-	EVP_PKEY *nkey;		  /* --nats-creds or --nats-nkey */
-	char nkey_public[64];	  /* --nats-nkey */
-	int replicas;		  /* 0: automatic */
+	char *jwt;            /* --nats-creds */
+	EVP_PKEY *nkey;       /* --nats-creds or --nats-nkey */
+	char nkey_public[64]; /* --nats-nkey */
+	int replicas;         /* 0: automatic */
 	int64_t ttl_ms;
 	atomic_int url_warned;
 } cf;
@@ -473,8 +475,9 @@ int natsconn_configure(const struct natsconn_settings *s, char *err, size_t err_
 	}
 	int ways = !!s->creds + !!s->nkey + !!s->user + !!s->token_file;
 	if (ways > 1) {
-		snprintf(err, err_size, "give one of --nats-creds, --nats-nkey, --nats-user with "
-					"--nats-password-file, --nats-token-file");
+		snprintf(err, err_size,
+			 "give one of --nats-creds, --nats-nkey, --nats-user with "
+			 "--nats-password-file, --nats-token-file");
 		return -1;
 	}
 	cf.replicas = (int)s->kv_replicas;
@@ -489,7 +492,8 @@ int natsconn_configure(const struct natsconn_settings *s, char *err, size_t err_
 						err, err_size)))
 			goto fail;
 		if (!strstr(cf.tls_ca_pem, "-----BEGIN CERTIFICATE-----")) {
-			snprintf(err, err_size, "--nats-tls-ca '%s' holds no PEM certificate", s->tls_ca);
+			snprintf(err, err_size, "--nats-tls-ca '%s' holds no PEM certificate",
+				 s->tls_ca);
 			goto fail;
 		}
 		cf.tls = 1;
@@ -521,8 +525,8 @@ int natsconn_configure(const struct natsconn_settings *s, char *err, size_t err_
 		}
 		if (!(cf.user = strdup(s->user)))
 			goto oom;
-		if (!(cf.password = read_secret(s->password_file, "--nats-password-file", err,
-						err_size)))
+		if (!(cf.password =
+			      read_secret(s->password_file, "--nats-password-file", err, err_size)))
 			goto fail;
 	}
 	if (s->token_file &&
@@ -546,8 +550,8 @@ int natsconn_configure(const struct natsconn_settings *s, char *err, size_t err_
 	}
 	if (s->creds) {
 		size_t len;
-		char *text = read_file(s->creds, "--nats-creds", NATSCONN_FILE_MAX, &len, err,
-				       err_size);
+		char *text =
+			read_file(s->creds, "--nats-creds", NATSCONN_FILE_MAX, &len, err, err_size);
 		if (!text)
 			goto fail;
 		char *seed = creds_item(text, "-----BEGIN USER NKEY SEED");
@@ -638,7 +642,7 @@ static natsStatus user_jwt(char **jwt, char **customErrTxt, void *closure)
 	return NATS_OK;
 }
 
-static atomic_int closing; /* set while we close on purpose: no warning then */
+static atomic_int closing;             /* set while we close on purpose: no warning then */
 static atomic_int failure_logged = -1; /* the last failure kind logged, until a connect */
 
 static void on_disconnected(natsConnection *nc, void *closure)
@@ -859,7 +863,8 @@ natsConnection *natsconn_open(const char *urls, const char *name, int background
 	natsOptions_Destroy(opts);
 	if (s == NATS_NOT_YET_CONNECTED && background) {
 		if (report_failure(nc, s) != NATSCONN_UNREACHABLE)
-			log_warn("NATS at '%s' is not usable yet, retrying in the background", shown);
+			log_warn("NATS at '%s' is not usable yet, retrying in the background",
+				 shown);
 		else
 			log_warn("NATS at '%s' is not reachable yet, retrying in the background",
 				 shown);
@@ -870,8 +875,8 @@ natsConnection *natsconn_open(const char *urls, const char *name, int background
 		const char *detail = nats_GetLastError(&ls);
 		enum natsconn_failure f = natsconn_classify(s, detail, tls || cf.tls);
 		snprintf(err, err_size, "cannot connect to NATS at '%s': %s%s (%s)", shown,
-			 failure_text(f),
-			 failure_hint(f), natsconn_strerror(s, ebuf, sizeof(ebuf)));
+			 failure_text(f), failure_hint(f),
+			 natsconn_strerror(s, ebuf, sizeof(ebuf)));
 		natsConnection_Destroy(nc);
 		return NULL;
 	}
@@ -916,7 +921,8 @@ static void check_bucket(jsCtx *js, kvStore *kv, const char *bucket, int replica
 	if (atomic_load(once) || kvStore_Status(&st, kv) != NATS_OK || !st)
 		return;
 	int want_r = replicas > 0 ? replicas : 0;
-	if (!want_r && kvStatus_Replicas(st) < NATSCONN_AUTO_REPLICAS && bucket_clustered(js, bucket) == 1)
+	if (!want_r && kvStatus_Replicas(st) < NATSCONN_AUTO_REPLICAS &&
+	    bucket_clustered(js, bucket) == 1)
 		want_r = NATSCONN_AUTO_REPLICAS;
 	if (want_r && kvStatus_Replicas(st) != want_r)
 		o += (size_t)snprintf(diff + o, sizeof(diff) - o, "%sreplicas %d (want %d)",
@@ -932,12 +938,13 @@ static void check_bucket(jsCtx *js, kvStore *kv, const char *bucket, int replica
 	kvStatus_Destroy(st);
 	if (!o || atomic_exchange(once, 1))
 		return;
-	log_warn("KV bucket '%s' exists with other settings: %s; recmesh uses it as it is. To fix: "
-		 "change the stream 'KV_%s' to num_replicas %d, max_msgs_per_subject 1, max_age %lld s "
-		 "(nats stream edit KV_%s), or delete the bucket while the nodes are stopped "
-		 "(nats kv del %s) and let the first node create it",
-		 bucket, diff, bucket, want_r ? want_r : 1, (long long)(cf.ttl_ms / 1000), bucket,
-		 bucket);
+	log_warn(
+		"KV bucket '%s' exists with other settings: %s; recmesh uses it as it is. To fix: "
+		"change the stream 'KV_%s' to num_replicas %d, max_msgs_per_subject 1, max_age %lld s "
+		"(nats stream edit KV_%s), or delete the bucket while the nodes are stopped "
+		"(nats kv del %s) and let the first node create it",
+		bucket, diff, bucket, want_r ? want_r : 1, (long long)(cf.ttl_ms / 1000), bucket,
+		bucket);
 }
 
 /* Replicas 3 failed because the JetStream is a single server or too small a cluster */

@@ -21,25 +21,25 @@
 #include <stddef.h>
 
 #define NATSCONN_JS_WAIT_MS 5000
-#define NATSCONN_MAX_SERVERS 32	   /* URLs in one --nats list */
-#define NATSCONN_MAX_URL 1024	   /* bytes in one URL */
-#define NATSCONN_SECRET_MAX 1024   /* bytes in a password or token file */
-#define NATSCONN_MAX_REPLICAS 5	   /* JetStream's limit */
-#define NATSCONN_AUTO_REPLICAS 3   /* on a clustered JetStream, without --kv-replicas */
+#define NATSCONN_MAX_SERVERS 32  /* URLs in one --nats list */
+#define NATSCONN_MAX_URL 1024    /* bytes in one URL */
+#define NATSCONN_SECRET_MAX 1024 /* bytes in a password or token file */
+#define NATSCONN_MAX_REPLICAS 5  /* JetStream's limit */
+#define NATSCONN_AUTO_REPLICAS 3 /* on a clustered JetStream, without --kv-replicas */
 
 /* What options_parse hands over; every pointer is borrowed for the call */
 struct natsconn_settings {
-	const char *urls;	   /* --nats, comma-separated */
-	const char *tls_ca;	   /* --nats-tls-ca */
-	const char *tls_cert;	   /* --nats-tls-cert */
-	const char *tls_key;	   /* --nats-tls-key */
-	const char *creds;	   /* --nats-creds */
-	const char *nkey;	   /* --nats-nkey: a user NKey seed file */
-	const char *user;	   /* --nats-user */
+	const char *urls;          /* --nats, comma-separated */
+	const char *tls_ca;        /* --nats-tls-ca */
+	const char *tls_cert;      /* --nats-tls-cert */
+	const char *tls_key;       /* --nats-tls-key */
+	const char *creds;         /* --nats-creds */
+	const char *nkey;          /* --nats-nkey: a user NKey seed file */
+	const char *user;          /* --nats-user */
 	const char *password_file; /* --nats-password-file */
-	const char *token_file;	   /* --nats-token-file */
-	unsigned kv_replicas;	   /* 0: 3 on a clustered JetStream, else 1 */
-	double kv_ttl;		   /* seconds a key lives without a rewrite; 0: forever */
+	const char *token_file;    /* --nats-token-file */
+	unsigned kv_replicas;      /* 0: 3 on a clustered JetStream, else 1 */
+	double kv_ttl;             /* seconds a key lives without a rewrite; 0: forever */
 };
 
 /*
@@ -79,8 +79,8 @@ void natsconn_close(natsConnection *nc);
  * when JetStream answered but the bucket does not exist, *no_js when
  * JetStream is not enabled on the server.
  */
-int natsconn_kv_open(natsConnection *nc, const char *bucket, int create, int replicas,
-		     jsCtx **js, kvStore **kv, int *missing, int *no_js, char *err, size_t err_size);
+int natsconn_kv_open(natsConnection *nc, const char *bucket, int create, int replicas, jsCtx **js,
+		     kvStore **kv, int *missing, int *no_js, char *err, size_t err_size);
 void natsconn_kv_close(jsCtx *js, kvStore *kv);
 
 /* A natsStatus with the library's last error detail, for log messages */

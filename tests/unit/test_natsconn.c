@@ -37,8 +37,8 @@ static void test_split(void **state)
 {
 	char store[512], err[256];
 	const char *l[4];
-	assert_int_equal(natsconn_split("nats://a:4222, nats://b:4222 ,tls://c", store, sizeof(store),
-					l, 4, err, sizeof(err)),
+	assert_int_equal(natsconn_split("nats://a:4222, nats://b:4222 ,tls://c", store,
+					sizeof(store), l, 4, err, sizeof(err)),
 			 3);
 	assert_string_equal(l[0], "nats://a:4222");
 	assert_string_equal(l[1], "nats://b:4222");
@@ -52,7 +52,8 @@ static void test_split(void **state)
 					sizeof(store), l, 4, err, sizeof(err)),
 			 -1);
 	assert_non_null(strstr(err, "more than 4"));
-	assert_int_equal(natsconn_split("ws://a", store, sizeof(store), l, 4, err, sizeof(err)), -1);
+	assert_int_equal(natsconn_split("ws://a", store, sizeof(store), l, 4, err, sizeof(err)),
+			 -1);
 	assert_non_null(strstr(err, "only nats:// and tls://"));
 	/* the error quotes the list without its secret */
 	assert_int_equal(natsconn_split("nats://u:hunter2@", store, sizeof(store), l, 4, err,
@@ -73,25 +74,29 @@ static void test_split(void **state)
 static void test_nkey(void **state)
 {
 	char pub[64], err[256];
-	assert_int_equal(natsconn_nkey_public("SUAOBF4D7SMW54UEKBZWQXSP6MGRYSR44RB4M2KDAKHWD752S23GAXC7IM",
-					      pub, sizeof(pub), err, sizeof(err)),
-			 0);
+	assert_int_equal(
+		natsconn_nkey_public("SUAOBF4D7SMW54UEKBZWQXSP6MGRYSR44RB4M2KDAKHWD752S23GAXC7IM",
+				     pub, sizeof(pub), err, sizeof(err)),
+		0);
 	assert_string_equal(pub, "UDPRKK3B74XRUVPWDOVH4K7OMAGKV7W5MSIQQBSBVZSVYSTRUZAHG6QP");
 	/* one character changed: the checksum catches it */
-	assert_int_equal(natsconn_nkey_public("SUAOBF4D7SMW54UEKBZWQXSP6MGRYSR44RB4M2KDAKHWD752S23GBXC7IM",
-					      pub, sizeof(pub), err, sizeof(err)),
-			 -1);
+	assert_int_equal(
+		natsconn_nkey_public("SUAOBF4D7SMW54UEKBZWQXSP6MGRYSR44RB4M2KDAKHWD752S23GBXC7IM",
+				     pub, sizeof(pub), err, sizeof(err)),
+		-1);
 	assert_non_null(strstr(err, "checksum"));
 	/* the last character's unused bits set: refused, not read as the same key */
-	assert_int_equal(natsconn_nkey_public("SUAOBF4D7SMW54UEKBZWQXSP6MGRYSR44RB4M2KDAKHWD752S23GAXC7IN",
-					      pub, sizeof(pub), err, sizeof(err)),
-			 -1);
+	assert_int_equal(
+		natsconn_nkey_public("SUAOBF4D7SMW54UEKBZWQXSP6MGRYSR44RB4M2KDAKHWD752S23GAXC7IN",
+				     pub, sizeof(pub), err, sizeof(err)),
+		-1);
 	assert_int_equal(natsconn_nkey_public("hunter2", pub, sizeof(pub), err, sizeof(err)), -1);
 	assert_null(strstr(err, "hunter2"));
 	/* the public key itself is no seed */
-	assert_int_equal(natsconn_nkey_public("UDPRKK3B74XRUVPWDOVH4K7OMAGKV7W5MSIQQBSBVZSVYSTRUZAHG6QP",
-					      pub, sizeof(pub), err, sizeof(err)),
-			 -1);
+	assert_int_equal(
+		natsconn_nkey_public("UDPRKK3B74XRUVPWDOVH4K7OMAGKV7W5MSIQQBSBVZSVYSTRUZAHG6QP",
+				     pub, sizeof(pub), err, sizeof(err)),
+		-1);
 }
 
 static void test_classify(void **state)
@@ -188,8 +193,8 @@ static void test_configure(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_redact),	 cmocka_unit_test(test_split),
-		cmocka_unit_test(test_nkey),	 cmocka_unit_test(test_classify),
+		cmocka_unit_test(test_redact),    cmocka_unit_test(test_split),
+		cmocka_unit_test(test_nkey),      cmocka_unit_test(test_classify),
 		cmocka_unit_test(test_configure),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
