@@ -385,8 +385,10 @@ static char *read_file(const char *path, const char *what, size_t max, size_t *l
 	int bad = ferror(f);
 	fclose(f);
 	if (bad || n > max) {
-		snprintf(err, err_size, bad ? "cannot read %s '%s'" : "%s '%s' is over %zu bytes",
-			 what, path, max);
+		if (bad)
+			snprintf(err, err_size, "cannot read %s '%s'", what, path);
+		else
+			snprintf(err, err_size, "%s '%s' is over %zu bytes", what, path, max);
 		wipe_free(buf, max + 2);
 		return NULL;
 	}

@@ -95,9 +95,10 @@ const char *natsconn_strerror(natsStatus s, char *buf, size_t size);
  *
  * natsconn_split: splits a comma-separated list into at most max URLs
  * (spaces around each are dropped) written to out[] as pointers into a
- * copy in store (store_size bytes). Each must be scheme://host[:port] with
- * scheme nats, tls or ws(s) is refused. Returns the count, or -1 with a
- * reason.
+ * copy in store (store_size bytes). Each is nats://, tls:// or no scheme
+ * (host:port), has a host, no space or control character and at most
+ * NATSCONN_MAX_URL - 1 bytes; an empty item is an error. Returns the
+ * count, or -1 with a reason that shows the list redacted.
  *
  * natsconn_has_password: 1 when some URL of the list carries a password or
  * token in its user information.
