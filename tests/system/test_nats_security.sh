@@ -13,6 +13,9 @@
 # certificate or an unknown CA are reported as what they are, not as "not
 # reachable". No secret appears in a log, an output or a command line
 # (/proc/PID/cmdline). The server list form connects when the first server is down.
+# Buckets get 1 replica on a single server and 3 on a three-server JetStream cluster,
+# with a TTL of --max-age; a bucket with other settings is reported once; a node given
+# one server of the cluster reconnects to another the cluster announced.
 # RM_TEST_NET overrides the NET prefix (127.57), e.g. to run two copies side by side.
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -298,7 +301,17 @@ n=$(grep -c "KV bucket 'recmesh_hot' exists with other settings" "$RM_TMP/proxy-
 ((n == 1)) || fail "the other settings were reported $n times"
 [[ $line == *"replicas 3 (want 1)"*"TTL 7200 s (want 86400 s)"*"num_replicas 1"* ]] || fail "the report: $line"
 ok "a bucket with other replicas and TTL is reported once, with the fix: ${line#*warning: }"
-for i in 0 1 2; do rm_stop "c$i"; done
+# given only c0, a node reconnects to a server the cluster announced when c0 goes
+rm_spawn proxy-c0 "$RECMESH" proxy --listen "127.0.0.1:$pport" --upstream "127.0.0.1:$REC_PORT" \
+    --nats "nats://127.0.0.1:${CPORTS[0]}" --cluster prod --node rec1 --hot-interval 0.5 --stats-interval 0 -v
+connected_to() { grep -q "$1 to NATS at 'nats://127.0.0.1:$2'" "$RM_TMP/proxy-c0.log"; }
+rm_wait_until 20 connected_to connected "${CPORTS[0]}" || fail "proxy-c0 did not connect: $(tail -3 "$RM_TMP/proxy-c0.log")"
+rm_stop c0
+reconnected() { connected_to reconnected "${CPORTS[1]}" || connected_to reconnected "${CPORTS[2]}"; }
+rm_wait_until 30 reconnected || fail "no reconnect to c1 or c2: $(grep -v debug "$RM_TMP/proxy-c0.log" | tail -4)"
+ok "a node given one server reconnects to one the cluster announced: $(grep -o "reconnected to NATS at '[^']*'" "$RM_TMP/proxy-c0.log" | head -1)"
+rm_stop proxy-c0
+for i in 1 2; do rm_stop "c$i"; done
 
 echo "== bad files stop a command at start"
 rc=0; err=$("$RECMESH" hot --cluster prod --nats-token-file "$D/nonexistent" 2>&1) || rc=$?
