@@ -864,10 +864,8 @@ natsConnection *natsconn_open(const char *urls, const char *name, int background
 	s = natsConnection_Connect(&nc, opts);
 	natsOptions_Destroy(opts);
 	if (s == NATS_NOT_YET_CONNECTED && background) {
-		if (report_failure(nc, s) != NATSCONN_UNREACHABLE)
-			log_warn("NATS at '%s' is not usable yet, retrying in the background",
-				 shown);
-		else
+		/* a refusal is logged as what it is (and on_closed says if libnats gives up) */
+		if (report_failure(nc, s) == NATSCONN_UNREACHABLE)
 			log_warn("NATS at '%s' is not reachable yet, retrying in the background",
 				 shown);
 		return nc;
