@@ -55,5 +55,6 @@ void cmd_common_finish(natsConnection *nc, struct rm_options *o)
 {
 	natsconn_close(nc);
 	nats_Close();
+	natsconn_unconfigure(); /* wipes the secrets read at start */
 	options_free(o);
 }

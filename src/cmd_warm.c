@@ -3,6 +3,7 @@
 
 #include "commands.h"
 #include "log.h"
+#include "natsconn.h"
 #include "names.h"
 #include "netaddr.h"
 #include "options.h"
@@ -97,6 +98,7 @@ int cmd_warm(int argc, char **argv)
 		warmup_result_free(&res);
 	}
 	nats_Close();
+	natsconn_unconfigure(); /* wipes the secrets read at start */
 	options_free(&o);
 	return rc;
 }

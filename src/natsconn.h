@@ -1,8 +1,16 @@
 /*
  * natsconn.h: connecting to NATS and opening the KV buckets recmesh uses.
  *
- * Every call here may block (network round trips): never call them on the
- * libev thread of the data path.
+ * The connection settings (server list, TLS, credentials) and the bucket
+ * settings are process-wide: natsconn_configure checks and loads them once
+ * at start (options_parse calls it), natsconn_open and natsconn_kv_open use
+ * them. Secrets (passwords, tokens) are read from files there and kept only
+ * in this module's memory, wiped by natsconn_unconfigure; they never appear
+ * in an error message or a log line. URLs are printed only through
+ * natsconn_redact.
+ *
+ * Every call that talks to the server may block (network round trips):
+ * never call them on the libev thread of the data path.
  */
 #ifndef RECMESH_NATSCONN_H
 #define RECMESH_NATSCONN_H
@@ -13,12 +21,47 @@
 #include <stddef.h>
 
 #define NATSCONN_JS_WAIT_MS 5000
+#define NATSCONN_MAX_SERVERS 32  /* URLs in one --nats list */
+#define NATSCONN_MAX_URL 1024    /* bytes in one URL */
+#define NATSCONN_SECRET_MAX 1024 /* bytes in a password or token file */
+#define NATSCONN_MAX_REPLICAS 5  /* JetStream's limit */
+#define NATSCONN_AUTO_REPLICAS 3 /* on a clustered JetStream, without --kv-replicas */
+
+/* What options_parse hands over; every pointer is borrowed for the call */
+struct natsconn_settings {
+	const char *urls;          /* --nats, comma-separated */
+	const char *tls_ca;        /* --nats-tls-ca */
+	const char *tls_cert;      /* --nats-tls-cert */
+	const char *tls_key;       /* --nats-tls-key */
+	const char *creds;         /* --nats-creds */
+	const char *nkey;          /* --nats-nkey: a user NKey seed file */
+	const char *user;          /* --nats-user */
+	const char *password_file; /* --nats-password-file */
+	const char *token_file;    /* --nats-token-file */
+	unsigned kv_replicas;      /* 0: 3 on a clustered JetStream, else 1 */
+	double kv_ttl;             /* seconds a key lives without a rewrite; 0: forever */
+};
 
 /*
- * Connects to urls (comma-separated list). With background set, a server
- * that is down at start is not an error: the connection keeps retrying
- * forever and reconnects after every loss (the proxy's mode). Without it,
- * failing to connect within timeout_ms is an error (the one-shot commands).
+ * Checks the settings (the URL list, that each file is readable, that the
+ * password and token files are neither empty nor over NATSCONN_SECRET_MAX,
+ * that the options go together) and keeps them for natsconn_open. Returns
+ * 0, or -1 with a reason that holds no secret.
+ */
+int natsconn_configure(const struct natsconn_settings *s, char *err, size_t err_size);
+/* Forgets the settings, wiping the secrets */
+void natsconn_unconfigure(void);
+/* The TTL a bucket recmesh creates gets, in milliseconds (0: none) */
+int64_t natsconn_kv_ttl_ms(void);
+
+/*
+ * Connects to urls (comma-separated list; NULL: the configured list). The
+ * servers are tried in random order; reconnects walk the list and the
+ * servers the cluster announces. With background set, a server that is
+ * down at start is not an error: the connection keeps retrying forever and
+ * reconnects after every loss (the proxy's mode); refused credentials and
+ * TLS failures are logged once each, as what they are. Without it, failing
+ * to connect within timeout_ms is an error (the one-shot commands).
  * Returns the connection or NULL with a reason in err.
  */
 natsConnection *natsconn_open(const char *urls, const char *name, int background,
@@ -26,17 +69,56 @@ natsConnection *natsconn_open(const char *urls, const char *name, int background
 void natsconn_close(natsConnection *nc);
 
 /*
- * Opens (and with create, creates when missing) a KV bucket. On success
- * returns 0 and sets *js and *kv (destroy both with natsconn_kv_close).
- * On failure returns -1 with a reason; *missing is set when JetStream
- * answered but the bucket does not exist, *no_js when JetStream is not
- * enabled on the server.
+ * Opens (and with create, creates when missing) a KV bucket. replicas > 0
+ * overrides the configured --kv-replicas. A bucket recmesh creates keeps
+ * one value per key and forgets keys not rewritten within the configured
+ * TTL (--max-age). An existing bucket whose settings differ from these is
+ * used as it is, and the difference is logged once with how to fix it.
+ * On success returns 0 and sets *js and *kv (destroy both with
+ * natsconn_kv_close). On failure returns -1 with a reason; *missing is set
+ * when JetStream answered but the bucket does not exist, *no_js when
+ * JetStream is not enabled on the server.
  */
-int natsconn_kv_open(natsConnection *nc, const char *bucket, int create, int replicas,
-		     jsCtx **js, kvStore **kv, int *missing, int *no_js, char *err, size_t err_size);
+int natsconn_kv_open(natsConnection *nc, const char *bucket, int create, int replicas, jsCtx **js,
+		     kvStore **kv, int *missing, int *no_js, char *err, size_t err_size);
 void natsconn_kv_close(jsCtx *js, kvStore *kv);
 
 /* A natsStatus with the library's last error detail, for log messages */
 const char *natsconn_strerror(natsStatus s, char *buf, size_t size);
+
+/*
+ * Pure helpers (unit-tested).
+ *
+ * natsconn_redact: urls with the user information (user, password, token)
+ * of every URL of the list replaced by "***@"; always NUL-terminated, cut
+ * at size. Returns buf.
+ *
+ * natsconn_split: splits a comma-separated list into at most max URLs
+ * (spaces around each are dropped) written to out[] as pointers into a
+ * copy in store (store_size bytes). Each is nats://, tls:// or no scheme
+ * (host:port), has a host, no space or control character and at most
+ * NATSCONN_MAX_URL - 1 bytes; an empty item is an error. Returns the
+ * count, or -1 with a reason that shows the list redacted.
+ *
+ * natsconn_has_password: 1 when some URL of the list carries a password or
+ * token in its user information.
+ *
+ * natsconn_nkey_public: the user public key ("U...") of a user NKey seed
+ * ("SU..."); returns 0, or -1 with a reason (the seed is never quoted).
+ *
+ * natsconn_classify: what a failed connect means: NATSCONN_AUTH (refused
+ * credentials), NATSCONN_TLS, NATSCONN_DENIED (a permissions violation:
+ * the credentials are good, a subject is not allowed), or
+ * NATSCONN_UNREACHABLE; detail is the
+ * library's last error text (may be NULL).
+ */
+char *natsconn_redact(const char *urls, char *buf, size_t size);
+int natsconn_split(const char *urls, char *store, size_t store_size, const char **out, int max,
+		   char *err, size_t err_size);
+int natsconn_has_password(const char *urls);
+int natsconn_nkey_public(const char *seed, char *pub, size_t pub_size, char *err, size_t err_size);
+
+enum natsconn_failure { NATSCONN_UNREACHABLE, NATSCONN_AUTH, NATSCONN_TLS, NATSCONN_DENIED };
+enum natsconn_failure natsconn_classify(natsStatus s, const char *detail, int tls);
 
 #endif

@@ -8,6 +8,7 @@
 #include "health.h"
 #include "http.h"
 #include "log.h"
+#include "natsconn.h"
 #include "metrics.h"
 #include "names.h"
 #include "netaddr.h"
@@ -353,7 +354,7 @@ static void on_hup(struct ev_loop *loop, ev_signal *w, int revents)
 	log_info("reload: reading %s%s%s", n->o->config ? "'" : "", n->o->config ? n->o->config : "the command line",
 		 n->o->config ? "'" : "");
 	/* options_parse prints its errors on stderr, as at start */
-	if (options_parse(n->cmd, n->argc, n->argv, &no) != 0) {
+	if (options_reparse(n->cmd, n->argc, n->argv, &no) != 0) {
 		log_err("reload: the configuration has errors: nothing changed");
 		options_free(&no);
 		notify_or_log("READY=1");
@@ -444,6 +445,7 @@ void node_finish(struct node *n)
 	n->loop = NULL;
 	if (n->ran) {
 		nats_Close();
+		natsconn_unconfigure(); /* wipes the secrets read at start */
 		log_info("stopped");
 	}
 }

@@ -6,6 +6,7 @@
 #include "acl.h"
 #include "replay.h"
 #include "intel.h"
+#include "natsconn.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -37,7 +38,23 @@ static const struct opt_def defs[] = {
 	{"config", 'c', OPT_STR, OFF(config), ALL, "FILE", NULL,
 	 "read options from FILE (\"name = value\" lines, the long option names)"},
 	{"nats", 0, OPT_STR, OFF(nats), ALL, "URL", "nats://127.0.0.1:4222",
-	 "NATS server(s), comma-separated"},
+	 "NATS server(s), comma-separated, tried in random order (nats:// or tls://)"},
+	{"nats-tls-ca", 0, OPT_STR, OFF(nats_tls_ca), ALL, "FILE", NULL,
+	 "verify the NATS servers' certificates with the CA certificate(s) in FILE (turns TLS on)"},
+	{"nats-tls-cert", 0, OPT_STR, OFF(nats_tls_cert), ALL, "FILE", NULL,
+	 "client certificate (PEM) for NATS servers that verify clients; with --nats-tls-key"},
+	{"nats-tls-key", 0, OPT_STR, OFF(nats_tls_key), ALL, "FILE", NULL,
+	 "the private key (PEM) of --nats-tls-cert"},
+	{"nats-creds", 0, OPT_STR, OFF(nats_creds), ALL, "FILE", NULL,
+	 "NATS credentials file (user JWT and NKey seed)"},
+	{"nats-nkey", 0, OPT_STR, OFF(nats_nkey), ALL, "FILE", NULL,
+	 "NATS user NKey seed file (SU...)"},
+	{"nats-user", 0, OPT_STR, OFF(nats_user), ALL, "NAME", NULL,
+	 "NATS user name; with --nats-password-file"},
+	{"nats-password-file", 0, OPT_STR, OFF(nats_password_file), ALL, "FILE", NULL,
+	 "the NATS password: the first line of FILE"},
+	{"nats-token-file", 0, OPT_STR, OFF(nats_token_file), ALL, "FILE", NULL,
+	 "the NATS token: the first line of FILE"},
 	{"cluster", 0, OPT_STR, OFF(cluster), ALL, "NAME", NULL,
 	 "the fleet's name (letters, digits, '-', '_')"},
 	{"node", 0, OPT_STR, OFF(node), NODE_CMDS, "NAME", NULL,
@@ -77,8 +94,9 @@ static const struct opt_def defs[] = {
 	 "names per published hot list at most"},
 	{"mirror-client-ip", 0, OPT_FLAG, OFF(mirror_client_ip), NODE_CMDS, NULL, NULL,
 	 "put client addresses into published events (off by default)"},
-	{"kv-replicas", 0, OPT_UINT, OFF(kv_replicas), NODE_CMDS, "N", "1",
-	 "replicas of the KV bucket when recmesh creates it (JetStream cluster)"},
+	{"kv-replicas", 0, OPT_UINT, OFF(kv_replicas), NODE_CMDS, "N", "0",
+	 "replicas of the KV buckets when recmesh creates them, at most 5 (0: 3 on a clustered "
+	 "JetStream, 1 on a single server)"},
 	{"stats-interval", 0, OPT_DOUBLE, OFF(stats_interval), NODE_CMDS, "SECONDS", "60",
 	 "log counters this often (0: only at exit)"},
 	{"metrics-listen", 0, OPT_STR, OFF(metrics_listen), NODE_CMDS, "ADDR:PORT", NULL,
@@ -388,6 +406,47 @@ static int check_limits(enum rm_command cmd, const struct rm_options *o)
 	return 0;
 }
 
+/* Hands the NATS options to natsconn: checks them and reads their files */
+static int nats_settings(enum rm_command cmd, const struct rm_options *o)
+{
+	char err[512];
+	struct natsconn_settings s = {
+		.urls = o->nats,
+		.tls_ca = o->nats_tls_ca,
+		.tls_cert = o->nats_tls_cert,
+		.tls_key = o->nats_tls_key,
+		.creds = o->nats_creds,
+		.nkey = o->nats_nkey,
+		.user = o->nats_user,
+		.password_file = o->nats_password_file,
+		.token_file = o->nats_token_file,
+		.kv_replicas = o->kv_replicas,
+		/* a node's keys expire when it has not rewritten them for --max-age */
+		.kv_ttl = (cmd & NODE_CMDS) ? o->max_age : 0,
+	};
+	/* never shorter than two writes: a running node's keys must not blink out */
+	if (s.kv_ttl > 0 && s.kv_ttl < 2 * o->hot_interval)
+		s.kv_ttl = 2 * o->hot_interval;
+	if (s.kv_ttl > 0 && s.kv_ttl < 1)
+		s.kv_ttl = 1;
+	if (natsconn_configure(&s, err, sizeof(err)) < 0) {
+		fprintf(stderr, "recmesh %s: %s\n", command_name(cmd, NULL, NULL), err);
+		return -1;
+	}
+	return 0;
+}
+
+/* options_reparse: check, but hand nothing process-wide on (see options.h) */
+static int reparsing;
+
+int options_reparse(enum rm_command cmd, int argc, char **argv, struct rm_options *o)
+{
+	reparsing = 1;
+	int rc = options_parse(cmd, argc, argv, o);
+	reparsing = 0;
+	return rc;
+}
+
 int options_parse(enum rm_command cmd, int argc, char **argv, struct rm_options *o)
 {
 	struct option lopts[64];
@@ -454,14 +513,32 @@ int options_parse(enum rm_command cmd, int argc, char **argv, struct rm_options 
 	opterr = 1;
 	optind = 1;
 	unsigned cleared_lists = 0; /* bit 0: --listen, bit 1: --protobuf-allow-from */
-	while ((c = getopt_long(argc, argv, shorts, lopts, NULL)) != -1) {
+	for (;;) {
 		const struct opt_def *d = NULL;
+		int at = optind; /* the option's own word (no positional arguments are taken) */
+		if ((c = getopt_long(argc, argv, shorts, lopts, NULL)) == -1)
+			break;
 		if (c == '?' || c == ':') {
 			fprintf(stderr, "Try 'recmesh %s --help'.\n", command_name(cmd, NULL, NULL));
 			return -1;
 		}
 		if (c >= 1000)
 			d = index[c - 1000];
+		/*
+		 * Long options are taken only by their whole name: getopt would take
+		 * --nats-password for --nats-password-file, and a secret given after
+		 * it would then be read, and quoted in errors, as a file name. The
+		 * word is quoted up to '=' only, never its value.
+		 */
+		if (c >= 1000 && at < argc && !strncmp(argv[at], "--", 2)) {
+			size_t len = strcspn(argv[at] + 2, "=");
+			if (len != strlen(d->name) || strncmp(argv[at] + 2, d->name, len) != 0) {
+				fprintf(stderr, "recmesh: unknown option '--%.*s' (long options take their whole name, "
+						"for example '--%s')\nTry 'recmesh %s --help'.\n",
+					(int)(len > 64 ? 64 : len), argv[at] + 2, d->name, command_name(cmd, NULL, NULL));
+				return -1;
+			}
+		}
 		else
 			for (size_t i = 0; i < n; i++)
 				if (index[i]->shortopt == c)
@@ -498,9 +575,12 @@ int options_parse(enum rm_command cmd, int argc, char **argv, struct rm_options 
 			return -1;
 		}
 		/* the intelligence file's bound is process-wide: every writer of this command uses it */
-		intel_set_max_entries(o->intel_max_entries);
+		if (!reparsing)
+			intel_set_max_entries(o->intel_max_entries);
 	}
-	return check_limits(cmd, o);
+	if (check_limits(cmd, o) < 0)
+		return -1;
+	return reparsing ? 0 : nats_settings(cmd, o);
 }
 
 void options_free(struct rm_options *o)

@@ -30,6 +30,15 @@ enum rm_command {
 struct rm_options {
 	char *config;
 	char *nats;
+	/* NATS security (natsconn.h): files only, secrets never on the command line */
+	char *nats_tls_ca;
+	char *nats_tls_cert;
+	char *nats_tls_key;
+	char *nats_creds;
+	char *nats_nkey;
+	char *nats_user;
+	char *nats_password_file;
+	char *nats_token_file;
 	char *cluster;
 	char *node;
 	int verbose;
@@ -84,9 +93,19 @@ struct rm_options {
 /*
  * Parses argv (argv[0] is the subcommand's name) into opts. Returns 0, 1
  * when --help was printed (the caller exits 0), or -1 after printing an
- * error (the caller exits 2).
+ * error (the caller exits 2). On success it has also handed the NATS
+ * options to natsconn_configure (which reads the password, token, NKey,
+ * credentials and TLS files, so a file that cannot be read fails here).
  */
 int options_parse(enum rm_command cmd, int argc, char **argv, struct rm_options *opts);
+/*
+ * The same for a running node's reload (SIGHUP): every check, but nothing
+ * process-wide is touched: the NATS settings and the intelligence file's
+ * bound stay what they were at start (the threads that use them keep
+ * running), so a change to them needs a restart.
+ */
+int options_reparse(enum rm_command cmd, int argc, char **argv, struct rm_options *opts);
+/* Frees what opts holds; the process-wide settings options_parse made stay */
 void options_free(struct rm_options *opts);
 void options_usage(enum rm_command cmd, FILE *out);
 /*

@@ -3,11 +3,12 @@
 # Run as root. Idempotent: a second run installs nothing new.
 set -eu
 PACKAGES="build-essential autoconf automake libtool pkg-config
-libldns-dev ldnsutils libnats-dev libev-dev uthash-dev libcmocka-dev
+libldns-dev ldnsutils libnats-dev libssl-dev libev-dev uthash-dev libcmocka-dev
 libprotobuf-c-dev protobuf-c-compiler
 pdns-recursor nsd nats-server dnsutils knot-dnsutils dnsperf dnsdist
 iproute2 procps gnuplot-nox groff-base luajit
-python3 prometheus debhelper lintian adduser"
+python3 prometheus debhelper lintian adduser
+openssl python3-nacl"
 missing=""
 for p in $PACKAGES; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

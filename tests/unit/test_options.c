@@ -6,6 +6,7 @@
 #include <cmocka.h>
 
 #include "intel.h"
+#include "natsconn.h"
 #include "options.h"
 
 #include <stdio.h>
@@ -90,6 +91,17 @@ static void test_config_file(void **state)
 static void test_errors(void **state)
 {
 	struct rm_options o;
+	/* long options by their whole name only: an abbreviation is refused, not guessed */
+	char *abbrev[] = {"hot", "--cluster", "c", "--nats-password", "hunter2", NULL};
+	assert_int_equal(options_parse(CMD_HOT, 5, abbrev, &o), -1);
+	options_free(&o);
+	char *abbrev_eq[] = {"hot", "--clus=c", NULL};
+	assert_int_equal(options_parse(CMD_HOT, 2, abbrev_eq, &o), -1);
+	options_free(&o);
+	char *whole_eq[] = {"hot", "--cluster=c", "--top=7", NULL};
+	assert_int_equal(options_parse(CMD_HOT, 3, whole_eq, &o), 0);
+	assert_int_equal(o.top, 7);
+	options_free(&o);
 	write_conf("listen = 127.0.0.1:53\nbogus = 1\n");
 	char *argv[] = {"proxy", "--config", conf_path, NULL};
 	assert_int_equal(options_parse(CMD_PROXY, 3, argv, &o), -1);
@@ -345,6 +357,80 @@ static void test_warm_ranges(void **state)
 	options_free(&o);
 }
 
+/* The NATS security options: files on every command, checked at parse time */
+static void test_nats_security(void **state)
+{
+	struct rm_options o;
+	char pw[64] = "/tmp/recmesh-test-options-pw.XXXXXX";
+	int fd = mkstemp(pw);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, "hunter2\n", 8), 8);
+	close(fd);
+
+	char *def[] = {"proxy", NULL};
+	assert_int_equal(options_parse(CMD_PROXY, 1, def, &o), 0);
+	assert_int_equal(o.kv_replicas, 0); /* automatic: 3 on a cluster, else 1 */
+	assert_null(o.nats_user);
+	options_free(&o);
+
+	char conf[256];
+	snprintf(conf, sizeof(conf),
+		 "nats = nats://a:4222,tls://b:4443\nnats-user = node1\nnats-password-file = %s\n", pw);
+	write_conf(conf);
+	char *argv[] = {"warm", "--config", conf_path, NULL};
+	assert_int_equal(options_parse(CMD_WARM, 3, argv, &o), 0);
+	assert_string_equal(o.nats_user, "node1");
+	assert_string_equal(o.nats_password_file, pw);
+	options_free(&o);
+	unlink(conf_path);
+
+	char *both[] = {"hot", "--nats-token-file", pw, "--nats-user", "u", "--nats-password-file", pw, NULL};
+	assert_int_equal(options_parse(CMD_HOT, 7, both, &o), -1);
+	options_free(&o);
+	char *alone[] = {"ns", "--nats-password-file", pw, NULL};
+	assert_int_equal(options_parse(CMD_NS, 3, alone, &o), -1);
+	options_free(&o);
+	char *missing[] = {"events", "--nats-token-file", "/nonexistent/token", NULL};
+	assert_int_equal(options_parse(CMD_EVENTS, 3, missing, &o), -1);
+	options_free(&o);
+	char *keyonly[] = {"mirror", "--nats-tls-key", pw, NULL};
+	assert_int_equal(options_parse(CMD_MIRROR, 3, keyonly, &o), -1);
+	options_free(&o);
+	char *badlist[] = {"hot", "--nats", "nats://a,,nats://b", NULL};
+	assert_int_equal(options_parse(CMD_HOT, 3, badlist, &o), -1);
+	options_free(&o);
+	char *replicas[] = {"proxy", "--kv-replicas", "6", NULL};
+	assert_int_equal(options_parse(CMD_PROXY, 3, replicas, &o), -1);
+	options_free(&o);
+	char *replicas5[] = {"proxy", "--kv-replicas", "5", NULL};
+	assert_int_equal(options_parse(CMD_PROXY, 3, replicas5, &o), 0);
+	assert_int_equal(o.kv_replicas, 5);
+	options_free(&o);
+	/* the buckets' TTL: a node's --max-age, at least two --hot-interval; none for readers */
+	char *ttl[] = {"proxy", "--max-age", "3600", NULL};
+	assert_int_equal(options_parse(CMD_PROXY, 3, ttl, &o), 0);
+	assert_int_equal(natsconn_kv_ttl_ms(), 3600000);
+	options_free(&o);
+	char *ttl_short[] = {"mirror", "--max-age", "10", "--hot-interval", "30", NULL};
+	assert_int_equal(options_parse(CMD_MIRROR, 5, ttl_short, &o), 0);
+	assert_int_equal(natsconn_kv_ttl_ms(), 60000);
+	options_free(&o);
+	char *ttl_none[] = {"proxy", "--max-age", "0", NULL};
+	assert_int_equal(options_parse(CMD_PROXY, 3, ttl_none, &o), 0);
+	assert_int_equal(natsconn_kv_ttl_ms(), 0);
+	options_free(&o);
+	char *ttl_reader[] = {"warm", "--max-age", "3600", NULL};
+	assert_int_equal(options_parse(CMD_WARM, 3, ttl_reader, &o), 0);
+	assert_int_equal(natsconn_kv_ttl_ms(), 0);
+	options_free(&o);
+	/* no option takes a secret itself ("--nats-password" is read as an abbreviation of
+	 * --nats-password-file, and no file of that name exists) */
+	char *secret[] = {"hot", "--nats-password", "hunter2", NULL};
+	assert_int_equal(options_parse(CMD_HOT, 3, secret, &o), -1);
+	options_free(&o);
+	unlink(pw);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -358,6 +444,7 @@ int main(void)
 		cmocka_unit_test(test_limits),
 		cmocka_unit_test(test_nats_timeout),
 		cmocka_unit_test(test_warm_ranges),
+		cmocka_unit_test(test_nats_security),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
