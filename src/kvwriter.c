@@ -44,6 +44,8 @@ struct kvwriter {
 	char *ns_pending; /* the NS table's KV value, written next */
 	size_t ns_len;
 	int stop;
+	char *intel_next; /* a reload's new intelligence file, taken by the KV thread */
+	int intel_changed;
 	struct getlimit limit; /* which hot.get requests are answered; under lock */
 	unsigned refused_said; /* bit per verdict: logged once */
 
@@ -194,6 +196,21 @@ static void refresh_intel(struct kvwriter *w)
 	atomic_fetch_add(&w->intel_writes, 1);
 }
 
+int kvwriter_set_intel_file(struct kvwriter *w, const char *path, char *err, size_t err_size)
+{
+	char *copy = path ? strdup(path) : NULL;
+	if (path && !copy) {
+		snprintf(err, err_size, "out of memory");
+		return -1;
+	}
+	pthread_mutex_lock(&w->lock);
+	free(w->intel_next);
+	w->intel_next = copy;
+	w->intel_changed = 1;
+	pthread_mutex_unlock(&w->lock);
+	return 0;
+}
+
 static int connected(const struct kvwriter *w)
 {
 	return natsConnection_Status(w->nc) == NATS_CONN_STATUS_CONNECTED;
@@ -220,6 +237,15 @@ static void *kv_main(void *arg)
 		w->pending = NULL;
 		w->pending_n = 0;
 		w->ns_pending = NULL;
+		if (w->intel_changed) {
+			/* only this thread reads intel_file: the swap needs no more than the lock */
+			free(w->intel_file);
+			w->intel_file = w->intel_next;
+			w->intel_next = NULL;
+			w->intel_changed = 0;
+			w->intel_err[0] = '\0';
+			w->intel_bound_said = 0;
+		}
 		pthread_mutex_unlock(&w->lock);
 		if (ns_text && connected(w)) {
 			/* even an empty table, so that a stale one in the bucket is replaced */
@@ -346,5 +372,6 @@ void kvwriter_destroy(struct kvwriter *w)
 	free(w->cluster);
 	free(w->node);
 	free(w->intel_file);
+	free(w->intel_next);
 	free(w);
 }

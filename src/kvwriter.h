@@ -50,6 +50,11 @@ struct kvwriter *kvwriter_create(natsConnection *nc, const struct kvwriter_confi
 void kvwriter_submit(struct kvwriter *w, struct hotlist_chunk *chunks, size_t n, char *ns_text,
 		     size_t ns_len);
 void kvwriter_get_stats(struct kvwriter *w, struct kvwriter_stats *st);
+/*
+ * A reload's new intelligence file (NULL: none), copied; the KV thread
+ * takes it at its next refresh. Any thread. 0, or -1 with a reason.
+ */
+int kvwriter_set_intel_file(struct kvwriter *w, const char *path, char *err, size_t err_size);
 /* Writes the snapshot still pending, stops answering and stops. Accepts NULL */
 void kvwriter_destroy(struct kvwriter *w);
 

@@ -323,6 +323,26 @@ struct reload_ctx {
 };
 
 /* What a reload can apply, and what needs a restart */
+/*
+ * A new --hot-interval applies from the next write when it is valid and
+ * short enough for the bucket's TTL (set at start from --max-age): two
+ * writes must fit in it, or a running node's keys would expire between
+ * them. Returns 1 when applied.
+ */
+static int reload_hot_interval(struct node *n, const char *value)
+{
+	char *end;
+	double v = strtod(value, &end);
+	int64_t ttl_ms = natsconn_kv_ttl_ms();
+	if (*end || !(v >= 0.1 && v <= 86400) || (ttl_ms > 0 && 2 * v * 1000 > (double)ttl_ms)) {
+		log_warn("reload: 'hot-interval' %s does not fit the running node (0.1 to 86400 s, and two "
+			 "writes within the bucket's TTL of %.0f s): needs a restart", value, ttl_ms / 1000.0);
+		return 0;
+	}
+	publisher_set_hot_interval(n->pub, v);
+	return 1;
+}
+
 static void reload_change(void *arg, const char *name, const char *old_value, const char *new_value)
 {
 	struct reload_ctx *r = arg;
@@ -333,6 +353,19 @@ static void reload_change(void *arg, const char *name, const char *old_value, co
 		log_info("reload: 'stats-interval' %s -> %s", old_value, new_value);
 	} else if (!strcmp(name, "verbose") || !strcmp(name, "quiet")) {
 		/* applied with the level below */
+	} else if (!strcmp(name, "hot-interval") && r->n->pub) {
+		if (reload_hot_interval(r->n, new_value))
+			log_info("reload: 'hot-interval' %s -> %s", old_value, new_value);
+		else
+			r->restart++;
+	} else if (!strcmp(name, "intel-file") && r->n->pub) {
+		char err[256];
+		if (publisher_set_intel_file(r->n->pub, *new_value ? new_value : NULL, err, sizeof(err)) < 0) {
+			r->restart++;
+			log_err("reload: 'intel-file' not changed: %s", err);
+		} else {
+			log_info("reload: 'intel-file' '%s' -> '%s' (from the next refresh)", old_value, new_value);
+		}
 	} else {
 		r->restart++;
 		log_warn("reload: '%s' changed ('%s' -> '%s'): needs a restart, the running value is kept",
@@ -343,7 +376,8 @@ static void reload_change(void *arg, const char *name, const char *old_value, co
 /*
  * SIGHUP: reads the config file and the command line again (the command
  * line still wins) and applies what can change on the running node: the
- * log level and the stats interval. Everything else is said to need a
+ * log level, the stats interval, the hot interval (within the bucket's
+ * TTL) and the intelligence file. Everything else is said to need a
  * restart. A file that does not parse changes nothing.
  */
 static void on_hup(struct ev_loop *loop, ev_signal *w, int revents)

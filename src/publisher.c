@@ -47,7 +47,23 @@ struct publisher {
 
 	atomic_uint_fast64_t submitted, dropped_full, published, dropped_nats, batches;
 	atomic_uint_fast64_t hot_entries, ns_entries, ns_observations;
+	atomic_uint_fast64_t hot_interval_us; /* cfg.hot_interval, changed by a reload */
 };
+
+void publisher_set_hot_interval(struct publisher *p, double seconds)
+{
+	atomic_store(&p->hot_interval_us, (uint_fast64_t)(seconds * 1e6));
+}
+
+int publisher_set_intel_file(struct publisher *p, const char *path, char *err, size_t err_size)
+{
+	return kvwriter_set_intel_file(p->kv, path, err, err_size);
+}
+
+static double hot_interval(struct publisher *p)
+{
+	return atomic_load(&p->hot_interval_us) / 1e6;
+}
 
 /* The sink: the data path's only entry */
 static int publisher_push(void *ctx, const struct rm_event *ev)
@@ -160,7 +176,7 @@ static void *drain_main(void *arg)
 		goto out;
 	}
 	event_batch_init(&batch, buf, batch_room(p, bufsize), p->cfg.client_ip);
-	next_hot = clock_mono() + p->cfg.hot_interval;
+	next_hot = clock_mono() + hot_interval(p);
 	for (;;) {
 		int stopping = atomic_load(&p->stop);
 		int got = 0;
@@ -190,7 +206,7 @@ static void *drain_main(void *arg)
 			publish_batch(p, &batch, bufsize);
 		if (stopping || now >= next_hot) {
 			take_snapshot(p, hot, items, &gen, ns, ns_items);
-			next_hot = now + p->cfg.hot_interval;
+			next_hot = now + hot_interval(p);
 		}
 		if (stopping)
 			break;
@@ -240,6 +256,7 @@ struct publisher *publisher_create(const struct publisher_config *cfg, char *err
 		return NULL;
 	}
 	p->cfg = *cfg;
+	publisher_set_hot_interval(p, cfg->hot_interval);
 	apply_defaults(&p->cfg);
 	p->url = strdup(cfg->nats_url);
 	p->cluster = strdup(cfg->cluster);

@@ -83,6 +83,14 @@ struct event_sink publisher_sink(struct publisher *p);
 /* Any thread */
 void publisher_get_stats(struct publisher *p, struct publisher_stats *st);
 /*
+ * A reload's changes, safe from any thread: the interval between hot-list
+ * writes (from the next write on; the caller keeps it within the bucket's
+ * TTL), and the intelligence file (NULL: none; taken by the KV writer at
+ * its next refresh; 0, or -1 with a reason when out of memory).
+ */
+void publisher_set_hot_interval(struct publisher *p, double seconds);
+int publisher_set_intel_file(struct publisher *p, const char *path, char *err, size_t err_size);
+/*
  * Publishes what is queued, has a last hot list written (bounded wait) and
  * stops; the producer must have stopped calling the sink. Accepts NULL.
  */

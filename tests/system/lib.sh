@@ -509,7 +509,6 @@ rm_rec_settle() {
     ((same >= 3)) || _rm_log "rm_rec_settle: Recursor '$name' counter '$stat' still moving after 5 s: $first -> $now"
 }
 
-<<<<<<< HEAD
 # rm_start_nats_cluster PREFIX N: a JetStream cluster of N nats-servers named PREFIX1 ..
 # PREFIXN on 127.0.0.1 (cluster name PREFIX, routes between all of them), each with its
 # store in $RM_TMP/NAME-js and monitoring on loopback (rm_nats_monitor_port NAME). Client
@@ -592,7 +591,8 @@ rm_nats_stream_leader() {
         [[ -n $leader ]] && { echo "$leader"; return 0; }
     done
     return 1
-=======
+}
+
 # rm_start_nats_conf NAME PORT CONFFILE: nats-server with JetStream on 127.0.0.1:PORT,
 # configured by CONFFILE (authorization, TLS, includes: whatever the test wrote there;
 # the command line sets the address, the ports, the name and the store directory).
@@ -607,5 +607,4 @@ rm_start_nats_conf() {
         -js -sd "$RM_TMP/$name-js"
     _rm_wait_for "$name" "${RM_START_TIMEOUT:-30}" rm_http_get "$(<"$mfile")" /healthz \
         || { _rm_log "rm_start_nats_conf: $name not healthy"; return 1; }
->>>>>>> natssec
 }

@@ -186,22 +186,24 @@ rm_wait_until 30 eval '[[ $(health) == *"nats connected"* ]]' || fail "/health a
 
 echo "== reload (SIGHUP)"
 cp "$CONF" "$CONF.orig"
-{ echo "verbose = yes"; echo "hot-interval = 5"; } >>"$CONF"
+{ echo "verbose = yes"; echo "hot-interval = 5"; echo "max-tcp-clients = 999"; } >>"$CONF"
 sed -i 's/^stats-interval = 600$/stats-interval = 0.5/' "$CONF"
 n0=$(grep -c 'info: counters: queries' "$RM_TMP/proxy.log" || true)
 kill -HUP "$(rm_pid proxy)"
-rm_wait_until 10 grep -q 'reload: done, 3 option(s) changed, 1 of them need a restart' "$RM_TMP/proxy.log" \
+rm_wait_until 10 grep -q 'reload: done, 4 option(s) changed, 1 of them need a restart' "$RM_TMP/proxy.log" \
     || fail "no reload summary: $(grep reload "$RM_TMP/proxy.log")"
 grep -q "reload: log level info -> debug" "$RM_TMP/proxy.log" || fail "log level change not logged: $(grep reload "$RM_TMP/proxy.log")"
 grep -q "reload: 'stats-interval' 600 -> 0.5" "$RM_TMP/proxy.log" || fail "stats interval change not logged: $(grep reload "$RM_TMP/proxy.log")"
-grep -q "reload: 'hot-interval' changed ('1' -> '5'): needs a restart" "$RM_TMP/proxy.log" \
-    || fail "hot-interval not said to need a restart: $(grep reload "$RM_TMP/proxy.log")"
+grep -q "reload: 'hot-interval' 1 -> 5" "$RM_TMP/proxy.log" \
+    || fail "hot-interval change not applied: $(grep reload "$RM_TMP/proxy.log")"
+grep -q "reload: 'max-tcp-clients' changed ('1000' -> '999'): needs a restart" "$RM_TMP/proxy.log" \
+    || fail "max-tcp-clients not said to need a restart: $(grep reload "$RM_TMP/proxy.log")"
 grep -q '^RELOADING=1' "$NLOG" || fail "no RELOADING=1: $(cat "$NLOG")"
 counters() { grep -c 'info: counters: queries' "$RM_TMP/proxy.log" || true; }
 rm_wait_until 10 eval '(( $(counters) >= n0 + 2 ))' || fail "counters lines: $n0 before, $(counters) after the 0.5 s interval"
 rm_dig "${P[@]}" +short www.z1.com A >/dev/null
 rm_wait_until 10 grep -q 'debug: ' "$RM_TMP/proxy.log" || fail "no debug message after the level became debug"
-ok "SIGHUP: log level and stats interval applied ($(counters) counters lines), hot-interval needs a restart"
+ok "SIGHUP: log level, stats interval ($(counters) counters lines) and hot interval applied, max-tcp-clients needs a restart"
 cp "$CONF.orig" "$CONF"
 kill -HUP "$(rm_pid proxy)"
 rm_wait_until 10 grep -q "reload: log level debug -> info" "$RM_TMP/proxy.log" || fail "the level did not go back"
