@@ -17,6 +17,18 @@ jobs=$(nproc)
 
 step() { printf '\n===== %s =====\n' "$*"; }
 
+# Each system test takes its own 127.x prefix by default (RM_TEST_NET overrides
+# it), so that make -j runs them side by side: two tests sharing one would
+# fail at random, whichever starts second. Check that no two do.
+step "system tests: one default NET prefix each"
+dups=$(grep -ho 'NET=${RM_TEST_NET:-[0-9.]*}' tests/system/test_*.sh | sort | uniq -d)
+if [[ -n $dups ]]; then
+	echo "system tests share a default NET prefix: $dups" >&2
+	grep -n 'NET=${RM_TEST_NET:-' tests/system/test_*.sh >&2
+	exit 1
+fi
+grep -h 'NET=${RM_TEST_NET:-' tests/system/test_*.sh | sort
+
 # out-of-tree builds, so the source tree stays clean for both
 [[ -f Makefile ]] && make distclean >/dev/null
 step "build (-Werror)"

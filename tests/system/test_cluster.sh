@@ -14,7 +14,7 @@
 # JetStream: `recmesh warm` succeeds from the proxy's answers and says so.
 # The proxy and the readers are connected to the one server that is never killed (a
 # client's own reconnection to another server is not what this test is about).
-# RM_TEST_NET overrides the NET prefix (127.61).
+# RM_TEST_NET overrides the NET prefix (127.60).
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 source "$HERE/lib.sh"
@@ -24,7 +24,7 @@ rm_init test_cluster
 ok() { rm_ok "$@"; }
 fail() { rm_fail "$@"; }
 
-NET=${RM_TEST_NET:-127.61}
+NET=${RM_TEST_NET:-127.60}
 rm_start_tree "$NET" 10 5
 rm_start_nats_cluster js 3
 REC_PORT=$(rm_free_port)

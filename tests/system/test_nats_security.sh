@@ -16,7 +16,7 @@
 # Buckets get 1 replica on a single server and 3 on a three-server JetStream cluster,
 # with a TTL of --max-age; a bucket with other settings is reported once; a node given
 # one server of the cluster reconnects to another the cluster announced.
-# RM_TEST_NET overrides the NET prefix (127.57), e.g. to run two copies side by side.
+# RM_TEST_NET overrides the NET prefix (127.62), e.g. to run two copies side by side.
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 source "$HERE/lib.sh"
@@ -31,7 +31,7 @@ fail() { rm_fail "$@"; }
 command -v openssl >/dev/null || fail "openssl is missing (tests/deps.sh installs it)"
 "$PY" -c 'import nacl.signing' 2>/dev/null || fail "python3-nacl is missing (tests/deps.sh installs it)"
 
-NET=${RM_TEST_NET:-127.57}
+NET=${RM_TEST_NET:-127.62}
 rm_start_tree "$NET" 20 10
 REC_PORT=$(rm_free_port)
 rm_start_recursor rec "$REC_PORT"

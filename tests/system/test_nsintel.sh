@@ -11,7 +11,7 @@
 # evidence first) and replaces a symlink at the file's name without writing
 # through it; hot.get requests are answered only to inboxes, once per
 # requester, within a rate, so 600 requests do not make 600 answers.
-# RM_TEST_NET overrides the NET prefix (127.58), e.g. to run two copies side by side.
+# RM_TEST_NET overrides the NET prefix (127.63), e.g. to run two copies side by side.
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 source "$HERE/lib.sh"
@@ -21,7 +21,7 @@ rm_init test_nsintel
 ok() { rm_ok "$@"; }
 fail() { rm_fail "$@"; }
 
-NET=${RM_TEST_NET:-127.58}
+NET=${RM_TEST_NET:-127.63}
 NATS_PORT=$(rm_free_port)
 NATS=nats://127.0.0.1:$NATS_PORT
 rm_start_nats nats "$NATS_PORT"
