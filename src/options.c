@@ -75,11 +75,11 @@ static const struct opt_def defs[] = {
 	 "the data path thread's scheduling: auto (normal at low load, batch at high load), "
 	 "batch (SCHED_BATCH: batches queries under load) or normal"},
 	{"max-tcp-clients", 0, OPT_UINT, OFF(max_tcp_clients), CMD_PROXY, "N", "1000",
-	 "TCP client connections at most"},
+	 "TCP client connections at most (1 to 65535)"},
 	{"max-tcp-per-client", 0, OPT_UINT, OFF(max_tcp_per_client), CMD_PROXY, "N", "64",
 	 "TCP client connections from one address at most (1 to 65535)"},
 	{"tcp-idle-timeout", 0, OPT_DOUBLE, OFF(tcp_idle_timeout), CMD_PROXY, "SECONDS", "10",
-	 "close idle TCP client connections, and those that do not read their answers, after this long"},
+	 "close idle TCP client connections, and those that do not read their answers, after this long (0.1 to 3600)"},
 	{"tcp-max-duration", 0, OPT_DOUBLE, OFF(tcp_max_duration), CMD_PROXY, "SECONDS", "120",
 	 "close a TCP client connection this long after it opened, busy or not (1 to 86400)"},
 	{"hot-capacity", 0, OPT_UINT, OFF(hot_capacity), NODE_CMDS, "N", "100000",
@@ -91,7 +91,7 @@ static const struct opt_def defs[] = {
 	{"hot-half-life", 0, OPT_DOUBLE, OFF(hot_half_life), NODE_CMDS, "SECONDS", "1800",
 	 "a query's weight in the hot table halves after this long"},
 	{"hot-publish", 0, OPT_UINT, OFF(hot_publish), NODE_CMDS, "N", "50000",
-	 "names per published hot list at most"},
+	 "names per published hot list at most (1 to 1000000)"},
 	{"mirror-client-ip", 0, OPT_FLAG, OFF(mirror_client_ip), NODE_CMDS, NULL, NULL,
 	 "put client addresses into published events (off by default)"},
 	{"kv-replicas", 0, OPT_UINT, OFF(kv_replicas), NODE_CMDS, "N", "0",
@@ -390,8 +390,23 @@ static int check_limits(enum rm_command cmd, const struct rm_options *o)
 				return -1;
 			}
 		acl_destroy(acl);
+		if (o->hot_publish < 1 || o->hot_publish > 1000000) {
+			fprintf(stderr, "recmesh: --hot-publish must be 1 to 1000000, not %u\n",
+				o->hot_publish);
+			return -1;
+		}
 	}
 	if (cmd & CMD_PROXY) {
+		if (o->max_tcp_clients < 1 || o->max_tcp_clients > 65535) {
+			fprintf(stderr, "recmesh: --max-tcp-clients must be 1 to 65535, not %u\n",
+				o->max_tcp_clients);
+			return -1;
+		}
+		if (!(o->tcp_idle_timeout >= 0.1 && o->tcp_idle_timeout <= 3600)) {
+			fprintf(stderr, "recmesh: --tcp-idle-timeout must be 0.1 to 3600 seconds, not %g\n",
+				o->tcp_idle_timeout);
+			return -1;
+		}
 		if (o->max_tcp_per_client < 1 || o->max_tcp_per_client > 65535) {
 			fprintf(stderr, "recmesh: --max-tcp-per-client must be 1 to 65535, not %u\n",
 				o->max_tcp_per_client);

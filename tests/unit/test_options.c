@@ -178,6 +178,47 @@ static void test_limits(void **state)
 	}
 }
 
+/* --hot-publish, --max-tcp-clients, --tcp-idle-timeout: defaults, both ends of each range, beyond them */
+static void test_node_ranges(void **state)
+{
+	(void)state;
+	struct rm_options o;
+	char *def[] = {"proxy", "-l", "127.0.0.1:53", "-u", "127.0.0.1:5300", NULL};
+	assert_int_equal(options_parse(CMD_PROXY, 5, def, &o), 0);
+	assert_int_equal(o.hot_publish, 50000);
+	assert_int_equal(o.max_tcp_clients, 1000);
+	assert_true(o.tcp_idle_timeout == 10);
+	options_free(&o);
+
+	const char *good[][2] = {{"--hot-publish", "1"},         {"--hot-publish", "1000000"},
+				 {"--max-tcp-clients", "1"},     {"--max-tcp-clients", "65535"},
+				 {"--tcp-idle-timeout", "0.1"},  {"--tcp-idle-timeout", "3600"}};
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		char *g[] = {"proxy", (char *)good[i][0], (char *)good[i][1], NULL};
+		int rc = options_parse(CMD_PROXY, 3, g, &o);
+		if (rc != 0)
+			fail_msg("%s %s: options_parse returned %d, expected 0", good[i][0], good[i][1], rc);
+		options_free(&o);
+	}
+	const char *bad[][2] = {{"--hot-publish", "0"},          {"--hot-publish", "1000001"},
+				{"--max-tcp-clients", "0"},      {"--max-tcp-clients", "65536"},
+				{"--tcp-idle-timeout", "0"},     {"--tcp-idle-timeout", "0.09"},
+				{"--tcp-idle-timeout", "3601"}};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		char *b[] = {"proxy", (char *)bad[i][0], (char *)bad[i][1], NULL};
+		int rc = options_parse(CMD_PROXY, 3, b, &o);
+		if (rc != -1)
+			fail_msg("%s %s: options_parse returned %d, expected -1", bad[i][0], bad[i][1], rc);
+		options_free(&o);
+	}
+	/* the mirror checks --hot-publish too, also from a configuration file */
+	write_conf("hot-publish = 0\n");
+	char *file[] = {"mirror", "--config", conf_path, NULL};
+	assert_int_equal(options_parse(CMD_MIRROR, 3, file, &o), -1);
+	options_free(&o);
+	unlink(conf_path);
+}
+
 /* --nats-timeout: default, a value, the limits (exit status 2 comes from the -1) */
 static void test_nats_timeout(void **state)
 {
@@ -442,6 +483,7 @@ int main(void)
 		cmocka_unit_test(test_metrics_listen_and_version),
 		cmocka_unit_test(test_diff),
 		cmocka_unit_test(test_limits),
+		cmocka_unit_test(test_node_ranges),
 		cmocka_unit_test(test_nats_timeout),
 		cmocka_unit_test(test_warm_ranges),
 		cmocka_unit_test(test_nats_security),
