@@ -572,7 +572,8 @@ rm_nats_meta_leader() {
         name=${1:?}$i
         _rm_alive "$(rm_pid "$name")" || continue
         out=$(rm_http_get "$(rm_nats_monitor_port "$name")" /jsz) || continue
-        leader=$(tr -d ' \n' <<<"$out" | grep -o '"meta_cluster":{[^}]*' | grep -o '"leader":"[^"]*"' | cut -d'"' -f4)
+        # (|| leader=: no match is an answer here, not an error for set -e)
+        leader=$(tr -d ' \n' <<<"$out" | grep -o '"meta_cluster":{[^}]*' | grep -o '"leader":"[^"]*"' | cut -d'"' -f4) || leader=
         [[ -n $leader ]] && { echo "$leader"; return 0; }
     done
     return 1
@@ -587,7 +588,7 @@ rm_nats_stream_leader() {
         _rm_alive "$(rm_pid "$name")" || continue
         out=$(rm_http_get "$(rm_nats_monitor_port "$name")" "/jsz?accounts=true&streams=true") || continue
         leader=$(tr -d ' \n' <<<"$out" | grep -o "\"name\":\"${3:?}\",.*" | grep -o '"cluster":{[^}]*' | head -1 \
-            | grep -o '"leader":"[^"]*"' | cut -d'"' -f4)
+            | grep -o '"leader":"[^"]*"' | cut -d'"' -f4) || leader=
         [[ -n $leader ]] && { echo "$leader"; return 0; }
     done
     return 1

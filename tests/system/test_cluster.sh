@@ -44,7 +44,7 @@ for _ in 1 2 3; do rm_dig @127.0.0.1 -p "$PROXY_PORT" www.z1.com A >/dev/null; d
 
 stream_leader() { rm_nats_stream_leader js 3 KV_recmesh_hot; }
 rm_wait_until 20 stream_leader || fail "no leader for stream KV_recmesh_hot"
-LEADER=$(stream_leader)
+LEADER=$(stream_leader) || fail "the leader of stream KV_recmesh_hot was known, then not"
 [[ $LEADER =~ ^js[123]$ ]] || fail "stream leader '$LEADER' is not one of js1..js3"
 STAY='' SECOND=''
 for s in js1 js2 js3; do
