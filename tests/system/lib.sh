@@ -50,6 +50,17 @@ rm_init() {
     trap '_rm_exit' EXIT
     trap '_rm_signal 130' INT
     trap '_rm_signal 143' TERM
+    # A command that fails where set -e ends the test says so, with where it was:
+    # a test never dies without a word. (-E: also inside functions.)
+    set -E
+    trap '_rm_err $? "$LINENO" "$BASH_COMMAND"' ERR
+}
+
+# _rm_err STATUS LINE COMMAND: the ERR trap (not in command substitutions, whose failures
+# their callers handle).
+_rm_err() {
+    ((BASH_SUBSHELL == 0)) || return 0
+    _rm_log "command failed (status $1) at ${BASH_SOURCE[1]##*/}:$2: $3"
 }
 
 # _rm_signal STATUS: on INT/TERM leave through the EXIT trap with STATUS.
