@@ -36,6 +36,9 @@ size_t acl_count(const struct acl *a)
 	return a->n;
 }
 
+/* The first 96 bits of an IPv4-mapped IPv6 address (::ffff:0:0/96) */
+static const uint8_t acl_mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+
 /* Clears the bits after the prefix, so that matching compares whole bytes */
 static void mask(uint8_t *addr, unsigned bytes, unsigned prefix)
 {
@@ -79,7 +82,14 @@ static int parse_one(const char *s, size_t len, struct acl_entry *out, char *err
 		}
 		out->family = fams[i].family;
 		out->prefix = prefix < 0 ? fams[i].bits : (unsigned)prefix;
-		mask(out->addr, fams[i].bits / 8, out->prefix);
+		if (out->family == AF_INET6 && out->prefix >= 96 && !memcmp(out->addr, acl_mapped, 12)) {
+			/* acl_match sees a mapped client as IPv4: so is the entry */
+			memmove(out->addr, out->addr + 12, 4);
+			memset(out->addr + 4, 0, 12);
+			out->family = AF_INET;
+			out->prefix -= 96;
+		}
+		mask(out->addr, out->family == AF_INET ? 4 : 16, out->prefix);
 		return 0;
 	}
 	snprintf(err, err_size, "bad address '%.*s' (expected ADDR or ADDR/PREFIX)", (int)len, s);
@@ -118,7 +128,6 @@ int acl_add(struct acl *a, const char *text, char *err, size_t err_size)
 
 int acl_match(const struct acl *a, const struct sockaddr *sa)
 {
-	static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
 	uint8_t addr[16];
 	int family;
 	if (sa->sa_family == AF_INET) {
@@ -126,7 +135,7 @@ int acl_match(const struct acl *a, const struct sockaddr *sa)
 		memcpy(addr, &((const struct sockaddr_in *)sa)->sin_addr, 4);
 	} else if (sa->sa_family == AF_INET6) {
 		const uint8_t *b = ((const struct sockaddr_in6 *)sa)->sin6_addr.s6_addr;
-		if (!memcmp(b, mapped, 12)) {
+		if (!memcmp(b, acl_mapped, 12)) {
 			family = AF_INET;
 			memcpy(addr, b + 12, 4);
 		} else {

@@ -21,8 +21,11 @@ void acl_destroy(struct acl *a);
 
 /*
  * Adds the comma-separated entries of text, each an IPv4 or IPv6 address
- * with an optional /prefix ("10.0.0.0/8", "::1", "fd00::/8"). Returns 0,
- * or -1 with a reason (nothing is added then).
+ * with an optional /prefix ("10.0.0.0/8", "::1", "fd00::/8"). An
+ * IPv4-mapped entry with a prefix of 96 or more ("::ffff:10.0.0.0/104") is
+ * taken as the IPv4 entry it maps ("10.0.0.0/8"), as acl_match takes a
+ * mapped client address. Returns 0, or -1 with a reason (nothing is added
+ * then).
  */
 int acl_add(struct acl *a, const char *text, char *err, size_t err_size);
 

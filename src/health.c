@@ -41,6 +41,19 @@ struct health {
 	uint16_t next_id;
 };
 
+int health_answer(const uint8_t *pkt, size_t len, uint16_t id, int *rcode)
+{
+	struct dns_msg_info info;
+	if (len < DNS_HDR_LEN || dnsmsg_get16(pkt) != id || dnsmsg_parse(pkt, len, &info) != DNS_OK)
+		return -1;
+	/* a response to `. NS IN`: anything else with our ID is not the answer */
+	if (!(info.flags & DNS_FLAG_QR) || info.qdcount != 1 || info.qname_len != 1 ||
+	    info.qtype != 2 /* NS */ || info.qclass != DNS_CLASS_IN)
+		return -1;
+	*rcode = dnsmsg_rcode(&info);
+	return 0;
+}
+
 /* One probe: 0 with the rcode in *rcode, or -1 with what went wrong in why */
 static int probe(struct health *h, int *rcode, double *took, char *why, size_t why_size)
 {
@@ -77,11 +90,8 @@ static int probe(struct health *h, int *rcode, double *took, char *why, size_t w
 			close(fd);
 			return -1;
 		}
-		struct dns_msg_info info;
-		if (n < DNS_HDR_LEN || dnsmsg_get16(a) != id ||
-		    dnsmsg_parse(a, (size_t)n, &info) != DNS_OK)
-			continue; /* not ours: keep waiting */
-		*rcode = dnsmsg_rcode(&info);
+		if (health_answer(a, (size_t)n, id, rcode) < 0)
+			continue; /* not the answer: keep waiting */
 		*took = clock_mono() - t0;
 		close(fd);
 		return 0;

@@ -15,6 +15,7 @@
 #define RECMESH_HEALTH_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #define HEALTH_INTERVAL 2.0 /* seconds between probes */
 #define HEALTH_TIMEOUT 1.0  /* seconds a probe waits for its answer */
@@ -37,5 +38,12 @@ struct health *health_create(const char *upstream, struct publisher *pub, char *
 void health_get(const struct health *h, struct health_state *st);
 /* Stops the probe thread; accepts NULL */
 void health_destroy(struct health *h);
+
+/*
+ * Whether pkt (len bytes) is the answer to the probe with ID id: a
+ * response (QR set) that parses, with the one question `. NS IN`. Returns
+ * 0 with its rcode in *rcode, or -1 (pure; unit-tested).
+ */
+int health_answer(const uint8_t *pkt, size_t len, uint16_t id, int *rcode);
 
 #endif

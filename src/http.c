@@ -6,7 +6,12 @@
  * connection closes it HTTP_TIMEOUT after accept whatever it is doing, so
  * a client sending or reading slowly holds one of HTTP_MAX_CONNS slots for
  * a bounded time. Connections beyond the cap are accepted and closed at
- * once, so they neither queue in the backlog nor cost a buffer.
+ * once, so they neither queue in the backlog nor cost a buffer. When
+ * accept itself fails for want of descriptors or memory (EMFILE, ENFILE,
+ * ENOBUFS, ENOMEM), the connection stays in the backlog and the listener
+ * stays readable: accepting stops for HTTP_ACCEPT_BACKOFF (a timer starts
+ * it again) instead of spinning, counted and logged once per
+ * HTTP_LOG_INTERVAL.
  */
 #include "config.h"
 
@@ -26,6 +31,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#define HTTP_ACCEPT_BACKOFF 0.2 /* seconds accept pauses after EMFILE and the like */
+#define HTTP_LOG_INTERVAL 10.0  /* seconds between two lines on accept failures */
+
 struct http_conn {
 	struct http_server *s;
 	struct http_conn *prev, *next;
@@ -42,6 +50,8 @@ struct http_server {
 	int fd;
 	struct ev_loop *loop;
 	ev_io accept_io;
+	ev_timer accept_backoff;
+	struct log_rate log_accept;
 	ev_async stop;
 	pthread_t thread;
 	int started;
@@ -50,7 +60,7 @@ struct http_server {
 	struct http_conn *conns;
 	unsigned nconns;
 	int logged_cap, logged_large, logged_timeout;
-	atomic_uint_fast64_t requests, refused, bad, timeouts;
+	atomic_uint_fast64_t requests, refused, bad, timeouts, accept_errors;
 };
 
 static void conn_close(struct http_conn *c)
@@ -216,8 +226,24 @@ static void accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 	struct http_server *s = w->data;
 	for (int k = 0; k < 64; k++) {
 		int fd = accept4(s->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-		if (fd < 0)
+		if (fd < 0) {
+			int e = errno;
+			if (e == EAGAIN || e == EWOULDBLOCK || e == EINTR || e == ECONNABORTED ||
+			    e == EPROTO)
+				return;
+			/* trying again at once would spin: the listener stays readable */
+			atomic_fetch_add(&s->accept_errors, 1);
+			log_rated(&s->log_accept, HTTP_LOG_INTERVAL, LOG_LVL_WARN,
+				  "http: cannot accept connections: %s; pausing accept for %.1f s",
+				  strerror(e), HTTP_ACCEPT_BACKOFF);
+			ev_io_stop(loop, &s->accept_io);
+			if (!ev_is_active(&s->accept_backoff)) {
+				/* set again: a timer that fired keeps what was left of it */
+				ev_timer_set(&s->accept_backoff, HTTP_ACCEPT_BACKOFF, 0.);
+				ev_timer_start(loop, &s->accept_backoff);
+			}
 			return;
+		}
 		struct http_conn *c = s->nconns < HTTP_MAX_CONNS ? malloc(sizeof(*c)) : NULL;
 		if (!c) {
 			if (!s->logged_cap) {
@@ -249,6 +275,12 @@ static void accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 		c->timer.data = c;
 		ev_timer_start(loop, &c->timer);
 	}
+}
+
+static void accept_resume_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct http_server *s = w->data;
+	ev_io_start(loop, &s->accept_io);
 }
 
 static void stop_cb(struct ev_loop *loop, ev_async *w, int revents)
@@ -294,6 +326,8 @@ struct http_server *http_create(const char *listen_addr, http_handler handler, v
 	ev_io_init(&s->accept_io, accept_cb, s->fd, EV_READ);
 	s->accept_io.data = s;
 	ev_io_start(s->loop, &s->accept_io);
+	ev_timer_init(&s->accept_backoff, accept_resume_cb, HTTP_ACCEPT_BACKOFF, 0.);
+	s->accept_backoff.data = s;
 	ev_async_init(&s->stop, stop_cb);
 	ev_async_start(s->loop, &s->stop);
 	return s;
@@ -327,6 +361,7 @@ void http_get_stats(const struct http_server *s, struct http_stats *st)
 	st->refused = atomic_load(&s->refused);
 	st->bad = atomic_load(&s->bad);
 	st->timeouts = atomic_load(&s->timeouts);
+	st->accept_errors = atomic_load(&s->accept_errors);
 }
 
 void http_destroy(struct http_server *s)

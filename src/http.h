@@ -44,6 +44,7 @@ struct http_stats {
 	uint64_t refused;  /* closed at once: HTTP_MAX_CONNS open */
 	uint64_t bad;      /* 400 (too large or not HTTP) and 405 */
 	uint64_t timeouts; /* closed after HTTP_TIMEOUT */
+	uint64_t accept_errors; /* accept failed (EMFILE and the like): accepting paused */
 };
 
 struct http_server;

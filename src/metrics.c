@@ -408,6 +408,9 @@ char *metrics_render(const struct metrics_sources *src, size_t *len)
 			 h.refused);
 		labelled(&o, "recmesh_http_rejected_total", "reason", "bad_request", h.bad);
 		labelled(&o, "recmesh_http_rejected_total", "reason", "timeout", h.timeouts);
+		one(&o, "recmesh_http_accept_errors_total", "counter",
+		    "Times the HTTP server could not accept a connection (out of descriptors or memory) and paused accepting.",
+		    h.accept_errors);
 	}
 	if (o.oom) {
 		free(o.buf);

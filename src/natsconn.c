@@ -260,6 +260,7 @@ static int nkey_seed_raw(const char *seed, unsigned char raw32[32], char *err, s
 	int n = b32_decode(seed, raw, sizeof(raw));
 	if (n != 36) {
 		snprintf(err, err_size, "not an NKey seed (expected 58 base32 characters)");
+		OPENSSL_cleanse(raw, sizeof(raw)); /* a partial decode is part of the seed */
 		return -1;
 	}
 	uint16_t want = (uint16_t)(raw[34] | raw[35] << 8);
@@ -311,8 +312,10 @@ const char *natsconn_strerror(natsStatus s, char *buf, size_t size)
 {
 	natsStatus ls = NATS_OK;
 	const char *detail = nats_GetLastError(&ls);
+	char shown[NATSCONN_MAX_DETAIL + 1];
 	if (detail && *detail && ls == s)
-		snprintf(buf, size, "%s (%s)", natsStatus_GetText(s), detail);
+		snprintf(buf, size, "%s (%s)", natsStatus_GetText(s),
+			 natsconn_sanitize(detail, shown, sizeof(shown)));
 	else
 		snprintf(buf, size, "%s", natsStatus_GetText(s));
 	scrub(buf);
@@ -356,7 +359,8 @@ void natsconn_unconfigure(void)
 		wipe_free(cf.password, strlen(cf.password));
 	if (cf.token)
 		wipe_free(cf.token, strlen(cf.token));
-	free(cf.jwt);
+	if (cf.jwt)
+		wipe_free(cf.jwt, strlen(cf.jwt));
 	EVP_PKEY_free(cf.nkey);
 	memset(&cf, 0, sizeof(cf));
 }
@@ -584,15 +588,20 @@ fail:
 	return rc;
 }
 
-/* Replaces every secret recmesh knows of in text by "***" (library messages may quote them) */
+/*
+ * Replaces every secret recmesh knows of in text by "***" (library messages
+ * may quote them); the search goes on after each replacement, so a secret
+ * that is itself "***" ends too
+ */
 static void scrub_one(char *text, const char *secret, size_t len)
 {
-	char *p;
+	char *p, *from = text;
 	if (!secret || len < 3)
 		return; /* too short to find without mangling the text */
-	while ((p = memmem(text, strlen(text), secret, len))) {
+	while ((p = memmem(from, strlen(from), secret, len))) {
 		memcpy(p, "***", 3);
 		memmove(p + 3, p + len, strlen(p + len) + 1);
+		from = p + 3;
 	}
 }
 
@@ -601,16 +610,37 @@ static void scrub(char *text)
 	scrub_one(text, cf.password, cf.password ? strlen(cf.password) : 0);
 	scrub_one(text, cf.token, cf.token ? strlen(cf.token) : 0);
 	for (const char *p = cf.urls; p && *p;) {
-		const char *aend, *a = authority(p, &aend), *at = NULL;
+		const char *aend, *a = authority(p, &aend), *at = NULL, *colon = NULL;
 		for (const char *q = a; q < aend; q++)
 			if (*q == '@')
 				at = q;
+		for (const char *q = a; at && q < at; q++)
+			if (*q == ':') {
+				colon = q;
+				break;
+			}
 		if (at)
 			scrub_one(text, a, (size_t)(at - a));
+		if (colon) /* the password alone, too */
+			scrub_one(text, colon + 1, (size_t)(at - colon - 1));
 		p = strchr(a, ',');
 		if (p)
 			p++;
 	}
+}
+
+char *natsconn_sanitize(const char *text, char *buf, size_t size)
+{
+	size_t i = 0;
+	if (!size)
+		return buf;
+	for (; text && text[i] && i + 1 < size && i < NATSCONN_MAX_DETAIL; i++) {
+		unsigned char c = (unsigned char)text[i];
+		buf[i] = c < 0x20 || c == 0x7f ? '?' : (char)c;
+	}
+	buf[i] = '\0';
+	scrub(buf);
+	return buf;
 }
 
 /* ---- connections ------------------------------------------------------- */
@@ -749,9 +779,10 @@ static void on_error(natsConnection *nc, natsSubscription *sub, natsStatus s, vo
 	enum natsconn_failure f = natsconn_classify(s, detail, cf.tls);
 	if (f == NATSCONN_DENIED) {
 		/* the server's text names the subject; said once per process */
+		char shown[NATSCONN_MAX_DETAIL + 1];
 		if (!atomic_exchange(&denied_logged, 1))
-			log_err("NATS: %s: %s%s", failure_text(f), detail ? detail : "",
-				failure_hint(f));
+			log_err("NATS: %s: %s%s", failure_text(f),
+				natsconn_sanitize(detail, shown, sizeof(shown)), failure_hint(f));
 		return;
 	}
 	if (f != NATSCONN_UNREACHABLE) {

@@ -26,6 +26,7 @@
 #define NATSCONN_SECRET_MAX 1024 /* bytes in a password or token file */
 #define NATSCONN_MAX_REPLICAS 5  /* JetStream's limit */
 #define NATSCONN_AUTO_REPLICAS 3 /* on a clustered JetStream, without --kv-replicas */
+#define NATSCONN_MAX_DETAIL 256  /* bytes of a server's error text that are logged */
 
 /* What options_parse hands over; every pointer is borrowed for the call */
 struct natsconn_settings {
@@ -85,6 +86,15 @@ void natsconn_kv_close(jsCtx *js, kvStore *kv);
 
 /* A natsStatus with the library's last error detail, for log messages */
 const char *natsconn_strerror(natsStatus s, char *buf, size_t size);
+
+/*
+ * A text from the server or the library (an -ERR detail) made fit to log:
+ * control bytes replaced by '?', cut at NATSCONN_MAX_DETAIL bytes (and at
+ * size), every configured secret (password, token, a URL's user
+ * information and its password alone) replaced by "***". NULL gives "".
+ * Returns buf.
+ */
+char *natsconn_sanitize(const char *text, char *buf, size_t size);
 
 /*
  * Pure helpers (unit-tested).

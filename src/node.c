@@ -343,6 +343,35 @@ static int reload_hot_interval(struct node *n, const char *value)
 	return 1;
 }
 
+/*
+ * An option's value as a reload may log it: URLs without their user
+ * information (natsconn_redact), and nothing of an option whose name says
+ * it may hold a secret itself (the *-file and key file options hold paths:
+ * shown)
+ */
+static const char *reload_shown(const char *name, const char *value, char *buf, size_t size)
+{
+	static const char *const urls[] = {"nats"};
+	static const char *const secret_words[] = {"password", "token", "secret", "seed", "key", "creds"};
+	for (size_t i = 0; i < sizeof(urls) / sizeof(urls[0]); i++)
+		if (!strcmp(name, urls[i]))
+			return natsconn_redact(value, buf, size);
+	static const char *const paths[] = {"nats-tls-ca", "nats-tls-cert", "nats-tls-key", "nats-creds",
+					    "nats-nkey"};
+	for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++)
+		if (!strcmp(name, paths[i]))
+			return value;
+	size_t len = strlen(name);
+	if (len > 5 && !strcmp(name + len - 5, "-file"))
+		return value;
+	for (size_t i = 0; i < sizeof(secret_words) / sizeof(secret_words[0]); i++)
+		if (strstr(name, secret_words[i])) {
+			snprintf(buf, size, "(not shown)");
+			return buf;
+		}
+	return value;
+}
+
 static void reload_change(void *arg, const char *name, const char *old_value, const char *new_value)
 {
 	struct reload_ctx *r = arg;
@@ -367,9 +396,11 @@ static void reload_change(void *arg, const char *name, const char *old_value, co
 			log_info("reload: 'intel-file' '%s' -> '%s' (from the next refresh)", old_value, new_value);
 		}
 	} else {
+		char a[NATSCONN_MAX_URL], b[NATSCONN_MAX_URL];
 		r->restart++;
 		log_warn("reload: '%s' changed ('%s' -> '%s'): needs a restart, the running value is kept",
-			 name, old_value, new_value);
+			 name, reload_shown(name, old_value, a, sizeof(a)),
+			 reload_shown(name, new_value, b, sizeof(b)));
 	}
 }
 

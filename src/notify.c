@@ -42,7 +42,8 @@ int notify_send_to(const char *path, const char *msg, char *err, size_t err_size
 		return -1;
 	}
 	size_t len = strlen(msg);
-	ssize_t n = sendto(fd, msg, len, MSG_NOSIGNAL, (struct sockaddr *)&sun, salen);
+	/* never wait on a service manager that does not read: the caller is the data path */
+	ssize_t n = sendto(fd, msg, len, MSG_NOSIGNAL | MSG_DONTWAIT, (struct sockaddr *)&sun, salen);
 	int e = errno;
 	close(fd);
 	if (n < 0 || (size_t)n != len) {
@@ -76,6 +77,6 @@ int notify_watchdog_usec(uint64_t *usec)
 		if (*end || p != (unsigned long)getpid())
 			return 0;
 	}
-	*usec = v;
+	*usec = v < NOTIFY_WATCHDOG_MIN_USEC ? NOTIFY_WATCHDOG_MIN_USEC : v;
 	return 1;
 }

@@ -15,9 +15,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* The shortest watchdog interval taken: fed every half of it, so at most 10 times a second */
+#define NOTIFY_WATCHDOG_MIN_USEC 200000
+
 /*
  * Sends msg (e.g. "READY=1\nSTATUS=forwarding") as one datagram to the
- * socket path (a file path, or '@' then an abstract name). Returns 0, or
+ * socket path (a file path, or '@' then an abstract name) without waiting:
+ * a receiver whose queue is full is an error, not a stall. Returns 0, or
  * -1 with a reason in err.
  */
 int notify_send_to(const char *path, const char *msg, char *err, size_t err_size);
@@ -29,7 +33,9 @@ int notify_send(const char *msg, char *err, size_t err_size);
 /*
  * The watchdog interval the service manager asks for: 1 and *usec set
  * when $WATCHDOG_USEC is a positive number and $WATCHDOG_PID is unset or
- * this process; 0 when no watchdog is wanted.
+ * this process; 0 when no watchdog is wanted. An interval under
+ * NOTIFY_WATCHDOG_MIN_USEC is raised to it (a tiny one would make the
+ * feeding timer a busy loop).
  */
 int notify_watchdog_usec(uint64_t *usec);
 

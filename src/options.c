@@ -421,6 +421,48 @@ static int check_limits(enum rm_command cmd, const struct rm_options *o)
 	return 0;
 }
 
+/*
+ * Upper (and lower) bounds of the options in seconds that have no other
+ * check: a huge value would overflow a conversion to nanoseconds or
+ * milliseconds (undefined behaviour) long before it meant anything
+ */
+#define OPTIONS_TEN_YEARS 315360000.0
+static const struct {
+	const char *name;
+	unsigned commands;
+	size_t offset;
+	double min, max;
+	int zero_ok; /* 0 means "off" or "no limit" */
+} bounds[] = {
+	{"max-age", CMD_HOT | CMD_WARM | CMD_NODE_AND_NS, OFF(max_age), 0, OPTIONS_TEN_YEARS, 1},
+	{"hot-interval", NODE_CMDS, OFF(hot_interval), 0.1, 86400, 0},
+	{"hot-half-life", NODE_CMDS, OFF(hot_half_life), 0.001, OPTIONS_TEN_YEARS, 0},
+	{"hot-half-life", CMD_HOT | CMD_WARM, OFF(hot_half_life), 0, OPTIONS_TEN_YEARS, 1},
+	{"upstream-timeout", CMD_PROXY, OFF(upstream_timeout), 0.001, 3600, 0},
+	{"stats-interval", NODE_CMDS, OFF(stats_interval), 0.1, 86400, 1},
+	{"timeout", CMD_EVENTS, OFF(timeout), 0, OPTIONS_TEN_YEARS, 1},
+};
+
+static int check_bounds(enum rm_command cmd, const struct rm_options *o)
+{
+	for (size_t i = 0; i < sizeof(bounds) / sizeof(bounds[0]); i++) {
+		if (!(bounds[i].commands & cmd))
+			continue;
+		double v = *(const double *)((const char *)o + bounds[i].offset);
+		if ((v == 0 && bounds[i].zero_ok) || (v > 0 && v >= bounds[i].min && v <= bounds[i].max))
+			continue;
+		if (bounds[i].min > 0)
+			fprintf(stderr, "recmesh: --%s must be %s%.10g to %.10g seconds, not %g\n",
+				bounds[i].name, bounds[i].zero_ok ? "0 (off) or " : "", bounds[i].min,
+				bounds[i].max, v);
+		else
+			fprintf(stderr, "recmesh: --%s must be at most %.10g seconds, not %g\n",
+				bounds[i].name, bounds[i].max, v);
+		return -1;
+	}
+	return 0;
+}
+
 /* Hands the NATS options to natsconn: checks them and reads their files */
 static int nats_settings(enum rm_command cmd, const struct rm_options *o)
 {
@@ -593,7 +635,7 @@ int options_parse(enum rm_command cmd, int argc, char **argv, struct rm_options 
 		if (!reparsing)
 			intel_set_max_entries(o->intel_max_entries);
 	}
-	if (check_limits(cmd, o) < 0)
+	if (check_limits(cmd, o) < 0 || check_bounds(cmd, o) < 0)
 		return -1;
 	return reparsing ? 0 : nats_settings(cmd, o);
 }

@@ -78,6 +78,15 @@ elif cmd == "flood":  # flood PORT N: N idle connections at once; prints how man
     print(len(closed))
     for s in conns:
         s.close()
+elif cmd == "hold":  # hold PORT N SECONDS: N idle connections kept open that long; prints how many connected
+    conns = []
+    for _ in range(int(sys.argv[3])):
+        try:
+            conns.append(connect())
+        except OSError:
+            pass
+    print(len(conns), flush=True)
+    time.sleep(float(sys.argv[4]))
 elif cmd == "notify":  # notify PATH LOG: appends every datagram to LOG as one line
     path, log = sys.argv[2], sys.argv[3]
     s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
@@ -213,6 +222,19 @@ rm_wait_until 10 grep -q 'reload: the configuration has errors: nothing changed'
     || fail "a bad config file on reload: $(tail -3 "$RM_TMP/proxy.log")"
 cp "$CONF.orig" "$CONF"
 ok "reload back to the file's values, and a bad file changes nothing"
+# a changed URL is said to need a restart, without its password
+sed -i "s|^nats = .*|nats = nats://rmuser:Rel0adSecretPw@127.0.0.1:$NATS_PORT|" "$CONF"
+d0=$(grep -c 'reload: done' "$RM_TMP/proxy.log" || true)
+kill -HUP "$(rm_pid proxy)"
+rm_wait_until 10 eval '(( $(grep -c "reload: done" "$RM_TMP/proxy.log") > d0 ))' \
+    || fail "no reload summary after changing 'nats': $(grep reload "$RM_TMP/proxy.log" | tail -3)"
+grep -q "reload: 'nats' changed ('.*' -> 'nats://\*\*\*@127.0.0.1:$NATS_PORT'): needs a restart" "$RM_TMP/proxy.log" \
+    || fail "the 'nats' change not logged redacted: $(grep "reload: 'nats'" "$RM_TMP/proxy.log")"
+! grep -q 'Rel0adSecretPw' "$RM_TMP/proxy.log" || fail "the password is in the log: $(grep -m1 Rel0adSecretPw "$RM_TMP/proxy.log")"
+cp "$CONF.orig" "$CONF"
+kill -HUP "$(rm_pid proxy)"
+rm_wait_until 10 eval '(( $(grep -c "reload: done" "$RM_TMP/proxy.log") > d0 + 1 ))' || fail "no reload back to the original 'nats'"
+ok "a changed --nats URL is logged redacted on reload: $(grep -o "reload: 'nats' changed.*" "$RM_TMP/proxy.log" | head -1)"
 
 echo "== HTTP limits"
 [[ $(http get "$HTTP_PORT" /nothere | head -1) == 404 ]] || fail "unknown path: $(http get "$HTTP_PORT" /nothere)"
@@ -238,6 +260,30 @@ ok "a slow client is closed after $secs s; the proxy answered 10 queries meanwhi
 grep -q 'http: 32 connections open' "$RM_TMP/proxy.log" || fail "the connection cap was not logged"
 ok "HTTP rejections counted: connection limit $(metric 'recmesh_http_rejected_total{reason="connection_limit"}'), bad $(metric 'recmesh_http_rejected_total{reason="bad_request"}'), timeout $(metric 'recmesh_http_rejected_total{reason="timeout"}')"
 [[ $(health) == "200 "* ]] || fail "/health after the limits: $(health)"
+
+echo "== HTTP accept at the descriptor limit"
+ppid=$(rm_pid proxy)
+nfd=$(ls "/proc/$ppid/fd" | wc -l)
+soft=$(prlimit --pid "$ppid" --nofile --output SOFT --noheadings | tr -d ' ')
+prlimit --pid "$ppid" --nofile=$((nfd + 2)): || fail "prlimit on the proxy ($ppid) failed"
+http hold "$HTTP_PORT" 20 4 >"$RM_TMP/hold.out" &
+hold_pid=$!
+rm_wait_until 10 grep -q 'http: cannot accept connections: Too many open files' "$RM_TMP/proxy.log" \
+    || fail "the HTTP accept failure was not logged ($nfd descriptors, limit $((nfd + 2))): $(tail -3 "$RM_TMP/proxy.log")"
+cpu() { local s; read -r s <"/proc/$1/stat"; s=${s##*) }; read -r -a f <<<"$s"; echo $(( f[11] + f[12] )); }
+t0=$(cpu "$ppid")
+start=$(date +%s%N)
+rm_wait_until 5 eval '(( $(date +%s%N) - start >= 1000000000 ))'
+t1=$(cpu "$ppid")
+ticks=$(getconf CLK_TCK)
+(( (t1 - t0) * 100 < ticks * 30 )) \
+    || fail "at the descriptor limit the proxy used $((t1 - t0)) ticks of CPU in 1 s (CLK_TCK $ticks): the HTTP thread spins"
+prlimit --pid "$ppid" --nofile="$soft": || fail "prlimit back on the proxy ($ppid) failed"
+wait "$hold_pid" || true
+errs=$(metric recmesh_http_accept_errors_total)
+[[ $errs -ge 1 ]] || fail "recmesh_http_accept_errors_total is '$errs' after the descriptor limit"
+rm_wait_until 20 eval '[[ $(health) == "200 "* ]]' || fail "/health after the descriptor limit: $(health)"
+ok "at the descriptor limit the HTTP side pauses accepting: $((t1 - t0)) ticks of CPU in 1 s (CLK_TCK $ticks), $errs accept errors counted"
 
 echo "== stop"
 rm_stop proxy

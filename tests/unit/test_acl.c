@@ -60,6 +60,23 @@ static void test_match(void **state)
 	assert_false(match(a, "10.32.0.0"));
 	assert_false(match(a, "10.15.255.255"));
 	acl_destroy(a);
+
+	/* a mapped entry is its IPv4 entry: it matches plain and mapped clients alike */
+	a = acl_create();
+	assert_int_equal(acl_add(a, "::ffff:192.0.2.0/120,::ffff:198.51.100.7", err, sizeof(err)), 0);
+	assert_true(match(a, "192.0.2.9"));
+	assert_true(match(a, "::ffff:192.0.2.200"));
+	assert_false(match(a, "192.0.3.1"));
+	assert_true(match(a, "198.51.100.7"));
+	assert_true(match(a, "::ffff:198.51.100.7"));
+	assert_false(match(a, "198.51.100.8"));
+	assert_false(match(a, "::192.0.2.9")); /* IPv4-compatible is not mapped */
+	acl_destroy(a);
+	a = acl_create();
+	assert_int_equal(acl_add(a, "::ffff:0:0/96", err, sizeof(err)), 0);
+	assert_true(match(a, "203.0.113.9")); /* every IPv4 client */
+	assert_false(match(a, "2001:db8::1"));
+	acl_destroy(a);
 	acl_destroy(NULL);
 }
 

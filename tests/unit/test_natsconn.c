@@ -190,12 +190,36 @@ static void test_configure(void **state)
 	assert_int_equal(system(cmd), 0);
 }
 
+/* Server texts are logged only sanitized: no control bytes, capped, no secret (even "***") */
+static void test_sanitize(void **state)
+{
+	char err[512], b[NATSCONN_MAX_DETAIL + 64], big[600];
+	strcpy(tmpdir, "/tmp/recmesh-test-natsconn.XXXXXX");
+	assert_non_null(mkdtemp(tmpdir));
+	alarm(20); /* a scrub that loops fails the test instead of hanging it */
+	const char *stars = file("stars", "***\n");
+	struct natsconn_settings s = {.urls = "nats://u:pw123@a", .user = "u", .password_file = stars};
+	assert_int_equal(natsconn_configure(&s, err, sizeof(err)), 0);
+	assert_string_equal(natsconn_sanitize("bad ***, u:pw123 and pw123\r\nforged\x1b[0m", b, sizeof(b)),
+			    "bad ***, *** and ***??forged?[0m");
+	assert_string_equal(natsconn_sanitize(NULL, b, sizeof(b)), "");
+	assert_string_equal(natsconn_sanitize("abcdef", b, 4), "abc");
+	memset(big, 'x', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	assert_int_equal(strlen(natsconn_sanitize(big, b, sizeof(b))), NATSCONN_MAX_DETAIL);
+	alarm(0);
+	natsconn_unconfigure();
+	char cmd[128];
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", tmpdir);
+	assert_int_equal(system(cmd), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_redact),    cmocka_unit_test(test_split),
 		cmocka_unit_test(test_nkey),      cmocka_unit_test(test_classify),
-		cmocka_unit_test(test_configure),
+		cmocka_unit_test(test_configure), cmocka_unit_test(test_sanitize),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

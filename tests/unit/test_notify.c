@@ -126,7 +126,29 @@ static void test_watchdog_env(void **state)
 	assert_int_equal(notify_watchdog_usec(&usec), 0);
 	setenv("WATCHDOG_USEC", "-5", 1);
 	assert_int_equal(notify_watchdog_usec(&usec), 0);
+	/* a tiny interval is raised to the floor: no busy feeding timer */
+	setenv("WATCHDOG_USEC", "1", 1);
+	assert_int_equal(notify_watchdog_usec(&usec), 1);
+	assert_int_equal(usec, NOTIFY_WATCHDOG_MIN_USEC);
 	unsetenv("WATCHDOG_USEC");
+}
+
+/* A receiver that does not read: the sender gets an error, it does not block */
+static void test_full_receiver(void **state)
+{
+	char path[64], err[256];
+	int i, rc = 0;
+	snprintf(path, sizeof(path), "@recmesh-test-notify-full-%d", (int)getpid());
+	int fd = bind_dgram(path);
+	alarm(20); /* a blocking send fails the test instead of hanging it */
+	for (i = 0; i < 100000 && rc == 0; i++)
+		rc = notify_send_to(path, "WATCHDOG=1", err, sizeof(err));
+	alarm(0);
+	if (rc != -1)
+		fail_msg("%d datagrams to a receiver that never reads were all sent", i);
+	if (!strstr(err, "unavailable"))
+		fail_msg("reason after %d datagrams: '%s'", i, err);
+	close(fd);
 }
 
 int main(void)
@@ -136,6 +158,7 @@ int main(void)
 		cmocka_unit_test(test_abstract_socket),
 		cmocka_unit_test(test_no_socket_and_bad_paths),
 		cmocka_unit_test(test_watchdog_env),
+		cmocka_unit_test(test_full_receiver),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

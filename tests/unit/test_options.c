@@ -472,6 +472,50 @@ static void test_nats_security(void **state)
 	unlink(pw);
 }
 
+/* The options in seconds have upper bounds: huge values must not reach a conversion */
+static void test_seconds_bounds(void **state)
+{
+	struct rm_options o;
+	const struct {
+		enum rm_command cmd;
+		const char *cmdname, *opt, *val;
+		int rc;
+	} cases[] = {
+		{CMD_PROXY, "proxy", "--max-age", "0", 0},
+		{CMD_PROXY, "proxy", "--max-age", "315360000", 0},
+		{CMD_PROXY, "proxy", "--max-age", "315360001", -1},
+		{CMD_WARM, "warm", "--max-age", "1e300", -1},
+		{CMD_HOT, "hot", "--max-age", "9.3e9", -1},
+		{CMD_NS, "ns", "--max-age", "1e12", -1},
+		{CMD_MIRROR, "mirror", "--hot-interval", "86400", 0},
+		{CMD_MIRROR, "mirror", "--hot-interval", "86401", -1},
+		{CMD_PROXY, "proxy", "--hot-interval", "1e300", -1},
+		{CMD_PROXY, "proxy", "--hot-interval", "0.05", -1},
+		{CMD_PROXY, "proxy", "--upstream-timeout", "3600", 0},
+		{CMD_PROXY, "proxy", "--upstream-timeout", "3601", -1},
+		{CMD_PROXY, "proxy", "--upstream-timeout", "1e300", -1},
+		{CMD_PROXY, "proxy", "--upstream-timeout", "0", -1},
+		{CMD_PROXY, "proxy", "--hot-half-life", "1e300", -1},
+		{CMD_HOT, "hot", "--hot-half-life", "0", 0},
+		{CMD_WARM, "warm", "--hot-half-life", "1e300", -1},
+		{CMD_PROXY, "proxy", "--stats-interval", "0", 0},
+		{CMD_PROXY, "proxy", "--stats-interval", "86400", 0},
+		{CMD_PROXY, "proxy", "--stats-interval", "1e300", -1},
+		{CMD_MIRROR, "mirror", "--stats-interval", "0.001", -1},
+		{CMD_EVENTS, "events", "--timeout", "1e300", -1},
+		{CMD_EVENTS, "events", "--timeout", "60", 0},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char *argv[] = {(char *)cases[i].cmdname, (char *)cases[i].opt, (char *)cases[i].val, NULL};
+		int rc = options_parse(cases[i].cmd, 3, argv, &o);
+		if (rc != cases[i].rc)
+			fail_msg("%s %s %s: options_parse returned %d, expected %d", cases[i].cmdname,
+				 cases[i].opt, cases[i].val, rc, cases[i].rc);
+		options_free(&o);
+		natsconn_unconfigure();
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -487,6 +531,7 @@ int main(void)
 		cmocka_unit_test(test_nats_timeout),
 		cmocka_unit_test(test_warm_ranges),
 		cmocka_unit_test(test_nats_security),
+		cmocka_unit_test(test_seconds_bounds),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
