@@ -464,17 +464,22 @@ enum peer_mode peers_mode(struct peers *ps, int phase, uint64_t now_ns)
 	return m;
 }
 
-void peers_local_refused(struct peers *ps)
+int peers_local_refused(struct peers *ps)
 {
+	int news = !ps->local_down;
 	ps->local_down = 1;
+	return news;
 }
 
 void peers_local_timeout(struct peers *ps, uint64_t sent_ns)
 {
 	if (sent_ns < ps->last_answer_ns)
 		return; /* sent while it was down, before it answered again */
-	if (++ps->local_timeouts >= PEER_DOWN_TIMEOUTS)
+	if (++ps->local_timeouts >= PEER_DOWN_TIMEOUTS && !ps->local_down) {
 		ps->local_down = 1;
+		log_info("peers: %d queries in a row timed out: taking the upstream for down",
+			 PEER_DOWN_TIMEOUTS);
+	}
 }
 
 void peers_local_answer(struct peers *ps, uint64_t now_ns)

@@ -137,8 +137,8 @@ void peers_destroy(struct peers *ps);
  * state; logs the changes and each restart's summary).
  */
 enum peer_mode peers_mode(struct peers *ps, int phase, uint64_t now_ns);
-/* What the data path saw of the local Recursor */
-void peers_local_refused(struct peers *ps);
+/* What the data path saw of the local Recursor; refused returns 1 when that is news (it was up) */
+int peers_local_refused(struct peers *ps);
 /* A query sent at sent_ns timed out (only those sent after the last answer count) */
 void peers_local_timeout(struct peers *ps, uint64_t sent_ns);
 void peers_local_answer(struct peers *ps, uint64_t now_ns);

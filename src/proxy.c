@@ -76,6 +76,19 @@ struct udp_slot {
 	uint64_t peer;    /* the peer handle (peer.h), 0: none */
 };
 
+/*
+ * With peers, the last RECENT UDP queries are copied here: when the
+ * upstream is found down (ICMP refused), those still unanswered went to a
+ * Recursor that will never answer them, and go to a peer at once.
+ */
+#define RECENT 1024
+struct recent {
+	uint64_t sent_ns;
+	uint16_t id, len;
+	uint8_t up;
+	uint8_t pkt[PEER_QMAX];
+};
+
 struct udp_upstream {
 	int fd;
 	ev_io io;
@@ -87,6 +100,47 @@ struct udp_upstream {
 	struct udp_slot *slots; /* ID_SPACE */
 	struct idpool *ids;     /* free IDs and the in-flight list */
 };
+
+static void remember(struct proxy *p, unsigned up, uint16_t id, const uint8_t *pkt, size_t len,
+		     uint64_t now)
+{
+	if (!p->recent || len > PEER_QMAX)
+		return;
+	struct recent *r = &((struct recent *)p->recent)[p->nrecent++ % RECENT];
+	r->sent_ns = now;
+	r->id = id;
+	r->up = (uint8_t)up;
+	r->len = (uint16_t)len;
+	memcpy(r->pkt, pkt, len);
+}
+
+/* The upstream was just found down: its recent unanswered queries go to a peer now */
+static void rescue_recent(struct proxy *p, uint64_t now)
+{
+	unsigned n = p->nrecent < RECENT ? p->nrecent : RECENT;
+	for (unsigned k = 0; k < n; k++) {
+		struct recent *r = &((struct recent *)p->recent)[(p->nrecent - 1 - k) % RECENT];
+		if (now - r->sent_ns > p->timeout_ns)
+			break;
+		struct udp_upstream *u = &p->ups[r->up];
+		struct udp_slot *s = &u->slots[r->id];
+		if (!idpool_in_flight(u->ids, r->id) || idpool_sent(u->ids, r->id) != r->sent_ns ||
+		    s->answered || (s->peer && !peers_handle_queued(s->peer)))
+			continue;
+		peers_cancel(p->peers, s->peer, 0);
+		s->peer = peers_send(p->peers, r->pkt, r->len, 0, PROXY_TOKEN_UDP | (unsigned)r->up << 16 | r->id,
+				     PEER_NOW, now);
+	}
+}
+
+void proxy_local_refused(struct proxy *p)
+{
+	if (peers_local_refused(p->peers)) {
+		uint64_t now = clock_mono_ns();
+		proxy_peer_mode(p, now); /* the shield starts before the rescue, which it counts */
+		rescue_recent(p, now);
+	}
+}
 
 void proxy_emit(struct proxy *p, const struct ev_query *q, const struct dns_msg_info *r,
 		size_t rsize, uint64_t latency_ns, int tcp, const struct sockaddr *client)
@@ -243,7 +297,7 @@ static int local_send_failed(struct proxy *p, struct udp_upstream *u, unsigned u
 	if (!p->peers)
 		return 0;
 	if (err == ECONNREFUSED)
-		peers_local_refused(p->peers);
+		proxy_local_refused(p);
 	struct udp_slot *s = &u->slots[id];
 	if (s->peer && peers_handle_queued(s->peer)) {
 		peers_cancel(p->peers, s->peer, 0);
@@ -330,6 +384,7 @@ static int udp_query_batch(struct proxy *p, struct listener *l)
 		}
 		s->answered = 0;
 		s->peer = proxy_peer_ask(p, mode, pkt, len, 0, PROXY_TOKEN_UDP | uidx << 16 | id, now);
+		remember(p, uidx, id, pkt, len, now);
 		dnsmsg_put16(pkt, id);
 		out_iov[nout].iov_base = pkt;
 		out_iov[nout].iov_len = len;
@@ -412,7 +467,7 @@ static int udp_answer_batch(struct proxy *p, struct udp_upstream *u, struct out_
 	int n = recvmmsg(u->fd, msgs, UDP_BATCH, MSG_DONTWAIT, NULL);
 	if (n < 0 && errno == ECONNREFUSED && p->peers) {
 		/* an ICMP port unreachable for an earlier query: the quickest sign that it is down */
-		peers_local_refused(p->peers);
+		proxy_local_refused(p);
 		return 0;
 	}
 	if (n <= 0)
@@ -524,7 +579,7 @@ static void peer_hedge_cb(void *ctx, uint64_t token, uint8_t *pkt, size_t len)
 		return;
 	}
 	struct udp_slot *s = token_slot(p, token);
-	if (s && !s->answered)
+	if (s && !s->answered && (!s->peer || peers_handle_queued(s->peer)))
 		s->peer = peers_send(p->peers, pkt, len, 0, token, PEER_HEDGE, clock_mono_ns());
 }
 
@@ -666,6 +721,10 @@ struct proxy *proxy_create(struct ev_loop *loop, const struct proxy_config *cfg,
 		if (open_upstream(p, &p->ups[i], err, err_size) < 0)
 			goto fail;
 	if (cfg->peers) {
+		if (!(p->recent = calloc(RECENT, sizeof(struct recent)))) {
+			snprintf(err, err_size, "out of memory");
+			goto fail;
+		}
 		struct peer_callbacks cb = {peer_answer_cb, peer_fail_cb, peer_hedge_cb, p};
 		if (!(p->peers = peers_create(loop, cfg->peers, &cb, p->qseed, &p->st.peer, err, err_size)))
 			goto fail;
@@ -714,6 +773,7 @@ void proxy_destroy(struct proxy *p)
 		idpool_destroy(u->ids);
 	}
 	free(p->ups);
+	free(p->recent);
 	free(p->udp_outs);
 	free(p->listeners);
 	free(p->rx_bufs);

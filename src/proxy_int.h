@@ -43,6 +43,8 @@ struct proxy {
 	uint32_t qseed;   /* the question keys' seed, random */
 	ev_timer accept_backoff; /* restarts the TCP listeners after a pause (proxy_tcp.c) */
 	struct peers *peers;     /* --peer; NULL without */
+	void *recent;            /* with peers: the last UDP queries (proxy.c) */
+	unsigned nrecent;
 	int (*phase_fn)(const void *ctx);
 	const void *phase_ctx;
 };
@@ -74,6 +76,9 @@ static inline uint64_t proxy_peer_ask(struct proxy *p, enum peer_mode mode, cons
 		return peers_hedge(p->peers, pkt, len, token, now_ns);
 	return peers_send(p->peers, pkt, len, tcp, token, mode, now_ns);
 }
+
+/* ECONNREFUSED on the way to the upstream (UDP or TCP): with peers, it is down */
+void proxy_local_refused(struct proxy *p);
 
 /* Peer callbacks for TCP tokens (proxy_tcp.c) */
 void ptcp_peer_answer(struct proxy *p, uint64_t token, uint8_t *pkt, size_t len);

@@ -321,7 +321,7 @@ static void upstream_write_cb(struct ev_loop *loop, ev_io *w, int revents)
 		socklen_t len = sizeof(err);
 		getsockopt(c->ufd, SOL_SOCKET, SO_ERROR, &err, &len);
 		if (err == ECONNREFUSED && c->p->peers)
-			peers_local_refused(c->p->peers);
+			proxy_local_refused(c->p);
 		if (err) {
 			if (upstream_failed(c, strerror(err)) == 0)
 				maybe_finish(c);
@@ -509,7 +509,7 @@ static int handle_query(struct tcp_client *c, uint8_t *msg, size_t len)
 	c->npending++;
 	if (c->ufd < 0 && upstream_connect(c) < 0) {
 		if (p->peers && errno == ECONNREFUSED)
-			peers_local_refused(p->peers);
+			proxy_local_refused(p);
 		if (peer_takes_over(c, q))
 			return 0;
 		c->pending = q->next;
