@@ -56,29 +56,27 @@ sleep 2.5 # one --hot-interval: the hot list and the NS table are written
 A_PORT=$(rm_free_port)
 PA_PORT=$(rm_free_port)
 PBA_PORT=$(rm_free_port)
-# dnsperf_run NAME SEED SECONDS: the Zipf load through proxy A; latencies (lost: 5 s) to lat-NAME.txt
+# dnsperf_run NAME SEED SECONDS: the Zipf load through proxy A (bench_lat reads its latencies)
 dnsperf_run() {
 	bench_zipf $(($3 * QPS)) "$2" >"$RM_TMP/q-$1.txt"
 	dnsperf -s 127.0.0.1 -p "$PA_PORT" -d "$RM_TMP/q-$1.txt" -n 1 -c 4 -q 500 -Q "$QPS" -t 5 -v \
 		>"$RM_TMP/dnsperf-$1.out" 2>&1 || true
 }
-dnsperf_lat() {
-	local lost k
-	awk '/^> / { if ($2 == "T") print 5.0; else print $NF }' "$RM_TMP/dnsperf-$1.out" >"$BENCH_OUT/lat-$1.txt"
-	lost=$(sed -n 's/.*Queries lost: *\([0-9]*\).*/\1/p' "$RM_TMP/dnsperf-$1.out")
-	for ((k = 0; k < ${lost:-0}; k++)); do echo 5.0; done >>"$BENCH_OUT/lat-$1.txt"
-	sort -g -o "$BENCH_OUT/lat-$1.txt" "$BENCH_OUT/lat-$1.txt"
-	echo "$1 ${lost:-0}" >>"$RM_TMP/lost.txt"
+restart_a() {
+	rm_stop rec-a
+	sleep "$GAP"
+	RECMESH_INTEL_FILE=$RM_TMP/intel-a.txt rm_start_recursor rec-a "$A_PORT" ${REC_EXTRA[@]+"${REC_EXTRA[@]}"}
 }
 
 # setup NAME: node A in that setup, warmed by LEARN s of load, measured before and after a restart
 setup() {
-	local name=$1 rec_extra=() proxy_extra=() seed=$((RANDOM))
+	local name=$1 proxy_extra=() seed=$((RANDOM))
+	REC_EXTRA=()
 	case $name in
 	plain) ;;
 	auto-warm) proxy_extra=(--auto-warm --rec-socket-dir "$RM_TMP/rec-a") ;;
 	+intel | +peer)
-		rec_extra=("lua-dns-script=$LUA" "lua:protobufServer(\"127.0.0.1:$PBA_PORT\")"
+		REC_EXTRA=("lua-dns-script=$LUA" "lua:protobufServer(\"127.0.0.1:$PBA_PORT\")"
 			"lua:outgoingProtobufServer(\"127.0.0.1:$PBA_PORT\")")
 		proxy_extra=(--auto-warm --rec-socket-dir "$RM_TMP/rec-a" --intel-file "$RM_TMP/intel-a.txt"
 			--protobuf-listen "127.0.0.1:$PBA_PORT")
@@ -86,23 +84,16 @@ setup() {
 		;;
 	esac
 	echo "== $name: Recursor A fresh, proxy A ${proxy_extra[*]}" >&2
-	RECMESH_INTEL_FILE=$RM_TMP/intel-a.txt rm_start_recursor rec-a "$A_PORT" ${rec_extra[@]+"${rec_extra[@]}"}
+	RECMESH_INTEL_FILE=$RM_TMP/intel-a.txt rm_start_recursor rec-a "$A_PORT" ${REC_EXTRA[@]+"${REC_EXTRA[@]}"}
 	rm_spawn proxy-a "$RECMESH" proxy --listen "127.0.0.1:$PA_PORT" --upstream "127.0.0.1:$A_PORT" \
 		--nats "$NATS" --cluster bench --node a --hot-interval 2 --stats-interval 0 --top 10000 \
 		--qps 2000 --concurrency 200 ${proxy_extra[@]+"${proxy_extra[@]}"}
 	rm_wait_until 10 rm_dig @127.0.0.1 -p "$PA_PORT" +short localhost A >/dev/null
 	dnsperf_run "learn-$name" "$seed" "$LEARN"
 	dnsperf_run "$name-before" $((seed + 1)) "$WINDOW"
-	dnsperf_lat "$name-before"
+	bench_lat "$name-before"
 	# the same load, and the restart under it
-	dnsperf_run "$name-after" $((seed + 2)) "$WINDOW" &
-	local load=$!
-	sleep 0.2 # the load is running (dnsperf starts at once)
-	rm_stop rec-a
-	sleep "$GAP"
-	RECMESH_INTEL_FILE=$RM_TMP/intel-a.txt rm_start_recursor rec-a "$A_PORT" ${rec_extra[@]+"${rec_extra[@]}"}
-	wait "$load"
-	dnsperf_lat "$name-after"
+	bench_restart "$name-after" rec-a "$PA_PORT" $((seed + 2)) restart_a
 	grep -o "peers: the upstream's restart was shielded.*" "$RM_TMP/proxy-a.log" | tail -1 >&2 || true
 	grep -o "auto-warm: warm-up of .*" "$RM_TMP/proxy-a.log" | tail -1 | cut -c1-200 >&2 || true
 	rm_stop proxy-a
@@ -117,7 +108,7 @@ for s in $SETUPS; do setup "$s"; done
 	for s in $SETUPS; do
 		read -r m0 p0 f0 <<<"$(bench_stats "$BENCH_OUT/lat-$s-before.txt")"
 		read -r m1 p1 f1 <<<"$(bench_stats "$BENCH_OUT/lat-$s-after.txt")"
-		lost=$(awk -v n="$s-after" '$1 == n { print $2 }' "$RM_TMP/lost.txt")
+		lost=$(bench_lost "$s-after")
 		awk -v s="$s" -v lost="$lost" -v f0="$f0" -v f1="$f1" -v m0="$m0" -v p0="$p0" -v m1="$m1" -v p1="$p1" 'BEGIN {
 			printf "%-10s %6d %14.2f %14.2f %7.2f %16s %16s %8.2f\n", s, lost, f0, f1, (f0 > 0 ? f1 / f0 : 0),
 				m0 "/" p0, m1 "/" p1, (p0 > 0 ? p1 / p0 : 0) }'
@@ -127,7 +118,7 @@ for s in $SETUPS; do setup "$s"; done
 	if [[ " $SETUPS " == *" +peer "* ]]; then
 		read -r _ p0 f0 <<<"$(bench_stats "$BENCH_OUT/lat-+peer-before.txt")"
 		read -r _ p1 f1 <<<"$(bench_stats "$BENCH_OUT/lat-+peer-after.txt")"
-		lost=$(awk '$1 == "+peer-after" { print $2 }' "$RM_TMP/lost.txt")
+		lost=$(bench_lost +peer-after)
 		awk -v lost="$lost" -v f0="$f0" -v f1="$f1" -v p0="$p0" -v p1="$p1" 'BEGIN {
 			ok = lost == 0 && f1 >= 0.95 * f0 && p1 <= 1.5 * p0
 			printf "goal (+peer): 0 lost, fast share >= 0.95 x, p99 <= 1.5 x: %s (%d lost, %.2f x, %.2f x)\n",

@@ -209,6 +209,22 @@ static void end_query(struct peer *pe, uint16_t id)
 		pe->ps->st->in_flight--;
 }
 
+/* The peer refused (ICMP): its port is closed, so nothing in flight to it will be answered */
+static void refused(struct peer *pe)
+{
+	struct peers *ps = pe->ps;
+	uint64_t sent;
+	int id;
+	bench(pe, 1, clock_mono_ns());
+	while ((id = idpool_oldest(pe->ids, &sent)) >= 0) {
+		uint64_t token = pe->slots[id].token;
+		end_query(pe, (uint16_t)id);
+		sat_inc(&ps->st->failed);
+		sat_inc(&ps->st->refused);
+		ps->cb.fail(ps->cb.ctx, token);
+	}
+}
+
 static void peer_read(struct peer *pe)
 {
 	struct peers *ps = pe->ps;
@@ -218,7 +234,7 @@ static void peer_read(struct peer *pe)
 		ssize_t n = recv(pe->fd, ps->rx, PEER_RX_SIZE, MSG_DONTWAIT);
 		if (n < 0) {
 			if (errno == ECONNREFUSED)
-				bench(pe, 1, clock_mono_ns());
+				refused(pe);
 			if (errno == EINTR || errno == ECONNREFUSED)
 				continue;
 			return;
