@@ -75,10 +75,12 @@ bench_measure() {
 
 # bench_lat NAME: the latencies of dnsperf-NAME.out (lost: 5 s) into lat-NAME.txt, the lost count to lost.txt
 bench_lat() {
-	local lost k
+	local lost k printed
 	awk '/^> / { if ($2 == "T") print 5.0; else print $NF }' "$RM_TMP/dnsperf-$1.out" >"$BENCH_OUT/lat-$1.txt"
 	lost=$(sed -n 's/.*Queries lost: *\([0-9]*\).*/\1/p' "$RM_TMP/dnsperf-$1.out")
-	for ((k = 0; k < ${lost:-0}; k++)); do echo 5.0; done >>"$BENCH_OUT/lat-$1.txt"
+	# dnsperf -v prints a "T" line for a query it gave up on: add only the lost ones it did not print
+	printed=$(grep -c '^> T ' "$RM_TMP/dnsperf-$1.out" || true)
+	for ((k = printed; k < ${lost:-0}; k++)); do echo 5.0; done >>"$BENCH_OUT/lat-$1.txt"
 	sort -g -o "$BENCH_OUT/lat-$1.txt" "$BENCH_OUT/lat-$1.txt"
 	echo "$1 ${lost:-0}" >>"$RM_TMP/lost.txt"
 }

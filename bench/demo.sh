@@ -12,7 +12,8 @@
 # --auto-warm, once without and once with --peer (Recursor A): the queries
 # lost and the latency of the first RESTART_WINDOW seconds.
 # Installs the dependencies and builds first (bench/build.sh). Run as root.
-# WINDOW=seconds (default 20), RESTART_WINDOW (10), GAP (0.5), ZONES, NAMES override the sizes.
+# WINDOW=seconds (default 20), RESTART_WINDOW (10), GAP (0.5), ZONES, NAMES override the sizes;
+# DEMO_NET the tree's 127.x prefix (127.70).
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 RECMESH=${RECMESH:-$("$HERE/build.sh")}
@@ -26,7 +27,7 @@ if [[ -t 1 ]]; then B=$'\033[1m' N=$'\033[0m'; else B='' N=''; fi
 say() { printf '\n%s== %s%s\n' "$B" "$*" "$N"; }
 
 say "a hermetic DNS tree: $ZONES zones x $NAMES names, signed, leaf servers 20-80 ms away"
-bench_tree 127.70 "$ZONES" "$NAMES"
+bench_tree "${DEMO_NET:-127.70}" "$ZONES" "$NAMES"
 echo "$BENCH_SERVERS leaf server addresses: $BENCH_DEAD dead, some at 400 ms"
 NATS_PORT=$(rm_free_port)
 NATS=nats://127.0.0.1:$NATS_PORT
