@@ -18,6 +18,7 @@
 #include "log.h"
 #include "netaddr.h"
 #include "proxy_int.h"
+#include "tcpframe.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -122,11 +123,25 @@ int peer_rate_take(struct peer_rate *r, uint64_t now_ns)
 
 /* The forwarder */
 
+/* A TCP client's query again over TCP, after a truncated UDP answer */
+struct ptcp {
+	struct peer *pe;
+	uint16_t id;
+	int fd;
+	ev_io rio, wio;
+	size_t out_len, out_off;
+	uint8_t *out; /* the framed query */
+	struct tcpframe in;
+};
+
 struct pslot {
 	uint64_t token;
 	struct proxy_qkey qkey;
 	uint32_t serial;
 	uint8_t tcp;
+	uint8_t *query;     /* a TCP client's: a copy, for the TCP fallback */
+	uint16_t query_len;
+	struct ptcp *conn;  /* the TCP fallback in progress */
 };
 
 struct peer {
@@ -202,8 +217,24 @@ static void bench(struct peer *pe, int refused, uint64_t now)
 	pe->bench_logged = 1;
 }
 
+static void conn_close(struct peers *ps, struct ptcp *c)
+{
+	ev_io_stop(ps->loop, &c->rio);
+	ev_io_stop(ps->loop, &c->wio);
+	close(c->fd);
+	tcpframe_free(&c->in);
+	free(c->out);
+	free(c);
+}
+
 static void end_query(struct peer *pe, uint16_t id)
 {
+	struct pslot *s = &pe->slots[id];
+	if (s->conn)
+		conn_close(pe->ps, s->conn);
+	s->conn = NULL;
+	free(s->query);
+	s->query = NULL;
 	idpool_give(pe->ids, id);
 	if (pe->ps->st->in_flight)
 		pe->ps->st->in_flight--;
@@ -223,6 +254,114 @@ static void refused(struct peer *pe)
 		sat_inc(&ps->st->refused);
 		ps->cb.fail(ps->cb.ctx, token);
 	}
+}
+
+/* The TCP fallback failed: the client waits for the local Recursor */
+static void conn_failed(struct ptcp *c)
+{
+	struct peers *ps = c->pe->ps;
+	uint64_t token = c->pe->slots[c->id].token;
+	end_query(c->pe, c->id);
+	sat_inc(&ps->st->failed);
+	ps->cb.fail(ps->cb.ctx, token);
+}
+
+static void conn_read_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct ptcp *c = w->data;
+	struct peer *pe = c->pe;
+	struct peers *ps = pe->ps;
+	struct proxy_qkey key;
+	struct dns_msg_info info;
+	char err[128];
+	uint8_t *msg;
+	size_t len;
+	int r = tcpframe_recv(&c->in, c->fd, err, sizeof(err));
+	if (r == 0)
+		return;
+	if (r < 0) {
+		conn_failed(c);
+		return;
+	}
+	r = tcpframe_next(&c->in, &msg, &len, err, sizeof(err));
+	if (r == 0)
+		return;
+	struct pslot *s = &pe->slots[c->id];
+	if (r < 0 || len < DNS_HDR_LEN || !(msg[2] & 0x80) || dnsmsg_get16(msg) != c->id) {
+		sat_inc(&ps->st->unexpected);
+		conn_failed(c);
+		return;
+	}
+	if (dnsmsg_parse(msg, len, &info) == DNS_OK)
+		proxy_qkey_parsed(&info, ps->qseed, &key);
+	else
+		proxy_qkey(msg, len, ps->qseed, &key);
+	if (!proxy_qkey_match(&s->qkey, msg, &key)) {
+		sat_inc(&ps->st->unexpected);
+		conn_failed(c);
+		return;
+	}
+	/* the answer lives in the connection's buffer: hand it on before the slot ends */
+	uint64_t token = s->token;
+	s->conn = NULL;
+	end_query(pe, c->id);
+	sat_inc(&ps->st->first);
+	ps->cb.answer(ps->cb.ctx, token, msg, len);
+	conn_close(ps, c);
+}
+
+static void conn_write_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct ptcp *c = w->data;
+	while (c->out_off < c->out_len) {
+		ssize_t n = send(c->fd, c->out + c->out_off, c->out_len - c->out_off, MSG_NOSIGNAL);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOTCONN))
+			return;
+		if (n < 0) {
+			conn_failed(c);
+			return;
+		}
+		c->out_off += (size_t)n;
+	}
+	ev_io_stop(loop, &c->wio);
+}
+
+/* A truncated answer for a TCP client: the query again over TCP; 0, or -1 when it cannot start */
+static int conn_start(struct peer *pe, uint16_t id)
+{
+	struct pslot *s = &pe->slots[id];
+	char err[128];
+	if (!s->query)
+		return -1;
+	struct ptcp *c = calloc(1, sizeof(*c));
+	if (!c)
+		return -1;
+	c->pe = pe;
+	c->id = id;
+	c->out_len = (size_t)s->query_len + 2;
+	c->out = malloc(c->out_len);
+	c->fd = socket(pe->addr.ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (!c->out || c->fd < 0 || tcpframe_init(&c->in, TCPFRAME_MAX, err, sizeof(err)) < 0 ||
+	    (connect(c->fd, (struct sockaddr *)&pe->addr.ss, pe->addr.len) < 0 && errno != EINPROGRESS)) {
+		if (c->fd >= 0)
+			close(c->fd);
+		tcpframe_free(&c->in);
+		free(c->out);
+		free(c);
+		return -1;
+	}
+	dnsmsg_put16(c->out, s->query_len);
+	memcpy(c->out + 2, s->query, s->query_len);
+	dnsmsg_put16(c->out + 2, id);
+	ev_io_init(&c->rio, conn_read_cb, c->fd, EV_READ);
+	ev_io_init(&c->wio, conn_write_cb, c->fd, EV_WRITE);
+	c->rio.data = c->wio.data = c;
+	ev_io_start(pe->ps->loop, &c->rio);
+	ev_io_start(pe->ps->loop, &c->wio);
+	s->conn = c;
+	return 0;
 }
 
 static void peer_read(struct peer *pe)
@@ -259,21 +398,25 @@ static void peer_read(struct peer *pe)
 			sat_inc(&ps->st->unexpected);
 			continue;
 		}
+		if (s->conn)
+			continue; /* the UDP answer again: the TCP fallback is under way */
 		uint64_t token = s->token;
-		int tcp = s->tcp;
-		end_query(pe, id);
 		peer_bench_ok(&pe->bench);
 		if (pe->bench_logged) {
 			log_info("peer '%s' answers again", pe->name);
 			pe->bench_logged = 0;
 		}
-		if (tcp && (pkt[2] & 0x02)) {
-			/* a TCP client wants the whole answer: it waits for the local Recursor */
+		if (s->tcp && (pkt[2] & 0x02)) {
+			/* a TCP client wants the whole answer: ask again over TCP (same ID, same timeout) */
 			sat_inc(&ps->st->truncated);
+			if (conn_start(pe, id) == 0)
+				continue;
+			end_query(pe, id);
 			sat_inc(&ps->st->failed);
 			ps->cb.fail(ps->cb.ctx, token);
 			continue;
 		}
+		end_query(pe, id);
 		sat_inc(&ps->st->first);
 		ps->cb.answer(ps->cb.ctx, token, pkt, len);
 	}
@@ -418,6 +561,10 @@ void peers_destroy(struct peers *ps)
 			ev_io_stop(ps->loop, &pe->io);
 		if (pe->fd >= 0)
 			close(pe->fd);
+		int id;
+		uint64_t sent;
+		while (pe->ids && (id = idpool_oldest(pe->ids, &sent)) >= 0)
+			end_query(pe, (uint16_t)id);
 		free(pe->slots);
 		idpool_destroy(pe->ids);
 	}
@@ -553,6 +700,12 @@ uint64_t peers_send(struct peers *ps, const uint8_t *pkt, size_t len, int tcp, u
 	s->token = token;
 	s->tcp = (uint8_t)tcp;
 	s->serial = next_serial(ps);
+	s->conn = NULL;
+	s->query = NULL;
+	if (tcp && (s->query = malloc(len)) != NULL) {
+		memcpy(s->query, pkt, len);
+		s->query_len = (uint16_t)len;
+	}
 	if (dnsmsg_parse(pkt, len, &info) == DNS_OK)
 		proxy_qkey_parsed(&info, ps->qseed, &s->qkey);
 	else
@@ -577,6 +730,8 @@ uint64_t peers_send(struct peers *ps, const uint8_t *pkt, size_t len, int tcp, u
 		w = sendmsg(pe->fd, &mh, MSG_DONTWAIT);
 	while (w < 0 && errno == EINTR);
 	if (w < 0) {
+		free(s->query);
+		s->query = NULL;
 		idpool_give(pe->ids, id);
 		sat_inc(&ps->st->failed);
 		if (errno == ECONNREFUSED) {

@@ -16,7 +16,9 @@
  * one connected UDP socket and one ID pool per peer; a peer's answer is
  * matched by source (the socket is connected), ID and question
  * (proxy_qkey), like the Recursor's, and handed to the caller's answer
- * callback, never to the local Recursor. Queries waiting for their hedge
+ * callback, never to the local Recursor. A truncated answer to a TCP
+ * client's query is asked again over TCP (same ID and timeout; a UDP
+ * client gets the truncated answer and retries over TCP itself). Queries waiting for their hedge
  * delay are copied into a bounded queue. Everything the caller holds is a
  * handle (nonzero; 0 is "none"); peers_cancel takes one that is no longer
  * valid without harm, so the caller cancels whenever it forgets a query.
@@ -92,7 +94,7 @@ struct peer_stats {
 	uint64_t lost_race;     /* peer queries dropped: the local Recursor answered first */
 	uint64_t failed;        /* peer queries that timed out or could not be sent */
 	uint64_t refused;       /* of those: the peer refused (ICMP) */
-	uint64_t truncated;     /* peer answers with TC for a TCP client (it waits for the local one) */
+	uint64_t truncated;     /* peer answers with TC for a TCP client (asked again over TCP) */
 	uint64_t unexpected;    /* peer messages matching no query in flight */
 	uint64_t limited_rate;     /* queries not sent: --peer-max-qps */
 	uint64_t limited_inflight; /* queries not sent: --peer-max-inflight */
@@ -117,7 +119,7 @@ struct peer_config {
 struct peer_callbacks {
 	/* a peer answered the query of token first: relay pkt (ID still the peer's) */
 	void (*answer)(void *ctx, uint64_t token, uint8_t *pkt, size_t len);
-	/* the peer query of token failed (timeout, send error, TC for a TCP client) */
+	/* the peer query of token failed (timeout, send error, refused, the TCP fallback failed) */
 	void (*fail)(void *ctx, uint64_t token);
 	/* the hedge delay of token passed: the caller may now call peers_send with pkt */
 	void (*hedge)(void *ctx, uint64_t token, uint8_t *pkt, size_t len);

@@ -28,8 +28,8 @@
  * a connection's upstream IDs are random and never repeat while in flight.
  *
  * Peers (--peer, peer.h): while the local Recursor is down or being
- * warmed a query also goes to a peer (over UDP; a truncated answer counts
- * as the peer's failure and the client waits for the local one). The first
+ * warmed a query also goes to a peer (over UDP, and over TCP when that
+ * answer is truncated: peer.c). The first
  * answer goes to the client; a pending query a peer answered stays until
  * the local answer comes (which is then only taken) or its timeout. When
  * the upstream connection fails or times out, a query a peer is asked for

@@ -13,6 +13,7 @@
 #include <netinet/in.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/select.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -312,6 +313,103 @@ static void hedge_queue(void **state)
 	ev_loop_destroy(loop);
 }
 
+/* Runs the loop until the peers connect to lfd (about a second at most); the connection or -1 */
+static int accept_peer(struct ev_loop *loop, int lfd)
+{
+	int fd = -1;
+	for (int i = 0; i < 100 && fd < 0; i++) {
+		ev_run(loop, EVRUN_NOWAIT);
+		struct timeval tv = {0, 10000};
+		fd_set r;
+		FD_ZERO(&r);
+		FD_SET(lfd, &r);
+		if (select(lfd + 1, &r, NULL, NULL, &tv) > 0)
+			fd = accept(lfd, NULL, NULL);
+	}
+	return fd;
+}
+
+/* A TCP client's query that the peer truncates over UDP is asked again over TCP */
+static void truncated_to_tcp(void **state)
+{
+	struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
+	char addr[64], *list[1] = {addr}, err[256];
+	int pfd = bind_peer(addr, sizeof(addr));
+	struct sockaddr_in sin;
+	socklen_t sl = sizeof(sin);
+	getsockname(pfd, (struct sockaddr *)&sin, &sl);
+	int lfd = socket(AF_INET, SOCK_STREAM, 0), one = 1;
+	setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	assert_int_equal(bind(lfd, (struct sockaddr *)&sin, sizeof(sin)), 0);
+	assert_int_equal(listen(lfd, 4), 0);
+	struct peer_stats st = {0};
+	struct peer_config cfg = {.peers = list, .npeers = 1, .hedge_delay = 0, .shield_max = 10,
+				  .timeout = 1, .max_qps = 1000, .max_inflight = 10};
+	struct peer_callbacks cb = {on_answer, on_fail, on_hedge, NULL};
+	struct peers *ps = peers_create(loop, &cfg, &cb, 7, &st, err, sizeof(err));
+	assert_non_null(ps);
+	uint8_t q[64], in[512];
+	size_t ql = make_query(q, "big");
+	answers = fails = 0;
+	assert_true(peers_send(ps, q, ql, 1, 77, PEER_NOW, clock_mono_ns()) != 0);
+	struct sockaddr_storage from;
+	socklen_t fl = sizeof(from);
+	ssize_t n = recvfrom(pfd, in, sizeof(in), 0, (struct sockaddr *)&from, &fl);
+	assert_int_equal(n, (ssize_t)ql);
+	uint16_t id = dnsmsg_get16(in);
+	in[2] |= 0x80 | 0x02; /* QR, TC */
+	sendto(pfd, in, (size_t)n, 0, (struct sockaddr *)&from, fl);
+	/* the same query, same ID, framed over TCP */
+	int afd = accept_peer(loop, lfd);
+	assert_true(afd >= 0);
+	uint8_t tq[600];
+	size_t got = 0;
+	for (int i = 0; i < 100 && got < ql + 2; i++) {
+		ev_run(loop, EVRUN_NOWAIT);
+		ssize_t r = recv(afd, tq + got, sizeof(tq) - got, MSG_DONTWAIT);
+		if (r > 0)
+			got += (size_t)r;
+		else
+			usleep(10000);
+	}
+	assert_int_equal(got, ql + 2);
+	assert_int_equal(dnsmsg_get16(tq), ql);
+	assert_int_equal(dnsmsg_get16(tq + 2), id);
+	assert_memory_equal(tq + 4, q + 2, ql - 2);
+	/* the whole answer over TCP goes to the callback */
+	tq[4] |= 0x80;
+	assert_int_equal(send(afd, tq, ql + 2, 0), (ssize_t)(ql + 2));
+	run_until(loop, &answers, 1);
+	assert_int_equal(answers, 1);
+	assert_true(got_token == 77);
+	assert_int_equal(got_len, ql);
+	assert_int_equal(st.truncated, 1);
+	assert_int_equal(st.first, 1);
+	assert_int_equal(st.failed, 0);
+	assert_int_equal(st.in_flight, 0);
+	/* a UDP client's truncated answer is relayed as it is (its client retries over TCP) */
+	assert_true(peers_send(ps, q, ql, 0, 78, PEER_NOW, clock_mono_ns()) != 0);
+	n = recvfrom(pfd, in, sizeof(in), 0, (struct sockaddr *)&from, &fl);
+	in[2] |= 0x80 | 0x02;
+	sendto(pfd, in, (size_t)n, 0, (struct sockaddr *)&from, fl);
+	run_until(loop, &answers, 2);
+	assert_int_equal(answers, 2);
+	assert_true(got_token == 78);
+	/* peers_destroy closes a TCP fallback under way (the sanitizer build checks for leaks) */
+	assert_true(peers_send(ps, q, ql, 1, 79, PEER_NOW, clock_mono_ns()) != 0);
+	n = recvfrom(pfd, in, sizeof(in), 0, (struct sockaddr *)&from, &fl);
+	in[2] |= 0x80 | 0x02;
+	sendto(pfd, in, (size_t)n, 0, (struct sockaddr *)&from, fl);
+	int afd2 = accept_peer(loop, lfd);
+	assert_true(afd2 >= 0);
+	peers_destroy(ps);
+	close(afd);
+	close(afd2);
+	close(lfd);
+	close(pfd);
+	ev_loop_destroy(loop);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -322,6 +420,7 @@ int main(void)
 		cmocka_unit_test(rate_limit),
 		cmocka_unit_test(forwarder),
 		cmocka_unit_test(hedge_queue),
+		cmocka_unit_test(truncated_to_tcp),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
