@@ -139,9 +139,9 @@ struct pslot {
 	struct proxy_qkey qkey;
 	uint32_t serial;
 	uint8_t tcp;
-	uint8_t *query;     /* a TCP client's: a copy, for the TCP fallback */
+	uint8_t *query; /* a TCP client's: a copy, for the TCP fallback */
 	uint16_t query_len;
-	struct ptcp *conn;  /* the TCP fallback in progress */
+	struct ptcp *conn; /* the TCP fallback in progress */
 };
 
 struct peer {
@@ -210,8 +210,9 @@ static void bench(struct peer *pe, int refused, uint64_t now)
 		return;
 	sat_inc(&pe->ps->st->benched);
 	if (!pe->bench_logged)
-		log_warn("peer '%s' %s: not asking it for %.0f s (longer each time until it answers)",
-			 pe->name, refused ? "refuses queries" : "does not answer", d);
+		log_warn(
+			"peer '%s' %s: not asking it for %.0f s (longer each time until it answers)",
+			pe->name, refused ? "refuses queries" : "does not answer", d);
 	else
 		log_debug("peer '%s' benched again for %.0f s", pe->name, d);
 	pe->bench_logged = 1;
@@ -344,7 +345,8 @@ static int conn_start(struct peer *pe, uint16_t id)
 	c->out = malloc(c->out_len);
 	c->fd = socket(pe->addr.ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (!c->out || c->fd < 0 || tcpframe_init(&c->in, TCPFRAME_MAX, err, sizeof(err)) < 0 ||
-	    (connect(c->fd, (struct sockaddr *)&pe->addr.ss, pe->addr.len) < 0 && errno != EINPROGRESS)) {
+	    (connect(c->fd, (struct sockaddr *)&pe->addr.ss, pe->addr.len) < 0 &&
+	     errno != EINPROGRESS)) {
 		if (c->fd >= 0)
 			close(c->fd);
 		tcpframe_free(&c->in);
@@ -469,7 +471,8 @@ static void hedge_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	hedge_arm(ps, now);
 }
 
-static int open_peer(struct peers *ps, struct peer *pe, const char *text, char *err, size_t err_size)
+static int open_peer(struct peers *ps, struct peer *pe, const char *text, char *err,
+		     size_t err_size)
 {
 	if (netaddr_parse(text, 53, &pe->addr) < 0) {
 		snprintf(err, err_size, "bad --peer address '%s' (expected ADDR[:PORT])", text);
@@ -543,7 +546,8 @@ struct peers *peers_create(struct ev_loop *loop, const struct peer_config *cfg,
 	}
 	ev_timer_start(loop, &ps->sweep);
 	for (unsigned i = 0; i < ps->npeers; i++)
-		log_info("peer '%s': asked while the upstream is down or being warmed", ps->peer[i].name);
+		log_info("peer '%s': asked while the upstream is down or being warmed",
+			 ps->peer[i].name);
 	return ps;
 }
 
@@ -582,23 +586,25 @@ uint64_t peers_hedge_ns(const struct peers *ps)
 static void log_summary(struct peers *ps, uint64_t now)
 {
 	const struct peer_stats *a = &ps->at_start, *b = ps->st;
-	log_info("peers: the upstream's restart was shielded for %.1f s: %llu queries to peers "
-		 "(%llu while down, %llu while warming), %llu answered first, %llu lost the race, "
-		 "%llu failed, %llu not sent (rate %llu, in flight %llu, hedge queue %llu, all benched %llu)",
-		 (double)(now - ps->shield_start_ns) / 1e9,
-		 (unsigned long long)(b->sent_down - a->sent_down + b->sent_warming - a->sent_warming),
-		 (unsigned long long)(b->sent_down - a->sent_down),
-		 (unsigned long long)(b->sent_warming - a->sent_warming),
-		 (unsigned long long)(b->first - a->first),
-		 (unsigned long long)(b->lost_race - a->lost_race),
-		 (unsigned long long)(b->failed - a->failed),
-		 (unsigned long long)(b->limited_rate - a->limited_rate + b->limited_inflight -
-				      a->limited_inflight + b->limited_queue - a->limited_queue +
-				      b->no_peer - a->no_peer),
-		 (unsigned long long)(b->limited_rate - a->limited_rate),
-		 (unsigned long long)(b->limited_inflight - a->limited_inflight),
-		 (unsigned long long)(b->limited_queue - a->limited_queue),
-		 (unsigned long long)(b->no_peer - a->no_peer));
+	log_info(
+		"peers: the upstream's restart was shielded for %.1f s: %llu queries to peers "
+		"(%llu while down, %llu while warming), %llu answered first, %llu lost the race, "
+		"%llu failed, %llu not sent (rate %llu, in flight %llu, hedge queue %llu, all benched %llu)",
+		(double)(now - ps->shield_start_ns) / 1e9,
+		(unsigned long long)(b->sent_down - a->sent_down + b->sent_warming -
+				     a->sent_warming),
+		(unsigned long long)(b->sent_down - a->sent_down),
+		(unsigned long long)(b->sent_warming - a->sent_warming),
+		(unsigned long long)(b->first - a->first),
+		(unsigned long long)(b->lost_race - a->lost_race),
+		(unsigned long long)(b->failed - a->failed),
+		(unsigned long long)(b->limited_rate - a->limited_rate + b->limited_inflight -
+				     a->limited_inflight + b->limited_queue - a->limited_queue +
+				     b->no_peer - a->no_peer),
+		(unsigned long long)(b->limited_rate - a->limited_rate),
+		(unsigned long long)(b->limited_inflight - a->limited_inflight),
+		(unsigned long long)(b->limited_queue - a->limited_queue),
+		(unsigned long long)(b->no_peer - a->no_peer));
 }
 
 enum peer_mode peers_mode(struct peers *ps, int phase, uint64_t now_ns)
@@ -614,11 +620,13 @@ enum peer_mode peers_mode(struct peers *ps, int phase, uint64_t now_ns)
 	}
 	if (m != ps->mode) {
 		if (m == PEER_NOW)
-			log_warn("peers: the upstream does not answer: client queries go to a peer as well");
+			log_warn(
+				"peers: the upstream does not answer: client queries go to a peer as well");
 		else if (m == PEER_HEDGE)
-			log_info("peers: the upstream is back and being warmed: queries unanswered after "
-				 "%.0f ms go to a peer as well, for %.0f s at most",
-				 ps->cfg.hedge_delay * 1e3, ps->cfg.shield_max);
+			log_info(
+				"peers: the upstream is back and being warmed: queries unanswered after "
+				"%.0f ms go to a peer as well, for %.0f s at most",
+				ps->cfg.hedge_delay * 1e3, ps->cfg.shield_max);
 		ps->mode = m;
 		ps->st->mode = m;
 	}
@@ -747,13 +755,15 @@ uint64_t peers_send(struct peers *ps, const uint8_t *pkt, size_t len, int tcp, u
 	return (uint64_t)pe->index << 48 | (uint64_t)s->serial << 16 | id;
 }
 
-uint64_t peers_hedge(struct peers *ps, const uint8_t *pkt, size_t len, uint64_t token, uint64_t now_ns)
+uint64_t peers_hedge(struct peers *ps, const uint8_t *pkt, size_t len, uint64_t token,
+		     uint64_t now_ns)
 {
 	if (len < DNS_HDR_LEN || len > PEER_QMAX || ps->qcount >= PEER_HEDGE_QUEUE) {
 		sat_inc(&ps->st->limited_queue);
-		log_rated(&ps->log_queue, LIMIT_LOG_INTERVAL, LOG_LVL_WARN,
-			  "peers: a query over %d bytes or %d waiting for the hedge delay: not hedged",
-			  PEER_QMAX, PEER_HEDGE_QUEUE);
+		log_rated(
+			&ps->log_queue, LIMIT_LOG_INTERVAL, LOG_LVL_WARN,
+			"peers: a query over %d bytes or %d waiting for the hedge delay: not hedged",
+			PEER_QMAX, PEER_HEDGE_QUEUE);
 		return 0;
 	}
 	unsigned idx = (ps->qhead + ps->qcount) % PEER_HEDGE_QUEUE;

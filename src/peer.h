@@ -34,14 +34,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define PEER_MAX 16             /* --peer entries at most */
-#define PEER_QMAX 512           /* bytes of a query that may wait for its hedge delay */
-#define PEER_HEDGE_QUEUE 4096   /* queries waiting for their hedge delay at most */
-#define PEER_BENCH_FAILS 3      /* timeouts in a row that bench a peer (a refusal benches at once) */
-#define PEER_BENCH_MIN 1.0      /* seconds of the first bench */
-#define PEER_BENCH_MAX 60.0     /* seconds a bench lasts at most */
-#define PEER_TIMEOUT_MAX 2.0    /* seconds a peer's answer is waited for at most */
-#define PEER_DOWN_TIMEOUTS 3    /* local upstream timeouts in a row that mean "down" */
+#define PEER_MAX 16           /* --peer entries at most */
+#define PEER_QMAX 512         /* bytes of a query that may wait for its hedge delay */
+#define PEER_HEDGE_QUEUE 4096 /* queries waiting for their hedge delay at most */
+#define PEER_BENCH_FAILS 3    /* timeouts in a row that bench a peer (a refusal benches at once) */
+#define PEER_BENCH_MIN 1.0    /* seconds of the first bench */
+#define PEER_BENCH_MAX 60.0   /* seconds a bench lasts at most */
+#define PEER_TIMEOUT_MAX 2.0  /* seconds a peer's answer is waited for at most */
+#define PEER_DOWN_TIMEOUTS 3  /* local upstream timeouts in a row that mean "down" */
 
 /* The auto-warm's phase (autowarm_phase) as the shield reads it */
 enum peer_phase { PEER_PHASE_IDLE = 0, PEER_PHASE_DOWN = 1, PEER_PHASE_WARMING = 2 };
@@ -50,8 +50,8 @@ enum peer_mode { PEER_OFF = 0, PEER_HEDGE = 1, PEER_NOW = 2 };
 
 /* The shield: when client queries go to peers too */
 struct peer_shield {
-	int active;       /* between the local Recursor going down (or being warmed) and the end */
-	int saw_warming;  /* the warm-up was seen running since the Recursor came back */
+	int active;        /* between the local Recursor going down (or being warmed) and the end */
+	int saw_warming;   /* the warm-up was seen running since the Recursor came back */
 	uint64_t since_ns; /* when the Recursor came back (or the warm-up started) */
 };
 void peer_shield_init(struct peer_shield *s);
@@ -66,9 +66,9 @@ enum peer_mode peer_shield_step(struct peer_shield *s, int phase, int local_down
 
 /* The bench of one peer */
 struct peer_bench {
-	unsigned fails;      /* timeouts in a row */
-	double next;         /* seconds of the next bench */
-	uint64_t until_ns;   /* benched until then */
+	unsigned fails;    /* timeouts in a row */
+	double next;       /* seconds of the next bench */
+	uint64_t until_ns; /* benched until then */
 };
 void peer_bench_init(struct peer_bench *b);
 int peer_bench_usable(const struct peer_bench *b, uint64_t now_ns);
@@ -88,21 +88,22 @@ int peer_rate_take(struct peer_rate *r, uint64_t now_ns);
 
 /* The forwarder's counters (in struct proxy_stats; the data path's thread writes them) */
 struct peer_stats {
-	uint64_t sent_down;     /* queries sent to a peer while the local Recursor was down */
-	uint64_t sent_warming;  /* ... while it was being warmed (after the hedge delay) */
-	uint64_t first;         /* peer answers relayed to the client (the peer was first) */
-	uint64_t lost_race;     /* peer queries dropped: the local Recursor answered first */
-	uint64_t failed;        /* peer queries that timed out or could not be sent */
-	uint64_t refused;       /* of those: the peer refused (ICMP) */
-	uint64_t truncated;     /* peer answers with TC for a TCP client (asked again over TCP) */
-	uint64_t unexpected;    /* peer messages matching no query in flight */
-	uint64_t limited_rate;     /* queries not sent: --peer-max-qps */
+	uint64_t sent_down;    /* queries sent to a peer while the local Recursor was down */
+	uint64_t sent_warming; /* ... while it was being warmed (after the hedge delay) */
+	uint64_t first;        /* peer answers relayed to the client (the peer was first) */
+	uint64_t lost_race;    /* peer queries dropped: the local Recursor answered first */
+	uint64_t failed;       /* peer queries that timed out or could not be sent */
+	uint64_t refused;      /* of those: the peer refused (ICMP) */
+	uint64_t truncated;    /* peer answers with TC for a TCP client (asked again over TCP) */
+	uint64_t unexpected;   /* peer messages matching no query in flight */
+	uint64_t limited_rate; /* queries not sent: --peer-max-qps */
 	uint64_t limited_inflight; /* queries not sent: --peer-max-inflight */
-	uint64_t limited_queue;    /* queries not hedged: the hedge queue was full or the query too big */
-	uint64_t no_peer;       /* queries not sent: every peer benched */
-	uint64_t benched;       /* times a peer was benched */
-	uint64_t shields;       /* restarts shielded (the local Recursor went down or was warmed) */
-	uint64_t in_flight;     /* gauge: peer queries in flight */
+	uint64_t
+		limited_queue; /* queries not hedged: the hedge queue was full or the query too big */
+	uint64_t no_peer;      /* queries not sent: every peer benched */
+	uint64_t benched;      /* times a peer was benched */
+	uint64_t shields;      /* restarts shielded (the local Recursor went down or was warmed) */
+	uint64_t in_flight;    /* gauge: peer queries in flight */
 	uint64_t in_flight_max; /* the most in flight at once */
 	uint64_t mode;          /* gauge: enum peer_mode */
 };
@@ -154,7 +155,8 @@ void peers_local_answer(struct peers *ps, uint64_t now_ns);
 uint64_t peers_send(struct peers *ps, const uint8_t *pkt, size_t len, int tcp, uint64_t token,
 		    enum peer_mode mode, uint64_t now_ns);
 /* Queues a copy of the query until the hedge delay passed; returns a handle or 0 (counted) */
-uint64_t peers_hedge(struct peers *ps, const uint8_t *pkt, size_t len, uint64_t token, uint64_t now_ns);
+uint64_t peers_hedge(struct peers *ps, const uint8_t *pkt, size_t len, uint64_t token,
+		     uint64_t now_ns);
 /* Whether a handle is a query still waiting for its hedge delay (not sent yet) */
 static inline int peers_handle_queued(uint64_t handle)
 {

@@ -26,22 +26,30 @@ static void shield_down_warming_idle(void **state)
 	int ended;
 	peer_shield_init(&s);
 	/* nothing wrong: local only */
-	assert_int_equal(peer_shield_step(&s, PEER_PHASE_IDLE, 0, 1 * S, 120 * S, &ended), PEER_OFF);
+	assert_int_equal(peer_shield_step(&s, PEER_PHASE_IDLE, 0, 1 * S, 120 * S, &ended),
+			 PEER_OFF);
 	assert_int_equal(ended, 0);
 	/* the data path sees it down (ECONNREFUSED): a peer at once */
-	assert_int_equal(peer_shield_step(&s, PEER_PHASE_IDLE, 1, 2 * S, 120 * S, &ended), PEER_NOW);
+	assert_int_equal(peer_shield_step(&s, PEER_PHASE_IDLE, 1, 2 * S, 120 * S, &ended),
+			 PEER_NOW);
 	/* the watcher says down too */
-	assert_int_equal(peer_shield_step(&s, PEER_PHASE_DOWN, 0, 3 * S, 120 * S, &ended), PEER_NOW);
+	assert_int_equal(peer_shield_step(&s, PEER_PHASE_DOWN, 0, 3 * S, 120 * S, &ended),
+			 PEER_NOW);
 	/* back, the watcher has not noticed: hedge */
-	assert_int_equal(peer_shield_step(&s, PEER_PHASE_IDLE, 0, 4 * S, 120 * S, &ended), PEER_HEDGE);
+	assert_int_equal(peer_shield_step(&s, PEER_PHASE_IDLE, 0, 4 * S, 120 * S, &ended),
+			 PEER_HEDGE);
 	assert_int_equal(ended, 0);
 	/* the warm-up runs: hedge */
-	assert_int_equal(peer_shield_step(&s, PEER_PHASE_WARMING, 0, 5 * S, 120 * S, &ended), PEER_HEDGE);
-	assert_int_equal(peer_shield_step(&s, PEER_PHASE_WARMING, 0, 30 * S, 120 * S, &ended), PEER_HEDGE);
+	assert_int_equal(peer_shield_step(&s, PEER_PHASE_WARMING, 0, 5 * S, 120 * S, &ended),
+			 PEER_HEDGE);
+	assert_int_equal(peer_shield_step(&s, PEER_PHASE_WARMING, 0, 30 * S, 120 * S, &ended),
+			 PEER_HEDGE);
 	/* the warm-up finished: local only, once "ended" */
-	assert_int_equal(peer_shield_step(&s, PEER_PHASE_IDLE, 0, 31 * S, 120 * S, &ended), PEER_OFF);
+	assert_int_equal(peer_shield_step(&s, PEER_PHASE_IDLE, 0, 31 * S, 120 * S, &ended),
+			 PEER_OFF);
 	assert_int_equal(ended, 1);
-	assert_int_equal(peer_shield_step(&s, PEER_PHASE_IDLE, 0, 32 * S, 120 * S, &ended), PEER_OFF);
+	assert_int_equal(peer_shield_step(&s, PEER_PHASE_IDLE, 0, 32 * S, 120 * S, &ended),
+			 PEER_OFF);
 	assert_int_equal(ended, 0);
 }
 
@@ -50,18 +58,25 @@ static void shield_max(void **state)
 	struct peer_shield s;
 	int ended;
 	peer_shield_init(&s);
-	assert_int_equal(peer_shield_step(&s, PEER_PHASE_IDLE, 1, 10 * S, 20 * S, &ended), PEER_NOW);
+	assert_int_equal(peer_shield_step(&s, PEER_PHASE_IDLE, 1, 10 * S, 20 * S, &ended),
+			 PEER_NOW);
 	/* no auto-warm (always idle): the shield lasts max after it came back */
-	assert_int_equal(peer_shield_step(&s, PEER_PHASE_IDLE, 0, 11 * S, 20 * S, &ended), PEER_HEDGE);
-	assert_int_equal(peer_shield_step(&s, PEER_PHASE_IDLE, 0, 30 * S, 20 * S, &ended), PEER_HEDGE);
-	assert_int_equal(peer_shield_step(&s, PEER_PHASE_IDLE, 0, 30 * S + 1, 20 * S, &ended), PEER_OFF);
+	assert_int_equal(peer_shield_step(&s, PEER_PHASE_IDLE, 0, 11 * S, 20 * S, &ended),
+			 PEER_HEDGE);
+	assert_int_equal(peer_shield_step(&s, PEER_PHASE_IDLE, 0, 30 * S, 20 * S, &ended),
+			 PEER_HEDGE);
+	assert_int_equal(peer_shield_step(&s, PEER_PHASE_IDLE, 0, 30 * S + 1, 20 * S, &ended),
+			 PEER_OFF);
 	assert_int_equal(ended, 1);
 	/* a warm-up that runs past the limit is cut off too */
-	assert_int_equal(peer_shield_step(&s, PEER_PHASE_WARMING, 0, 40 * S, 20 * S, &ended), PEER_HEDGE);
-	assert_int_equal(peer_shield_step(&s, PEER_PHASE_WARMING, 0, 61 * S, 20 * S, &ended), PEER_OFF);
+	assert_int_equal(peer_shield_step(&s, PEER_PHASE_WARMING, 0, 40 * S, 20 * S, &ended),
+			 PEER_HEDGE);
+	assert_int_equal(peer_shield_step(&s, PEER_PHASE_WARMING, 0, 61 * S, 20 * S, &ended),
+			 PEER_OFF);
 	assert_int_equal(ended, 1);
 	/* and stays off while that warm-up goes on */
-	assert_int_equal(peer_shield_step(&s, PEER_PHASE_WARMING, 0, 62 * S, 20 * S, &ended), PEER_HEDGE);
+	assert_int_equal(peer_shield_step(&s, PEER_PHASE_WARMING, 0, 62 * S, 20 * S, &ended),
+			 PEER_HEDGE);
 }
 
 static void shield_warming_before_down(void **state)
@@ -71,8 +86,10 @@ static void shield_warming_before_down(void **state)
 	peer_shield_init(&s);
 	/* a restart during a warm-up: the warm-up seen before it does not end the shield */
 	peer_shield_step(&s, PEER_PHASE_WARMING, 0, 1 * S, 120 * S, &ended);
-	assert_int_equal(peer_shield_step(&s, PEER_PHASE_DOWN, 0, 2 * S, 120 * S, &ended), PEER_NOW);
-	assert_int_equal(peer_shield_step(&s, PEER_PHASE_IDLE, 0, 3 * S, 120 * S, &ended), PEER_HEDGE);
+	assert_int_equal(peer_shield_step(&s, PEER_PHASE_DOWN, 0, 2 * S, 120 * S, &ended),
+			 PEER_NOW);
+	assert_int_equal(peer_shield_step(&s, PEER_PHASE_IDLE, 0, 3 * S, 120 * S, &ended),
+			 PEER_HEDGE);
 	assert_int_equal(ended, 0);
 }
 
@@ -208,8 +225,13 @@ static void forwarder(void **state)
 	char addr[64], *list[1] = {addr}, err[256];
 	int pfd = bind_peer(addr, sizeof(addr));
 	struct peer_stats st = {0};
-	struct peer_config cfg = {.peers = list, .npeers = 1, .hedge_delay = 0.01, .shield_max = 10,
-				  .timeout = 0.3, .max_qps = 1000, .max_inflight = 2};
+	struct peer_config cfg = {.peers = list,
+				  .npeers = 1,
+				  .hedge_delay = 0.01,
+				  .shield_max = 10,
+				  .timeout = 0.3,
+				  .max_qps = 1000,
+				  .max_inflight = 2};
 	struct peer_callbacks cb = {on_answer, on_fail, on_hedge, NULL};
 	struct peers *ps = peers_create(loop, &cfg, &cb, 0x1234, &st, err, sizeof(err));
 	assert_non_null(ps);
@@ -289,8 +311,13 @@ static void hedge_queue(void **state)
 	char addr[64], *list[1] = {addr}, err[256];
 	int pfd = bind_peer(addr, sizeof(addr));
 	struct peer_stats st = {0};
-	struct peer_config cfg = {.peers = list, .npeers = 1, .hedge_delay = 0.02, .shield_max = 10,
-				  .timeout = 1, .max_qps = 1000, .max_inflight = 10};
+	struct peer_config cfg = {.peers = list,
+				  .npeers = 1,
+				  .hedge_delay = 0.02,
+				  .shield_max = 10,
+				  .timeout = 1,
+				  .max_qps = 1000,
+				  .max_inflight = 10};
 	struct peer_callbacks cb = {on_answer, on_fail, on_hedge, NULL};
 	struct peers *ps = peers_create(loop, &cfg, &cb, 1, &st, err, sizeof(err));
 	assert_non_null(ps);
@@ -343,8 +370,13 @@ static void truncated_to_tcp(void **state)
 	assert_int_equal(bind(lfd, (struct sockaddr *)&sin, sizeof(sin)), 0);
 	assert_int_equal(listen(lfd, 4), 0);
 	struct peer_stats st = {0};
-	struct peer_config cfg = {.peers = list, .npeers = 1, .hedge_delay = 0, .shield_max = 10,
-				  .timeout = 1, .max_qps = 1000, .max_inflight = 10};
+	struct peer_config cfg = {.peers = list,
+				  .npeers = 1,
+				  .hedge_delay = 0,
+				  .shield_max = 10,
+				  .timeout = 1,
+				  .max_qps = 1000,
+				  .max_inflight = 10};
 	struct peer_callbacks cb = {on_answer, on_fail, on_hedge, NULL};
 	struct peers *ps = peers_create(loop, &cfg, &cb, 7, &st, err, sizeof(err));
 	assert_non_null(ps);
