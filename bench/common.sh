@@ -9,6 +9,10 @@
 #                                    latencies go to $BENCH_OUT/lat-NAME.txt, the
 #                                    Recursor REC's outgoing queries and timeouts
 #                                    during the load to $RM_TMP/counters.txt
+#   bench_restart NAME REC PORT SEED CMD...
+#                                    the same load, with CMD (a restart of REC) run
+#                                    0.2 s into it; also the queries lost (no answer
+#                                    within 5 s) to $RM_TMP/lost.txt ("NAME N")
 #   bench_stats FILE                 "median_ms p99_ms share_under_5ms_%"
 #   bench_table NAME...              the table of what the clients saw
 
@@ -57,20 +61,49 @@ bench_zipf() {
 }
 
 bench_measure() {
-	local name=$1 rec=$2 port=$3 seed=$4 oq0 ot0 oq1 ot1 lost k
+	local name=$1 rec=$2 port=$3 seed=$4 oq0 ot0 oq1 ot1
 	bench_zipf $((WINDOW * QPS)) "$seed" >"$RM_TMP/q-$name.txt"
 	oq0=$(rm_rec_stat "$rec" all-outqueries) || { echo "cannot read all-outqueries of Recursor '$rec'" >&2; exit 1; }
 	ot0=$(rm_rec_stat "$rec" outgoing-timeouts) || { echo "cannot read outgoing-timeouts of Recursor '$rec'" >&2; exit 1; }
 	dnsperf -s 127.0.0.1 -p "$port" -d "$RM_TMP/q-$name.txt" -n 1 -c 4 -q 500 -Q "$QPS" -t 5 -v \
 		>"$RM_TMP/dnsperf-$name.out" 2>&1 || true
-	awk '/^> / { if ($2 == "T") print 5.0; else print $NF }' "$RM_TMP/dnsperf-$name.out" >"$BENCH_OUT/lat-$name.txt"
-	lost=$(sed -n 's/.*Queries lost: *\([0-9]*\).*/\1/p' "$RM_TMP/dnsperf-$name.out")
-	for ((k = 0; k < ${lost:-0}; k++)); do echo 5.0; done >>"$BENCH_OUT/lat-$name.txt"
-	sort -g -o "$BENCH_OUT/lat-$name.txt" "$BENCH_OUT/lat-$name.txt"
+	bench_lat "$name"
 	oq1=$(rm_rec_stat "$rec" all-outqueries) || { echo "cannot read all-outqueries of Recursor '$rec'" >&2; exit 1; }
 	ot1=$(rm_rec_stat "$rec" outgoing-timeouts) || { echo "cannot read outgoing-timeouts of Recursor '$rec'" >&2; exit 1; }
 	echo "$name $((oq1 - oq0)) $((ot1 - ot0))" >>"$RM_TMP/counters.txt"
 }
+
+# bench_lat NAME: the latencies of dnsperf-NAME.out (lost: 5 s) into lat-NAME.txt, the lost count to lost.txt
+bench_lat() {
+	local lost k printed
+	awk '/^> / { if ($2 == "T") print 5.0; else print $NF }' "$RM_TMP/dnsperf-$1.out" >"$BENCH_OUT/lat-$1.txt"
+	lost=$(sed -n 's/.*Queries lost: *\([0-9]*\).*/\1/p' "$RM_TMP/dnsperf-$1.out")
+	# dnsperf -v prints a "T" line for a query it gave up on: add only the lost ones it did not print
+	printed=$(grep -c '^> T ' "$RM_TMP/dnsperf-$1.out" || true)
+	for ((k = printed; k < ${lost:-0}; k++)); do echo 5.0; done >>"$BENCH_OUT/lat-$1.txt"
+	sort -g -o "$BENCH_OUT/lat-$1.txt" "$BENCH_OUT/lat-$1.txt"
+	echo "$1 ${lost:-0}" >>"$RM_TMP/lost.txt"
+}
+
+bench_restart() {
+	local name=$1 rec=$2 port=$3 seed=$4 load oq ot
+	shift 4
+	bench_zipf $((WINDOW * QPS)) "$seed" >"$RM_TMP/q-$name.txt"
+	dnsperf -s 127.0.0.1 -p "$port" -d "$RM_TMP/q-$name.txt" -n 1 -c 4 -q 500 -Q "$QPS" -t 5 -v \
+		>"$RM_TMP/dnsperf-$name.out" 2>&1 &
+	load=$!
+	sleep 0.2 # dnsperf sends from the start: the restart comes under load
+	"$@"
+	wait "$load" || true
+	bench_lat "$name"
+	# the restarted Recursor's counters are its own since the start
+	oq=$(rm_rec_stat "$rec" all-outqueries) || { echo "cannot read all-outqueries of Recursor '$rec'" >&2; exit 1; }
+	ot=$(rm_rec_stat "$rec" outgoing-timeouts) || { echo "cannot read outgoing-timeouts of Recursor '$rec'" >&2; exit 1; }
+	echo "$name $oq $ot" >>"$RM_TMP/counters.txt"
+}
+
+# bench_lost NAME: the queries lost in run NAME
+bench_lost() { awk -v n="$1" '$1 == n { v = $2 } END { print v + 0 }' "$RM_TMP/lost.txt"; }
 
 bench_stats() {
 	awk '{ v[NR] = $1; if ($1 < 0.005) f++ } END {

@@ -7,15 +7,19 @@
 # client load through both. Then Recursor B is restarted twice, once cold and
 # once followed by `recmesh warm`, and a table shows what B's clients saw in
 # the first WINDOW seconds each time (median and p99 latency, share of
-# answers under 5 ms, upstream queries, timeouts).
+# answers under 5 ms, upstream queries, timeouts). Then Recursor B is
+# restarted twice more under the client load (down GAP s), proxy B with
+# --auto-warm, once without and once with --peer (Recursor A): the queries
+# lost and the latency of the first RESTART_WINDOW seconds.
 # Installs the dependencies and builds first (bench/build.sh). Run as root.
-# WINDOW=seconds (default 20), ZONES, NAMES override the sizes.
+# WINDOW=seconds (default 20), RESTART_WINDOW (10), GAP (0.5), ZONES, NAMES override the sizes;
+# DEMO_NET the tree's 127.x prefix (127.70).
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 RECMESH=${RECMESH:-$("$HERE/build.sh")}
 source "$HERE/../tests/system/lib.sh"
 rm_init demo
-WINDOW=${WINDOW:-20} QPS=${QPS:-300}
+WINDOW=${WINDOW:-20} QPS=${QPS:-300} RESTART_WINDOW=${RESTART_WINDOW:-10} GAP=${GAP:-0.5}
 source "$HERE/common.sh"
 ZONES=${ZONES:-200}
 NAMES=${NAMES:-20}
@@ -23,7 +27,7 @@ if [[ -t 1 ]]; then B=$'\033[1m' N=$'\033[0m'; else B='' N=''; fi
 say() { printf '\n%s== %s%s\n' "$B" "$*" "$N"; }
 
 say "a hermetic DNS tree: $ZONES zones x $NAMES names, signed, leaf servers 20-80 ms away"
-bench_tree 127.70 "$ZONES" "$NAMES"
+bench_tree "${DEMO_NET:-127.70}" "$ZONES" "$NAMES"
 echo "$BENCH_SERVERS leaf server addresses: $BENCH_DEAD dead, some at 400 ms"
 NATS_PORT=$(rm_free_port)
 NATS=nats://127.0.0.1:$NATS_PORT
@@ -31,11 +35,13 @@ rm_start_nats nats "$NATS_PORT"
 echo "nats-server with JetStream on $NATS"
 
 declare -A PROXY_PORT REC_PORT
-start_node() {
-	rm_spawn "proxy-$1" "$RECMESH" proxy --listen "127.0.0.1:${PROXY_PORT[$1]}" \
-		--upstream "127.0.0.1:${REC_PORT[$1]}" --nats "$NATS" --cluster demo --node "$1" \
-		--hot-interval 2 --stats-interval 0
-	rm_wait_until 10 rm_dig @127.0.0.1 -p "${PROXY_PORT[$1]}" +short localhost A >/dev/null
+start_node() { # NODE [PROXY OPTIONS...]
+	local node=$1
+	shift
+	rm_spawn "proxy-$node" "$RECMESH" proxy --listen "127.0.0.1:${PROXY_PORT[$node]}" \
+		--upstream "127.0.0.1:${REC_PORT[$node]}" --nats "$NATS" --cluster demo --node "$node" \
+		--hot-interval 2 --stats-interval 0 "$@"
+	rm_wait_until 10 rm_dig @127.0.0.1 -p "${PROXY_PORT[$node]}" +short localhost A >/dev/null
 }
 for node in a b; do
 	REC_PORT[$node]=$(rm_free_port)
@@ -78,7 +84,33 @@ restart_b
 	--qps 2000 --concurrency 200 --intel-file ""
 bench_measure B-restarted+warm rec-b "${PROXY_PORT[b]}" 13
 
+restart_b_down() {
+	rm_stop rec-b
+	sleep "$GAP"
+	rm_start_recursor rec-b "${REC_PORT[b]}"
+}
+AUTO=(--auto-warm --rec-socket-dir "$RM_TMP/rec-b" --top 5000 --qps 2000 --concurrency 200)
+say "Recursor B restarted under client load (down $GAP s), proxy B --auto-warm, no peer"
+rm_stop proxy-b
+start_node b "${AUTO[@]}"
+WINDOW=$RESTART_WINDOW bench_restart B-restart-no-peer rec-b "${PROXY_PORT[b]}" 14 restart_b_down
+echo "B's clients: $(bench_lost B-restart-no-peer) queries lost"
+
+say "Recursor B restarted under client load (down $GAP s), proxy B --auto-warm --peer <Recursor A>"
+rm_stop proxy-b
+start_node b "${AUTO[@]}" --peer "127.0.0.1:${REC_PORT[a]}"
+WINDOW=$RESTART_WINDOW bench_restart B-restart+peer rec-b "${PROXY_PORT[b]}" 15 restart_b_down
+echo "B's clients: $(bench_lost B-restart+peer) queries lost"
+grep -o "peers: the upstream's restart was shielded.*" "$RM_TMP/proxy-b.log" | tail -1 || true
+
 say "what B's clients saw"
-bench_table B-never-restarted B-restarted-cold B-restarted+warm | tee "$BENCH_OUT/demo-$(date +%Y%m%d-%H%M%S).txt"
+{
+	bench_table B-never-restarted B-restarted-cold B-restarted+warm
+	echo
+	WINDOW=$RESTART_WINDOW bench_table B-restart-no-peer B-restart+peer
+	for name in B-restart-no-peer B-restart+peer; do
+		echo "$name: $(bench_lost "$name") of $((RESTART_WINDOW * QPS)) queries lost (no answer within 5 s)"
+	done
+} | tee "$BENCH_OUT/demo-$(date +%Y%m%d-%H%M%S).txt"
 echo
 echo "done; everything started here is stopped now"

@@ -33,6 +33,7 @@ struct autowarm {
 	pthread_t thread;
 	atomic_int stop;
 	atomic_uint_fast64_t runs, failed, names, answered, timeouts, servfails;
+	atomic_int phase; /* enum autowarm_phase; the phase accessor's */
 };
 
 static void add_sat(atomic_uint_fast64_t *c, uint64_t v)
@@ -134,8 +135,15 @@ static void *watch(void *arg)
 		enum restart_event e = restart_step(&det, ok, up, now, took);
 		if (e == RESTART_DOWN)
 			log_warn("upstream '%s' does not answer; will warm it up when it is back", a->upstream);
+		/* the phase accessor's lines: down until back, warming while a warm-up runs */
+		if (e == RESTART_DOWN)
+			atomic_store(&a->phase, AUTOWARM_DOWN);
 		else if (e == RESTART_BACK || e == RESTART_UPTIME)
+			atomic_store(&a->phase, AUTOWARM_WARMING);
+		if (e == RESTART_BACK || e == RESTART_UPTIME) {
 			run_warm(a, restart_event_text(e));
+			atomic_store(&a->phase, AUTOWARM_IDLE);
+		}
 	}
 	return NULL;
 }
@@ -161,6 +169,7 @@ struct autowarm *autowarm_create(const struct autowarm_config *cfg)
 	a->sockdir = cfg->rec_socket_dir ? strdup(cfg->rec_socket_dir) : NULL;
 	a->intel_file = cfg->intel_file && *cfg->intel_file ? strdup(cfg->intel_file) : NULL;
 	atomic_init(&a->stop, 0);
+	atomic_init(&a->phase, AUTOWARM_IDLE);
 	if (!a->upstream || !a->nats || !a->cluster || (cfg->rec_socket_dir && !a->sockdir) ||
 	    (cfg->intel_file && *cfg->intel_file && !a->intel_file) ||
 	    pthread_create(&a->thread, NULL, watch, a) != 0) {
@@ -194,4 +203,11 @@ void autowarm_get_stats(const struct autowarm *a, struct autowarm_stats *st)
 	st->answered = atomic_load(&a->answered);
 	st->timeouts = atomic_load(&a->timeouts);
 	st->servfails = atomic_load(&a->servfails);
+}
+
+/* The phase accessor (for the proxy's peers) */
+int autowarm_phase(const struct autowarm *a)
+{
+	return a ? atomic_load_explicit(&a->phase, memory_order_relaxed)
+		 : AUTOWARM_IDLE;
 }

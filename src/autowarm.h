@@ -46,4 +46,13 @@ void autowarm_destroy(struct autowarm *a);
 /* The counters so far (each read atomically; all zero for NULL) */
 void autowarm_get_stats(const struct autowarm *a, struct autowarm_stats *st);
 
+/* The watcher's phase, for the proxy's peers (peer.h reads the same values) */
+enum autowarm_phase { AUTOWARM_IDLE = 0, AUTOWARM_DOWN = 1, AUTOWARM_WARMING = 2 };
+/*
+ * AUTOWARM_DOWN from the restart detector's "went down" until it is back;
+ * AUTOWARM_WARMING while a warm-up runs; else AUTOWARM_IDLE (also for
+ * NULL). One atomic load: the data path calls it for every batch.
+ */
+int autowarm_phase(const struct autowarm *a);
+
 #endif

@@ -16,7 +16,21 @@
 struct proxy_ctx {
 	struct proxy *proxy;
 	struct autowarm *autowarm;
+	size_t npeers;
 };
+
+/* The auto-warm's phase as the proxy's peers read it (peer.h, autowarm.h) */
+static int autowarm_peer_phase(const void *ctx)
+{
+	switch (autowarm_phase(ctx)) {
+	case AUTOWARM_DOWN:
+		return PEER_PHASE_DOWN;
+	case AUTOWARM_WARMING:
+		return PEER_PHASE_WARMING;
+	default:
+		return PEER_PHASE_IDLE;
+	}
+}
 
 /* The proxy's counter line, between the node's protobuf and events lines */
 static void log_proxy_stats(void *arg, const char *when)
@@ -40,6 +54,21 @@ static void log_proxy_stats(void *arg, const char *when)
 		 (unsigned long long)ps.tcp_per_client_refused, (unsigned long long)ps.tcp_evicted,
 		 (unsigned long long)ps.tcp_closed_duration, (unsigned long long)ps.tcp_closed_unread,
 		 (unsigned long long)ps.tcp_reads_paused, (unsigned long long)ps.accept_errors);
+	if (x->npeers) {
+		const struct peer_stats *q = &ps.peer;
+		log_info("%s: peers sent-down=%llu sent-warming=%llu first=%llu lost-race=%llu failed=%llu "
+			 "refused=%llu truncated=%llu unexpected=%llu limited-rate=%llu limited-inflight=%llu "
+			 "limited-queue=%llu no-peer=%llu benched=%llu shields=%llu in-flight=%llu(max %llu) mode=%s",
+			 when, (unsigned long long)q->sent_down, (unsigned long long)q->sent_warming,
+			 (unsigned long long)q->first, (unsigned long long)q->lost_race,
+			 (unsigned long long)q->failed, (unsigned long long)q->refused,
+			 (unsigned long long)q->truncated, (unsigned long long)q->unexpected,
+			 (unsigned long long)q->limited_rate, (unsigned long long)q->limited_inflight,
+			 (unsigned long long)q->limited_queue, (unsigned long long)q->no_peer,
+			 (unsigned long long)q->benched, (unsigned long long)q->shields,
+			 (unsigned long long)q->in_flight, (unsigned long long)q->in_flight_max,
+			 q->mode == PEER_NOW ? "down" : q->mode == PEER_HEDGE ? "warming" : "local");
+	}
 	if (x->autowarm) {
 		struct autowarm_stats as;
 		autowarm_get_stats(x->autowarm, &as);
@@ -91,6 +120,11 @@ static int check_options(struct rm_options *o)
 		snprintf(msg, sizeof(msg), "%s is required", missing);
 		return node_usage_error("proxy", msg, o);
 	}
+	for (size_t i = 0; i < o->npeer; i++)
+		if (netaddr_parse(o->peer[i], 53, &na) < 0) {
+			snprintf(msg, sizeof(msg), "bad --peer address '%s' (expected ADDR[:PORT])", o->peer[i]);
+			return node_usage_error("proxy", msg, o);
+		}
 	for (size_t i = 0; i < o->nlisten; i++)
 		if (netaddr_parse(o->listen[i], 53, &na) < 0) {
 			snprintf(msg, sizeof(msg), "bad --listen address '%s' (expected ADDR:PORT)", o->listen[i]);
@@ -143,6 +177,19 @@ int cmd_proxy(int argc, char **argv)
 		.client_ip = o.mirror_client_ip,
 		.sched = &sched_auto,
 	};
+	struct peer_config peers = {
+		.peers = o.peer,
+		.npeers = o.npeer,
+		.hedge_delay = o.peer_hedge_delay,
+		.shield_max = o.shield_max,
+		/* a warm peer answers fast; a client should not wait for a dead one as long as for its own */
+		.timeout = o.upstream_timeout < PEER_TIMEOUT_MAX ? o.upstream_timeout : PEER_TIMEOUT_MAX,
+		.max_qps = o.peer_max_qps,
+		.max_inflight = o.peer_max_inflight,
+	};
+	if (o.npeer)
+		pc.peers = &peers;
+	x.npeers = o.npeer;
 	/* sockets first: a port that is taken is the most common start-up error */
 	if (!(x.proxy = proxy_create(n.loop, &pc, err, sizeof(err)))) {
 		log_err("%s", err);
@@ -180,6 +227,8 @@ int cmd_proxy(int argc, char **argv)
 		if (!(x.autowarm = autowarm_create(&ac)))
 			log_err("cannot start the auto-warm watcher");
 		node_set_autowarm(&n, x.autowarm);
+		if (x.autowarm)
+			proxy_set_phase(x.proxy, autowarm_peer_phase, x.autowarm);
 	}
 
 	set_scheduling(o.scheduling);

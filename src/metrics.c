@@ -24,7 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define SNAP_WORDS 32
+#define SNAP_WORDS 64 /* the proxy's counters with the peers' (peer.h) fit */
 
 struct snap {
 	atomic_uint_fast64_t seq; /* 0: never published; odd: being written */
@@ -248,6 +248,40 @@ static void render_proxy(struct out *o)
 	    ps.mismatched_answers);
 	one(o, "recmesh_queries_in_flight", "gauge",
 	    "Queries sent upstream over UDP and not yet answered.", in_flight);
+
+	/* --peer (peer.h): warm peers while the upstream is down or being warmed */
+	const struct peer_stats *q = &ps.peer;
+	family(o, "recmesh_peer_queries_total", "counter",
+	       "Client queries sent to a warm peer, by the upstream's phase.");
+	labelled(o, "recmesh_peer_queries_total", "phase", "down", q->sent_down);
+	labelled(o, "recmesh_peer_queries_total", "phase", "warming", q->sent_warming);
+	family(o, "recmesh_peer_results_total", "counter", "Queries sent to peers, by outcome.");
+	labelled(o, "recmesh_peer_results_total", "result", "first", q->first);
+	labelled(o, "recmesh_peer_results_total", "result", "lost_race", q->lost_race);
+	labelled(o, "recmesh_peer_results_total", "result", "failed", q->failed);
+	labelled(o, "recmesh_peer_results_total", "result", "refused", q->refused);
+	labelled(o, "recmesh_peer_results_total", "result", "truncated", q->truncated);
+	one(o, "recmesh_peer_unexpected_responses_total", "counter",
+	    "Peer messages matching no query in flight (late, lost the race, wrong question).",
+	    q->unexpected);
+	family(o, "recmesh_peer_not_sent_total", "counter",
+	       "Client queries a peer was not asked for, by limit.");
+	labelled(o, "recmesh_peer_not_sent_total", "reason", "rate", q->limited_rate);
+	labelled(o, "recmesh_peer_not_sent_total", "reason", "in_flight", q->limited_inflight);
+	labelled(o, "recmesh_peer_not_sent_total", "reason", "hedge_queue", q->limited_queue);
+	labelled(o, "recmesh_peer_not_sent_total", "reason", "all_benched", q->no_peer);
+	one(o, "recmesh_peer_benched_total", "counter",
+	    "Times a peer was benched (timed out or refused).", q->benched);
+	one(o, "recmesh_peer_shields_total", "counter",
+	    "Upstream restarts during which peers were asked.", q->shields);
+	one(o, "recmesh_peer_queries_in_flight", "gauge", "Queries to peers not yet answered.",
+	    q->in_flight);
+	one(o, "recmesh_peer_queries_in_flight_max", "gauge",
+	    "The most queries to peers in flight at once since the start.", q->in_flight_max);
+	one(o, "recmesh_peer_mode", "gauge",
+	    "Where client queries go: 0 the upstream only, 1 also a peer after the hedge delay "
+	    "(warming), 2 also a peer at once (down).",
+	    q->mode);
 
 	char rname[16];
 	family(o, "recmesh_answer_rcodes_total", "counter", "Parsed upstream answers, by rcode.");

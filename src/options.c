@@ -123,6 +123,18 @@ static const struct opt_def defs[] = {
 	 "warm the upstream up by itself when it has restarted"},
 	{"rec-socket-dir", 0, OPT_STR, OFF(rec_socket_dir), CMD_PROXY, "DIR", NULL,
 	 "with --auto-warm: also watch the Recursor's uptime through rec_control"},
+	{"peer", 0, OPT_LIST, OFF(peer), CMD_PROXY, "ADDR[:PORT]", NULL,
+	 "a warm peer (another node's proxy or Recursor) asked while the upstream is down or being "
+	 "warmed; repeat for more (16 at most)"},
+	{"peer-hedge-delay", 0, OPT_DOUBLE, OFF(peer_hedge_delay), CMD_PROXY, "SECONDS", "0.05",
+	 "while the upstream is being warmed, ask a peer too when it has not answered after this long "
+	 "(0: at once; at most 10)"},
+	{"shield-max", 0, OPT_DOUBLE, OFF(shield_max), CMD_PROXY, "SECONDS", "120",
+	 "ask peers for this long at most after the upstream came back (1 to 86400)"},
+	{"peer-max-qps", 0, OPT_UINT, OFF(peer_max_qps), CMD_PROXY, "N", "1000",
+	 "queries per second to peers at most (1 to 1000000)"},
+	{"peer-max-inflight", 0, OPT_UINT, OFF(peer_max_inflight), CMD_PROXY, "N", "256",
+	 "queries in flight to peers at most (1 to 65536)"},
 	{"target", 't', OPT_STR, OFF(target), CMD_WARM, "ADDR:PORT", NULL,
 	 "the restarted Recursor to warm up"},
 	{"top", 'n', OPT_UINT, OFF(top), CMD_HOT, "N", "100", "print the N hottest names"},
@@ -238,6 +250,8 @@ static size_t *list_count(struct rm_options *o, const struct opt_def *d)
 		return &o->nlisten;
 	if (d->offset == OFF(protobuf_allow_from))
 		return &o->nprotobuf_allow_from;
+	if (d->offset == OFF(peer))
+		return &o->npeer;
 	return NULL;
 }
 
@@ -417,6 +431,30 @@ static int check_limits(enum rm_command cmd, const struct rm_options *o)
 				o->tcp_max_duration);
 			return -1;
 		}
+		if (o->npeer > 16) {
+			fprintf(stderr, "recmesh: --peer may be given 16 times at most, not %zu\n", o->npeer);
+			return -1;
+		}
+		if (o->peer_hedge_delay > 10) {
+			fprintf(stderr, "recmesh: --peer-hedge-delay must be 0 to 10 seconds, not %g\n",
+				o->peer_hedge_delay);
+			return -1;
+		}
+		if (o->shield_max < 1 || o->shield_max > 86400) {
+			fprintf(stderr, "recmesh: --shield-max must be 1 to 86400 seconds, not %g\n",
+				o->shield_max);
+			return -1;
+		}
+		if (o->peer_max_qps < 1 || o->peer_max_qps > 1000000) {
+			fprintf(stderr, "recmesh: --peer-max-qps must be 1 to 1000000, not %u\n",
+				o->peer_max_qps);
+			return -1;
+		}
+		if (o->peer_max_inflight < 1 || o->peer_max_inflight > 65536) {
+			fprintf(stderr, "recmesh: --peer-max-inflight must be 1 to 65536, not %u\n",
+				o->peer_max_inflight);
+			return -1;
+		}
 	}
 	return 0;
 }
@@ -569,7 +607,7 @@ int options_parse(enum rm_command cmd, int argc, char **argv, struct rm_options 
 	/* pass 2: everything, over the file's values */
 	opterr = 1;
 	optind = 1;
-	unsigned cleared_lists = 0; /* bit 0: --listen, bit 1: --protobuf-allow-from */
+	unsigned cleared_lists = 0; /* bit 0: --listen, bit 1: --protobuf-allow-from, bit 2: --peer */
 	for (;;) {
 		const struct opt_def *d = NULL;
 		int at = optind; /* the option's own word (no positional arguments are taken) */
@@ -602,7 +640,7 @@ int options_parse(enum rm_command cmd, int argc, char **argv, struct rm_options 
 					d = index[i];
 		if (!d)
 			continue;
-		unsigned bit = d->offset == OFF(listen) ? 1u : 2u;
+		unsigned bit = d->offset == OFF(listen) ? 1u : d->offset == OFF(protobuf_allow_from) ? 2u : 4u;
 		if (d->type == OPT_LIST && !(cleared_lists & bit)) {
 			list_clear((char ***)((char *)o + d->offset), list_count(o, d));
 			cleared_lists |= bit;
@@ -651,6 +689,7 @@ void options_free(struct rm_options *o)
 	}
 	list_clear(&o->listen, &o->nlisten);
 	list_clear(&o->protobuf_allow_from, &o->nprotobuf_allow_from);
+	list_clear(&o->peer, &o->npeer);
 }
 
 /* The option's value as text into buf */

@@ -80,6 +80,13 @@ struct rm_options {
 	double query_timeout;
 	int auto_warm;
 	char *rec_socket_dir;
+	/* the proxy's warm peers */
+	char **peer;
+	size_t npeer;
+	double peer_hedge_delay;
+	double shield_max;
+	unsigned peer_max_qps;
+	unsigned peer_max_inflight;
 	/* the off-path mode (recmesh mirror) and authoritative intelligence */
 	char *protobuf_listen;
 	char **protobuf_allow_from; /* CIDR entries, each may hold several comma-separated */

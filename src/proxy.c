@@ -17,6 +17,15 @@
  * flight are also on the pool's list in send order (an answer unlinks its
  * ID in O(1)), so the periodic sweep finds the timed-out ones by looking
  * at the oldest only.
+ *
+ * Peers (--peer, peer.h): while the local Recursor is down or being
+ * warmed, a query also goes to a peer (at once, or after the hedge
+ * delay); the slot keeps the peer's handle. Whichever answer comes first
+ * goes to the client; a peer's answer marks the slot answered and the
+ * local answer, when it comes, only ends the slot (it still makes the
+ * event). A local answer first cancels the peer query. The local ID stays
+ * in flight until the local answer or the timeout either way, so the
+ * Recursor still sees, and answers, every query.
  */
 #include "config.h"
 
@@ -63,6 +72,21 @@ struct udp_slot {
 	uint16_t listener;
 	uint8_t parsed; /* the query parsed: the answer can become an event */
 	uint8_t has_dst;
+	uint8_t answered; /* a peer's answer went to the client: the local one is only taken */
+	uint64_t peer;    /* the peer handle (peer.h), 0: none */
+};
+
+/*
+ * With peers, the last RECENT UDP queries are copied here: when the
+ * upstream is found down (ICMP refused), those still unanswered went to a
+ * Recursor that will never answer them, and go to a peer at once.
+ */
+#define RECENT 1024
+struct recent {
+	uint64_t sent_ns;
+	uint16_t id, len;
+	uint8_t up;
+	uint8_t pkt[PEER_QMAX];
 };
 
 struct udp_upstream {
@@ -76,6 +100,47 @@ struct udp_upstream {
 	struct udp_slot *slots; /* ID_SPACE */
 	struct idpool *ids;     /* free IDs and the in-flight list */
 };
+
+static void remember(struct proxy *p, unsigned up, uint16_t id, const uint8_t *pkt, size_t len,
+		     uint64_t now)
+{
+	if (!p->recent || len > PEER_QMAX)
+		return;
+	struct recent *r = &((struct recent *)p->recent)[p->nrecent++ % RECENT];
+	r->sent_ns = now;
+	r->id = id;
+	r->up = (uint8_t)up;
+	r->len = (uint16_t)len;
+	memcpy(r->pkt, pkt, len);
+}
+
+/* The upstream was just found down: its recent unanswered queries go to a peer now */
+static void rescue_recent(struct proxy *p, uint64_t now)
+{
+	unsigned n = p->nrecent < RECENT ? p->nrecent : RECENT;
+	for (unsigned k = 0; k < n; k++) {
+		struct recent *r = &((struct recent *)p->recent)[(p->nrecent - 1 - k) % RECENT];
+		if (now - r->sent_ns > p->timeout_ns)
+			break;
+		struct udp_upstream *u = &p->ups[r->up];
+		struct udp_slot *s = &u->slots[r->id];
+		if (!idpool_in_flight(u->ids, r->id) || idpool_sent(u->ids, r->id) != r->sent_ns ||
+		    s->answered || (s->peer && !peers_handle_queued(s->peer)))
+			continue;
+		peers_cancel(p->peers, s->peer, 0);
+		s->peer = peers_send(p->peers, r->pkt, r->len, 0, PROXY_TOKEN_UDP | (unsigned)r->up << 16 | r->id,
+				     PEER_NOW, now);
+	}
+}
+
+void proxy_local_refused(struct proxy *p)
+{
+	if (peers_local_refused(p->peers)) {
+		uint64_t now = clock_mono_ns();
+		proxy_peer_mode(p, now); /* the shield starts before the rescue, which it counts */
+		rescue_recent(p, now);
+	}
+}
 
 void proxy_emit(struct proxy *p, const struct ev_query *q, const struct dns_msg_info *r,
 		size_t rsize, uint64_t latency_ns, int tcp, const struct sockaddr *client)
@@ -123,6 +188,12 @@ static void sweep_udp(struct proxy *p, struct udp_upstream *u, uint64_t now)
 	int id;
 	while ((id = idpool_oldest(u->ids, &sent)) >= 0 && now - sent >= p->timeout_ns) {
 		p->st.upstream_timeouts++;
+		if (p->peers) {
+			struct udp_slot *s = &u->slots[id];
+			peers_cancel(p->peers, s->peer, 0);
+			s->peer = 0;
+			peers_local_timeout(p->peers, sent);
+		}
 		id_give(u, (uint16_t)id);
 	}
 }
@@ -143,6 +214,7 @@ static void sweep_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	for (unsigned i = 0; i < p->nups; i++)
 		sweep_udp(p, &p->ups[i], now);
 	ptcp_sweep(p, now);
+	proxy_peer_mode(p, now); /* the shield ends (and says so) without traffic too */
 	schedpol_auto_tick(p->cfg.sched, now, p->st.udp_queries + p->st.tcp_queries);
 	publish_stats(p);
 }
@@ -214,6 +286,29 @@ static void rx_batch_init(struct proxy *p, struct mmsghdr *msgs, struct iovec *i
 	}
 }
 
+/*
+ * A query could not go to the local Recursor: with peers it goes to one
+ * now (the slot stays in flight for its answer until the timeout);
+ * returns 1 if the slot is kept.
+ */
+static int local_send_failed(struct proxy *p, struct udp_upstream *u, unsigned uidx, uint16_t id,
+			     struct mmsghdr *m, int err, uint64_t now)
+{
+	if (!p->peers)
+		return 0;
+	if (err == ECONNREFUSED)
+		proxy_local_refused(p);
+	struct udp_slot *s = &u->slots[id];
+	if (s->peer && peers_handle_queued(s->peer)) {
+		peers_cancel(p->peers, s->peer, 0);
+		s->peer = 0;
+	}
+	if (!s->peer)
+		s->peer = peers_send(p->peers, m->msg_hdr.msg_iov[0].iov_base, m->msg_hdr.msg_iov[0].iov_len,
+				     0, PROXY_TOKEN_UDP | uidx << 16 | id, PEER_NOW, now);
+	return s->peer != 0;
+}
+
 /* Returns how many datagrams were read */
 static int udp_query_batch(struct proxy *p, struct listener *l)
 {
@@ -239,9 +334,11 @@ static int udp_query_batch(struct proxy *p, struct listener *l)
 	if (n <= 0)
 		return 0;
 
-	struct udp_upstream *u = &p->ups[p->next_up];
+	unsigned uidx = p->next_up;
+	struct udp_upstream *u = &p->ups[uidx];
 	p->next_up = (p->next_up + 1) % p->nups;
 	uint64_t now = clock_mono_ns();
+	enum peer_mode mode = proxy_peer_mode(p, now);
 	unsigned nout = 0;
 	for (int i = 0; i < n; i++) {
 		uint8_t *pkt = iov[i].iov_base;
@@ -285,6 +382,9 @@ static int udp_query_batch(struct proxy *p, struct listener *l)
 				}
 			}
 		}
+		s->answered = 0;
+		s->peer = proxy_peer_ask(p, mode, pkt, len, 0, PROXY_TOKEN_UDP | uidx << 16 | id, now);
+		remember(p, uidx, id, pkt, len, now);
 		dnsmsg_put16(pkt, id);
 		out_iov[nout].iov_base = pkt;
 		out_iov[nout].iov_len = len;
@@ -300,9 +400,10 @@ static int udp_query_batch(struct proxy *p, struct listener *l)
 		if (r < 0) {
 			if (errno == EINTR)
 				continue;
-			/* upstream unreachable or buffers full: this query is lost */
+			/* upstream unreachable or buffers full: this query is lost, unless a peer takes it */
 			p->st.send_errors++;
-			id_give(u, out_ids[done]);
+			if (!local_send_failed(p, u, uidx, out_ids[done], &out[done], errno, now))
+				id_give(u, out_ids[done]);
 			done++;
 			continue;
 		}
@@ -364,6 +465,11 @@ static int udp_answer_batch(struct proxy *p, struct udp_upstream *u, struct out_
 	struct proxy_qkey key;
 
 	int n = recvmmsg(u->fd, msgs, UDP_BATCH, MSG_DONTWAIT, NULL);
+	if (n < 0 && errno == ECONNREFUSED && p->peers) {
+		/* an ICMP port unreachable for an earlier query: the quickest sign that it is down */
+		proxy_local_refused(p);
+		return 0;
+	}
 	if (n <= 0)
 		return 0;
 	for (int i = 0; i < n; i++)
@@ -400,8 +506,14 @@ static int udp_answer_batch(struct proxy *p, struct udp_upstream *u, struct out_
 		if (rc == DNS_OK && s->parsed)
 			proxy_emit(p, &s->q, &info, len, now - idpool_sent(u->ids, id), 0,
 				   &s->client.sa);
+		if (p->peers) {
+			peers_local_answer(p->peers, now);
+			peers_cancel(p->peers, s->peer, !s->answered);
+			s->peer = 0;
+		}
 		/* the receive buffers are reused by the next batch: send them out now */
-		queue_answer(p, outs, s, pkt, len);
+		if (!s->answered)
+			queue_answer(p, outs, s, pkt, len);
 		id_give(u, id);
 	}
 	for (size_t k = 0; k < p->nlisteners; k++)
@@ -416,6 +528,65 @@ static void udp_upstream_cb(struct ev_loop *loop, ev_io *w, int revents)
 	struct proxy *p = u->p;
 	for (int k = 0; k < 4 && udp_answer_batch(p, u, p->udp_outs) == UDP_BATCH; k++)
 		;
+}
+
+/* Peers' callbacks (peer.h): a token without PROXY_TOKEN_UDP is a TCP client's */
+
+static struct udp_slot *token_slot(struct proxy *p, uint64_t token)
+{
+	unsigned uidx = (unsigned)(token >> 16) & 0xffff;
+	uint16_t id = (uint16_t)token;
+	if (uidx >= p->nups || !idpool_in_flight(p->ups[uidx].ids, id))
+		return NULL;
+	return &p->ups[uidx].slots[id];
+}
+
+static void peer_answer_cb(void *ctx, uint64_t token, uint8_t *pkt, size_t len)
+{
+	struct proxy *p = ctx;
+	if (!(token & PROXY_TOKEN_UDP)) {
+		ptcp_peer_answer(p, token, pkt, len);
+		return;
+	}
+	struct udp_slot *s = token_slot(p, token);
+	if (!s || s->answered)
+		return;
+	s->peer = 0;
+	s->answered = 1;
+	dnsmsg_put16(pkt, s->client_id);
+	struct out_batch *outs = p->udp_outs;
+	queue_answer(p, outs, s, pkt, len);
+	flush_out(p, p->listeners[s->listener].fd, &outs[s->listener]);
+}
+
+static void peer_fail_cb(void *ctx, uint64_t token)
+{
+	struct proxy *p = ctx;
+	if (!(token & PROXY_TOKEN_UDP)) {
+		ptcp_peer_fail(p, token);
+		return;
+	}
+	struct udp_slot *s = token_slot(p, token);
+	if (s)
+		s->peer = 0; /* the client waits for the local Recursor, as without peers */
+}
+
+static void peer_hedge_cb(void *ctx, uint64_t token, uint8_t *pkt, size_t len)
+{
+	struct proxy *p = ctx;
+	if (!(token & PROXY_TOKEN_UDP)) {
+		ptcp_peer_hedge(p, token, pkt, len);
+		return;
+	}
+	struct udp_slot *s = token_slot(p, token);
+	if (s && !s->answered && (!s->peer || peers_handle_queued(s->peer)))
+		s->peer = peers_send(p->peers, pkt, len, 0, token, PEER_HEDGE, clock_mono_ns());
+}
+
+void proxy_set_phase(struct proxy *p, int (*fn)(const void *ctx), const void *ctx)
+{
+	p->phase_fn = fn;
+	p->phase_ctx = ctx;
 }
 
 /* Setup */
@@ -549,6 +720,15 @@ struct proxy *proxy_create(struct ev_loop *loop, const struct proxy_config *cfg,
 	for (unsigned i = 0; i < p->nups; i++)
 		if (open_upstream(p, &p->ups[i], err, err_size) < 0)
 			goto fail;
+	if (cfg->peers) {
+		if (!(p->recent = calloc(RECENT, sizeof(struct recent)))) {
+			snprintf(err, err_size, "out of memory");
+			goto fail;
+		}
+		struct peer_callbacks cb = {peer_answer_cb, peer_fail_cb, peer_hedge_cb, p};
+		if (!(p->peers = peers_create(loop, cfg->peers, &cb, p->qseed, &p->st.peer, err, err_size)))
+			goto fail;
+	}
 	ev_timer_init(&p->sweep, sweep_cb, SWEEP_INTERVAL, SWEEP_INTERVAL);
 	p->sweep.data = p;
 	ev_timer_start(loop, &p->sweep);
@@ -573,6 +753,8 @@ void proxy_destroy(struct proxy *p)
 	if (!p)
 		return;
 	ptcp_destroy_all(p);
+	peers_destroy(p->peers);
+	p->peers = NULL;
 	if (ev_is_active(&p->sweep))
 		ev_timer_stop(p->loop, &p->sweep);
 	for (size_t i = 0; p->listeners && i < p->nlisteners; i++) {
@@ -591,6 +773,7 @@ void proxy_destroy(struct proxy *p)
 		idpool_destroy(u->ids);
 	}
 	free(p->ups);
+	free(p->recent);
 	free(p->udp_outs);
 	free(p->listeners);
 	free(p->rx_bufs);

@@ -20,6 +20,7 @@
 #ifndef RECMESH_PROXY_H
 #define RECMESH_PROXY_H
 
+#include "peer.h"
 #include "sink.h"
 #include "schedpol.h"
 
@@ -41,6 +42,8 @@ struct proxy_config {
 	struct event_sink sink;  /* fn NULL: no events */
 	/* not owned, may be NULL; --scheduling auto: the sweep feeds it the query count */
 	struct schedpol_auto *sched;
+	/* NULL: no peers; else --peer and its limits (copied; the strings must outlive the proxy) */
+	const struct peer_config *peers;
 };
 
 struct proxy_stats {
@@ -64,6 +67,7 @@ struct proxy_stats {
 	uint64_t tcp_reads_paused;       /* times a connection's reads stopped at the pending limit */
 	uint64_t accept_errors;          /* accept() failed (descriptors, memory): accept paused */
 	uint64_t events_dropped;
+	struct peer_stats peer; /* --peer: queries to warm peers (peer.h) */
 };
 
 struct proxy;
@@ -74,6 +78,13 @@ struct proxy *proxy_create(struct ev_loop *loop, const struct proxy_config *cfg,
 void proxy_get_stats(const struct proxy *p, struct proxy_stats *st);
 /* Sets where events go (a sink with fn NULL: nowhere); the sink's ctx must outlive p or the next call */
 void proxy_set_sink(struct proxy *p, struct event_sink sink);
+/*
+ * Where the proxy reads the auto-warm's phase (enum peer_phase) for its
+ * peers: fn(ctx) is called on the data path's thread for every batch, so
+ * it must be an atomic read; fn NULL: always PEER_PHASE_IDLE. ctx must
+ * outlive p or the next call.
+ */
+void proxy_set_phase(struct proxy *p, int (*fn)(const void *ctx), const void *ctx);
 /* Stops listening and frees everything; pending queries are dropped */
 void proxy_destroy(struct proxy *p);
 

@@ -42,7 +42,48 @@ struct proxy {
 	void *udp_outs;   /* per-listener answer batches (proxy.c) */
 	uint32_t qseed;   /* the question keys' seed, random */
 	ev_timer accept_backoff; /* restarts the TCP listeners after a pause (proxy_tcp.c) */
+	struct peers *peers;     /* --peer; NULL without */
+	void *recent;            /* with peers: the last UDP queries (proxy.c) */
+	unsigned nrecent;
+	int (*phase_fn)(const void *ctx);
+	const void *phase_ctx;
 };
+
+/*
+ * Peers (peer.h): a token names the query a peer's answer belongs to. A
+ * UDP client's is PROXY_TOKEN_UDP | upstream socket << 16 | upstream ID;
+ * a TCP client's is its struct tcp_pending's address (user-space
+ * addresses never have bit 62 set). Every slot that holds a peer handle
+ * cancels it when it is forgotten, so a token in a callback is always live.
+ */
+#define PROXY_TOKEN_UDP (1ull << 62)
+
+/* The peer mode for a query now (PEER_OFF without peers) */
+static inline enum peer_mode proxy_peer_mode(struct proxy *p, uint64_t now_ns)
+{
+	if (!p->peers)
+		return PEER_OFF;
+	return peers_mode(p->peers, p->phase_fn ? p->phase_fn(p->phase_ctx) : PEER_PHASE_IDLE, now_ns);
+}
+
+/* Sends (or queues for the hedge delay) a client's query to a peer; returns the handle or 0 */
+static inline uint64_t proxy_peer_ask(struct proxy *p, enum peer_mode mode, const uint8_t *pkt,
+				      size_t len, int tcp, uint64_t token, uint64_t now_ns)
+{
+	if (mode == PEER_OFF)
+		return 0;
+	if (mode == PEER_HEDGE && peers_hedge_ns(p->peers) > 0)
+		return peers_hedge(p->peers, pkt, len, token, now_ns);
+	return peers_send(p->peers, pkt, len, tcp, token, mode, now_ns);
+}
+
+/* ECONNREFUSED on the way to the upstream (UDP or TCP): with peers, it is down */
+void proxy_local_refused(struct proxy *p);
+
+/* Peer callbacks for TCP tokens (proxy_tcp.c) */
+void ptcp_peer_answer(struct proxy *p, uint64_t token, uint8_t *pkt, size_t len);
+void ptcp_peer_fail(struct proxy *p, uint64_t token);
+void ptcp_peer_hedge(struct proxy *p, uint64_t token, uint8_t *pkt, size_t len);
 
 /*
  * Hands an event to the sink for an answered query. r is the parsed

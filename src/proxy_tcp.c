@@ -26,6 +26,15 @@
  * connection's reads stop) until answers come back.
  * Answers from the upstream are matched by ID and question (proxy_qkey);
  * a connection's upstream IDs are random and never repeat while in flight.
+ *
+ * Peers (--peer, peer.h): while the local Recursor is down or being
+ * warmed a query also goes to a peer (over UDP, and over TCP when that
+ * answer is truncated: peer.c). The first
+ * answer goes to the client; a pending query a peer answered stays until
+ * the local answer comes (which is then only taken) or its timeout. When
+ * the upstream connection fails or times out, a query a peer is asked for
+ * is not answered SERVFAIL but waits for the peer (local_done); when the
+ * peer fails too, it gets the SERVFAIL it would have got without peers.
  */
 #include "config.h"
 
@@ -65,6 +74,12 @@ struct obuf {
 
 struct tcp_pending {
 	struct tcp_pending *next;
+	struct tcp_client *c;
+	uint64_t peer;      /* the peer handle (peer.h), 0: none */
+	uint8_t answered;   /* a peer's answer went to the client */
+	uint8_t local_done; /* the upstream connection failed or timed out: only the peer may answer */
+	uint16_t full_len;
+	uint8_t *full;      /* with peers: the whole query, for a peer when the upstream fails */
 	uint64_t sent_ns;
 	struct proxy_qkey qkey;
 	struct ev_query q;
@@ -141,6 +156,14 @@ static int obuf_flush(struct obuf *b, int fd)
 	return sent;
 }
 
+/* Frees a pending query that is off its list, and forgets its peer query */
+static void pending_free(struct proxy *p, struct tcp_pending *q)
+{
+	peers_cancel(p->peers, q->peer, 0);
+	free(q->full);
+	free(q);
+}
+
 static void client_close(struct tcp_client *c)
 {
 	struct proxy *p = c->p;
@@ -154,7 +177,7 @@ static void client_close(struct tcp_client *c)
 		close(c->ufd);
 	while (c->pending) {
 		struct tcp_pending *n = c->pending->next;
-		free(c->pending);
+		pending_free(p, c->pending);
 		c->pending = n;
 	}
 	if (c->prev)
@@ -214,15 +237,48 @@ static int send_servfail(struct tcp_client *c, const struct tcp_pending *q)
 	return client_send(c, out, (size_t)len);
 }
 
-/* Answers every pending query with SERVFAIL; returns -1 if the client was closed */
+/*
+ * The upstream will not answer q: with peers, a peer is asked now (if it
+ * was not yet) and q waits for it; returns 1 if q stays for the peer.
+ */
+static int peer_takes_over(struct tcp_client *c, struct tcp_pending *q)
+{
+	struct proxy *p = c->p;
+	if (!p->peers || q->answered)
+		return 0;
+	if (q->peer && peers_handle_queued(q->peer)) {
+		peers_cancel(p->peers, q->peer, 0);
+		q->peer = 0;
+	}
+	if (!q->peer && q->full)
+		q->peer = peers_send(p->peers, q->full, q->full_len, 1, (uint64_t)(uintptr_t)q, PEER_NOW,
+				     clock_mono_ns());
+	if (!q->peer)
+		return 0;
+	q->local_done = 1;
+	return 1;
+}
+
+/*
+ * Answers every pending query with SERVFAIL, but those a peer answered
+ * (dropped) or answers (they wait); returns -1 if the client was closed.
+ */
 static int fail_pending(struct tcp_client *c)
 {
-	while (c->pending) {
-		struct tcp_pending *q = c->pending;
-		c->pending = q->next;
+	for (struct tcp_pending *q = c->pending; q; q = q->next)
+		if (!q->local_done)
+			peer_takes_over(c, q);
+	struct tcp_pending **pp = &c->pending;
+	while (*pp) {
+		struct tcp_pending *q = *pp;
+		if (q->local_done && !q->answered) {
+			pp = &q->next;
+			continue;
+		}
+		*pp = q->next;
 		c->npending--;
-		int r = send_servfail(c, q);
-		free(q);
+		int r = q->answered ? 0 : send_servfail(c, q);
+		pending_free(c->p, q);
 		if (r < 0)
 			return -1;
 	}
@@ -264,6 +320,8 @@ static void upstream_write_cb(struct ev_loop *loop, ev_io *w, int revents)
 		int err = 0;
 		socklen_t len = sizeof(err);
 		getsockopt(c->ufd, SOL_SOCKET, SO_ERROR, &err, &len);
+		if (err == ECONNREFUSED && c->p->peers)
+			proxy_local_refused(c->p);
 		if (err) {
 			if (upstream_failed(c, strerror(err)) == 0)
 				maybe_finish(c);
@@ -312,7 +370,7 @@ static void handle_answer(struct tcp_client *c, uint8_t *msg, size_t len)
 	}
 	uint16_t id = dnsmsg_get16(msg);
 	for (pp = &c->pending; *pp; pp = &(*pp)->next)
-		if ((*pp)->up_id == id) {
+		if ((*pp)->up_id == id && !(*pp)->local_done) {
 			q = *pp;
 			break;
 		}
@@ -338,10 +396,21 @@ static void handle_answer(struct tcp_client *c, uint8_t *msg, size_t len)
 	c->npending--;
 	p->st.answers++;
 	dnsmsg_put16(msg, q->client_id);
+	uint64_t now = clock_mono_ns();
 	if (rc == DNS_OK && q->parsed)
-		proxy_emit(p, &q->q, &info, len, clock_mono_ns() - q->sent_ns, 1,
-			   (struct sockaddr *)&c->addr);
-	free(q);
+		proxy_emit(p, &q->q, &info, len, now - q->sent_ns, 1, (struct sockaddr *)&c->addr);
+	int answered = q->answered;
+	if (p->peers) {
+		peers_local_answer(p->peers, now);
+		peers_cancel(p->peers, q->peer, !answered);
+		q->peer = 0;
+	}
+	pending_free(p, q);
+	if (answered) {
+		if (c->reads_paused)
+			resume_reads(c);
+		return; /* a peer answered first */
+	}
 	if (client_send(c, msg, len) == 0 && c->reads_paused)
 		resume_reads(c);
 }
@@ -425,17 +494,30 @@ static int handle_query(struct tcp_client *c, uint8_t *msg, size_t len)
 		p->st.malformed_queries++;
 	}
 	memcpy(q->qbuf, msg, q->qbuf_len);
+	q->c = c;
 	q->client_id = dnsmsg_get16(msg);
 	q->up_id = new_up_id(c);
 	q->sent_ns = clock_mono_ns();
-	if (c->ufd < 0 && upstream_connect(c) < 0) {
-		int r = send_servfail(c, q);
-		free(q);
-		return r;
+	if (p->peers && len <= PEER_QMAX && (q->full = malloc(len))) {
+		memcpy(q->full, msg, len);
+		q->full_len = (uint16_t)len;
 	}
+	q->peer = proxy_peer_ask(p, proxy_peer_mode(p, q->sent_ns), msg, len, 1, (uint64_t)(uintptr_t)q,
+				 q->sent_ns);
 	q->next = c->pending;
 	c->pending = q;
 	c->npending++;
+	if (c->ufd < 0 && upstream_connect(c) < 0) {
+		if (p->peers && errno == ECONNREFUSED)
+			proxy_local_refused(p);
+		if (peer_takes_over(c, q))
+			return 0;
+		c->pending = q->next;
+		c->npending--;
+		int r = send_servfail(c, q);
+		pending_free(p, q);
+		return r;
+	}
 	uint8_t hdr[2];
 	dnsmsg_put16(hdr, (uint16_t)len);
 	dnsmsg_put16(msg, q->up_id);
@@ -716,15 +798,21 @@ void ptcp_sweep(struct proxy *p, uint64_t now)
 		int closed = 0;
 		for (struct tcp_pending **pp = &c->pending; *pp;) {
 			struct tcp_pending *q = *pp;
-			if (now - q->sent_ns < p->timeout_ns) {
+			if (now - q->sent_ns < p->timeout_ns || (q->local_done && !q->answered)) {
+				pp = &q->next;
+				continue; /* answering, or waiting for a peer (which has its own timeout) */
+			}
+			p->st.upstream_timeouts++;
+			if (p->peers)
+				peers_local_timeout(p->peers, q->sent_ns);
+			if (peer_takes_over(c, q)) {
 				pp = &q->next;
 				continue;
 			}
 			*pp = q->next;
 			c->npending--;
-			p->st.upstream_timeouts++;
-			int r = send_servfail(c, q);
-			free(q);
+			int r = q->answered ? 0 : send_servfail(c, q);
+			pending_free(p, q);
 			if (r < 0) {
 				closed = 1;
 				break;
@@ -740,6 +828,62 @@ void ptcp_sweep(struct proxy *p, uint64_t now)
 		    (c->client_eof || now - c->last_active_ns > idle_ns))
 			client_close(c);
 	}
+}
+
+/* Peers' callbacks for TCP clients (proxy.c passes them on): the token is the pending query */
+
+/* Takes q off its client's list; 0, or -1 when it is not on it */
+static int pending_unlink(struct tcp_client *c, struct tcp_pending *q)
+{
+	for (struct tcp_pending **pp = &c->pending; *pp; pp = &(*pp)->next)
+		if (*pp == q) {
+			*pp = q->next;
+			c->npending--;
+			return 0;
+		}
+	return -1;
+}
+
+static void after_peer(struct tcp_client *c, int r)
+{
+	if (r < 0)
+		return; /* closed */
+	if (c->reads_paused)
+		resume_reads(c);
+	else
+		maybe_finish(c);
+}
+
+void ptcp_peer_answer(struct proxy *p, uint64_t token, uint8_t *pkt, size_t len)
+{
+	struct tcp_pending *q = (struct tcp_pending *)(uintptr_t)token;
+	struct tcp_client *c = q->c;
+	q->peer = 0;
+	if (q->answered)
+		return;
+	q->answered = 1;
+	dnsmsg_put16(pkt, q->client_id);
+	if (q->local_done && pending_unlink(c, q) == 0)
+		pending_free(p, q);
+	after_peer(c, client_send(c, pkt, len));
+}
+
+void ptcp_peer_fail(struct proxy *p, uint64_t token)
+{
+	struct tcp_pending *q = (struct tcp_pending *)(uintptr_t)token;
+	struct tcp_client *c = q->c;
+	q->peer = 0;
+	if (!q->local_done || pending_unlink(c, q) < 0)
+		return; /* the upstream may still answer */
+	int r = q->answered ? 0 : send_servfail(c, q);
+	pending_free(p, q);
+	after_peer(c, r);
+}
+
+void ptcp_peer_hedge(struct proxy *p, uint64_t token, uint8_t *pkt, size_t len)
+{
+	struct tcp_pending *q = (struct tcp_pending *)(uintptr_t)token;
+	q->peer = peers_send(p->peers, pkt, len, 1, token, PEER_HEDGE, clock_mono_ns());
 }
 
 void ptcp_destroy_all(struct proxy *p)

@@ -274,6 +274,75 @@ static void test_intel_max_entries(void **state)
 	intel_set_max_entries(INTEL_MAX_ENTRIES_DEFAULT);
 }
 
+static void test_peers(void **state)
+{
+	struct rm_options o;
+	char *argv[] = {"proxy", "-l", "127.0.0.1:53", "-u", "127.0.0.1:5300", NULL};
+	assert_int_equal(options_parse(CMD_PROXY, 5, argv, &o), 0);
+	assert_int_equal(o.npeer, 0);
+	assert_true(o.peer_hedge_delay == 0.05);
+	assert_true(o.shield_max == 120);
+	assert_int_equal(o.peer_max_qps, 1000);
+	assert_int_equal(o.peer_max_inflight, 256);
+	options_free(&o);
+
+	char *set[] = {"proxy", "--peer", "192.0.2.1", "--peer", "[2001:db8::1]:5300",
+		       "--peer-hedge-delay", "0", "--shield-max", "30", "--peer-max-qps", "50",
+		       "--peer-max-inflight", "8", NULL};
+	assert_int_equal(options_parse(CMD_PROXY, 13, set, &o), 0);
+	assert_int_equal(o.npeer, 2);
+	assert_string_equal(o.peer[1], "[2001:db8::1]:5300");
+	assert_true(o.peer_hedge_delay == 0);
+	assert_true(o.shield_max == 30);
+	assert_int_equal(o.peer_max_qps, 50);
+	assert_int_equal(o.peer_max_inflight, 8);
+	options_free(&o);
+
+	write_conf("peer = 192.0.2.7:53\npeer = 192.0.2.8\npeer-max-qps = 10\n");
+	char *file[] = {"proxy", "--config", conf_path, NULL};
+	assert_int_equal(options_parse(CMD_PROXY, 3, file, &o), 0);
+	assert_int_equal(o.npeer, 2);
+	assert_string_equal(o.peer[0], "192.0.2.7:53");
+	assert_int_equal(o.peer_max_qps, 10);
+	options_free(&o);
+	unlink(conf_path);
+
+	/* the mirror has no peers */
+	char *mirror[] = {"mirror", "--peer", "192.0.2.1", NULL};
+	assert_int_equal(options_parse(CMD_MIRROR, 3, mirror, &o), -1);
+	options_free(&o);
+
+	const char *bad[][2] = {{"--peer-hedge-delay", "10.5"}, {"--shield-max", "0"},
+				{"--shield-max", "86401"},     {"--peer-max-qps", "0"},
+				{"--peer-max-qps", "1000001"}, {"--peer-max-inflight", "0"},
+				{"--peer-max-inflight", "65537"}, {"--peer-hedge-delay", "-1"}};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		char *b[] = {"proxy", (char *)bad[i][0], (char *)bad[i][1], NULL};
+		assert_int_equal(options_parse(CMD_PROXY, 3, b, &o), -1);
+		options_free(&o);
+	}
+	/* 16 peers at most */
+	char *many[40] = {"proxy"};
+	int n = 1;
+	for (int i = 0; i < 17; i++) {
+		many[n++] = "--peer";
+		many[n++] = "192.0.2.1";
+	}
+	assert_int_equal(options_parse(CMD_PROXY, n, many, &o), -1);
+	options_free(&o);
+	/* each list given on the command line replaces the file's own, whichever comes first */
+	write_conf("peer = 192.0.2.7\nprotobuf-allow-from = 10.0.0.0/8\n");
+	char *both[] = {"proxy", "--config", conf_path, "--protobuf-allow-from", "10.1.0.0/16", "--peer",
+			"192.0.2.8", "-l", "127.0.0.1:53", "-u", "127.0.0.1:5300", NULL};
+	assert_int_equal(options_parse(CMD_PROXY, 11, both, &o), 0);
+	assert_int_equal(o.npeer, 1);
+	assert_string_equal(o.peer[0], "192.0.2.8");
+	assert_int_equal(o.nprotobuf_allow_from, 1);
+	assert_string_equal(o.protobuf_allow_from[0], "10.1.0.0/16");
+	options_free(&o);
+	unlink(conf_path);
+}
+
 static void test_help(void **state)
 {
 	struct rm_options o;
@@ -532,6 +601,7 @@ int main(void)
 		cmocka_unit_test(test_warm_ranges),
 		cmocka_unit_test(test_nats_security),
 		cmocka_unit_test(test_seconds_bounds),
+		cmocka_unit_test(test_peers),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,458 @@
+/* test_peer.c: warm peers (peer.h): the shield's decisions, the bench, the rate limit, and the forwarder on loopback */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "clock.h"
+#include "peer.h"
+#include "proxy_int.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/select.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define S 1000000000ull
+#define MS 1000000ull
+
+static void shield_down_warming_idle(void **state)
+{
+	struct peer_shield s;
+	int ended;
+	peer_shield_init(&s);
+	/* nothing wrong: local only */
+	assert_int_equal(peer_shield_step(&s, PEER_PHASE_IDLE, 0, 1 * S, 120 * S, &ended),
+			 PEER_OFF);
+	assert_int_equal(ended, 0);
+	/* the data path sees it down (ECONNREFUSED): a peer at once */
+	assert_int_equal(peer_shield_step(&s, PEER_PHASE_IDLE, 1, 2 * S, 120 * S, &ended),
+			 PEER_NOW);
+	/* the watcher says down too */
+	assert_int_equal(peer_shield_step(&s, PEER_PHASE_DOWN, 0, 3 * S, 120 * S, &ended),
+			 PEER_NOW);
+	/* back, the watcher has not noticed: hedge */
+	assert_int_equal(peer_shield_step(&s, PEER_PHASE_IDLE, 0, 4 * S, 120 * S, &ended),
+			 PEER_HEDGE);
+	assert_int_equal(ended, 0);
+	/* the warm-up runs: hedge */
+	assert_int_equal(peer_shield_step(&s, PEER_PHASE_WARMING, 0, 5 * S, 120 * S, &ended),
+			 PEER_HEDGE);
+	assert_int_equal(peer_shield_step(&s, PEER_PHASE_WARMING, 0, 30 * S, 120 * S, &ended),
+			 PEER_HEDGE);
+	/* the warm-up finished: local only, once "ended" */
+	assert_int_equal(peer_shield_step(&s, PEER_PHASE_IDLE, 0, 31 * S, 120 * S, &ended),
+			 PEER_OFF);
+	assert_int_equal(ended, 1);
+	assert_int_equal(peer_shield_step(&s, PEER_PHASE_IDLE, 0, 32 * S, 120 * S, &ended),
+			 PEER_OFF);
+	assert_int_equal(ended, 0);
+}
+
+static void shield_max(void **state)
+{
+	struct peer_shield s;
+	int ended;
+	peer_shield_init(&s);
+	assert_int_equal(peer_shield_step(&s, PEER_PHASE_IDLE, 1, 10 * S, 20 * S, &ended),
+			 PEER_NOW);
+	/* no auto-warm (always idle): the shield lasts max after it came back */
+	assert_int_equal(peer_shield_step(&s, PEER_PHASE_IDLE, 0, 11 * S, 20 * S, &ended),
+			 PEER_HEDGE);
+	assert_int_equal(peer_shield_step(&s, PEER_PHASE_IDLE, 0, 30 * S, 20 * S, &ended),
+			 PEER_HEDGE);
+	assert_int_equal(peer_shield_step(&s, PEER_PHASE_IDLE, 0, 30 * S + 1, 20 * S, &ended),
+			 PEER_OFF);
+	assert_int_equal(ended, 1);
+	/* a warm-up that runs past the limit is cut off too */
+	assert_int_equal(peer_shield_step(&s, PEER_PHASE_WARMING, 0, 40 * S, 20 * S, &ended),
+			 PEER_HEDGE);
+	assert_int_equal(peer_shield_step(&s, PEER_PHASE_WARMING, 0, 61 * S, 20 * S, &ended),
+			 PEER_OFF);
+	assert_int_equal(ended, 1);
+	/* and stays off while that warm-up goes on */
+	assert_int_equal(peer_shield_step(&s, PEER_PHASE_WARMING, 0, 62 * S, 20 * S, &ended),
+			 PEER_HEDGE);
+}
+
+static void shield_warming_before_down(void **state)
+{
+	struct peer_shield s;
+	int ended;
+	peer_shield_init(&s);
+	/* a restart during a warm-up: the warm-up seen before it does not end the shield */
+	peer_shield_step(&s, PEER_PHASE_WARMING, 0, 1 * S, 120 * S, &ended);
+	assert_int_equal(peer_shield_step(&s, PEER_PHASE_DOWN, 0, 2 * S, 120 * S, &ended),
+			 PEER_NOW);
+	assert_int_equal(peer_shield_step(&s, PEER_PHASE_IDLE, 0, 3 * S, 120 * S, &ended),
+			 PEER_HEDGE);
+	assert_int_equal(ended, 0);
+}
+
+static void bench_exponential(void **state)
+{
+	struct peer_bench b;
+	peer_bench_init(&b);
+	assert_true(peer_bench_usable(&b, 0));
+	/* timeouts: benched at the third in a row */
+	assert_true(peer_bench_fail(&b, 0, 1 * S) == 0);
+	assert_true(peer_bench_fail(&b, 0, 1 * S) == 0);
+	assert_true(peer_bench_fail(&b, 0, 1 * S) == PEER_BENCH_MIN);
+	assert_false(peer_bench_usable(&b, 1 * S + 500 * MS));
+	/* failures while benched (answers of earlier queries) do not extend it */
+	assert_true(peer_bench_fail(&b, 1, 1 * S + 600 * MS) == 0);
+	assert_true(peer_bench_usable(&b, 2 * S));
+	/* a refusal benches at once, for twice as long */
+	assert_true(peer_bench_fail(&b, 1, 3 * S) == 2 * PEER_BENCH_MIN);
+	assert_false(peer_bench_usable(&b, 4 * S));
+	assert_true(peer_bench_usable(&b, 5 * S));
+	double d = 0;
+	uint64_t t = 10 * S;
+	for (int i = 0; i < 20; i++) {
+		d = peer_bench_fail(&b, 1, t);
+		t += 100 * S;
+	}
+	assert_true(d == PEER_BENCH_MAX);
+	/* an answer starts over */
+	peer_bench_ok(&b);
+	assert_true(peer_bench_fail(&b, 1, t) == PEER_BENCH_MIN);
+	/* a timeout between answers does not add up */
+	peer_bench_ok(&b);
+	t += 100 * S;
+	peer_bench_fail(&b, 0, t);
+	peer_bench_fail(&b, 0, t);
+	peer_bench_ok(&b);
+	assert_true(peer_bench_fail(&b, 0, t) == 0);
+}
+
+static void rate_limit(void **state)
+{
+	struct peer_rate r;
+	peer_rate_init(&r, 100, 0);
+	/* a burst of a tenth of a second */
+	int n = 0;
+	while (peer_rate_take(&r, 0))
+		n++;
+	assert_int_equal(n, 10);
+	/* then 100 per second */
+	n = 0;
+	for (uint64_t t = 1 * MS; t <= 1 * S; t += 1 * MS)
+		n += peer_rate_take(&r, t);
+	assert_in_range(n, 99, 101);
+	/* idle time does not buy more than the burst */
+	n = 0;
+	while (peer_rate_take(&r, 100 * S))
+		n++;
+	assert_int_equal(n, 10);
+	/* 1 per second still lets one through */
+	peer_rate_init(&r, 1, 0);
+	assert_true(peer_rate_take(&r, 0));
+	assert_false(peer_rate_take(&r, 500 * MS));
+	assert_true(peer_rate_take(&r, 1 * S));
+}
+
+/* The forwarder against a UDP socket of the test's */
+
+static uint64_t got_token, failed_token;
+static size_t got_len;
+static int answers, fails;
+
+static void on_answer(void *ctx, uint64_t token, uint8_t *pkt, size_t len)
+{
+	got_token = token;
+	got_len = len;
+	answers++;
+}
+
+static void on_fail(void *ctx, uint64_t token)
+{
+	failed_token = token;
+	fails++;
+}
+
+static uint64_t hedge_token;
+static int hedges;
+
+static void on_hedge(void *ctx, uint64_t token, uint8_t *pkt, size_t len)
+{
+	hedge_token = token;
+	hedges++;
+}
+
+static size_t make_query(uint8_t *out, const char *label)
+{
+	size_t n = strlen(label);
+	memset(out, 0, DNS_HDR_LEN);
+	out[0] = 0xab;
+	out[1] = 0xcd;
+	out[2] = 0x01;
+	out[5] = 1;
+	out[DNS_HDR_LEN] = (uint8_t)n;
+	memcpy(out + DNS_HDR_LEN + 1, label, n);
+	out[DNS_HDR_LEN + 1 + n] = 0;
+	size_t len = DNS_HDR_LEN + n + 2;
+	dnsmsg_put16(out + len, 1);
+	dnsmsg_put16(out + len + 2, 1);
+	return len + 4;
+}
+
+static int bind_peer(char *addr, size_t size)
+{
+	struct sockaddr_in sin = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t sl = sizeof(sin);
+	int fd = socket(AF_INET, SOCK_DGRAM, 0);
+	assert_true(fd >= 0);
+	assert_int_equal(bind(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
+	getsockname(fd, (struct sockaddr *)&sin, &sl);
+	snprintf(addr, size, "127.0.0.1:%d", ntohs(sin.sin_port));
+	return fd;
+}
+
+/* Runs the loop until cond or about a second passed */
+static void run_until(struct ev_loop *loop, int *counter, int want)
+{
+	for (int i = 0; i < 100 && *counter < want; i++)
+		ev_run(loop, EVRUN_NOWAIT), usleep(10000);
+}
+
+static void forwarder(void **state)
+{
+	struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
+	char addr[64], *list[1] = {addr}, err[256];
+	int pfd = bind_peer(addr, sizeof(addr));
+	struct peer_stats st = {0};
+	struct peer_config cfg = {.peers = list,
+				  .npeers = 1,
+				  .hedge_delay = 0.01,
+				  .shield_max = 10,
+				  .timeout = 0.3,
+				  .max_qps = 1000,
+				  .max_inflight = 2};
+	struct peer_callbacks cb = {on_answer, on_fail, on_hedge, NULL};
+	struct peers *ps = peers_create(loop, &cfg, &cb, 0x1234, &st, err, sizeof(err));
+	assert_non_null(ps);
+	uint8_t q[64], in[512];
+	size_t ql = make_query(q, "a");
+	uint64_t h = peers_send(ps, q, ql, 0, 42, PEER_NOW, clock_mono_ns());
+	assert_true(h != 0);
+	assert_int_equal(st.sent_down, 1);
+	assert_int_equal(st.in_flight, 1);
+	struct sockaddr_storage from;
+	socklen_t fl = sizeof(from);
+	ssize_t n = recvfrom(pfd, in, sizeof(in), 0, (struct sockaddr *)&from, &fl);
+	assert_int_equal(n, (ssize_t)ql);
+	/* the same query but for the ID */
+	assert_memory_equal(in + 2, q + 2, ql - 2);
+	/* an answer for another question is dropped */
+	uint8_t other[64];
+	size_t ol = make_query(other, "b");
+	memcpy(other, in, 2);
+	other[2] |= 0x80;
+	sendto(pfd, other, ol, 0, (struct sockaddr *)&from, fl);
+	/* the right one goes to the callback */
+	in[2] |= 0x80;
+	sendto(pfd, in, (size_t)n, 0, (struct sockaddr *)&from, fl);
+	run_until(loop, &answers, 1);
+	assert_int_equal(answers, 1);
+	assert_true(got_token == 42);
+	assert_int_equal(got_len, ql);
+	assert_int_equal(st.first, 1);
+	assert_int_equal(st.unexpected, 1);
+	assert_int_equal(st.in_flight, 0);
+	/* a cancelled query's answer is unexpected; a stale handle is ignored */
+	h = peers_send(ps, q, ql, 0, 43, PEER_HEDGE, clock_mono_ns());
+	n = recvfrom(pfd, in, sizeof(in), 0, (struct sockaddr *)&from, &fl);
+	peers_cancel(ps, h, 1);
+	peers_cancel(ps, h, 1);
+	assert_int_equal(st.lost_race, 1);
+	assert_int_equal(st.sent_warming, 1);
+	in[2] |= 0x80;
+	sendto(pfd, in, (size_t)n, 0, (struct sockaddr *)&from, fl);
+	int before = (int)st.unexpected;
+	for (int i = 0; i < 20 && (int)st.unexpected == before; i++)
+		ev_run(loop, EVRUN_NOWAIT), usleep(10000);
+	assert_int_equal(st.unexpected, 2);
+	assert_int_equal(answers, 1);
+	/* in flight at most 2 */
+	assert_true(peers_send(ps, q, ql, 0, 1, PEER_NOW, clock_mono_ns()) != 0);
+	assert_true(peers_send(ps, q, ql, 0, 2, PEER_NOW, clock_mono_ns()) != 0);
+	assert_true(peers_send(ps, q, ql, 0, 3, PEER_NOW, clock_mono_ns()) == 0);
+	assert_int_equal(st.limited_inflight, 1);
+	assert_int_equal(st.in_flight_max, 2);
+	/* unanswered: both fail after the timeout; three in a row bench the peer */
+	run_until(loop, &fails, 2);
+	assert_int_equal(fails, 2);
+	assert_int_equal(st.failed, 2);
+	assert_int_equal(st.benched, 0);
+	/* the peer goes away: ICMP refused benches it at once */
+	close(pfd);
+	peers_send(ps, q, ql, 0, 4, PEER_NOW, clock_mono_ns());
+	for (int i = 0; i < 20 && !st.benched; i++) {
+		ev_run(loop, EVRUN_NOWAIT), usleep(10000);
+		if (!st.benched)
+			peers_send(ps, q, ql, 0, 5, PEER_NOW, clock_mono_ns());
+	}
+	assert_int_equal(st.benched, 1);
+	uint64_t sent = st.sent_down;
+	assert_true(peers_send(ps, q, ql, 0, 6, PEER_NOW, clock_mono_ns()) == 0);
+	assert_int_equal(st.sent_down, sent);
+	assert_true(st.no_peer >= 1);
+	peers_destroy(ps);
+	ev_loop_destroy(loop);
+}
+
+static void hedge_queue(void **state)
+{
+	struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
+	char addr[64], *list[1] = {addr}, err[256];
+	int pfd = bind_peer(addr, sizeof(addr));
+	struct peer_stats st = {0};
+	struct peer_config cfg = {.peers = list,
+				  .npeers = 1,
+				  .hedge_delay = 0.02,
+				  .shield_max = 10,
+				  .timeout = 1,
+				  .max_qps = 1000,
+				  .max_inflight = 10};
+	struct peer_callbacks cb = {on_answer, on_fail, on_hedge, NULL};
+	struct peers *ps = peers_create(loop, &cfg, &cb, 1, &st, err, sizeof(err));
+	assert_non_null(ps);
+	uint8_t q[64], big[PEER_QMAX + 1] = {0};
+	size_t ql = make_query(q, "a");
+	uint64_t now = clock_mono_ns();
+	uint64_t h1 = peers_hedge(ps, q, ql, 1, now);
+	uint64_t h2 = peers_hedge(ps, q, ql, 2, now);
+	assert_true(h1 && h2 && peers_handle_queued(h1));
+	peers_cancel(ps, h1, 0);
+	/* too big to be copied: not hedged, counted */
+	assert_true(peers_hedge(ps, big, sizeof(big), 3, 0) == 0);
+	assert_int_equal(st.limited_queue, 1);
+	/* after the delay, only the one not cancelled comes back */
+	run_until(loop, &hedges, 2);
+	assert_int_equal(hedges, 1);
+	assert_true(hedge_token == 2);
+	peers_destroy(ps);
+	close(pfd);
+	ev_loop_destroy(loop);
+}
+
+/* Runs the loop until the peers connect to lfd (about a second at most); the connection or -1 */
+static int accept_peer(struct ev_loop *loop, int lfd)
+{
+	int fd = -1;
+	for (int i = 0; i < 100 && fd < 0; i++) {
+		ev_run(loop, EVRUN_NOWAIT);
+		struct timeval tv = {0, 10000};
+		fd_set r;
+		FD_ZERO(&r);
+		FD_SET(lfd, &r);
+		if (select(lfd + 1, &r, NULL, NULL, &tv) > 0)
+			fd = accept(lfd, NULL, NULL);
+	}
+	return fd;
+}
+
+/* A TCP client's query that the peer truncates over UDP is asked again over TCP */
+static void truncated_to_tcp(void **state)
+{
+	struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
+	char addr[64], *list[1] = {addr}, err[256];
+	int pfd = bind_peer(addr, sizeof(addr));
+	struct sockaddr_in sin;
+	socklen_t sl = sizeof(sin);
+	getsockname(pfd, (struct sockaddr *)&sin, &sl);
+	int lfd = socket(AF_INET, SOCK_STREAM, 0), one = 1;
+	setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	assert_int_equal(bind(lfd, (struct sockaddr *)&sin, sizeof(sin)), 0);
+	assert_int_equal(listen(lfd, 4), 0);
+	struct peer_stats st = {0};
+	struct peer_config cfg = {.peers = list,
+				  .npeers = 1,
+				  .hedge_delay = 0,
+				  .shield_max = 10,
+				  .timeout = 1,
+				  .max_qps = 1000,
+				  .max_inflight = 10};
+	struct peer_callbacks cb = {on_answer, on_fail, on_hedge, NULL};
+	struct peers *ps = peers_create(loop, &cfg, &cb, 7, &st, err, sizeof(err));
+	assert_non_null(ps);
+	uint8_t q[64], in[512];
+	size_t ql = make_query(q, "big");
+	answers = fails = 0;
+	assert_true(peers_send(ps, q, ql, 1, 77, PEER_NOW, clock_mono_ns()) != 0);
+	struct sockaddr_storage from;
+	socklen_t fl = sizeof(from);
+	ssize_t n = recvfrom(pfd, in, sizeof(in), 0, (struct sockaddr *)&from, &fl);
+	assert_int_equal(n, (ssize_t)ql);
+	uint16_t id = dnsmsg_get16(in);
+	in[2] |= 0x80 | 0x02; /* QR, TC */
+	sendto(pfd, in, (size_t)n, 0, (struct sockaddr *)&from, fl);
+	/* the same query, same ID, framed over TCP */
+	int afd = accept_peer(loop, lfd);
+	assert_true(afd >= 0);
+	uint8_t tq[600];
+	size_t got = 0;
+	for (int i = 0; i < 100 && got < ql + 2; i++) {
+		ev_run(loop, EVRUN_NOWAIT);
+		ssize_t r = recv(afd, tq + got, sizeof(tq) - got, MSG_DONTWAIT);
+		if (r > 0)
+			got += (size_t)r;
+		else
+			usleep(10000);
+	}
+	assert_int_equal(got, ql + 2);
+	assert_int_equal(dnsmsg_get16(tq), ql);
+	assert_int_equal(dnsmsg_get16(tq + 2), id);
+	assert_memory_equal(tq + 4, q + 2, ql - 2);
+	/* the whole answer over TCP goes to the callback */
+	tq[4] |= 0x80;
+	assert_int_equal(send(afd, tq, ql + 2, 0), (ssize_t)(ql + 2));
+	run_until(loop, &answers, 1);
+	assert_int_equal(answers, 1);
+	assert_true(got_token == 77);
+	assert_int_equal(got_len, ql);
+	assert_int_equal(st.truncated, 1);
+	assert_int_equal(st.first, 1);
+	assert_int_equal(st.failed, 0);
+	assert_int_equal(st.in_flight, 0);
+	/* a UDP client's truncated answer is relayed as it is (its client retries over TCP) */
+	assert_true(peers_send(ps, q, ql, 0, 78, PEER_NOW, clock_mono_ns()) != 0);
+	n = recvfrom(pfd, in, sizeof(in), 0, (struct sockaddr *)&from, &fl);
+	in[2] |= 0x80 | 0x02;
+	sendto(pfd, in, (size_t)n, 0, (struct sockaddr *)&from, fl);
+	run_until(loop, &answers, 2);
+	assert_int_equal(answers, 2);
+	assert_true(got_token == 78);
+	/* peers_destroy closes a TCP fallback under way (the sanitizer build checks for leaks) */
+	assert_true(peers_send(ps, q, ql, 1, 79, PEER_NOW, clock_mono_ns()) != 0);
+	n = recvfrom(pfd, in, sizeof(in), 0, (struct sockaddr *)&from, &fl);
+	in[2] |= 0x80 | 0x02;
+	sendto(pfd, in, (size_t)n, 0, (struct sockaddr *)&from, fl);
+	int afd2 = accept_peer(loop, lfd);
+	assert_true(afd2 >= 0);
+	peers_destroy(ps);
+	close(afd);
+	close(afd2);
+	close(lfd);
+	close(pfd);
+	ev_loop_destroy(loop);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(shield_down_warming_idle),
+		cmocka_unit_test(shield_max),
+		cmocka_unit_test(shield_warming_before_down),
+		cmocka_unit_test(bench_exponential),
+		cmocka_unit_test(rate_limit),
+		cmocka_unit_test(forwarder),
+		cmocka_unit_test(hedge_queue),
+		cmocka_unit_test(truncated_to_tcp),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
