@@ -5,7 +5,10 @@
  *   - the KV thread owns the KV handles and writes the snapshots;
  *   - the snapshot to write next (pending) comes from the publisher's drain
  *     thread under lock; the last written list (served) moves from the KV
- *     thread to the hot.get responder (a nats.c thread) under the same lock.
+ *     thread to the hot.get responder (a nats.c thread) under the same lock,
+ *     as a reference: the responder publishes outside the lock;
+ *   - kvwriter_destroy drains the hot.get subscription and waits for any
+ *     responder still running (in_get) before it frees anything.
  */
 #include "config.h"
 
@@ -24,6 +27,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* How long shutdown waits for hot.get replies being sent */
+#define KVWRITER_DRAIN_MS 2000
+
 struct kvwriter {
 	natsConnection *nc;
 	char *cluster, *node, *intel_file;
@@ -39,8 +45,10 @@ struct kvwriter {
 	pthread_cond_t cond;
 	struct hotlist_chunk *pending; /* written by the KV thread next */
 	size_t pending_n;
-	struct hotlist_chunk *served; /* last written, answered on hot.get */
-	size_t served_n;
+	struct served *served; /* last written, answered on hot.get (a reference) */
+	pthread_cond_t idle;	/* signalled when the last hot.get callback leaves */
+	unsigned in_get;	/* hot.get callbacks running; under lock */
+	int closing;		/* destroy has begun: callbacks answer nothing; under lock */
 	char *ns_pending; /* the NS table's KV value, written next */
 	size_t ns_len;
 	int stop;
@@ -55,6 +63,26 @@ struct kvwriter {
 	atomic_uint_fast64_t hot_writes, hot_write_errors, intel_writes, intel_dead;
 	atomic_uint_fast64_t get_answered, get_refused_inbox, get_refused_repeat, get_refused_rate;
 };
+
+/*
+ * A written list shared by the KV thread and the hot.get callbacks: a
+ * callback takes a reference under the lock and publishes outside it, so
+ * a slow publish never stalls kvwriter_submit or the KV thread.
+ */
+struct served {
+	struct hotlist_chunk *c;
+	size_t n;
+	unsigned refs; /* under the kvwriter's lock */
+};
+
+/* Drops a reference; call with the lock held */
+static void served_put(struct served *s)
+{
+	if (s && --s->refs == 0) {
+		hotlist_chunks_free(s->c, s->n);
+		free(s);
+	}
+}
 
 void kvwriter_get_stats(struct kvwriter *w, struct kvwriter_stats *st)
 {
@@ -115,14 +143,28 @@ static void on_hot_get(natsConnection *nc, natsSubscription *sub, natsMsg *msg, 
 				    "it asked again within the interval", "the request rate limit"};
 	struct kvwriter *w = closure;
 	const char *reply = natsMsg_GetReply(msg);
+	struct served *list = NULL;
 	int say = 0;
 	(void)sub;
 	pthread_mutex_lock(&w->lock);
+	if (w->closing) {
+		pthread_mutex_unlock(&w->lock);
+		natsMsg_Destroy(msg);
+		return;
+	}
 	enum getlimit_verdict v = getlimit_check(&w->limit, reply, clock_mono());
 	if (v == GETLIMIT_OK) {
-		for (size_t i = 0; i < w->served_n; i++)
-			natsConnection_Publish(nc, reply, w->served[i].data, (int)w->served[i].len);
+		w->in_get++;
+		if ((list = w->served))
+			list->refs++;
+		pthread_mutex_unlock(&w->lock);
+		for (size_t i = 0; list && i < list->n; i++)
+			natsConnection_Publish(nc, reply, list->c[i].data, (int)list->c[i].len);
 		atomic_fetch_add(&w->get_answered, 1);
+		pthread_mutex_lock(&w->lock);
+		served_put(list);
+		if (--w->in_get == 0)
+			pthread_cond_broadcast(&w->idle);
 	} else {
 		atomic_fetch_add(v == GETLIMIT_REFUSE_INBOX ? &w->get_refused_inbox
 			       : v == GETLIMIT_REFUSE_REPEAT  ? &w->get_refused_repeat
@@ -294,10 +336,19 @@ static void *kv_main(void *arg)
 		} else {
 			atomic_fetch_add(&w->hot_write_errors, 1);
 		}
+		struct served *next = calloc(1, sizeof(*next));
+		if (next) {
+			next->c = c;
+			next->n = n;
+			next->refs = 1;
+		} else {
+			hotlist_chunks_free(c, n); /* out of memory: hot.get answers the older list */
+		}
 		pthread_mutex_lock(&w->lock);
-		hotlist_chunks_free(w->served, w->served_n);
-		w->served = c;
-		w->served_n = n;
+		if (next) {
+			served_put(w->served);
+			w->served = next;
+		}
 		pthread_mutex_unlock(&w->lock);
 		if (stopping)
 			break;
@@ -320,6 +371,7 @@ struct kvwriter *kvwriter_create(natsConnection *nc, const struct kvwriter_confi
 	w->intel_max_age = cfg->intel_max_age;
 	pthread_mutex_init(&w->lock, NULL);
 	pthread_cond_init(&w->cond, NULL);
+	pthread_cond_init(&w->idle, NULL);
 	getlimit_init(&w->limit, GETLIMIT_RATE, GETLIMIT_BURST, GETLIMIT_INTERVAL);
 	w->cluster = strdup(cfg->cluster);
 	w->node = strdup(cfg->node);
@@ -361,14 +413,28 @@ void kvwriter_destroy(struct kvwriter *w)
 		pthread_join(w->thread, NULL);
 	}
 	if (w->get_sub) {
+		/*
+		 * libnats' unsubscribe does not wait for a callback already
+		 * running: drain (which returns once the callbacks are done),
+		 * unsubscribe in case the drain could not finish, then wait
+		 * for any callback still inside on_hot_get before freeing.
+		 */
+		if (natsSubscription_DrainTimeout(w->get_sub, KVWRITER_DRAIN_MS) == NATS_OK)
+			natsSubscription_WaitForDrainCompletion(w->get_sub, KVWRITER_DRAIN_MS);
 		natsSubscription_Unsubscribe(w->get_sub);
+		pthread_mutex_lock(&w->lock);
+		w->closing = 1;
+		while (w->in_get > 0)
+			pthread_cond_wait(&w->idle, &w->lock);
+		pthread_mutex_unlock(&w->lock);
 		natsSubscription_Destroy(w->get_sub);
 	}
 	hotlist_chunks_free(w->pending, w->pending_n);
-	hotlist_chunks_free(w->served, w->served_n);
+	served_put(w->served);
 	free(w->ns_pending);
 	pthread_mutex_destroy(&w->lock);
 	pthread_cond_destroy(&w->cond);
+	pthread_cond_destroy(&w->idle);
 	free(w->cluster);
 	free(w->node);
 	free(w->intel_file);
