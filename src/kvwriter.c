@@ -29,6 +29,8 @@
 
 /* How long shutdown waits for hot.get replies being sent */
 #define KVWRITER_DRAIN_MS 2000
+/* The longest an intelligence refresh on the KV thread takes (seconds) */
+#define KVWRITER_INTEL_DEADLINE_MAX 5.0
 
 struct kvwriter {
 	natsConnection *nc;
@@ -51,6 +53,7 @@ struct kvwriter {
 	int closing;		/* destroy has begun: callbacks answer nothing; under lock */
 	char *ns_pending; /* the NS table's KV value, written next */
 	size_t ns_len;
+	double last_submit, submit_interval; /* monotonic; the time between the last two snapshots */
 	int stop;
 	char *intel_next; /* a reload's new intelligence file, taken by the KV thread */
 	int intel_changed;
@@ -99,7 +102,11 @@ void kvwriter_get_stats(struct kvwriter *w, struct kvwriter_stats *st)
 void kvwriter_submit(struct kvwriter *w, struct hotlist_chunk *chunks, size_t n, char *ns_text,
 		     size_t ns_len)
 {
+	double now = clock_mono();
 	pthread_mutex_lock(&w->lock);
+	if (w->last_submit > 0)
+		w->submit_interval = now - w->last_submit;
+	w->last_submit = now;
 	hotlist_chunks_free(w->pending, w->pending_n);
 	w->pending = chunks;
 	w->pending_n = n;
@@ -199,12 +206,19 @@ static void write_ns(struct kvwriter *w, kvStore **nskv, jsCtx **nsjs, const cha
 }
 
 /* Refreshes the intelligence file from the fleet's merged NS table */
-static void refresh_intel(struct kvwriter *w)
+/* The intelligence refresh's deadline: half the interval between snapshots, 0.2 s to 5 s */
+static double intel_deadline(double interval)
+{
+	double d = interval > 0 ? interval / 2 : KVWRITER_INTEL_DEADLINE_MAX;
+	return d < 0.2 ? 0.2 : d > KVWRITER_INTEL_DEADLINE_MAX ? KVWRITER_INTEL_DEADLINE_MAX : d;
+}
+
+static void refresh_intel(struct kvwriter *w, double within)
 {
 	char err[512];
 	struct intel_refresh ir;
-	if (intel_refresh_from_fleet(w->nc, w->cluster, w->intel_max_age, w->intel_file, INTEL_FOR_NODE,
-				     &ir, err, sizeof(err)) < 0) {
+	if (intel_refresh_within(w->nc, w->cluster, w->intel_max_age, within, w->intel_file,
+				 INTEL_FOR_NODE, &ir, err, sizeof(err)) < 0) {
 		/*
 		 * No NS bucket yet is normal and quiet; a file that cannot be
 		 * written (a missing directory: nodes do not create it) is an
@@ -288,19 +302,12 @@ static void *kv_main(void *arg)
 			w->intel_err[0] = '\0';
 			w->intel_bound_said = 0;
 		}
+		double interval = w->submit_interval;
 		pthread_mutex_unlock(&w->lock);
-		if (ns_text && connected(w)) {
-			/* even an empty table, so that a stale one in the bucket is replaced */
-			if (ns_seen || (strchr(ns_text, '\n') && strchr(ns_text, '\n')[1] != '\0')) {
-				write_ns(w, &nskv, &nsjs, ns_text, ns_len);
-				ns_seen = 1;
-			}
-			if (w->intel_file)
-				refresh_intel(w);
-		}
-		free(ns_text);
-		if (!c)
+		if (!c) {
+			free(ns_text);
 			break;
+		}
 
 		int ok = 0;
 		if (!connected(w)) {
@@ -350,6 +357,21 @@ static void *kv_main(void *arg)
 			w->served = next;
 		}
 		pthread_mutex_unlock(&w->lock);
+		/*
+		 * The NS table and the intelligence refresh come after the hot
+		 * list, within a share of the interval between snapshots: a
+		 * large or slow NS bucket never delays the next hot-list write.
+		 */
+		if (ns_text && connected(w)) {
+			/* even an empty table, so that a stale one in the bucket is replaced */
+			if (ns_seen || (strchr(ns_text, '\n') && strchr(ns_text, '\n')[1] != '\0')) {
+				write_ns(w, &nskv, &nsjs, ns_text, ns_len);
+				ns_seen = 1;
+			}
+			if (w->intel_file)
+				refresh_intel(w, intel_deadline(interval));
+		}
+		free(ns_text);
 		if (stopping)
 			break;
 	}
