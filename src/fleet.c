@@ -856,10 +856,14 @@ static void add_ns_item(const struct nstable_item *it, void *arg)
 	nstable_merge_add(arg, it);
 }
 
-static struct log_rate ns_late_rate; /* only the KV thread reads NS tables with a deadline */
+/* logged once per process: several threads read NS tables (the KV thread, auto-warm) */
+static atomic_int ns_full_said, ns_late_said;
 
 struct ns_fetch {
+	const char *cluster;
 	struct nstable_merge *merge;
+	struct log_rate bad_rate; /* malformed tables: one line per interval, then a total */
+	size_t bad;
 	double max_age, now;
 	int used;
 };
@@ -867,16 +871,24 @@ struct ns_fetch {
 static void feed_ns_head(const char *k, kvEntry *e, void *arg)
 {
 	struct ns_fetch *f = arg;
-	char node[64], perr[160];
+	char node[64], key_node[NAMES_MAX], perr[160];
 	double t = 0;
 	const char *data = kvEntry_ValueString(e);
 	size_t len = (size_t)kvEntry_ValueLen(e);
 	/* validate the whole value first: a bad table contributes nothing */
 	if (nstable_parse(data, len, node, &t, NULL, NULL, perr, sizeof(perr)) < 0) {
-		log_warn("ignoring NS table '%s': %s", k, perr);
+		f->bad++;
+		log_rated(&f->bad_rate, FLEET_BAD_LOG_INTERVAL, LOG_LVL_WARN,
+			  "ignoring NS table '%s': %s", k, perr);
+	} else if (!names_key_node(k, f->cluster, key_node) || strcmp(key_node, node) != 0) {
+		/* one table is one node, the key's: a writer cannot speak for others under its key */
+		f->bad++;
+		log_rated(&f->bad_rate, FLEET_BAD_LOG_INTERVAL, LOG_LVL_WARN,
+			  "ignoring NS table '%s': its header names node '%s'", k, node);
 	} else if (f->max_age > 0 && f->now - t > f->max_age) {
 		log_debug("ignoring NS table '%s': %.0f s old", k, f->now - t);
 	} else {
+		nstable_merge_table(f->merge);
 		nstable_parse(data, len, node, &t, add_ns_item, f->merge, perr, sizeof(perr));
 		f->used++;
 	}
@@ -885,7 +897,7 @@ static void feed_ns_head(const char *k, kvEntry *e, void *arg)
 int fleet_fetch_ns_within(natsConnection *nc, const char *cluster, double max_age, double within,
 			  struct nstable_merge *merge, char *err, size_t err_size)
 {
-	struct ns_fetch f = {merge, max_age, clock_unix(), 0};
+	struct ns_fetch f = {.cluster = cluster, .merge = merge, .max_age = max_age, .now = clock_unix()};
 	struct kvread r = {nc, NAMES_NS_BUCKET, NULL, NULL, (int64_t)(FLEET_DEFAULT_TIMEOUT * 1000), 0, 0};
 	natsStatus st = NATS_OK;
 	char kerr[320], **keys = NULL;
@@ -912,10 +924,14 @@ int fleet_fetch_ns_within(natsConnection *nc, const char *cluster, double max_ag
 		feed_ns_head(keys[i], e, &f);
 		kvEntry_Destroy(e);
 	}
-	if (i < n)
-		log_rated(&ns_late_rate, 600, LOG_LVL_WARN,
-			  "NS tables: %d of %d not read within %.1f s (the intelligence refresh's deadline)",
-			  n - i, n, within);
+	if (nstable_merge_left_out(merge) && !atomic_exchange(&ns_full_said, 1))
+		log_warn("NS tables: more than %d addresses, %zu item(s) left out (said once)",
+			 NS_MERGE_MAX_ENTRIES, nstable_merge_left_out(merge));
+	if (f.bad > 1)
+		log_warn("NS tables: %zu malformed or mismatched table(s) ignored in all", f.bad);
+	if (i < n && !atomic_exchange(&ns_late_said, 1))
+		log_warn("NS tables: %d of %d not read within %.1f s, the refresh's deadline (said once)",
+			 n - i, n, within);
 	keys_free(keys, n);
 	kvread_close(&r);
 	return f.used;
