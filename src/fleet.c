@@ -36,12 +36,11 @@ struct fleet_asm {
 	struct fleet_node *nodes;
 	size_t nnodes, budget, bytes;
 	int full_logged;
-	struct log_rate bad_rate; /* malformed or mismatched chunks: one line per interval */
-	size_t bad_chunks;
+	size_t bad_chunks; /* malformed or mismatched chunks, the first FLEET_BAD_LOG_FIRST logged */
 };
 
-/* Seconds between two lines about malformed chunks */
-#define FLEET_BAD_LOG_INTERVAL 10.0
+/* Malformed chunks or tables logged one by one per read; the rest as a total at the end */
+#define FLEET_BAD_LOG_FIRST 10
 
 const char *fleet_source_name(enum fleet_source s)
 {
@@ -176,16 +175,14 @@ enum fleet_feed fleet_asm_feed(struct fleet_asm *a, const char *data, size_t len
 	char err[160], why[160];
 
 	if (hotlist_parse_header(data, len, &h, err, sizeof(err)) < 0) {
-		a->bad_chunks++;
-		log_rated(&a->bad_rate, FLEET_BAD_LOG_INTERVAL, LOG_LVL_WARN,
-			  "ignoring malformed hot list chunk from '%s': %s", src, err);
+		if (++a->bad_chunks <= FLEET_BAD_LOG_FIRST)
+			log_warn("ignoring malformed hot list chunk from '%s': %s", src, err);
 		return FLEET_FEED_IGNORED;
 	}
 	if (key_node && strcmp(h.node, key_node) != 0) {
-		a->bad_chunks++;
-		log_rated(&a->bad_rate, FLEET_BAD_LOG_INTERVAL, LOG_LVL_WARN,
-			  "ignoring hot list chunk under key '%s': its header names node '%s'", src,
-			  h.node);
+		if (++a->bad_chunks <= FLEET_BAD_LOG_FIRST)
+			log_warn("ignoring hot list chunk under key '%s': its header names node '%s'",
+				 src, h.node);
 		return FLEET_FEED_IGNORED;
 	}
 	if (!(fn = node_get(a, h.node, src))) {
@@ -325,8 +322,10 @@ void fleet_asm_finish(struct fleet_asm *a, double now, double max_age, double ha
 	size_t count, i = 0;
 
 	fleet_asm_fold(a, now, max_age, half_life, merge);
-	if (a->bad_chunks > 1)
-		log_warn("hot lists: %zu malformed or mismatched chunk(s) ignored in all", a->bad_chunks);
+	if (a->bad_chunks > FLEET_BAD_LOG_FIRST)
+		log_warn("hot lists: %zu malformed or mismatched chunk(s) ignored in all, the first %d "
+			 "shown",
+			 a->bad_chunks, FLEET_BAD_LOG_FIRST);
 	count = HASH_COUNT(a->nodes);
 	rep->node = calloc(count ? count : 1, sizeof(*rep->node));
 	rep->nodes = rep->node ? count : 0;
@@ -862,8 +861,7 @@ static atomic_int ns_full_said, ns_late_said;
 struct ns_fetch {
 	const char *cluster;
 	struct nstable_merge *merge;
-	struct log_rate bad_rate; /* malformed tables: one line per interval, then a total */
-	size_t bad;
+	size_t bad; /* malformed or mismatched tables, the first FLEET_BAD_LOG_FIRST logged */
 	double max_age, now;
 	int used;
 };
@@ -877,14 +875,12 @@ static void feed_ns_head(const char *k, kvEntry *e, void *arg)
 	size_t len = (size_t)kvEntry_ValueLen(e);
 	/* validate the whole value first: a bad table contributes nothing */
 	if (nstable_parse(data, len, node, &t, NULL, NULL, perr, sizeof(perr)) < 0) {
-		f->bad++;
-		log_rated(&f->bad_rate, FLEET_BAD_LOG_INTERVAL, LOG_LVL_WARN,
-			  "ignoring NS table '%s': %s", k, perr);
+		if (++f->bad <= FLEET_BAD_LOG_FIRST)
+			log_warn("ignoring NS table '%s': %s", k, perr);
 	} else if (!names_key_node(k, f->cluster, key_node) || strcmp(key_node, node) != 0) {
 		/* one table is one node, the key's: a writer cannot speak for others under its key */
-		f->bad++;
-		log_rated(&f->bad_rate, FLEET_BAD_LOG_INTERVAL, LOG_LVL_WARN,
-			  "ignoring NS table '%s': its header names node '%s'", k, node);
+		if (++f->bad <= FLEET_BAD_LOG_FIRST)
+			log_warn("ignoring NS table '%s': its header names node '%s'", k, node);
 	} else if (f->max_age > 0 && f->now - t > f->max_age) {
 		log_debug("ignoring NS table '%s': %.0f s old", k, f->now - t);
 	} else {
@@ -927,8 +923,9 @@ int fleet_fetch_ns_within(natsConnection *nc, const char *cluster, double max_ag
 	if (nstable_merge_left_out(merge) && !atomic_exchange(&ns_full_said, 1))
 		log_warn("NS tables: more than %d addresses, %zu item(s) left out (said once)",
 			 NS_MERGE_MAX_ENTRIES, nstable_merge_left_out(merge));
-	if (f.bad > 1)
-		log_warn("NS tables: %zu malformed or mismatched table(s) ignored in all", f.bad);
+	if (f.bad > FLEET_BAD_LOG_FIRST)
+		log_warn("NS tables: %zu malformed or mismatched table(s) ignored in all, the first %d shown",
+			 f.bad, FLEET_BAD_LOG_FIRST);
 	if (i < n && !atomic_exchange(&ns_late_said, 1))
 		log_warn("NS tables: %d of %d not read within %.1f s, the refresh's deadline (said once)",
 			 n - i, n, within);

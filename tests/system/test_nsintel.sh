@@ -44,8 +44,12 @@ now=$(date +%s)
 put_table t.future "#recmesh-ns 1 node=future time=$((now + 3600))\n192.0.2.9 0 0 9 9 0 $((now + 3600)) $((now + 3600))\n"
 put_table t.itemfuture "#recmesh-ns 1 node=itemfuture time=$now\n192.0.2.9 0 0 9 9 0 $((now + 3600)) $((now + 3600))\n"
 put_table t.sat1 "#recmesh-ns 1 node=sat1 time=$now\n192.0.2.1 0 0 4294967295 4294967295 0 $((now - 5)) $((now - 5))\n192.0.2.2 1000000 18446744073709551615 0 0 $((now - 5)) 0 $((now - 5))\n192.0.2.4 0 0 3 3 0 $((now - 5)) $((now - 5))\n"
-put_table t.sat2 "#recmesh-ns 1 node=sat2 time=$now\n192.0.2.1 0 0 5 5 0 $((now - 4)) $((now - 4))\n192.0.2.2 20 18446744073709551615 18446744073709551615 0 $((now - 4)) 0 $((now - 4))\n"
+# 192.0.2.4 is reported by two nodes (dead); 192.0.2.5 by one only (not dead in a fleet)
+put_table t.sat2 "#recmesh-ns 1 node=sat2 time=$now\n192.0.2.1 0 0 5 5 0 $((now - 4)) $((now - 4))\n192.0.2.2 20 18446744073709551615 18446744073709551615 0 $((now - 4)) 0 $((now - 4))\n192.0.2.4 0 0 1 1 0 $((now - 4)) $((now - 4))\n192.0.2.5 0 0 999 999 0 $((now - 4)) $((now - 4))\n"
 put_table t.old "#recmesh-ns 1 node=old time=$now\n192.0.2.3 0 0 9 9 0 $((now - 700)) $((now - 700))\n"
+# one writer repeating an address, or speaking for another node: refused whole
+put_table t.dup "#recmesh-ns 1 node=dup time=$now\n192.0.2.6 0 0 9 9 0 $((now - 4)) $((now - 4))\n192.0.2.6 0 0 9 9 0 $((now - 4)) $((now - 4))\n"
+put_table t.liar "#recmesh-ns 1 node=sat1 time=$now\n192.0.2.6 0 0 9 9 0 $((now - 4)) $((now - 4))\n"
 ns_json >"$RM_TMP/ns.json" || fail "recmesh ns failed: $(cat "$RM_TMP/ns.err")"
 python3 -c '
 import json, sys
@@ -56,6 +60,12 @@ grep -q "ignoring NS table 't.future': time in the future" "$RM_TMP/ns.err" || f
 grep -q "ignoring NS table 't.itemfuture': time after the table's on line 2" "$RM_TMP/ns.err" || fail "the table with a future item: $(cat "$RM_TMP/ns.err")"
 grep -q '192.0.2.9' "$RM_TMP/ns.json" && fail "a refused table's server shows: $(cat "$RM_TMP/ns.json")"
 ok "tables from the future are refused whole: $(grep -c ignoring "$RM_TMP/ns.err") warnings"
+grep -q "ignoring NS table 't.dup': duplicate address on line 3" "$RM_TMP/ns.err" || fail "the repeated address: $(cat "$RM_TMP/ns.err")"
+grep -q "ignoring NS table 't.liar': its header names node 'sat1'" "$RM_TMP/ns.err" || fail "the table under another key: $(cat "$RM_TMP/ns.err")"
+grep -q '192.0.2.6' "$RM_TMP/ns.json" && fail "a refused table's server shows: $(grep 192.0.2.6 "$RM_TMP/ns.json")"
+grep -q '"address":"192.0.2.5","state":"ok"' "$RM_TMP/ns.json" || fail "one node's run of 999 made it dead: $(grep 192.0.2.5 "$RM_TMP/ns.json")"
+grep -q '"address":"192.0.2.4","state":"dead"' "$RM_TMP/ns.json" || fail "two nodes' runs: $(grep 192.0.2.4 "$RM_TMP/ns.json")"
+ok "a repeated address or another node's name: refused; one node's run alone makes no server dead, two do"
 grep -q '"address":"192.0.2.1","state":"dead","rtt_ms":0.000,"answers":0,"timeouts":4294967300,"streak":4294967295,' "$RM_TMP/ns.json" \
     || fail "streaks wrapped: $(grep 192.0.2.1 "$RM_TMP/ns.json")"
 grep -q '"address":"192.0.2.2","state":"slow","rtt_ms":500010.000,"answers":18446744073709551615,"timeouts":18446744073709551615,' "$RM_TMP/ns.json" \
@@ -80,9 +90,11 @@ rm_wait_until 20 intervals_after_error || fail "the node stopped writing its hot
 n=$(grep -c "does not exist" "$RM_TMP/mirror.log")
 [[ $n -eq 1 ]] || fail "the missing directory was logged $n times: $(grep 'does not exist' "$RM_TMP/mirror.log")"
 ok "a missing directory: refused, said once, not created"
-mkdir "$DIR"
 echo precious >"$RM_TMP/victim"
-ln -s "$RM_TMP/victim" "$INTEL"
+# the directory appears with the symlink already in it (the node tries every 0.3 s)
+mkdir "$DIR.new"
+ln -s "$RM_TMP/victim" "$DIR.new/intel.txt"
+mv "$DIR.new" "$DIR"
 rm_wait_until 20 test -f "$INTEL" -a ! -L "$INTEL" || fail "the file was not written: $(tail -5 "$RM_TMP/mirror.log")"
 [[ $(cat "$RM_TMP/victim") == precious ]] || fail "written through the symlink: $(cat "$RM_TMP/victim")"
 grep -q "intelligence file '$INTEL' written again" "$RM_TMP/mirror.log" || fail "no message once it works: $(tail -5 "$RM_TMP/mirror.log")"
