@@ -667,6 +667,8 @@ static void read_node(struct kvread *r, struct fleet_asm *a, const char *cluster
 		if (held > a->budget - a->bytes) {
 			snprintf(why, sizeof(why), "over the byte budget of %zu bytes", a->budget);
 			log_full(a, why);
+			log_warn("hot list of node '%s' given up after reading %u of its %u keys: %s", node,
+				 got, h.chunks, why);
 			fleet_asm_fail(a, node, why);
 			destroy_entries(ents, got);
 			free(ents);

@@ -10,7 +10,8 @@
 # when it exists, lists at most --intel-max-entries servers (the strongest
 # evidence first) and replaces a symlink at the file's name without writing
 # through it; hot.get requests are answered only to inboxes, once per
-# requester, within a rate, so 600 requests do not make 600 answers.
+# requester, within a rate, so 600 requests do not make 600 answers; a
+# hot list larger than the readers' byte budget is not read whole.
 # RM_TEST_NET overrides the NET prefix (127.63), e.g. to run two copies side by side.
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -137,5 +138,34 @@ for why in "its reply subject is not an inbox" "it asked again within the interv
     [[ $n -eq 1 ]] || fail "'$why' logged $n times"
 done
 ok "each kind of refusal logged once"
+
+echo "== a hostile hot list larger than the readers' byte budget"
+# a head announcing 80 chunks and 79 continuation keys of about 900 kB each
+# (72 MB): a reader stops reading once it holds the budget (32 MB)
+python3 - "$NATS_PORT" "$(date +%s)" <<'PY' || fail "cannot put the hostile hot list"
+import socket, sys
+port, now = int(sys.argv[1]), sys.argv[2]
+s = socket.create_connection(("127.0.0.1", port))
+s.sendall(b'CONNECT {"verbose":false}\r\n')
+for c in range(80):
+    head = "#recmesh-hot 1 node=big time=%s gen=1 chunk=%d/80\n" % (now, c)
+    body = (head + "".join("1 A n%d-%d.example.\n" % (c, i) for i in range(45000)))[:900000].encode()
+    key = "t.big" if c == 0 else "t.big.%d" % c
+    s.sendall(b"PUB $KV.recmesh_hot.%s %d\r\n" % (key.encode(), len(body)) + body + b"\r\n")
+s.sendall(b"PING\r\n")
+buf = b""
+while b"PONG" not in buf and b"-ERR" not in buf:
+    d = s.recv(4096)
+    if not d:
+        break
+    buf += d
+sys.exit(0 if b"PONG" in buf else 1)
+PY
+"$RECMESH" hot --nats "$NATS" --cluster t --top 10 >"$RM_TMP/hot.out" 2>"$RM_TMP/hot.err" || true
+grep -q "hot list of node 'big' given up after reading [0-9]* of its 80 keys: over the byte budget of 33554432 bytes" "$RM_TMP/hot.err" \
+    || fail "the reader did not stop at the budget: $(grep -v '^ *$' "$RM_TMP/hot.err" | head -5)"
+read_keys=$(sed -n "s/.*given up after reading \([0-9]*\) of its 80 keys.*/\1/p" "$RM_TMP/hot.err" | head -1)
+((read_keys < 80)) || fail "all $read_keys keys were read"
+ok "a hot list beyond the byte budget: given up after $read_keys of 80 keys, not all held"
 
 rm_done
