@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define NOW 1700000000.0
 
@@ -536,6 +537,41 @@ static void test_chunk_slots_charged(void **state)
 	fleet_asm_destroy(as);
 }
 
+/* 1000 malformed replies make a bounded number of log lines: the first few and a total */
+static void test_bad_chunks_log_bounded(void **state)
+{
+	struct fleet_asm *as = fleet_asm_create(0);
+	struct hotmerge *m = hotmerge_create(10);
+	struct fleet_report rep = {0};
+	char path[] = "/tmp/test_fleet_log.XXXXXX", line[512];
+	int fd = mkstemp(path), saved = dup(2);
+	size_t lines = 0, total = 0;
+	assert_true(fd >= 0 && saved >= 0);
+	fflush(stderr);
+	dup2(fd, 2);
+	for (int i = 0; i < 1000; i++)
+		assert_int_equal(fleet_asm_feed(as, "garbage\n", 8, "r", NULL), FLEET_FEED_IGNORED);
+	fleet_asm_finish(as, NOW, 0, 0, m, &rep);
+	fflush(stderr);
+	dup2(saved, 2);
+	close(saved);
+	FILE *f = fdopen(fd, "r");
+	assert_non_null(f);
+	rewind(f);
+	while (fgets(line, sizeof(line), f)) {
+		lines++;
+		total += strstr(line, "1000 malformed or mismatched chunk(s) ignored in all") != NULL;
+	}
+	fclose(f);
+	unlink(path);
+	if (lines > 11 || total != 1)
+		fail_msg("1000 malformed chunks made %zu log lines, %zu with the total (want at most 11, 1)",
+			 lines, total);
+	fleet_report_free(&rep);
+	hotmerge_destroy(m);
+	fleet_asm_destroy(as);
+}
+
 /* At most FLEET_MAX_NODES nodes per run; folding one node at a time keeps each verdict */
 static void test_node_limit_and_fold(void **state)
 {
@@ -582,6 +618,7 @@ int main(void)
 		cmocka_unit_test(test_fair_share_against_max_scores),
 		cmocka_unit_test(test_budget_and_fail),
 		cmocka_unit_test(test_chunk_slots_charged),
+		cmocka_unit_test(test_bad_chunks_log_bounded),
 		cmocka_unit_test(test_bounded_candidates),
 		cmocka_unit_test(test_node_limit_and_fold),
 	};
