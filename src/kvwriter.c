@@ -159,32 +159,35 @@ static void on_hot_get(natsConnection *nc, natsSubscription *sub, natsMsg *msg, 
 		natsMsg_Destroy(msg);
 		return;
 	}
+	w->in_get++; /* until the end: kvwriter_destroy waits for it */
 	enum getlimit_verdict v = getlimit_check(&w->limit, reply, clock_mono());
 	if (v == GETLIMIT_OK) {
-		w->in_get++;
 		if ((list = w->served))
 			list->refs++;
-		pthread_mutex_unlock(&w->lock);
+	} else {
+		say = !(w->refused_said & (1u << v));
+		w->refused_said |= 1u << v;
+	}
+	pthread_mutex_unlock(&w->lock);
+	if (v == GETLIMIT_OK) {
 		for (size_t i = 0; list && i < list->n; i++)
 			natsConnection_Publish(nc, reply, list->c[i].data, (int)list->c[i].len);
 		atomic_fetch_add(&w->get_answered, 1);
-		pthread_mutex_lock(&w->lock);
-		served_put(list);
-		if (--w->in_get == 0)
-			pthread_cond_broadcast(&w->idle);
 	} else {
 		atomic_fetch_add(v == GETLIMIT_REFUSE_INBOX ? &w->get_refused_inbox
 			       : v == GETLIMIT_REFUSE_REPEAT  ? &w->get_refused_repeat
 						       : &w->get_refused_rate,
 			       1);
-		say = !(w->refused_said & (1u << v));
-		w->refused_said |= 1u << v;
 	}
-	pthread_mutex_unlock(&w->lock);
 	if (say)
 		log_warn("hot-list request on '%s' not answered: %s (said once; see the counters)",
 			 w->get_subject, why[v]);
 	natsMsg_Destroy(msg);
+	pthread_mutex_lock(&w->lock);
+	served_put(list);
+	if (--w->in_get == 0)
+		pthread_cond_broadcast(&w->idle);
+	pthread_mutex_unlock(&w->lock);
 }
 
 /* Writes the NS table; the bucket handle is opened (and created) on first use */
@@ -440,6 +443,8 @@ void kvwriter_destroy(struct kvwriter *w)
 		 * running: drain (which returns once the callbacks are done),
 		 * unsubscribe in case the drain could not finish, then wait
 		 * for any callback still inside on_hot_get before freeing.
+		 * (Only when the drain fails, a callback libnats has begun but
+		 * that has not yet taken the lock could still come late.)
 		 */
 		if (natsSubscription_DrainTimeout(w->get_sub, KVWRITER_DRAIN_MS) == NATS_OK)
 			natsSubscription_WaitForDrainCompletion(w->get_sub, KVWRITER_DRAIN_MS);
