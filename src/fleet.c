@@ -10,6 +10,7 @@
 #include "nstable.h"
 
 #include <math.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,7 +36,11 @@ struct fleet_asm {
 	struct fleet_node *nodes;
 	size_t nnodes, budget, bytes;
 	int full_logged;
+	size_t bad_chunks; /* malformed or mismatched chunks, the first FLEET_BAD_LOG_FIRST logged */
 };
+
+/* Malformed chunks or tables logged one by one per read; the rest as a total at the end */
+#define FLEET_BAD_LOG_FIRST 10
 
 const char *fleet_source_name(enum fleet_source s)
 {
@@ -115,12 +120,20 @@ static struct fleet_node *node_get(struct fleet_asm *a, const char *node, const 
 	return fn;
 }
 
-static void node_reset(struct fleet_asm *a, struct fleet_node *fn, const struct hotlist_header *h,
-		       const char *src)
+static void log_full(struct fleet_asm *a, const char *what)
 {
+	if (!a->full_logged)
+		log_warn("hot lists: %s; further chunks are not kept", what);
+	a->full_logged = 1;
+}
+
+/* Starts fn over for the list h announces; -1 when its chunk slots are over the budget */
+static int node_reset(struct fleet_asm *a, struct fleet_node *fn, const struct hotlist_header *h,
+		      const char *src)
+{
+	size_t slots = (size_t)h->chunks * FLEET_CHUNK_SLOT;
+	char why[160];
 	node_drop(a, fn);
-	fn->data = calloc(h->chunks, sizeof(*fn->data));
-	fn->len = calloc(h->chunks, sizeof(*fn->len));
 	fn->gen = h->gen;
 	fn->time = h->time;
 	fn->chunks = h->chunks;
@@ -129,8 +142,22 @@ static void node_reset(struct fleet_asm *a, struct fleet_node *fn, const struct 
 	fn->bad = fn->done = 0;
 	fn->why[0] = '\0';
 	snprintf(fn->src, sizeof(fn->src), "%s", src);
-	if (!fn->data || !fn->len)
+	/* the per-chunk slots count against the budget: many nodes announcing many chunks cannot grow past it */
+	if (slots > a->budget - a->bytes) {
+		snprintf(why, sizeof(why), "over the byte budget of %zu bytes", a->budget);
+		log_full(a, why);
+		node_give_up(a, fn, why);
+		return -1;
+	}
+	fn->data = calloc(h->chunks, sizeof(*fn->data));
+	fn->len = calloc(h->chunks, sizeof(*fn->len));
+	if (!fn->data || !fn->len) {
 		node_give_up(a, fn, "out of memory");
+		return 0;
+	}
+	fn->bytes = slots;
+	a->bytes += slots;
+	return 0;
 }
 
 void fleet_asm_fail(struct fleet_asm *a, const char *node, const char *why)
@@ -138,13 +165,6 @@ void fleet_asm_fail(struct fleet_asm *a, const char *node, const char *why)
 	struct fleet_node *fn = node_get(a, node, node);
 	if (fn)
 		node_give_up(a, fn, why);
-}
-
-static void log_full(struct fleet_asm *a, const char *what)
-{
-	if (!a->full_logged)
-		log_warn("hot lists: %s; further chunks are not kept", what);
-	a->full_logged = 1;
 }
 
 enum fleet_feed fleet_asm_feed(struct fleet_asm *a, const char *data, size_t len, const char *src,
@@ -155,12 +175,14 @@ enum fleet_feed fleet_asm_feed(struct fleet_asm *a, const char *data, size_t len
 	char err[160], why[160];
 
 	if (hotlist_parse_header(data, len, &h, err, sizeof(err)) < 0) {
-		log_warn("ignoring malformed hot list chunk from '%s': %s", src, err);
+		if (++a->bad_chunks <= FLEET_BAD_LOG_FIRST)
+			log_warn("ignoring malformed hot list chunk from '%s': %s", src, err);
 		return FLEET_FEED_IGNORED;
 	}
 	if (key_node && strcmp(h.node, key_node) != 0) {
-		log_warn("ignoring hot list chunk under key '%s': its header names node '%s'", src,
-			 h.node);
+		if (++a->bad_chunks <= FLEET_BAD_LOG_FIRST)
+			log_warn("ignoring hot list chunk under key '%s': its header names node '%s'",
+				 src, h.node);
 		return FLEET_FEED_IGNORED;
 	}
 	if (!(fn = node_get(a, h.node, src))) {
@@ -169,10 +191,9 @@ enum fleet_feed fleet_asm_feed(struct fleet_asm *a, const char *data, size_t len
 		log_full(a, what);
 		return FLEET_FEED_FULL;
 	}
-	if (!fn->data && !fn->done) {
-		node_reset(a, fn, &h, src); /* new */
-	} else if (h.gen > fn->gen) {
-		node_reset(a, fn, &h, src);
+	if ((!fn->data && !fn->done) || h.gen > fn->gen) { /* new, or a newer list */
+		if (node_reset(a, fn, &h, src) < 0)
+			return FLEET_FEED_FULL;
 	} else if (h.gen < fn->gen || fn->done) {
 		return FLEET_FEED_IGNORED; /* an older list, or one already judged */
 	}
@@ -301,6 +322,10 @@ void fleet_asm_finish(struct fleet_asm *a, double now, double max_age, double ha
 	size_t count, i = 0;
 
 	fleet_asm_fold(a, now, max_age, half_life, merge);
+	if (a->bad_chunks > FLEET_BAD_LOG_FIRST)
+		log_warn("hot lists: %zu malformed or mismatched chunk(s) ignored in all, the first %d "
+			 "shown",
+			 a->bad_chunks, FLEET_BAD_LOG_FIRST);
 	count = HASH_COUNT(a->nodes);
 	rep->node = calloc(count ? count : 1, sizeof(*rep->node));
 	rep->nodes = rep->node ? count : 0;
@@ -364,7 +389,17 @@ struct kvread {
 	kvStore *kv;
 	int64_t timeout_ms;
 	int give_up_fast; /* a read has used its whole deadline: the next ones are tried once */
+	int64_t deadline; /* 0, or when every read gives up (ms, now_ms) */
 };
+
+static atomic_int heads_said; /* the key limit was logged (once per process) */
+
+/* The deadline of one operation: its own timeout, within the whole read's deadline */
+static int64_t op_deadline(const struct kvread *r)
+{
+	int64_t d = now_ms() + r->timeout_ms;
+	return r->deadline && r->deadline < d ? r->deadline : d;
+}
 
 /* The wait of one try: what is left, at most 2 s, at least 100 ms */
 static int64_t try_wait(int64_t deadline)
@@ -385,7 +420,7 @@ static int backoff(int64_t deadline, int64_t *pause)
 
 static int kvread_open(struct kvread *r, natsStatus *st, char *err, size_t err_size)
 {
-	int64_t deadline = now_ms() + r->timeout_ms, pause = 100;
+	int64_t deadline = op_deadline(r), pause = 100;
 	char ebuf[256];
 	int tries = 0;
 	for (;;) {
@@ -435,7 +470,7 @@ static void keys_free(char **keys, int n)
 static int kvread_heads(struct kvread *r, const char *cluster, char ***keys, int *n, char *err,
 			size_t err_size)
 {
-	int64_t deadline = now_ms() + r->timeout_ms, pause = 100;
+	int64_t deadline = op_deadline(r), pause = 100;
 	char ebuf[256], stream[NAMES_KEY_MAX], filter[2 * NAMES_KEY_MAX], prefix[NAMES_KEY_MAX];
 	int tries = 0;
 
@@ -457,6 +492,13 @@ static int kvread_heads(struct kvread *r, const char *cluster, char ***keys, int
 			char **out = calloc((size_t)(count > 0 ? count : 1), sizeof(*out));
 			for (int i = 0; out && i < count; i++) {
 				const char *sub = subj->List[i].Subject;
+				if (got >= FLEET_MAX_NODES) {
+					if (!atomic_exchange(&heads_said, 1))
+						log_warn("KV bucket '%s': more than %d keys, the rest are not "
+							 "read (said once)",
+							 r->bucket, FLEET_MAX_NODES);
+					break;
+				}
 				if (sub && !strncmp(sub, prefix, strlen(prefix)) &&
 				    names_key_node(sub + strlen(prefix), cluster, NULL) &&
 				    (out[got] = strdup(sub + strlen(prefix))))
@@ -488,7 +530,7 @@ static int kvread_heads(struct kvread *r, const char *cluster, char ***keys, int
  */
 static int kvread_get(struct kvread *r, const char *key, kvEntry **e, char *err, size_t err_size)
 {
-	int64_t deadline = now_ms() + r->timeout_ms, pause = 100;
+	int64_t deadline = op_deadline(r), pause = 100;
 	char ebuf[256];
 	int tries = 0;
 	for (;;) {
@@ -576,7 +618,9 @@ static void read_node(struct kvread *r, struct fleet_asm *a, const char *cluster
 		ents[0] = head;
 		unsigned got = 1;
 		int race = 0;
-		for (unsigned c = 1; c < h.chunks; c++) {
+		/* what this read holds counts against the budget left before any chunk is fed */
+		size_t held = len + (size_t)h.chunks * FLEET_CHUNK_SLOT;
+		for (unsigned c = 1; c < h.chunks && held <= a->budget - a->bytes; c++) {
 			kvEntry *e = NULL;
 			if (names_chunk_key(key, sizeof(key), cluster, node, c) < 0)
 				break;
@@ -594,6 +638,7 @@ static void read_node(struct kvread *r, struct fleet_asm *a, const char *cluster
 				break;
 			}
 			ents[got++] = e;
+			held += (size_t)kvEntry_ValueLen(e);
 			if (hotlist_parse_header(kvEntry_ValueString(e), (size_t)kvEntry_ValueLen(e), &hc,
 						 err, sizeof(err)) < 0) {
 				snprintf(why, sizeof(why), "key '%s': %s", key, err);
@@ -618,6 +663,16 @@ static void read_node(struct kvread *r, struct fleet_asm *a, const char *cluster
 				free(ents);
 				return;
 			}
+		}
+		if (held > a->budget - a->bytes) {
+			snprintf(why, sizeof(why), "over the byte budget of %zu bytes", a->budget);
+			log_full(a, why);
+			log_warn("hot list of node '%s' given up after reading %u of its %u keys: %s", node,
+				 got, h.chunks, why);
+			fleet_asm_fail(a, node, why);
+			destroy_entries(ents, got);
+			free(ents);
+			return;
 		}
 		if (!race) {
 			for (unsigned c = 0; c < got; c++)
@@ -649,7 +704,7 @@ static int fetch_kv(natsConnection *nc, const char *cluster, double timeout, str
 		    double max_age, double half_life, struct hotmerge *merge, char *err,
 		    size_t err_size)
 {
-	struct kvread r = {nc, NAMES_HOT_BUCKET, NULL, NULL, (int64_t)(timeout * 1000), 0};
+	struct kvread r = {nc, NAMES_HOT_BUCKET, NULL, NULL, (int64_t)(timeout * 1000), 0, 0};
 	natsStatus st = NATS_OK;
 	char node[NAMES_MAX], **keys = NULL;
 	int n = 0;
@@ -802,8 +857,13 @@ static void add_ns_item(const struct nstable_item *it, void *arg)
 	nstable_merge_add(arg, it);
 }
 
+/* logged once per process: several threads read NS tables (the KV thread, auto-warm) */
+static atomic_int ns_full_said, ns_late_said;
+
 struct ns_fetch {
+	const char *cluster;
 	struct nstable_merge *merge;
+	size_t bad; /* malformed or mismatched tables, the first FLEET_BAD_LOG_FIRST logged */
 	double max_age, now;
 	int used;
 };
@@ -811,37 +871,48 @@ struct ns_fetch {
 static void feed_ns_head(const char *k, kvEntry *e, void *arg)
 {
 	struct ns_fetch *f = arg;
-	char node[64], perr[160];
+	char node[64], key_node[NAMES_MAX], perr[160];
 	double t = 0;
 	const char *data = kvEntry_ValueString(e);
 	size_t len = (size_t)kvEntry_ValueLen(e);
 	/* validate the whole value first: a bad table contributes nothing */
 	if (nstable_parse(data, len, node, &t, NULL, NULL, perr, sizeof(perr)) < 0) {
-		log_warn("ignoring NS table '%s': %s", k, perr);
+		if (++f->bad <= FLEET_BAD_LOG_FIRST)
+			log_warn("ignoring NS table '%s': %s", k, perr);
+	} else if (!names_key_node(k, f->cluster, key_node) || strcmp(key_node, node) != 0) {
+		/* one table is one node, the key's: a writer cannot speak for others under its key */
+		if (++f->bad <= FLEET_BAD_LOG_FIRST)
+			log_warn("ignoring NS table '%s': its header names node '%s'", k, node);
 	} else if (f->max_age > 0 && f->now - t > f->max_age) {
 		log_debug("ignoring NS table '%s': %.0f s old", k, f->now - t);
 	} else {
+		nstable_merge_table(f->merge);
 		nstable_parse(data, len, node, &t, add_ns_item, f->merge, perr, sizeof(perr));
 		f->used++;
 	}
 }
 
-int fleet_fetch_ns(natsConnection *nc, const char *cluster, double max_age, struct nstable_merge *merge,
-		   char *err, size_t err_size)
+int fleet_fetch_ns_within(natsConnection *nc, const char *cluster, double max_age, double within,
+			  struct nstable_merge *merge, char *err, size_t err_size)
 {
-	struct ns_fetch f = {merge, max_age, clock_unix(), 0};
-	struct kvread r = {nc, NAMES_NS_BUCKET, NULL, NULL, (int64_t)(FLEET_DEFAULT_TIMEOUT * 1000), 0};
+	struct ns_fetch f = {.cluster = cluster, .merge = merge, .max_age = max_age, .now = clock_unix()};
+	struct kvread r = {nc, NAMES_NS_BUCKET, NULL, NULL, (int64_t)(FLEET_DEFAULT_TIMEOUT * 1000), 0, 0};
 	natsStatus st = NATS_OK;
 	char kerr[320], **keys = NULL;
-	int n = 0;
+	int n = 0, i;
 
+	if (within > 0) {
+		r.deadline = now_ms() + (int64_t)(within * 1000);
+		if (r.timeout_ms > (int64_t)(within * 1000))
+			r.timeout_ms = (int64_t)(within * 1000);
+	}
 	if (kvread_open(&r, &st, err, err_size) < 0)
 		return -1;
 	if (kvread_heads(&r, cluster, &keys, &n, err, err_size) < 0) {
 		kvread_close(&r);
 		return -1;
 	}
-	for (int i = 0; i < n; i++) {
+	for (i = 0; i < n && !(r.deadline && now_ms() >= r.deadline); i++) {
 		kvEntry *e = NULL;
 		int g = kvread_get(&r, keys[i], &e, kerr, sizeof(kerr));
 		if (g < 0)
@@ -851,7 +922,22 @@ int fleet_fetch_ns(natsConnection *nc, const char *cluster, double max_age, stru
 		feed_ns_head(keys[i], e, &f);
 		kvEntry_Destroy(e);
 	}
+	if (nstable_merge_left_out(merge) && !atomic_exchange(&ns_full_said, 1))
+		log_warn("NS tables: more than %d addresses, %zu item(s) left out (said once)",
+			 NS_MERGE_MAX_ENTRIES, nstable_merge_left_out(merge));
+	if (f.bad > FLEET_BAD_LOG_FIRST)
+		log_warn("NS tables: %zu malformed or mismatched table(s) ignored in all, the first %d shown",
+			 f.bad, FLEET_BAD_LOG_FIRST);
+	if (i < n && !atomic_exchange(&ns_late_said, 1))
+		log_warn("NS tables: %d of %d not read within %.1f s, the refresh's deadline (said once)",
+			 n - i, n, within);
 	keys_free(keys, n);
 	kvread_close(&r);
 	return f.used;
+}
+
+int fleet_fetch_ns(natsConnection *nc, const char *cluster, double max_age, struct nstable_merge *merge,
+		   char *err, size_t err_size)
+{
+	return fleet_fetch_ns_within(nc, cluster, max_age, 0, merge, err, err_size);
 }

@@ -24,6 +24,8 @@ enum fleet_source { FLEET_SOURCE_KV = 1, FLEET_SOURCE_REQUEST = 2 };
 #define FLEET_RACE_TRIES 3          /* reads of a node's head when its chunks disagree */
 #define FLEET_BYTE_BUDGET (32u << 20) /* chunk text held at once by the assembler */
 #define FLEET_MAX_NODES 4096        /* nodes one assembler keeps track of */
+/* what each chunk a list announces costs the byte budget before any arrives */
+#define FLEET_CHUNK_SLOT (sizeof(char *) + sizeof(size_t))
 #define FLEET_REQUEST_WAIT_MS 1500  /* collecting hot.get replies: at most this long */
 #define FLEET_REQUEST_QUIET_MS 300  /* ... and stop after this long without a reply */
 
@@ -78,6 +80,9 @@ int fleet_top(natsConnection *nc, const char *cluster, double max_age, double ha
 struct nstable_merge;
 int fleet_fetch_ns(natsConnection *nc, const char *cluster, double max_age, struct nstable_merge *merge,
 		   char *err, size_t err_size);
+/* The same within `within` seconds in all (0: no overall deadline); what is left unread is logged */
+int fleet_fetch_ns_within(natsConnection *nc, const char *cluster, double max_age, double within,
+			  struct nstable_merge *merge, char *err, size_t err_size);
 
 /*
  * The hot-list assembler under fleet_fetch_hot, without NATS: it takes the

@@ -172,6 +172,13 @@ int intel_refresh_from_fleet(natsConnection *nc, const char *cluster, double max
 			     const char *path, int mode, struct intel_refresh *out, char *err,
 			     size_t err_size)
 {
+	return intel_refresh_within(nc, cluster, max_age, 0, path, mode, out, err, err_size);
+}
+
+int intel_refresh_within(natsConnection *nc, const char *cluster, double max_age, double within,
+			 const char *path, int mode, struct intel_refresh *out, char *err,
+			 size_t err_size)
+{
 	struct nstable_merge *m = nstable_merge_create();
 	struct nstable_item *items = NULL;
 	double now = clock_unix();
@@ -184,7 +191,7 @@ int intel_refresh_from_fleet(natsConnection *nc, const char *cluster, double max
 		snprintf(err, err_size, "out of memory");
 		return -1;
 	}
-	if ((out->tables = fleet_fetch_ns(nc, cluster, max_age, m, err, err_size)) < 0)
+	if ((out->tables = fleet_fetch_ns_within(nc, cluster, max_age, within, m, err, err_size)) < 0)
 		goto done;
 	rc = 0;
 	if (out->tables == 0 && mode != INTEL_FOR_NODE)

@@ -77,5 +77,9 @@ struct intel_refresh {
 int intel_refresh_from_fleet(natsConnection *nc, const char *cluster, double max_age,
 			     const char *path, int mode, struct intel_refresh *out, char *err,
 			     size_t err_size);
+/* The same, reading the tables within `within` seconds in all (0: no overall deadline) */
+int intel_refresh_within(natsConnection *nc, const char *cluster, double max_age, double within,
+			 const char *path, int mode, struct intel_refresh *out, char *err,
+			 size_t err_size);
 
 #endif

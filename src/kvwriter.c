@@ -5,7 +5,10 @@
  *   - the KV thread owns the KV handles and writes the snapshots;
  *   - the snapshot to write next (pending) comes from the publisher's drain
  *     thread under lock; the last written list (served) moves from the KV
- *     thread to the hot.get responder (a nats.c thread) under the same lock.
+ *     thread to the hot.get responder (a nats.c thread) under the same lock,
+ *     as a reference: the responder publishes outside the lock;
+ *   - kvwriter_destroy drains the hot.get subscription and waits for any
+ *     responder still running (in_get) before it frees anything.
  */
 #include "config.h"
 
@@ -24,6 +27,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* How long shutdown waits for hot.get replies being sent */
+#define KVWRITER_DRAIN_MS 2000
+/* The longest an intelligence refresh on the KV thread takes (seconds) */
+#define KVWRITER_INTEL_DEADLINE_MAX 5.0
+
 struct kvwriter {
 	natsConnection *nc;
 	char *cluster, *node, *intel_file;
@@ -39,10 +47,13 @@ struct kvwriter {
 	pthread_cond_t cond;
 	struct hotlist_chunk *pending; /* written by the KV thread next */
 	size_t pending_n;
-	struct hotlist_chunk *served; /* last written, answered on hot.get */
-	size_t served_n;
+	struct served *served; /* last written, answered on hot.get (a reference) */
+	pthread_cond_t idle;	/* signalled when the last hot.get callback leaves */
+	unsigned in_get;	/* hot.get callbacks running; under lock */
+	int closing;		/* destroy has begun: callbacks answer nothing; under lock */
 	char *ns_pending; /* the NS table's KV value, written next */
 	size_t ns_len;
+	double last_submit, submit_interval; /* monotonic; the time between the last two snapshots */
 	int stop;
 	char *intel_next; /* a reload's new intelligence file, taken by the KV thread */
 	int intel_changed;
@@ -55,6 +66,26 @@ struct kvwriter {
 	atomic_uint_fast64_t hot_writes, hot_write_errors, intel_writes, intel_dead;
 	atomic_uint_fast64_t get_answered, get_refused_inbox, get_refused_repeat, get_refused_rate;
 };
+
+/*
+ * A written list shared by the KV thread and the hot.get callbacks: a
+ * callback takes a reference under the lock and publishes outside it, so
+ * a slow publish never stalls kvwriter_submit or the KV thread.
+ */
+struct served {
+	struct hotlist_chunk *c;
+	size_t n;
+	unsigned refs; /* under the kvwriter's lock */
+};
+
+/* Drops a reference; call with the lock held */
+static void served_put(struct served *s)
+{
+	if (s && --s->refs == 0) {
+		hotlist_chunks_free(s->c, s->n);
+		free(s);
+	}
+}
 
 void kvwriter_get_stats(struct kvwriter *w, struct kvwriter_stats *st)
 {
@@ -71,7 +102,11 @@ void kvwriter_get_stats(struct kvwriter *w, struct kvwriter_stats *st)
 void kvwriter_submit(struct kvwriter *w, struct hotlist_chunk *chunks, size_t n, char *ns_text,
 		     size_t ns_len)
 {
+	double now = clock_mono();
 	pthread_mutex_lock(&w->lock);
+	if (w->last_submit > 0)
+		w->submit_interval = now - w->last_submit;
+	w->last_submit = now;
 	hotlist_chunks_free(w->pending, w->pending_n);
 	w->pending = chunks;
 	w->pending_n = n;
@@ -115,27 +150,44 @@ static void on_hot_get(natsConnection *nc, natsSubscription *sub, natsMsg *msg, 
 				    "it asked again within the interval", "the request rate limit"};
 	struct kvwriter *w = closure;
 	const char *reply = natsMsg_GetReply(msg);
+	struct served *list = NULL;
 	int say = 0;
 	(void)sub;
 	pthread_mutex_lock(&w->lock);
+	if (w->closing) {
+		pthread_mutex_unlock(&w->lock);
+		natsMsg_Destroy(msg);
+		return;
+	}
+	w->in_get++; /* until the end: kvwriter_destroy waits for it */
 	enum getlimit_verdict v = getlimit_check(&w->limit, reply, clock_mono());
 	if (v == GETLIMIT_OK) {
-		for (size_t i = 0; i < w->served_n; i++)
-			natsConnection_Publish(nc, reply, w->served[i].data, (int)w->served[i].len);
+		if ((list = w->served))
+			list->refs++;
+	} else {
+		say = !(w->refused_said & (1u << v));
+		w->refused_said |= 1u << v;
+	}
+	pthread_mutex_unlock(&w->lock);
+	if (v == GETLIMIT_OK) {
+		for (size_t i = 0; list && i < list->n; i++)
+			natsConnection_Publish(nc, reply, list->c[i].data, (int)list->c[i].len);
 		atomic_fetch_add(&w->get_answered, 1);
 	} else {
 		atomic_fetch_add(v == GETLIMIT_REFUSE_INBOX ? &w->get_refused_inbox
 			       : v == GETLIMIT_REFUSE_REPEAT  ? &w->get_refused_repeat
 						       : &w->get_refused_rate,
 			       1);
-		say = !(w->refused_said & (1u << v));
-		w->refused_said |= 1u << v;
 	}
-	pthread_mutex_unlock(&w->lock);
 	if (say)
 		log_warn("hot-list request on '%s' not answered: %s (said once; see the counters)",
 			 w->get_subject, why[v]);
 	natsMsg_Destroy(msg);
+	pthread_mutex_lock(&w->lock);
+	served_put(list);
+	if (--w->in_get == 0)
+		pthread_cond_broadcast(&w->idle);
+	pthread_mutex_unlock(&w->lock);
 }
 
 /* Writes the NS table; the bucket handle is opened (and created) on first use */
@@ -157,12 +209,19 @@ static void write_ns(struct kvwriter *w, kvStore **nskv, jsCtx **nsjs, const cha
 }
 
 /* Refreshes the intelligence file from the fleet's merged NS table */
-static void refresh_intel(struct kvwriter *w)
+/* The intelligence refresh's deadline: half the interval between snapshots, 0.2 s to 5 s */
+static double intel_deadline(double interval)
+{
+	double d = interval > 0 ? interval / 2 : KVWRITER_INTEL_DEADLINE_MAX;
+	return d < 0.2 ? 0.2 : d > KVWRITER_INTEL_DEADLINE_MAX ? KVWRITER_INTEL_DEADLINE_MAX : d;
+}
+
+static void refresh_intel(struct kvwriter *w, double within)
 {
 	char err[512];
 	struct intel_refresh ir;
-	if (intel_refresh_from_fleet(w->nc, w->cluster, w->intel_max_age, w->intel_file, INTEL_FOR_NODE,
-				     &ir, err, sizeof(err)) < 0) {
+	if (intel_refresh_within(w->nc, w->cluster, w->intel_max_age, within, w->intel_file,
+				 INTEL_FOR_NODE, &ir, err, sizeof(err)) < 0) {
 		/*
 		 * No NS bucket yet is normal and quiet; a file that cannot be
 		 * written (a missing directory: nodes do not create it) is an
@@ -246,19 +305,12 @@ static void *kv_main(void *arg)
 			w->intel_err[0] = '\0';
 			w->intel_bound_said = 0;
 		}
+		double interval = w->submit_interval;
 		pthread_mutex_unlock(&w->lock);
-		if (ns_text && connected(w)) {
-			/* even an empty table, so that a stale one in the bucket is replaced */
-			if (ns_seen || (strchr(ns_text, '\n') && strchr(ns_text, '\n')[1] != '\0')) {
-				write_ns(w, &nskv, &nsjs, ns_text, ns_len);
-				ns_seen = 1;
-			}
-			if (w->intel_file)
-				refresh_intel(w);
-		}
-		free(ns_text);
-		if (!c)
+		if (!c) {
+			free(ns_text);
 			break;
+		}
 
 		int ok = 0;
 		if (!connected(w)) {
@@ -294,11 +346,35 @@ static void *kv_main(void *arg)
 		} else {
 			atomic_fetch_add(&w->hot_write_errors, 1);
 		}
+		struct served *next = calloc(1, sizeof(*next));
+		if (next) {
+			next->c = c;
+			next->n = n;
+			next->refs = 1;
+		} else {
+			hotlist_chunks_free(c, n); /* out of memory: hot.get answers the older list */
+		}
 		pthread_mutex_lock(&w->lock);
-		hotlist_chunks_free(w->served, w->served_n);
-		w->served = c;
-		w->served_n = n;
+		if (next) {
+			served_put(w->served);
+			w->served = next;
+		}
 		pthread_mutex_unlock(&w->lock);
+		/*
+		 * The NS table and the intelligence refresh come after the hot
+		 * list, within a share of the interval between snapshots: a
+		 * large or slow NS bucket never delays the next hot-list write.
+		 */
+		if (ns_text && connected(w)) {
+			/* even an empty table, so that a stale one in the bucket is replaced */
+			if (ns_seen || (strchr(ns_text, '\n') && strchr(ns_text, '\n')[1] != '\0')) {
+				write_ns(w, &nskv, &nsjs, ns_text, ns_len);
+				ns_seen = 1;
+			}
+			if (w->intel_file)
+				refresh_intel(w, intel_deadline(interval));
+		}
+		free(ns_text);
 		if (stopping)
 			break;
 	}
@@ -320,6 +396,7 @@ struct kvwriter *kvwriter_create(natsConnection *nc, const struct kvwriter_confi
 	w->intel_max_age = cfg->intel_max_age;
 	pthread_mutex_init(&w->lock, NULL);
 	pthread_cond_init(&w->cond, NULL);
+	pthread_cond_init(&w->idle, NULL);
 	getlimit_init(&w->limit, GETLIMIT_RATE, GETLIMIT_BURST, GETLIMIT_INTERVAL);
 	w->cluster = strdup(cfg->cluster);
 	w->node = strdup(cfg->node);
@@ -361,14 +438,30 @@ void kvwriter_destroy(struct kvwriter *w)
 		pthread_join(w->thread, NULL);
 	}
 	if (w->get_sub) {
+		/*
+		 * libnats' unsubscribe does not wait for a callback already
+		 * running: drain (which returns once the callbacks are done),
+		 * unsubscribe in case the drain could not finish, then wait
+		 * for any callback still inside on_hot_get before freeing.
+		 * (Only when the drain fails, a callback libnats has begun but
+		 * that has not yet taken the lock could still come late.)
+		 */
+		if (natsSubscription_DrainTimeout(w->get_sub, KVWRITER_DRAIN_MS) == NATS_OK)
+			natsSubscription_WaitForDrainCompletion(w->get_sub, KVWRITER_DRAIN_MS);
 		natsSubscription_Unsubscribe(w->get_sub);
+		pthread_mutex_lock(&w->lock);
+		w->closing = 1;
+		while (w->in_get > 0)
+			pthread_cond_wait(&w->idle, &w->lock);
+		pthread_mutex_unlock(&w->lock);
 		natsSubscription_Destroy(w->get_sub);
 	}
 	hotlist_chunks_free(w->pending, w->pending_n);
-	hotlist_chunks_free(w->served, w->served_n);
+	served_put(w->served);
 	free(w->ns_pending);
 	pthread_mutex_destroy(&w->lock);
 	pthread_cond_destroy(&w->cond);
+	pthread_cond_destroy(&w->idle);
 	free(w->cluster);
 	free(w->node);
 	free(w->intel_file);

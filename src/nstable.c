@@ -12,6 +12,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -271,6 +272,56 @@ int nstable_parse(const char *data, size_t len, char node[64], double *time, nst
 	return nstable_parse_at(data, len, clock_unix(), node, time, cb, arg, err, err_size);
 }
 
+/*
+ * The addresses of one table seen so far, to refuse a table that names one
+ * twice (it would count as two nodes' evidence): open addressing on the
+ * 17-byte key, grown at half full.
+ */
+struct addr_seen {
+	uint8_t (*key)[18]; /* key[i][17]: 1 when the slot is used */
+	size_t size, used;
+};
+
+static size_t addr_hash(const uint8_t key[17])
+{
+	uint64_t h = 1469598103934665603ULL;
+	for (int i = 0; i < 17; i++)
+		h = (h ^ key[i]) * 1099511628211ULL;
+	return (size_t)(h ^ (h >> 32));
+}
+
+static void addr_put(uint8_t (*tab)[18], size_t size, const uint8_t key[17])
+{
+	size_t j = addr_hash(key) & (size - 1);
+	while (tab[j][17])
+		j = (j + 1) & (size - 1);
+	memcpy(tab[j], key, 17);
+	tab[j][17] = 1;
+}
+
+/* 1 when key was seen before (now it is), 0 when not, -1 out of memory */
+static int addr_seen_check(struct addr_seen *s, const uint8_t key[17])
+{
+	if (s->used * 2 >= s->size) {
+		size_t size = s->size ? s->size * 2 : 64;
+		uint8_t (*tab)[18] = calloc(size, sizeof(*tab));
+		if (!tab)
+			return -1;
+		for (size_t i = 0; i < s->size; i++)
+			if (s->key[i][17])
+				addr_put(tab, size, s->key[i]);
+		free(s->key);
+		s->key = tab;
+		s->size = size;
+	}
+	for (size_t j = addr_hash(key) & (s->size - 1); s->key[j][17]; j = (j + 1) & (s->size - 1))
+		if (memcmp(s->key[j], key, 17) == 0)
+			return 1;
+	addr_put(s->key, s->size, key);
+	s->used++;
+	return 0;
+}
+
 int nstable_parse_at(const char *data, size_t len, double now, char node[64], double *time,
 		     nstable_item_cb cb, void *arg, char *err, size_t err_size)
 {
@@ -278,31 +329,50 @@ int nstable_parse_at(const char *data, size_t len, double now, char node[64], do
 	size_t l;
 	double t = 0;
 	struct linefmt lf;
-	int items = 0, r;
+	struct addr_seen seen = {NULL, 0, 0};
+	int items = 0, r, rc = -1;
 
 	linefmt_init(&lf, data, len);
 	while ((r = linefmt_next(&lf, buf, sizeof(buf), &line, &l, err, err_size)) > 0) {
 		if (lf.lineno == 1) {
 			if (parse_header(line, now, n, &t, err, err_size) < 0)
-				return -1;
+				goto out;
 			continue;
 		}
 		if (l == 0)
 			continue;
 		struct nstable_item it;
+		uint8_t key[17];
 		if (parse_item(line, t, &it, lf.lineno, err, err_size) < 0)
-			return -1;
+			goto out;
+		make_key(key, it.family, it.addr);
+		int dup = addr_seen_check(&seen, key);
+		if (dup < 0) {
+			linefmt_fail(err, err_size, "out of memory");
+			goto out;
+		}
+		if (dup) {
+			linefmt_fail(err, err_size, "duplicate address on line %zu", lf.lineno);
+			goto out;
+		}
 		if (cb)
 			cb(&it, arg);
 		items++;
 	}
-	if (r < 0) /* too long or a NUL byte */
-		return linefmt_fail(err, err_size, "bad line %zu", lf.lineno);
-	if (lf.lineno == 0)
-		return linefmt_fail(err, err_size, "empty value");
+	if (r < 0) { /* too long or a NUL byte */
+		linefmt_fail(err, err_size, "bad line %zu", lf.lineno);
+		goto out;
+	}
+	if (lf.lineno == 0) {
+		linefmt_fail(err, err_size, "empty value");
+		goto out;
+	}
 	memcpy(node, n, 64);
 	*time = t;
-	return items;
+	rc = items;
+out:
+	free(seen.key);
+	return rc;
 }
 
 struct merge_entry {
@@ -320,6 +390,8 @@ struct merge_entry {
 
 static void add_run(struct merge_entry *e, const struct nstable_item *it)
 {
+	if (e->nruns >= NS_MERGE_MAX_RUNS)
+		return; /* more tables than a fleet has: the runs so far decide */
 	if (e->nruns == e->cap) {
 		size_t cap = e->cap ? e->cap * 2 : 4;
 		void *n = realloc(e->runs, cap * sizeof(*e->runs));
@@ -336,7 +408,20 @@ static void add_run(struct merge_entry *e, const struct nstable_item *it)
 struct nstable_merge {
 	struct merge_entry *entries;
 	size_t count;
+	unsigned tables;   /* nstable_merge_table calls: the nodes whose tables are merged */
+	size_t left_out;   /* items of new addresses refused at NS_MERGE_MAX_ENTRIES */
 };
+
+void nstable_merge_table(struct nstable_merge *m)
+{
+	if (m->tables < UINT_MAX)
+		m->tables++;
+}
+
+size_t nstable_merge_left_out(const struct nstable_merge *m)
+{
+	return m->left_out;
+}
 
 struct nstable_merge *nstable_merge_create(void)
 {
@@ -364,6 +449,10 @@ void nstable_merge_add(struct nstable_merge *m, const struct nstable_item *it)
 	make_key(key, it->family, it->addr);
 	HASH_FIND(hh, m->entries, key, sizeof(key), e);
 	if (!e) {
+		if (m->count >= NS_MERGE_MAX_ENTRIES) {
+			m->left_out++;
+			return;
+		}
 		if (!(e = calloc(1, sizeof(*e))))
 			return;
 		memcpy(e->key, key, sizeof(key));
@@ -437,18 +526,34 @@ struct nstable_item *nstable_merge_items(struct nstable_merge *m, double now, si
 	*n = 0;
 	if (!out)
 		return NULL;
+	/* the fleet's size: the tables merged, or (without nstable_merge_table) the most runs of an entry */
+	size_t fleet = m->tables;
+	HASH_ITER(hh, m->entries, e, tmp)
+	{
+		if (e->nruns > fleet)
+			fleet = e->nruns;
+	}
 	HASH_ITER(hh, m->entries, e, tmp)
 	{
 		/*
 		 * The fleet's run of timeouts: only the runs that ended after the
 		 * latest answer any node saw count, so an answer clears every run
-		 * before it, on every node.
+		 * before it, on every node. Each run is one node's (a table names
+		 * an address once); in a fleet of more than one node, the runs
+		 * count only when at least NS_DEAD_MIN_NODES nodes report one, so
+		 * no single node's table makes a server dead for everybody.
 		 */
 		struct nstable_item *x = &e->item;
+		size_t witnesses = 0;
 		x->streak = 0;
 		for (size_t k = 0; k < e->nruns; k++)
-			if (e->runs[k].last_timeout > x->last_answer && fresh(e->runs[k].last_timeout, now))
+			if (e->runs[k].streak > 0 && e->runs[k].last_timeout > x->last_answer &&
+			    fresh(e->runs[k].last_timeout, now)) {
 				x->streak = sat_add32(x->streak, e->runs[k].streak);
+				witnesses++;
+			}
+		if (fleet > 1 && witnesses < NS_DEAD_MIN_NODES)
+			x->streak = 0;
 		e->state = (int)nstable_state_of(x, now);
 	}
 	all = (struct merge_entry **)TOPN_SORTED(m->entries, struct merge_entry, cmp_merged, &count);

@@ -21,6 +21,10 @@
 #include <stdint.h>
 
 #define NS_DEAD_MIN_TIMEOUTS 2 /* timeouts in a row, fleet-wide, before a server counts as dead: never one */
+/* nodes that must report a run of timeouts before it counts, unless the fleet is one node */
+#define NS_DEAD_MIN_NODES 2
+#define NS_MERGE_MAX_ENTRIES 65536 /* addresses one merge keeps; further ones are left out */
+#define NS_MERGE_MAX_RUNS 4096     /* node runs kept per address (FLEET_MAX_NODES) */
 #define NS_SLOW_MS 200.0
 #define NS_TABLE_MAX_AGE 3600.0 /* a node's table this old is from a node that is gone: ignored */
 /*
@@ -101,12 +105,22 @@ int nstable_parse(const char *data, size_t len, char node[64], double *time, nst
 struct nstable_merge;
 struct nstable_merge *nstable_merge_create(void);
 void nstable_merge_destroy(struct nstable_merge *m);
+/*
+ * Says that the items added next come from one more node's table (a table
+ * names an address once: the parser refuses a repeat). Without these
+ * calls, each item added for an address counts as another node's.
+ */
+void nstable_merge_table(struct nstable_merge *m);
+/* Adds one item; a new address beyond NS_MERGE_MAX_ENTRIES is left out (counted) */
 void nstable_merge_add(struct nstable_merge *m, const struct nstable_item *item);
+size_t nstable_merge_left_out(const struct nstable_merge *m);
 /*
  * All merged items as of now, deadest/slowest first; malloc'd array
  * (free()). The merged streak sums (saturating) the nodes' runs of
  * timeouts that ended after the latest answer any node saw and at most
- * NS_DEAD_FRESH before now (and not after now + NS_CLOCK_SKEW).
+ * NS_DEAD_FRESH before now (and not after now + NS_CLOCK_SKEW); when the
+ * fleet has more than one node (tables merged, or runs of one address)
+ * and fewer than NS_DEAD_MIN_NODES nodes have such a run, it is 0.
  */
 struct nstable_item *nstable_merge_items(struct nstable_merge *m, double now, size_t *n);
 /*

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define NOW 1700000000.0
 
@@ -445,7 +446,9 @@ static void test_budget_and_fail(void **state)
 {
 	size_t n;
 	struct hotlist_chunk *c = make_list("big", NOW, 1, "n", 200, 1400, &n);
-	struct fleet_asm *as = fleet_asm_create(c[0].len + 10);
+	/* room for the first chunk and the list's chunk slots, not for the second chunk */
+	size_t budget = c[0].len + n * FLEET_CHUNK_SLOT + 10;
+	struct fleet_asm *as = fleet_asm_create(budget);
 	struct hotmerge *m = hotmerge_create(100);
 	struct fleet_report rep = {0};
 	char want[96];
@@ -457,7 +460,7 @@ static void test_budget_and_fail(void **state)
 	fleet_asm_finish(as, NOW, 0, 0, m, &rep);
 	assert_int_equal(rep.nodes, 2);
 	assert_int_equal(rep.used, 0);
-	snprintf(want, sizeof(want), "over the byte budget of %zu bytes", c[0].len + 10);
+	snprintf(want, sizeof(want), "over the byte budget of %zu bytes", budget);
 	assert_string_equal(node_report(&rep, "big")->why, want);
 	assert_string_equal(node_report(&rep, "gone")->why,
 			    "cannot read key 'prod.gone': Timeout (3 tries)");
@@ -507,6 +510,68 @@ static void test_bounded_candidates(void **state)
 	hotmerge_destroy(m);
 }
 
+/*
+ * Every node announcing 4096 chunks in a one-line reply: the chunk slots
+ * count against the byte budget, so the assembler says full long before
+ * FLEET_MAX_NODES such nodes (each would hold 4096 slots)
+ */
+static void test_chunk_slots_charged(void **state)
+{
+	struct fleet_asm *as = fleet_asm_create(0);
+	char text[160];
+	int i, full = -1;
+	size_t per = 4096 * FLEET_CHUNK_SLOT, most = FLEET_BYTE_BUDGET / per;
+	for (i = 0; i < FLEET_MAX_NODES && full < 0; i++) {
+		int l = snprintf(text, sizeof(text),
+				 "#recmesh-hot 1 node=n%d time=%.3f gen=1 chunk=0/4096\n1 A a%d.\n", i,
+				 NOW, i);
+		enum fleet_feed f = fleet_asm_feed(as, text, (size_t)l, "r", NULL);
+		if (f == FLEET_FEED_FULL)
+			full = i;
+		else if (f != FLEET_FEED_OK)
+			fail_msg("node %d: feed gave %d", i, f);
+	}
+	if (full < 0 || (size_t)full > most)
+		fail_msg("budget %u bytes, %zu bytes of slots a node: full at node %d (want at most %zu)",
+			 FLEET_BYTE_BUDGET, per, full, most);
+	fleet_asm_destroy(as);
+}
+
+/* 1000 malformed replies make a bounded number of log lines: the first few and a total */
+static void test_bad_chunks_log_bounded(void **state)
+{
+	struct fleet_asm *as = fleet_asm_create(0);
+	struct hotmerge *m = hotmerge_create(10);
+	struct fleet_report rep = {0};
+	char path[] = "/tmp/test_fleet_log.XXXXXX", line[512];
+	int fd = mkstemp(path), saved = dup(2);
+	size_t lines = 0, total = 0;
+	assert_true(fd >= 0 && saved >= 0);
+	fflush(stderr);
+	dup2(fd, 2);
+	for (int i = 0; i < 1000; i++)
+		assert_int_equal(fleet_asm_feed(as, "garbage\n", 8, "r", NULL), FLEET_FEED_IGNORED);
+	fleet_asm_finish(as, NOW, 0, 0, m, &rep);
+	fflush(stderr);
+	dup2(saved, 2);
+	close(saved);
+	FILE *f = fdopen(fd, "r");
+	assert_non_null(f);
+	rewind(f);
+	while (fgets(line, sizeof(line), f)) {
+		lines++;
+		total += strstr(line, "1000 malformed or mismatched chunk(s) ignored in all") != NULL;
+	}
+	fclose(f);
+	unlink(path);
+	if (lines > 11 || total != 1)
+		fail_msg("1000 malformed chunks made %zu log lines, %zu with the total (want at most 11, 1)",
+			 lines, total);
+	fleet_report_free(&rep);
+	hotmerge_destroy(m);
+	fleet_asm_destroy(as);
+}
+
 /* At most FLEET_MAX_NODES nodes per run; folding one node at a time keeps each verdict */
 static void test_node_limit_and_fold(void **state)
 {
@@ -552,6 +617,8 @@ int main(void)
 		cmocka_unit_test(test_meta_types_left_out),
 		cmocka_unit_test(test_fair_share_against_max_scores),
 		cmocka_unit_test(test_budget_and_fail),
+		cmocka_unit_test(test_chunk_slots_charged),
+		cmocka_unit_test(test_bad_chunks_log_bounded),
 		cmocka_unit_test(test_bounded_candidates),
 		cmocka_unit_test(test_node_limit_and_fold),
 	};

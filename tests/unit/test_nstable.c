@@ -146,6 +146,10 @@ static void test_text(void **state)
 		{"#recmesh-ns 1 node=n time=1\n\n192.0.2.1 1 1 0 0 1 1\n", "bad item on line 3"},
 		{"#recmesh-ns 1 node=n time=1\nexample.com 1 1 0 0 1 1 1\n", "bad address on line 2"},
 		{longer, "bad line 2"},
+		/* one table naming an address twice would count as two nodes' evidence */
+		{"#recmesh-ns 1 node=n time=10\n192.0.2.1 0 0 5 5 0 9 9\n192.0.2.2 0 0 1 1 0 9 9\n"
+		 "192.0.2.1 0 0 5 5 0 9 9\n",
+		 "duplicate address on line 4"},
 	};
 	for (size_t i = 0; i < sizeof(why) / sizeof(why[0]); i++) {
 		err[0] = '\0';
@@ -198,26 +202,98 @@ static void test_merge_states(void **state)
 	out = nstable_merge_items(m, NOW, &n);
 	assert_int_equal(nstable_state_of(&out[0], NOW), NS_SLOW); /* it answers, in 300 ms */
 	free(out);
-	/* after that answer, a node's older run does not count: one new timeout is not enough */
+	/*
+	 * after that answer, a node's older run does not count: one new timeout
+	 * is not enough, and one node's run alone counts for nothing in a fleet
+	 */
 	it = mk(A1, 0, 5, 5, 0, 101.5);
 	nstable_merge_add(m, &it);
 	it = mk(A1, 0, 1, 1, 0, 103);
 	nstable_merge_add(m, &it);
 	out = nstable_merge_items(m, NOW, &n);
-	assert_int_equal(out[0].streak, 1);
+	assert_int_equal(out[0].streak, 0);
 	assert_int_not_equal(nstable_state_of(&out[0], NOW), NS_DEAD);
 	free(out);
-	/* an old answer does not clear a newer run of timeouts */
+	/* an old answer does not clear a newer run of timeouts (reported by two nodes) */
 	it = mk(A2, 5, 0, 0, 50, 0);
 	nstable_merge_add(m, &it);
 	it = mk(A2, 0, 3, 3, 0, 90);
 	nstable_merge_add(m, &it);
 	out = nstable_merge_items(m, NOW, &n);
+	if (nstable_state_of(&out[0], NOW) == NS_DEAD || nstable_state_of(&out[1], NOW) == NS_DEAD)
+		fail_msg("one node's run made a server dead (streaks %u, %u)", out[0].streak, out[1].streak);
+	free(out);
+	it = mk(A2, 0, 1, 1, 0, 91);
+	nstable_merge_add(m, &it);
+	out = nstable_merge_items(m, NOW, &n);
 	assert_int_equal(n, 2);
+	assert_int_equal(out[0].streak, 4);
 	assert_memory_equal(out[0].addr, A2, 4); /* dead ones first */
 	assert_int_equal(nstable_state_of(&out[0], NOW), NS_DEAD);
 	assert_string_equal(nstable_state_name(NS_DEAD), "dead");
 
+	free(out);
+	nstable_merge_destroy(m);
+}
+
+/* Attack: one node's table cannot make a server dead for a fleet of several; alone it can */
+static void test_one_node_evidence(void **state)
+{
+	struct nstable_merge *m = nstable_merge_create();
+	struct nstable_item it, *out;
+	size_t n;
+	/* three nodes' tables; one says 1000 timeouts in a row, fresh */
+	nstable_merge_table(m);
+	it = mk(A1, 0, 1000, 1000, 0, NOW - 1);
+	nstable_merge_add(m, &it);
+	nstable_merge_table(m);
+	nstable_merge_table(m);
+	out = nstable_merge_items(m, NOW, &n);
+	assert_int_equal(n, 1);
+	if (nstable_state_of(&out[0], NOW) == NS_DEAD || out[0].streak != 0)
+		fail_msg("one node of 3: state %s, streak %u (want not dead, 0)",
+			 nstable_state_name(nstable_state_of(&out[0], NOW)), out[0].streak);
+	free(out);
+	/* a second node's timeout corroborates it */
+	it = mk(A1, 0, 1, 1, 0, NOW - 2);
+	nstable_merge_add(m, &it);
+	out = nstable_merge_items(m, NOW, &n);
+	assert_int_equal(nstable_state_of(&out[0], NOW), NS_DEAD);
+	assert_int_equal(out[0].streak, 1001);
+	free(out);
+	nstable_merge_destroy(m);
+	/* a fleet of one node: its own run decides */
+	m = nstable_merge_create();
+	nstable_merge_table(m);
+	it = mk(A1, 0, 2, 2, 0, NOW - 1);
+	nstable_merge_add(m, &it);
+	out = nstable_merge_items(m, NOW, &n);
+	assert_int_equal(nstable_state_of(&out[0], NOW), NS_DEAD);
+	free(out);
+	nstable_merge_destroy(m);
+}
+
+/* The merge keeps at most NS_MERGE_MAX_ENTRIES addresses and counts what it leaves out */
+static void test_merge_bound(void **state)
+{
+	struct nstable_merge *m = nstable_merge_create();
+	struct nstable_item it = mk(A1, 1, 0, 0, NOW, 0);
+	size_t n;
+	for (uint32_t i = 0; i < NS_MERGE_MAX_ENTRIES + 10; i++) {
+		it.family = 6;
+		memset(it.addr, 0, 16);
+		it.addr[0] = 0x20;
+		it.addr[1] = 0x01;
+		it.addr[12] = (uint8_t)(i >> 24);
+		it.addr[13] = (uint8_t)(i >> 16);
+		it.addr[14] = (uint8_t)(i >> 8);
+		it.addr[15] = (uint8_t)i;
+		nstable_merge_add(m, &it);
+	}
+	struct nstable_item *out = nstable_merge_items(m, NOW, &n);
+	if (n != NS_MERGE_MAX_ENTRIES || nstable_merge_left_out(m) != 10)
+		fail_msg("kept %zu, left out %zu (want %d and 10)", n, nstable_merge_left_out(m),
+			 NS_MERGE_MAX_ENTRIES);
 	free(out);
 	nstable_merge_destroy(m);
 }
@@ -452,6 +528,8 @@ int main(void)
 		cmocka_unit_test(test_bound),
 		cmocka_unit_test(test_text),
 		cmocka_unit_test(test_merge_states),
+		cmocka_unit_test(test_one_node_evidence),
+		cmocka_unit_test(test_merge_bound),
 		cmocka_unit_test(test_future_times),
 		cmocka_unit_test(test_saturation),
 		cmocka_unit_test(test_huge_srtt),
