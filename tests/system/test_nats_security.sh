@@ -123,6 +123,11 @@ check_mode() {
     local mode=$1 url=$2 out pport n
     local -n node_args=$3 reader_args=$4
     echo "== $mode"
+    # A server in operator mode may refuse logins for a moment after it says healthy
+    # (its accounts still loading); a node refused at its first connect stays without
+    # NATS until restarted (recmesh(1), SECURITY), so start it once a reader gets in.
+    logs_in() { ! "$RECMESH" hot --nats "$url" --cluster prod "${reader_args[@]}" 2>&1 | grep -q 'refused the credentials'; }
+    rm_wait_until 10 logs_in || fail "$mode: the server keeps refusing the reader's credentials: $("$RECMESH" hot --nats "$url" --cluster prod "${reader_args[@]}" 2>&1 | tail -2)"
     pport=$(rm_free_port)
     rm_spawn "proxy-$mode" "$RECMESH" proxy --listen "127.0.0.1:$pport" --upstream "127.0.0.1:$REC_PORT" \
         --nats "$url" --cluster prod --node rec1 --hot-interval 0.5 --stats-interval 0 -v "${node_args[@]}"
