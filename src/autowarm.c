@@ -34,6 +34,7 @@ struct autowarm {
 	atomic_int stop;
 	atomic_uint_fast64_t runs, failed, names, answered, timeouts, servfails;
 	atomic_int phase; /* enum autowarm_phase; the phase accessor's */
+	struct replay_progress live; /* the running warm-up's progress (/metrics) */
 };
 
 static void add_sat(atomic_uint_fast64_t *c, uint64_t v)
@@ -71,6 +72,7 @@ static void run_warm(struct autowarm *a, const char *why)
 		.nats_timeout = a->cfg.nats_timeout,
 		.intel_wait = AUTOWARM_INTEL_WAIT,
 		.stop = &a->stop,
+		.live = &a->live,
 		.say = say_log,
 	};
 	int rc = warmup_run(&wc, &res, err, sizeof(err));
@@ -203,6 +205,9 @@ void autowarm_get_stats(const struct autowarm *a, struct autowarm_stats *st)
 	st->answered = atomic_load(&a->answered);
 	st->timeouts = atomic_load(&a->timeouts);
 	st->servfails = atomic_load(&a->servfails);
+	st->running = atomic_load(&a->phase) == AUTOWARM_WARMING;
+	st->planned = atomic_load(&a->live.total);
+	st->done = atomic_load(&a->live.done);
 }
 
 /* The phase accessor (for the proxy's peers) */

@@ -36,6 +36,9 @@ struct autowarm_stats {
 	uint64_t answered;  /* of them answered */
 	uint64_t timeouts;  /* of them timed out */
 	uint64_t servfails; /* of them answered SERVFAIL */
+	/* the warm-up running now (or the last one): running 1 while it runs; names to replay, done */
+	int running;
+	uint64_t planned, done;
 };
 
 struct autowarm;

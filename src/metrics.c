@@ -407,6 +407,12 @@ static void render_autowarm(struct out *o, const struct autowarm *a)
 	labelled(o, "recmesh_autowarm_answers_total", "result", "answered", as.answered);
 	labelled(o, "recmesh_autowarm_answers_total", "result", "timeout", as.timeouts);
 	labelled(o, "recmesh_autowarm_answers_total", "result", "servfail", as.servfails);
+	one(o, "recmesh_autowarm_running", "gauge", "1 while an automatic warm-up runs.",
+	    (uint64_t)as.running);
+	family(o, "recmesh_autowarm_progress_names", "gauge",
+	       "The running (or last) automatic warm-up's names: to replay, and done so far.");
+	labelled(o, "recmesh_autowarm_progress_names", "state", "planned", as.planned);
+	labelled(o, "recmesh_autowarm_progress_names", "state", "done", as.done);
 }
 
 char *metrics_render(const struct metrics_sources *src, size_t *len)

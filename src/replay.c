@@ -170,6 +170,8 @@ static void on_tick(struct ev_loop *loop, ev_timer *t, int revents)
 			  1000 * p->last_base.median);
 	}
 	send_some(w);
+	if (w->cfg->live)
+		atomic_store(&w->cfg->live->done, w->res->answered + w->res->timeouts + w->res->send_errors);
 	if (w->cfg->progress && now - w->last_draw > 0.2) {
 		draw(w, 0);
 		w->last_draw = now;
@@ -239,6 +241,10 @@ int replay_run(const struct replay_config *cfg, const struct hot_item *items, si
 		.slow_after = cfg->query_timeout / 5,
 	};
 	pacer_init(&w.pacer, &pc, w.started);
+	if (cfg->live) {
+		atomic_store(&cfg->live->total, n);
+		atomic_store(&cfg->live->done, 0);
+	}
 	ev_io_init(&w.io, on_answer, w.fd, EV_READ);
 	w.io.data = &w;
 	ev_io_start(w.loop, &w.io);
@@ -255,6 +261,8 @@ int replay_run(const struct replay_config *cfg, const struct hot_item *items, si
 	r.raises = w.pacer.raises;
 	r.backoffs = w.pacer.backoffs;
 	r.holds = w.pacer.holds;
+	if (cfg->live)
+		atomic_store(&cfg->live->done, r.answered + r.timeouts + r.send_errors);
 	if (cfg->progress)
 		draw(&w, 1);
 	ev_loop_destroy(w.loop);

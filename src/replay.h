@@ -27,6 +27,15 @@
 #define REPLAY_MAX_CONCURRENCY 60000 /* below the ID pool's 65536 */
 #define REPLAY_MAX_TIMEOUT 3600       /* seconds: --query-timeout, --wait-timeout, --intel-wait */
 
+/*
+ * A replay's progress, readable from other threads while it runs (the
+ * proxy's /metrics): names to replay, and names done (answered, timed out
+ * or not sendable). The caller owns it; the replay writes it.
+ */
+struct replay_progress {
+	atomic_size_t total, done;
+};
+
 struct replay_config {
 	const char *target; /* ADDR:PORT */
 	unsigned qps;       /* the starting rate */
@@ -35,6 +44,7 @@ struct replay_config {
 	double query_timeout; /* seconds */
 	int progress;         /* draw a progress bar on stderr */
 	atomic_int *stop;     /* set to non-zero to stop early (may be NULL) */
+	struct replay_progress *live; /* kept up to date while it runs (may be NULL) */
 };
 
 struct replay_result {

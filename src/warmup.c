@@ -137,6 +137,7 @@ int warmup_run(const struct warmup_config *cfg, struct warmup_result *res, char 
 		.concurrency = cfg->concurrency,
 		.query_timeout = cfg->query_timeout,
 		.progress = cfg->progress,
+		.live = cfg->live,
 		.stop = cfg->stop,
 	};
 	struct replay_result rr;

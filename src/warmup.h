@@ -40,6 +40,7 @@ struct warmup_config {
 	double query_timeout, wait_timeout, intel_wait;
 	int progress;      /* the replay's progress bar on stderr */
 	atomic_int *stop;  /* may be NULL */
+	struct replay_progress *live; /* the replay's progress, for other threads (may be NULL) */
 	warmup_say_fn say; /* may be NULL */
 	void *say_ctx;
 };

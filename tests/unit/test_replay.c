@@ -117,10 +117,16 @@ static void test_every_name_once(void **state)
 	char err[256];
 	responder_start(&r, 0, 0);
 	size_t n = make_items(items, 300, 0);
+	struct replay_progress live;
+	atomic_init(&live.total, 7);
+	atomic_init(&live.done, 7);
 	struct replay_config c = {.target = r.target, .qps = 2000, .max_qps = 2000, .concurrency = 50,
-				  .query_timeout = 1};
+				  .query_timeout = 1, .live = &live};
 	assert_int_equal(replay_run(&c, items, n, &res, err, sizeof(err)), 0);
 	responder_stop(&r);
+	/* the live progress, as /metrics reads it, ends where the result does */
+	assert_int_equal(atomic_load(&live.total), 300);
+	assert_int_equal(atomic_load(&live.done), 300);
 	assert_int_equal(res.total, 300);
 	assert_int_equal(res.sent, 300);
 	assert_int_equal(res.answered, 300);
