@@ -67,7 +67,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	/* round trip */
 	struct hotlist_chunk *chunks = NULL;
-	size_t nchunks = 0, max_chunk = 1600 + (size % 4096);
+	size_t nchunks = 0, max_chunk = 2048 + (size % 4096);
 	int rc = hotlist_encode(a.v, a.n, h.node, h.time, h.gen, max_chunk, &chunks, &nchunks);
 	FUZZ_CHECK(rc == 0 || a.n / 2 > HOTLIST_MAX_CHUNKS, "cannot encode %zu parsed items", a.n);
 	for (size_t c = 0; rc == 0 && c < nchunks; c++) {
