@@ -58,6 +58,17 @@ void nstable_destroy(struct nstable *t)
 	free(t);
 }
 
+/* Counters saturate: a sum of hostile numbers must not wrap to a small one */
+static uint64_t sat_add64(uint64_t a, uint64_t b)
+{
+	return a > UINT64_MAX - b ? UINT64_MAX : a + b;
+}
+
+static uint32_t sat_add32(uint32_t a, uint32_t b)
+{
+	return a > UINT32_MAX - b ? UINT32_MAX : a + b;
+}
+
 static void make_key(uint8_t key[17], int family, const uint8_t *addr)
 {
 	memset(key, 0, 17);
@@ -111,13 +122,13 @@ void nstable_observe(struct nstable *t, int family, const uint8_t *addr, uint32_
 	struct nstable_item *it = &e->item;
 	it->last_seen = now;
 	if (timeout) {
-		it->timeouts++;
-		it->streak++;
+		it->timeouts = sat_add64(it->timeouts, 1);
+		it->streak = sat_add32(it->streak, 1);
 		it->last_timeout = now;
 	} else {
 		double ms = rtt_us / 1000.0;
 		it->srtt_ms = it->answers ? (1 - NS_RTT_ALPHA) * it->srtt_ms + NS_RTT_ALPHA * ms : ms;
-		it->answers++;
+		it->answers = sat_add64(it->answers, 1);
 		it->streak = 0;
 		it->last_answer = now;
 	}
@@ -343,14 +354,16 @@ void nstable_merge_add(struct nstable_merge *m, const struct nstable_item *it)
 	}
 	add_run(e, it);
 	struct nstable_item *x = &e->item;
+	/* weights as doubles: the counts may be anything up to 2^64 - 1 */
 	if (it->answers)
-		x->srtt_ms = (x->srtt_ms * x->answers + it->srtt_ms * it->answers) / (x->answers + it->answers);
-	x->answers += it->answers;
-	x->timeouts += it->timeouts;
+		x->srtt_ms = (x->srtt_ms * (double)x->answers + it->srtt_ms * (double)it->answers) /
+			     ((double)x->answers + (double)it->answers);
+	x->answers = sat_add64(x->answers, it->answers);
+	x->timeouts = sat_add64(x->timeouts, it->timeouts);
 	x->last_answer = fmax(x->last_answer, it->last_answer);
 	x->last_timeout = fmax(x->last_timeout, it->last_timeout);
 	x->last_seen = fmax(x->last_seen, it->last_seen);
-	x->nodes++;
+	x->nodes = sat_add32(x->nodes, 1);
 }
 
 /*
@@ -403,7 +416,7 @@ struct nstable_item *nstable_merge_items(struct nstable_merge *m, size_t *n)
 		x->streak = 0;
 		for (size_t k = 0; k < e->nruns; k++)
 			if (e->runs[k].last_timeout > x->last_answer)
-				x->streak += e->runs[k].streak;
+				x->streak = sat_add32(x->streak, e->runs[k].streak);
 	}
 	all = (struct merge_entry **)TOPN_SORTED(m->entries, struct merge_entry, cmp_merged, &count);
 	if (!all && m->entries) {

@@ -234,6 +234,32 @@ static void test_merge_states(void **state)
 	nstable_merge_destroy(m);
 }
 
+/*
+ * Found by tests/fuzz/fuzz_nstable: tables from the KV may say any count up
+ * to 2^64 - 1; summed in the merge they wrapped (an RTT of inf, a run of
+ * timeouts back to a small number). Counters saturate.
+ */
+static void test_merge_saturates(void **state)
+{
+	struct nstable_merge *m = nstable_merge_create();
+	struct nstable_item it;
+	size_t n;
+	it = mk(A1, UINT64_MAX, UINT64_MAX, UINT32_MAX, 1, 5);
+	nstable_merge_add(m, &it);
+	it = mk(A1, 1, 1, UINT32_MAX, 1, 6);
+	nstable_merge_add(m, &it);
+	struct nstable_item *out = nstable_merge_items(m, &n);
+	assert_int_equal(n, 1);
+	if (!(out[0].srtt_ms > 299.9 && out[0].srtt_ms < 300.1))
+		fail_msg("merged RTT %g, want 300", out[0].srtt_ms);
+	if (out[0].answers != UINT64_MAX || out[0].timeouts != UINT64_MAX || out[0].streak != UINT32_MAX)
+		fail_msg("merged %llu answers, %llu timeouts, streak %u: not saturated",
+			 (unsigned long long)out[0].answers, (unsigned long long)out[0].timeouts, out[0].streak);
+	assert_int_equal(nstable_state_of(&out[0]), NS_DEAD);
+	free(out);
+	nstable_merge_destroy(m);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -241,6 +267,7 @@ int main(void)
 		cmocka_unit_test(test_bound),
 		cmocka_unit_test(test_text),
 		cmocka_unit_test(test_merge_states),
+		cmocka_unit_test(test_merge_saturates),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
