@@ -295,12 +295,22 @@ const char *dnsmsg_type_to_text(uint16_t type, char out[16])
 
 int dnsmsg_type_from_text(const char *text, uint16_t *type)
 {
-	unsigned long v;
-	char *end;
-	if (strncasecmp(text, "TYPE", 4) == 0 && text[4] >= '0' && text[4] <= '9') {
-		v = strtoul(text + 4, &end, 10);
-		if (*end != '\0' || v > 65535)
+	/*
+	 * TYPEnnn is ours to read: ldns would take "TYPE-5" or "TYPE70000"
+	 * through atoi() and wrap it. No mnemonic starts with TYPE.
+	 */
+	if (strncasecmp(text, "TYPE", 4) == 0) {
+		unsigned v = 0;
+		const char *p = text + 4;
+		if (*p == '\0')
 			return -1;
+		for (; *p; p++) {
+			if (*p < '0' || *p > '9')
+				return -1;
+			v = v * 10 + (unsigned)(*p - '0');
+			if (v > 65535)
+				return -1;
+		}
 		*type = (uint16_t)v;
 		return 0;
 	}

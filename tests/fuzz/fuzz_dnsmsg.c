@@ -43,6 +43,7 @@
 
 #include <ldns/ldns.h>
 #include <string.h>
+#include <strings.h>
 
 #define PATCH_TYPE 0xff00
 
@@ -97,6 +98,17 @@ static void fuzz_text(const uint8_t *data, size_t size)
 		}
 	} else {
 		FUZZ_CHECK(wl == -1, "name_from_text returned %d", wl);
+	}
+	/* a type mnemonic: the accepted text is the type's name or TYPEnnn (nnn up to 65535) */
+	uint16_t type;
+	if (strlen(text) < 64 && dnsmsg_type_from_text(text, &type) == 0) {
+		char tb[16];
+		size_t digits = strspn(text + 4, "0123456789");
+		int numeric = strncasecmp(text, "TYPE", 4) == 0 && digits > 0 && text[4 + digits] == '\0' &&
+			      strtoul(text + 4, NULL, 10) == type;
+		FUZZ_CHECK(numeric || strcasecmp(text, dnsmsg_type_to_text(type, tb)) == 0 ||
+				   (type == DNS_TYPE_ANY && strcasecmp(text, "ANY") == 0),
+			   "'%s' read as type %u (%s)", text, type, dnsmsg_type_to_text(type, tb));
 	}
 	/* the text side on raw octets: never past the buffer, always NUL-terminated */
 	char out[DNS_MAX_NAME_TEXT];

@@ -214,6 +214,15 @@ static void test_types(void **state)
 	assert_int_equal(t, 999);
 	assert_int_equal(dnsmsg_type_from_text("NOPE", &t), -1);
 	assert_int_equal(dnsmsg_type_from_text("TYPE70000", &t), -1);
+	/* found by tests/fuzz/fuzz_dnsmsg: these went to ldns's atoi() and wrapped */
+	const char *bad[] = {"TYPE-5", "TYPE+1", "TYPE", "type 1", "TYPE1x", "TYPE99999999999999999999"};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		t = 4242;
+		if (dnsmsg_type_from_text(bad[i], &t) != -1 || t != 4242)
+			fail_msg("'%s' read as type %u", bad[i], t);
+	}
+	assert_int_equal(dnsmsg_type_from_text("TYPE00065535", &t), 0);
+	assert_int_equal(t, 65535);
 	assert_string_equal(dnsmsg_rcode_to_text(3, b), "NXDOMAIN");
 }
 
