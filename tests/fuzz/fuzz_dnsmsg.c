@@ -103,9 +103,11 @@ static void fuzz_text(const uint8_t *data, size_t size)
 	uint16_t type;
 	if (strlen(text) < 64 && dnsmsg_type_from_text(text, &type) == 0) {
 		char tb[16];
-		size_t digits = strspn(text + 4, "0123456789");
-		int numeric = strncasecmp(text, "TYPE", 4) == 0 && digits > 0 && text[4 + digits] == '\0' &&
-			      strtoul(text + 4, NULL, 10) == type;
+		int numeric = 0;
+		if (strncasecmp(text, "TYPE", 4) == 0) {
+			size_t digits = strspn(text + 4, "0123456789");
+			numeric = digits > 0 && text[4 + digits] == '\0' && strtoul(text + 4, NULL, 10) == type;
+		}
 		FUZZ_CHECK(numeric || strcasecmp(text, dnsmsg_type_to_text(type, tb)) == 0 ||
 				   (type == DNS_TYPE_ANY && strcasecmp(text, "ANY") == 0),
 			   "'%s' read as type %u (%s)", text, type, dnsmsg_type_to_text(type, tb));
