@@ -285,6 +285,12 @@ int dnsmsg_name_from_text(const char *text, uint8_t *wire, size_t wire_size)
 
 const char *dnsmsg_type_to_text(uint16_t type, char out[16])
 {
+	/* the query-only types: ldns reads these names but has no descriptor for them */
+	static const char *const meta[] = {"IXFR", "AXFR", "MAILB", "MAILA", "ANY"};
+	if (type >= DNS_TYPE_IXFR && type <= DNS_TYPE_ANY) {
+		snprintf(out, 16, "%s", meta[type - DNS_TYPE_IXFR]);
+		return out;
+	}
 	const ldns_rr_descriptor *d = ldns_rr_descript(type);
 	if (d && d->_name && type != 0)
 		snprintf(out, 16, "%s", d->_name);

@@ -208,6 +208,13 @@ static void test_types(void **state)
 	uint16_t t;
 	assert_string_equal(dnsmsg_type_to_text(28, b), "AAAA");
 	assert_string_equal(dnsmsg_type_to_text(65280, b), "TYPE65280");
+	/* found by tests/fuzz/fuzz_dnsmsg: the names we read are the names we print */
+	const char *meta[] = {"IXFR", "AXFR", "MAILB", "MAILA", "ANY"};
+	for (uint16_t i = 0; i < 5; i++) {
+		assert_int_equal(dnsmsg_type_from_text(meta[i], &t), 0);
+		assert_int_equal(t, 251 + i);
+		assert_string_equal(dnsmsg_type_to_text(t, b), meta[i]);
+	}
 	assert_int_equal(dnsmsg_type_from_text("MX", &t), 0);
 	assert_int_equal(t, 15);
 	assert_int_equal(dnsmsg_type_from_text("type999", &t), 0);
