@@ -285,6 +285,12 @@ int dnsmsg_name_from_text(const char *text, uint8_t *wire, size_t wire_size)
 
 const char *dnsmsg_type_to_text(uint16_t type, char out[16])
 {
+	/* the query-only types: ldns reads these names but has no descriptor for them */
+	static const char *const meta[] = {"IXFR", "AXFR", "MAILB", "MAILA", "ANY"};
+	if (type >= DNS_TYPE_IXFR && type <= DNS_TYPE_ANY) {
+		snprintf(out, 16, "%s", meta[type - DNS_TYPE_IXFR]);
+		return out;
+	}
 	const ldns_rr_descriptor *d = ldns_rr_descript(type);
 	if (d && d->_name && type != 0)
 		snprintf(out, 16, "%s", d->_name);
@@ -315,15 +321,22 @@ int dnsmsg_type_is_meta(uint16_t qtype)
 
 int dnsmsg_type_from_text(const char *text, uint16_t *type)
 {
-	unsigned long v;
-	char *end;
+	/*
+	 * TYPEnnn is ours to read: ldns would take "TYPE-5" or "TYPE70000"
+	 * through atoi() and wrap it. No mnemonic starts with TYPE.
+	 */
 	if (strncasecmp(text, "TYPE", 4) == 0) {
-		/* RFC 3597: digits only (no sign, no space), at most 65535 */
-		if (text[4] < '0' || text[4] > '9' || strlen(text + 4) > 5)
+		unsigned v = 0;
+		const char *p = text + 4;
+		if (*p == '\0')
 			return -1;
-		v = strtoul(text + 4, &end, 10);
-		if (*end != '\0' || v > 65535)
-			return -1;
+		for (; *p; p++) {
+			if (*p < '0' || *p > '9')
+				return -1;
+			v = v * 10 + (unsigned)(*p - '0');
+			if (v > 65535)
+				return -1;
+		}
 		*type = (uint16_t)v;
 		return 0;
 	}

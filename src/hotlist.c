@@ -10,6 +10,7 @@
 
 #include <float.h>
 #include <inttypes.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,14 +48,24 @@ int hotlist_encode(const struct hot_item *items, size_t n, const char *node, dou
 	size_t *bounds = NULL; /* item index where each chunk starts */
 	size_t nb = 0, cap = 0, used = 0;
 
-	if (max_chunk < HOTLIST_HDR_MAX + HOTLIST_LINE_MAX || !names_valid(node))
+	if (!names_valid(node) || !isfinite(time))
+		return -1;
+	/*
+	 * Room for the header: at least HOTLIST_HDR_MAX, more when the time is
+	 * a long number (a reader accepts any finite time, so a list read and
+	 * written again may carry one); measured with the widest chunk numbers.
+	 */
+	int hmax = snprintf(NULL, 0, "%s %d node=%s time=%.3f gen=%" PRIu64 " chunk=%d/%d\n", HOTLIST_MAGIC,
+			    HOTLIST_VERSION, node, time, gen, HOTLIST_MAX_CHUNKS - 1, HOTLIST_MAX_CHUNKS);
+	size_t reserve = hmax > HOTLIST_HDR_MAX ? (size_t)hmax : HOTLIST_HDR_MAX;
+	if (hmax < 0 || max_chunk < reserve + HOTLIST_LINE_MAX)
 		return -1;
 	/* first pass: decide the chunk boundaries */
 	for (size_t i = 0; i <= n; i++) {
 		int len = 0;
 		if (i < n && (len = format_item(&items[i], line, sizeof(line))) < 0)
 			continue; /* cannot happen for names from the wire; skip rather than fail */
-		if (nb == 0 || (i < n && used + (size_t)len > max_chunk - HOTLIST_HDR_MAX)) {
+		if (nb == 0 || (i < n && used + (size_t)len > max_chunk - reserve)) {
 			if (nb == cap) {
 				cap = cap ? cap * 2 : 8;
 				size_t *nbnd = realloc(bounds, cap * sizeof(*bounds));
@@ -87,10 +98,14 @@ int hotlist_encode(const struct hot_item *items, size_t n, const char *node, dou
 				  HOTLIST_MAGIC, HOTLIST_VERSION, node, time, gen, c, nb);
 		size_t len = (size_t)hl;
 		for (size_t i = from; i < to; i++) {
-			int l = format_item(&items[i], buf + len, max_chunk + 1 - len);
-			if (l > 0)
+			/* the first pass planned the room: the line fits */
+			int l = format_item(&items[i], line, sizeof(line));
+			if (l > 0 && len + (size_t)l <= max_chunk) {
+				memcpy(buf + len, line, (size_t)l);
 				len += (size_t)l;
+			}
 		}
+		buf[len] = '\0';
 		out[c].data = buf;
 		out[c].len = len;
 	}

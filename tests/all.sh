@@ -58,6 +58,10 @@ if ! ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace
 fi
 cd "$top"
 
+step "fuzz (libFuzzer, fixed runs; every harness and regression input)"
+tests/fuzz/build.sh "$top/build-fuzz"
+tests/fuzz/run.sh -b "$top/build-fuzz"
+
 step "summary"
 for d in build build-asan; do
 	for f in "$d"/tests/unit/*.trs "$d"/tests/system/*.trs; do

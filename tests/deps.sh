@@ -8,7 +8,8 @@ libprotobuf-c-dev protobuf-c-compiler
 pdns-recursor nsd nats-server dnsutils knot-dnsutils dnsperf dnsdist
 iproute2 procps gnuplot-nox groff-base luajit
 python3 prometheus debhelper lintian adduser
-openssl python3-nacl"
+openssl python3-nacl
+clang libclang-rt-14-dev"
 missing=""
 for p in $PACKAGES; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

@@ -100,6 +100,44 @@ static void test_chunks(void **state)
 	free(g);
 }
 
+/*
+ * Found by tests/fuzz/fuzz_hotlist: a list read with a long time (any
+ * finite time is valid) and written again had a header longer than the
+ * room kept for it; items were dropped and the chunk was not terminated.
+ */
+static void test_long_time(void **state)
+{
+	struct hot_item *items = calloc(170, sizeof(*items));
+	struct hotlist_chunk *chunks;
+	size_t n, total = 0;
+	struct got *g = calloc(1, sizeof(*g));
+	char name[64], err[160];
+	for (int i = 0; i < 170; i++) {
+		snprintf(name, sizeof(name), "host%d.example.com.", i);
+		make_item(&items[i], name, 1, i + 0.5);
+	}
+	assert_int_equal(hotlist_encode(items, 170, "n", 1e300, 1, 2000, &chunks, &n), 0);
+	for (size_t c = 0; c < n; c++) {
+		struct hotlist_header h;
+		if (chunks[c].len > 2000 || strlen(chunks[c].data) != chunks[c].len)
+			fail_msg("chunk %zu: %zu octets, strlen %zu, limit 2000", c, chunks[c].len,
+				 strlen(chunks[c].data));
+		int got = hotlist_parse(chunks[c].data, chunks[c].len, &h, collect, g, err, sizeof(err));
+		if (got < 0)
+			fail_msg("chunk %zu does not parse: %s", c, err);
+		total += (size_t)got;
+	}
+	if (total != 170)
+		fail_msg("%zu of 170 items came back", total);
+	hotlist_chunks_free(chunks, n);
+	/* 1400 octets: room for a short header and a line, not for this header and a line */
+	assert_int_equal(hotlist_encode(items, 1, "n", 1e300, 1, 1400, &chunks, &n), -1);
+	/* a time that is not finite is refused */
+	assert_int_equal(hotlist_encode(items, 1, "n", INFINITY, 1, 4096, &chunks, &n), -1);
+	free(items);
+	free(g);
+}
+
 static void expect_bad(const char *text, const char *reason_part)
 {
 	struct hotlist_header h;
@@ -300,6 +338,7 @@ int main(void)
 		cmocka_unit_test(test_hostile),   cmocka_unit_test(test_merge),
 		cmocka_unit_test(test_names),     cmocka_unit_test(test_attacks),
 		cmocka_unit_test(test_merge_fair),
+		cmocka_unit_test(test_long_time),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
