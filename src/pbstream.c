@@ -80,7 +80,7 @@ int pbstream_decode(const uint8_t *data, size_t len, struct rm_event *ev)
 		goto out;
 	const ProtobufCBinaryData *qn = &m->question->qname;
 	char text[DNS_MAX_NAME_TEXT];
-	if (memchr(qn->data, 0, qn->len)) {
+	if (qn->len > 0 && memchr(qn->data, 0, qn->len)) { /* an empty name has data NULL */
 		kind = PBSTREAM_BAD_NAME; /* not cut at the NUL into another name */
 		goto out;
 	}

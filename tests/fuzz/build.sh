@@ -21,9 +21,9 @@ command -v protoc-c >/dev/null || { echo "build.sh: protoc-c not found (apt-get 
 
 SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer"
 CFLAGS="-g -O1 -std=gnu11 -Wall -Wno-unused-parameter $SAN"
-PKGS="ldns libnats libprotobuf-c"
+PKGS="ldns libnats libprotobuf-c libcrypto"
 CPPFLAGS="-I$out -I$out/gen -I$src/src $(pkg-config --cflags $PKGS 2>/dev/null || true)"
-LIBS="$(pkg-config --libs $PKGS 2>/dev/null || echo -lldns -lnats -lprotobuf-c) -lev -lm -lpthread"
+LIBS="$(pkg-config --libs $PKGS 2>/dev/null || echo -lldns -lnats -lprotobuf-c -lcrypto) -lev -lm -lpthread"
 
 # what configure would have put in config.h for these sources
 ver=$(sed -n 's/^AC_INIT(\[recmesh\], \[\([^]]*\)\].*/\1/p' "$src/configure.ac")

@@ -82,30 +82,33 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	/* the merge of what was read: every item once per address, states named */
 	struct nstable_merge *mg = nstable_merge_create();
 	FUZZ_CHECK(mg != NULL, "out of memory");
+	nstable_merge_table(mg); /* the items of one node's table */
 	for (size_t i = 0; i < a.n; i++)
 		nstable_merge_add(mg, &a.v[i]);
 	size_t mn = 0;
-	struct nstable_item *merged = nstable_merge_items(mg, &mn);
+	struct nstable_item *merged = nstable_merge_items(mg, t, &mn);
 	FUZZ_CHECK(mn <= a.n && (mn == 0 || merged != NULL), "%zu merged from %zu", mn, a.n);
 	for (size_t i = 0; i < mn; i++) {
 		char addr[64];
-		FUZZ_CHECK(nstable_state_name(nstable_state_of(&merged[i])) != NULL, "no state name");
+		FUZZ_CHECK(nstable_state_name(nstable_state_of(&merged[i], t)) != NULL, "no state name");
 		FUZZ_CHECK(isfinite(merged[i].srtt_ms) && merged[i].srtt_ms >= 0, "merged srtt %g",
 			   merged[i].srtt_ms);
 		nstable_addr_text(&merged[i], addr, sizeof(addr));
 	}
-	/* counters saturate: a merged item never says less than one of its parts */
+	/*
+	 * Counters saturate: a merged item never says less than one of its
+	 * parts (the run of timeouts counts only while fresh: not compared).
+	 */
 	for (size_t i = 0; i < a.n && a.n <= 256; i++) {
 		const struct nstable_item *it = &a.v[i], *x = NULL;
 		for (size_t k = 0; k < mn && !x; k++)
 			if (merged[k].family == it->family && memcmp(merged[k].addr, it->addr, 16) == 0)
 				x = &merged[k];
 		FUZZ_CHECK(x != NULL, "item %zu missing from the merge", i);
-		FUZZ_CHECK(x->answers >= it->answers && x->timeouts >= it->timeouts &&
-				   (it->last_timeout <= x->last_answer || x->streak >= it->streak),
-			   "merged %llu/%llu/%u less than a part's %llu/%llu/%u", (unsigned long long)x->answers,
-			   (unsigned long long)x->timeouts, x->streak, (unsigned long long)it->answers,
-			   (unsigned long long)it->timeouts, it->streak);
+		FUZZ_CHECK(x->answers >= it->answers && x->timeouts >= it->timeouts,
+			   "merged %llu/%llu less than a part's %llu/%llu", (unsigned long long)x->answers,
+			   (unsigned long long)x->timeouts, (unsigned long long)it->answers,
+			   (unsigned long long)it->timeouts);
 	}
 	free(merged);
 	nstable_merge_destroy(mg);

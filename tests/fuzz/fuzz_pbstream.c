@@ -37,7 +37,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	memset(&ev, 0x5a, sizeof(ev)); /* whatever the decoder leaves unset shows */
 	int kind = pbstream_decode(data, size, &ev);
-	FUZZ_CHECK(kind >= -1 && kind <= 2, "decode returned %d", kind);
+	FUZZ_CHECK(kind == PBSTREAM_BAD_NAME || kind == PBSTREAM_BAD_TYPE || (kind >= -1 && kind <= 2),
+		   "decode returned %d", kind);
 	if (kind <= 0)
 		return 0;
 	FUZZ_CHECK(ev.qname_len >= 1 && ev.qname_len <= DNS_MAX_NAME && ev.qname[ev.qname_len - 1] == 0,

@@ -9,9 +9,9 @@
 -- load without a Lua error, and the state must be all or nothing: a file
 -- with a valid header and only "dead ADDRESS" lines gives exactly those
 -- addresses, anything else gives none. preoutquery() must not fail either.
--- The one tolerated difference from "anything else gives none": a NUL byte
--- cuts a line as LuaJIT reads it (see readline below), so the rest of that
--- line is not seen; the model reads lines the same way.
+-- Lines longer than the script's MAX_LINE are skipped, not corrupt (the
+-- model below states every rule); a NUL byte is an ordinary byte that no
+-- valid line holds, so a file with one in a line is corrupt.
 -- Exits 1 on the first failure, after printing the input in Lua's %q form.
 local script, corpus = arg[1], arg[2]
 local mutations, seconds = tonumber(arg[3] or "1000"), tonumber(arg[4] or "0")
@@ -32,41 +32,30 @@ local function write(text)
   f:close()
 end
 
--- How LuaJIT's f:read("*l") and f:lines() read a line (lib_io.c,
--- io_file_readline): fgets, then strlen, so a NUL byte ends what is kept of
--- the fgets chunk, and the next chunk (the next line) is appended to it
--- until a kept chunk ends in LF; a chunk that keeps nothing adds nothing.
--- Exact for lines shorter than LuaJIT's buffer (mutated inputs stay small).
-local function readline(text, pos)
-  local buf, got = "", false
-  while pos <= #text do
-    local nl = text:find("\n", pos, true)
-    local chunk = nl and text:sub(pos, nl) or text:sub(pos)
-    pos = (nl or #text) + 1
-    local z = chunk:find("\0", 1, true)
-    if z then chunk = chunk:sub(1, z - 1) end
-    buf = buf .. chunk
-    got = got or #buf > 0
-    if buf:sub(-1) == "\n" then return buf:sub(1, -2), pos end
-  end
-  if got then return buf, pos end
-  return nil, pos
-end
-
--- What the file should give: the set of dead addresses, or nil for none
+-- What the file should give: the set of dead addresses, or nil for none.
+-- The script reads the file in blocks, not with f:read("*l"), so bytes are
+-- bytes: a NUL is just a byte that no valid line holds. Its rules: the
+-- header is the first line, at most MAX_LINE bytes, "# recmesh-intel 1
+-- time=T" with T > 0; every further line (the last one may lack its LF) is
+-- "dead ADDRESS", or longer than MAX_LINE bytes (skipped and counted); any
+-- other line makes the whole file corrupt.
+local MAX_LINE = 64
 local function model(text)
-  local h, pos = readline(text, 1)
-  local t = h and tonumber(h:match("^# recmesh%-intel 1 time=(%d+)%.?%d*$"))
+  local nl = text:find("\n", 1, true)
+  if not nl or nl - 1 > MAX_LINE then return nil end
+  local t = tonumber(text:sub(1, nl - 1):match("^# recmesh%-intel 1 time=(%d+)%.?%d*$"))
   -- time 0 is the script's "no usable file": it skips nothing
   if not t or t == 0 then return nil end
-  local set = {}
-  while true do
-    local line
-    line, pos = readline(text, pos)
-    if not line then break end
-    local a = line:match("^dead ([0-9a-fA-F.:]+)$")
-    if not a then return nil end
-    set[a] = true
+  local set, pos = {}, nl + 1
+  while pos <= #text do
+    local e = text:find("\n", pos, true)
+    local line = text:sub(pos, (e or #text + 1) - 1)
+    pos = (e or #text) + 1
+    if #line <= MAX_LINE then
+      local a = line:match("^dead ([0-9a-fA-F.:]+)$")
+      if not a then return nil end
+      set[a] = true
+    end
   end
   return set
 end

@@ -100,7 +100,10 @@ for h in "${harnesses[@]}"; do
 		result=FAIL
 	fi
 	mkdir -p "$build/corpus/$h" "$build/crashes/$h"
-	if [[ -n $seconds ]]; then limit=(-max_total_time="$seconds"); else limit=(-runs="$n"); fi
+	# a fixed number of runs goes with a fixed seed (FUZZ_SEED, default 1): the same
+	# mutations every time, so a run of tests/all.sh is repeatable; a timed run
+	# (-s) explores with a new seed each time
+	if [[ -n $seconds ]]; then limit=(-max_total_time="$seconds"); else limit=(-runs="$n" -seed="${FUZZ_SEED:-1}"); fi
 	if [[ $result == ok ]] && ! "$bin" "${opts[@]}" "${limit[@]}" -print_final_stats=1 \
 		-artifact_prefix="$build/crashes/$h/" "$build/corpus/$h" "$src/tests/fuzz/corpus/$h" >>"$log" 2>&1; then
 		result=FAIL
