@@ -7,6 +7,11 @@
  *     thread under lock; the last written list (served) moves from the KV
  *     thread to the hot.get responder (a nats.c thread) under the same lock,
  *     as a reference: the responder publishes outside the lock;
+ *   - a new connection (kvwriter_set_connection) is taken by the KV thread
+ *     between two writes: it closes its KV handles, drops the hot.get
+ *     subscription, waits for any responder still running, destroys the
+ *     old connection (no other thread uses it by then) and subscribes on
+ *     the new one;
  *   - kvwriter_destroy drains the hot.get subscription and waits for any
  *     responder still running (in_get) before it frees anything.
  */
@@ -33,7 +38,9 @@
 #define KVWRITER_INTEL_DEADLINE_MAX 5.0
 
 struct kvwriter {
-	natsConnection *nc;
+	natsConnection *nc;   /* the connection in use: KV thread (and create, destroy) only */
+	natsConnection *given; /* the last connection the caller gave: the caller's; under lock */
+	natsConnection *next;  /* a new connection not yet taken by the KV thread; under lock */
 	char *cluster, *node, *intel_file;
 	int kv_replicas;
 	double intel_max_age;
@@ -85,6 +92,20 @@ static void served_put(struct served *s)
 		hotlist_chunks_free(s->c, s->n);
 		free(s);
 	}
+}
+
+void kvwriter_set_connection(struct kvwriter *w, natsConnection *nc)
+{
+	natsConnection *dead = NULL;
+	pthread_mutex_lock(&w->lock);
+	/* one the KV thread never took: nobody uses it any more (the caller moved on) */
+	if (w->next)
+		dead = w->next;
+	w->next = nc;
+	w->given = nc;
+	pthread_cond_signal(&w->cond);
+	pthread_mutex_unlock(&w->lock);
+	natsconn_close(dead);
 }
 
 void kvwriter_get_stats(struct kvwriter *w, struct kvwriter_stats *st)
@@ -275,6 +296,63 @@ static int connected(const struct kvwriter *w)
 	return natsConnection_Status(w->nc) == NATS_CONN_STATUS_CONNECTED;
 }
 
+/*
+ * Drops the hot.get subscription and waits for its responders (with final
+ * set, those still to come answer nothing); the lock is not held
+ */
+static void unsubscribe_get(struct kvwriter *w, int final)
+{
+	if (!w->get_sub)
+		return;
+	/*
+	 * libnats' unsubscribe does not wait for a callback already running:
+	 * drain (which returns once the callbacks are done), unsubscribe in
+	 * case the drain could not finish, then wait for any callback still
+	 * inside on_hot_get. (Only when the drain fails, a callback libnats
+	 * has begun but that has not yet taken the lock could still come
+	 * late; on a closed connection no message is delivered any more.)
+	 */
+	if (natsSubscription_DrainTimeout(w->get_sub, KVWRITER_DRAIN_MS) == NATS_OK)
+		natsSubscription_WaitForDrainCompletion(w->get_sub, KVWRITER_DRAIN_MS);
+	natsSubscription_Unsubscribe(w->get_sub);
+	pthread_mutex_lock(&w->lock);
+	if (final)
+		w->closing = 1;
+	while (w->in_get > 0)
+		pthread_cond_wait(&w->idle, &w->lock);
+	pthread_mutex_unlock(&w->lock);
+	natsSubscription_Destroy(w->get_sub);
+	w->get_sub = NULL;
+}
+
+static void subscribe_get(struct kvwriter *w)
+{
+	natsStatus s = natsConnection_Subscribe(&w->get_sub, w->nc, w->get_subject, on_hot_get, w);
+	if (s != NATS_OK) {
+		w->get_sub = NULL;
+		/* a new connection refused again: the next one subscribes */
+		if (s == NATS_CONNECTION_CLOSED)
+			log_debug("hot-list requests on '%s' not subscribed: the connection is closed",
+				  w->get_subject);
+		else
+			log_warn("cannot answer hot-list requests on '%s': %s", w->get_subject,
+				 natsStatus_GetText(s));
+	}
+}
+
+/*
+ * The KV thread moves to the connection the caller opened after the old
+ * one was closed: the old one is destroyed here, once nothing uses it
+ */
+static void switch_connection(struct kvwriter *w, natsConnection *next)
+{
+	natsConnection *old = w->nc;
+	unsubscribe_get(w, 0);
+	w->nc = next;
+	natsconn_close(old);
+	subscribe_get(w);
+}
+
 static void *kv_main(void *arg)
 {
 	struct kvwriter *w = arg;
@@ -286,8 +364,10 @@ static void *kv_main(void *arg)
 
 	for (;;) {
 		pthread_mutex_lock(&w->lock);
-		while (!w->pending && !w->stop)
+		while (!w->pending && !w->stop && !w->next)
 			pthread_cond_wait(&w->cond, &w->lock);
+		natsConnection *newnc = w->next;
+		w->next = NULL;
 		struct hotlist_chunk *c = w->pending;
 		size_t n = w->pending_n;
 		char *ns_text = w->ns_pending;
@@ -307,9 +387,19 @@ static void *kv_main(void *arg)
 		}
 		double interval = w->submit_interval;
 		pthread_mutex_unlock(&w->lock);
+		if (newnc) {
+			natsconn_kv_close(js, kv);
+			natsconn_kv_close(nsjs, nskv);
+			js = nsjs = NULL;
+			kv = nskv = NULL;
+			last_n = 0; /* the new connection may lead to a new bucket */
+			switch_connection(w, newnc);
+		}
 		if (!c) {
 			free(ns_text);
-			break;
+			if (stopping)
+				break;
+			continue;
 		}
 
 		int ok = 0;
@@ -391,7 +481,7 @@ struct kvwriter *kvwriter_create(natsConnection *nc, const struct kvwriter_confi
 		snprintf(err, err_size, "out of memory");
 		return NULL;
 	}
-	w->nc = nc;
+	w->nc = w->given = nc;
 	w->kv_replicas = cfg->kv_replicas;
 	w->intel_max_age = cfg->intel_max_age;
 	pthread_mutex_init(&w->lock, NULL);
@@ -411,10 +501,7 @@ struct kvwriter *kvwriter_create(natsConnection *nc, const struct kvwriter_confi
 		snprintf(err, err_size, "bad cluster or node name");
 		goto fail;
 	}
-	natsStatus s = natsConnection_Subscribe(&w->get_sub, nc, w->get_subject, on_hot_get, w);
-	if (s != NATS_OK)
-		log_warn("cannot answer hot-list requests on '%s': %s", w->get_subject,
-			 natsStatus_GetText(s));
+	subscribe_get(w);
 	if (pthread_create(&w->thread, NULL, kv_main, w) != 0) {
 		snprintf(err, err_size, "cannot start the KV thread");
 		goto fail;
@@ -437,25 +524,10 @@ void kvwriter_destroy(struct kvwriter *w)
 		pthread_mutex_unlock(&w->lock);
 		pthread_join(w->thread, NULL);
 	}
-	if (w->get_sub) {
-		/*
-		 * libnats' unsubscribe does not wait for a callback already
-		 * running: drain (which returns once the callbacks are done),
-		 * unsubscribe in case the drain could not finish, then wait
-		 * for any callback still inside on_hot_get before freeing.
-		 * (Only when the drain fails, a callback libnats has begun but
-		 * that has not yet taken the lock could still come late.)
-		 */
-		if (natsSubscription_DrainTimeout(w->get_sub, KVWRITER_DRAIN_MS) == NATS_OK)
-			natsSubscription_WaitForDrainCompletion(w->get_sub, KVWRITER_DRAIN_MS);
-		natsSubscription_Unsubscribe(w->get_sub);
-		pthread_mutex_lock(&w->lock);
-		w->closing = 1;
-		while (w->in_get > 0)
-			pthread_cond_wait(&w->idle, &w->lock);
-		pthread_mutex_unlock(&w->lock);
-		natsSubscription_Destroy(w->get_sub);
-	}
+	unsubscribe_get(w, 1);
+	/* a connection the KV thread still used and the caller replaced is ours */
+	if (w->nc != w->given)
+		natsconn_close(w->nc);
 	hotlist_chunks_free(w->pending, w->pending_n);
 	served_put(w->served);
 	free(w->ns_pending);

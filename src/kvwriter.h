@@ -9,8 +9,10 @@
  * it wrote (a nats.c callback), only those getlimit.h admits. See
  * doc/nats.md for the formats and the limits.
  *
- * Ownership: the connection belongs to the caller and must outlive the
- * writer; the configuration's strings are copied.
+ * Ownership: the connection given to kvwriter_create (or the last one
+ * given to kvwriter_set_connection) belongs to the caller and must outlive
+ * the writer; one it replaced belongs to the writer, which destroys it once
+ * no thread of the writer uses it. The configuration's strings are copied.
  */
 #ifndef RECMESH_KVWRITER_H
 #define RECMESH_KVWRITER_H
@@ -50,6 +52,13 @@ struct kvwriter *kvwriter_create(natsConnection *nc, const struct kvwriter_confi
 void kvwriter_submit(struct kvwriter *w, struct hotlist_chunk *chunks, size_t n, char *ns_text,
 		     size_t ns_len);
 void kvwriter_get_stats(struct kvwriter *w, struct kvwriter_stats *st);
+/*
+ * The caller replaced the connection (the old one was closed for good): the
+ * KV thread reopens its KV handles and the hot.get subscription on nc
+ * before its next write, then destroys the old connection; the caller must
+ * no longer use the old one. Any one thread at a time; never waits for NATS.
+ */
+void kvwriter_set_connection(struct kvwriter *w, natsConnection *nc);
 /*
  * A reload's new intelligence file (NULL: none), copied; the KV thread
  * takes it at its next refresh. Any thread. 0, or -1 with a reason.

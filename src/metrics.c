@@ -391,6 +391,9 @@ static void render_publisher(struct out *o, const struct metrics_sources *src)
 	labelled(o, "recmesh_hot_get_refused_total", "reason", "rate", ps.get_refused_rate);
 	one(o, "recmesh_nats_connected", "gauge", "1 while the node's NATS connection is up.",
 	    ps.connected ? 1 : 0);
+	one(o, "recmesh_nats_reopens_total", "counter",
+	    "New NATS connections opened after the server refused one for good (credentials, TLS).",
+	    ps.nats_reopens);
 }
 
 static void render_autowarm(struct out *o, const struct autowarm *a)

@@ -676,6 +676,7 @@ static natsStatus user_jwt(char **jwt, char **customErrTxt, void *closure)
 
 static atomic_int closing;             /* set while we close on purpose: no warning then */
 static atomic_int failure_logged = -1; /* the last failure kind logged, until a connect */
+static atomic_int closed_said;         /* on_closed logged, until a connect */
 
 static void on_disconnected(natsConnection *nc, void *closure)
 {
@@ -689,17 +690,17 @@ static void log_connected(natsConnection *nc, const char *how)
 	char url[NATSCONN_MAX_URL] = "", shown[NATSCONN_MAX_URL];
 	natsConnection_GetConnectedUrl(nc, url, sizeof(url));
 	atomic_store(&failure_logged, -1);
+	atomic_store(&closed_said, 0);
 	log_info("%s to NATS at '%s'", how, natsconn_redact(url, shown, sizeof(shown)));
 }
 
 /*
  * libnats gives a connection up for good after the same server refused the
- * credentials twice in a row: the node then runs without NATS until it is
- * restarted. Said once, with what to do.
+ * credentials twice in a row; the publisher then opens a new one with
+ * backoff (natsconn_reopen_delay). Said once until connected again.
  */
 static void on_closed(natsConnection *nc, void *closure)
 {
-	static atomic_int said;
 	const char *detail = NULL;
 	/*
 	 * The callback runs on libnats' thread, maybe after natsconn_close
@@ -710,11 +711,26 @@ static void on_closed(natsConnection *nc, void *closure)
 	int f = atomic_load(&failure_logged);
 	log_debug("NATS connection closed: %s", natsStatus_GetText(ls));
 	if (atomic_load(&closing) || (f != NATSCONN_AUTH && f != NATSCONN_TLS) ||
-	    atomic_exchange(&said, 1))
+	    atomic_exchange(&closed_said, 1))
 		return;
-	log_err("the NATS connection is closed for good (%s): this node goes on without NATS; fix "
-		"the credentials or the TLS settings and restart it",
-		f == NATSCONN_AUTH ? "the server refused the credentials" : "TLS failed");
+	log_err("the NATS connection was closed (%s): this node opens a new one in the background, "
+		"after %g s and backing off to %g s; the data path goes on meanwhile; fix the "
+		"credentials or the TLS settings",
+		f == NATSCONN_AUTH ? "the server refused the credentials" : "TLS failed",
+		NATSCONN_REOPEN_MIN, NATSCONN_REOPEN_MAX);
+}
+
+double natsconn_reopen_delay(unsigned failures, double r)
+{
+	double d = NATSCONN_REOPEN_MIN;
+	for (unsigned i = 0; i < failures && d < NATSCONN_REOPEN_MAX; i++)
+		d *= 2;
+	if (d > NATSCONN_REOPEN_MAX)
+		d = NATSCONN_REOPEN_MAX;
+	if (!(r >= 0 && r <= 1)) /* also NaN */
+		r = 0.5;
+	d *= 1 - NATSCONN_REOPEN_JITTER + 2 * NATSCONN_REOPEN_JITTER * r;
+	return d > NATSCONN_REOPEN_MAX ? NATSCONN_REOPEN_MAX : d;
 }
 
 static void on_reconnected(natsConnection *nc, void *closure)

@@ -70,6 +70,18 @@ natsConnection *natsconn_open(const char *urls, const char *name, int background
 void natsconn_close(natsConnection *nc);
 
 /*
+ * A node whose connection libnats closed for good (refused credentials, TLS
+ * failure) opens a new one after natsconn_reopen_delay(failures, r)
+ * seconds: NATSCONN_REOPEN_MIN doubling with each failure in a row up to
+ * NATSCONN_REOPEN_MAX, times a jitter of +-NATSCONN_REOPEN_JITTER taken
+ * from r in [0, 1] (0.5 when out of range), never above the maximum. Pure.
+ */
+#define NATSCONN_REOPEN_MIN 1.0
+#define NATSCONN_REOPEN_MAX 60.0
+#define NATSCONN_REOPEN_JITTER 0.2
+double natsconn_reopen_delay(unsigned failures, double r);
+
+/*
  * Opens (and with create, creates when missing) a KV bucket. replicas > 0
  * overrides the configured --kv-replicas. A bucket recmesh creates keeps
  * one value per key and forgets keys not rewritten within the configured

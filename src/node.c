@@ -256,11 +256,13 @@ static void log_stats(struct node *n, const char *when)
 	if (n->stats_fn)
 		n->stats_fn(n->stats_arg, when);
 	log_info("%s: events published=%llu dropped(queue full)=%llu dropped(nats)=%llu "
-		 "batches=%llu hot-names=%llu hot-writes=%llu hot-write-errors=%llu nats=%s",
+		 "batches=%llu hot-names=%llu hot-writes=%llu hot-write-errors=%llu nats=%s "
+		 "nats-reopens=%llu",
 		 when, (unsigned long long)ps.published, (unsigned long long)ps.dropped_full,
 		 (unsigned long long)ps.dropped_nats, (unsigned long long)ps.batches,
 		 (unsigned long long)ps.hot_entries, (unsigned long long)ps.hot_writes,
-		 (unsigned long long)ps.hot_write_errors, ps.connected ? "connected" : "disconnected");
+		 (unsigned long long)ps.hot_write_errors, ps.connected ? "connected" : "disconnected",
+		 (unsigned long long)ps.nats_reopens);
 	log_info("%s: hot-get answered=%llu refused-inbox=%llu refused-repeat=%llu refused-rate=%llu",
 		 when, (unsigned long long)ps.get_answered, (unsigned long long)ps.get_refused_inbox,
 		 (unsigned long long)ps.get_refused_repeat, (unsigned long long)ps.get_refused_rate);

@@ -6,7 +6,12 @@
  *     counters it increments, through the sink;
  *   - the drain thread owns the hot table, the NS table and the batch
  *     buffer, and hands snapshots to the KV writer (kvwriter.h), which
- *     takes them over.
+ *     takes them over;
+ *   - the drain thread also owns the connection: when libnats closed it for
+ *     good (refused credentials, TLS), it opens a new one with backoff,
+ *     swaps it in under nc_lock (publisher_get_stats reads it under the
+ *     lock) and hands it to the KV writer, which destroys the old one once
+ *     its own threads are done with it (kvwriter_set_connection).
  */
 #include "config.h"
 
@@ -31,6 +36,7 @@
 
 #define PUBLISHER_IDLE_SLEEP_NS (5 * 1000 * 1000)
 #define PUBLISHER_PAYLOAD_MARGIN 4096
+#define PUBLISHER_CLOSED_CHECK 0.25 /* seconds between looks at a closed connection */
 
 struct publisher {
 	struct publisher_config cfg;
@@ -38,7 +44,9 @@ struct publisher {
 	char subject[NAMES_SUBJECT_MAX], node_key[NAMES_KEY_MAX];
 
 	struct ring *ring;
-	natsConnection *nc;
+	natsConnection *nc; /* written by the drain thread under nc_lock; read elsewhere under it */
+	pthread_mutex_t nc_lock;
+	char conn_name[200];
 	struct kvwriter *kv;
 
 	pthread_t thread;
@@ -47,7 +55,8 @@ struct publisher {
 
 	atomic_uint_fast64_t submitted, dropped_full, published, dropped_nats, batches;
 	atomic_uint_fast64_t hot_entries, ns_entries, ns_observations;
-	atomic_uint_fast64_t hot_interval_us; /* cfg.hot_interval, changed by a reload */
+	atomic_uint_fast64_t hot_interval_us;
+	atomic_uint_fast64_t reopens; /* new connections opened after a close */ /* cfg.hot_interval, changed by a reload */
 };
 
 void publisher_set_hot_interval(struct publisher *p, double seconds)
@@ -103,7 +112,10 @@ void publisher_get_stats(struct publisher *p, struct publisher_stats *st)
 	st->get_refused_inbox = ks.get_refused_inbox;
 	st->get_refused_repeat = ks.get_refused_repeat;
 	st->get_refused_rate = ks.get_refused_rate;
+	st->nats_reopens = atomic_load(&p->reopens);
+	pthread_mutex_lock(&p->nc_lock);
 	st->connected = p->nc && natsConnection_Status(p->nc) == NATS_CONN_STATUS_CONNECTED;
+	pthread_mutex_unlock(&p->nc_lock);
 }
 
 /* The batch size that fits both our buffer and the server's max payload */
@@ -157,6 +169,55 @@ static void take_snapshot(struct publisher *p, struct hot_table *hot, struct hot
 	kvwriter_submit(p->kv, chunks, nchunks, ns_text, ns_len);
 }
 
+/* The drain thread's view of a closed connection being replaced */
+struct reopen {
+	double next_check; /* monotonic */
+	double at;	   /* when to open the new one; 0: not closed */
+	unsigned failures; /* closes in a row without a connect in between */
+	unsigned seed;	   /* the jitter's */
+};
+
+/*
+ * Opens a new connection when libnats closed the current one for good,
+ * after natsconn_reopen_delay; the old one goes to the KV writer, which
+ * destroys it when its threads are done with it. Drain thread only.
+ */
+static void maybe_reopen(struct publisher *p, struct reopen *r, double now)
+{
+	char err[512];
+	if (now < r->next_check)
+		return;
+	r->next_check = now + PUBLISHER_CLOSED_CHECK;
+	if (!r->at) {
+		natsConnStatus st = natsConnection_Status(p->nc);
+		if (st == NATS_CONN_STATUS_CONNECTED)
+			r->failures = 0;
+		if (st != NATS_CONN_STATUS_CLOSED)
+			return;
+		double delay = natsconn_reopen_delay(r->failures, rand_r(&r->seed) / (double)RAND_MAX);
+		r->at = now + delay;
+		log_debug("NATS connection closed: a new one in %.1f s", delay);
+		return;
+	}
+	if (now < r->at)
+		return;
+	r->at = 0;
+	if (r->failures < 1000)
+		r->failures++;
+	natsConnection *nc = natsconn_open(p->url, p->conn_name, 1, 2000, err, sizeof(err));
+	if (!nc) {
+		/* only a bad setting or no memory; the backoff bounds the lines */
+		log_warn("cannot open a new NATS connection: %s (trying again)", err);
+		return;
+	}
+	pthread_mutex_lock(&p->nc_lock);
+	p->nc = nc;
+	pthread_mutex_unlock(&p->nc_lock);
+	kvwriter_set_connection(p->kv, nc);
+	uint64_t n = atomic_fetch_add(&p->reopens, 1) + 1;
+	log_info("opened a new NATS connection (reopen %llu)", (unsigned long long)n);
+}
+
 static void *drain_main(void *arg)
 {
 	struct publisher *p = arg;
@@ -170,6 +231,7 @@ static void *drain_main(void *arg)
 	struct rm_event ev;
 	uint64_t gen = (uint64_t)clock_unix() * 1000; /* grows across restarts */
 	double batch_started = 0, next_hot;
+	struct reopen reopen = {.seed = (unsigned)(clock_mono() * 1e6) ^ (unsigned)(uintptr_t)p};
 
 	if (!hot || !items || !buf || !ns || !ns_items) {
 		log_err("event publisher: out of memory, no events are published");
@@ -210,6 +272,7 @@ static void *drain_main(void *arg)
 		}
 		if (stopping)
 			break;
+		maybe_reopen(p, &reopen, now);
 		if (!got) {
 			struct timespec ts = {0, PUBLISHER_IDLE_SLEEP_NS};
 			nanosleep(&ts, NULL);
@@ -256,6 +319,7 @@ struct publisher *publisher_create(const struct publisher_config *cfg, char *err
 		return NULL;
 	}
 	p->cfg = *cfg;
+	pthread_mutex_init(&p->nc_lock, NULL);
 	publisher_set_hot_interval(p, cfg->hot_interval);
 	apply_defaults(&p->cfg);
 	p->url = strdup(cfg->nats_url);
@@ -272,9 +336,8 @@ struct publisher *publisher_create(const struct publisher_config *cfg, char *err
 		goto fail;
 	}
 
-	char name[200];
-	snprintf(name, sizeof(name), "recmesh %s/%s", cfg->cluster, cfg->node);
-	if (!(p->nc = natsconn_open(cfg->nats_url, name, 1, 2000, err, err_size)))
+	snprintf(p->conn_name, sizeof(p->conn_name), "recmesh %s/%s", cfg->cluster, cfg->node);
+	if (!(p->nc = natsconn_open(cfg->nats_url, p->conn_name, 1, 2000, err, err_size)))
 		goto fail;
 	struct kvwriter_config kc = {
 		.cluster = cfg->cluster,
@@ -311,6 +374,7 @@ void publisher_destroy(struct publisher *p)
 		natsconn_close(p->nc);
 	}
 	ring_destroy(p->ring);
+	pthread_mutex_destroy(&p->nc_lock);
 	free(p->url);
 	free(p->cluster);
 	free(p->node);

@@ -11,7 +11,8 @@
  * both (encoded, doc/nats.md) to the KV writer (kvwriter.h). Nothing here
  * runs on, or waits for, the data path's thread. NATS being slow or gone
  * costs dropped (counted) events only; the connection is re-established in
- * the background.
+ * the background, and one libnats closed for good (refused credentials, TLS
+ * failure) is replaced by a new one with backoff (natsconn_reopen_delay).
  *
  * Ownership: the publisher owns the NATS connection, the ring, the drain
  * thread and the KV writer. The configuration's strings are copied.
@@ -64,6 +65,7 @@ struct publisher_stats {
 	uint64_t intel_writes, intel_dead;
 	/* hot.get requests answered and refused: not an inbox, asked again, over the rate */
 	uint64_t get_answered, get_refused_inbox, get_refused_repeat, get_refused_rate;
+	uint64_t nats_reopens; /* new connections opened after libnats closed one for good */
 	int connected;
 };
 

@@ -214,12 +214,44 @@ static void test_sanitize(void **state)
 	assert_int_equal(system(cmd), 0);
 }
 
+static int near(double a, double b)
+{
+	return a > b - 1e-9 && a < b + 1e-9;
+}
+
+/* The reopen backoff: 1 s doubling to 60 s, jitter within +-20 %, never above 60 s */
+static void test_reopen_delay(void **state)
+{
+	(void)state;
+	assert_true(near(natsconn_reopen_delay(0, 0.5), 1.0));
+	assert_true(near(natsconn_reopen_delay(1, 0.5), 2.0));
+	assert_true(near(natsconn_reopen_delay(5, 0.5), 32.0));
+	assert_true(near(natsconn_reopen_delay(6, 0.5), 60.0));
+	assert_true(near(natsconn_reopen_delay(4000000000u, 0.5), 60.0));
+	assert_true(near(natsconn_reopen_delay(0, 0.0), 0.8));
+	assert_true(near(natsconn_reopen_delay(0, 1.0), 1.2));
+	assert_true(near(natsconn_reopen_delay(3, 0.0), 6.4));
+	assert_true(near(natsconn_reopen_delay(10, 1.0), 60.0)); /* jitter never goes above the cap */
+	assert_true(near(natsconn_reopen_delay(10, 0.0), 48.0));
+	assert_true(near(natsconn_reopen_delay(0, -1), 1.0));   /* out of range: the middle */
+	assert_true(near(natsconn_reopen_delay(0, 0.0 / 0.0), 1.0));
+	for (unsigned f = 0; f < 100; f++) {
+		double prev = 0;
+		for (int k = 0; k <= 10; k++) {
+			double d = natsconn_reopen_delay(f, k / 10.0);
+			assert_true(d >= 0.8 && d <= 60.0 && d >= prev);
+			prev = d;
+		}
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_redact),    cmocka_unit_test(test_split),
 		cmocka_unit_test(test_nkey),      cmocka_unit_test(test_classify),
 		cmocka_unit_test(test_configure), cmocka_unit_test(test_sanitize),
+		cmocka_unit_test(test_reopen_delay),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
