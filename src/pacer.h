@@ -26,7 +26,8 @@
  *     PACER_LATE_MARGIN plus three standard deviations of the difference
  *     of two windows of its count (a few queries by chance), or
  *   - its median is above PACER_SLOW_FACTOR times the baseline's plus
- *     PACER_SLOW_MARGIN seconds: the Recursor slows down.
+ *     PACER_SLOW_MARGIN seconds: the Recursor slows down (queues), more
+ *     than the mix of names in a window moves the median by itself.
  * Bad: back off to PACER_DOWN times the lowest of the rate, the rate the
  * window was sent at and the rate it really sent at (the concurrency may
  * have held it lower), never below the floor, unless the window was
@@ -73,8 +74,16 @@
 #define PACER_CHECK_WAIT 4
 #define PACER_BASE_WINDOWS 8
 #define PACER_LATE_MARGIN 0.01
-#define PACER_SLOW_FACTOR 2.0
-#define PACER_SLOW_MARGIN 0.01
+/*
+ * A window's median answer time follows the names it held as much as the
+ * load: on a tree whose authoritatives are 20-80 ms away it moved between
+ * 19 and 76 ms from one window to the next at a steady rate (bench/warm.sh
+ * --pacing), and a factor of 2 plus 10 ms backed off 16 times for that
+ * alone. A Recursor that slows down because of the replay queues its
+ * answers by hundreds of milliseconds.
+ */
+#define PACER_SLOW_FACTOR 3.0
+#define PACER_SLOW_MARGIN 0.1
 #define PACER_RING 64 /* windows kept until judged; a full ring judges its oldest at once */
 #define PACER_BINS 32 /* answer-time histogram: < 1 ms, then 1 ms * 2^(k/2) */
 
