@@ -253,6 +253,16 @@ static void judge(struct pacer *p, const struct pacer_window *w, double now)
 	p->last_base = b;
 	if (!lbad && !sbad)
 		base_push(p, f); /* only the Recursor's normal makes the baseline */
+	/*
+	 * Late answers alone come in bursts with the names: the names of a zone
+	 * whose first server is dead sit together in the list, and each costs
+	 * the Recursor a 1.5 s timeout whatever the rate. A Recursor that the
+	 * replay overloads stays late; so a late share alone counts from the
+	 * PACER_LATE_RUN-th bad window in a row.
+	 */
+	p->late_run = lbad ? p->late_run + 1 : 0;
+	if (lbad && !sbad && p->late_run < PACER_LATE_RUN)
+		lbad = 0;
 	if (fixed(p) || w->start < p->backed_off)
 		return; /* sent before the last back-off: that one answered it */
 	double span = w->end - w->start;

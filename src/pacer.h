@@ -82,6 +82,7 @@
  * alone. A Recursor that slows down because of the replay queues its
  * answers by hundreds of milliseconds.
  */
+#define PACER_LATE_RUN 3 /* late-only windows in a row before a back-off */
 #define PACER_SLOW_FACTOR 3.0
 #define PACER_SLOW_MARGIN 0.1
 #define PACER_RING 64 /* windows kept until judged; a full ring judges its oldest at once */
@@ -123,6 +124,7 @@ struct pacer {
 	int waited;   /* windows waited while the figures got better */
 	struct pacer_figures prev;
 	int trig_late, trig_slow; /* what was bad */
+	unsigned late_run; /* windows in a row whose late share alone was bad */
 	struct pacer_figures trig, trig_base;
 	double trig_good; /* answers in time per second in the window that caused it */
 	double trouble;   /* the rate of that window (0: none, or passed since) */
