@@ -2,10 +2,16 @@
  * natsconn.c: NATS connections and KV buckets; see natsconn.h
  *
  * Every secret (password, token, the NKey seed of --nats-nkey and
- * --nats-creds, the TLS client key) is read once, at start, while the
- * process may still be root, and kept in this module's memory: a node that
- * drops privileges to --user still reconnects with files only root can
- * read, and no secret is ever handed to a function that prints. NKey
+ * --nats-creds, the TLS client key) is read at start, while the process
+ * may still be root, and kept in this module's memory: a node that drops
+ * privileges to --user still reconnects with files only root can read, and
+ * no secret is ever handed to a function that prints. A reload
+ * (natsconn_reload) reads the files again and swaps the credentials under
+ * cf_lock: natsconn_open copies them into libnats' options under it, and
+ * the JWT and NKey callbacks (libnats' threads, at every connect) take the
+ * current JWT copy or a reference to the key under it; the lock is never
+ * held across a libnats call that may call back. Replaced secrets are
+ * wiped when freed. NKey
  * signatures (the server's nonce) are made here with libcrypto's Ed25519.
  */
 #include "config.h"
@@ -17,6 +23,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <openssl/evp.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -324,18 +331,29 @@ const char *natsconn_strerror(natsStatus s, char *buf, size_t size)
 
 /* ---- the process-wide settings ----------------------------------------- */
 
-static struct {
-	int set;
-	char *urls;
+/* The credentials: the files' contents, as read at start or by the last reload */
+struct creds {
 	char *tls_ca_pem, *tls_cert_pem, *tls_key_pem;
 	size_t tls_key_len;
-	int tls;
 	char *user, *password;
 	char *token;
 	char *jwt;            /* --nats-creds */
 	EVP_PKEY *nkey;       /* --nats-creds or --nats-nkey */
 	char nkey_public[64]; /* --nats-nkey */
-	int replicas;         /* 0: automatic */
+};
+
+/* Guards cf.c against natsconn_reload; held briefly, never across a libnats connect */
+static pthread_mutex_t cf_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static struct {
+	int set;
+	char *urls;
+	int tls;        /* a tls:// URL or a TLS file: fixed at start */
+	struct creds c; /* read at start, replaced by natsconn_reload (under cf_lock) */
+	/* superseded --nats-nkey keys: the closure of connections opened with them */
+	EVP_PKEY *retired[NATSCONN_MAX_RETIRED];
+	int nretired;
+	int replicas; /* 0: automatic */
 	int64_t ttl_ms;
 	atomic_int url_warned;
 } cf;
@@ -348,20 +366,28 @@ static void wipe_free(char *p, size_t n)
 	}
 }
 
+static void creds_free(struct creds *c)
+{
+	free(c->tls_ca_pem);
+	free(c->tls_cert_pem);
+	wipe_free(c->tls_key_pem, c->tls_key_len);
+	free(c->user);
+	if (c->password)
+		wipe_free(c->password, strlen(c->password));
+	if (c->token)
+		wipe_free(c->token, strlen(c->token));
+	if (c->jwt)
+		wipe_free(c->jwt, strlen(c->jwt));
+	EVP_PKEY_free(c->nkey);
+	OPENSSL_cleanse(c, sizeof(*c));
+}
+
 void natsconn_unconfigure(void)
 {
 	free(cf.urls);
-	free(cf.tls_ca_pem);
-	free(cf.tls_cert_pem);
-	wipe_free(cf.tls_key_pem, cf.tls_key_len);
-	free(cf.user);
-	if (cf.password)
-		wipe_free(cf.password, strlen(cf.password));
-	if (cf.token)
-		wipe_free(cf.token, strlen(cf.token));
-	if (cf.jwt)
-		wipe_free(cf.jwt, strlen(cf.jwt));
-	EVP_PKEY_free(cf.nkey);
+	creds_free(&cf.c);
+	for (int i = 0; i < cf.nretired; i++)
+		EVP_PKEY_free(cf.retired[i]);
 	memset(&cf, 0, sizeof(cf));
 }
 
@@ -455,11 +481,107 @@ static char *creds_item(char *text, const char *marker)
 	return v;
 }
 
+/* Reads every credential file of s into c (zeroed); on failure c is left empty */
+static int creds_load(struct creds *c, const struct natsconn_settings *s, char *err,
+		      size_t err_size)
+{
+	char e2[256];
+	if (s->tls_ca) {
+		if (!(c->tls_ca_pem = read_file(s->tls_ca, "--nats-tls-ca", NATSCONN_FILE_MAX, NULL,
+						err, err_size)))
+			goto fail;
+		if (!strstr(c->tls_ca_pem, "-----BEGIN CERTIFICATE-----")) {
+			snprintf(err, err_size, "--nats-tls-ca '%s' holds no PEM certificate",
+				 s->tls_ca);
+			goto fail;
+		}
+	}
+	if (s->tls_cert) {
+		if (!(c->tls_cert_pem = read_file(s->tls_cert, "--nats-tls-cert", NATSCONN_FILE_MAX,
+						  NULL, err, err_size)) ||
+		    !(c->tls_key_pem = read_file(s->tls_key, "--nats-tls-key", NATSCONN_FILE_MAX,
+						 &c->tls_key_len, err, err_size)))
+			goto fail;
+		c->tls_key_len += 2;
+		if (!strstr(c->tls_cert_pem, "-----BEGIN CERTIFICATE-----")) {
+			snprintf(err, err_size, "--nats-tls-cert '%s' holds no PEM certificate",
+				 s->tls_cert);
+			goto fail;
+		}
+		if (!strstr(c->tls_key_pem, "PRIVATE KEY-----")) {
+			snprintf(err, err_size, "--nats-tls-key '%s' holds no PEM private key",
+				 s->tls_key);
+			goto fail;
+		}
+	}
+	if (s->user) {
+		if (!*s->user || strlen(s->user) > NATSCONN_SECRET_MAX) {
+			snprintf(err, err_size, "--nats-user must have 1 to %d bytes",
+				 NATSCONN_SECRET_MAX);
+			goto fail;
+		}
+		if (!(c->user = strdup(s->user)))
+			goto oom;
+		if (!(c->password =
+			      read_secret(s->password_file, "--nats-password-file", err, err_size)))
+			goto fail;
+	}
+	if (s->token_file &&
+	    !(c->token = read_secret(s->token_file, "--nats-token-file", err, err_size)))
+		goto fail;
+	if (s->nkey) {
+		char *seed = read_secret(s->nkey, "--nats-nkey", err, err_size);
+		if (!seed)
+			goto fail;
+		char *t = seed;
+		while (isspace((unsigned char)*t))
+			t++;
+		if (natsconn_nkey_public(t, c->nkey_public, sizeof(c->nkey_public), e2,
+					 sizeof(e2)) < 0 ||
+		    !(c->nkey = nkey_from_seed(t, e2, sizeof(e2)))) {
+			wipe_free(seed, strlen(seed));
+			snprintf(err, err_size, "--nats-nkey '%s': %s", s->nkey, e2);
+			goto fail;
+		}
+		wipe_free(seed, strlen(seed));
+	}
+	if (s->creds) {
+		size_t len;
+		char *text =
+			read_file(s->creds, "--nats-creds", NATSCONN_FILE_MAX, &len, err, err_size);
+		if (!text)
+			goto fail;
+		char *seed = creds_item(text, "-----BEGIN USER NKEY SEED");
+		c->jwt = creds_item(text, "-----BEGIN NATS USER JWT");
+		wipe_free(text, len);
+		if (!c->jwt || !seed || !*c->jwt) {
+			if (seed)
+				wipe_free(seed, strlen(seed));
+			snprintf(err, err_size,
+				 "--nats-creds '%s' is not a credentials file (a NATS USER JWT "
+				 "block and a USER NKEY SEED block)",
+				 s->creds);
+			goto fail;
+		}
+		c->nkey = nkey_from_seed(seed, e2, sizeof(e2));
+		wipe_free(seed, strlen(seed));
+		if (!c->nkey) {
+			snprintf(err, err_size, "--nats-creds '%s': %s", s->creds, e2);
+			goto fail;
+		}
+	}
+	return 0;
+oom:
+	snprintf(err, err_size, "out of memory");
+fail:
+	creds_free(c);
+	return -1;
+}
+
 int natsconn_configure(const struct natsconn_settings *s, char *err, size_t err_size)
 {
 	char store[NATSCONN_MAX_SERVERS * NATSCONN_MAX_URL];
 	const char *list[NATSCONN_MAX_SERVERS];
-	char e2[256];
 	int n, rc = -1;
 
 	natsconn_unconfigure();
@@ -493,92 +615,10 @@ int natsconn_configure(const struct natsconn_settings *s, char *err, size_t err_
 	for (int i = 0; i < n; i++)
 		if (!strncasecmp(list[i], "tls://", 6))
 			cf.tls = 1;
-	if (s->tls_ca) {
-		if (!(cf.tls_ca_pem = read_file(s->tls_ca, "--nats-tls-ca", NATSCONN_FILE_MAX, NULL,
-						err, err_size)))
-			goto fail;
-		if (!strstr(cf.tls_ca_pem, "-----BEGIN CERTIFICATE-----")) {
-			snprintf(err, err_size, "--nats-tls-ca '%s' holds no PEM certificate",
-				 s->tls_ca);
-			goto fail;
-		}
+	if (s->tls_ca || s->tls_cert)
 		cf.tls = 1;
-	}
-	if (s->tls_cert) {
-		if (!(cf.tls_cert_pem = read_file(s->tls_cert, "--nats-tls-cert", NATSCONN_FILE_MAX,
-						  NULL, err, err_size)) ||
-		    !(cf.tls_key_pem = read_file(s->tls_key, "--nats-tls-key", NATSCONN_FILE_MAX,
-						 &cf.tls_key_len, err, err_size)))
-			goto fail;
-		cf.tls_key_len += 2;
-		if (!strstr(cf.tls_cert_pem, "-----BEGIN CERTIFICATE-----")) {
-			snprintf(err, err_size, "--nats-tls-cert '%s' holds no PEM certificate",
-				 s->tls_cert);
-			goto fail;
-		}
-		if (!strstr(cf.tls_key_pem, "PRIVATE KEY-----")) {
-			snprintf(err, err_size, "--nats-tls-key '%s' holds no PEM private key",
-				 s->tls_key);
-			goto fail;
-		}
-		cf.tls = 1;
-	}
-	if (s->user) {
-		if (!*s->user || strlen(s->user) > NATSCONN_SECRET_MAX) {
-			snprintf(err, err_size, "--nats-user must have 1 to %d bytes",
-				 NATSCONN_SECRET_MAX);
-			goto fail;
-		}
-		if (!(cf.user = strdup(s->user)))
-			goto oom;
-		if (!(cf.password =
-			      read_secret(s->password_file, "--nats-password-file", err, err_size)))
-			goto fail;
-	}
-	if (s->token_file &&
-	    !(cf.token = read_secret(s->token_file, "--nats-token-file", err, err_size)))
+	if (creds_load(&cf.c, s, err, err_size) < 0)
 		goto fail;
-	if (s->nkey) {
-		char *seed = read_secret(s->nkey, "--nats-nkey", err, err_size);
-		if (!seed)
-			goto fail;
-		char *t = seed;
-		while (isspace((unsigned char)*t))
-			t++;
-		if (natsconn_nkey_public(t, cf.nkey_public, sizeof(cf.nkey_public), e2,
-					 sizeof(e2)) < 0 ||
-		    !(cf.nkey = nkey_from_seed(t, e2, sizeof(e2)))) {
-			wipe_free(seed, strlen(seed));
-			snprintf(err, err_size, "--nats-nkey '%s': %s", s->nkey, e2);
-			goto fail;
-		}
-		wipe_free(seed, strlen(seed));
-	}
-	if (s->creds) {
-		size_t len;
-		char *text =
-			read_file(s->creds, "--nats-creds", NATSCONN_FILE_MAX, &len, err, err_size);
-		if (!text)
-			goto fail;
-		char *seed = creds_item(text, "-----BEGIN USER NKEY SEED");
-		cf.jwt = creds_item(text, "-----BEGIN NATS USER JWT");
-		wipe_free(text, len);
-		if (!cf.jwt || !seed || !*cf.jwt) {
-			if (seed)
-				wipe_free(seed, strlen(seed));
-			snprintf(err, err_size,
-				 "--nats-creds '%s' is not a credentials file (a NATS USER JWT "
-				 "block and a USER NKEY SEED block)",
-				 s->creds);
-			goto fail;
-		}
-		cf.nkey = nkey_from_seed(seed, e2, sizeof(e2));
-		wipe_free(seed, strlen(seed));
-		if (!cf.nkey) {
-			snprintf(err, err_size, "--nats-creds '%s': %s", s->creds, e2);
-			goto fail;
-		}
-	}
 	cf.set = 1;
 	return 0;
 oom:
@@ -607,8 +647,10 @@ static void scrub_one(char *text, const char *secret, size_t len)
 
 static void scrub(char *text)
 {
-	scrub_one(text, cf.password, cf.password ? strlen(cf.password) : 0);
-	scrub_one(text, cf.token, cf.token ? strlen(cf.token) : 0);
+	pthread_mutex_lock(&cf_lock);
+	scrub_one(text, cf.c.password, cf.c.password ? strlen(cf.c.password) : 0);
+	scrub_one(text, cf.c.token, cf.c.token ? strlen(cf.c.token) : 0);
+	pthread_mutex_unlock(&cf_lock);
 	for (const char *p = cf.urls; p && *p;) {
 		const char *aend, *a = authority(p, &aend), *at = NULL, *colon = NULL;
 		for (const char *q = a; q < aend; q++)
@@ -648,7 +690,21 @@ char *natsconn_sanitize(const char *text, char *buf, size_t size)
 static natsStatus nkey_sign(char **customErrTxt, unsigned char **sig, int *siglen,
 			    const char *nonce, void *closure)
 {
+	/* --nats-nkey: the key the connection was opened with (its public key is fixed in
+	 * the options); --nats-creds (closure NULL): the current key, matching user_jwt */
 	EVP_PKEY *k = closure;
+	if (!k) {
+		pthread_mutex_lock(&cf_lock);
+		if ((k = cf.c.nkey) && EVP_PKEY_up_ref(k) != 1)
+			k = NULL;
+		pthread_mutex_unlock(&cf_lock);
+	} else if (EVP_PKEY_up_ref(k) != 1) {
+		k = NULL;
+	}
+	if (!k) {
+		*customErrTxt = strdup("recmesh: no NKey to sign the server's nonce with");
+		return NATS_ERR;
+	}
 	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
 	size_t n = 64;
 	unsigned char *out = malloc(64);
@@ -656,10 +712,12 @@ static natsStatus nkey_sign(char **customErrTxt, unsigned char **sig, int *sigle
 	    EVP_DigestSign(ctx, out, &n, (const unsigned char *)nonce, strlen(nonce)) != 1) {
 		EVP_MD_CTX_free(ctx);
 		free(out);
+		EVP_PKEY_free(k);
 		*customErrTxt = strdup("recmesh: cannot sign the server's nonce with the NKey");
 		return NATS_ERR;
 	}
 	EVP_MD_CTX_free(ctx);
+	EVP_PKEY_free(k);
 	*sig = out;
 	*siglen = (int)n;
 	return NATS_OK;
@@ -667,7 +725,10 @@ static natsStatus nkey_sign(char **customErrTxt, unsigned char **sig, int *sigle
 
 static natsStatus user_jwt(char **jwt, char **customErrTxt, void *closure)
 {
-	if (!(*jwt = strdup(cf.jwt))) {
+	pthread_mutex_lock(&cf_lock);
+	*jwt = cf.c.jwt ? strdup(cf.c.jwt) : NULL;
+	pthread_mutex_unlock(&cf_lock);
+	if (!*jwt) {
 		*customErrTxt = strdup("recmesh: out of memory");
 		return NATS_NO_MEMORY;
 	}
@@ -808,25 +869,65 @@ static void on_error(natsConnection *nc, natsSubscription *sub, natsStatus s, vo
 	log_warn("NATS asynchronous error: %s", natsStatus_GetText(s));
 }
 
+/* libnats copies the TLS files, user, password and token into opts; NKey and JWT are callbacks */
 static natsStatus set_security(natsOptions *opts, int tls)
 {
 	natsStatus s = NATS_OK;
 	if (tls)
 		s = natsOptions_SetSecure(opts, true);
-	if (s == NATS_OK && cf.tls_ca_pem)
-		s = natsOptions_SetCATrustedCertificates(opts, cf.tls_ca_pem);
-	if (s == NATS_OK && cf.tls_cert_pem)
-		s = natsOptions_SetCertificatesChain(opts, cf.tls_cert_pem, cf.tls_key_pem);
-	if (s == NATS_OK && cf.user)
-		s = natsOptions_SetUserInfo(opts, cf.user, cf.password);
-	if (s == NATS_OK && cf.token)
-		s = natsOptions_SetToken(opts, cf.token);
-	if (s == NATS_OK && cf.jwt)
-		s = natsOptions_SetUserCredentialsCallbacks(opts, user_jwt, NULL, nkey_sign,
-							    cf.nkey);
-	else if (s == NATS_OK && cf.nkey)
-		s = natsOptions_SetNKey(opts, cf.nkey_public, nkey_sign, cf.nkey);
+	pthread_mutex_lock(&cf_lock);
+	const struct creds *c = &cf.c;
+	if (s == NATS_OK && c->tls_ca_pem)
+		s = natsOptions_SetCATrustedCertificates(opts, c->tls_ca_pem);
+	if (s == NATS_OK && c->tls_cert_pem)
+		s = natsOptions_SetCertificatesChain(opts, c->tls_cert_pem, c->tls_key_pem);
+	if (s == NATS_OK && c->user)
+		s = natsOptions_SetUserInfo(opts, c->user, c->password);
+	if (s == NATS_OK && c->token)
+		s = natsOptions_SetToken(opts, c->token);
+	if (s == NATS_OK && c->jwt)
+		s = natsOptions_SetUserCredentialsCallbacks(opts, user_jwt, NULL, nkey_sign, NULL);
+	else if (s == NATS_OK && c->nkey) /* kept (retired) until natsconn_unconfigure */
+		s = natsOptions_SetNKey(opts, c->nkey_public, nkey_sign, c->nkey);
+	pthread_mutex_unlock(&cf_lock);
 	return s;
+}
+
+int natsconn_reload(const struct natsconn_settings *s, char *err, size_t err_size)
+{
+	struct creds n = {0}, old;
+	if (!cf.set) {
+		snprintf(err, err_size, "NATS is not configured");
+		return -1;
+	}
+	if (creds_load(&n, s, err, err_size) < 0)
+		return -1;
+	pthread_mutex_lock(&cf_lock);
+	int nkey_only = cf.c.nkey && !cf.c.jwt;
+	if (nkey_only && !strcmp(cf.c.nkey_public, n.nkey_public)) {
+		/* the same key: keep the one open connections sign with */
+		EVP_PKEY_free(n.nkey);
+		n.nkey = cf.c.nkey;
+		cf.c.nkey = NULL;
+	} else if (nkey_only) {
+		if (cf.nretired == NATSCONN_MAX_RETIRED) {
+			pthread_mutex_unlock(&cf_lock);
+			creds_free(&n);
+			snprintf(
+				err, err_size,
+				"the NKey was replaced %d times since start: restart to replace it "
+				"again",
+				NATSCONN_MAX_RETIRED);
+			return -1;
+		}
+		cf.retired[cf.nretired++] = cf.c.nkey;
+		cf.c.nkey = NULL;
+	}
+	old = cf.c;
+	cf.c = n;
+	pthread_mutex_unlock(&cf_lock);
+	creds_free(&old);
+	return 0;
 }
 
 natsConnection *natsconn_open(const char *urls, const char *name, int background,

@@ -4,7 +4,8 @@
  * The connection settings (server list, TLS, credentials) and the bucket
  * settings are process-wide: natsconn_configure checks and loads them once
  * at start (options_parse calls it), natsconn_open and natsconn_kv_open use
- * them. Secrets (passwords, tokens) are read from files there and kept only
+ * them. natsconn_reload replaces the credentials (a node's SIGHUP); they are
+ * guarded by a mutex that no caller ever sees. Secrets (passwords, tokens) are read from files there and kept only
  * in this module's memory, wiped by natsconn_unconfigure; they never appear
  * in an error message or a log line. URLs are printed only through
  * natsconn_redact.
@@ -50,7 +51,21 @@ struct natsconn_settings {
  * 0, or -1 with a reason that holds no secret.
  */
 int natsconn_configure(const struct natsconn_settings *s, char *err, size_t err_size);
-/* Forgets the settings, wiping the secrets */
+/*
+ * Reads every credential file of s again (TLS files, --nats-creds,
+ * --nats-nkey, the password and token files; s->urls and the bucket
+ * settings are ignored) and, when all are valid, uses them from the next
+ * connect: the next natsconn_open, and libnats' own reconnects of open
+ * connections with --nats-creds (its callbacks read the current JWT and
+ * key). Open --nats-nkey connections keep signing with the key they were
+ * opened with; those superseded keys are kept until natsconn_unconfigure,
+ * at most NATSCONN_MAX_RETIRED of them (a further new key is refused).
+ * Any thread; returns 0, or -1 with a reason that holds no secret (and
+ * nothing changed).
+ */
+int natsconn_reload(const struct natsconn_settings *s, char *err, size_t err_size);
+#define NATSCONN_MAX_RETIRED 16
+/* Forgets the settings, wiping the secrets (no connection may be open) */
 void natsconn_unconfigure(void);
 /* The TTL a bucket recmesh creates gets, in milliseconds (0: none) */
 int64_t natsconn_kv_ttl_ms(void);

@@ -407,10 +407,26 @@ static void reload_change(void *arg, const char *name, const char *old_value, co
 }
 
 /*
+ * Reads the running credential files again (a rotated password, token,
+ * NKey, credentials or TLS file); used from the next NATS connect. A file
+ * that changed its name still needs a restart (reload_change says so).
+ */
+static void reload_nats_credentials(const struct rm_options *o)
+{
+	char err[512];
+	int r = options_nats_reload(o, err, sizeof(err));
+	if (r < 0)
+		log_err("reload: NATS credentials not changed: %s", err);
+	else if (r > 0)
+		log_info("reload: NATS credentials re-read: used from the next connect");
+}
+
+/*
  * SIGHUP: reads the config file and the command line again (the command
  * line still wins) and applies what can change on the running node: the
  * log level, the stats interval, the hot interval (within the bucket's
- * TTL) and the intelligence file. Everything else is said to need a
+ * TTL), the intelligence file, and the contents of the NATS credential
+ * files (reload_nats_credentials). Everything else is said to need a
  * restart. A file that does not parse changes nothing.
  */
 static void on_hup(struct ev_loop *loop, ev_signal *w, int revents)
@@ -440,6 +456,7 @@ static void on_hup(struct ev_loop *loop, ev_signal *w, int revents)
 	cur.verbose = old_level >= LOG_LVL_DEBUG;
 	cur.quiet = old_level <= LOG_LVL_WARN;
 	options_diff(n->cmd, &cur, &no, reload_change, &r);
+	reload_nats_credentials(n->o);
 	log_info("reload: done, %u option(s) changed, %u of them need a restart", r.changed, r.restart);
 	options_free(&no);
 	notify_or_log("READY=1");

@@ -501,11 +501,10 @@ static int check_bounds(enum rm_command cmd, const struct rm_options *o)
 	return 0;
 }
 
-/* Hands the NATS options to natsconn: checks them and reads their files */
-static int nats_settings(enum rm_command cmd, const struct rm_options *o)
+/* The NATS options of o as natsconn takes them (borrowed from o) */
+static struct natsconn_settings settings_of(const struct rm_options *o)
 {
-	char err[512];
-	struct natsconn_settings s = {
+	return (struct natsconn_settings){
 		.urls = o->nats,
 		.tls_ca = o->nats_tls_ca,
 		.tls_cert = o->nats_tls_cert,
@@ -516,9 +515,25 @@ static int nats_settings(enum rm_command cmd, const struct rm_options *o)
 		.password_file = o->nats_password_file,
 		.token_file = o->nats_token_file,
 		.kv_replicas = o->kv_replicas,
-		/* a node's keys expire when it has not rewritten them for --max-age */
-		.kv_ttl = (cmd & NODE_CMDS) ? o->max_age : 0,
 	};
+}
+
+int options_nats_reload(const struct rm_options *o, char *err, size_t err_size)
+{
+	if (!o->nats_tls_ca && !o->nats_tls_cert && !o->nats_creds && !o->nats_nkey &&
+	    !o->nats_user && !o->nats_token_file)
+		return 0;
+	struct natsconn_settings s = settings_of(o);
+	return natsconn_reload(&s, err, err_size) < 0 ? -1 : 1;
+}
+
+/* Hands the NATS options to natsconn: checks them and reads their files */
+static int nats_settings(enum rm_command cmd, const struct rm_options *o)
+{
+	char err[512];
+	struct natsconn_settings s = settings_of(o);
+	/* a node's keys expire when it has not rewritten them for --max-age */
+	s.kv_ttl = (cmd & NODE_CMDS) ? o->max_age : 0;
 	/* never shorter than two writes: a running node's keys must not blink out */
 	if (s.kv_ttl > 0 && s.kv_ttl < 2 * o->hot_interval)
 		s.kv_ttl = 2 * o->hot_interval;

@@ -120,6 +120,13 @@ void options_usage(enum rm_command cmd, FILE *out);
  * with both values as text (a list joined by ','; "" when unset). Used by
  * a node's reload to say what changed.
  */
+/*
+ * A reload: reads the NATS credential and TLS files named in o again
+ * (natsconn_reload). Returns 0 when o names none, 1 when they are used
+ * from the next connect, -1 with a reason (no secret) when nothing changed.
+ */
+int options_nats_reload(const struct rm_options *o, char *err, size_t err_size);
+
 typedef void (*options_diff_fn)(void *arg, const char *name, const char *old_value,
 				const char *new_value);
 void options_diff(enum rm_command cmd, const struct rm_options *a, const struct rm_options *b,

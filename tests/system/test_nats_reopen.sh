@@ -8,6 +8,10 @@
 # the node's password (credentials rotated on the server after the node): without a
 # restart of the node, its hot list appears in the bucket, hot.get is subscribed
 # again, and recmesh_nats_reopens_total is at least 1. DNS is answered throughout.
+# Then a reload (SIGHUP) whose password file is missing is reported and changes
+# nothing; the password is rotated on both sides (the server restarted with a new
+# configuration, the node's file rewritten, SIGHUP): the node's next connection
+# uses the new password, its hot list is written again, the reopens grow.
 # RM_TEST_NET overrides the NET prefix (127.64), e.g. to run two copies side by side.
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -87,10 +91,46 @@ grep -q '"recmesh.prod.hot.get"' <<<"$subs" || fail "no hot.get subscription on 
 out=$(rm_dig @127.0.0.1 -p "$pport" +short www.z1.com A) && [[ $out == 198.18.0.1 ]] \
     || fail "the proxy does not answer after the reopen: '$out'"
 ok "the hot list is in the bucket, hot.get is subscribed, $reopens reopen(s), DNS answered"
-rm_stop proxy
 n=$(grep -c 'refused the credentials (authorization violation)' "$LOG" || true)
-((n == 1)) || fail "the refusal was logged $n times in all, expected once"
+((n == 1)) || fail "the refusal was logged $n times before the rotation, expected once"
+
+echo "== a reload with an unreadable password file changes nothing"
+PROXY_PID=$(rm_pid proxy)
+mv "$D/node.pw" "$D/node.pw.away"
+kill -HUP "$PROXY_PID"
+bad_said() { grep -q "reload: NATS credentials not changed: cannot read --nats-password-file '$D/node.pw'" "$LOG"; }
+rm_wait_until 30 bad_said || fail "the bad reload was not reported: $(grep reload "$LOG" | tail -5)"
+! grep -q 'reload: NATS credentials re-read' "$LOG" || fail "a bad file was taken: $(grep reload "$LOG" | tail -5)"
+! grep -q "$NODE_PW" "$LOG" || fail "the password shows in the log"
+[[ $(metric recmesh_nats_connected) == 1 ]] || fail "recmesh_nats_connected is $(metric recmesh_nats_connected) after a bad reload"
+ok "an unreadable password file is reported on reload and the node stays connected"
+
+echo "== the password is rotated on both sides: SIGHUP, the node reconnects without a restart"
+NEW_PW=$(secret)
+conf "$NEW_PW" >"$D/rotated.conf"
+umask 077
+echo "$NEW_PW" >"$D/node.pw"
+umask 022
+kill -HUP "$PROXY_PID"
+reread() { grep -q 'reload: NATS credentials re-read: used from the next connect' "$LOG"; }
+rm_wait_until 30 reread || fail "the reload did not re-read the credentials: $(grep reload "$LOG" | tail -5)"
+! grep -q "$NEW_PW" "$LOG" || fail "the new password shows in the log"
+writes0=$(metric recmesh_hot_list_writes_total) || fail "no recmesh_hot_list_writes_total in /metrics"
+rm_stop nats
+rm_start_nats_conf nats "$NPORT" "$D/rotated.conf"
+back() {
+    local r w c
+    r=$(metric recmesh_nats_reopens_total) && w=$(metric recmesh_hot_list_writes_total) \
+        && c=$(metric recmesh_nats_connected) && ((r > reopens && w > writes0 && c == 1))
+}
+rm_wait_until 120 back \
+    || fail "the node did not come back with the new password: reopens $(metric recmesh_nats_reopens_total) (was $reopens), hot-list writes $(metric recmesh_hot_list_writes_total) (was $writes0), connected $(metric recmesh_nats_connected); $(grep -v debug "$LOG" | tail -5)"
+[[ $(rm_pid proxy) == "$PROXY_PID" ]] || fail "the proxy was restarted: $(rm_pid proxy) != $PROXY_PID"
+hot_has || fail "the hot list is not in the bucket after the rotation: $("$RECMESH" hot "${READER[@]}" 2>&1 | tail -3)"
+reopens2=$(metric recmesh_nats_reopens_total)
+ok "after the rotation: $reopens2 reopen(s) (was $reopens), hot-list writes $(metric recmesh_hot_list_writes_total) (was $writes0), same process"
+rm_stop proxy
 line=$(grep 'final counters: events published=' "$LOG" | tail -1) || fail "no stats line at exit: $(tail -3 "$LOG")"
-[[ $line =~ nats-reopens=([0-9]+) ]] && ((BASH_REMATCH[1] >= 1)) || fail "the stats line: $line"
+[[ $line =~ nats-reopens=([0-9]+) ]] && ((BASH_REMATCH[1] >= reopens2)) || fail "the stats line: $line"
 ok "the stats line at exit says nats-reopens=${BASH_REMATCH[1]}"
 rm_done

@@ -214,6 +214,56 @@ static void test_sanitize(void **state)
 	assert_int_equal(system(cmd), 0);
 }
 
+/* A reload re-reads the credential files; a bad file changes nothing */
+static void test_reload(void **state)
+{
+	char err[512], b[128];
+	strcpy(tmpdir, "/tmp/recmesh-test-natsconn.XXXXXX");
+	assert_non_null(mkdtemp(tmpdir));
+	const char *pw = file("pw", "oldpass1\n");
+	struct natsconn_settings s = {.urls = "nats://a", .user = "u", .password_file = pw};
+	assert_int_equal(natsconn_reload(&s, err, sizeof(err)), -1); /* not configured yet */
+	assert_int_equal(natsconn_configure(&s, err, sizeof(err)), 0);
+	assert_string_equal(natsconn_sanitize("oldpass1 newpass2", b, sizeof(b)), "*** newpass2");
+	file("pw", "newpass2\n");
+	assert_int_equal(natsconn_reload(&s, err, sizeof(err)), 0);
+	assert_string_equal(natsconn_sanitize("oldpass1 newpass2", b, sizeof(b)), "oldpass1 ***");
+	file("pw", "");
+	err[0] = '\0';
+	assert_int_equal(natsconn_reload(&s, err, sizeof(err)), -1);
+	if (!strstr(err, "is empty"))
+		fail_msg("expected 'is empty' in '%s'", err);
+	assert_string_equal(natsconn_sanitize("oldpass1 newpass2", b, sizeof(b)), "oldpass1 ***");
+	/* an NKey read again: the same key is kept, any number of times */
+	const char *seed = file("seed", "SUAOBF4D7SMW54UEKBZWQXSP6MGRYSR44RB4M2KDAKHWD752S23GAXC7IM\n");
+	s = (struct natsconn_settings){.urls = "nats://a", .nkey = seed};
+	assert_int_equal(natsconn_configure(&s, err, sizeof(err)), 0);
+	for (int i = 0; i < NATSCONN_MAX_RETIRED + 2; i++)
+		assert_int_equal(natsconn_reload(&s, err, sizeof(err)), 0);
+	file("seed", "hunter2\n");
+	assert_int_equal(natsconn_reload(&s, err, sizeof(err)), -1);
+	assert_null(strstr(err, "hunter2"));
+	/* a new key retires the old one (open connections sign with it), up to the limit */
+	static const char *const seeds[2] = {
+		"SUAACAIBAEAQCAIBAEAQCAIBAEAQCAIBAEAQCAIBAEAQCAIBAEAQCAN7EY\n",
+		"SUAAEAQCAIBAEAQCAIBAEAQCAIBAEAQCAIBAEAQCAIBAEAQCAIBAEAT6EE\n"};
+	for (int i = 0; i < NATSCONN_MAX_RETIRED; i++) {
+		file("seed", seeds[i % 2]);
+		if (natsconn_reload(&s, err, sizeof(err)) != 0)
+			fail_msg("reload %d of a new key failed: %s", i + 1, err);
+	}
+	file("seed", seeds[(NATSCONN_MAX_RETIRED - 1) % 2]);
+	assert_int_equal(natsconn_reload(&s, err, sizeof(err)), 0); /* the same key again */
+	file("seed", seeds[NATSCONN_MAX_RETIRED % 2]);
+	assert_int_equal(natsconn_reload(&s, err, sizeof(err)), -1);
+	if (!strstr(err, "restart"))
+		fail_msg("expected 'restart' in '%s'", err);
+	natsconn_unconfigure();
+	char cmd[128];
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", tmpdir);
+	assert_int_equal(system(cmd), 0);
+}
+
 static int near(double a, double b)
 {
 	return a > b - 1e-9 && a < b + 1e-9;
@@ -251,7 +301,7 @@ int main(void)
 		cmocka_unit_test(test_redact),    cmocka_unit_test(test_split),
 		cmocka_unit_test(test_nkey),      cmocka_unit_test(test_classify),
 		cmocka_unit_test(test_configure), cmocka_unit_test(test_sanitize),
-		cmocka_unit_test(test_reopen_delay),
+		cmocka_unit_test(test_reopen_delay), cmocka_unit_test(test_reload),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
