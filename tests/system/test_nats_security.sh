@@ -135,13 +135,27 @@ check_mode() {
         || fail "$mode: the proxy does not answer on 127.0.0.1:$pport"
     record_cmdline "$(rm_pid "proxy-$mode")"
     for n in "${HOT[@]}"; do rm_dig @127.0.0.1 -p "$pport" +short "$n" A >/dev/null || true; done
-    hot_has() { "$RECMESH" hot --nats "$url" --cluster prod --json "${reader_args[@]}" 2>/dev/null | grep -q '"qname":"n6.z4.com."'; }
+    # (the output of the run that listed the name is kept: it is the one counted)
+    hot_has() { "$RECMESH" hot --nats "$url" --cluster prod --json "${reader_args[@]}" >"$RM_TMP/hot-$mode.out" 2>&1 &&
+        grep -q '"qname":"n6.z4.com."' "$RM_TMP/hot-$mode.out"; }
     rm_wait_until 30 hot_has \
-        || fail "$mode: recmesh hot never listed n6.z4.com.: $("$RECMESH" hot --nats "$url" --cluster prod "${reader_args[@]}" 2>&1 | tail -3); proxy: $(grep -v debug "$RM_TMP/proxy-$mode.log" | tail -5)"
-    "$RECMESH" hot --nats "$url" --cluster prod --json "${reader_args[@]}" >"$RM_TMP/hot-$mode.out" 2>&1
+        || fail "$mode: recmesh hot never listed n6.z4.com.: $(tail -3 "$RM_TMP/hot-$mode.out"); proxy: $(grep -v debug "$RM_TMP/proxy-$mode.log" | tail -5)"
     ok "$mode: the proxy wrote its hot list, recmesh hot read it ($(grep -c qname "$RM_TMP/hot-$mode.out") names)"
-    out=$("$RECMESH" warm --target "127.0.0.1:$REC_PORT" --nats "$url" --cluster prod --json --qps 200 \
-        --intel-file "" "${reader_args[@]}" 2>"$RM_TMP/warm-$mode.err") || fail "$mode: recmesh warm failed: $out $(cat "$RM_TMP/warm-$mode.err")"
+    # An operator-mode server refused a JWT login now and then (2 of about 10 full runs,
+    # the cause not found): a refused login is waited out here, and counted, as the node
+    # does by reopening; any other failure fails at once.
+    refused=0
+    warm_run() {
+        out=$("$RECMESH" warm --target "127.0.0.1:$REC_PORT" --nats "$url" --cluster prod --json --qps 200 \
+            --intel-file "" "${reader_args[@]}" 2>"$RM_TMP/warm-$mode.err") && return 0
+        grep -q 'refused the credentials' "$RM_TMP/warm-$mode.err" || return 2
+        refused=$((refused + 1))
+        return 1
+    }
+    wrc=0
+    for _ in 1 2 3 4 5; do warm_run && { wrc=0; break; } || wrc=$?; ((wrc == 2)) && break; sleep 0.5; done
+    ((wrc == 0)) || fail "$mode: recmesh warm failed ($refused refused logins): $out $(cat "$RM_TMP/warm-$mode.err")"
+    ((refused == 0)) || echo "  note $mode: recmesh warm's login was refused $refused time(s) before it got in"
     echo "$out" >"$RM_TMP/warm-$mode.out"
     [[ $out =~ \"source\":\"kv\",\"lists\":1,\"names\":([0-9]+) ]] && ((BASH_REMATCH[1] >= ${#HOT[@]})) \
         || fail "$mode: recmesh warm did not replay the ${#HOT[@]} names: $out"
