@@ -101,9 +101,13 @@ out=$(q +nodnssec www.z2.net A)
 answer_has "$out" $'^www\\.z2\\.net\\.\t+[0-9]+\tIN\tA\t198\\.18\\.0\\.11$' \
     || fail "www.z2.net A should be 198.18.0.11:"$'\n'"$out"
 rm_wait_until 5 stat_above cache-hits "$ch0" || fail "cache-hits stayed at $ch0 (now $(stat cache-hits))"
-out1=$(stat all-outqueries)
-[[ $out1 -eq $out0 ]] || fail "cached name caused outgoing queries: all-outqueries $out0 -> $out1"
-ok "same name without DO: cache-hits $ch0 -> $(stat cache-hits), no outgoing query"
+# The name itself is in the cache: asked without recursion, the Recursor answers it
+# (all-outqueries is not compared: its own background queries, a refresh of the root's
+# NS set for one, may move it at any moment)
+norec=$(q +norec +nodnssec www.z2.net A)
+answer_has "$norec" $'^www\\.z2\\.net\\.\t+[0-9]+\tIN\tA\t198\\.18\\.0\\.11$' \
+    || fail "www.z2.net A is not answered from the cache (RD=0):"$'\n'"$norec"
+ok "same name without DO: cache-hits $ch0 -> $(stat cache-hits), answered from the cache (all-outqueries $out0 -> $(stat all-outqueries))"
 
 echo "== recursor restart on the same port"
 rm_stop rec1
