@@ -1013,7 +1013,14 @@ natsConnection *natsconn_open(const char *urls, const char *name, int background
 	natsOptions_Destroy(opts);
 	if (s == NATS_NOT_YET_CONNECTED && background) {
 		/* a refusal is logged as what it is (and on_closed says if libnats gives up) */
-		if (report_failure(nc, s) == NATSCONN_UNREACHABLE)
+		/*
+		 * After a refusal (not followed by a connect), a new connection's
+		 * first failure is most likely the same refusal with a vaguer text:
+		 * it is not called "not reachable"
+		 */
+		int f_last = atomic_load(&failure_logged);
+		if (report_failure(nc, s) == NATSCONN_UNREACHABLE && f_last != NATSCONN_AUTH &&
+		    f_last != NATSCONN_TLS)
 			log_warn("NATS at '%s' is not reachable yet, retrying in the background",
 				 shown);
 		return nc;
