@@ -142,7 +142,7 @@ static const struct opt_def defs[] = {
 	 "replay the N hottest names of the fleet"},
 	{"qps", 0, OPT_UINT, OFF(qps), CMD_WARM | CMD_PROXY, "N", "1000",
 	 "warm-up queries per second to start with (see --max-qps)"},
-	{"max-qps", 0, OPT_UINT, OFF(max_qps), CMD_WARM | CMD_PROXY, "N", "0",
+	{"max-qps", 0, OPT_UINT, OFF(max_qps), CMD_WARM | CMD_PROXY, "N", "5000",
 	 "let the warm-up rate rise up to N q/s while the Recursor keeps up (0 or N <= --qps: fixed at --qps)"},
 	{"concurrency", 0, OPT_UINT, OFF(concurrency), CMD_WARM | CMD_PROXY, "N", "1000",
 	 "warm-up queries in flight at most (1 to 60000)"},

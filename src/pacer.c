@@ -48,12 +48,15 @@ void pacer_init(struct pacer *p, const struct pacer_config *cfg, double now)
 		p->cfg.min_qps = p->cfg.qps;
 	if (!(p->cfg.slow_after > 0))
 		p->cfg.slow_after = 1;
+	if (!(p->cfg.timeout >= p->cfg.slow_after))
+		p->cfg.timeout = 5 * p->cfg.slow_after;
 	p->lag = p->cfg.slow_after < PACER_MAX_LAG ? p->cfg.slow_after : PACER_MAX_LAG;
 	p->rate = p->peak = p->cfg.qps;
 	p->tokens = 1;
 	p->last_refill = p->changed = now;
 	p->backed_off = -1;
 	p->count = 1;
+	p->why = "start";
 	p->ring[0].start = now;
 	p->ring[0].rate = p->rate;
 }
@@ -139,6 +142,9 @@ void pacer_timeout(struct pacer *p, double sent, double now)
 	struct pacer_window *w = window_of(p, sent);
 	if (w)
 		bump(&w->timeouts);
+	if (p->pend.on && sent > p->pend.start && sent <= p->pend.end)
+		bump(&p->pend.timeouts);
+	(void)now;
 }
 
 static void set_rate(struct pacer *p, double rate, double now)
@@ -248,11 +254,15 @@ static void judge(struct pacer *p, const struct pacer_window *w, double now)
 	unsigned fast = w->fast < w->sent ? w->fast : w->sent;
 	struct pacer_figures f = figures(w, fast);
 	struct pacer_figures b = p->nbase ? baseline(p) : f;
-	int lbad = late_bad(f, b, w->sent), sbad = slow_bad(f, b);
+	int lbad = late_bad(f, b, w->sent), sbad = slow_bad(f, b), late_seen = lbad;
 	p->last = f;
 	p->last_base = b;
 	if (!lbad && !sbad)
 		base_push(p, f); /* only the Recursor's normal makes the baseline */
+	if (p->pend.on && w->start >= p->pend.at) {
+		p->pend.nafter++;
+		p->pend.after_bad = lbad;
+	}
 	/*
 	 * Late answers alone come in bursts with the names: the names of a zone
 	 * whose first server is dead sit together in the list, and each costs
@@ -284,18 +294,44 @@ static void judge(struct pacer *p, const struct pacer_window *w, double now)
 		if (!helped(p, f, good)) {
 			/* as slow at the lower rate: the names are (dead servers), not the rate */
 			p->holds++;
+			p->why = "hold: as slow at the lower rate (the names, not the rate)";
 			p->nbase = p->base_next = 0;
 			base_push(p, f);
 			return;
 		}
 	}
 	if (lbad || sbad) {
-		if (p->rate <= p->cfg.min_qps)
+		if (p->rate <= p->cfg.min_qps || (!sbad && p->pend.on))
 			return;
 		double from = w->rate < p->rate ? w->rate : p->rate;
 		double sent_rate = span >= PACER_WINDOW ? w->sent / span : from;
 		if (sent_rate < from)
 			from = sent_rate; /* the concurrency held it lower */
+		p->backoffs++;
+		p->late_run = 0;
+		if (!sbad) {
+			/*
+			 * Late, not slower: queries lost (overload) or answers
+			 * that wait on dead servers (the names). Only the end
+			 * tells: step down a little until it does.
+			 */
+			p->pend.on = 1;
+			p->pend.start = w->start;
+			p->pend.end = w->end;
+			p->pend.at = now;
+			p->pend.rate = p->rate;
+			p->pend.late = w->sent - fast;
+			p->pend.timeouts = w->timeouts;
+			p->pend.f = f;
+			p->pend.nafter = 0;
+			p->pend.after_bad = 0;
+			p->why = "back-off: late answers (provisional, until they come or time out)";
+			set_rate(p, from * PACER_DOWN_LATE, now);
+			p->pend.to = p->rate;
+			p->backed_off = now;
+			return;
+		}
+		p->pend.on = 0; /* slower answers: overload, whatever the late ones turn out to be */
 		p->trig = f;
 		p->trig_base = b;
 		p->trig_good = good;
@@ -303,20 +339,50 @@ static void judge(struct pacer *p, const struct pacer_window *w, double now)
 		p->trig_slow = sbad;
 		p->checking = 1;
 		p->trouble = w->rate;
-		p->backoffs++;
+		p->why = "back-off: answers slower";
 		set_rate(p, from * PACER_DOWN, now);
 		p->backed_off = now;
 		return;
 	}
-	if (w->start >= p->changed && w->rate == p->rate && f.late <= 0.5 && p->rate < p->cfg.max_qps &&
-	    (double)w->sent * 4 >= p->rate * span * 3) {
+	if (!p->pend.on && !late_seen && w->start >= p->changed && w->rate == p->rate && f.late <= 0.5 &&
+	    p->rate < p->cfg.max_qps && (double)w->sent * 4 >= p->rate * span * 3) {
 		/* near the rate that was too much last time, step carefully; past it, it was not */
 		if (p->rate > p->trouble)
 			p->trouble = 0;
 		double up = p->trouble > 0 && p->rate * PACER_UP > PACER_NEAR * p->trouble ? PACER_UP_NEAR : PACER_UP;
 		p->raises++;
+		p->why = "raise";
 		set_rate(p, p->rate * up, now);
 	}
+}
+
+/*
+ * A provisional back-off's end: the late window's queries all answered or
+ * timed out, and the windows sent after it judged.
+ *   - Most late ones lost, and the lower rate cured it: overload, the
+ *     rate stays down, and the raises creep up on the rate it came from.
+ *   - Otherwise (they came, only late; or as late at the lower rate):
+ *     the names, not the rate. Their late share joins the baseline and
+ *     the rate goes back up, unless something moved it meanwhile.
+ */
+static void settle(struct pacer *p, double now)
+{
+	p->pend.on = 0;
+	if (!p->pend.after_bad && 2 * (double)p->pend.timeouts >= p->pend.late) {
+		p->confirmed++;
+		p->trouble = p->pend.rate;
+		p->why = "back-off stands: the late queries were lost, and fewer at the lower rate";
+		p->last = p->pend.f;
+		return;
+	}
+	p->holds++;
+	p->why = p->pend.after_bad ? "hold: as late at the lower rate (the names, not the rate)"
+				   : "hold: the late answers came (the names, not the rate)";
+	p->nbase = p->base_next = 0;
+	base_push(p, p->pend.f);
+	p->last = p->pend.f;
+	if (p->rate == p->pend.to)
+		set_rate(p, p->pend.rate, now);
 }
 
 void pacer_tick(struct pacer *p, double now)
@@ -331,4 +397,6 @@ void pacer_tick(struct pacer *p, double now)
 		p->count--;
 		judge(p, &w, now);
 	}
+	if (p->pend.on && p->pend.nafter >= 2 && now >= p->pend.end + p->cfg.timeout)
+		settle(p, now);
 }

@@ -28,20 +28,38 @@
  *   - its median is above PACER_SLOW_FACTOR times the baseline's plus
  *     PACER_SLOW_MARGIN seconds: the Recursor slows down (queues), more
  *     than the mix of names in a window moves the median by itself.
- * Bad: back off to PACER_DOWN times the lowest of the rate, the rate the
- * window was sent at and the rate it really sent at (the concurrency may
- * have held it lower), never below the floor, unless the window was
- * sent before the last back-off (that back-off answered it already).
- * Whether a back-off helped is told by the second window sent after it
- * (the first may still queue behind what came before): it helped when
- * the late fraction or the median went back most of the way to the
- * baseline, or the answers in time per second did not fall below
- * PACER_HELD of what they were. While the windows keep getting better
- * it waits (up to PACER_CHECK_WAIT windows). When the back-off did not
- * help, the slowness is the names' and not the rate's (dead servers in
- * a new batch of zones): that window becomes the baseline and the rate
- * stays (a hold). Only good windows (and a hold's) make the baseline.
- * Good, sent entirely at the current rate, at most half of it late, and
+ * Slower (the median) means the Recursor queues: back off to PACER_DOWN
+ * times the lowest of the rate, the rate the window was sent at and the
+ * rate it really sent at (the concurrency may have held it lower), never
+ * below the floor, unless the window was sent before the last back-off
+ * (that back-off answered it already). Whether that back-off helped is
+ * told by the second window sent after it (the first may still queue
+ * behind what came before): it helped when the late fraction or the
+ * median went back most of the way to the baseline, or the answers in
+ * time per second did not fall below PACER_HELD of what they were.
+ * While the windows keep getting better it waits (up to PACER_CHECK_WAIT
+ * windows). When the back-off did not help, the slowness is the names'
+ * and not the rate's: that window becomes the baseline and the rate
+ * stays (a hold).
+ *
+ * Late alone (PACER_LATE_RUN windows in a row, the median as before) is
+ * either queries the Recursor lost (overload) or answers that wait on a
+ * dead authoritative (the names: the queries of a zone sent before the
+ * Recursor has timed out on its dead server once, 1.5 s, whatever the
+ * rate). Only the end tells, so the step down is provisional, by
+ * PACER_DOWN_LATE, and no raise comes while it is open. It ends once
+ * the late window's queries were all answered or timed out (`timeout`
+ * after the window) and two windows sent after the step were judged:
+ * most of the late ones lost and the lower rate cured the late share:
+ * overload, the step stands and later raises creep up on the rate it
+ * came from (below); otherwise (they came, only late; or as many late at
+ * the lower rate) a hold: the late window joins the baseline as the
+ * names' normal, and the rate goes back to where it was, unless
+ * something else moved it meanwhile. Only good windows (and a hold's)
+ * make the baseline.
+ *
+ * Good (not even one late window), sent entirely at the current rate,
+ * at most half of it late, no provisional step open, and
  * the rate was the limit (the window's sends used at least three
  * quarters of what the rate allowed; with the concurrency the limit, a
  * higher rate would change nothing): raise to rate * PACER_UP, never
@@ -70,6 +88,7 @@
 #define PACER_UP_NEAR 1.05 /* the step within PACER_NEAR of the last back-off's rate */
 #define PACER_NEAR 0.9
 #define PACER_DOWN 0.5
+#define PACER_DOWN_LATE 0.75 /* the provisional step down on a late share alone */
 #define PACER_HELD 0.75
 #define PACER_CHECK_WAIT 4
 #define PACER_BASE_WINDOWS 8
@@ -93,6 +112,8 @@ struct pacer_config {
 	double max_qps;    /* never above */
 	double min_qps;    /* never below (the floor); capped at qps, at least 1 */
 	double slow_after; /* an answer later than this (seconds) is late */
+	double timeout;    /* a query unanswered this long never will be (the replay's
+			      timeout); 0: five times slow_after */
 };
 
 /* One send window (internal) */
@@ -128,10 +149,27 @@ struct pacer {
 	struct pacer_figures trig, trig_base;
 	double trig_good; /* answers in time per second in the window that caused it */
 	double trouble;   /* the rate of that window (0: none, or passed since) */
+	/*
+	 * A provisional back-off on a late share alone, until its window's
+	 * late queries are all answered or timed out (end + timeout) and two
+	 * windows sent after it were judged
+	 */
+	struct {
+		int on;
+		double start, end; /* the late window */
+		double at;         /* when the rate went down */
+		double rate, to;   /* from, to */
+		unsigned late;     /* the window's queries not answered in time */
+		unsigned timeouts; /* of those, never answered */
+		struct pacer_figures f;
+		unsigned nafter; /* windows sent after `at`, judged */
+		int after_bad;   /* the last of them still late beyond the baseline */
+	} pend;
 	/* the last judged window and the baseline it was judged against (for logs) */
 	struct pacer_figures last, last_base;
+	const char *why; /* the last decision, in words (for logs); static */
 	/* outcome counters, for the caller's summary */
-	size_t raises, backoffs, holds;
+	size_t raises, backoffs, holds, confirmed;
 	size_t judged; /* windows judged */
 };
 

@@ -160,13 +160,12 @@ static void on_tick(struct ev_loop *loop, ev_timer *t, int revents)
 		w->res->timeouts++;
 	}
 	double was = pacer_rate(&w->pacer);
-	size_t holds = w->pacer.holds;
+	size_t decisions = w->pacer.holds + w->pacer.confirmed;
 	pacer_tick(&w->pacer, now);
-	if (pacer_rate(&w->pacer) != was || w->pacer.holds != holds) {
+	if (pacer_rate(&w->pacer) != was || w->pacer.holds + w->pacer.confirmed != decisions) {
 		const struct pacer *p = &w->pacer;
 		log_debug("pace %.0f -> %.0f q/s (%s): window late %.1f%%, median %.0f ms; baseline late %.1f%%, median %.0f ms",
-			  was, pacer_rate(p), pacer_rate(p) > was ? "raise" : pacer_rate(p) < was ? "back-off" : "hold",
-			  100 * p->last.late, 1000 * p->last.median, 100 * p->last_base.late,
+			  was, pacer_rate(p), p->why, 100 * p->last.late, 1000 * p->last.median, 100 * p->last_base.late,
 			  1000 * p->last_base.median);
 	}
 	send_some(w);
@@ -239,6 +238,7 @@ int replay_run(const struct replay_config *cfg, const struct hot_item *items, si
 		.max_qps = cfg->max_qps,
 		.min_qps = cfg->qps / 10.0,
 		.slow_after = cfg->query_timeout / 5,
+		.timeout = cfg->query_timeout,
 	};
 	pacer_init(&w.pacer, &pc, w.started);
 	if (cfg->live) {

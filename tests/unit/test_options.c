@@ -425,7 +425,7 @@ static void test_warm_ranges(void **state)
 	char *argv[] = {"warm", "--target", "127.0.0.1:53", "--cluster", "c", NULL};
 	assert_int_equal(options_parse(CMD_WARM, 5, argv, &o), 0);
 	assert_int_equal(o.qps, 1000);
-	assert_int_equal(o.max_qps, 0); /* fixed pacing unless asked */
+	assert_int_equal(o.max_qps, 5000); /* adaptive pacing unless fixed */
 	assert_int_equal(o.concurrency, 1000);
 	assert_true(o.query_timeout == 5 && o.wait_timeout == 60 && o.intel_wait == 1.5);
 	assert_int_equal(options_check_warm(CMD_WARM, &o, err, sizeof(err)), 0);
