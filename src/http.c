@@ -17,6 +17,7 @@
 
 #include "http.h"
 
+#include "acceptor.h"
 #include "log.h"
 #include "netaddr.h"
 
@@ -225,23 +226,17 @@ static void accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
 	struct http_server *s = w->data;
 	for (int k = 0; k < 64; k++) {
-		int fd = accept4(s->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-		if (fd < 0) {
-			int e = errno;
-			if (e == EAGAIN || e == EWOULDBLOCK || e == EINTR || e == ECONNABORTED ||
-			    e == EPROTO)
-				return;
-			/* trying again at once would spin: the listener stays readable */
+		int fd;
+		enum acceptor_result ar = acceptor_accept(s->fd, NULL, &fd);
+		if (ar == ACCEPTOR_DRAINED)
+			return;
+		if (ar == ACCEPTOR_EXHAUSTED) {
 			atomic_fetch_add(&s->accept_errors, 1);
 			log_rated(&s->log_accept, HTTP_LOG_INTERVAL, LOG_LVL_WARN,
 				  "http: cannot accept connections: %s; pausing accept for %.1f s",
-				  strerror(e), HTTP_ACCEPT_BACKOFF);
+				  strerror(errno), HTTP_ACCEPT_BACKOFF);
 			ev_io_stop(loop, &s->accept_io);
-			if (!ev_is_active(&s->accept_backoff)) {
-				/* set again: a timer that fired keeps what was left of it */
-				ev_timer_set(&s->accept_backoff, HTTP_ACCEPT_BACKOFF, 0.);
-				ev_timer_start(loop, &s->accept_backoff);
-			}
+			acceptor_pause(loop, &s->accept_backoff, HTTP_ACCEPT_BACKOFF);
 			return;
 		}
 		struct http_conn *c = s->nconns < HTTP_MAX_CONNS ? malloc(sizeof(*c)) : NULL;

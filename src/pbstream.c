@@ -13,6 +13,7 @@
 
 #include "pbstream.h"
 
+#include "acceptor.h"
 #include "acl.h"
 #include "clock.h"
 #include "dnsmessage.pb-c.h"
@@ -246,21 +247,17 @@ static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
 	char a[128];
 	for (int k = 0; k < 16; k++) {
 		struct sockaddr_storage ss;
-		socklen_t sl = sizeof(ss);
-		int fd = accept4(s->fd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
-		if (fd < 0) {
-			if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ||
-			    errno == ECONNABORTED || errno == EPROTO)
-				return;
-			/* out of descriptors or memory: retrying at once would spin on the listener */
-			int e = errno;
+		int fd;
+		enum acceptor_result ar = acceptor_accept(s->fd, &ss, &fd);
+		if (ar == ACCEPTOR_DRAINED)
+			return;
+		if (ar == ACCEPTOR_EXHAUSTED) {
 			s->st.accept_errors++;
 			log_rated(&s->log_accept, PB_LOG_INTERVAL, LOG_LVL_WARN,
 				  "cannot accept protobuf connections: %s; pausing accept for %.1f s",
-				  strerror(e), PB_ACCEPT_BACKOFF);
+				  strerror(errno), PB_ACCEPT_BACKOFF);
 			ev_io_stop(loop, &s->io);
-			ev_timer_set(&s->backoff, PB_ACCEPT_BACKOFF, 0.);
-			ev_timer_start(loop, &s->backoff);
+			acceptor_pause(loop, &s->backoff, PB_ACCEPT_BACKOFF);
 			return;
 		}
 		if (!acl_match(s->allow, (struct sockaddr *)&ss)) {

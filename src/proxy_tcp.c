@@ -40,6 +40,7 @@
 
 #include "proxy_int.h"
 
+#include "acceptor.h"
 #include "clock.h"
 #include "log.h"
 #include "tcpframe.h"
@@ -657,10 +658,7 @@ static void accept_pause(struct proxy *p)
 	for (size_t i = 0; i < p->nlisteners; i++)
 		if (p->listeners[i].tcp && ev_is_active(&p->listeners[i].io))
 			ev_io_stop(p->loop, &p->listeners[i].io);
-	if (!ev_is_active(&p->accept_backoff)) {
-		ev_timer_set(&p->accept_backoff, ACCEPT_BACKOFF, 0.);
-		ev_timer_start(p->loop, &p->accept_backoff);
-	}
+	acceptor_pause(p->loop, &p->accept_backoff, ACCEPT_BACKOFF);
 }
 
 static void accept_resume_cb(struct ev_loop *loop, ev_timer *w, int revents)
@@ -689,17 +687,12 @@ void ptcp_accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 	char a[128];
 	for (int k = 0; k < 16; k++) {
 		struct sockaddr_storage ss;
-		socklen_t sl = sizeof(ss);
-		int fd = accept4(l->fd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
-		if (fd < 0) {
-			if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ||
-			    errno == ECONNABORTED || errno == EPROTO)
-				return;
-			/*
-			 * EMFILE, ENFILE, ENOBUFS, ENOMEM: the connection stays in the
-			 * backlog and the listener stays readable, so trying again at
-			 * once would spin. Free a descriptor and pause instead.
-			 */
+		int fd;
+		enum acceptor_result ar = acceptor_accept(l->fd, &ss, &fd);
+		if (ar == ACCEPTOR_DRAINED)
+			return;
+		if (ar == ACCEPTOR_EXHAUSTED) {
+			/* free a descriptor, and pause (acceptor.h) */
 			int e = errno;
 			p->st.accept_errors++;
 			int freed = close_oldest_idle(p) == 0;
