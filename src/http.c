@@ -31,6 +31,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
+#include <utlist.h>
 
 #define HTTP_ACCEPT_BACKOFF 0.2 /* seconds accept pauses after EMFILE and the like */
 #define HTTP_LOG_INTERVAL 10.0  /* seconds between two lines on accept failures */
@@ -70,12 +71,7 @@ static void conn_close(struct http_conn *c)
 	ev_io_stop(s->loop, &c->io);
 	ev_timer_stop(s->loop, &c->timer);
 	close(c->fd);
-	if (c->prev)
-		c->prev->next = c->next;
-	else
-		s->conns = c->next;
-	if (c->next)
-		c->next->prev = c->prev;
+	DL_DELETE(s->conns, c);
 	s->nconns--;
 	free(c->out);
 	free(c);
@@ -257,11 +253,7 @@ static void accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 		c->rlen = 0;
 		c->out = NULL;
 		c->olen = c->opos = 0;
-		c->prev = NULL;
-		c->next = s->conns;
-		if (s->conns)
-			s->conns->prev = c;
-		s->conns = c;
+		DL_PREPEND(s->conns, c);
 		s->nconns++;
 		ev_io_init(&c->io, read_cb, fd, EV_READ);
 		c->io.data = c;

@@ -29,6 +29,7 @@
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
+#include <utlist.h>
 
 #define PB_ACCEPT_BACKOFF 0.2  /* seconds accept() pauses after it failed */
 #define PB_LOG_INTERVAL 10.0   /* seconds between two log lines of one kind */
@@ -144,12 +145,7 @@ static void conn_close(struct pbconn *c)
 	close(c->fd);
 	if (tcpframe_pending(&c->in))
 		s->st.truncated++;
-	if (c->prev)
-		c->prev->next = c->next;
-	else
-		s->conns = c->next;
-	if (c->next)
-		c->next->prev = c->prev;
+	DL_DELETE(s->conns, c);
 	s->st.connections_open--;
 	tcpframe_free(&c->in);
 	free(c);
@@ -285,10 +281,7 @@ static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
 		ev_io_init(&c->io, conn_read, fd, EV_READ);
 		c->io.data = c;
 		ev_io_start(loop, &c->io);
-		c->next = s->conns;
-		if (c->next)
-			c->next->prev = c;
-		s->conns = c;
+		DL_PREPEND(s->conns, c);
 		s->st.connections++;
 		s->st.connections_open++;
 	}

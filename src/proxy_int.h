@@ -36,7 +36,7 @@ struct proxy {
 	unsigned nups, next_up;
 	uint64_t timeout_ns;
 	ev_timer sweep;
-	struct tcp_client *tcp_clients; /* doubly linked list */
+	struct tcp_client *tcp_clients; /* doubly linked list (utlist.h DL_*: the head's prev is the tail) */
 	struct proxy_stats st;
 	uint8_t *rx_bufs; /* UDP receive buffers */
 	void *udp_outs;   /* per-listener answer batches (proxy.c) */

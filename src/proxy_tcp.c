@@ -52,6 +52,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
+#include <utlist.h>
 
 #define TCP_MAX_PENDING 100          /* per connection, like the Recursor's own limit */
 #define TCP_OUT_LIMIT (1024 * 1024) /* a client that reads slower than this is dropped */
@@ -181,12 +182,7 @@ static void client_close(struct tcp_client *c)
 		pending_free(p, c->pending);
 		c->pending = n;
 	}
-	if (c->prev)
-		c->prev->next = c->next;
-	else
-		p->tcp_clients = c->next;
-	if (c->next)
-		c->next->prev = c->prev;
+	DL_DELETE(p->tcp_clients, c);
 	p->st.tcp_clients_open--;
 	tcpframe_free(&c->in);
 	tcpframe_free(&c->uin);
@@ -750,10 +746,7 @@ void ptcp_accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 		ev_io_init(&c->wio, client_write_cb, fd, EV_WRITE);
 		c->rio.data = c->wio.data = c;
 		ev_io_start(loop, &c->rio);
-		c->next = p->tcp_clients;
-		if (c->next)
-			c->next->prev = c;
-		p->tcp_clients = c;
+		DL_PREPEND(p->tcp_clients, c);
 		p->st.tcp_clients++;
 		p->st.tcp_clients_open++;
 	}
