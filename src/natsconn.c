@@ -687,6 +687,21 @@ char *natsconn_sanitize(const char *text, char *buf, size_t size)
 
 /* ---- connections ------------------------------------------------------- */
 
+/*
+ * libnats before 3.8.0 (nats.c issue 705) base64-encodes the nonce's
+ * signature as if it were a string: a signature whose first byte is zero
+ * (one login in 256) comes out empty, the CONNECT goes without "sig" and the
+ * server refuses the login ("Signature missing", an authentication error;
+ * for a node, two in a row make libnats give the connection up). Such a
+ * signature is not handed to these versions: the attempt fails here, and
+ * natsconn_open (or libnats' reconnect) tries a new connection, whose nonce,
+ * and so signature, is new. The counts tell natsconn_open (the initial
+ * connect, over every server of the list, runs in its thread).
+ */
+#define NATSCONN_LIBNATS_SIG_FIXED 0x030800 /* nats_GetVersionNumber of 3.8.0 */
+#define NATSCONN_SIGN_TRIES 4               /* a zero byte 4 times in a row: 2^-32 */
+static _Thread_local int sig_withheld, sig_sent;
+
 static natsStatus nkey_sign(char **customErrTxt, unsigned char **sig, int *siglen,
 			    const char *nonce, void *closure)
 {
@@ -718,6 +733,14 @@ static natsStatus nkey_sign(char **customErrTxt, unsigned char **sig, int *sigle
 	}
 	EVP_MD_CTX_free(ctx);
 	EVP_PKEY_free(k);
+	if (n > 0 && out[0] == 0 && nats_GetVersionNumber() < NATSCONN_LIBNATS_SIG_FIXED) {
+		free(out);
+		sig_withheld++;
+		*customErrTxt = strdup("recmesh: the signature of the server's nonce starts with a "
+				       "zero byte, which this libnats would not send");
+		return NATS_ERR;
+	}
+	sig_sent++;
 	*sig = out;
 	*siglen = (int)n;
 	return NATS_OK;
@@ -1009,8 +1032,30 @@ natsConnection *natsconn_open(const char *urls, const char *name, int background
 		natsOptions_Destroy(opts);
 		return NULL;
 	}
-	s = natsConnection_Connect(&nc, opts);
+	int tries = 0;
+	for (;;) {
+		sig_withheld = sig_sent = 0;
+		s = natsConnection_Connect(&nc, opts);
+		/* a background connection retries by itself (libnats' reconnect) */
+		if (s == NATS_OK || !sig_withheld || background || ++tries == NATSCONN_SIGN_TRIES)
+			break;
+		log_debug("NATS at '%s': the nonce's signature started with a zero byte, "
+			  "opening a new connection",
+			  shown);
+		natsConnection_Destroy(nc);
+		nc = NULL;
+	}
 	natsOptions_Destroy(opts);
+	/* (with a server list, one server given a signature decides what failed) */
+	if (s != NATS_OK && sig_withheld && !sig_sent && !background) {
+		snprintf(err, err_size,
+			 "cannot connect to NATS at '%s': the signature of the server's nonce "
+			 "started with a zero byte on %d connections in a row, which libnats %s "
+			 "cannot send (libnats 3.8.0 or later can)",
+			 shown, tries, nats_GetVersion());
+		natsConnection_Destroy(nc);
+		return NULL;
+	}
 	if (s == NATS_NOT_YET_CONNECTED && background) {
 		/* a refusal is logged as what it is (and on_closed says if libnats gives up) */
 		/*
@@ -1019,8 +1064,12 @@ natsConnection *natsconn_open(const char *urls, const char *name, int background
 		 * it is not called "not reachable"
 		 */
 		int f_last = atomic_load(&failure_logged);
-		if (report_failure(nc, s) == NATSCONN_UNREACHABLE && f_last != NATSCONN_AUTH &&
-		    f_last != NATSCONN_TLS)
+		if (sig_withheld && !sig_sent) /* all a new nonce needs is the next try */
+			log_debug("NATS at '%s': the nonce's signature started with a zero byte, "
+				  "retrying in the background",
+				  shown);
+		else if (report_failure(nc, s) == NATSCONN_UNREACHABLE && f_last != NATSCONN_AUTH &&
+			 f_last != NATSCONN_TLS)
 			log_warn("NATS at '%s' is not reachable yet, retrying in the background",
 				 shown);
 		return nc;

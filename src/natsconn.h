@@ -77,7 +77,10 @@ int64_t natsconn_kv_ttl_ms(void);
  * down at start is not an error: the connection keeps retrying forever and
  * reconnects after every loss (the proxy's mode); refused credentials and
  * TLS failures are logged once each, as what they are. Without it, failing
- * to connect within timeout_ms is an error (the one-shot commands).
+ * to connect within timeout_ms is an error (the one-shot commands). An
+ * NKey login whose nonce signature libnats before 3.8.0 would drop (a
+ * zero first byte, one in 256) is not sent: a new connection, with a new
+ * nonce, is tried (at most 4 in all; libnats' retry in the background).
  * Returns the connection or NULL with a reason in err.
  */
 natsConnection *natsconn_open(const char *urls, const char *name, int background,

@@ -123,9 +123,10 @@ check_mode() {
     local mode=$1 url=$2 out pport n
     local -n node_args=$3 reader_args=$4
     echo "== $mode"
-    # A server in operator mode may refuse logins for a moment after it says healthy
-    # (its accounts still loading); a node refused at its first connect stays without
-    # NATS until restarted (recmesh(1), SECURITY), so start it once a reader gets in.
+    # A node refused at its first connect stays without NATS until restarted (recmesh(1),
+    # SECURITY), so it starts once a reader gets in. (Refusals of an operator-mode server
+    # right after it said healthy were not seen again: 0 in 210 logins right after
+    # /healthz; the refusals seen were libnats' dropped signatures, see natsconn.c.)
     logs_in() { ! "$RECMESH" hot --nats "$url" --cluster prod "${reader_args[@]}" 2>&1 | grep -q 'refused the credentials'; }
     rm_wait_until 10 logs_in || fail "$mode: the server keeps refusing the reader's credentials: $("$RECMESH" hot --nats "$url" --cluster prod "${reader_args[@]}" 2>&1 | tail -2)"
     pport=$(rm_free_port)
@@ -141,21 +142,9 @@ check_mode() {
     rm_wait_until 30 hot_has \
         || fail "$mode: recmesh hot never listed n6.z4.com.: $(tail -3 "$RM_TMP/hot-$mode.out"); proxy: $(grep -v debug "$RM_TMP/proxy-$mode.log" | tail -5)"
     ok "$mode: the proxy wrote its hot list, recmesh hot read it ($(grep -c qname "$RM_TMP/hot-$mode.out") names)"
-    # An operator-mode server refused a JWT login now and then (2 of about 10 full runs,
-    # the cause not found): a refused login is waited out here, and counted, as the node
-    # does by reopening; any other failure fails at once.
-    refused=0
-    warm_run() {
-        out=$("$RECMESH" warm --target "127.0.0.1:$REC_PORT" --nats "$url" --cluster prod --json --qps 200 \
-            --intel-file "" "${reader_args[@]}" 2>"$RM_TMP/warm-$mode.err") && return 0
-        grep -q 'refused the credentials' "$RM_TMP/warm-$mode.err" || return 2
-        refused=$((refused + 1))
-        return 1
-    }
-    wrc=0
-    for _ in 1 2 3 4 5; do warm_run && { wrc=0; break; } || wrc=$?; ((wrc == 2)) && break; sleep 0.5; done
-    ((wrc == 0)) || fail "$mode: recmesh warm failed ($refused refused logins): $out $(cat "$RM_TMP/warm-$mode.err")"
-    ((refused == 0)) || echo "  note $mode: recmesh warm's login was refused $refused time(s) before it got in"
+    out=$("$RECMESH" warm --target "127.0.0.1:$REC_PORT" --nats "$url" --cluster prod --json --qps 200 \
+        --intel-file "" "${reader_args[@]}" 2>"$RM_TMP/warm-$mode.err") \
+        || fail "$mode: recmesh warm failed: $out $(cat "$RM_TMP/warm-$mode.err")"
     echo "$out" >"$RM_TMP/warm-$mode.out"
     [[ $out =~ \"source\":\"kv\",\"lists\":1,\"names\":([0-9]+) ]] && ((BASH_REMATCH[1] >= ${#HOT[@]})) \
         || fail "$mode: recmesh warm did not replay the ${#HOT[@]} names: $out"

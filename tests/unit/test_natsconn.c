@@ -1,4 +1,5 @@
-/* test_natsconn.c: URL redaction and splitting, NKey public keys, failure kinds, settings checks */
+/* test_natsconn.c: URL redaction and splitting, NKey public keys, failure kinds, settings checks,
+ * the nonce's signature in the CONNECT a fake server sees */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -7,9 +8,14 @@
 
 #include "natsconn.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 static void test_redact(void **state)
@@ -198,9 +204,12 @@ static void test_sanitize(void **state)
 	assert_non_null(mkdtemp(tmpdir));
 	alarm(20); /* a scrub that loops fails the test instead of hanging it */
 	const char *stars = file("stars", "***\n");
-	struct natsconn_settings s = {.urls = "nats://u:pw123@a", .user = "u", .password_file = stars};
+	struct natsconn_settings s = {.urls = "nats://u:pw123@a",
+				      .user = "u",
+				      .password_file = stars};
 	assert_int_equal(natsconn_configure(&s, err, sizeof(err)), 0);
-	assert_string_equal(natsconn_sanitize("bad ***, u:pw123 and pw123\r\nforged\x1b[0m", b, sizeof(b)),
+	assert_string_equal(natsconn_sanitize("bad ***, u:pw123 and pw123\r\nforged\x1b[0m", b,
+					      sizeof(b)),
 			    "bad ***, *** and ***??forged?[0m");
 	assert_string_equal(natsconn_sanitize(NULL, b, sizeof(b)), "");
 	assert_string_equal(natsconn_sanitize("abcdef", b, 4), "abc");
@@ -235,7 +244,8 @@ static void test_reload(void **state)
 		fail_msg("expected 'is empty' in '%s'", err);
 	assert_string_equal(natsconn_sanitize("oldpass1 newpass2", b, sizeof(b)), "oldpass1 ***");
 	/* an NKey read again: the same key is kept, any number of times */
-	const char *seed = file("seed", "SUAOBF4D7SMW54UEKBZWQXSP6MGRYSR44RB4M2KDAKHWD752S23GAXC7IM\n");
+	const char *seed =
+		file("seed", "SUAOBF4D7SMW54UEKBZWQXSP6MGRYSR44RB4M2KDAKHWD752S23GAXC7IM\n");
 	s = (struct natsconn_settings){.urls = "nats://a", .nkey = seed};
 	assert_int_equal(natsconn_configure(&s, err, sizeof(err)), 0);
 	for (int i = 0; i < NATSCONN_MAX_RETIRED + 2; i++)
@@ -244,9 +254,9 @@ static void test_reload(void **state)
 	assert_int_equal(natsconn_reload(&s, err, sizeof(err)), -1);
 	assert_null(strstr(err, "hunter2"));
 	/* a new key retires the old one (open connections sign with it), up to the limit */
-	static const char *const seeds[2] = {
-		"SUAACAIBAEAQCAIBAEAQCAIBAEAQCAIBAEAQCAIBAEAQCAIBAEAQCAN7EY\n",
-		"SUAAEAQCAIBAEAQCAIBAEAQCAIBAEAQCAIBAEAQCAIBAEAQCAIBAEAT6EE\n"};
+	static const char *const seeds[2] =
+		{"SUAACAIBAEAQCAIBAEAQCAIBAEAQCAIBAEAQCAIBAEAQCAIBAEAQCAN7EY\n",
+		 "SUAAEAQCAIBAEAQCAIBAEAQCAIBAEAQCAIBAEAQCAIBAEAQCAIBAEAT6EE\n"};
 	for (int i = 0; i < NATSCONN_MAX_RETIRED; i++) {
 		file("seed", seeds[i % 2]);
 		if (natsconn_reload(&s, err, sizeof(err)) != 0)
@@ -259,6 +269,198 @@ static void test_reload(void **state)
 	if (!strstr(err, "restart"))
 		fail_msg("expected 'restart' in '%s'", err);
 	natsconn_unconfigure();
+	char cmd[128];
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", tmpdir);
+	assert_int_equal(system(cmd), 0);
+}
+
+/*
+ * A fake NATS server on 127.0.0.1 that requires a signature: connection i
+ * gets an INFO with nonces[i]; a CONNECT with "sig" is answered with PONG,
+ * one without with the server's "Authorization Violation". What it saw is
+ * kept per connection ("" when the client closed before a CONNECT).
+ */
+#define FAKE_MAX 8
+struct fake {
+	int fd, port, n;
+	const char *nonces[FAKE_MAX];
+	char connect[FAKE_MAX][4096];
+	int seen;
+	pthread_t thread;
+};
+
+/* Reads one line (without "\r\n") within 5 s; -1 at EOF, an error or a timeout */
+static int fake_line(int fd, char *buf, size_t size)
+{
+	size_t n = 0;
+	while (n + 1 < size) {
+		struct pollfd p = {.fd = fd, .events = POLLIN};
+		char c;
+		if (poll(&p, 1, 5000) != 1 || read(fd, &c, 1) != 1)
+			return -1;
+		if (c == '\n')
+			break;
+		if (c != '\r')
+			buf[n++] = c;
+	}
+	buf[n] = '\0';
+	return 0;
+}
+
+static void *fake_run(void *arg)
+{
+	struct fake *f = arg;
+	for (int i = 0; i < f->n; i++) {
+		struct pollfd p = {.fd = f->fd, .events = POLLIN};
+		if (poll(&p, 1, 5000) != 1)
+			break;
+		int c = accept(f->fd, NULL, NULL);
+		if (c < 0)
+			break;
+		char info[512], line[4096];
+		int len = snprintf(
+			info, sizeof(info),
+			"INFO {\"server_id\":\"FAKE\",\"version\":\"2.9.10\",\"go\":\"go1.19\","
+			"\"host\":\"127.0.0.1\",\"port\":%d,\"headers\":true,"
+			"\"max_payload\":1048576,\"proto\":1,\"auth_required\":true,"
+			"\"nonce\":\"%s\"}\r\n",
+			f->port, f->nonces[i]);
+		if (write(c, info, (size_t)len) != len) {
+			close(c);
+			break;
+		}
+		f->connect[i][0] = '\0';
+		while (fake_line(c, line, sizeof(line)) == 0) {
+			if (!strncmp(line, "CONNECT ", 8)) {
+				snprintf(f->connect[i], sizeof(f->connect[i]), "%s", line + 8);
+				const char *r = strstr(line, "\"sig\":\"")
+							? "PONG\r\n"
+							: "-ERR 'Authorization Violation'\r\n";
+				if (write(c, r, strlen(r)) != (ssize_t)strlen(r))
+					break;
+			}
+		}
+		close(c);
+		f->seen = i + 1;
+	}
+	return NULL;
+}
+
+static void fake_start(struct fake *f, const char *const *nonces, int n)
+{
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t al = sizeof(a);
+	memset(f, 0, sizeof(*f));
+	f->n = n;
+	for (int i = 0; i < n; i++)
+		f->nonces[i] = nonces[i];
+	f->fd = socket(AF_INET, SOCK_STREAM, 0);
+	assert_true(f->fd >= 0);
+	assert_int_equal(bind(f->fd, (struct sockaddr *)&a, sizeof(a)), 0);
+	assert_int_equal(listen(f->fd, 8), 0);
+	assert_int_equal(getsockname(f->fd, (struct sockaddr *)&a, &al), 0);
+	f->port = ntohs(a.sin_port);
+	assert_int_equal(pthread_create(&f->thread, NULL, fake_run, f), 0);
+}
+
+static void fake_stop(struct fake *f)
+{
+	shutdown(f->fd, SHUT_RDWR);
+	pthread_join(f->thread, NULL);
+	close(f->fd);
+}
+
+/*
+ * The seed of test_nkey signs NONCE_ZERO into a signature whose first byte
+ * is zero, NONCE_PLAIN into one whose first is not (made with python3-nacl:
+ * base64url of SigningKey(seed).sign(nonce).signature, without padding).
+ * libnats before 3.8.0 drops a zero-led signature from the CONNECT, and the
+ * server refuses that login.
+ */
+#define NONCE_ZERO "recmesh-nonce-135"
+#define SIG_ZERO                                                                                   \
+	"AF5-d3MwXlNmnfAp6kW31vyzpaGkKThRx-QYqQ4ElMCO-Usu2qZ6jlZEJDS3ofxUF6fFUpPyVQ9cJOwL5jITCA"
+#define NONCE_PLAIN "recmesh-nonce-0"
+#define SIG_PLAIN                                                                                  \
+	"YfJB2bY9KtvD_1LASRivMzNfpJmV7ZW7vdylDRgcM6UKJtcH37P1QfbaSoPNg6Xv-fdfwKD3QnARovRE6ElbDw"
+#define TEST_SEED "SUAOBF4D7SMW54UEKBZWQXSP6MGRYSR44RB4M2KDAKHWD752S23GAXC7IM"
+
+/* Connection i's CONNECT: none (the signature withheld) or one with the signature of its nonce */
+static void expect_connect(const struct fake *f, int i, const char *sig, int withheld_ok)
+{
+	char want[160];
+	snprintf(want, sizeof(want), "\"sig\":\"%s\"", sig);
+	if (!f->connect[i][0] && withheld_ok)
+		return;
+	if (!strstr(f->connect[i], want))
+		fail_msg("connection %d: expected %s in the CONNECT, saw '%s'", i + 1, want,
+			 f->connect[i]);
+}
+
+static void test_nonce_signature(void **state)
+{
+	char err[512], url[64], b[256];
+	strcpy(tmpdir, "/tmp/recmesh-test-natsconn.XXXXXX");
+	assert_non_null(mkdtemp(tmpdir));
+	alarm(60);
+	int old_libnats = nats_GetVersionNumber() < 0x030800;
+	const char *creds = file("user.creds", "-----BEGIN NATS USER JWT-----\n"
+					       "eyJhbGciOiJlZDI1NTE5LW5rZXkifQ.e30.dGVzdA\n"
+					       "------END NATS USER JWT------\n\n"
+					       "-----BEGIN USER NKEY SEED-----\n" TEST_SEED "\n"
+					       "------END USER NKEY SEED------\n");
+	const char *seed = file("seed", TEST_SEED "\n");
+	for (int way = 0; way < 2; way++) {
+		struct natsconn_settings s = {.urls = "nats://127.0.0.1:1"};
+		if (way == 0)
+			s.creds = creds;
+		else
+			s.nkey = seed;
+		assert_int_equal(natsconn_configure(&s, err, sizeof(err)), 0);
+		/* a zero-led signature, then a plain one: the login gets in with the right sig */
+		struct fake f;
+		const char *const two[] = {NONCE_ZERO, NONCE_PLAIN};
+		fake_start(&f, two, 2);
+		snprintf(url, sizeof(url), "nats://127.0.0.1:%d", f.port);
+		err[0] = '\0';
+		natsConnection *nc = natsconn_open(url, "test", 0, 3000, err, sizeof(err));
+		if (!nc)
+			fail_msg("%s: the login with nonce '%s' then '%s' failed: %s",
+				 way ? "--nats-nkey" : "--nats-creds", NONCE_ZERO, NONCE_PLAIN,
+				 err);
+		natsconn_close(nc);
+		fake_stop(&f);
+		expect_connect(&f, 0, SIG_ZERO, old_libnats);
+		if (f.seen == 2)
+			expect_connect(&f, 1, SIG_PLAIN, 0);
+		else if (old_libnats || f.seen != 1)
+			fail_msg("the fake server saw %d connections, expected 2", f.seen);
+		/* with libnats before 3.8.0: every nonce signs to a zero byte, given up after 4 */
+		const char *const zeros[] = {NONCE_ZERO, NONCE_ZERO, NONCE_ZERO, NONCE_ZERO,
+					     NONCE_ZERO};
+		fake_start(&f, zeros, 5);
+		snprintf(url, sizeof(url), "nats://127.0.0.1:%d", f.port);
+		err[0] = '\0';
+		nc = natsconn_open(url, "test", 0, 3000, err, sizeof(err));
+		natsconn_close(nc);
+		fake_stop(&f);
+		if (old_libnats) {
+			assert_null(nc);
+			if (!strstr(err, "zero byte on 4 connections in a row") ||
+			    !strstr(err, natsconn_redact(url, b, sizeof(b))))
+				fail_msg("expected the zero byte on 4 connections in '%s'", err);
+			if (f.seen != 4)
+				fail_msg("the fake server saw %d connections, expected 4", f.seen);
+			for (int i = 0; i < 4; i++)
+				if (f.connect[i][0])
+					fail_msg("connection %d sent '%s'", i + 1, f.connect[i]);
+		} else {
+			assert_non_null(nc);
+			expect_connect(&f, 0, SIG_ZERO, 0);
+		}
+		natsconn_unconfigure();
+	}
+	alarm(0);
 	char cmd[128];
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", tmpdir);
 	assert_int_equal(system(cmd), 0);
@@ -281,9 +483,10 @@ static void test_reopen_delay(void **state)
 	assert_true(near(natsconn_reopen_delay(0, 0.0), 0.8));
 	assert_true(near(natsconn_reopen_delay(0, 1.0), 1.2));
 	assert_true(near(natsconn_reopen_delay(3, 0.0), 6.4));
-	assert_true(near(natsconn_reopen_delay(10, 1.0), 60.0)); /* jitter never goes above the cap */
+	assert_true(
+		near(natsconn_reopen_delay(10, 1.0), 60.0)); /* jitter never goes above the cap */
 	assert_true(near(natsconn_reopen_delay(10, 0.0), 48.0));
-	assert_true(near(natsconn_reopen_delay(0, -1), 1.0));   /* out of range: the middle */
+	assert_true(near(natsconn_reopen_delay(0, -1), 1.0)); /* out of range: the middle */
 	assert_true(near(natsconn_reopen_delay(0, 0.0 / 0.0), 1.0));
 	for (unsigned f = 0; f < 100; f++) {
 		double prev = 0;
@@ -298,10 +501,15 @@ static void test_reopen_delay(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_redact),    cmocka_unit_test(test_split),
-		cmocka_unit_test(test_nkey),      cmocka_unit_test(test_classify),
-		cmocka_unit_test(test_configure), cmocka_unit_test(test_sanitize),
-		cmocka_unit_test(test_reopen_delay), cmocka_unit_test(test_reload),
+		cmocka_unit_test(test_redact),
+		cmocka_unit_test(test_split),
+		cmocka_unit_test(test_nkey),
+		cmocka_unit_test(test_classify),
+		cmocka_unit_test(test_configure),
+		cmocka_unit_test(test_sanitize),
+		cmocka_unit_test(test_reopen_delay),
+		cmocka_unit_test(test_reload),
+		cmocka_unit_test(test_nonce_signature),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
