@@ -18,6 +18,7 @@
 
 #include "natsconn.h"
 
+#include "clock.h"
 #include "log.h"
 
 #include <ctype.h>
@@ -761,6 +762,11 @@ static natsStatus user_jwt(char **jwt, char **customErrTxt, void *closure)
 static atomic_int closing;             /* set while we close on purpose: no warning then */
 static atomic_int failure_logged = -1; /* the last failure kind logged, until a connect */
 static atomic_int closed_said;         /* on_closed logged, until a connect */
+/* a first failure that looked like "not reachable", said at unreach_due if still so */
+static atomic_int unreach_pending;
+static double unreach_due;                       /* written before unreach_pending is set */
+static char unreach_shown[NATSCONN_MAX_URL];     /* the same */
+#define NATSCONN_RECONNECT_WAIT_MS 1000
 
 static void on_disconnected(natsConnection *nc, void *closure)
 {
@@ -775,6 +781,7 @@ static void log_connected(natsConnection *nc, const char *how)
 	natsConnection_GetConnectedUrl(nc, url, sizeof(url));
 	atomic_store(&failure_logged, -1);
 	atomic_store(&closed_said, 0);
+	atomic_store(&unreach_pending, 0);
 	log_info("%s to NATS at '%s'", how, natsconn_redact(url, shown, sizeof(shown)));
 }
 
@@ -1006,7 +1013,7 @@ natsConnection *natsconn_open(const char *urls, const char *name, int background
 	if (s == NATS_OK && background) {
 		s = natsOptions_SetMaxReconnect(opts, -1);
 		if (s == NATS_OK)
-			s = natsOptions_SetReconnectWait(opts, 1000);
+			s = natsOptions_SetReconnectWait(opts, NATSCONN_RECONNECT_WAIT_MS);
 		if (s == NATS_OK)
 			s = natsOptions_SetRetryOnFailedConnect(opts, true, on_connected, NULL);
 		if (s == NATS_OK)
@@ -1057,21 +1064,20 @@ natsConnection *natsconn_open(const char *urls, const char *name, int background
 		return NULL;
 	}
 	if (s == NATS_NOT_YET_CONNECTED && background) {
-		/* a refusal is logged as what it is (and on_closed says if libnats gives up) */
 		/*
-		 * After a refusal (not followed by a connect), a new connection's
-		 * first failure is most likely the same refusal with a vaguer text:
-		 * it is not called "not reachable"
+		 * A refusal is logged as what it is (and on_closed says if libnats
+		 * gives up). "Not reachable" waits for libnats' next try
+		 * (natsconn_tick): the reason can be gone already.
 		 */
-		int f_last = atomic_load(&failure_logged);
 		if (sig_withheld && !sig_sent) /* all a new nonce needs is the next try */
 			log_debug("NATS at '%s': the nonce's signature started with a zero byte, "
 				  "retrying in the background",
 				  shown);
-		else if (report_failure(nc, s) == NATSCONN_UNREACHABLE && f_last != NATSCONN_AUTH &&
-			 f_last != NATSCONN_TLS)
-			log_warn("NATS at '%s' is not reachable yet, retrying in the background",
-				 shown);
+		else if (report_failure(nc, s) == NATSCONN_UNREACHABLE) {
+			snprintf(unreach_shown, sizeof(unreach_shown), "%s", shown);
+			unreach_due = clock_mono() + (double)(timeout_ms + NATSCONN_RECONNECT_WAIT_MS) / 1000 + 1;
+			atomic_store(&unreach_pending, 1);
+		}
 		return nc;
 	}
 	if (s != NATS_OK) {
@@ -1087,6 +1093,18 @@ natsConnection *natsconn_open(const char *urls, const char *name, int background
 	if (background)
 		on_connected(nc, NULL);
 	return nc;
+}
+
+void natsconn_tick(natsConnection *nc, double now)
+{
+	if (!atomic_load(&unreach_pending) || now < unreach_due)
+		return;
+	atomic_store(&unreach_pending, 0);
+	int f = atomic_load(&failure_logged);
+	if ((nc && natsConnection_Status(nc) == NATS_CONN_STATUS_CONNECTED) || f == NATSCONN_AUTH ||
+	    f == NATSCONN_TLS)
+		return;
+	log_warn("NATS at '%s' is not reachable yet, retrying in the background", unreach_shown);
 }
 
 void natsconn_close(natsConnection *nc)

@@ -88,6 +88,17 @@ natsConnection *natsconn_open(const char *urls, const char *name, int background
 void natsconn_close(natsConnection *nc);
 
 /*
+ * A background connection whose first try failed is said to be "not
+ * reachable yet" only once libnats has tried again and it is still down
+ * without a refusal or a TLS failure said meanwhile: the reason read right
+ * after the first try can be gone already (libnats' reconnect thread clears
+ * it as it starts), and a refused login then looked like an unreachable
+ * server. The connection's owner calls this now and then (the publisher's
+ * thread does, every pass); now: clock_mono().
+ */
+void natsconn_tick(natsConnection *nc, double now);
+
+/*
  * A node whose connection libnats closed for good (refused credentials, TLS
  * failure) opens a new one after natsconn_reopen_delay(failures, r)
  * seconds: NATSCONN_REOPEN_MIN doubling with each failure in a row up to

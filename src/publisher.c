@@ -273,6 +273,7 @@ static void *drain_main(void *arg)
 		if (stopping)
 			break;
 		maybe_reopen(p, &reopen, now);
+		natsconn_tick(p->nc, now);
 		if (!got) {
 			struct timespec ts = {0, PUBLISHER_IDLE_SLEEP_NS};
 			nanosleep(&ts, NULL);

@@ -203,9 +203,23 @@ for n in 1 4 7 10 13; do
     [[ $out == 198.18.0.$(((n - 1) * 10 + 1)) ]] || fail "www.z$n.com while NATS is down: '$out', expected 198.18.0.$(((n - 1) * 10 + 1))"
 done
 ok "answers keep coming while NATS is down"
+# A proxy started while NATS is down answers at once, and says so once, after libnats' next try
+LATE_PORT=$(rm_free_port)
+rm_spawn proxy-late "$RECMESH" proxy --listen "127.0.0.1:$LATE_PORT" --upstream "127.0.0.1:$REC_PORT" \
+    --nats "$NATS" --cluster t --node late --stats-interval 0
+_rm_wait_for proxy-late 10 rm_dig @127.0.0.1 -p "$LATE_PORT" +short www.z1.com A \
+    || fail "a proxy started without NATS does not answer: $(tail -3 "$RM_TMP/proxy-late.log")"
+rm_wait_until 15 grep -q "is not reachable yet, retrying in the background" "$RM_TMP/proxy-late.log" \
+    || fail "a proxy started without NATS did not say so: $(tail -5 "$RM_TMP/proxy-late.log")"
 rm_start_nats nats "$NATS_PORT"
 rm_wait_until 15 grep -q 'reconnected to NATS' "$RM_TMP/proxy.log" \
     || fail "the proxy did not reconnect: $(grep -i nats "$RM_TMP/proxy.log" | tail -5)"
+rm_wait_until 15 grep -q 'connected to NATS' "$RM_TMP/proxy-late.log" \
+    || fail "the proxy started without NATS did not connect once it came: $(tail -5 "$RM_TMP/proxy-late.log")"
+rm_stop proxy-late
+n=$(grep -c 'not reachable' "$RM_TMP/proxy-late.log" || true)
+((n == 1)) || fail "'not reachable' said $n times, expected once: $(grep -i nats "$RM_TMP/proxy-late.log")"
+ok "a proxy started without NATS answered at once, said 'not reachable yet' once, and connected when NATS came"
 "$RECMESH" events --nats "$NATS" --cluster t --json >"$RM_TMP/events2.out" 2>"$RM_TMP/events2.err" &
 EVPID=$!
 rm_wait_until 5 grep -q listening "$RM_TMP/events2.err" || fail "recmesh events did not subscribe: $(cat "$RM_TMP/events2.err")"
