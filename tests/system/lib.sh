@@ -438,6 +438,14 @@ EOF
             printf '%s\n' "$line" >>"$dir/recursor.conf"
         fi
     done
+    # The Recursor picks a random source port per outgoing query (1024-65535 by default),
+    # which could take a port rm_free_port reserved for another server before it binds it:
+    # keep its queries in the kernel's ephemeral range, which rm_free_port stays below.
+    local eph_lo eph_hi
+    read -r eph_lo eph_hi </proc/sys/net/ipv4/ip_local_port_range
+    if ((eph_lo > 20100)); then
+        printf 'udp-source-port-min=%s\nudp-source-port-max=%s\n' "$eph_lo" "$eph_hi" >>"$dir/recursor.conf"
+    fi
     rm_spawn "$name" pdns_recursor --config-dir="$dir"
     _rm_wait_for "$name" "${RM_START_TIMEOUT:-30}" rm_rec_control "$name" ping \
         || { _rm_log "rm_start_recursor: $name does not answer rec_control ping"; return 1; }
