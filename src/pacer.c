@@ -327,7 +327,6 @@ static void judge(struct pacer *p, const struct pacer_window *w, double now)
 			p->pend.after_bad = 0;
 			p->why = "back-off: late answers (provisional, until they come or time out)";
 			set_rate(p, from * PACER_DOWN_LATE, now);
-			p->pend.to = p->rate;
 			p->backed_off = now;
 			return;
 		}
@@ -359,15 +358,17 @@ static void judge(struct pacer *p, const struct pacer_window *w, double now)
 /*
  * A provisional back-off's end: the late window's queries all answered or
  * timed out, and the windows sent after it judged.
- *   - Most late ones lost, and the lower rate cured it: overload, the
- *     rate stays down, and the raises creep up on the rate it came from.
+ *   - At least half of the late ones lost, and the lower rate cured it:
+ *     overload, the rate stays down, and the raises creep up on the rate
+ *     it came from.
  *   - Otherwise (they came, only late; or as late at the lower rate):
- *     the names, not the rate. Their late share joins the baseline and
- *     the rate goes back up, unless something moved it meanwhile.
+ *     the names, not the rate. The late window becomes the baseline (as
+ *     a slow hold's does) and the rate goes back up.
  */
 static void settle(struct pacer *p, double now)
 {
 	p->pend.on = 0;
+	p->late_run = 0; /* the next step takes PACER_LATE_RUN late windows again */
 	if (!p->pend.after_bad && 2 * (double)p->pend.timeouts >= p->pend.late) {
 		p->confirmed++;
 		p->trouble = p->pend.rate;
@@ -381,8 +382,7 @@ static void settle(struct pacer *p, double now)
 	p->nbase = p->base_next = 0;
 	base_push(p, p->pend.f);
 	p->last = p->pend.f;
-	if (p->rate == p->pend.to)
-		set_rate(p, p->pend.rate, now);
+	set_rate(p, p->pend.rate, now); /* (nothing else moves the rate while a step is open) */
 }
 
 void pacer_tick(struct pacer *p, double now)
@@ -397,6 +397,11 @@ void pacer_tick(struct pacer *p, double now)
 		p->count--;
 		judge(p, &w, now);
 	}
-	if (p->pend.on && p->pend.nafter >= 2 && now >= p->pend.end + p->cfg.timeout)
+	/*
+	 * (with too few queries for windows to be judged, as at the end of a
+	 * replay or below 4 q/s, the timeouts alone settle it a while later)
+	 */
+	if (p->pend.on && now >= p->pend.end + p->cfg.timeout &&
+	    (p->pend.nafter >= 2 || now >= p->pend.at + p->cfg.timeout + 2 * PACER_MAX_WINDOW + p->lag))
 		settle(p, now);
 }

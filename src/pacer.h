@@ -49,14 +49,14 @@
  * rate). Only the end tells, so the step down is provisional, by
  * PACER_DOWN_LATE, and no raise comes while it is open. It ends once
  * the late window's queries were all answered or timed out (`timeout`
- * after the window) and two windows sent after the step were judged:
- * most of the late ones lost and the lower rate cured the late share:
- * overload, the step stands and later raises creep up on the rate it
- * came from (below); otherwise (they came, only late; or as many late at
- * the lower rate) a hold: the late window joins the baseline as the
- * names' normal, and the rate goes back to where it was, unless
- * something else moved it meanwhile. Only good windows (and a hold's)
- * make the baseline.
+ * after the window) and two windows sent after the step were judged (or,
+ * with too few queries to judge windows, a while later on the timeouts
+ * alone): at least half of the late ones lost and the lower rate cured
+ * the late share: overload, the step stands and later raises creep up on
+ * the rate it came from (below); otherwise (they came, only late; or as
+ * many late at the lower rate) a hold: the late window becomes the
+ * baseline as the names' normal, and the rate goes back to where it was.
+ * Only good windows (and a hold's) make the baseline.
  *
  * Good (not even one late window), sent entirely at the current rate,
  * at most half of it late, no provisional step open, and
@@ -158,7 +158,7 @@ struct pacer {
 		int on;
 		double start, end; /* the late window */
 		double at;         /* when the rate went down */
-		double rate, to;   /* from, to */
+		double rate;       /* the rate it stepped down from */
 		unsigned late;     /* the window's queries not answered in time */
 		unsigned timeouts; /* of those, never answered */
 		struct pacer_figures f;

@@ -362,6 +362,28 @@ static void test_backs_off_on_new_loss(void **state)
 			 raises, p.backoffs, p.holds);
 }
 
+/*
+ * A provisional step open when sending stops (the end of a replay): with
+ * no window left to judge, the timeouts alone settle it a while later
+ */
+static void test_step_settles_when_sending_stops(void **state)
+{
+	struct pacer p;
+	sim_init(&(struct model){.lat_min = 0.01, .lat_max = 0.01, .lose_share = 0.3, .lose_from = 3}, 2, 60000);
+	pacer_init(&p, &standard, 0);
+	while (!p.pend.on && sim.t < 20)
+		run(&p, 0.01);
+	if (!p.pend.on)
+		fail_msg("no provisional step in 20 s: rate %.0f, %zu back-offs", pacer_rate(&p), p.backoffs);
+	sim.limit = sim.sent; /* nothing more to send */
+	double opened = sim.t;
+	run(&p, 20);
+	if (p.pend.on || p.confirmed + p.holds != 1)
+		fail_msg("20 s after sending stopped (step opened at %.1f s): open %d, %zu confirmed, %zu holds",
+			 opened, p.pend.on, p.confirmed, p.holds);
+	assert_int_equal(p.confirmed, 1); /* the late ones were lost, and nothing contradicts the step */
+}
+
 /* Everything lost from the start: nothing to compare with, so no raise (and no spiral) */
 static void test_no_raise_when_most_are_late(void **state)
 {
@@ -474,6 +496,7 @@ int main(void)
 		cmocka_unit_test(test_tail_appearing_later),
 		cmocka_unit_test(test_dead_zones_in_list_order),
 		cmocka_unit_test(test_backs_off_on_new_loss),
+		cmocka_unit_test(test_step_settles_when_sending_stops),
 		cmocka_unit_test(test_no_raise_when_most_are_late),
 		cmocka_unit_test(test_floor),
 		cmocka_unit_test(test_no_burst_after_backoff),
