@@ -1075,7 +1075,8 @@ natsConnection *natsconn_open(const char *urls, const char *name, int background
 				  shown);
 		else if (report_failure(nc, s) == NATSCONN_UNREACHABLE) {
 			snprintf(unreach_shown, sizeof(unreach_shown), "%s", shown);
-			unreach_due = clock_mono() + (double)(timeout_ms + NATSCONN_RECONNECT_WAIT_MS) / 1000 + 1;
+			/* libnats tries each server of the list in turn: a round of them */
+			unreach_due = clock_mono() + n * (double)(timeout_ms + NATSCONN_RECONNECT_WAIT_MS) / 1000 + 1;
 			atomic_store(&unreach_pending, 1);
 		}
 		return nc;
