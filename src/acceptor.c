@@ -13,10 +13,32 @@ enum acceptor_result acceptor_accept(int lfd, struct sockaddr_storage *ss, int *
 		*fd = r;
 		return ACCEPTOR_OK;
 	}
-	if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR || errno == ECONNABORTED ||
-	    errno == EPROTO)
+	switch (errno) {
+	case EMFILE:
+	case ENFILE:
+	case ENOBUFS:
+	case ENOMEM:
+		return ACCEPTOR_EXHAUSTED;
+	case EAGAIN:
+#if EWOULDBLOCK != EAGAIN
+	case EWOULDBLOCK:
+#endif
+	case EINTR:
+	case ECONNABORTED:
+	case EPERM: /* a firewall rule refused that one */
+	/* network errors of the new connection, to be treated like EAGAIN (accept(2)) */
+	case EPROTO:
+	case ENOPROTOOPT:
+	case EHOSTDOWN:
+	case ENONET:
+	case EHOSTUNREACH:
+	case EOPNOTSUPP:
+	case ENETDOWN:
+	case ENETUNREACH:
 		return ACCEPTOR_DRAINED;
-	return ACCEPTOR_EXHAUSTED;
+	default: /* a broken listener: pausing beats spinning on it */
+		return ACCEPTOR_EXHAUSTED;
+	}
 }
 
 void acceptor_pause(struct ev_loop *loop, ev_timer *resume, double secs)

@@ -20,8 +20,10 @@
 
 enum acceptor_result {
 	ACCEPTOR_OK,        /* *fd is a new connection (non-blocking, close-on-exec) */
-	ACCEPTOR_DRAINED,   /* nothing more to accept now (EAGAIN, EINTR, an aborted handshake) */
-	ACCEPTOR_EXHAUSTED, /* out of descriptors or memory: errno says which; pause */
+	ACCEPTOR_DRAINED,   /* nothing more to accept now (EAGAIN, EINTR, an aborted handshake,
+			       a network error of that connection: accept(2)'s list, EPERM) */
+	ACCEPTOR_EXHAUSTED, /* out of descriptors or memory, or another error (a broken
+			       listener): errno says which; pause */
 };
 
 /* Accepts one connection from lfd; ss (may be NULL) gets the peer's address */
