@@ -305,8 +305,14 @@ static void judge(struct pacer *p, const struct pacer_window *w, double now)
 			return;
 		double from = w->rate < p->rate ? w->rate : p->rate;
 		double sent_rate = span >= PACER_WINDOW ? w->sent / span : from;
-		if (sent_rate < from)
-			from = sent_rate; /* the concurrency held it lower */
+		/*
+		 * (the concurrency held it lower: when answers are slower, the rate
+		 * really sent is what was too much; answers that wait on dead
+		 * servers fill the concurrency too, whatever the rate, so a step on
+		 * lateness alone is from the rate)
+		 */
+		if (sent_rate < from && sbad)
+			from = sent_rate;
 		p->backoffs++;
 		p->late_run = 0;
 		if (!sbad) {

@@ -47,7 +47,9 @@
  * dead authoritative (the names: the queries of a zone sent before the
  * Recursor has timed out on its dead server once, 1.5 s, whatever the
  * rate). Only the end tells, so the step down is provisional, by
- * PACER_DOWN_LATE, and no raise comes while it is open. It ends once
+ * PACER_DOWN_LATE from the rate (not from the rate really sent: answers
+ * waiting on dead servers fill the concurrency and hold that one low
+ * whatever the rate), and no raise comes while it is open. It ends once
  * the late window's queries were all answered or timed out (`timeout`
  * after the window) and two windows sent after the step were judged (or,
  * with too few queries to judge windows, a while later on the timeouts
