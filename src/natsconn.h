@@ -91,8 +91,7 @@ void natsconn_close(natsConnection *nc);
  * A background connection whose first try failed is said to be "not
  * reachable yet" only once libnats has had time to try every server of the
  * list again (servers x (connect timeout + reconnect wait) + 1 s) and it is
- * still down
- * without a refusal or a TLS failure said meanwhile: the reason read right
+ * still down without a refusal or a TLS failure said meanwhile: the reason read right
  * after the first try can be gone already (libnats' reconnect thread clears
  * it as it starts), and a refused login then looked like an unreachable
  * server. The connection's owner calls this now and then (the publisher's

@@ -144,7 +144,6 @@ void pacer_timeout(struct pacer *p, double sent, double now)
 		bump(&w->timeouts);
 	if (p->pend.on && sent > p->pend.start && sent <= p->pend.end)
 		bump(&p->pend.timeouts);
-	(void)now;
 }
 
 static void set_rate(struct pacer *p, double rate, double now)
@@ -187,6 +186,15 @@ static void base_push(struct pacer *p, struct pacer_figures f)
 	p->base_next = (p->base_next + 1) % PACER_BASE_WINDOWS;
 	if (p->nbase < PACER_BASE_WINDOWS)
 		p->nbase++;
+}
+
+/* The names, not the rate: f, the window that showed it, becomes the whole baseline */
+static void hold(struct pacer *p, struct pacer_figures f, const char *why)
+{
+	p->holds++;
+	p->why = why;
+	p->nbase = p->base_next = 0;
+	base_push(p, f);
 }
 
 static int cmp_double(const void *a, const void *b)
@@ -293,10 +301,7 @@ static void judge(struct pacer *p, const struct pacer_window *w, double now)
 		p->checking = 0;
 		if (!helped(p, f, good)) {
 			/* as slow at the lower rate: the names are (dead servers), not the rate */
-			p->holds++;
-			p->why = "hold: as slow at the lower rate (the names, not the rate)";
-			p->nbase = p->base_next = 0;
-			base_push(p, f);
+			hold(p, f, "hold: as slow at the lower rate (the names, not the rate)");
 			return;
 		}
 	}
@@ -382,11 +387,9 @@ static void settle(struct pacer *p, double now)
 		p->last = p->pend.f;
 		return;
 	}
-	p->holds++;
-	p->why = p->pend.after_bad ? "hold: as late at the lower rate (the names, not the rate)"
-				   : "hold: the late answers came (the names, not the rate)";
-	p->nbase = p->base_next = 0;
-	base_push(p, p->pend.f);
+	hold(p, p->pend.f,
+	     p->pend.after_bad ? "hold: as late at the lower rate (the names, not the rate)"
+			       : "hold: the late answers came (the names, not the rate)");
 	p->last = p->pend.f;
 	set_rate(p, p->pend.rate, now); /* (nothing else moves the rate while a step is open) */
 }
