@@ -3,7 +3,9 @@
 #
 #   bench_tree NET ZONES NAMES       a signed tree whose leaf servers sit behind
 #                                    dnsdelay: 20-80 ms each; ns1 dead in a tenth
-#                                    of the zones, ns2 at 400 ms in a twentieth
+#                                    of the zones, ns2 at 300 ms in 15 % of them
+#   bench_relay_counts               "SLOW DEAD": the queries the slow (300 ms)
+#                                    and the dead leaf servers got so far
 #   bench_zipf COUNT SEED            COUNT query lines, Zipf s=0.9 over names.txt
 #   bench_measure NAME REC PORT SEED a Zipf load of WINDOW s at QPS on PORT; the
 #                                    latencies go to $BENCH_OUT/lat-NAME.txt, the
@@ -43,17 +45,25 @@ bench_tree() {
 		END {
 			for (i = 1; i <= NR; i++) {
 				z = zone[i]
-				if (!(z in kind)) { r = rand(); kind[z] = r < 0.10 ? "dead1" : r < 0.15 ? "slow2" : "ok"; first[z] = i }
+				if (!(z in kind)) { r = rand(); kind[z] = r < 0.10 ? "dead1" : r < 0.25 ? "slow2" : "ok"; first[z] = i }
 				is_ns1 = (first[z] == i)
 				if (kind[z] == "dead1" && is_ns1) print addr[i], "dead"
-				else if (kind[z] == "slow2" && !is_ns1) print addr[i], 400
+				else if (kind[z] == "slow2" && !is_ns1) print addr[i], 300
 				else printf "%s %d\n", addr[i], 20 + int(rand() * 61)
 			}
 		}' "$RM_TREE/leaf-servers.txt" >"$RM_TMP/plan.txt"
-	rm_spawn dnsdelay "$dnsdelay" "$net.254.1:53" "$RM_TMP/plan.txt"
+	rm_spawn dnsdelay "$dnsdelay" "$net.254.1:53" "$RM_TMP/plan.txt" "$RM_TMP/relay-counts.txt"
 	rm_wait_until 10 grep -q relaying "$RM_TMP/dnsdelay.log"
 	BENCH_DEAD=$(grep -c dead "$RM_TMP/plan.txt" || true)
+	BENCH_SLOW=$(awk '$2 != "dead" && $2 >= 300' "$RM_TMP/plan.txt" | wc -l)
 	BENCH_SERVERS=$(wc -l <"$RM_TMP/plan.txt")
+}
+
+bench_relay_counts() {
+	rm -f "$RM_TMP/relay-counts.txt"
+	kill -USR1 "$(rm_pid dnsdelay)"
+	rm_wait_until 5 test -e "$RM_TMP/relay-counts.txt" || { echo "dnsdelay wrote no query counts" >&2; exit 1; }
+	awk '$2 == "dead" { d += $3; next } $2 >= 300 { s += $3 } END { print s + 0, d + 0 }' "$RM_TMP/relay-counts.txt"
 }
 
 bench_zipf() {

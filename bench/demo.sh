@@ -28,7 +28,7 @@ say() { printf '\n%s== %s%s\n' "$B" "$*" "$N"; }
 
 say "a hermetic DNS tree: $ZONES zones x $NAMES names, signed, leaf servers 20-80 ms away"
 bench_tree "${DEMO_NET:-127.70}" "$ZONES" "$NAMES"
-echo "$BENCH_SERVERS leaf server addresses: $BENCH_DEAD dead, some at 400 ms"
+echo "$BENCH_SERVERS leaf server addresses: $BENCH_DEAD dead, $BENCH_SLOW at 300 ms"
 NATS_PORT=$(rm_free_port)
 NATS=nats://127.0.0.1:$NATS_PORT
 rm_start_nats nats "$NATS_PORT"

@@ -3,15 +3,18 @@
  * latency, or makes them dead, for benchmarks and demos (netem is not
  * available here).
  *
- * Usage: dnsdelay BACKEND_ADDR:PORT PLAN_FILE
+ * Usage: dnsdelay BACKEND_ADDR:PORT PLAN_FILE [COUNTS_FILE]
  * PLAN_FILE lines: "ADDR DELAY_MS" (answer after DELAY_MS) or "ADDR dead"
  * (swallow every query). The relay listens on ADDR:53 for every line,
  * forwards each query to the backend and sends the answer back from ADDR
- * after the delay. Runs until SIGTERM.
+ * after the delay. Runs until SIGTERM. On SIGUSR1 it writes, when
+ * COUNTS_FILE is given, one line per address to it, "ADDR DELAY_MS|dead
+ * QUERIES" (queries received since the start), into a new file renamed
+ * over COUNTS_FILE, so that a reader that waits for the file sees it whole.
  */
 #include "config.h"
 
-#include "netaddr.h"
+#include "net/netaddr.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -27,6 +30,9 @@ struct front {
 	int fd;
 	double delay;
 	int dead;
+	unsigned long long queries;
+	char addr[128], what[64];
+	struct front *next;
 	ev_io io;
 };
 
@@ -43,6 +49,8 @@ struct pending {
 
 static struct netaddr backend;
 static struct ev_loop *loop;
+static struct front *fronts;
+static const char *counts_file;
 
 static void pending_free(struct pending *p)
 {
@@ -84,6 +92,8 @@ static void on_query(struct ev_loop *l, ev_io *w, int revents)
 		p->clen = sizeof(p->client);
 		ssize_t n = recvfrom(f->fd, p->buf, sizeof(p->buf), MSG_DONTWAIT,
 				     (struct sockaddr *)&p->client, &p->clen);
+		if (n > 0)
+			f->queries++;
 		if (n <= 0 || f->dead) {
 			free(p);
 			if (n <= 0)
@@ -114,14 +124,31 @@ static void on_term(struct ev_loop *l, ev_signal *w, int revents)
 	ev_break(l, EVBREAK_ALL);
 }
 
+static void on_usr1(struct ev_loop *l, ev_signal *w, int revents)
+{
+	char tmp[4096];
+	if (!counts_file || snprintf(tmp, sizeof(tmp), "%s.new", counts_file) >= (int)sizeof(tmp))
+		return;
+	FILE *out = fopen(tmp, "w");
+	if (!out) {
+		fprintf(stderr, "dnsdelay: cannot write %s: %s\n", tmp, strerror(errno));
+		return;
+	}
+	for (struct front *f = fronts; f; f = f->next)
+		fprintf(out, "%s %s %llu\n", f->addr, f->what, f->queries);
+	if (fclose(out) != 0 || rename(tmp, counts_file) != 0)
+		fprintf(stderr, "dnsdelay: cannot write %s: %s\n", counts_file, strerror(errno));
+}
+
 int main(int argc, char **argv)
 {
 	char line[256], addr[128], what[64];
 	int n = 0;
-	if (argc != 3 || netaddr_parse(argv[1], 53, &backend) < 0) {
-		fprintf(stderr, "usage: dnsdelay BACKEND_ADDR:PORT PLAN_FILE\n");
+	if (argc < 3 || argc > 4 || netaddr_parse(argv[1], 53, &backend) < 0) {
+		fprintf(stderr, "usage: dnsdelay BACKEND_ADDR:PORT PLAN_FILE [COUNTS_FILE]\n");
 		return 2;
 	}
+	counts_file = argc == 4 ? argv[3] : NULL;
 	FILE *plan = fopen(argv[2], "r");
 	if (!plan) {
 		perror(argv[2]);
@@ -133,6 +160,14 @@ int main(int argc, char **argv)
 		if (sscanf(line, "%127s %63s", addr, what) != 2 || netaddr_parse(addr, 53, &a) < 0)
 			continue;
 		struct front *f = calloc(1, sizeof(*f));
+		if (!f) {
+			fprintf(stderr, "dnsdelay: out of memory\n");
+			return 1;
+		}
+		snprintf(f->addr, sizeof(f->addr), "%s", addr);
+		snprintf(f->what, sizeof(f->what), "%s", what);
+		f->next = fronts;
+		fronts = f;
 		f->dead = !strcmp(what, "dead");
 		f->delay = f->dead ? 0 : atof(what) / 1000.0;
 		f->fd = socket(a.ss.ss_family, SOCK_DGRAM | SOCK_NONBLOCK, 0);
@@ -151,6 +186,9 @@ int main(int argc, char **argv)
 	ev_signal term;
 	ev_signal_init(&term, on_term, SIGTERM);
 	ev_signal_start(loop, &term);
+	ev_signal usr1;
+	ev_signal_init(&usr1, on_usr1, SIGUSR1);
+	ev_signal_start(loop, &usr1);
 	fprintf(stderr, "dnsdelay: relaying %d addresses to %s\n", n, argv[1]);
 	ev_run(loop, 0);
 	return 0;

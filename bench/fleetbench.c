@@ -14,12 +14,12 @@
  */
 #include "config.h"
 
-#include "clock.h"
-#include "dnsmsg.h"
-#include "hotlist.h"
-#include "names.h"
-#include "natsconn.h"
-#include "netaddr.h"
+#include "base/clock.h"
+#include "base/names.h"
+#include "dns/dnsmsg.h"
+#include "nats/natsconn.h"
+#include "net/netaddr.h"
+#include "tables/hotlist.h"
 
 #include <stdio.h>
 #include <stdlib.h>

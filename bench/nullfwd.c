@@ -16,7 +16,7 @@
  */
 #include "config.h"
 
-#include "netaddr.h"
+#include "net/netaddr.h"
 
 #include <errno.h>
 #include <sched.h>

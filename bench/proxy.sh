@@ -106,7 +106,7 @@ read -r -a RATES <<<"$LAT_RATES"
     " ${RATES[*]} " =~ ^(\ [1-9][0-9]*)+\ $ ]] \
     || { echo "proxy.sh: --duration, --rounds and --latency-qps take positive integers" >&2; exit 2; }
 [[ -x $RECMESH ]] || { echo "proxy.sh: no recmesh binary at $RECMESH (run make, or set RECMESH)" >&2; exit 2; }
-for tool in dnsperf dnsdist nats-server pdns_recursor nsd dig; do
+for tool in dnsperf dnsdist nats-server nsd dig; do
     command -v "$tool" >/dev/null || { echo "proxy.sh: $tool is not installed" >&2; exit 2; }
 done
 
@@ -367,7 +367,7 @@ median() {
     echo "recmesh: $RECMESH (modified $(date -r "$RECMESH" '+%F %T'), sha256 $(sha256sum "$RECMESH" | cut -c1-16));" \
         "work tree at $(git -C "$BENCH_DIR/.." describe --always --dirty 2>/dev/null || echo '?')"
     echo "versions: $(dnsperf -h 2>&1 | grep -m1 Version) | $(dnsdist --version 2>&1 | head -1)" \
-        "| $(pdns_recursor --version 2>&1 | grep -o 'PowerDNS Recursor [^ ]*' | head -1) | $(nats-server --version)"
+        "| PowerDNS Recursor $(rm_rec_version) | $(nats-server --version)"
     echo "settings: duration=${DURATION}s rounds=$ROUNDS warmup=${WARMUP}s load='$LOAD' latency_qps='${RATES[*]}'" \
         "recmesh_args='$RM_ARGS'" \
         "names=$NNAMES (${ZONES}x$NAMES_PER_ZONE) clk_tck=$CLK_TCK"

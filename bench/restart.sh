@@ -3,7 +3,7 @@
 # clients, with each part of recmesh that helps.
 #
 # The hermetic tree of bench/common.sh (leaf servers 20-80 ms away, ns1 dead
-# in a tenth of the zones, ns2 at 400 ms in a twentieth), NATS, and a warm
+# in a tenth of the zones, ns2 at 300 ms in 15 % of them), NATS, and a warm
 # node B: Recursor B behind proxy B, streaming its protobuf to proxy B, which
 # learns every name once and a Zipf load (the fleet's hot list and NS
 # table). Then for each setup of node A, a fresh Recursor A behind proxy A:
@@ -42,8 +42,8 @@ echo "== node B learns: every name once, then a Zipf load, through proxy B" >&2
 B_PORT=$(rm_free_port)
 PB_PORT=$(rm_free_port)
 PBB_PORT=$(rm_free_port)
-rm_start_recursor rec-b "$B_PORT" "lua:protobufServer(\"127.0.0.1:$PBB_PORT\")" \
-	"lua:outgoingProtobufServer(\"127.0.0.1:$PBB_PORT\")"
+rm_start_recursor rec-b "$B_PORT" "protobuf=127.0.0.1:$PBB_PORT" \
+	"outgoing-protobuf=127.0.0.1:$PBB_PORT"
 rm_spawn proxy-b "$RECMESH" proxy --listen "127.0.0.1:$PB_PORT" --upstream "127.0.0.1:$B_PORT" \
 	--nats "$NATS" --cluster bench --node b --hot-interval 2 --stats-interval 0 \
 	--protobuf-listen "127.0.0.1:$PBB_PORT"
@@ -76,8 +76,8 @@ setup() {
 	plain) ;;
 	auto-warm) proxy_extra=(--auto-warm --rec-socket-dir "$RM_TMP/rec-a") ;;
 	+intel | +peer)
-		REC_EXTRA=("lua-dns-script=$LUA" "lua:protobufServer(\"127.0.0.1:$PBA_PORT\")"
-			"lua:outgoingProtobufServer(\"127.0.0.1:$PBA_PORT\")")
+		REC_EXTRA=("lua-dns-script=$LUA" "protobuf=127.0.0.1:$PBA_PORT"
+			"outgoing-protobuf=127.0.0.1:$PBA_PORT")
 		proxy_extra=(--auto-warm --rec-socket-dir "$RM_TMP/rec-a" --intel-file "$RM_TMP/intel-a.txt"
 			--protobuf-listen "127.0.0.1:$PBA_PORT")
 		[[ $name == +peer ]] && proxy_extra+=(--peer "127.0.0.1:$B_PORT")

@@ -2,7 +2,7 @@
 # warm.sh: what a Recursor restart costs its clients, cold and warmed by recmesh.
 #
 # A hermetic signed tree whose leaf authoritatives have 20-80 ms of latency
-# (ns1 dead in a tenth of the zones, ns2 at 400 ms in a twentieth), NATS, and
+# (ns1 dead in a tenth of the zones, ns2 at 300 ms in 15 % of them), NATS, and
 # a Recursor behind `recmesh proxy`. Every name once and a Zipf load (s=0.9)
 # through the proxy teach the fleet its hot list. Then the same kind of load,
 # straight at the Recursor, for WINDOW seconds each time:

@@ -4,9 +4,9 @@
 #
 #   tests/fuzz/build.sh [BUILD_DIR]       (default: build-fuzz in the source tree)
 #
-# Every src/*.c but main.c is compiled with coverage instrumentation and
+# Every src/LAYER/*.c but main.c is compiled with coverage instrumentation and
 # AddressSanitizer + UndefinedBehaviorSanitizer into one archive; the
-# protobuf decoder is generated from src/dnsmessage.proto into BUILD_DIR;
+# protobuf decoder is generated from src/proxy/dnsmessage.proto into BUILD_DIR;
 # each tests/fuzz/fuzz_*.c is linked with libFuzzer into BUILD_DIR/fuzz_*.
 # A source file is recompiled when it or any header of src/ is newer than
 # its object.
@@ -16,7 +16,7 @@ out=${1:-$src/build-fuzz}
 mkdir -p "$out/obj" "$out/gen"
 out=$(cd "$out" && pwd)
 CC=${FUZZ_CC:-clang}
-command -v "$CC" >/dev/null || { echo "build.sh: $CC not found (apt-get install clang libclang-rt-14-dev)" >&2; exit 1; }
+command -v "$CC" >/dev/null || { echo "build.sh: $CC not found (tests/deps.sh installs clang and its runtime)" >&2; exit 1; }
 command -v protoc-c >/dev/null || { echo "build.sh: protoc-c not found (apt-get install protobuf-c-compiler)" >&2; exit 1; }
 
 SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer"
@@ -41,16 +41,17 @@ cat >"$out/config.h.new" <<H
 H
 cmp -s "$out/config.h.new" "$out/config.h" 2>/dev/null && rm "$out/config.h.new" || mv "$out/config.h.new" "$out/config.h"
 
-if [ ! -f "$out/gen/dnsmessage.pb-c.c" ] || [ "$src/src/dnsmessage.proto" -nt "$out/gen/dnsmessage.pb-c.c" ]; then
-	protoc-c --proto_path="$src/src" --c_out="$out/gen" "$src/src/dnsmessage.proto"
+mkdir -p "$out/gen/proxy"
+if [ ! -f "$out/gen/proxy/dnsmessage.pb-c.c" ] || [ "$src/src/proxy/dnsmessage.proto" -nt "$out/gen/proxy/dnsmessage.pb-c.c" ]; then
+	protoc-c --proto_path="$src/src/proxy" --c_out="$out/gen/proxy" "$src/src/proxy/dnsmessage.proto"
 fi
 
 # the newest header: an object older than it is rebuilt
-newest=$(ls -t "$src"/src/*.h "$out/config.h" | head -n 1)
+newest=$(ls -t "$src"/src/*/*.h "$out/config.h" | head -n 1)
 jobs=$(nproc 2>/dev/null || echo 2)
 list=$out/obj/list
 : >"$list"
-for f in "$src"/src/*.c "$out/gen/dnsmessage.pb-c.c"; do
+for f in "$src"/src/*/*.c "$out/gen/proxy/dnsmessage.pb-c.c"; do
 	base=$(basename "$f" .c)
 	[ "$base" = main ] && continue
 	o=$out/obj/$base.o

@@ -39,7 +39,7 @@
 
 #include "fuzz.h"
 
-#include "dnsmsg.h"
+#include "dns/dnsmsg.h"
 
 #include <ldns/ldns.h>
 #include <string.h>

@@ -14,7 +14,7 @@
 #include "fuzz.h"
 #include "fuzz_json.h"
 
-#include "event.h"
+#include "dns/event.h"
 
 #include <string.h>
 

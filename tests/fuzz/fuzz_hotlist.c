@@ -13,8 +13,8 @@
 
 #include "fuzz.h"
 
-#include "hotlist.h"
-#include "names.h"
+#include "base/names.h"
+#include "tables/hotlist.h"
 
 #include <math.h>
 #include <string.h>

@@ -13,7 +13,7 @@
 
 #include "fuzz.h"
 
-#include "linefmt.h"
+#include "base/linefmt.h"
 
 #include <math.h>
 #include <string.h>

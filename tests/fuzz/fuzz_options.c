@@ -16,7 +16,7 @@
 
 #include "fuzz.h"
 
-#include "options.h"
+#include "ops/options.h"
 
 #include <math.h>
 #include <string.h>

@@ -15,7 +15,7 @@
 
 #include "fuzz.h"
 
-#include "tcpframe.h"
+#include "net/tcpframe.h"
 
 #include <string.h>
 #include <sys/socket.h>

@@ -9,9 +9,9 @@
  */
 #include "config.h"
 
-#include "event.h"
-#include "hotlist.h"
-#include "nstable.h"
+#include "dns/event.h"
+#include "tables/hotlist.h"
+#include "tables/nstable.h"
 
 #include <arpa/inet.h>
 #include <stdio.h>
@@ -135,6 +135,15 @@ static void nstables(void)
 	in[2].streak = 1;
 	in[2].last_answer = 1700000000;
 	in[2].last_timeout = in[2].last_seen = 1700000002.5;
+	/* version 2: the NS names of 5.1+ streams (the 4.8 seed, version 1, is table-v1) */
+	in[0].nnames = 2;
+	in[0].names[0] = "ns1.example.";
+	in[0].name_seen[0] = 1700000000.25;
+	in[0].names[1] = "a_b-2.example.";
+	in[0].name_seen[1] = 1699999000;
+	in[2].nnames = 1;
+	in[2].names[0] = "ns.example.net.";
+	in[2].name_seen[0] = 1700000002.5;
 	char *text = nstable_encode(in, 3, "n1", 1700000003, 4096, &len);
 	if (text) {
 		out("fuzz_nstable", "table-3", text, len);

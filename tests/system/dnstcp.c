@@ -9,8 +9,8 @@
  */
 #include "config.h"
 
-#include "dnsmsg.h"
-#include "netaddr.h"
+#include "dns/dnsmsg.h"
+#include "net/netaddr.h"
 
 #include <poll.h>
 #include <stdio.h>

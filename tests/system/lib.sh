@@ -5,8 +5,10 @@
 # Every process is started with rm_spawn, logs to $RM_TMP/NAME.log and is stopped by PID
 # when the test exits. Tests using different NET prefixes and ports can run concurrently.
 #
-#   source "$(dirname "$0")/lib.sh"
-#   rm_init mytest
+#   set -euo pipefail
+#   HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+#   source "$HERE/lib.sh"        # ok, fail
+#   rm_init test_mine            # a test_* name: RECMESH, DNSTCP, DNSDELAY get their defaults
 #   rm_start_tree 127.53 20 10
 #   port=$(rm_free_port); rm_start_recursor rec1 "$port"
 #   rm_dig @127.0.0.1 -p "$port" www.z1.com A
@@ -41,6 +43,13 @@ _rm_now_ms() { local t=${EPOCHREALTIME//[.,]/}; REPLY=$((10#$t / 1000)); }
 # test_*) exits 77 at once when RECMESH_SKIP_SYSTEM=1.
 rm_init() {
     RM_NAME=${1:?rm_init NAME}
+    if [[ $RM_NAME == test_* ]]; then
+        # a test's programs: make check sets them (TESTS_ENVIRONMENT); by default those of an
+        # in-tree build (the benchmarks build their own, bench/build.sh)
+        RECMESH=${RECMESH:-$RM_LIB_DIR/../../recmesh}
+        DNSTCP=${DNSTCP:-$RM_LIB_DIR/dnstcp}
+        DNSDELAY=${DNSDELAY:-$RM_LIB_DIR/../../bench/dnsdelay}
+    fi
     if [[ $RM_NAME == test_* && ${RECMESH_SKIP_SYSTEM:-0} == 1 ]]; then
         echo "SKIP: $RM_NAME: RECMESH_SKIP_SYSTEM=1, system tests are not run"
         exit 77
@@ -396,20 +405,128 @@ rm_start_nats() {
         || { _rm_log "rm_start_nats: $name not healthy"; return 1; }
 }
 
-# rm_start_recursor NAME PORT [EXTRA...]: pdns_recursor on 127.0.0.1:PORT resolving the tree
-# ($RM_TREE) with DNSSEC validation; config dir, control socket and lua config in
-# $RM_TMP/NAME. EXTRA items are recursor.conf lines ("setting=value", appended, later
-# ones win), or "lua:TEXT" to append TEXT to the lua-config-file (which already holds
-# the tree's trust anchor), e.g. 'lua:protobufServer("127.0.0.1:5300")'.
+# The Recursor under test. RM_RECURSOR picks its version:
+#   4.8  (the default) the host's pdns-recursor (Debian 12)
+#   5.2  Debian 13's, from the trixie chroot of tests/chroots.sh
+#   5.4  Debian sid's, from the sid chroot
+# A chroot's programs run in a private mount namespace (nothing is mounted on the host)
+# with ${TMPDIR:-/tmp}, the source tree and RM_REC_BINDS (colon-separated folders)
+# bind-mounted at their own paths, so every path a test writes into a config stays valid.
+RM_RECURSOR=${RM_RECURSOR:-4.8}
+
+# rm_rec_suite: print the chroot suite of RM_RECURSOR (nothing for the host's Recursor);
+# fails for a version the matrix does not know.
+rm_rec_suite() {
+    case $RM_RECURSOR in
+        4.8) ;;
+        5.2) echo trixie ;;
+        5.4) echo sid ;;
+        *) _rm_log "RM_RECURSOR=$RM_RECURSOR: not a version of the matrix (4.8, 5.2 or 5.4)"; return 1 ;;
+    esac
+}
+
+# rm_rec_major: print the major version of RM_RECURSOR (4 or 5): the config format follows it.
+rm_rec_major() { echo "${RM_RECURSOR%%.*}"; }
+
+# rm_rec_exec PROGRAM ARGS...: exec a program of the Recursor under test (pdns_recursor,
+# rec_control) in place of this shell (the PID stays): on the host, or in its chroot.
+rm_rec_exec() {
+    local suite root binds d
+    suite=$(rm_rec_suite) || exit 2
+    [[ -n $suite ]] || exec "$@"
+    root=$("$RM_LIB_DIR/../chroots.sh" --print-dir "$suite")
+    if [[ ! -f $root/.recmesh-complete ]]; then
+        _rm_log "RM_RECURSOR=$RM_RECURSOR needs the $suite chroot in $root: run tests/chroots.sh (as root)"
+        exit 2
+    fi
+    binds=${TMPDIR:-/tmp}:$(cd "$RM_LIB_DIR/../.." && pwd)${RM_REC_BINDS:+:$RM_REC_BINDS}
+    # shellcheck disable=SC2016  # expanded by the inner sh
+    exec unshare --mount --propagation private sh -c '
+        root=$1 binds=$2
+        shift 2
+        IFS=:
+        for d in $binds; do
+            [ -d "$d" ] || continue
+            mkdir -p "$root$d" && mount --bind "$d" "$root$d" || exit 2
+        done
+        mount -t proc proc "$root/proc" || exit 2
+        exec chroot "$root" "$@"' sh "$root" "$binds" "$@"
+}
+
+# rm_rec_version: print the version of the Recursor under test (e.g. 5.4.9).
+rm_rec_version() {
+    (rm_rec_exec pdns_recursor --version) 2>&1 | sed -n 's/.*PowerDNS Recursor \([0-9][^ ]*\).*/\1/p' | head -n 1
+}
+
+# _rm_yaml_servers ADDR...: a YAML list of one protobuf server group
+_rm_yaml_servers() {
+    local s out=
+    for s in "$@"; do out+=${out:+, }\"$s\"; done
+    echo "[{servers: [$out]}]"
+}
+
+# Old-style setting names the tests use, and their YAML names (5.x); an EXTRA item
+# KEY=VALUE with a key not listed here is refused on 5.x (add it here).
+declare -A _RM_REC_YAML=(
+    [lua-dns-script]=recursor.lua_dns_script [hint-file]=recursor.hint_file
+    [threads]=recursor.threads [network-timeout]=outgoing.network_timeout
+    [max-cache-entries]=recordcache.max_entries [lua-maintenance-interval]=recursor.lua_maintenance_interval
+    [pdns-distributes-queries]=recursor.pdns_distributes_queries
+)
+
+# rm_start_recursor NAME PORT [EXTRA...]: pdns_recursor (RM_RECURSOR's version) on
+# 127.0.0.1:PORT resolving the tree ($RM_TREE) with DNSSEC validation; config, control
+# socket and logs in $RM_TMP/NAME. The config is written as an operator of that version
+# would: recursor.conf (old-style) plus a lua-config-file for 4.x, recursor.yml for 5.x
+# (with incoming.allow_no_rd, so that a test can ask RD=0 what is cached). EXTRA items:
+#   KEY=VALUE            an old-style setting (later ones win); on 5.x its YAML name
+#                        comes from _RM_REC_YAML
+#   protobuf=ADDR:PORT   the client protobuf stream (protobufServer / logging.protobuf_servers)
+#   outgoing-protobuf=ADDR:PORT   the outgoing stream (outgoingProtobufServer /
+#                        logging.outgoing_protobuf_servers)
+#   dropin=FILE          FILE copied as it is into the include directory $RM_TMP/NAME/recursor.d
+#                        (include-dir / recursor.include_dir), which the Recursor reads after
+#                        the config above, so that FILE's settings win: a FILE.conf of
+#                        old-style settings for 4.x, a FILE.yml for 5.x
+#   lua-config=FILE      4.x: FILE's lines added to the Lua config, after the tree's trust anchor
 # Waits until rec_control ping answers.
 rm_start_recursor() {
-    local name=${1:?rm_start_recursor NAME PORT [EXTRA...]} port=${2:?rm_start_recursor NAME PORT} dir line
+    local name=${1:?rm_start_recursor NAME PORT [EXTRA...]} port=${2:?rm_start_recursor NAME PORT} dir item key val
+    local eph_lo eph_hi ds version
     shift 2
     [[ -n ${RM_TREE:-} ]] || { _rm_log "rm_start_recursor: run rm_start_tree first"; return 1; }
+    rm_rec_suite >/dev/null || return 1
     dir=$RM_TMP/$name
     mkdir -p "$dir"
-    cp "$RM_TREE/recursor-ta.lua" "$dir/recursor.lua"
-    cat >"$dir/recursor.conf" <<EOF
+    rm -rf "$dir/recursor.conf" "$dir/recursor.yml" "$dir/recursor.lua" "$dir/recursor.d"
+    # The Recursor picks a random source port per outgoing query (1024-65535 by default),
+    # which could take a port rm_free_port reserved for another server before it binds it:
+    # keep its queries in the kernel's ephemeral range, which rm_free_port stays below.
+    read -r eph_lo eph_hi </proc/sys/net/ipv4/ip_local_port_range
+    ((eph_lo > 20100)) || { eph_lo=; eph_hi=; }
+    # Settings common to both formats, by old-style name; EXTRA items override them.
+    declare -A opts=([threads]=2)
+    local pb=() opb=() luacfg=()
+    for item in "$@"; do
+        case $item in
+            protobuf=*) pb+=("${item#protobuf=}") ;;
+            outgoing-protobuf=*) opb+=("${item#outgoing-protobuf=}") ;;
+            dropin=*)
+                mkdir -p "$dir/recursor.d"
+                cp "${item#dropin=}" "$dir/recursor.d/" || return 1
+                ;;
+            lua-config=*) luacfg+=("${item#lua-config=}") ;;
+            *=*) opts[${item%%=*}]=${item#*=} ;;
+            *) _rm_log "rm_start_recursor: bad EXTRA item '$item' (KEY=VALUE, protobuf=, outgoing-protobuf=, dropin=, lua-config=)"; return 1 ;;
+        esac
+    done
+    if [[ $(rm_rec_major) == 4 ]]; then
+        cp "$RM_TREE/recursor-ta.lua" "$dir/recursor.lua"
+        for val in ${luacfg[@]+"${luacfg[@]}"}; do cat "$val" >>"$dir/recursor.lua" || return 1; done
+        for val in ${pb[@]+"${pb[@]}"}; do printf 'protobufServer("%s")\n' "$val" >>"$dir/recursor.lua"; done
+        for val in ${opb[@]+"${opb[@]}"}; do printf 'outgoingProtobufServer("%s")\n' "$val" >>"$dir/recursor.lua"; done
+        {
+            cat <<EOF
 # pdns_recursor 4.8 instance "$name" for a recmesh system test (written by lib.sh)
 local-address=127.0.0.1
 local-port=$port
@@ -420,7 +537,6 @@ disable-syslog=yes
 log-timestamp=yes
 quiet=yes
 server-id=$name
-threads=2
 # Hermetic: no security polling, root hints of the tree, 127/8 allowed as a target,
 # outgoing queries only from 127.0.0.1 (so nothing could leave the machine).
 security-poll-suffix=
@@ -431,31 +547,62 @@ dnssec=validate
 lua-config-file=$dir/recursor.lua
 webserver=no
 EOF
-    for line in "$@"; do
-        if [[ $line == lua:* ]]; then
-            printf '%s\n' "${line#lua:}" >>"$dir/recursor.lua"
-        else
-            printf '%s\n' "$line" >>"$dir/recursor.conf"
-        fi
-    done
-    # The Recursor picks a random source port per outgoing query (1024-65535 by default),
-    # which could take a port rm_free_port reserved for another server before it binds it:
-    # keep its queries in the kernel's ephemeral range, which rm_free_port stays below.
-    local eph_lo eph_hi
-    read -r eph_lo eph_hi </proc/sys/net/ipv4/ip_local_port_range
-    if ((eph_lo > 20100)); then
-        printf 'udp-source-port-min=%s\nudp-source-port-max=%s\n' "$eph_lo" "$eph_hi" >>"$dir/recursor.conf"
+            [[ -z $eph_lo ]] || printf 'udp-source-port-min=%s\nudp-source-port-max=%s\n' "$eph_lo" "$eph_hi"
+            [[ ! -d $dir/recursor.d ]] || printf 'include-dir=%s\n' "$dir/recursor.d"
+            for key in "${!opts[@]}"; do printf '%s=%s\n' "$key" "${opts[$key]}"; done
+        } >"$dir/recursor.conf"
+    else
+        ((${#luacfg[@]} == 0)) || { _rm_log "rm_start_recursor: lua-config= is for 4.x (5.x: YAML)"; return 1; }
+        # the tree's root DS, from the Lua trust anchor mktree.sh wrote: addTA('.', "DS")
+        ds=$(sed -n "s/^addTA('\.', \"\(.*\)\")\$/\1/p" "$RM_TREE/recursor-ta.lua")
+        [[ -n $ds ]] || { _rm_log "rm_start_recursor: no root DS in $RM_TREE/recursor-ta.lua"; return 1; }
+        declare -A yaml=(
+            [incoming.listen]='[127.0.0.1]' [incoming.port]=$port [incoming.allow_no_rd]=true
+            [recursor.socket_dir]=$dir [recursor.daemon]=false [recursor.write_pid]=false
+            [recursor.server_id]=$name [recursor.security_poll_suffix]="''"
+            [recursor.hint_file]=$RM_TREE/hints
+            [logging.disable_syslog]=true [logging.timestamp]=true [logging.quiet]=true
+            [outgoing.dont_query]='[]' [outgoing.source_address]='[127.0.0.1]'
+            [dnssec.validation]=validate
+            [dnssec.trustanchors]="[{name: ., dsrecords: ['$ds']}]"
+            [webservice.webserver]=false
+        )
+        [[ -z $eph_lo ]] || yaml[outgoing.udp_source_port_min]=$eph_lo yaml[outgoing.udp_source_port_max]=$eph_hi
+        [[ ! -d $dir/recursor.d ]] || yaml[recursor.include_dir]=$dir/recursor.d
+        for key in "${!opts[@]}"; do
+            [[ -n ${_RM_REC_YAML[$key]:-} ]] \
+                || { _rm_log "rm_start_recursor: no YAML name for setting '$key' (add it to _RM_REC_YAML)"; return 1; }
+            yaml[${_RM_REC_YAML[$key]}]=${opts[$key]}
+        done
+        ((${#pb[@]} == 0)) || yaml[logging.protobuf_servers]=$(_rm_yaml_servers "${pb[@]}")
+        ((${#opb[@]} == 0)) || yaml[logging.outgoing_protobuf_servers]=$(_rm_yaml_servers "${opb[@]}")
+        {
+            printf '# pdns_recursor %s instance "%s" for a recmesh system test (written by lib.sh)\n' "$RM_RECURSOR" "$name"
+            printf '# Hermetic: no security polling, the tree'"'"'s root hints and trust anchor,\n'
+            printf '# 127/8 allowed as a target, outgoing queries only from 127.0.0.1.\n'
+            local section last=
+            for key in $(printf '%s\n' "${!yaml[@]}" | sort); do
+                section=${key%%.*}
+                [[ $section == "$last" ]] || { printf '%s:\n' "$section"; last=$section; }
+                printf '  %s: %s\n' "${key#*.}" "${yaml[$key]}"
+            done
+        } >"$dir/recursor.yml"
     fi
-    rm_spawn "$name" pdns_recursor --config-dir="$dir"
+    version=$(rm_rec_version)
+    [[ $version == "$RM_RECURSOR".* ]] \
+        || { _rm_log "rm_start_recursor: RM_RECURSOR=$RM_RECURSOR, but the Recursor says it is '${version:-?}'"; return 1; }
+    _rm_log "Recursor $name: PowerDNS Recursor $version on 127.0.0.1:$port, config $(ls "$dir"/recursor.{conf,yml} 2>/dev/null)"
+    rm_spawn "$name" rm_rec_exec pdns_recursor --config-dir="$dir"
     _rm_wait_for "$name" "${RM_START_TIMEOUT:-30}" rm_rec_control "$name" ping \
         || { _rm_log "rm_start_recursor: $name does not answer rec_control ping"; return 1; }
 }
 
-# rm_rec_control NAME ARGS...: rec_control for recursor NAME (5 s timeout).
+# rm_rec_control NAME ARGS...: rec_control (of the Recursor under test) for recursor NAME
+# (5 s timeout).
 rm_rec_control() {
     local name=${1:?rm_rec_control NAME ARGS...}
     shift
-    rec_control --socket-dir="$RM_TMP/$name" --timeout=5 "$@"
+    (rm_rec_exec rec_control --socket-dir="$RM_TMP/$name" --timeout=5 "$@")
 }
 
 # rm_rec_stat NAME STATNAME: print the value of one statistic. A failed read (rec_control
@@ -481,6 +628,14 @@ RM_PASSED=0
 # rm_nats_pub PORT SUBJECT FORMAT: publishes the bytes of printf FORMAT on SUBJECT through
 # the nats-server on 127.0.0.1:PORT, speaking the NATS protocol itself (no client needed),
 # and returns once the server has answered a PING after it.
+# rm_nats_ns_bucket PORT: make the KV bucket recmesh_ns through the JetStream API, as a
+# node makes it (a node makes it only once its Recursor has streamed something)
+rm_nats_ns_bucket() {
+    # shellcheck disable=SC2016  # the $ are NATS's, not the shell's
+    rm_nats_pub "${1:?rm_nats_ns_bucket PORT}" '$JS.API.STREAM.CREATE.KV_recmesh_ns' \
+        '{"name":"KV_recmesh_ns","subjects":["$KV.recmesh_ns.>"],"max_msgs_per_subject":1,"discard":"new","allow_rollup_hdrs":true,"deny_delete":true,"allow_direct":true,"storage":"file","num_replicas":1,"retention":"limits"}'
+}
+
 rm_nats_pub() {
     local fd len line
     # shellcheck disable=SC2059  # the format is the payload
@@ -511,6 +666,9 @@ rm_fail() {
     exit 1
 }
 rm_done() { _rm_read_failures; echo "$RM_PASSED passed, 0 failed"; }
+# A test's own words for the two: ok WHAT, fail WHAT (a script may define its own after sourcing)
+ok() { rm_ok "$@"; }
+fail() { rm_fail "$@"; }
 
 # rm_rec_settle NAME STAT: waits (at most 5 s) until the Recursor's counter STAT
 # has not moved for 0.6 s, so that work a query set off in the background

@@ -18,11 +18,8 @@
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 source "$HERE/lib.sh"
-RECMESH=${RECMESH:-$HERE/../../recmesh}
 
 rm_init test_cluster
-ok() { rm_ok "$@"; }
-fail() { rm_fail "$@"; }
 
 NET=${RM_TEST_NET:-127.60}
 rm_start_tree "$NET" 10 5

@@ -15,13 +15,9 @@
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 source "$HERE/lib.sh"
-RECMESH=${RECMESH:-$HERE/../../recmesh}
-DNSTCP=${DNSTCP:-$HERE/dnstcp}
 HOSTILE=(python3 "$HERE/hostile.py")
 
 rm_init test_hostile
-ok() { rm_ok "$@"; }
-fail() { rm_fail "$@"; }
 
 NET=${RM_TEST_NET:-127.57}
 rm_start_tree "$NET" 20 10

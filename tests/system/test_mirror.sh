@@ -9,19 +9,17 @@
 # fleet that they answer again, while every ns1 stays dead. `recmesh warm`
 # writes the intelligence file and warms two fresh Recursors with the same
 # names: B runs contrib/recmesh.lua and never waits on a dead server
-# (outgoing-timeouts stays 0); D does not and times out.
+# (outgoing-timeouts stays 0); D does not and times out. On the way, a CD=1
+# query stays out of the hot list on Recursor 5.2+ (their streams carry the
+# query's header bits) and counts on 4.8 (its stream does not).
 # Queries that wait on dead servers are sent all at once (ask_all), not one by one.
 # RM_TEST_NET overrides the NET prefix (127.56), e.g. to run two copies side by side.
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 source "$HERE/lib.sh"
-RECMESH=${RECMESH:-$HERE/../../recmesh}
-DNSDELAY=${DNSDELAY:-$HERE/../../bench/dnsdelay}
 LUA=${RECMESH_SRCDIR:-$HERE/../..}/contrib/recmesh.lua
 
 rm_init test_mirror
-ok() { rm_ok "$@"; }
-fail() { rm_fail "$@"; }
 
 NET=${RM_TEST_NET:-127.56}
 export RM_LEAF_BACKEND=$NET.254.1
@@ -50,7 +48,7 @@ rm_spawn mirror "$RECMESH" mirror --protobuf-listen "127.0.0.1:$PB_PORT" --nats 
     --cluster t --node m1 --hot-interval 0.5 --stats-interval 0
 _rm_wait_for mirror 10 grep -q 'listening for the Recursor' "$RM_TMP/mirror.log" \
     || fail "recmesh mirror does not listen: $(tail -5 "$RM_TMP/mirror.log")"
-STREAMS=("lua:protobufServer(\"127.0.0.1:$PB_PORT\")" "lua:outgoingProtobufServer(\"127.0.0.1:$PB_PORT\")")
+STREAMS=("protobuf=127.0.0.1:$PB_PORT" "outgoing-protobuf=127.0.0.1:$PB_PORT")
 
 # ask_all PORT TAG NAME...: ask the Recursor on PORT for every NAME (type A, +short) at
 # once, as background jobs, and wait for all of them: each waits up to rm_dig's 2 s on a
@@ -108,6 +106,41 @@ ok "answering servers are ok, with RTTs; dead ones have timeouts and no answers"
 rm_wait_until 10 bash -c "'$RECMESH' hot --nats '$NATS' --cluster t --json --top 100 | grep -q '\"qname\":\"www.z15.org.\"'" \
     || fail "the hot list from the client stream lacks www.z15.org: $("$RECMESH" hot --nats "$NATS" --cluster t --top 100 2>&1)"
 ok "the hot list fills from the client stream"
+
+echo "== header bits: a CD=1 query stays out of the hot list (Recursor 5.2+), counts on 4.8"
+# 5.2+ logs a client query's RD/CD and DO in the query's message; the mirror gives them to the
+# response's event. 4.8 logs none: the event says RD only, and the query counts (README).
+CDNAME=n5.z16.com MARK=n6.z17.net
+hot_has() { "$RECMESH" hot --nats "$NATS" --cluster t --json --top 1000 | grep -q "\"qname\":\"$1.\""; }
+"$RECMESH" events --nats "$NATS" --cluster t --json >"$RM_TMP/cd-events.out" 2>"$RM_TMP/cd-events.err" &
+EVPID=$!
+rm_wait_until 5 grep -q listening "$RM_TMP/cd-events.err" || fail "recmesh events did not subscribe: $(cat "$RM_TMP/cd-events.err")"
+out=$(rm_dig @127.0.0.1 -p "$A_PORT" +cd +dnssec +short "$CDNAME" A) || fail "A: no answer to $CDNAME with CD=1: $out"
+rm_wait_until 10 grep -q "\"qname\":\"$CDNAME.\"" "$RM_TMP/cd-events.out" \
+    || fail "no event for $CDNAME: $(cat "$RM_TMP/cd-events.out")"
+kill "$EVPID"; wait "$EVPID" || true
+ev=$(grep "\"qname\":\"$CDNAME.\"" "$RM_TMP/cd-events.out" | head -1)
+echo "    event of the CD=1 query: $ev"
+# the event is out, so the publisher has taken it; a name asked after it shows when a later list is in
+out=$(rm_dig @127.0.0.1 -p "$A_PORT" +short "$MARK" A) || fail "A: no answer to $MARK: $out"
+rm_wait_until 10 hot_has "$MARK" || fail "$MARK never entered the hot list"
+kill -USR1 "$(rm_pid mirror)"
+rm_wait_until 5 grep -q 'client-queries=' "$RM_TMP/mirror.log" || fail "no protobuf counters: $(tail -3 "$RM_TMP/mirror.log")"
+cq=$(grep -o 'client-queries=[0-9]*' "$RM_TMP/mirror.log" | tail -1)
+if [[ $RM_RECURSOR == 4.8 ]]; then
+    grep -q '"rd":true,"cd":false,"do":false' <<<"$ev" || fail "4.8's stream has no header bits, the event should say RD only: $ev"
+    hot_has "$CDNAME" || fail "4.8: the CD=1 query should count for the hot list as documented, it does not"
+    [[ $cq == client-queries=0 ]] || fail "4.8 logs no header bits, yet $cq"
+    ok "4.8: no header bits in the stream ($cq): the CD=1 query counts for the hot list, as documented"
+else
+    grep -q '"rd":true,"cd":true,"do":true' <<<"$ev" || fail "the event should carry the query's RD, CD and DO: $ev"
+    hot_has "$CDNAME" && fail "the CD=1 query $CDNAME entered the hot list"
+    [[ $cq != client-queries=0 ]] || fail "the Recursor's query messages were not taken: $cq"
+    ok "$RM_RECURSOR: the CD=1 query's event has RD, CD and DO ($cq); it stays out of the hot list while $MARK, asked after it, is in"
+    out=$(rm_dig @127.0.0.1 -p "$A_PORT" +short "$CDNAME" A) || fail "A: no answer to $CDNAME: $out"
+    rm_wait_until 10 hot_has "$CDNAME" || fail "$CDNAME with CD=0 never entered the hot list"
+    ok "the same name with CD=0 enters the hot list"
+fi
 
 echo "== every ns2 answers again; Recursor C's traffic shows it"
 rm_stop dnsdelay

@@ -16,11 +16,8 @@
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 source "$HERE/lib.sh"
-RECMESH=${RECMESH:-$HERE/../../recmesh}
 
 rm_init test_nats_reopen
-ok() { rm_ok "$@"; }
-fail() { rm_fail "$@"; }
 
 NET=${RM_TEST_NET:-127.64}
 rm_start_tree "$NET" 20 10

@@ -20,13 +20,10 @@
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 source "$HERE/lib.sh"
-RECMESH=${RECMESH:-$HERE/../../recmesh}
 SRCDIR=${RECMESH_SRCDIR:-$HERE/../..}
 PY=/usr/bin/python3 # python3-nacl is Debian's, whatever python3 comes first in PATH
 
 rm_init test_nats_security
-ok() { rm_ok "$@"; }
-fail() { rm_fail "$@"; }
 
 command -v openssl >/dev/null || fail "openssl is missing (tests/deps.sh installs it)"
 "$PY" -c 'import nacl.signing' 2>/dev/null || fail "python3-nacl is missing (tests/deps.sh installs it)"

@@ -5,7 +5,8 @@
 #
 # Shows what an operator relies on: tables from the future are ignored;
 # counters that would wrap saturate (a truly dead server stays dead) and old
-# evidence makes no server dead; `recmesh ns --json` stays valid JSON; a node
+# evidence makes no server dead; `recmesh ns --json` stays valid JSON; tables
+# of version 1 and 2 (NS names) merge, and one with a bad name is refused; a node
 # refuses a missing directory for its --intel-file and says so once, writes
 # when it exists, lists at most --intel-max-entries servers (the strongest
 # evidence first) and replaces a symlink at the file's name without writing
@@ -16,23 +17,15 @@
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 source "$HERE/lib.sh"
-RECMESH=${RECMESH:-$HERE/../../recmesh}
 
 rm_init test_nsintel
-ok() { rm_ok "$@"; }
-fail() { rm_fail "$@"; }
 
 NET=${RM_TEST_NET:-127.63}
 NATS_PORT=$(rm_free_port)
 NATS=nats://127.0.0.1:$NATS_PORT
 rm_start_nats nats "$NATS_PORT"
 
-# The bucket recmesh_ns, made through the JetStream API as a node would make it
-# (a node makes it only once its Recursor has streamed something)
-# shellcheck disable=SC2016  # the $ are NATS's, not the shell's
-rm_nats_pub "$NATS_PORT" '$JS.API.STREAM.CREATE.KV_recmesh_ns' \
-    '{"name":"KV_recmesh_ns","subjects":["$KV.recmesh_ns.>"],"max_msgs_per_subject":1,"discard":"new","allow_rollup_hdrs":true,"deny_delete":true,"allow_direct":true,"storage":"file","num_replicas":1,"retention":"limits"}' \
-    || fail "cannot reach nats-server on $NATS_PORT"
+rm_nats_ns_bucket "$NATS_PORT" || fail "cannot reach nats-server on $NATS_PORT"
 put_table() { # KEY TEXT: one node's table
     rm_nats_pub "$NATS_PORT" "\$KV.recmesh_ns.$1" "$2" || fail "cannot put '$1'"
 }
@@ -74,6 +67,18 @@ grep -q '"address":"192.0.2.2","state":"slow","rtt_ms":500010.000,"answers":1844
 ok "counters saturate: $(grep 192.0.2.1 "$RM_TMP/ns.json")"
 grep -q '"address":"192.0.2.3","state":"ok"' "$RM_TMP/ns.json" || fail "old evidence: $(grep 192.0.2.3 "$RM_TMP/ns.json")"
 ok "a run of timeouts 700 s old makes no server dead"
+
+echo "== version 2 tables (NS names) beside version 1 ones, as in a fleet being upgraded"
+put_table t.v2 "#recmesh-ns 2 node=v2 time=$now\n192.0.2.4 0.000 0 0 0 0 0 $((now - 3)) ns1.example.@$((now - 3)),ns2.example.@$((now - 9))\n192.0.2.10 12.000 5 0 0 $((now - 3)) 0 $((now - 3)) ns.example.net.@$((now - 3))\n"
+put_table t.badname "#recmesh-ns 2 node=badname time=$now\n192.0.2.11 1 1 0 0 $((now - 3)) 0 $((now - 3)) NS.Example.@$((now - 3))\n"
+ns_json >"$RM_TMP/ns2.json" || fail "recmesh ns failed: $(cat "$RM_TMP/ns.err")"
+grep -q "ignoring NS table 't.badname': bad names on line 2" "$RM_TMP/ns.err" || fail "the table with a bad name: $(cat "$RM_TMP/ns.err")"
+grep -q '192.0.2.11' "$RM_TMP/ns2.json" && fail "a refused table's server shows: $(grep 192.0.2.11 "$RM_TMP/ns2.json")"
+grep -q '"address":"192.0.2.4","state":"dead",.*"nodes":3,.*"names":\["ns1.example.","ns2.example."\]' "$RM_TMP/ns2.json" \
+    || fail "192.0.2.4 from two version 1 tables and a version 2 one: $(grep 192.0.2.4 "$RM_TMP/ns2.json")"
+grep -q '"address":"192.0.2.10","state":"ok","rtt_ms":12.000,.*"names":\["ns.example.net."\]' "$RM_TMP/ns2.json" \
+    || fail "192.0.2.10: $(grep 192.0.2.10 "$RM_TMP/ns2.json")"
+ok "version 1 and 2 tables merge: $(grep 192.0.2.4 "$RM_TMP/ns2.json"); a version 2 table with a bad name is refused whole"
 
 echo "== the node's intelligence file"
 DIR=$RM_TMP/intel

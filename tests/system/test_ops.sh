@@ -9,17 +9,16 @@
 # while the Recursor is stopped, 200 again when it is back, and 200 with NATS
 # stopped (the body says so); SIGHUP re-reads the config file and applies the
 # log level and the stats interval, and says what needs a restart; too many
-# connections, an oversized request and a slow client are handled while the
-# proxy keeps answering; SIGTERM sends STOPPING=1.
+# connections (from one address, and in all), an oversized request, a NUL
+# byte in a request and a slow client are handled while the proxy keeps
+# answering, and a health probe gets in past 32 idle connections; SIGTERM
+# sends STOPPING=1.
 # RM_TEST_NET overrides the NET prefix (127.58).
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 source "$HERE/lib.sh"
-RECMESH=${RECMESH:-$HERE/../../recmesh}
 
 rm_init test_ops
-ok() { rm_ok "$@"; }
-fail() { rm_fail "$@"; }
 command -v promtool >/dev/null || fail "promtool is missing (tests/deps.sh installs prometheus)"
 command -v python3 >/dev/null || fail "python3 is missing (tests/deps.sh installs it)"
 
@@ -47,6 +46,20 @@ def read_all(s):
             return data
         data += b
 cmd = sys.argv[1]
+def connect_from(src):
+    return socket.create_connection(("127.0.0.1", port), timeout=10, source_address=(src, 0))
+def closed_within(conns, seconds):  # how many of conns the server closed within seconds
+    import select
+    closed, deadline = set(), time.time() + seconds
+    while time.time() < deadline and len(closed) < len(conns):
+        r, _, _ = select.select([s for s in conns if s not in closed], [], [], max(0, deadline - time.time()))
+        for s in r:
+            try:
+                if s.recv(1) == b"":
+                    closed.add(s)
+            except ConnectionResetError:
+                closed.add(s)
+    return len(closed)
 if cmd == "get":  # get PORT PATH [METHOD]: prints the status code, then the body
     s = connect()
     s.sendall(("%s %s HTTP/1.1\r\nHost: x\r\n\r\n" % (sys.argv[4] if len(sys.argv) > 4 else "GET", sys.argv[3])).encode())
@@ -63,21 +76,25 @@ elif cmd == "slow":  # slow PORT: half a request, then wait; prints the seconds 
     s.sendall(b"GET /metrics HTTP/1.1\r\n")
     data = read_all(s)
     print("%.1f %d" % (time.time() - t0, len(data)))
-elif cmd == "flood":  # flood PORT N: N idle connections at once; prints how many the server closed within 1 s
-    import select
-    conns = [connect() for _ in range(int(sys.argv[3]))]
-    closed, deadline = set(), time.time() + 1.0
-    while time.time() < deadline:
-        r, _, _ = select.select([s for s in conns if s not in closed], [], [], max(0, deadline - time.time()))
-        for s in r:
-            try:
-                if s.recv(1) == b"":
-                    closed.add(s)
-            except ConnectionResetError:
-                closed.add(s)
-    print(len(closed))
+elif cmd == "flood":  # flood PORT N SRC...: N idle connections at once, from the SRC addresses in
+    # turn; prints how many the server closed within 1 s
+    srcs = sys.argv[4:]
+    conns = [connect_from(srcs[i % len(srcs)]) for i in range(int(sys.argv[3]))]
+    print(closed_within(conns, 1.0))
     for s in conns:
         s.close()
+elif cmd == "ctl":  # ctl PORT: a request head with a NUL byte; prints the status code and the seconds it took
+    s = connect()
+    t0 = time.time()
+    s.sendall(b"GET /met\x00rics HTTP/1.1\r\nHost: x\r\n\r\n")
+    data = read_all(s)
+    print(data.split(b" ")[1].decode() if data else "none", "%.1f" % (time.time() - t0))
+elif cmd == "slowloris":  # slowloris PORT N SECONDS SRC...: N connections that never send a byte,
+    # from the SRC addresses in turn, held SECONDS; prints how many connected, then how many were closed
+    srcs = sys.argv[5:]
+    conns = [connect_from(srcs[i % len(srcs)]) for i in range(int(sys.argv[3]))]
+    print(len(conns), flush=True)
+    print(closed_within(conns, float(sys.argv[4])), flush=True)
 elif cmd == "hold":  # hold PORT N SECONDS: N idle connections kept open that long; prints how many connected
     conns = []
     for _ in range(int(sys.argv[3])):
@@ -241,9 +258,29 @@ echo "== HTTP limits"
 [[ $(http get "$HTTP_PORT" /metrics POST | head -1) == 405 ]] || fail "POST: $(http get "$HTTP_PORT" /metrics POST)"
 [[ $(http big "$HTTP_PORT") == 400 ]] || fail "a 5000-byte request head: $(http big "$HTTP_PORT")"
 ok "404 for an unknown path, 405 for POST, 400 for a 5000-byte request head"
-closed=$(http flood "$HTTP_PORT" 40)
-((closed == 8)) || fail "40 idle connections: $closed closed within 1 s, expected 8 (the cap is 32)"
-ok "40 idle connections: $closed closed at once (cap 32)"
+closed=$(http ctl "$HTTP_PORT")
+[[ $closed == "400 "* ]] && awk -v s="${closed#* }" 'BEGIN { exit !(s < 2) }' \
+    || fail "a request head with a NUL byte: '$closed' (status, seconds), expected 400 at once"
+ok "a request head with a NUL byte: 400 after ${closed#* } s"
+closed=$(http flood "$HTTP_PORT" 12 "$NET.250.1")
+((closed == 4)) || fail "12 idle connections from one address: $closed closed within 1 s, expected 4 (8 per address)"
+ok "12 idle connections from one address: $closed closed at once (8 per address)"
+SRCS=("$NET.250.1" "$NET.250.2" "$NET.250.3" "$NET.250.4" "$NET.250.5")
+closed=$(http flood "$HTTP_PORT" 40 "${SRCS[@]}")
+((closed == 8)) || fail "40 idle connections from 5 addresses: $closed closed within 1 s, expected 8 (the cap is 32)"
+ok "40 idle connections from 5 addresses: $closed closed at once (cap 32: the oldest idle ones make room)"
+# 32 connections that never send a request hold every slot; a health probe still gets in
+http slowloris "$HTTP_PORT" 32 20 "${SRCS[@]}" >"$RM_TMP/slowloris.out" &
+loris_pid=$!
+rm_wait_until 10 test -s "$RM_TMP/slowloris.out" || fail "the 32 idle connections did not connect"
+good=0
+for i in $(seq 1 21); do
+    [[ $(health) == "200 "* ]] && good=$((good + 1))
+done
+kill "$loris_pid" 2>/dev/null || true
+wait "$loris_pid" 2>/dev/null || true
+((good == 21)) || fail "with 32 idle connections open, $good of 21 /health probes got 200"
+ok "with 32 idle connections open ($(head -1 "$RM_TMP/slowloris.out") connected), 21 of 21 /health probes got 200"
 http slow "$HTTP_PORT" >"$RM_TMP/slow.out" &
 slow_pid=$!
 # the data path answers meanwhile
@@ -255,10 +292,19 @@ read -r secs bytes <"$RM_TMP/slow.out"
 awk -v s="$secs" 'BEGIN { exit !(s >= 4 && s <= 30) }' || fail "the slow client was closed after $secs s, expected about 5"
 ((bytes == 0)) || fail "the slow client got $bytes bytes"
 ok "a slow client is closed after $secs s; the proxy answered 10 queries meanwhile"
-[[ $(metric 'recmesh_http_rejected_total{reason="connection_limit"}') -eq 8 ]] || fail "connection-limit counter: $(metric 'recmesh_http_rejected_total{reason="connection_limit"}')"
+[[ $(metric 'recmesh_http_rejected_total{reason="client_limit"}') -eq 4 ]] || fail "client-limit counter: $(metric 'recmesh_http_rejected_total{reason="client_limit"}')"
+# 8 for the 40 idle connections, then at least 1 for the first health probe (a probe ends
+# before the next one comes, so the later ones find its slot free, unless an idle connection
+# of the 40 was not closed yet when the 32 came)
+evicted=$(metric 'recmesh_http_rejected_total{reason="evicted"}')
+((evicted >= 9 && evicted <= 29)) || fail "evicted counter: $evicted, expected 8 + 1 to 8 + 21"
+[[ $(metric 'recmesh_http_rejected_total{reason="bad_request"}') -ge 2 ]] || fail "bad-request counter: $(metric 'recmesh_http_rejected_total{reason="bad_request"}')"
 [[ $(metric 'recmesh_http_rejected_total{reason="timeout"}') -ge 1 ]] || fail "timeout counter: $(metric 'recmesh_http_rejected_total{reason="timeout"}')"
-grep -q 'http: 32 connections open' "$RM_TMP/proxy.log" || fail "the connection cap was not logged"
-ok "HTTP rejections counted: connection limit $(metric 'recmesh_http_rejected_total{reason="connection_limit"}'), bad $(metric 'recmesh_http_rejected_total{reason="bad_request"}'), timeout $(metric 'recmesh_http_rejected_total{reason="timeout"}')"
+for line in 'http: 8 connections open from one address' 'http: 32 connections open: closing the oldest one' \
+    'http: a request head held control byte 0x00'; do
+    [[ $(grep -c "$line" "$RM_TMP/proxy.log") -eq 1 ]] || fail "'$line' logged $(grep -c "$line" "$RM_TMP/proxy.log") times, expected once"
+done
+ok "HTTP rejections counted: client limit $(metric 'recmesh_http_rejected_total{reason="client_limit"}'), evicted $(metric 'recmesh_http_rejected_total{reason="evicted"}'), bad $(metric 'recmesh_http_rejected_total{reason="bad_request"}'), timeout $(metric 'recmesh_http_rejected_total{reason="timeout"}'); each limit logged once"
 [[ $(health) == "200 "* ]] || fail "/health after the limits: $(health)"
 
 echo "== HTTP accept at the descriptor limit"

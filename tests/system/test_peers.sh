@@ -10,16 +10,18 @@
 # within their limits. Then the limits themselves (--peer-max-qps,
 # --peer-max-inflight) against a dead upstream, and a --peer where nothing
 # listens: clients of a dead upstream get what they get without peers (UDP
-# silence, TCP SERVFAIL) and the peer is benched and logged once.
+# silence, TCP SERVFAIL) and the peer is benched and logged once. Last, the
+# shield by name: while Recursor C is warmed (slowly, 1 name a second) behind
+# proxy C, a query for a name the warm-up has not answered goes to the peer at
+# once (no waiting for the 2 s hedge delay), one for a name it answered, or
+# that C answered a client, goes to C only; --shield-max ends the shield while
+# the warm-up still runs, and it stays off.
 # RM_TEST_NET overrides the NET prefix (127.59).
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 source "$HERE/lib.sh"
-RECMESH=${RECMESH:-$HERE/../../recmesh}
 
 rm_init test_peers
-ok() { rm_ok "$@"; }
-fail() { rm_fail "$@"; }
 
 NET=${RM_TEST_NET:-127.59}
 rm_start_tree "$NET" 20 10
@@ -59,7 +61,10 @@ ok "${#NAMES[@]} names answered through proxy A and by Recursor B, and in the ho
 metric() {
     rm_http_get "$2" /metrics | awk -v k="$1" '$1 == k { print $2; f = 1 } END { if (!f) print "none" }'
 }
-peer_sent() { echo $(($(metric 'recmesh_peer_queries_total{phase="down"}' "$1") + $(metric 'recmesh_peer_queries_total{phase="warming"}' "$1"))); }
+peer_sent() {
+    echo $(($(metric 'recmesh_peer_queries_total{phase="down"}' "$1") + $(metric 'recmesh_peer_queries_total{phase="warming"}' "$1") \
+        + $(metric 'recmesh_peer_queries_total{phase="warming_cold"}' "$1")))
+}
 
 # load NAME [+tcp]: ask the names in a loop until $RM_TMP/stop exists; one line per query:
 # "ok NAME", or "lost NAME" (no answer within 3 s) or "bad NAME STATUS"
@@ -121,12 +126,13 @@ ok "every one of $total client queries (2 UDP loops, 1 TCP loop) answered across
 
 down=$(metric 'recmesh_peer_queries_total{phase="down"}' "$MA_PORT")
 warming=$(metric 'recmesh_peer_queries_total{phase="warming"}' "$MA_PORT")
+cold=$(metric 'recmesh_peer_queries_total{phase="warming_cold"}' "$MA_PORT")
 first=$(metric 'recmesh_peer_results_total{result="first"}' "$MA_PORT")
 maxin=$(metric recmesh_peer_queries_in_flight_max "$MA_PORT")
 shields=$(metric recmesh_peer_shields_total "$MA_PORT")
 ((down > 0 && first > 0)) || fail "the peer was not asked while A was down: down=$down first=$first"
 ((shields == 1)) || fail "recmesh_peer_shields_total is $shields, expected 1"
-ok "the peer was asked $down times while A was down, $warming while it was warmed; it answered first $first times"
+ok "the peer was asked $down times while A was down, $warming after the hedge delay and $cold at once (names not warmed yet) while it was warmed; it answered first $first times"
 ((sent_end == sent_after)) || fail "the peer was asked after the warm-up: $sent_after queries at its end, $sent_end after $total more"
 ok "no query went to the peer after the warm-up ($sent_end in all)"
 ((maxin <= 256)) || fail "peer queries in flight peaked at $maxin, over --peer-max-inflight 256"
@@ -165,6 +171,35 @@ ok "--peer-max-qps 5: $sent of 60 queries to the peer in $((t1 - t0)) ms, $rate 
 grep -q "over 5 queries per second (--peer-max-qps)" "$RM_TMP/proxy-l.log" || fail "the rate limit was not logged: $(grep peers "$RM_TMP/proxy-l.log")"
 rm_stop proxy-l
 
+echo "== no loops: a proxy as its own peer is refused; two proxies that peer each other ask each other once"
+SELF=$(rm_free_port)
+for l in "127.0.0.1:$SELF" "0.0.0.0:$SELF"; do
+    st=0
+    "$RECMESH" proxy --listen "$l" --upstream "127.0.0.1:$DEAD" --nats "$NATS" --cluster t --node self \
+        --peer "127.0.0.1:$SELF" >"$RM_TMP/self.out" 2>&1 || st=$?
+    ((st == 2)) && grep -q "is this proxy's own --listen" "$RM_TMP/self.out" \
+        || fail "--listen $l --peer 127.0.0.1:$SELF: status $st: $(cat "$RM_TMP/self.out")"
+done
+ok "a --peer that is the proxy's own --listen (also under 0.0.0.0) is a usage error: $(grep -o "recmesh.*own --listen[^:]*" "$RM_TMP/self.out" | head -1)"
+P1=$(rm_free_port) P2=$(rm_free_port) M1=$(rm_free_port) M2=$(rm_free_port)
+for i in 1 2; do
+    lp=P$i other=P$((3 - i)) mp=M$i
+    rm_spawn "proxy-loop$i" "$RECMESH" proxy --listen "127.0.0.1:${!lp}" --upstream "127.0.0.1:$DEAD" \
+        --nats "$NATS" --cluster t --node "loop$i" --stats-interval 0 --upstream-timeout 1 \
+        --peer "127.0.0.1:${!other}" --metrics-listen "127.0.0.1:${!mp}"
+done
+rm_wait_until 10 rm_http_get "$M1" /metrics || fail "proxy-loop1 has no /metrics"
+rm_wait_until 10 rm_http_get "$M2" /metrics || fail "proxy-loop2 has no /metrics"
+dig +tries=1 +time=3 @127.0.0.1 -p "$P1" loop.example A >"$RM_TMP/loop.out" 2>&1 || true
+marked() { [[ $(metric 'recmesh_peer_not_sent_total{reason="from_peer"}' "$M2") -ge 1 ]]; }
+rm_wait_until 5 marked || fail "proxy-loop2 did not see the query as one from a peer: $(rm_http_get "$M2" /metrics | grep peer_)"
+s1=$(peer_sent "$M1") s2=$(peer_sent "$M2")
+((s1 == 1 && s2 == 0)) || fail "one client query with both upstreams dead: proxy-loop1 asked its peer $s1 times, proxy-loop2 $s2 (expected 1 and 0)"
+grep -q "a query a peer proxy sent goes to the upstream only" "$RM_TMP/proxy-loop2.log" || fail "proxy-loop2 did not say so"
+ok "two proxies peering each other, both upstreams dead, one client query: sent to a peer once (loop1 $s1, loop2 $s2), marked from_peer at loop2"
+rm_stop proxy-loop1
+rm_stop proxy-loop2
+
 echo "== a --peer where nothing listens: the same as without peers"
 PN_PORT=$(rm_free_port)
 rm_spawn proxy-n "$RECMESH" proxy --listen "127.0.0.1:$PN_PORT" --upstream "127.0.0.1:$DEAD" \
@@ -191,5 +226,79 @@ line=$(grep -o "counters: peers .*" "$RM_TMP/proxy-n.log" | tail -1)
 logged=$(grep -c "peer '127.0.0.1:$DEAD_PEER' refuses queries" "$RM_TMP/proxy-n.log" || true)
 ((logged == 1)) || fail "the dead peer's bench was logged $logged times, expected once: $(grep "peer '" "$RM_TMP/proxy-n.log")"
 ok "the dead peer is benched and logged once: $line"
+
+echo "== shield by name: names not warmed yet go to a peer at once; --shield-max ends the shield"
+C_PORT=$(rm_free_port)
+PC_PORT=$(rm_free_port)
+MC_PORT=$(rm_free_port)
+rm_start_recursor rec-c "$C_PORT"
+rm_spawn proxy-c "$RECMESH" proxy --listen "127.0.0.1:$PC_PORT" --upstream "127.0.0.1:$C_PORT" \
+    --nats "$NATS" --cluster t --node c --hot-interval 0.5 --stats-interval 0 \
+    --auto-warm --rec-socket-dir "$RM_TMP/rec-c" --qps 1 --max-qps 1 --upstream-timeout 2 \
+    --peer "127.0.0.1:$B_PORT" --peer-hedge-delay 2 --metrics-listen "127.0.0.1:$MC_PORT" --shield-max 15
+rm_wait_until 20 ready_ns "$PC_PORT" || fail "proxy C never answered '. NS' with NOERROR"
+rm_wait_until 10 rm_http_get "$MC_PORT" /metrics || fail "no /metrics on $MC_PORT"
+# the watcher must know C's start before the restart, or it cannot tell one happened
+rm_wait_until 10 grep -q "auto-warm: upstream '127.0.0.1:$C_PORT' up for" "$RM_TMP/proxy-c.log" \
+    || fail "proxy C's auto-warm never read C's uptime: $(grep auto-warm "$RM_TMP/proxy-c.log")"
+rm_stop rec-c
+sleep 1 # the restart itself: down for a second (not a wait for a condition)
+rm_start_recursor rec-c "$C_PORT"
+# cached_in_c NAME: Recursor C answers NAME from its cache (RD=0)
+cached_in_c() { [[ $(rm_dig +norecurse @127.0.0.1 -p "$C_PORT" "$1" A) == *$'\tA\t198.18.'* ]]; }
+replayed=
+some_replayed() {
+    local n
+    for n in "${NAMES[@]}"; do cached_in_c "$n" && { replayed=$n; return 0; }; done
+    return 1
+}
+warming_c() { [[ $(metric recmesh_peer_mode "$MC_PORT") == 1 && $(metric recmesh_autowarm_running "$MC_PORT") == 1 ]]; }
+rm_wait_until 30 warming_c || fail "proxy C's shield never saw the warm-up: mode $(metric recmesh_peer_mode "$MC_PORT"), running $(metric recmesh_autowarm_running "$MC_PORT")"
+rm_wait_until 15 some_replayed || fail "the warm-up of C answered none of the hot names: $(grep auto-warm "$RM_TMP/proxy-c.log")"
+cold_sent() { metric 'recmesh_peer_queries_total{phase="warming_cold"}' "$MC_PORT"; }
+hedged_sent() { metric 'recmesh_peer_queries_total{phase="warming"}' "$MC_PORT"; }
+# a name of the tree nobody asked: not in any hot list, not warmed
+COLD=$(awk '$2 == "A" && $1 ~ /^n1\.z1[0-9]\./ { print $1; exit }' "$RM_TREE/names.txt")
+[[ -n $COLD ]] || fail "no cold name in $RM_TREE/names.txt"
+cached_in_c "$COLD" && fail "$COLD is already in C's cache"
+c0=$(cold_sent) h0=$(hedged_sent) s0=$(peer_sent "$MC_PORT")
+t0=$(date +%s%N)
+out=$(dig +tries=1 +time=3 @127.0.0.1 -p "$PC_PORT" "$COLD" A 2>&1) || fail "no answer for the cold $COLD: $out"
+t1=$(date +%s%N)
+[[ $out == *"status: NOERROR"* && $out == *$'\tA\t198.18.'* ]] || fail "the cold $COLD: $out"
+cold_counted() { (($(cold_sent) == c0 + 1)); }
+rm_wait_until 2 cold_counted || fail "a cold name during the warm-up: peer queries at once $c0 -> $(cold_sent), expected +1"
+(($(hedged_sent) == h0)) || fail "the cold name waited for the hedge: warming $h0 -> $(hedged_sent)"
+ok "a name not warmed yet ($COLD) went to the peer at once, not after the 2 s hedge delay: answered in $(((t1 - t0) / 1000000)) ms, warming_cold $c0 -> $(cold_sent), warming $h0 -> $(hedged_sent)"
+# answered NOERROR by C for that client: warmed now; and the name the replay answered
+s1=$(peer_sent "$MC_PORT")
+for n in "$COLD" "$replayed"; do
+    out=$(dig +tries=1 +time=3 @127.0.0.1 -p "$PC_PORT" "$n" A 2>&1) || fail "no answer for $n: $out"
+    [[ $out == *"status: NOERROR"* ]] || fail "$n: $out"
+done
+# the snapshot /metrics reads is 0.1 s old at most: wait for it, then compare
+sleep 0.3 # not a wait for a condition: the counter must NOT move; 3 snapshot periods
+s2=$(peer_sent "$MC_PORT")
+((s2 == s1)) || fail "warmed names went to the peer: $s1 -> $s2 peer queries"
+warming_c || fail "the warm-up ended during the checks: they prove nothing (mode $(metric recmesh_peer_mode "$MC_PORT"))"
+ok "warmed names ($COLD, answered to a client; $replayed, answered to the replay) went to C only: peer queries $s1 -> $s2, still warming"
+# --shield-max 15: the shield ends while the warm-up still runs, and stays off
+shield_off() { [[ $(metric recmesh_peer_mode "$MC_PORT") == 0 ]]; }
+rm_wait_until 30 shield_off || fail "--shield-max 15 did not end the shield: mode $(metric recmesh_peer_mode "$MC_PORT")"
+[[ $(metric recmesh_autowarm_running "$MC_PORT") == 1 ]] || fail "the warm-up ended before --shield-max: the check proves nothing"
+grep -q "peers: the upstream's restart was shielded" "$RM_TMP/proxy-c.log" || fail "no summary line at the end of the shield"
+COLD2=$(awk '$2 == "A" && $1 ~ /^n2\.z1[0-9]\./ { print $1; exit }' "$RM_TREE/names.txt")
+s3=$(peer_sent "$MC_PORT")
+modes=
+for i in 1 2 3 4 5 6 7 8 9 10; do
+    dig +tries=1 +time=3 @127.0.0.1 -p "$PC_PORT" "$COLD2" A >/dev/null 2>&1 || true
+    modes+=$(metric recmesh_peer_mode "$MC_PORT")
+    sleep 0.2 # sampling the mode for 2 s: it must stay 0
+done
+s4=$(peer_sent "$MC_PORT")
+running=$(metric recmesh_autowarm_running "$MC_PORT")
+[[ $modes == 0000000000 ]] || fail "the shield came back during the warm-up after --shield-max: modes $modes"
+((s4 == s3)) || fail "queries went to the peer after --shield-max: $s3 -> $s4"
+ok "--shield-max ended the shield while the warm-up ran (running=$running): mode 0 in 10 samples over 2 s, peer queries $s3 -> $s4; $(grep -o "peers: the upstream's restart was shielded.*" "$RM_TMP/proxy-c.log" | tail -1)"
 
 rm_done

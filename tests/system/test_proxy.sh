@@ -16,12 +16,8 @@
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 source "$HERE/lib.sh"
-RECMESH=${RECMESH:-$HERE/../../recmesh}
-DNSTCP=${DNSTCP:-$HERE/dnstcp}
 
 rm_init test_proxy
-ok() { rm_ok "$@"; }
-fail() { rm_fail "$@"; }
 
 NET=${RM_TEST_NET:-127.54}
 rm_start_tree "$NET" 20 10

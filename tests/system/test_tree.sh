@@ -12,8 +12,6 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 rm_init test_tree
 NET=${RM_TEST_NET:-127.53}
-ok() { rm_ok "$@"; }
-fail() { rm_fail "$@"; }
 
 # answer_has OUT REGEX: true if a line of dig output OUT matches the (extended) REGEX.
 answer_has() { grep -Eq "$2" <<<"$1"; }

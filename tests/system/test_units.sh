@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # test_units.sh: every shipped systemd unit (and the Recursor drop-in on top
-# of Debian's pdns-recursor.service) scores an exposure of 2.0 or less in
-# `systemd-analyze security --offline=yes` and passes `systemd-analyze verify`.
+# of Debian's pdns-recursor.service: the host's, Debian 12's, and Debian 13's
+# and sid's from the chroots of tests/chroots.sh) scores an exposure of 2.0 or
+# less in `systemd-analyze security --offline=yes` and passes
+# `systemd-analyze verify`.
 #   tests/system/test_units.sh               the units in contrib/systemd
 #   tests/system/test_units.sh --installed   the units a package installed
 # systemd need not be PID 1: both commands run offline on a private root
@@ -15,13 +17,23 @@ fails=0
 fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
 ok() { echo "ok: $*"; }
 
-root=$(mktemp -d /tmp/test_units.XXXXXX)
-trap 'rm -rf "$root"' EXIT
-mkdir -p "$root/usr/lib/systemd" "$root/usr/bin" "$root/usr/sbin" "$root/etc/systemd/system"
-ln -s usr/bin "$root/bin"
-ln -s usr/lib "$root/lib"
-ln -s usr/sbin "$root/sbin"
-cp -a /lib/systemd/system "$root/usr/lib/systemd/"
+tmp=$(mktemp -d /tmp/test_units.XXXXXX)
+trap 'rm -rf "$tmp"' EXIT
+# mkroot DIR: a private root in DIR with the host's units and, since verify checks
+# that the commands exist and are executable, stand-ins for the programs they run
+mkroot() {
+	mkdir -p "$1/usr/lib/systemd" "$1/usr/bin" "$1/usr/sbin" "$1/etc/systemd/system"
+	ln -s usr/bin "$1/bin"
+	ln -s usr/lib "$1/lib"
+	ln -s usr/sbin "$1/sbin"
+	cp -a /lib/systemd/system "$1/usr/lib/systemd/"
+	for exe in /usr/bin/recmesh /usr/bin/kill /usr/sbin/pdns_recursor /usr/bin/rec_control; do
+		printf '#!/bin/sh\nexit 0\n' >"$1$exe"
+		chmod +x "$1$exe"
+	done
+}
+root=$tmp/host
+mkroot "$root"
 units="$root/usr/lib/systemd/system"
 if [[ ${1:-} == --installed ]]; then
 	shipped=(/lib/systemd/system/recmesh-*.service)
@@ -44,27 +56,29 @@ if [[ -f $units/pdns-recursor.service ]]; then
 else
 	echo "note: no pdns-recursor.service on this system: the drop-in is not scored"
 fi
-# verify checks that the commands exist and are executable: stand-ins
-for exe in /usr/bin/recmesh /usr/bin/kill /usr/sbin/pdns_recursor; do
-	printf '#!/bin/sh\nexit 0\n' >"$root$exe"
-	chmod +x "$root$exe"
-done
 
-for name in "${names[@]}"; do
+# score ROOT NAME [WHAT]: the exposure of unit NAME in ROOT is at most MAX, and
+# systemd-analyze verify passes (WHAT names it in the messages)
+score() {
+	local root=$1 name=$2 what=${3:-$2} out score vout
 	out=$(systemd-analyze security --offline=yes --root="$root" "$name" 2>&1)
 	score=$(sed -n 's/.*Overall exposure level for .*: \([0-9.]*\) .*/\1/p' <<<"$out")
 	if [[ -z $score ]]; then
-		fail "$name: no exposure level in: $(tail -3 <<<"$out")"
+		fail "$what: no exposure level in: $(tail -3 <<<"$out")"
 	elif awk -v s="$score" -v m="$MAX" 'BEGIN { exit !(s <= m) }'; then
-		ok "$name: exposure $score (at most $MAX)"
+		ok "$what: exposure $score (at most $MAX)"
 	else
-		fail "$name: exposure $score, more than $MAX; what scores: $(grep '✗' <<<"$out" | head -20)"
+		fail "$what: exposure $score, more than $MAX; what scores: $(grep '✗' <<<"$out" | head -20)"
 	fi
 	if vout=$(systemd-analyze verify --man=no --root="$root" "$name" 2>&1); then
-		ok "$name: systemd-analyze verify"
+		ok "$what: systemd-analyze verify"
 	else
-		fail "$name: systemd-analyze verify: $vout"
+		fail "$what: systemd-analyze verify: $vout"
 	fi
+}
+
+for name in "${names[@]}"; do
+	score "$root" "$name"
 	# what the node needs from its unit
 	if [[ $name == recmesh-* ]]; then
 		for want in Type=notify ExecReload= WatchdogSec= User=recmesh StateDirectory=recmesh \
@@ -74,5 +88,29 @@ for name in "${names[@]}"; do
 		done
 	fi
 done
-echo "test_units: ${#names[@]} units, $fails failure(s)"
+# The same drop-in on top of Debian 13's and sid's pdns-recursor.service, from the
+# chroots of the Recursor matrix (tests/chroots.sh; skipped, and said so, when one
+# is missing). What the drop-in relies on: the unit's name, Type=notify (so that
+# ExecStartPost runs once the Recursor is ready), a User= (the warm-up runs as that
+# user); sid's unit adds ExecStop=rec_control quit-nicely, which runs in the sandbox
+# the drop-in tightens and must still verify.
+checked=${#names[@]}
+for suite in trixie sid; do
+	unit=$("$srcdir/tests/chroots.sh" --print-dir "$suite")/lib/systemd/system/pdns-recursor.service
+	if [[ ! -f $unit ]]; then
+		echo "note: no $unit (tests/chroots.sh $suite makes it): the drop-in is not scored on $suite's unit"
+		continue
+	fi
+	r=$tmp/$suite
+	mkroot "$r"
+	cp "$unit" "$r/usr/lib/systemd/system/pdns-recursor.service"
+	mkdir -p "$r/usr/lib/systemd/system/pdns-recursor.service.d"
+	cp "$dropin" "$r/usr/lib/systemd/system/pdns-recursor.service.d/"
+	for want in Type=notify User=; do
+		grep -q "^$want" "$unit" || fail "$suite's pdns-recursor.service: no '$want' line, which the drop-in relies on"
+	done
+	score "$r" pdns-recursor.service "pdns-recursor.service of $suite with the drop-in"
+	checked=$((checked + 1))
+done
+echo "test_units: $checked units, $fails failure(s)"
 ((fails == 0))

@@ -10,7 +10,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "acceptor.h"
+#include "net/acceptor.h"
 
 #include <arpa/inet.h>
 #include <errno.h>

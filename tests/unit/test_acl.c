@@ -5,7 +5,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "acl.h"
+#include "net/acl.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>

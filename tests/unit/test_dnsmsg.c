@@ -5,7 +5,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "dnsmsg.h"
+#include "dns/dnsmsg.h"
 
 #include <string.h>
 
@@ -169,6 +169,43 @@ static void test_opt_rules(void **state)
 	assert_int_equal(dnsmsg_parse(q, wl, &m), DNS_ERR_OPT);
 }
 
+/* The peer marker: an empty EDNS option added where the OPT record is last, once */
+static void test_add_option(void **state)
+{
+	uint8_t q[600], r[600];
+	struct dns_msg_info m;
+	int len = dnsmsg_make_query(7, (const uint8_t *)"\3www\2z1\3com", 12, 1, 1, q, 512);
+	assert_true(len > 0);
+	assert_int_equal(dnsmsg_parse(q, (size_t)len, &m), DNS_OK);
+	assert_true(m.has_edns && m.opt_last && m.warm_marker && !m.peer_marker);
+	memcpy(r, q, (size_t)len);
+	int n = dnsmsg_add_option(r, (size_t)len, sizeof(r), &m, RECMESH_EDNS_OPT_PEER);
+	assert_int_equal(n, len + 4);
+	struct dns_msg_info k;
+	assert_int_equal(dnsmsg_parse(r, (size_t)n, &k), DNS_OK);
+	assert_true(k.peer_marker && k.warm_marker && k.do_bit);
+	assert_memory_equal(k.qname, m.qname, m.qname_len); /* the question is the same */
+	assert_int_equal(k.qtype, 1);
+	/* once: a second one is refused, nothing changes */
+	assert_int_equal(dnsmsg_add_option(r, (size_t)n, sizeof(r), &k, RECMESH_EDNS_OPT_PEER), -1);
+	/* no room */
+	memcpy(r, q, (size_t)len);
+	assert_int_equal(dnsmsg_add_option(r, (size_t)len, (size_t)len + 3, &m, RECMESH_EDNS_OPT_PEER), -1);
+	/* no EDNS: a query without OPT is left as it is */
+	uint8_t plain[64] = {0, 9, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 1, 'a', 0, 0, 1, 0, 1};
+	assert_int_equal(dnsmsg_parse(plain, 19, &m), DNS_OK);
+	assert_false(m.has_edns);
+	assert_int_equal(dnsmsg_add_option(plain, 19, sizeof(plain), &m, RECMESH_EDNS_OPT_PEER), -1);
+	/* OPT not last: an A record after it in the additional section */
+	memcpy(r, q, (size_t)len);
+	static const uint8_t a_rr[] = {0, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 192, 0, 2, 1};
+	memcpy(r + len, a_rr, sizeof(a_rr));
+	r[11] = 2; /* ARCOUNT */
+	assert_int_equal(dnsmsg_parse(r, (size_t)len + sizeof(a_rr), &m), DNS_OK);
+	assert_true(m.has_edns && !m.opt_last);
+	assert_int_equal(dnsmsg_add_option(r, (size_t)len + sizeof(a_rr), sizeof(r), &m, RECMESH_EDNS_OPT_PEER), -1);
+}
+
 static void test_names(void **state)
 {
 	uint8_t w[DNS_MAX_NAME];
@@ -265,6 +302,7 @@ int main(void)
 		cmocka_unit_test(test_negative_ttl), cmocka_unit_test(test_malformed),
 		cmocka_unit_test(test_opt_rules),   cmocka_unit_test(test_names),
 		cmocka_unit_test(test_types),       cmocka_unit_test(test_servfail),
+		cmocka_unit_test(test_add_option),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -5,8 +5,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "event.h"
-#include "json.h"
+#include "base/json.h"
+#include "dns/event.h"
 
 #include <stdio.h>
 #include <string.h>

@@ -5,9 +5,9 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "dnsmsg.h"
-#include "fleet.h"
-#include "hotlist.h"
+#include "dns/dnsmsg.h"
+#include "nats/fleet.h"
+#include "tables/hotlist.h"
 
 #include <math.h>
 #include <stdio.h>

@@ -5,7 +5,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "getlimit.h"
+#include "base/getlimit.h"
 
 #include <stdio.h>
 #include <string.h>

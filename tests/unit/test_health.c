@@ -5,8 +5,9 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "dnsmsg.h"
-#include "health.h"
+#include "dns/dnsmsg.h"
+#include "net/rootprobe.h"
+#include "ops/health.h"
 
 #include <string.h>
 
@@ -29,32 +30,32 @@ static void test_answer(void **state)
 	int rcode = -1, n;
 
 	n = packet(p, sizeof(p), 0x1234, root, 1, 2, 1, 0);
-	assert_int_equal(health_answer(p, (size_t)n, 0x1234, &rcode), 0);
+	assert_int_equal(rootprobe_answer(p, (size_t)n, 0x1234, &rcode), 0);
 	assert_int_equal(rcode, 0);
 	n = packet(p, sizeof(p), 0x1234, root, 1, 2, 1, DNS_RCODE_SERVFAIL);
-	assert_int_equal(health_answer(p, (size_t)n, 0x1234, &rcode), 0);
+	assert_int_equal(rootprobe_answer(p, (size_t)n, 0x1234, &rcode), 0);
 	assert_int_equal(rcode, DNS_RCODE_SERVFAIL);
 
 	rcode = -1;
 	/* the probe's own query reflected back (QR clear): not an answer */
 	n = packet(p, sizeof(p), 0x1234, root, 1, 2, 0, 0);
-	assert_int_equal(health_answer(p, (size_t)n, 0x1234, &rcode), -1);
+	assert_int_equal(rootprobe_answer(p, (size_t)n, 0x1234, &rcode), -1);
 	/* another ID, another name, type or class */
 	n = packet(p, sizeof(p), 0x1235, root, 1, 2, 1, 0);
-	assert_int_equal(health_answer(p, (size_t)n, 0x1234, &rcode), -1);
+	assert_int_equal(rootprobe_answer(p, (size_t)n, 0x1234, &rcode), -1);
 	n = packet(p, sizeof(p), 0x1234, com, sizeof(com), 2, 1, 0);
-	assert_int_equal(health_answer(p, (size_t)n, 0x1234, &rcode), -1);
+	assert_int_equal(rootprobe_answer(p, (size_t)n, 0x1234, &rcode), -1);
 	n = packet(p, sizeof(p), 0x1234, root, 1, 1 /* A */, 1, 0);
-	assert_int_equal(health_answer(p, (size_t)n, 0x1234, &rcode), -1);
+	assert_int_equal(rootprobe_answer(p, (size_t)n, 0x1234, &rcode), -1);
 	n = packet(p, sizeof(p), 0x1234, root, 1, 2, 1, 0);
 	p[DNS_HDR_LEN + 4] = 3; /* class CH */
-	assert_int_equal(health_answer(p, (size_t)n, 0x1234, &rcode), -1);
+	assert_int_equal(rootprobe_answer(p, (size_t)n, 0x1234, &rcode), -1);
 	/* short or not DNS */
-	assert_int_equal(health_answer(p, 5, 0x1234, &rcode), -1);
+	assert_int_equal(rootprobe_answer(p, 5, 0x1234, &rcode), -1);
 	memset(p, 0xff, 40);
 	p[0] = 0x12;
 	p[1] = 0x34;
-	assert_int_equal(health_answer(p, 40, 0x1234, &rcode), -1);
+	assert_int_equal(rootprobe_answer(p, 40, 0x1234, &rcode), -1);
 	assert_int_equal(rcode, -1); /* untouched on failure */
 }
 

@@ -5,8 +5,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "event.h"
-#include "hot.h"
+#include "dns/event.h"
+#include "tables/hot.h"
 
 #include <math.h>
 #include <stdio.h>

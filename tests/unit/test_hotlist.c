@@ -5,8 +5,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "hotlist.h"
-#include "names.h"
+#include "base/names.h"
+#include "tables/hotlist.h"
 
 #include <math.h>
 #include <stdio.h>

@@ -5,7 +5,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "idpool.h"
+#include "net/idpool.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -1,11 +1,11 @@
-/* test_intel.c: the intelligence file: content, bound, order, safe writing */
+/* test_intel.c: the intelligence file (version 2): dead and ns lines, bound, order, safe writing */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "intel.h"
+#include "nats/intel.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -86,14 +86,17 @@ static size_t count_entries(void)
 static void test_content(void **state)
 {
 	char path[128], err[256];
-	size_t len, left = 99;
+	size_t len;
+	struct intel_counts c = {99, 99, 99, 99};
 	struct nstable_item it[3] = {dead_item(1, 1, 1, NOW - 1), dead_item(2, 2, 1, NOW - 1),
 				     dead_item(3, 5, 2, NOW - 5000)}; /* not dead, dead, stale */
 	snprintf(path, sizeof(path), "%s/intel.txt", dir);
-	assert_int_equal(intel_write_file(path, it, 3, NOW, 10, &left, err, sizeof(err)), 1);
-	assert_int_equal(left, 0);
+	assert_int_equal(intel_write_file(path, it, 3, NOW, 10, &c, err, sizeof(err)), 1);
+	assert_int_equal(c.dead, 1);
+	assert_int_equal(c.dead_left_out, 0);
+	assert_int_equal(c.ns + c.ns_left_out, 0); /* no names (a 4.8 fleet): no ns lines */
 	char *text = slurp(path, &len);
-	assert_string_equal(text, "# recmesh-intel 1 time=1700000000.000\ndead 10.0.0.2\n");
+	assert_string_equal(text, "# recmesh-intel 2 time=1700000000.000\ndead 10.0.0.2\n");
 	struct stat st;
 	assert_int_equal(stat(path, &st), 0);
 	assert_int_equal(st.st_mode & 0777, 0644);
@@ -106,12 +109,13 @@ static void test_bound_and_order(void **state)
 	enum { N = 5000 };
 	struct nstable_item *it = calloc(N, sizeof(*it));
 	char path[128], err[256];
-	size_t len, left = 0;
+	size_t len;
+	struct intel_counts cnt;
 	for (uint32_t i = 0; i < N; i++)
 		it[i] = dead_item(i, 2 + i % 50, 1 + i % 3, NOW - (i % 7));
 	snprintf(path, sizeof(path), "%s/intel.txt", dir);
-	assert_int_equal(intel_write_file(path, it, N, NOW, 100, &left, err, sizeof(err)), 100);
-	assert_int_equal(left, N - 100);
+	assert_int_equal(intel_write_file(path, it, N, NOW, 100, &cnt, err, sizeof(err)), 100);
+	assert_int_equal(cnt.dead_left_out, N - 100);
 	char *text = slurp(path, &len);
 	/* 100 lines of the longest run (51): i % 50 == 49, most nodes first, then the latest timeout */
 	size_t lines = 0;
@@ -213,14 +217,158 @@ static void test_missing_dir(void **state)
 	assert_non_null(strstr(err, "does not exist"));
 }
 
+/*
+ * A directory at the file's name: every try fails to rename a temporary
+ * file of a new random name, so the texts differ while the condition is
+ * the same (what a node says once)
+ */
+static void test_fail_kind(void **state)
+{
+	char path[160], err1[512], err2[512];
+	struct nstable_item it = dead_item(9, 3, 1, NOW);
+	enum intel_fail f1 = INTEL_FAIL_NONE, f2 = INTEL_FAIL_NONE;
+	(void)state;
+	snprintf(path, sizeof(path), "%s/isdir", dir);
+	assert_int_equal(mkdir(path, 0755), 0);
+	assert_int_equal(intel_write_file_why(path, &it, 1, NOW, 10, NULL, &f1, err1, sizeof(err1)), -1);
+	assert_int_equal(intel_write_file_why(path, &it, 1, NOW, 10, NULL, &f2, err2, sizeof(err2)), -1);
+	assert_int_equal(f1, INTEL_FAIL_RENAME);
+	assert_int_equal(f2, INTEL_FAIL_RENAME);
+	assert_string_not_equal(err1, err2);
+	assert_int_equal(rmdir(path), 0); /* the temporary files are gone */
+	snprintf(path, sizeof(path), "%s/nodir/intel.txt", dir);
+	assert_int_equal(intel_write_file_why(path, &it, 1, NOW, 10, NULL, &f1, err1, sizeof(err1)), -1);
+	assert_int_equal(f1, INTEL_FAIL_NO_DIR);
+	snprintf(path, sizeof(path), "%s/intel.txt", dir);
+	assert_int_equal(intel_write_file_why(path, &it, 1, NOW, 10, NULL, &f1, err1, sizeof(err1)), 1);
+	assert_int_equal(f1, INTEL_FAIL_NONE);
+	unlink(path);
+}
+
+
+/* A merged working server: answers from nodes nodes, the last at last_answer, with srtt_ms */
+static struct nstable_item working_item(uint32_t i, uint32_t nodes, uint64_t answers, double srtt_ms,
+					double last_answer)
+{
+	struct nstable_item it = dead_item(i, 0, nodes, 0);
+	it.answers = answers;
+	it.srtt_ms = srtt_ms;
+	it.last_answer = it.last_seen = last_answer;
+	return it;
+}
+
+static void name_it(struct nstable_item *it, const char *a, const char *b)
+{
+	it->nnames = b ? 2 : 1;
+	it->names[0] = a;
+	it->name_seen[0] = it->last_seen;
+	it->names[1] = b;
+	it->name_seen[1] = it->last_seen - 1;
+}
+
+/* Version 2: dead lines, then ns lines of dead servers, then of working ones by evidence */
+static void test_ns_lines(void **state)
+{
+	char path[128], err[256];
+	size_t len;
+	struct intel_counts c;
+	struct nstable_item it[10];
+	it[0] = dead_item(1, 3, 2, NOW - 400); /* dead, but its last timeout too old for ns lines */
+	name_it(&it[0], "old.d.example.", NULL);
+	it[1] = dead_item(2, 5, 2, NOW - 10);
+	name_it(&it[1], "ns1.d.example.", "ns2.d.example.");
+	it[2] = working_item(3, 1, 1000, 0.0006, NOW - 1); /* 0.6 us: the least RTT, 1 */
+	name_it(&it[2], "tiny.example.", NULL);
+	it[3] = working_item(4, 3, 100, 12.3456, NOW - 5);
+	name_it(&it[3], "a.example.", "b_2.example.");
+	it[4] = working_item(5, 3, 50, 20000, NOW - 5); /* 20 s: cut to 10 s */
+	name_it(&it[4], "slow.example.", NULL);
+	it[5] = working_item(6, 2, 7, 300, NOW - 299);
+	name_it(&it[5], "ns.example.", NULL);
+	it[6] = working_item(7, 9, 9, 10, NOW - 301); /* no answer in the last 300 s */
+	name_it(&it[6], "stale.example.", NULL);
+	it[7] = working_item(8, 9, 9, 0, NOW - 1); /* never measured */
+	name_it(&it[7], "zero.example.", NULL);
+	it[8] = working_item(9, 9, 9, 10, NOW - 1); /* no names: a 4.8 stream */
+	it[9] = working_item(10, 9, 9, 10, NOW - 1);
+	name_it(&it[9], "Bad.example.", "ok.example."); /* a name the reader would refuse is left out */
+	snprintf(path, sizeof(path), "%s/intel.txt", dir);
+	assert_int_equal(intel_write_file(path, it, 10, NOW, 100, &c, err, sizeof(err)), 2);
+	char *text = slurp(path, &len);
+	printf("%s", text);
+	assert_string_equal(text, "# recmesh-intel 2 time=1700000000.000\n"
+				  "dead 10.0.0.2\n"
+				  "dead 10.0.0.1\n"
+				  "ns ns1.d.example. 10.0.0.2 1000000\n"
+				  "ns ns2.d.example. 10.0.0.2 1000000\n"
+				  "ns ok.example. 10.0.0.10 10000\n"
+				  "ns a.example. 10.0.0.4 12346\n"
+				  "ns b_2.example. 10.0.0.4 12346\n"
+				  "ns slow.example. 10.0.0.5 10000000\n"
+				  "ns ns.example. 10.0.0.6 300000\n"
+				  "ns tiny.example. 10.0.0.3 1\n");
+	assert_int_equal(c.dead, 2);
+	assert_int_equal(c.ns, 8);
+	assert_int_equal(c.ns_left_out, 0);
+
+	/* the bound counts every line: the dead ones first, then the dead servers' speeds */
+	assert_int_equal(intel_write_file(path, it, 10, NOW, 3, &c, err, sizeof(err)), 2);
+	text = slurp(path, &len);
+	assert_string_equal(text, "# recmesh-intel 2 time=1700000000.000\n"
+				  "dead 10.0.0.2\n"
+				  "dead 10.0.0.1\n"
+				  "ns ns1.d.example. 10.0.0.2 1000000\n");
+	assert_int_equal(c.ns, 1);
+	assert_int_equal(c.ns_left_out, 7);
+	assert_int_equal(intel_write_file(path, it, 10, NOW, 1, &c, err, sizeof(err)), 1);
+	assert_int_equal(c.dead_left_out, 1);
+	assert_int_equal(c.ns_left_out, 8);
+
+	/* the longest line: a name of 254 characters, the longest IPv6 text, the largest RTT */
+	char longest[NS_NAME_MAX + 1];
+	memset(longest, 'a', NS_NAME_MAX);
+	for (int k = 63; k < NS_NAME_MAX; k += 64)
+		longest[k] = '.';
+	longest[NS_NAME_MAX - 1] = '.';
+	longest[NS_NAME_MAX] = '\0';
+	struct nstable_item v6 = working_item(0, 1, 1, 1e6, NOW);
+	v6.family = 6;
+	memset(v6.addr, 0xff, 16);
+	name_it(&v6, longest, NULL);
+	assert_int_equal(intel_write_file(path, &v6, 1, NOW, 10, &c, err, sizeof(err)), 0);
+	text = slurp(path, &len);
+	char *line = strchr(text, '\n') + 1;
+	printf("# the longest line: %zu bytes (INTEL_LINE_MAX %d)\n", strlen(line), INTEL_LINE_MAX);
+	assert_int_equal(strlen(line), 3 + NS_NAME_MAX + 1 + 39 + 1 + 8 + 1);
+	assert_true(strlen(line) <= INTEL_LINE_MAX);
+	assert_int_equal(c.ns, 1);
+}
+
+/* The time a running Recursor's script needs for a file: its slices, its imports, one more call */
+static void test_load_seconds(void **state)
+{
+	(void)state;
+	assert_true(intel_load_seconds(0, 0) == 1.0);
+	assert_true(intel_load_seconds(1, 0) == 2.0);
+	assert_true(intel_load_seconds(INTEL_LUA_STEP_BYTES, 0) == 2.0);
+	assert_true(intel_load_seconds(INTEL_LUA_STEP_BYTES + 1, 0) == 3.0);
+	assert_true(intel_load_seconds(450000, 10000) == 7.0 + 5.0 + 1.0);
+	/* the largest file the script takes: under the longest --intel-wait */
+	assert_true(intel_load_seconds((size_t)INTEL_LINE_MAX * (INTEL_MAX_ENTRIES_LIMIT + 1),
+				       INTEL_MAX_ENTRIES_LIMIT) <= 3600.0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_content, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bound_and_order, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_ns_lines, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_symlink_final, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_symlink_temp, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_missing_dir, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_fail_kind, setup, teardown),
+		cmocka_unit_test(test_load_seconds),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

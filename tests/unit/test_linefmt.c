@@ -5,7 +5,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "linefmt.h"
+#include "base/linefmt.h"
 
 #include <float.h>
 #include <stdio.h>

@@ -5,7 +5,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "log.h"
+#include "base/log.h"
 
 #include <fcntl.h>
 #include <stdio.h>
@@ -75,10 +75,27 @@ static void test_rated(void **state)
 	assert_int_equal(log_rated(&q, 3600, LOG_LVL_DEBUG, "quiet"), 0);
 }
 
+/* Said once per condition, whatever the text; said again after it cleared */
+static void test_once(void **state)
+{
+	(void)state;
+	struct log_once o = {0};
+	assert_int_equal(log_once_clear(&o), 0); /* nothing said: no recovery to say */
+	assert_int_equal(log_once_enter(&o, 3), 1);
+	for (int i = 0; i < 100; i++)
+		assert_int_equal(log_once_enter(&o, 3), 0);
+	assert_int_equal(log_once_enter(&o, 5), 1); /* another condition: said too */
+	assert_int_equal(log_once_enter(&o, 5), 0);
+	assert_int_equal(log_once_clear(&o), 1); /* it works: said once */
+	assert_int_equal(log_once_clear(&o), 0);
+	assert_int_equal(log_once_enter(&o, 3), 1); /* failing again is news */
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_rated),
+		cmocka_unit_test(test_once),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

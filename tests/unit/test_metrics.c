@@ -5,7 +5,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "metrics.h"
+#include "ops/metrics.h"
+#include "proxy/pathstats.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -23,7 +24,7 @@ static void expect_line(const char *text, const char *line)
 
 static void test_nothing_published(void **state)
 {
-	metrics_reset();
+	pathstats_reset();
 	struct metrics_sources src = {.version = "1.2.3", .start_time = 1000.5};
 	size_t len = 0;
 	char *t = metrics_render(&src, &len);
@@ -36,13 +37,13 @@ static void test_nothing_published(void **state)
 		fail_msg("proxy counters before any snapshot:\n%s", t);
 	struct proxy_stats ps;
 	uint64_t inf;
-	assert_int_equal(metrics_proxy_read(&ps, &inf), -1);
+	assert_int_equal(pathstats_proxy_read(&ps, &inf), -1);
 	free(t);
 }
 
 static void test_proxy_and_histogram(void **state)
 {
-	metrics_reset();
+	pathstats_reset();
 	struct proxy_stats ps = {0};
 	ps.udp_queries = 10;
 	ps.tcp_queries = 3;
@@ -50,15 +51,19 @@ static void test_proxy_and_histogram(void **state)
 	ps.upstream_timeouts = 1;
 	ps.overload_drops = 2;
 	ps.tcp_clients_open = 4;
-	metrics_proxy_publish(&ps, 7);
-	metrics_answer(300000, 0, 0);        /* 0.3 ms: first bucket */
-	metrics_answer(2000000, 0, 0);       /* 2 ms: le 0.0025 */
-	metrics_answer(9000000000ull, 0, 2); /* 9 s: only +Inf */
-	metrics_answer(40000000, 1, 3);      /* 40 ms over TCP */
+	pathstats_proxy_publish(&ps, 7);
+	pathstats_answer(300000, 0, 0);        /* 0.3 ms: first bucket */
+	pathstats_answer(2000000, 0, 0);       /* 2 ms: le 0.0025 */
+	pathstats_answer(9000000000ull, 0, 2); /* 9 s: only +Inf */
+	pathstats_answer(40000000, 1, 3);      /* 40 ms over TCP */
 	struct pbstream_stats bs = {0};
 	bs.frames = 5;
 	bs.truncated = 1;
-	metrics_pbstream_publish(&bs);
+	bs.outgoing_early_timeouts = 7;
+	bs.client_queries = 8;
+	bs.bad_ns_names = 9;
+	bs.query_bits_evicted = 10;
+	pathstats_pbstream_publish(&bs);
 
 	struct metrics_sources src = {.version = "x"};
 	size_t len;
@@ -98,6 +103,10 @@ static void test_proxy_and_histogram(void **state)
 		"recmesh_upstream_answer_duration_seconds_bucket{protocol=\"tcp\",le=\"0.05\"} 1");
 	expect_line(t, "recmesh_protobuf_frames_total 5");
 	expect_line(t, "recmesh_protobuf_frames_rejected_total{reason=\"truncated\"} 1");
+	expect_line(t, "recmesh_protobuf_messages_total{kind=\"outgoing_early_timeout\"} 7");
+	expect_line(t, "recmesh_protobuf_messages_total{kind=\"client_query\"} 8");
+	expect_line(t, "recmesh_protobuf_ns_names_ignored_total 9");
+	expect_line(t, "recmesh_protobuf_query_bits_dropped_total 10");
 	/* every family has HELP and TYPE right before its samples */
 	for (const char *p = t; (p = strstr(p, "# TYPE ")); p++) {
 		const char *name = p + 7;
@@ -125,7 +134,7 @@ static void *writer(void *arg)
 		uint64_t *w = (uint64_t *)&ps;
 		for (size_t i = 0; i < sizeof(ps) / sizeof(uint64_t); i++)
 			w[i] = k;
-		metrics_proxy_publish(&ps, k);
+		pathstats_proxy_publish(&ps, k);
 		k++;
 	}
 	r->rounds = k;
@@ -134,7 +143,7 @@ static void *writer(void *arg)
 
 static void test_snapshot_consistent(void **state)
 {
-	metrics_reset();
+	pathstats_reset();
 	struct race r = {0};
 	pthread_t t;
 	assert_int_equal(pthread_create(&t, NULL, writer, &r), 0);
@@ -143,7 +152,7 @@ static void test_snapshot_consistent(void **state)
 	while (reads < 200000) {
 		struct proxy_stats ps;
 		uint64_t inf;
-		if (metrics_proxy_read(&ps, &inf) < 0)
+		if (pathstats_proxy_read(&ps, &inf) < 0)
 			continue;
 		reads++;
 		const uint64_t *w = (const uint64_t *)&ps;

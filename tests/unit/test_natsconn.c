@@ -6,7 +6,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "natsconn.h"
+#include "nats/natsconn.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>

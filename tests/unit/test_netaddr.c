@@ -5,7 +5,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "netaddr.h"
+#include "net/netaddr.h"
 
 #include <netinet/in.h>
 #include <string.h>
@@ -48,11 +48,30 @@ static void test_errors(void **state)
 	assert_int_equal(netaddr_parse("127.0.0.1", 0, &a), -1);
 }
 
+/* netaddr_same_host: the address counts, the port does not, families never mix */
+static void test_same_host(void **state)
+{
+	(void)state;
+	struct netaddr a, b, c, d, e;
+	assert_int_equal(netaddr_parse("127.0.0.1:53", 53, &a), 0);
+	assert_int_equal(netaddr_parse("127.0.0.1:9999", 53, &b), 0);
+	assert_int_equal(netaddr_parse("127.0.0.2:53", 53, &c), 0);
+	assert_int_equal(netaddr_parse("[::1]:53", 53, &d), 0);
+	assert_int_equal(netaddr_parse("[::1]:54", 53, &e), 0);
+	assert_true(netaddr_same_host(&a.ss, &b.ss));
+	assert_false(netaddr_same_host(&a.ss, &c.ss));
+	assert_false(netaddr_same_host(&a.ss, &d.ss));
+	assert_true(netaddr_same_host(&d.ss, &e.ss));
+	struct sockaddr_storage unix_ss = {.ss_family = AF_UNIX};
+	assert_false(netaddr_same_host(&unix_ss, &unix_ss));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_parse),
 		cmocka_unit_test(test_errors),
+		cmocka_unit_test(test_same_host),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -5,7 +5,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "notify.h"
+#include "ops/notify.h"
 
 #include <stdio.h>
 #include <stdlib.h>

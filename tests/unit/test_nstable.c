@@ -5,7 +5,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "nstable.h"
+#include "tables/nstable.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -23,11 +23,11 @@ static void test_observe(void **state)
 {
 	struct nstable *t = nstable_create(10, 3600);
 	struct nstable_item it[4];
-	nstable_observe(t, 4, A1, 40000, 0, 100);
-	nstable_observe(t, 4, A1, 80000, 0, 101);
-	nstable_observe(t, 4, A2, 0, 1, 102);
-	nstable_observe(t, 4, A2, 0, 1, 103);
-	nstable_observe(t, 5, A2, 0, 1, 103); /* bad family: ignored */
+	nstable_observe(t, 4, A1, 40000, 0, 100, NULL);
+	nstable_observe(t, 4, A1, 80000, 0, 101, NULL);
+	nstable_observe(t, 4, A2, 0, 1, 102, NULL);
+	nstable_observe(t, 4, A2, 0, 1, 103, NULL);
+	nstable_observe(t, 5, A2, 0, 1, 103, NULL); /* bad family: ignored */
 	assert_int_equal(nstable_count(t), 2);
 	assert_int_equal(nstable_snapshot(t, 104, it, 4), 2);
 	/* most recently seen first */
@@ -38,13 +38,84 @@ static void test_observe(void **state)
 	assert_true(it[1].srtt_ms > 40 && it[1].srtt_ms < 80); /* smoothed */
 	assert_true(fabs(it[1].srtt_ms - 50) < 1e-9);      /* 0.75 * 40 + 0.25 * 80 */
 	/* an answer ends the streak */
-	nstable_observe(t, 4, A2, 10000, 0, 105);
+	nstable_observe(t, 4, A2, 10000, 0, 105, NULL);
 	nstable_snapshot(t, 105, it, 4);
 	assert_int_equal(it[0].streak, 0);
 	assert_int_equal(it[0].timeouts, 2);
+	/* an answer without an RTT (0: the stream gave no query time) counts, but does not
+	 * pull the smoothed RTT towards 0; the first answer with one sets it */
+	nstable_observe(t, 4, A1, 0, 0, 106, NULL);
+	nstable_snapshot(t, 106, it, 4);
+	assert_memory_equal(it[0].addr, A1, 4);
+	assert_int_equal(it[0].answers, 3);
+	assert_true(fabs(it[0].srtt_ms - 50) < 1e-9);
+	nstable_observe(t, 4, A2, 0, 0, 107, NULL);
+	nstable_snapshot(t, 107, it, 4);
+	assert_memory_equal(it[0].addr, A2, 4);
+	assert_true(fabs(it[0].srtt_ms - 10) < 1e-9);
+	struct nstable *u = nstable_create(10, 3600);
+	nstable_observe(u, 4, A1, 0, 0, 100, NULL);
+	nstable_observe(u, 4, A1, 30000, 0, 101, NULL);
+	assert_int_equal(nstable_snapshot(u, 101, it, 4), 1);
+	assert_true(fabs(it[0].srtt_ms - 30) < 1e-9);
+	assert_int_equal(it[0].answers, 2);
+	nstable_destroy(u);
 	/* aged out */
-	assert_int_equal(nstable_snapshot(t, 105 + 3601, it, 4), 0);
+	assert_int_equal(nstable_snapshot(t, 107 + 3601, it, 4), 0);
 	assert_int_equal(nstable_count(t), 0);
+	nstable_destroy(t);
+}
+
+/*
+ * A Recursor chains a query onto an identical one in flight to the same
+ * server: both get the one answer, the chained one first, with a shorter
+ * RTT. Of the answers for one query key within 50 ms only the longest counts.
+ */
+static void test_chained(void **state)
+{
+	(void)state;
+	struct nstable *t = nstable_create(10, 3600);
+	struct nstable_item it[2];
+	const uint8_t www[] = "\3www\2z2\3net", WWW[] = "\3WWW\2z2\3NET", mail[] = "\4mail\2z2\3net";
+	uint32_t k = nstable_query_key(www, sizeof(www), 1);
+	assert_int_equal(k, nstable_query_key(WWW, sizeof(WWW), 1)); /* case does not matter */
+	assert_int_not_equal(k, nstable_query_key(www, sizeof(www), 28));
+	assert_int_not_equal(k, nstable_query_key(mail, sizeof(mail), 1));
+	assert_int_not_equal(0, nstable_query_key(NULL, 0, 0));
+	/* two chained answers (12 and 25 ms), then the one sent (40 ms), within a millisecond */
+	nstable_observe_q(t, 4, A1, 12000, 0, 100.0000, NULL, k);
+	nstable_observe_q(t, 4, A1, 25000, 0, 100.0003, NULL, k);
+	nstable_observe_q(t, 4, A1, 40000, 0, 100.0006, NULL, k);
+	assert_int_equal(nstable_snapshot(t, 101, it, 2), 1);
+	assert_true(fabs(it[0].srtt_ms - 40) < 1e-9);
+	assert_int_equal(it[0].answers, 3); /* every one is an answer */
+	/* the same query 100 ms later is a new sample; another key's in between waits its turn */
+	nstable_observe_q(t, 4, A1, 80000, 0, 100.1006, NULL, k);
+	nstable_observe_q(t, 4, A1, 60000, 0, 100.1010, NULL, nstable_query_key(mail, sizeof(mail), 1));
+	nstable_observe_q(t, 4, A1, 20000, 0, 100.1012, NULL, k); /* chained on the 80 ms one */
+	assert_int_equal(nstable_snapshot(t, 101, it, 2), 1);
+	/* 40, then 60, then 80: a key's samples go in at its last answer (the one sent answers last) */
+	double want = 0.75 * (0.75 * 40 + 0.25 * 60) + 0.25 * 80;
+	assert_true(fabs(it[0].srtt_ms - want) < 1e-9);
+	/* the window is the Recursor's clock: a sample 51 ms after another of its key counts */
+	nstable_observe_q(t, 4, A2, 40000, 0, 200.000, NULL, k);
+	nstable_observe_q(t, 4, A2, 20000, 0, 200.051, NULL, k);
+	/* more keys in the window than slots: the oldest is folded to make room, none is lost */
+	for (uint16_t q = 2; q <= 7; q++) /* type 1 would be k */
+		nstable_observe_q(t, 4, A2, 20000, 0, 200.060 + q * 0.001, NULL, nstable_query_key(www, sizeof(www), q));
+	assert_int_equal(nstable_snapshot(t, 201, it, 2), 2);
+	assert_memory_equal(it[0].addr, A2, 4);
+	want = 40;
+	for (int i = 0; i < 7; i++)
+		want = 0.75 * want + 0.25 * 20;
+	assert_true(fabs(it[0].srtt_ms - want) < 1e-9);
+	assert_int_equal(it[0].answers, 8);
+	/* key 0: no key, counts at once (nstable_observe) */
+	nstable_observe(t, 4, A2, 100000, 0, 202, NULL);
+	nstable_observe_q(t, 4, A2, 1000, 0, 202, NULL, 0);
+	assert_int_equal(nstable_snapshot(t, 203, it, 2), 2);
+	want = 0.75 * (0.75 * want + 0.25 * 100) + 0.25 * 1;
+	assert_true(fabs(it[0].srtt_ms - want) < 1e-9);
 	nstable_destroy(t);
 }
 
@@ -55,7 +126,7 @@ static void test_bound(void **state)
 	for (int i = 0; i < 200; i++) {
 		a[3] = (uint8_t)i;
 		a[2] = (uint8_t)(i >> 8);
-		nstable_observe(t, 4, a, 1000, 0, i);
+		nstable_observe(t, 4, a, 1000, 0, i, NULL);
 		assert_true(nstable_count(t) <= 20);
 	}
 	struct nstable_item it[20];
@@ -92,7 +163,8 @@ static void test_text(void **state)
 	size_t len;
 	char *text = nstable_encode(in, 2, "n1", 1002, 4096, &len);
 	assert_non_null(text);
-	assert_non_null(strstr(text, "#recmesh-ns 1 node=n1 time=1002.000\n192.0.2.1 12.500 7 0 0 "));
+	assert_non_null(strstr(text, "#recmesh-ns 2 node=n1 time=1002.000\n192.0.2.1 12.500 7 0 0 "));
+	assert_non_null(strstr(text, " 1001.000 -\n")); /* no names */
 	struct got g = {.n = 0};
 	char node[64], err[128];
 	double t;
@@ -112,7 +184,7 @@ static void test_text(void **state)
 
 	const char *bad[] = {
 		"",
-		"#recmesh-ns 2 node=n time=1\n",
+		"#recmesh-ns 3 node=n time=1\n",
 		"#recmesh-ns 1 node=n time=nan\n",
 		"#recmesh-ns 1 node=n time=1\n300.1.1.1 1 1 0 0 1 1 1\n",
 		"#recmesh-ns 1 node=n time=1\n192.0.2.1 -1 1 0 0 1 1 1\n",
@@ -142,7 +214,7 @@ static void test_text(void **state)
 	} why[] = {
 		{"", "empty value"},
 		{"#recmesh-ns 1 node=n\n", "bad header line"},
-		{"#recmesh-ns 2 node=n time=1\n", "unsupported version or bad time"},
+		{"#recmesh-ns 3 node=n time=1\n", "unsupported version or bad time"},
 		{"#recmesh-ns 1 node=n time=1\n\n192.0.2.1 1 1 0 0 1 1\n", "bad item on line 3"},
 		{"#recmesh-ns 1 node=n time=1\nexample.com 1 1 0 0 1 1 1\n", "bad address on line 2"},
 		{longer, "bad line 2"},
@@ -355,8 +427,8 @@ static void test_future_times(void **state)
 	/* a Recursor clock ahead: the node writes what happened as now, and its peers take it */
 	struct nstable *t = nstable_create(10, 3600);
 	struct nstable_item snap[2];
-	nstable_observe(t, 4, A1, 0, 1, now + 5000);
-	nstable_observe(t, 4, A1, 0, 1, now + 5001);
+	nstable_observe(t, 4, A1, 0, 1, now + 5000, NULL);
+	nstable_observe(t, 4, A1, 0, 1, now + 5001, NULL);
 	assert_int_equal(nstable_snapshot(t, now, snap, 2), 1);
 	assert_true(snap[0].last_timeout == now && snap[0].last_seen == now);
 	size_t len;
@@ -427,11 +499,11 @@ static void test_huge_srtt(void **state)
 	char err[128], node[64];
 	double ht;
 	size_t len;
-	nstable_observe(t, 4, A1, UINT32_MAX, 0, now - 2); /* 4295 s */
-	nstable_observe(t, 4, A1, UINT32_MAX, 0, now - 1);
-	nstable_observe(t, 4, A2, 0, 0, NAN); /* not a time: ignored */
-	nstable_observe(t, 4, A2, 0, 0, INFINITY);
-	nstable_observe(t, 4, A2, 0, 0, -5);
+	nstable_observe(t, 4, A1, UINT32_MAX, 0, now - 2, NULL); /* 4295 s */
+	nstable_observe(t, 4, A1, UINT32_MAX, 0, now - 1, NULL);
+	nstable_observe(t, 4, A2, 0, 0, NAN, NULL); /* not a time: ignored */
+	nstable_observe(t, 4, A2, 0, 0, INFINITY, NULL);
+	nstable_observe(t, 4, A2, 0, 0, -5, NULL);
 	assert_int_equal(nstable_snapshot(t, now, snap, 2), 1);
 	if (snap[0].srtt_ms != NS_SRTT_MAX_MS)
 		fail_msg("srtt %f, expected the bound %f", snap[0].srtt_ms, NS_SRTT_MAX_MS);
@@ -473,6 +545,19 @@ static int flat_json_ok(const char *s)
 				s += *s == '\\' ? 2 : 1;
 			if (*s++ != '"')
 				return 0;
+		} else if (*s == '[') { /* an array of plain strings */
+			s++;
+			while (*s == '"') {
+				s++;
+				while (*s && *s != '"' && *s != '\\')
+					s++;
+				if (*s++ != '"')
+					return 0;
+				if (*s == ',' && s[1] == '"')
+					s++;
+			}
+			if (*s++ != ']')
+				return 0;
 		} else if (!strncmp(s, "null", 4)) {
 			s += 4;
 		} else {
@@ -511,7 +596,14 @@ static void test_json(void **state)
 	assert_true(nstable_item_json(&it, now, buf, sizeof(buf)) > 0);
 	assert_string_equal(buf, "{\"address\":\"192.0.2.1\",\"state\":\"dead\",\"rtt_ms\":null,"
 				 "\"answers\":18446744073709551615,\"timeouts\":18446744073709551615,"
-				 "\"streak\":4294967295,\"nodes\":4294967295,\"last_seen\":1700000000.000}");
+				 "\"streak\":4294967295,\"nodes\":4294967295,\"last_seen\":1700000000.000,"
+				 "\"names\":[]}");
+	it.nnames = 2;
+	it.names[0] = "ns1.example.";
+	it.names[1] = "ns_2.example.";
+	assert_true(nstable_item_json(&it, now, buf, sizeof(buf)) > 0);
+	assert_non_null(strstr(buf, ",\"names\":[\"ns1.example.\",\"ns_2.example.\"]}"));
+	assert_true(flat_json_ok(buf));
 	const double odd[] = {NAN, -INFINITY, 1e300, -0.0, 1e-300};
 	for (size_t i = 0; i < sizeof(odd) / sizeof(odd[0]); i++) {
 		it.srtt_ms = it.last_seen = it.last_timeout = odd[i];
@@ -521,10 +613,243 @@ static void test_json(void **state)
 	}
 }
 
+
+/* The node's table keeps up to NS_NAMES_MAX NS names per address, the most recently seen first */
+static void test_names(void **state)
+{
+	struct nstable *t = nstable_create(10, 3600);
+	struct nstable_item it[2];
+	nstable_observe(t, 4, A1, 1000, 0, 100, "ns1.example.");
+	nstable_observe(t, 4, A1, 1000, 0, 101, "ns2.example.");
+	nstable_observe(t, 4, A1, 0, 1, 102, "ns1.example."); /* seen again: first */
+	nstable_observe(t, 4, A1, 1000, 0, 103, NULL);         /* a 4.8 stream: no name */
+	nstable_observe(t, 4, A1, 1000, 0, 103, "NS9.example."); /* not lower-case: ignored */
+	nstable_observe(t, 4, A1, 1000, 0, 103, "ns9.example");  /* no dot: ignored */
+	assert_int_equal(nstable_snapshot(t, 200, it, 2), 1);
+	assert_int_equal(it[0].nnames, 2);
+	assert_string_equal(it[0].names[0], "ns1.example.");
+	assert_true(it[0].name_seen[0] == 102);
+	assert_string_equal(it[0].names[1], "ns2.example.");
+	assert_int_equal(it[0].timeouts, 1);
+	/* a fifth name replaces the one seen longest ago */
+	nstable_observe(t, 4, A1, 1000, 0, 104, "ns3.example.");
+	nstable_observe(t, 4, A1, 1000, 0, 105, "ns4.example.");
+	nstable_observe(t, 4, A1, 1000, 0, 106, "ns5.example.");
+	assert_int_equal(nstable_snapshot(t, 200, it, 2), 1);
+	assert_int_equal(it[0].nnames, NS_NAMES_MAX);
+	const char *want[] = {"ns5.example.", "ns4.example.", "ns3.example.", "ns1.example."};
+	for (int i = 0; i < NS_NAMES_MAX; i++)
+		assert_string_equal(it[0].names[i], want[i]);
+	/* the Recursor's clock ahead: the names' times are clamped with the others */
+	nstable_observe(t, 4, A2, 1000, 0, 500, "ns.example.");
+	assert_int_equal(nstable_snapshot(t, 300, it, 2), 2);
+	assert_true(it[0].name_seen[0] == 300 && it[0].last_seen == 300);
+
+	/* the text carries them; a table reads back the same */
+	size_t len;
+	char *text = nstable_encode(it, 2, "n1", 300, 4096, &len);
+	assert_non_null(text);
+	printf("%s", text);
+	assert_non_null(strstr(text, " ns.example.@300.000\n"));
+	assert_non_null(strstr(text, " ns5.example.@106.000,ns4.example.@105.000,ns3.example.@104.000,"
+				     "ns1.example.@102.000\n"));
+	struct got g = {.n = 0};
+	char node[64], err[128];
+	double tt;
+	assert_int_equal(nstable_parse(text, len, node, &tt, collect, &g, err, sizeof(err)), 2);
+	free(text);
+	nstable_destroy(t);
+	assert_int_equal(g.items[1].nnames, 4);
+	assert_true(g.items[1].name_seen[3] == 102);
+
+	/* the longest name, four times: the longest line a version 2 table has */
+	char longest[NS_NAME_MAX + 1], other[4][NS_NAME_MAX + 1];
+	memset(longest, 'a', NS_NAME_MAX);
+	for (int k = 63; k < NS_NAME_MAX; k += 64)
+		longest[k] = '.';
+	longest[NS_NAME_MAX - 1] = '.';
+	longest[NS_NAME_MAX] = '\0';
+	assert_true(nstable_ns_name_ok(longest, NS_NAME_MAX));
+	struct nstable_item big;
+	memset(&big, 0, sizeof(big));
+	big.family = 6;
+	memset(big.addr, 0xff, 16);
+	big.srtt_ms = NS_SRTT_MAX_MS;
+	big.answers = big.timeouts = UINT64_MAX;
+	big.streak = UINT32_MAX;
+	big.last_answer = big.last_timeout = big.last_seen = 99999999999.999;
+	big.nnames = 4;
+	for (int k = 0; k < 4; k++) {
+		memcpy(other[k], longest, sizeof(longest));
+		other[k][0] = (char)('b' + k);
+		big.names[k] = other[k];
+		big.name_seen[k] = 99999999999.999 - k;
+	}
+	text = nstable_encode(&big, 1, "n1", 99999999999.999, 1 << 16, &len);
+	assert_non_null(text);
+	size_t line = strlen(strchr(text, '\n') + 1) - 1;
+	printf("# the longest line: %zu bytes (NS_LINE_MAX %d)\n", line, NS_LINE_MAX);
+	assert_true(line <= NS_LINE_MAX);
+	g.n = 0;
+	assert_int_equal(nstable_parse_at(text, len, 99999999999.0, node, &tt, collect, &g, err, sizeof(err)), 1);
+	assert_string_equal(g.items[0].names[3], other[3]);
+	free(text);
+}
+
+/* What a reader refuses in a version 2 table's names, and what it still takes from version 1 */
+static void test_names_hostile(void **state)
+{
+	char node[64], err[128];
+	double t;
+	const char *bad[] = {
+		"#recmesh-ns 2 node=n time=9\n192.0.2.1 1 1 0 0 1 1 1\n",               /* no names field */
+		"#recmesh-ns 2 node=n time=9\n192.0.2.1 1 1 0 0 1 1 1 \n",              /* an empty one */
+		"#recmesh-ns 2 node=n time=9\n192.0.2.1 1 1 0 0 1 1 1 a.@1 b.@1\n",     /* ten fields */
+		"#recmesh-ns 2 node=n time=9\n192.0.2.1 1 1 0 0 1 1 1 a.\n",            /* no time */
+		"#recmesh-ns 2 node=n time=9\n192.0.2.1 1 1 0 0 1 1 1 a.@\n",
+		"#recmesh-ns 2 node=n time=9\n192.0.2.1 1 1 0 0 1 1 1 a.@10\n",         /* after the table's */
+		"#recmesh-ns 2 node=n time=9\n192.0.2.1 1 1 0 0 1 1 1 a.@nan\n",
+		"#recmesh-ns 2 node=n time=9\n192.0.2.1 1 1 0 0 1 1 1 A.@1\n",          /* upper case */
+		"#recmesh-ns 2 node=n time=9\n192.0.2.1 1 1 0 0 1 1 1 a@1\n",           /* relative */
+		"#recmesh-ns 2 node=n time=9\n192.0.2.1 1 1 0 0 1 1 1 .@1\n",           /* the root */
+		"#recmesh-ns 2 node=n time=9\n192.0.2.1 1 1 0 0 1 1 1 a..@1\n",
+		"#recmesh-ns 2 node=n time=9\n192.0.2.1 1 1 0 0 1 1 1 a\\.b.@1\n",
+		"#recmesh-ns 2 node=n time=9\n192.0.2.1 1 1 0 0 1 1 1 a.@1,a.@2\n",     /* twice */
+		"#recmesh-ns 2 node=n time=9\n192.0.2.1 1 1 0 0 1 1 1 a.@1,\n",
+		"#recmesh-ns 2 node=n time=9\n192.0.2.1 1 1 0 0 1 1 1 a.@1,b.@1,c.@1,d.@1,e.@1\n", /* five */
+		"#recmesh-ns 2 node=n time=9\n192.0.2.1 1 1 0 0 1 1 1 -,a.@1\n",
+		"#recmesh-ns 1 node=n time=9\n192.0.2.1 1 1 0 0 1 1 1 -\n", /* names in a version 1 table */
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		err[0] = '\0';
+		if (nstable_parse(bad[i], strlen(bad[i]), node, &t, NULL, NULL, err, sizeof(err)) != -1)
+			fail_msg("accepted: %s", bad[i]);
+		if (strncmp(err, "bad names on line 2", 19) != 0 && strncmp(err, "bad item on line 2", 18) != 0)
+			fail_msg("'%s' refused for '%s'", bad[i], err);
+	}
+	const char *good = "#recmesh-ns 2 node=n time=9\n192.0.2.1 1 1 0 0 1 1 1 a-b_c.d.@1.5,e.@9\n";
+	struct got g = {.n = 0};
+	assert_int_equal(nstable_parse(good, strlen(good), node, &t, collect, &g, err, sizeof(err)), 1);
+	/* a line of a version 2 table may be longer than version 1's 256 bytes, not beyond NS_LINE_MAX */
+	char longline[NS_LINE_MAX + 400]; /* room for the last name added past NS_LINE_MAX + 100 */
+	int l = snprintf(longline, sizeof(longline), "#recmesh-ns 2 node=n time=9\n192.0.2.1 1 1 0 0 1 1 1 ");
+	for (int k = 0; l < NS_LINE_MAX + 100; k++)
+		l += snprintf(longline + l, sizeof(longline) - (size_t)l, "%s%0240d.@1", k ? "," : "", k);
+	assert_true((size_t)l < sizeof(longline));
+	assert_int_equal(nstable_parse(longline, (size_t)l, node, &t, NULL, NULL, err, sizeof(err)), -1);
+	assert_string_equal(err, "bad line 2");
+	/* an old node's table (version 1) still reads, without names */
+	const char *v1 = "#recmesh-ns 1 node=old time=9\n192.0.2.1 1.5 1 0 0 1 1 1\n";
+	g.n = 0;
+	assert_int_equal(nstable_parse(v1, strlen(v1), node, &t, collect, &g, err, sizeof(err)), 1);
+	assert_int_equal(g.items[0].nnames, 0);
+	assert_true(g.items[0].srtt_ms == 1.5);
+}
+
+struct names_in {
+	char name[NS_NAME_MAX + 1];
+};
+
+/* The fleet merge keeps each address's NS_NAMES_MAX most recently seen names, copied */
+static void test_merge_names(void **state)
+{
+	struct nstable_merge *m = nstable_merge_create();
+	struct nstable_item a = mk(A1, 5, 0, 0, 100, 0), b = mk(A1, 5, 0, 0, 110, 0);
+	size_t n;
+	static const char three[] = "ns1.example.\0ns2.example.\0ns3.example.";
+	char *buf = malloc(sizeof(three));
+	assert_non_null(buf);
+	memcpy(buf, three, sizeof(three));
+	a.nnames = 2;
+	a.names[0] = buf;
+	a.name_seen[0] = 100;
+	a.names[1] = buf + 13;
+	a.name_seen[1] = 50;
+	b.nnames = 3;
+	b.names[0] = buf + 26;
+	b.name_seen[0] = 110;
+	b.names[1] = buf; /* also on the first node, seen there earlier */
+	b.name_seen[1] = 90;
+	b.names[2] = "ns4.example.";
+	b.name_seen[2] = 20;
+	nstable_merge_table(m);
+	nstable_merge_add(m, &a);
+	nstable_merge_table(m);
+	nstable_merge_add(m, &b);
+	free(buf); /* the merge holds copies */
+	struct nstable_item *out = nstable_merge_items(m, NOW, &n);
+	assert_int_equal(n, 1);
+	assert_int_equal(out[0].nnames, 4);
+	const char *want[] = {"ns3.example.", "ns1.example.", "ns2.example.", "ns4.example."};
+	const double when[] = {110, 100, 50, 20};
+	for (int i = 0; i < 4; i++) {
+		assert_string_equal(out[0].names[i], want[i]);
+		assert_true(out[0].name_seen[i] == when[i]);
+	}
+	free(out);
+	/* a fifth name, more recent than the oldest, takes its place; an older one does not */
+	struct nstable_item c = mk(A1, 1, 0, 0, 120, 0);
+	c.nnames = 2;
+	c.names[0] = "ns5.example.";
+	c.name_seen[0] = 30;
+	c.names[1] = "ns6.example.";
+	c.name_seen[1] = 10;
+	nstable_merge_table(m);
+	nstable_merge_add(m, &c);
+	out = nstable_merge_items(m, NOW, &n);
+	assert_string_equal(out[0].names[3], "ns5.example.");
+	assert_int_equal(out[0].nnames, 4);
+	free(out);
+	assert_int_equal(nstable_merge_names_left_out(m), 0);
+	nstable_merge_destroy(m);
+}
+
+/* A merge holds at most NS_MERGE_MAX_NAME_BYTES of names: beyond, names are left out and counted */
+static void test_merge_names_budget(void **state)
+{
+	struct nstable_merge *m = nstable_merge_create();
+	char names[4][NS_NAME_MAX + 1];
+	struct nstable_item it;
+	size_t n, held = 0;
+	memset(&it, 0, sizeof(it));
+	it.family = 4;
+	it.nnames = 4;
+	for (int k = 0; k < 4; k++) {
+		memset(names[k], 'a' + k, NS_NAME_MAX);
+		for (int d = 63; d < NS_NAME_MAX; d += 64)
+			names[k][d] = '.';
+		names[k][NS_NAME_MAX - 1] = '.';
+		names[k][NS_NAME_MAX] = '\0';
+		it.names[k] = names[k];
+		it.name_seen[k] = 100 - k;
+	}
+	/* 20000 addresses with four names of 255 bytes each: 20 MB asked */
+	enum { ADDRS = 20000 };
+	for (uint32_t i = 0; i < ADDRS; i++) {
+		it.addr[0] = 10;
+		it.addr[1] = (uint8_t)(i >> 16);
+		it.addr[2] = (uint8_t)(i >> 8);
+		it.addr[3] = (uint8_t)i;
+		nstable_merge_add(m, &it);
+	}
+	struct nstable_item *out = nstable_merge_items(m, NOW, &n);
+	assert_int_equal(n, ADDRS);
+	for (size_t i = 0; i < n; i++)
+		held += out[i].nnames;
+	printf("# %u names asked, %zu held (%zu bytes), %zu left out\n", 4 * ADDRS, held,
+	       held * (NS_NAME_MAX + 1), nstable_merge_names_left_out(m));
+	assert_true(held * (NS_NAME_MAX + 1) <= NS_MERGE_MAX_NAME_BYTES);
+	assert_int_equal(held + nstable_merge_names_left_out(m), 4 * ADDRS);
+	assert_true(nstable_merge_names_left_out(m) > 0);
+	free(out);
+	nstable_merge_destroy(m);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_observe),
+		cmocka_unit_test(test_chained),
 		cmocka_unit_test(test_bound),
 		cmocka_unit_test(test_text),
 		cmocka_unit_test(test_merge_states),
@@ -534,6 +859,10 @@ int main(void)
 		cmocka_unit_test(test_saturation),
 		cmocka_unit_test(test_huge_srtt),
 		cmocka_unit_test(test_json),
+		cmocka_unit_test(test_names),
+		cmocka_unit_test(test_names_hostile),
+		cmocka_unit_test(test_merge_names),
+		cmocka_unit_test(test_merge_names_budget),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

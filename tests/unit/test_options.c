@@ -5,13 +5,14 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "intel.h"
-#include "natsconn.h"
-#include "options.h"
+#include "nats/intel.h"
+#include "nats/natsconn.h"
+#include "ops/options.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static char conf_path[64];
@@ -343,6 +344,39 @@ static void test_peers(void **state)
 	unlink(conf_path);
 }
 
+
+/* --rec-network-timeout: default, config file, both ends of the range, beyond them, not for other commands */
+static void test_rec_network_timeout(void **state)
+{
+	struct rm_options o;
+	char *def[] = {"mirror", "--protobuf-listen", "127.0.0.1:4242", NULL};
+	assert_int_equal(options_parse(CMD_MIRROR, 3, def, &o), 0);
+	assert_int_equal(o.rec_network_timeout, 1500); /* the Recursor's default network-timeout */
+	options_free(&o);
+	write_conf("rec-network-timeout = 800\n");
+	char *file[] = {"proxy", "--config", conf_path, "-l", "127.0.0.1:53", NULL};
+	assert_int_equal(options_parse(CMD_PROXY, 5, file, &o), 0);
+	assert_int_equal(o.rec_network_timeout, 800);
+	options_free(&o);
+	unlink(conf_path);
+	const char *good[] = {"1", "600000"};
+	for (size_t i = 0; i < 2; i++) {
+		char *g[] = {"mirror", "--rec-network-timeout", (char *)good[i], NULL};
+		assert_int_equal(options_parse(CMD_MIRROR, 3, g, &o), 0);
+		assert_int_equal(o.rec_network_timeout, (unsigned)atoi(good[i]));
+		options_free(&o);
+	}
+	const char *bad[] = {"0", "600001", "1.5", "-1", "soon"};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		char *b[] = {"mirror", "--rec-network-timeout", (char *)bad[i], NULL};
+		assert_int_equal(options_parse(CMD_MIRROR, 3, b, &o), -1);
+		options_free(&o);
+	}
+	char *warm[] = {"warm", "--rec-network-timeout", "1500", NULL};
+	assert_int_equal(options_parse(CMD_WARM, 3, warm, &o), -1);
+	options_free(&o);
+}
+
 static void test_help(void **state)
 {
 	struct rm_options o;
@@ -585,6 +619,176 @@ static void test_seconds_bounds(void **state)
 	}
 }
 
+/* Parses "proxy --config path" (options_parse: the start's rules); returns its status */
+static int parse_config_at(const char *path, struct rm_options *o)
+{
+	char *argv[] = {"proxy",          "-l",       "127.0.0.1:53", "-u",
+			"127.0.0.1:5300", "--config", (char *)path,   NULL};
+	return options_parse(CMD_PROXY, 7, argv, o);
+}
+
+/* A config file of n lines, each line text */
+static void write_conf_lines(const char *text, int n)
+{
+	size_t len = strlen(text);
+	char *all = malloc(len * (size_t)n + 1);
+	assert_non_null(all);
+	for (int i = 0; i < n; i++)
+		memcpy(all + len * (size_t)i, text, len);
+	all[len * (size_t)n] = '\0';
+	write_conf(all);
+	free(all);
+}
+
+/*
+ * The config file's limits, at start as on a reload: only a regular file
+ * (a FIFO or /dev/zero is refused at once, never read), at most 1 MiB,
+ * 10000 lines, 4095 bytes a line (a longer line is an error, never split
+ * into a comment and an option), 16 peers.
+ */
+static void test_config_file_limits(void **state)
+{
+	struct rm_options o;
+	char dir[] = "/tmp/recmesh-test-cfg.XXXXXX", path[128];
+	assert_non_null(mkdtemp(dir));
+
+	snprintf(path, sizeof(path), "%s/fifo", dir);
+	assert_int_equal(mkfifo(path, 0600), 0);
+	assert_int_equal(parse_config_at(path, &o), -1);
+	options_free(&o);
+	unlink(path);
+	snprintf(path, sizeof(path), "%s/zero", dir);
+	assert_int_equal(symlink("/dev/zero", path), 0);
+	assert_int_equal(parse_config_at(path, &o), -1);
+	options_free(&o);
+	unlink(path);
+	assert_int_equal(parse_config_at(dir, &o), -1);
+	options_free(&o);
+	rmdir(dir);
+
+	/* a symlink to a regular file is fine */
+	write_conf("stats-interval = 3\n");
+	snprintf(path, sizeof(path), "%s.link", conf_path);
+	assert_int_equal(symlink(conf_path, path), 0);
+	assert_int_equal(parse_config_at(path, &o), 0);
+	assert_true(o.stats_interval == 3);
+	options_free(&o);
+	unlink(path);
+	unlink(conf_path);
+
+	/* a commented-out line over 4095 bytes: an error, its tail is not an option */
+	char line[4200];
+	memset(line, 'x', sizeof(line));
+	line[0] = '#';
+	strcpy(line + 4095 - 18, "stats-interval = 7\n");
+	write_conf(line); /* 4095 bytes and its newline: the longest line taken */
+	assert_int_equal(parse_config_at(conf_path, &o), 0);
+	assert_true(o.stats_interval == 60);
+	options_free(&o);
+	unlink(conf_path);
+	memset(line, 'x', sizeof(line));
+	line[0] = '#';
+	strcpy(line + 4096 - 18, "stats-interval = 7\n");
+	write_conf(line);
+	assert_int_equal(parse_config_at(conf_path, &o), -1);
+	options_free(&o);
+	unlink(conf_path);
+
+	/* 10000 lines, then 10001 */
+	write_conf_lines("# a comment\n", 10000);
+	assert_int_equal(parse_config_at(conf_path, &o), 0);
+	options_free(&o);
+	unlink(conf_path);
+	write_conf_lines("# a comment\n", 10001);
+	assert_int_equal(parse_config_at(conf_path, &o), -1);
+	options_free(&o);
+	unlink(conf_path);
+
+	/* 1 MiB (8192 lines of 128 bytes), then one byte more */
+	char l128[129];
+	memset(l128, 'x', 127);
+	l128[0] = '#';
+	l128[127] = '\n';
+	l128[128] = '\0';
+	write_conf_lines(l128, 8192);
+	assert_int_equal(parse_config_at(conf_path, &o), 0);
+	options_free(&o);
+	FILE *f = fopen(conf_path, "a");
+	assert_non_null(f);
+	fputc('\n', f);
+	fclose(f);
+	assert_int_equal(parse_config_at(conf_path, &o), -1);
+	options_free(&o);
+	unlink(conf_path);
+
+	/* a NUL byte */
+	write_conf("stats-interval = 3\n");
+	f = fopen(conf_path, "a");
+	fputs("# x", f);
+	fputc('\0', f);
+	fputs("\n", f);
+	fclose(f);
+	assert_int_equal(parse_config_at(conf_path, &o), -1);
+	options_free(&o);
+	unlink(conf_path);
+}
+
+/*
+ * Reparses the config file written (conf_path) and expects an error whose
+ * text holds want, formatted with conf_path (%1$s); removes the file
+ */
+static void expect_reparse_error(const char *want_fmt)
+{
+	struct rm_options o;
+	char *errors = NULL, want[300];
+	char *argv[] = {"proxy",          "-l",       "127.0.0.1:53", "-u",
+			"127.0.0.1:5300", "--config", conf_path,      NULL};
+	assert_int_equal(options_reparse(CMD_PROXY, 7, argv, &o, &errors), -1);
+	snprintf(want, sizeof(want), want_fmt, conf_path);
+	assert_non_null(errors);
+	if (!strstr(errors, want))
+		fail_msg("expected '%s' in '%s'", want, errors);
+	options_free(&o);
+	free(errors);
+	unlink(conf_path);
+}
+
+/* The reload's errors name the file and line; an empty file changes nothing */
+static void test_reparse_errors(void **state)
+{
+	struct rm_options o;
+	char *errors = NULL;
+	char *argv[] = {"proxy",          "-l",       "127.0.0.1:53", "-u",
+			"127.0.0.1:5300", "--config", conf_path,      NULL};
+
+	/* at start an empty file is no error: everything may be on the command line */
+	write_conf("");
+	assert_int_equal(options_parse(CMD_PROXY, 7, argv, &o), 0);
+	options_free(&o);
+	/* on a reload it would reset every option */
+	expect_reparse_error("config file '%s' holds no option");
+	write_conf("# only comments\n\n   \n");
+	expect_reparse_error("config file '%s' holds no option");
+
+	write_conf("stats-interval = 2\n");
+	assert_int_equal(options_reparse(CMD_PROXY, 7, argv, &o, &errors), 0);
+	assert_null(errors);
+	assert_true(o.stats_interval == 2);
+	options_free(&o);
+	unlink(conf_path);
+
+	/* the 17th peer is an error at its line, before any further line is read */
+	write_conf_lines("peer = 192.0.2.1\n", 17);
+	expect_reparse_error("%s:17: --peer may be given 16 times at most");
+	write_conf("stats-interval = 2\nhot-interval = x\n");
+	expect_reparse_error("%s:2: --hot-interval wants a number of seconds, not 'x'");
+	char line[5000];
+	memset(line, ' ', sizeof(line));
+	strcpy(line + 4990, "\n");
+	write_conf(line);
+	expect_reparse_error("%s:1: the line has 4990 bytes, more than 4095: not read");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -596,12 +800,15 @@ int main(void)
 		cmocka_unit_test(test_metrics_listen_and_version),
 		cmocka_unit_test(test_diff),
 		cmocka_unit_test(test_limits),
+		cmocka_unit_test(test_rec_network_timeout),
 		cmocka_unit_test(test_node_ranges),
 		cmocka_unit_test(test_nats_timeout),
 		cmocka_unit_test(test_warm_ranges),
 		cmocka_unit_test(test_nats_security),
 		cmocka_unit_test(test_seconds_bounds),
 		cmocka_unit_test(test_peers),
+		cmocka_unit_test(test_config_file_limits),
+		cmocka_unit_test(test_reparse_errors),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

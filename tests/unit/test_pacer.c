@@ -11,7 +11,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "pacer.h"
+#include "warm/pacer.h"
 
 #include <math.h>
 #include <stdio.h>

@@ -5,7 +5,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "proxy_int.h"
+#include "dns/qkey.h"
 
 #include <string.h>
 
@@ -39,22 +39,22 @@ static size_t make(uint8_t *out, const char *name, uint16_t qtype, int qr)
 	return len + 4;
 }
 
-static void key_raw(const uint8_t *p, size_t len, struct proxy_qkey *k)
+static void key_raw(const uint8_t *p, size_t len, struct dns_qkey *k)
 {
-	proxy_qkey(p, len, SEED, k);
+	dns_qkey_raw(p, len, SEED, k);
 }
 
-static void key_parsed(const uint8_t *p, size_t len, struct proxy_qkey *k)
+static void key_parsed(const uint8_t *p, size_t len, struct dns_qkey *k)
 {
 	struct dns_msg_info info;
 	assert_int_equal(dnsmsg_parse(p, len, &info), DNS_OK);
-	proxy_qkey_parsed(&info, SEED, k);
+	dns_qkey_parsed(&info, SEED, k);
 }
 
 static void test_same_question(void **state)
 {
 	uint8_t q[512], a[512];
-	struct proxy_qkey kq, ka, kr;
+	struct dns_qkey kq, ka, kr;
 	size_t ql = make(q, "www.Example.com", 1, 0);
 	size_t al = make(a, "WWW.example.COM", 1, 1);
 	key_parsed(q, ql, &kq);
@@ -64,50 +64,50 @@ static void test_same_question(void **state)
 	assert_int_equal(kq.len, kr.len);
 	assert_int_equal(kq.single, 1);
 	key_parsed(a, al, &ka);
-	assert_true(proxy_qkey_match(&kq, a, &ka)); /* case does not matter */
+	assert_true(dns_qkey_match(&kq, a, &ka)); /* case does not matter */
 	/* an answer that does not parse (trailing garbage) still matches by its raw question */
 	a[al] = 0xff;
 	a[al + 1] = 0xff;
 	struct dns_msg_info info;
 	assert_int_not_equal(dnsmsg_parse(a, al + 2, &info), DNS_OK);
 	key_raw(a, al + 2, &ka);
-	assert_true(proxy_qkey_match(&kq, a, &ka));
+	assert_true(dns_qkey_match(&kq, a, &ka));
 }
 
 static void test_other_question(void **state)
 {
 	uint8_t q[512], a[512];
-	struct proxy_qkey kq, ka;
+	struct dns_qkey kq, ka;
 	size_t ql = make(q, "www.example.com", 1, 0);
 	key_parsed(q, ql, &kq);
 	const char *names[] = {"evil.example.com", "www.example.co", "www.example.com.x"};
 	for (size_t i = 0; i < 3; i++) {
 		size_t al = make(a, names[i], 1, 1);
 		key_raw(a, al, &ka);
-		assert_false(proxy_qkey_match(&kq, a, &ka));
+		assert_false(dns_qkey_match(&kq, a, &ka));
 	}
 	size_t al = make(a, "www.example.com", 28, 1); /* another type */
 	key_raw(a, al, &ka);
-	assert_false(proxy_qkey_match(&kq, a, &ka));
+	assert_false(dns_qkey_match(&kq, a, &ka));
 	/* an answer without a question does not answer a query with one */
 	al = make(a, "www.example.com", 1, 1);
 	a[5] = 0;
 	key_raw(a, DNS_HDR_LEN, &ka);
-	assert_false(proxy_qkey_match(&kq, a, &ka));
+	assert_false(dns_qkey_match(&kq, a, &ka));
 	/* a question cut short */
 	al = make(a, "www.example.com", 1, 1);
 	key_raw(a, al - 3, &ka);
-	assert_false(proxy_qkey_match(&kq, a, &ka));
+	assert_false(dns_qkey_match(&kq, a, &ka));
 	/* another seed, another key */
-	struct proxy_qkey k2;
-	proxy_qkey(q, ql, SEED + 1, &k2);
+	struct dns_qkey k2;
+	dns_qkey_raw(q, ql, SEED + 1, &k2);
 	assert_int_not_equal(k2.hash, kq.hash);
 }
 
 static void test_unparsed_query(void **state)
 {
 	uint8_t q[512], a[512];
-	struct proxy_qkey kq, ka;
+	struct dns_qkey kq, ka;
 	/* QDCOUNT 2: not a single question; answered with no question (FORMERR) */
 	size_t ql = make(q, "www.example.com", 1, 0);
 	q[5] = 2;
@@ -117,11 +117,11 @@ static void test_unparsed_query(void **state)
 	a[2] = 0x80;
 	a[3] = 1;
 	key_raw(a, DNS_HDR_LEN, &ka);
-	assert_true(proxy_qkey_match(&kq, a, &ka));
+	assert_true(dns_qkey_match(&kq, a, &ka));
 	/* but not with another question */
 	size_t al = make(a, "evil.example.com", 1, 1);
 	key_raw(a, al, &ka);
-	assert_false(proxy_qkey_match(&kq, a, &ka));
+	assert_false(dns_qkey_match(&kq, a, &ka));
 	/* a name with a compression pointer or an over-long label run: not delimited */
 	ql = make(q, "www.example.com", 1, 0);
 	q[DNS_HDR_LEN] = 0xc0;

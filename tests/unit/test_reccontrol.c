@@ -9,8 +9,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "clock.h"
-#include "reccontrol.h"
+#include "base/clock.h"
+#include "warm/reccontrol.h"
 
 #include <pthread.h>
 #include <signal.h>

@@ -10,8 +10,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "dnsmsg.h"
-#include "replay.h"
+#include "dns/dnsmsg.h"
+#include "warm/replay.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>

@@ -5,7 +5,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "restart.h"
+#include "warm/restart.h"
 
 #include <string.h>
 

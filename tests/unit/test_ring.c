@@ -5,7 +5,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "ring.h"
+#include "dns/ring.h"
 
 #include <pthread.h>
 #include <sched.h>

@@ -5,7 +5,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "schedpol.h"
+#include "proxy/schedpol.h"
 
 #include <string.h>
 

@@ -5,7 +5,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "tcpframe.h"
+#include "net/tcpframe.h"
 
 #include <fcntl.h>
 #include <stdio.h>

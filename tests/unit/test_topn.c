@@ -5,7 +5,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "topn.h"
+#include "base/topn.h"
 
 #include <stdlib.h>
 #include <uthash.h>

@@ -1,0 +1,262 @@
+/* cmd_proxy.c: `recmesh proxy`, the inline node: listeners, upstream, scheduling, auto-warm; see recmesh(1) */
+#include "config.h"
+
+#include "base/log.h"
+#include "cmd/commands.h"
+#include "net/netaddr.h"
+#include "ops/node.h"
+#include "ops/options.h"
+#include "proxy/proxy.h"
+#include "proxy/schedpol.h"
+#include "tables/warmset.h"
+#include "warm/autowarm.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct proxy_ctx {
+	struct proxy *proxy;
+	struct autowarm *autowarm;
+	size_t npeers;
+	struct warmset *warmed; /* with peers: the names warmed since the shield started */
+};
+
+/* The proxy's counter line, between the node's protobuf and events lines */
+static void log_proxy_stats(void *arg, const char *when)
+{
+	struct proxy_ctx *x = arg;
+	struct proxy_stats ps;
+	proxy_get_stats(x->proxy, &ps);
+	log_info("%s: queries udp=%llu tcp=%llu answers=%llu timeouts=%llu servfail=%llu "
+		 "not-dns=%llu malformed=%llu/%llu unexpected=%llu overload=%llu send-errors=%llu "
+		 "tcp-clients=%llu(open %llu, refused %llu)",
+		 when, (unsigned long long)ps.udp_queries, (unsigned long long)ps.tcp_queries,
+		 (unsigned long long)ps.answers, (unsigned long long)ps.upstream_timeouts,
+		 (unsigned long long)ps.servfail_sent, (unsigned long long)ps.dropped_not_query,
+		 (unsigned long long)ps.malformed_queries, (unsigned long long)ps.malformed_responses,
+		 (unsigned long long)ps.unexpected_responses, (unsigned long long)ps.overload_drops,
+		 (unsigned long long)ps.send_errors, (unsigned long long)ps.tcp_clients,
+		 (unsigned long long)ps.tcp_clients_open, (unsigned long long)ps.tcp_clients_refused);
+	log_info("%s: limits mismatched-answers=%llu tcp-per-client-refused=%llu tcp-evicted=%llu "
+		 "tcp-max-duration=%llu tcp-unread=%llu tcp-reads-paused=%llu accept-errors=%llu",
+		 when, (unsigned long long)ps.mismatched_answers,
+		 (unsigned long long)ps.tcp_per_client_refused, (unsigned long long)ps.tcp_evicted,
+		 (unsigned long long)ps.tcp_closed_duration, (unsigned long long)ps.tcp_closed_unread,
+		 (unsigned long long)ps.tcp_reads_paused, (unsigned long long)ps.accept_errors);
+	if (x->npeers) {
+		const struct peer_stats *q = &ps.peer;
+		log_info("%s: peers sent-down=%llu sent-warming=%llu sent-cold=%llu first=%llu lost-race=%llu failed=%llu "
+			 "refused=%llu rejected=%llu truncated=%llu unexpected=%llu limited-rate=%llu limited-inflight=%llu "
+			 "limited-queue=%llu no-peer=%llu from-peer=%llu coalesced=%llu benched=%llu shields=%llu in-flight=%llu(max %llu) mode=%s",
+			 when, (unsigned long long)q->sent_down, (unsigned long long)q->sent_warming,
+			 (unsigned long long)q->sent_cold,
+			 (unsigned long long)q->first, (unsigned long long)q->lost_race,
+			 (unsigned long long)q->failed, (unsigned long long)q->refused,
+			 (unsigned long long)q->rejected,
+			 (unsigned long long)q->truncated, (unsigned long long)q->unexpected,
+			 (unsigned long long)q->limited_rate, (unsigned long long)q->limited_inflight,
+			 (unsigned long long)q->limited_queue, (unsigned long long)q->no_peer,
+			 (unsigned long long)q->from_peer, (unsigned long long)q->coalesced,
+			 (unsigned long long)q->benched, (unsigned long long)q->shields,
+			 (unsigned long long)q->in_flight, (unsigned long long)q->in_flight_max,
+			 q->mode == PEER_NOW ? "down" : q->mode == PEER_HEDGE ? "warming" : "local");
+	}
+	if (x->autowarm) {
+		struct autowarm_stats as;
+		autowarm_get_stats(x->autowarm, &as);
+		log_info("%s: auto-warm runs=%llu failed=%llu names=%llu answered=%llu timeouts=%llu servfail=%llu",
+			 when, (unsigned long long)as.runs, (unsigned long long)as.failed,
+			 (unsigned long long)as.names, (unsigned long long)as.answered,
+			 (unsigned long long)as.timeouts, (unsigned long long)as.servfails);
+	}
+}
+
+/*
+ * --scheduling: the data path thread runs under the policy given, or with
+ * auto (the default) follows the load: normal at low load, SCHED_BATCH at
+ * high load (see schedpol.h). A SCHED_BATCH thread that is woken does not
+ * preempt the thread running on its CPU: under load the packets that arrive
+ * meanwhile are taken in one recvmmsg/sendmmsg batch instead of one wake-up
+ * each, which saves CPU for the Recursor next to it, but at low load each
+ * wake-up waits a little (bench/proxy.sh measures all three). Called on the
+ * data path thread after the other threads (NATS, auto-warm) were started,
+ * so they keep the normal policy. The proxy's sweep drives sched_auto.
+ */
+static struct schedpol_auto sched_auto;
+
+static void set_scheduling(const char *policy)
+{
+	enum schedpol p = SCHEDPOL_AUTO;
+	char err[256];
+	(void)schedpol_parse(policy, &p); /* checked with the other options */
+	if (p == SCHEDPOL_AUTO) {
+		if (schedpol_auto_start(&sched_auto, err, sizeof(err)) < 0)
+			log_warn("%s: the data path thread keeps its policy", err);
+		else
+			log_info("the data path thread follows the load: normal policy below %.0f queries/s, "
+				 "SCHED_BATCH from %.0f", SCHEDPOL_DOWN_QPS, SCHEDPOL_UP_QPS);
+	} else if (schedpol_apply(p, err, sizeof(err)) < 0) {
+		log_warn("%s: using the normal policy", err);
+	} else if (p == SCHEDPOL_BATCH) {
+		log_info("the data path thread runs under SCHED_BATCH");
+	}
+}
+
+/* The proxy's own options; returns 0 or the exit status (o is then freed) */
+static int check_options(struct rm_options *o)
+{
+	char msg[256];
+	struct netaddr na;
+	const char *missing = !o->nlisten ? "--listen" : !o->upstream ? "--upstream" : NULL;
+	if (missing) {
+		snprintf(msg, sizeof(msg), "%s is required", missing);
+		return node_usage_error("proxy", msg, o);
+	}
+	for (size_t i = 0; i < o->npeer; i++)
+		if (netaddr_parse(o->peer[i], 53, &na) < 0) {
+			snprintf(msg, sizeof(msg), "bad --peer address '%s' (expected ADDR[:PORT])", o->peer[i]);
+			return node_usage_error("proxy", msg, o);
+		}
+	for (size_t i = 0; i < o->nlisten; i++)
+		if (netaddr_parse(o->listen[i], 53, &na) < 0) {
+			snprintf(msg, sizeof(msg), "bad --listen address '%s' (expected ADDR:PORT)", o->listen[i]);
+			return node_usage_error("proxy", msg, o);
+		}
+	/* a peer that is this proxy itself would send each query round to itself */
+	for (size_t i = 0; i < o->npeer; i++)
+		for (size_t j = 0; j < o->nlisten; j++) {
+			struct netaddr pa, la;
+			netaddr_parse(o->peer[i], 53, &pa);
+			netaddr_parse(o->listen[j], 53, &la);
+			if (netaddr_reaches(&pa, &la)) {
+				snprintf(msg, sizeof(msg),
+					 "--peer '%s' is this proxy's own --listen '%s': a peer must be another node",
+					 o->peer[i], o->listen[j]);
+				return node_usage_error("proxy", msg, o);
+			}
+		}
+	if (netaddr_parse(o->upstream, 53, &na) < 0) {
+		snprintf(msg, sizeof(msg), "bad --upstream address '%s' (expected ADDR:PORT)", o->upstream);
+		return node_usage_error("proxy", msg, o);
+	}
+	char werr[200];
+	if (o->auto_warm && options_check_warm(CMD_PROXY, o, werr, sizeof(werr)) < 0) {
+		snprintf(msg, sizeof(msg), "with --auto-warm, %s", werr);
+		return node_usage_error("proxy", msg, o);
+	}
+	if (o->rec_socket_dir && !o->auto_warm)
+		return node_usage_error("proxy", "--rec-socket-dir only makes sense with --auto-warm", o);
+	if (o->upstream_timeout <= 0 || o->upstream_sockets == 0 || o->upstream_sockets > 64)
+		return node_usage_error("proxy", "--upstream-timeout must be positive; --upstream-sockets 1 to 64", o);
+	enum schedpol policy;
+	if (schedpol_parse(o->scheduling, &policy) < 0) {
+		snprintf(msg, sizeof(msg), "bad --scheduling '%s' (expected auto, batch or normal)", o->scheduling);
+		return node_usage_error("proxy", msg, o);
+	}
+	return 0;
+}
+
+int cmd_proxy(int argc, char **argv)
+{
+	struct rm_options o;
+	struct node n;
+	struct proxy_ctx x = {0};
+	char err[512];
+	int status;
+
+	if (node_parse(&n, CMD_PROXY, "proxy", argc, argv, &o, &status) < 0)
+		return status;
+	if ((status = check_options(&o)) != 0)
+		return status;
+	node_open(&n);
+	struct proxy_config pc = {
+		.listen = o.listen,
+		.nlisten = o.nlisten,
+		.upstream = o.upstream,
+		.upstream_timeout = o.upstream_timeout,
+		.upstream_sockets = o.upstream_sockets,
+		.max_tcp_clients = o.max_tcp_clients,
+		.max_tcp_per_client = o.max_tcp_per_client,
+		.tcp_idle_timeout = o.tcp_idle_timeout,
+		.tcp_max_duration = o.tcp_max_duration,
+		.client_ip = o.mirror_client_ip,
+		.sched = &sched_auto,
+	};
+	struct peer_config peers = {
+		.peers = o.peer,
+		.npeers = o.npeer,
+		.hedge_delay = o.peer_hedge_delay,
+		.shield_max = o.shield_max,
+		/* a warm peer answers fast; a client should not wait for a dead one as long as for its own */
+		.timeout = o.upstream_timeout < PEER_TIMEOUT_MAX ? o.upstream_timeout : PEER_TIMEOUT_MAX,
+		.max_qps = o.peer_max_qps,
+		.max_inflight = o.peer_max_inflight,
+	};
+	if (o.npeer) {
+		uint64_t seed = (uint64_t)arc4random() << 32 | arc4random();
+		if (!(x.warmed = warmset_create(seed))) {
+			log_err("out of memory for the set of warmed names");
+			node_finish(&n);
+			options_free(&o);
+			return 1;
+		}
+		peers.warmed = x.warmed;
+		pc.peers = &peers;
+	}
+	x.npeers = o.npeer;
+	/* sockets first: a port that is taken is the most common start-up error */
+	if (!(x.proxy = proxy_create(n.loop, &pc, err, sizeof(err)))) {
+		log_err("%s", err);
+		warmset_destroy(x.warmed);
+		node_finish(&n);
+		options_free(&o);
+		return 1;
+	}
+	/* a proxy sees its clients itself: from the streams it takes only what went to authoritatives */
+	if (node_start(&n, 1) < 0) {
+		proxy_destroy(x.proxy);
+		warmset_destroy(x.warmed);
+		node_finish(&n);
+		options_free(&o);
+		return 1;
+	}
+	/* the proxy was created before the publisher existed: wire it in now */
+	proxy_set_sink(x.proxy, node_sink(&n));
+	log_info("forwarding to '%s' as node '%s' of cluster '%s'", o.upstream, o.node, o.cluster);
+	if (o.auto_warm) {
+		struct autowarm_config ac = {
+			.upstream = o.upstream,
+			.nats_url = o.nats,
+			.cluster = o.cluster,
+			.rec_socket_dir = o.rec_socket_dir,
+			.intel_file = o.intel_file,
+			.top = o.top,
+			.qps = o.qps,
+			.max_qps = o.max_qps,
+			.nats_timeout = o.nats_timeout,
+			.concurrency = o.concurrency,
+			.max_age = o.max_age,
+			.half_life = o.hot_half_life,
+			.query_timeout = o.query_timeout,
+			.wait_timeout = o.wait_timeout,
+			.warmed = x.warmed,
+		};
+		if (!(x.autowarm = autowarm_create(&ac)))
+			log_err("cannot start the auto-warm watcher");
+		node_set_autowarm(&n, x.autowarm);
+		if (x.autowarm)
+			proxy_set_phase(x.proxy, autowarm_phase(x.autowarm));
+	}
+
+	set_scheduling(o.scheduling);
+	node_run(&n, log_proxy_stats, &x);
+
+	node_set_autowarm(&n, NULL);
+	autowarm_destroy(x.autowarm);
+	proxy_destroy(x.proxy);
+	warmset_destroy(x.warmed);
+	node_finish(&n);
+	options_free(&o);
+	return 0;
+}

@@ -1,0 +1,150 @@
+/*
+ * health.c: the upstream probe thread behind GET /health; see health.h.
+ *
+ * The thread wakes every 0.5 s (so that a stop is quick and a hot-list
+ * write is noticed within a second) and probes every HEALTH_INTERVAL. The
+ * result is kept under a mutex that only this thread and readers take,
+ * never the data path.
+ */
+#include "config.h"
+
+#include "ops/health.h"
+
+#include "net/rootprobe.h"
+
+#include "base/clock.h"
+#include "base/log.h"
+#include "dns/dnsmsg.h"
+#include "nats/publisher.h"
+#include "net/netaddr.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define HEALTH_TICK_MS 500
+
+struct health {
+	char *upstream;
+	struct netaddr addr;
+	struct publisher *pub;
+	pthread_t thread;
+	atomic_int stop;
+	pthread_mutex_t lock;
+	struct health_state st; /* under lock */
+	uint64_t hot_writes;    /* the probe thread's own */
+};
+
+/* One probe: 0 with the rcode in *rcode, or -1 with what went wrong in why */
+static int probe(struct health *h, int *rcode, double *took, char *why, size_t why_size)
+{
+	return rootprobe_ask((struct sockaddr *)&h->addr.ss, h->addr.len, HEALTH_TIMEOUT, rcode, took, why,
+			     why_size);
+}
+
+static void *health_thread(void *arg)
+{
+	struct health *h = arg;
+	double next_probe = 0;
+	while (!atomic_load(&h->stop)) {
+		struct publisher_stats ps = {0};
+		if (h->pub)
+			publisher_get_stats(h->pub, &ps);
+		double now = clock_mono();
+		pthread_mutex_lock(&h->lock);
+		h->st.nats_connected = ps.connected;
+		if (ps.hot_writes != h->hot_writes) {
+			h->hot_writes = ps.hot_writes;
+			h->st.last_hot_write = clock_unix();
+		}
+		pthread_mutex_unlock(&h->lock);
+		if (now >= next_probe) {
+			char why[160], line[256], rc[16];
+			int rcode = 0, up;
+			double took = 0;
+			if (!h->upstream) {
+				up = 1;
+				snprintf(line, sizeof(line), "ok: no upstream to probe");
+			} else if (probe(h, &rcode, &took, why, sizeof(why)) < 0) {
+				up = 0;
+				snprintf(line, sizeof(line), "upstream '%s' does not answer: %s",
+					 h->upstream, why);
+			} else {
+				up = rcode == 0;
+				snprintf(line, sizeof(line),
+					 "%supstream '%s' answers %s in %.0f ms", up ? "ok: " : "",
+					 h->upstream, dnsmsg_rcode_to_text(rcode, rc), took * 1000);
+			}
+			pthread_mutex_lock(&h->lock);
+			if (h->st.probed && up != h->st.up)
+				log_info("health: %s", line);
+			h->st.up = up;
+			h->st.probed = 1;
+			snprintf(h->st.reason, sizeof(h->st.reason), "%s", line);
+			pthread_mutex_unlock(&h->lock);
+			next_probe = clock_mono() + HEALTH_INTERVAL;
+		}
+		poll(NULL, 0, HEALTH_TICK_MS);
+	}
+	return NULL;
+}
+
+struct health *health_create(const char *upstream, struct publisher *pub, char *err,
+			     size_t err_size)
+{
+	struct health *h = calloc(1, sizeof(*h));
+	if (!h || (upstream && !(h->upstream = strdup(upstream)))) {
+		free(h);
+		snprintf(err, err_size, "out of memory");
+		return NULL;
+	}
+	if (upstream && netaddr_parse(upstream, 53, &h->addr) < 0) {
+		snprintf(err, err_size, "bad upstream address '%s'", upstream);
+		free(h->upstream);
+		free(h);
+		return NULL;
+	}
+	h->pub = pub;
+	atomic_init(&h->stop, 0);
+	pthread_mutex_init(&h->lock, NULL);
+	snprintf(h->st.reason, sizeof(h->st.reason), "starting: no probe yet");
+	sigset_t all, old;
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	int rc = pthread_create(&h->thread, NULL, health_thread, h);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (rc != 0) {
+		snprintf(err, err_size, "cannot start the health thread: %s", strerror(rc));
+		pthread_mutex_destroy(&h->lock);
+		free(h->upstream);
+		free(h);
+		return NULL;
+	}
+	return h;
+}
+
+void health_get(const struct health *h, struct health_state *st)
+{
+	struct health *m = (struct health *)h; /* the lock is not part of the value */
+	pthread_mutex_lock(&m->lock);
+	*st = m->st;
+	pthread_mutex_unlock(&m->lock);
+}
+
+void health_destroy(struct health *h)
+{
+	if (!h)
+		return;
+	atomic_store(&h->stop, 1);
+	pthread_join(h->thread, NULL);
+	pthread_mutex_destroy(&h->lock);
+	free(h->upstream);
+	free(h);
+}

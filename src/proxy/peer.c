@@ -1,0 +1,1122 @@
+/*
+ * peer.c: warm peers as a fallback while the local Recursor restarts; see peer.h.
+ *
+ * Handles: a query sent to a peer is (peer index << 48 | serial << 16 |
+ * ID), its slot keeps the serial, so a handle whose ID was given back and
+ * taken again no longer matches; a queued hedge is (1 << 63 | serial << 16
+ * | queue index). Serials are never 0, so no handle is 0.
+ *
+ * The hedge queue is a ring in send order: every query waits the same
+ * delay, so the head is always the next one due and one timer serves all.
+ */
+#include "config.h"
+
+#include "proxy/peer.h"
+
+#include "base/clock.h"
+#include "base/log.h"
+#include "net/idpool.h"
+#include "net/netaddr.h"
+#include "net/tcpframe.h"
+#include "proxy/proxy_int.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <uthash.h>
+
+#define PEER_RX_SIZE 65536
+#define PEER_SWEEP 0.05
+#define HEDGE_BIT (1ull << 63)
+#define WAIT_BIT (1ull << 62)
+#define LIMIT_LOG_INTERVAL 10.0
+
+/* The pure parts */
+
+void peer_shield_init(struct peer_shield *s)
+{
+	memset(s, 0, sizeof(*s));
+}
+
+enum peer_mode peer_shield_step(struct peer_shield *s, int phase, int local_down, uint64_t now_ns,
+				uint64_t max_ns, int *ended)
+{
+	*ended = 0;
+	if (local_down || phase == REC_PHASE_DOWN) {
+		/* the clock starts when it is back; a warm-up seen before the restart does not count */
+		s->active = 1;
+		s->saw_warming = 0;
+		s->expired = 0;
+		s->since_ns = now_ns;
+		return PEER_NOW;
+	}
+	if (s->expired) {
+		/* cut off at max_ns: off until the warm-up that outlasted it ends */
+		if (phase == REC_PHASE_WARMING)
+			return PEER_OFF;
+		s->expired = 0;
+	}
+	if (phase == REC_PHASE_WARMING) {
+		if (!s->active) {
+			s->active = 1;
+			s->since_ns = now_ns;
+		}
+		s->saw_warming = 1;
+	}
+	if (!s->active)
+		return PEER_OFF;
+	if ((s->saw_warming && phase == REC_PHASE_IDLE) || now_ns - s->since_ns > max_ns) {
+		s->expired = phase == REC_PHASE_WARMING;
+		s->active = 0;
+		s->saw_warming = 0;
+		*ended = 1;
+		return PEER_OFF;
+	}
+	return PEER_HEDGE;
+}
+
+void peer_bench_init(struct peer_bench *b)
+{
+	b->fails = 0;
+	b->next = PEER_BENCH_MIN;
+	b->until_ns = 0;
+}
+
+int peer_bench_usable(const struct peer_bench *b, uint64_t now_ns)
+{
+	return now_ns >= b->until_ns;
+}
+
+double peer_bench_fail(struct peer_bench *b, int refused, uint64_t now_ns)
+{
+	if (!peer_bench_usable(b, now_ns))
+		return 0; /* already benched: answers of queries sent before do not extend it */
+	if (!refused && ++b->fails < PEER_BENCH_FAILS)
+		return 0;
+	double d = b->next;
+	b->until_ns = now_ns + (uint64_t)(d * 1e9);
+	b->fails = 0;
+	b->next = d * 2 > PEER_BENCH_MAX ? PEER_BENCH_MAX : d * 2;
+	return d;
+}
+
+void peer_bench_ok(struct peer_bench *b)
+{
+	b->fails = 0;
+	b->next = PEER_BENCH_MIN;
+}
+
+void peer_rate_init(struct peer_rate *r, unsigned max_qps, uint64_t now_ns)
+{
+	r->rate = max_qps;
+	r->burst = max_qps / 10.0 < 1 ? 1 : max_qps / 10.0;
+	r->tokens = r->burst;
+	r->last_ns = now_ns;
+}
+
+int peer_rate_take(struct peer_rate *r, uint64_t now_ns)
+{
+	if (now_ns > r->last_ns) {
+		r->tokens += (double)(now_ns - r->last_ns) / 1e9 * r->rate;
+		if (r->tokens > r->burst)
+			r->tokens = r->burst;
+		r->last_ns = now_ns;
+	}
+	if (r->tokens < 1)
+		return 0;
+	r->tokens -= 1;
+	return 1;
+}
+
+/* The forwarder */
+
+/* A TCP client's query again over TCP, after a truncated UDP answer */
+struct ptcp {
+	struct peer *pe;
+	uint16_t id;
+	int fd;
+	ev_io rio, wio;
+	size_t out_len, out_off;
+	uint8_t *out; /* the framed query */
+	struct tcpframe in;
+};
+
+struct pslot {
+	uint64_t token;
+	struct dns_qkey qkey;
+	uint32_t serial;
+	int qs;           /* the query's socket (ps->qs), -1 when none */
+	uint8_t orphan;   /* its client went (cancelled), coalesced ones still wait */
+	uint8_t tcp;
+	uint8_t *query; /* a TCP client's: a copy, for the TCP fallback */
+	uint16_t query_len;
+	struct ptcp *conn; /* the TCP fallback in progress */
+};
+
+struct peer {
+	struct peers *ps;
+	unsigned index;
+	struct netaddr addr;
+	char name[128];
+	struct idpool *ids;
+	struct pslot *slots; /* IDPOOL_MAX */
+	struct peer_bench bench;
+	int bench_logged; /* the bench was logged; again only after it answered */
+};
+
+/*
+ * A query's own UDP socket: each query sent to a peer gets a new one, so
+ * a random source port (the kernel's pick) beside its random ID; one per
+ * query in flight (--peer-max-inflight of them at most). A UDP client's
+ * query with a single question is in ps->inflight, where an identical one
+ * waits for its answer instead of being sent (coalesced).
+ */
+struct qsock {
+	int fd;
+	ev_io io;
+	struct peer *pe;
+	uint16_t id;
+	int next_free;
+	int indexed;   /* in ps->inflight under ckey */
+	uint64_t ckey; /* the question key, packed */
+	int whead;     /* coalesced queries waiting for this one's answer (ps->w), -1: none */
+	UT_hash_handle hh;
+};
+
+/* A coalesced query: its client's token, until its owner's answer or failure */
+struct waiter {
+	uint64_t token;
+	uint32_t serial; /* 0: free, or cancelled while being delivered */
+	int owner;       /* ps->qs index; -1 once taken off for delivery */
+	int prev, next;
+};
+
+struct hedge {
+	uint64_t token, due_ns;
+	uint32_t serial;
+	uint16_t len;
+	uint8_t pkt[PEER_QMAX];
+};
+
+struct peers {
+	struct ev_loop *loop;
+	struct peer_config cfg;
+	struct peer_callbacks cb;
+	struct peer_stats *st;
+	uint32_t qseed;
+	struct peer *peer;
+	unsigned npeers, next;
+	uint64_t timeout_ns, hedge_ns, shield_max_ns;
+	struct peer_rate rate;
+	uint32_t serial;
+	uint8_t *rx;
+	struct hedge *queue; /* PEER_HEDGE_QUEUE */
+	struct qsock *qs;    /* cfg.max_inflight */
+	int qs_free;
+	struct qsock *inflight; /* uthash by ckey: UDP queries that others may wait on */
+	struct waiter *w;       /* PEER_WAITERS */
+	int w_free;
+	unsigned qhead, qcount;
+	ev_timer hedge_timer, sweep;
+	/* the local Recursor, as the data path sees it */
+	int local_down;
+	unsigned local_timeouts;
+	uint64_t last_answer_ns;
+	struct peer_shield shield;
+	enum peer_mode mode;
+	uint64_t shield_start_ns;
+	struct peer_stats at_start; /* the counters when the shield started */
+	int warmed_full_said;       /* the warmed set refused a name during this shield: said */
+	unsigned in_flight;         /* queries sent and not ended (control; st reports it) */
+	int from_peer_said;         /* a query from a peer's address was kept from the peers: said */
+	struct log_rate log_rate, log_inflight, log_queue, log_rejected, log_nosock;
+};
+
+static void sat_inc(uint64_t *c)
+{
+	if (*c != UINT64_MAX)
+		(*c)++;
+}
+
+static uint32_t next_serial(struct peers *ps)
+{
+	if (++ps->serial == 0 || ps->serial > 0x7fffffffu)
+		ps->serial = 1;
+	return ps->serial;
+}
+
+static void bench(struct peer *pe, int refused, uint64_t now)
+{
+	double d = peer_bench_fail(&pe->bench, refused, now);
+	if (d <= 0)
+		return;
+	sat_inc(&pe->ps->st->benched);
+	if (!pe->bench_logged)
+		log_warn(
+			"peer '%s' %s: not asking it for %.0f s (longer each time until it answers)",
+			pe->name, refused ? "refuses queries" : "does not answer", d);
+	else
+		log_debug("peer '%s' benched again for %.0f s", pe->name, d);
+	pe->bench_logged = 1;
+}
+
+static void conn_close(struct peers *ps, struct ptcp *c)
+{
+	ev_io_stop(ps->loop, &c->rio);
+	ev_io_stop(ps->loop, &c->wio);
+	close(c->fd);
+	tcpframe_free(&c->in);
+	free(c->out);
+	free(c);
+}
+
+/* Gives a query's socket back: closed, out of the in-flight table; its waiters must be taken off */
+static void qs_give(struct peers *ps, int i)
+{
+	struct qsock *q = &ps->qs[i];
+	if (q->indexed)
+		HASH_DEL(ps->inflight, q);
+	q->indexed = 0;
+	if (q->fd >= 0) {
+		ev_io_stop(ps->loop, &q->io);
+		close(q->fd);
+	}
+	q->fd = -1;
+	q->whead = -1;
+	q->next_free = ps->qs_free;
+	ps->qs_free = i;
+}
+
+/*
+ * Takes the coalesced queries off q, for waiters_deliver after the owner
+ * has ended: a callback then never meets a half-ended query
+ */
+static int waiters_take(struct peers *ps, struct qsock *q)
+{
+	int head = q->whead;
+	q->whead = -1;
+	for (int i = head; i >= 0; i = ps->w[i].next)
+		ps->w[i].owner = -1;
+	return head;
+}
+
+/* Hands the answer (pkt) to each taken waiter, or fails each (pkt NULL) */
+static void waiters_deliver(struct peers *ps, int head, uint8_t *pkt, size_t len)
+{
+	while (head >= 0) {
+		struct waiter *w = &ps->w[head];
+		int next = w->next, live = w->serial != 0;
+		uint64_t token = w->token;
+		w->serial = 0;
+		w->next = ps->w_free;
+		ps->w_free = head;
+		if (live && pkt) {
+			sat_inc(&ps->st->first);
+			ps->cb.answer(ps->cb.ctx, token, pkt, len);
+		} else if (live) {
+			sat_inc(&ps->st->failed);
+			ps->cb.fail(ps->cb.ctx, token);
+		}
+		head = next;
+	}
+}
+
+static void end_query(struct peer *pe, uint16_t id)
+{
+	struct pslot *s = &pe->slots[id];
+	if (s->qs >= 0)
+		qs_give(pe->ps, s->qs);
+	s->qs = -1;
+	s->orphan = 0;
+	if (s->conn)
+		conn_close(pe->ps, s->conn);
+	s->conn = NULL;
+	free(s->query);
+	s->query = NULL;
+	idpool_give(pe->ids, id);
+	if (pe->ps->in_flight)
+		pe->ps->in_flight--;
+	pe->ps->st->in_flight = pe->ps->in_flight;
+}
+
+/*
+ * A query ends: its client gets pkt (the answer) or a failure (pkt NULL),
+ * then each query coalesced onto it the same
+ */
+static void finish_query(struct peer *pe, uint16_t id, uint8_t *pkt, size_t len)
+{
+	struct peers *ps = pe->ps;
+	struct pslot *s = &pe->slots[id];
+	int head = s->qs >= 0 ? waiters_take(ps, &ps->qs[s->qs]) : -1;
+	uint64_t token = s->token;
+	int orphan = s->orphan;
+	end_query(pe, id);
+	if (!orphan && pkt) {
+		sat_inc(&ps->st->first);
+		ps->cb.answer(ps->cb.ctx, token, pkt, len);
+	} else if (!orphan) {
+		sat_inc(&ps->st->failed);
+		ps->cb.fail(ps->cb.ctx, token);
+	}
+	waiters_deliver(ps, head, pkt, len);
+}
+
+/* The peer refused (ICMP): its port is closed, so nothing in flight to it will be answered */
+static void refused(struct peer *pe)
+{
+	uint64_t sent;
+	int id;
+	bench(pe, 1, clock_mono_ns());
+	while ((id = idpool_oldest(pe->ids, &sent)) >= 0) {
+		sat_inc(&pe->ps->st->refused);
+		finish_query(pe, (uint16_t)id, NULL, 0);
+	}
+}
+
+/* The TCP fallback failed: the client waits for the local Recursor */
+/*
+ * Whether a peer's answer (at least a header, matched to its query) may go
+ * to a client: a resolver's answer (RA set: an echo of the query, or a
+ * server that does not recurse, has it clear) with an rcode a client can
+ * use; SERVFAIL, REFUSED, NOTIMP and FORMERR are the peer's trouble, not an
+ * answer. Returns NULL, or why not.
+ */
+static const char *answer_unusable(const uint8_t *pkt)
+{
+	switch (dnsmsg_hdr_rcode(pkt)) {
+	case DNS_RCODE_SERVFAIL:
+		return "SERVFAIL";
+	case DNS_RCODE_REFUSED:
+		return "REFUSED";
+	case DNS_RCODE_NOTIMP:
+		return "NOTIMP";
+	case DNS_RCODE_FORMERR:
+		return "FORMERR";
+	}
+	return dnsmsg_hdr_ra(pkt) ? NULL : "an answer without RA (not a resolver's)";
+}
+
+/* A peer's answer that is no use: counted and logged once a while (the caller fails the query) */
+static void rejected(struct peer *pe, const char *why)
+{
+	struct peers *ps = pe->ps;
+	sat_inc(&ps->st->rejected);
+	log_rated(&ps->log_rejected, LIMIT_LOG_INTERVAL, LOG_LVL_WARN,
+		  "peer '%s' answered with %s: not relayed, counted against the peer like a timeout",
+		  pe->name, why);
+}
+
+static void conn_failed(struct ptcp *c)
+{
+	bench(c->pe, 0, clock_mono_ns());
+	finish_query(c->pe, c->id, NULL, 0);
+}
+
+static void conn_read_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct ptcp *c = w->data;
+	struct peer *pe = c->pe;
+	struct peers *ps = pe->ps;
+	struct dns_qkey key;
+	struct dns_msg_info info;
+	char err[128];
+	uint8_t *msg;
+	size_t len;
+	int r = tcpframe_recv(&c->in, c->fd, err, sizeof(err));
+	if (r == 0)
+		return;
+	if (r < 0) {
+		conn_failed(c);
+		return;
+	}
+	r = tcpframe_next(&c->in, &msg, &len, err, sizeof(err));
+	if (r == 0)
+		return;
+	struct pslot *s = &pe->slots[c->id];
+	if (r < 0 || len < DNS_HDR_LEN || !dnsmsg_hdr_qr(msg) || dnsmsg_get16(msg) != c->id) {
+		sat_inc(&ps->st->unexpected);
+		conn_failed(c);
+		return;
+	}
+	if (dnsmsg_parse(msg, len, &info) == DNS_OK)
+		dns_qkey_parsed(&info, ps->qseed, &key);
+	else
+		dns_qkey_raw(msg, len, ps->qseed, &key);
+	if (!dns_qkey_match(&s->qkey, msg, &key)) {
+		sat_inc(&ps->st->unexpected);
+		conn_failed(c);
+		return;
+	}
+	const char *why = answer_unusable(msg);
+	if (why) {
+		rejected(pe, why);
+		conn_failed(c);
+		return;
+	}
+	/* the answer lives in the connection's buffer: the connection ends after the slot */
+	s->conn = NULL;
+	finish_query(pe, c->id, msg, len);
+	conn_close(ps, c);
+}
+
+static void conn_write_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct ptcp *c = w->data;
+	while (c->out_off < c->out_len) {
+		ssize_t n = send(c->fd, c->out + c->out_off, c->out_len - c->out_off, MSG_NOSIGNAL);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOTCONN))
+			return;
+		if (n < 0) {
+			conn_failed(c);
+			return;
+		}
+		c->out_off += (size_t)n;
+	}
+	ev_io_stop(loop, &c->wio);
+}
+
+/* A truncated answer for a TCP client: the query again over TCP; 0, or -1 when it cannot start */
+static int conn_start(struct peer *pe, uint16_t id)
+{
+	struct pslot *s = &pe->slots[id];
+	char err[128];
+	if (!s->query)
+		return -1;
+	struct ptcp *c = calloc(1, sizeof(*c));
+	if (!c)
+		return -1;
+	c->pe = pe;
+	c->id = id;
+	c->out_len = (size_t)s->query_len + 2;
+	c->out = malloc(c->out_len);
+	c->fd = socket(pe->addr.ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (!c->out || c->fd < 0 || tcpframe_init(&c->in, TCPFRAME_MAX, err, sizeof(err)) < 0 ||
+	    (connect(c->fd, (struct sockaddr *)&pe->addr.ss, pe->addr.len) < 0 &&
+	     errno != EINPROGRESS)) {
+		if (c->fd >= 0)
+			close(c->fd);
+		tcpframe_free(&c->in);
+		free(c->out);
+		free(c);
+		return -1;
+	}
+	dnsmsg_put16(c->out, s->query_len);
+	memcpy(c->out + 2, s->query, s->query_len);
+	dnsmsg_put16(c->out + 2, id);
+	ev_io_init(&c->rio, conn_read_cb, c->fd, EV_READ);
+	ev_io_init(&c->wio, conn_write_cb, c->fd, EV_WRITE);
+	c->rio.data = c->wio.data = c;
+	ev_io_start(pe->ps->loop, &c->rio);
+	ev_io_start(pe->ps->loop, &c->wio);
+	s->conn = c;
+	return 0;
+}
+
+/* The answer on a query's own socket: from the peer (connected), with the query's ID and question */
+static void qsock_read(struct peers *ps, struct qsock *q)
+{
+	struct dns_qkey key;
+	struct dns_msg_info info;
+	struct peer *pe = q->pe;
+	uint16_t id = q->id;
+	for (int k = 0; k < 8; k++) {
+		ssize_t n = recv(q->fd, ps->rx, PEER_RX_SIZE, MSG_DONTWAIT);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == ECONNREFUSED)
+				refused(pe); /* ends this query too */
+			return;
+		}
+		size_t len = (size_t)n;
+		uint8_t *pkt = ps->rx;
+		if (len < DNS_HDR_LEN || !dnsmsg_hdr_qr(pkt) || dnsmsg_get16(pkt) != id) {
+			sat_inc(&ps->st->unexpected); /* a forger's guess, or garbage */
+			continue;
+		}
+		struct pslot *s = &pe->slots[id];
+		if (dnsmsg_parse(pkt, len, &info) == DNS_OK)
+			dns_qkey_parsed(&info, ps->qseed, &key);
+		else
+			dns_qkey_raw(pkt, len, ps->qseed, &key);
+		if (!dns_qkey_match(&s->qkey, pkt, &key)) {
+			sat_inc(&ps->st->unexpected);
+			continue;
+		}
+		if (s->conn)
+			continue; /* the UDP answer again: the TCP fallback is under way */
+		const char *why = answer_unusable(pkt);
+		if (why) {
+			rejected(pe, why);
+			bench(pe, 0, clock_mono_ns());
+			finish_query(pe, id, NULL, 0);
+			return;
+		}
+		peer_bench_ok(&pe->bench);
+		if (pe->bench_logged) {
+			log_info("peer '%s' answers again", pe->name);
+			pe->bench_logged = 0;
+		}
+		if (s->tcp && dnsmsg_hdr_tc(pkt)) {
+			/* a TCP client wants the whole answer: ask again over TCP (same ID, same timeout) */
+			sat_inc(&ps->st->truncated);
+			if (conn_start(pe, id) == 0)
+				continue;
+			finish_query(pe, id, NULL, 0);
+			return;
+		}
+		finish_query(pe, id, pkt, len);
+		return;
+	}
+}
+
+static void qsock_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct qsock *q = w->data;
+	qsock_read(q->pe->ps, q);
+}
+
+static void sweep_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct peers *ps = w->data;
+	uint64_t now = clock_mono_ns(), sent;
+	int id;
+	for (unsigned i = 0; i < ps->npeers; i++) {
+		struct peer *pe = &ps->peer[i];
+		while ((id = idpool_oldest(pe->ids, &sent)) >= 0 && now - sent >= ps->timeout_ns) {
+			bench(pe, 0, now);
+			finish_query(pe, (uint16_t)id, NULL, 0);
+		}
+	}
+}
+
+static void hedge_arm(struct peers *ps, uint64_t now)
+{
+	if (!ps->qcount || ev_is_active(&ps->hedge_timer))
+		return;
+	uint64_t due = ps->queue[ps->qhead].due_ns;
+	ev_timer_set(&ps->hedge_timer, due > now ? (double)(due - now) / 1e9 : 0., 0.);
+	ev_timer_start(ps->loop, &ps->hedge_timer);
+}
+
+static void hedge_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct peers *ps = w->data;
+	uint64_t now = clock_mono_ns();
+	while (ps->qcount && ps->queue[ps->qhead].due_ns <= now) {
+		struct hedge *h = &ps->queue[ps->qhead];
+		ps->qhead = (ps->qhead + 1) % PEER_HEDGE_QUEUE;
+		ps->qcount--;
+		if (h->serial) {
+			h->serial = 0;
+			ps->cb.hedge(ps->cb.ctx, h->token, h->pkt, h->len);
+		}
+	}
+	hedge_arm(ps, now);
+}
+
+static int open_peer(struct peers *ps, struct peer *pe, const char *text, char *err,
+		     size_t err_size)
+{
+	if (netaddr_parse(text, 53, &pe->addr) < 0) {
+		snprintf(err, err_size, "bad --peer address '%s' (expected ADDR[:PORT])", text);
+		return -1;
+	}
+	netaddr_format((struct sockaddr *)&pe->addr.ss, pe->name, sizeof(pe->name));
+	pe->slots = calloc(IDPOOL_MAX, sizeof(*pe->slots));
+	pe->ids = idpool_create(IDPOOL_MAX);
+	if (!pe->slots || !pe->ids) {
+		snprintf(err, err_size, "out of memory");
+		return -1;
+	}
+	for (size_t i = 0; i < IDPOOL_MAX; i++)
+		pe->slots[i].qs = -1;
+	/* each query gets its own socket (qsock): here only whether one can reach the peer */
+	int fd = socket(pe->addr.ss.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&pe->addr.ss, pe->addr.len) < 0) {
+		snprintf(err, err_size, "cannot reach peer '%s': %s", pe->name, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	close(fd);
+	peer_bench_init(&pe->bench);
+	return 0;
+}
+
+struct peers *peers_create(struct ev_loop *loop, const struct peer_config *cfg,
+			   const struct peer_callbacks *cb, uint32_t qseed, struct peer_stats *st,
+			   char *err, size_t err_size)
+{
+	if (cfg->npeers == 0 || cfg->npeers > PEER_MAX) {
+		snprintf(err, err_size, "1 to %d peers, not %zu", PEER_MAX, cfg->npeers);
+		return NULL;
+	}
+	struct peers *ps = calloc(1, sizeof(*ps));
+	if (!ps) {
+		snprintf(err, err_size, "out of memory");
+		return NULL;
+	}
+	ps->loop = loop;
+	ps->cfg = *cfg;
+	ps->cb = *cb;
+	ps->st = st;
+	ps->qseed = qseed;
+	ps->timeout_ns = (uint64_t)(cfg->timeout * 1e9);
+	ps->hedge_ns = (uint64_t)(cfg->hedge_delay * 1e9);
+	ps->shield_max_ns = (uint64_t)(cfg->shield_max * 1e9);
+	peer_rate_init(&ps->rate, cfg->max_qps, clock_mono_ns());
+	peer_shield_init(&ps->shield);
+	ps->peer = calloc(cfg->npeers, sizeof(*ps->peer));
+	ps->rx = malloc(PEER_RX_SIZE);
+	ps->queue = calloc(PEER_HEDGE_QUEUE, sizeof(*ps->queue));
+	ps->qs = calloc(cfg->max_inflight ? cfg->max_inflight : 1, sizeof(*ps->qs));
+	ps->w = calloc(PEER_WAITERS, sizeof(*ps->w));
+	ev_timer_init(&ps->hedge_timer, hedge_cb, 0., 0.);
+	ps->hedge_timer.data = ps;
+	ev_timer_init(&ps->sweep, sweep_cb, PEER_SWEEP, PEER_SWEEP);
+	ps->sweep.data = ps;
+	if (!ps->peer || !ps->rx || !ps->queue || !ps->qs || !ps->w) {
+		snprintf(err, err_size, "out of memory");
+		peers_destroy(ps);
+		return NULL;
+	}
+	ps->qs_free = -1;
+	for (int i = (int)(cfg->max_inflight ? cfg->max_inflight : 1) - 1; i >= 0; i--) {
+		ps->qs[i].fd = -1;
+		ps->qs[i].whead = -1;
+		ps->qs[i].next_free = ps->qs_free;
+		ps->qs_free = i;
+	}
+	ps->w_free = -1;
+	for (int i = PEER_WAITERS - 1; i >= 0; i--) {
+		ps->w[i].next = ps->w_free;
+		ps->w_free = i;
+	}
+	for (size_t i = 0; i < cfg->npeers; i++) {
+		struct peer *pe = &ps->peer[i];
+		pe->ps = ps;
+		pe->index = (unsigned)i;
+		ps->npeers++;
+		if (open_peer(ps, pe, cfg->peers[i], err, err_size) < 0) {
+			peers_destroy(ps);
+			return NULL;
+		}
+	}
+	ev_timer_start(loop, &ps->sweep);
+	for (unsigned i = 0; i < ps->npeers; i++)
+		log_info("peer '%s': asked while the upstream is down or being warmed",
+			 ps->peer[i].name);
+	return ps;
+}
+
+void peers_destroy(struct peers *ps)
+{
+	if (!ps)
+		return;
+	if (ev_is_active(&ps->hedge_timer))
+		ev_timer_stop(ps->loop, &ps->hedge_timer);
+	if (ev_is_active(&ps->sweep))
+		ev_timer_stop(ps->loop, &ps->sweep);
+	for (unsigned i = 0; ps->peer && i < ps->npeers; i++) {
+		struct peer *pe = &ps->peer[i];
+		int id;
+		uint64_t sent;
+		while (pe->ids && (id = idpool_oldest(pe->ids, &sent)) >= 0)
+			end_query(pe, (uint16_t)id);
+		free(pe->slots);
+		idpool_destroy(pe->ids);
+	}
+	free(ps->peer);
+	free(ps->rx);
+	free(ps->queue);
+	free(ps->qs);
+	free(ps->w);
+	free(ps);
+}
+
+uint64_t peers_hedge_ns(const struct peers *ps)
+{
+	return ps->hedge_ns;
+}
+
+static void log_summary(struct peers *ps, uint64_t now)
+{
+	const struct peer_stats *a = &ps->at_start, *b = ps->st;
+	log_info(
+		"peers: the upstream's restart was shielded for %.1f s: %llu queries to peers "
+		"(%llu while down, %llu while warming, %llu of them at once for names not warmed yet), "
+		"%llu answered first, %llu lost the race, "
+		"%llu failed, %llu not sent (rate %llu, in flight %llu, hedge queue %llu, all benched %llu)",
+		(double)(now - ps->shield_start_ns) / 1e9,
+		(unsigned long long)(b->sent_down - a->sent_down + b->sent_warming -
+				     a->sent_warming + b->sent_cold - a->sent_cold),
+		(unsigned long long)(b->sent_down - a->sent_down),
+		(unsigned long long)(b->sent_warming - a->sent_warming + b->sent_cold - a->sent_cold),
+		(unsigned long long)(b->sent_cold - a->sent_cold),
+		(unsigned long long)(b->first - a->first),
+		(unsigned long long)(b->lost_race - a->lost_race),
+		(unsigned long long)(b->failed - a->failed),
+		(unsigned long long)(b->limited_rate - a->limited_rate + b->limited_inflight -
+				     a->limited_inflight + b->limited_queue - a->limited_queue +
+				     b->no_peer - a->no_peer),
+		(unsigned long long)(b->limited_rate - a->limited_rate),
+		(unsigned long long)(b->limited_inflight - a->limited_inflight),
+		(unsigned long long)(b->limited_queue - a->limited_queue),
+		(unsigned long long)(b->no_peer - a->no_peer));
+}
+
+enum peer_mode peers_mode(struct peers *ps, int phase, uint64_t now_ns)
+{
+	int ended;
+	int was_active = ps->shield.active;
+	enum peer_mode m = peer_shield_step(&ps->shield, phase, ps->local_down, now_ns,
+					    ps->shield_max_ns, &ended);
+	/*
+	 * Down: what was warm before is gone. (A warm-up that starts without a
+	 * down seen here clears the set itself before it replays: clearing at
+	 * the shield's start would race with its first answers.)
+	 */
+	if (m == PEER_NOW && ps->mode != PEER_NOW && ps->cfg.warmed) {
+		warmset_clear(ps->cfg.warmed);
+		ps->warmed_full_said = 0;
+	}
+	if (!was_active && ps->shield.active) {
+		ps->at_start = *ps->st;
+		ps->shield_start_ns = now_ns;
+		sat_inc(&ps->st->shields);
+	}
+	if (m != ps->mode) {
+		if (m == PEER_NOW)
+			log_warn(
+				"peers: the upstream does not answer: client queries go to a peer as well");
+		else if (m == PEER_HEDGE)
+			log_info(
+				"peers: the upstream is back and being warmed: queries unanswered after "
+				"%.0f ms go to a peer as well, for %.0f s at most",
+				ps->cfg.hedge_delay * 1e3, ps->cfg.shield_max);
+		ps->mode = m;
+		ps->st->mode = m;
+	}
+	if (ended)
+		log_summary(ps, now_ns);
+	return m;
+}
+
+int peers_local_refused(struct peers *ps)
+{
+	int news = !ps->local_down;
+	ps->local_down = 1;
+	return news;
+}
+
+void peers_local_timeout(struct peers *ps, uint64_t sent_ns)
+{
+	if (sent_ns < ps->last_answer_ns)
+		return; /* sent while it was down, before it answered again */
+	if (++ps->local_timeouts >= PEER_DOWN_TIMEOUTS && !ps->local_down) {
+		ps->local_down = 1;
+		log_info("peers: %d queries in a row timed out: taking the upstream for down",
+			 PEER_DOWN_TIMEOUTS);
+	}
+}
+
+void peers_local_answer(struct peers *ps, uint64_t now_ns, const struct dns_msg_info *r)
+{
+	ps->last_answer_ns = now_ns;
+	ps->local_timeouts = 0;
+	ps->local_down = 0;
+	if (!ps->shield.active || !ps->cfg.warmed || !r)
+		return;
+	int rcode = dnsmsg_rcode(r);
+	if (rcode != DNS_RCODE_NOERROR && rcode != DNS_RCODE_NXDOMAIN)
+		return; /* nothing it will answer from its cache */
+	struct warmset *w = ps->cfg.warmed;
+	if (warmset_add(w, warmset_key(w, r->qname, r->qname_len, r->qtype)) < 0 && !ps->warmed_full_said) {
+		ps->warmed_full_said = 1;
+		log_warn("peers: the set of warmed names is full (%u names, or a run of %u slots): "
+			 "further names count as not warmed and go to a peer at once, within the peers' limits",
+			 WARMSET_MAX, WARMSET_PROBES);
+	}
+}
+
+int peers_from_peer(struct peers *ps, const struct dns_msg_info *q)
+{
+	if (!q || !q->peer_marker)
+		return 0;
+	sat_inc(&ps->st->from_peer);
+	if (!ps->from_peer_said) {
+		ps->from_peer_said = 1;
+		log_info("peers: a query a peer proxy sent goes to the upstream only, never to a peer again "
+			 "(no loops between proxies that peer each other; said once)");
+	}
+	return 1;
+}
+
+int peers_name_cold(const struct peers *ps, const struct dns_msg_info *q)
+{
+	const struct warmset *w = ps->cfg.warmed;
+	return w && q && !warmset_has(w, warmset_key(w, q->qname, q->qname_len, q->qtype));
+}
+
+static struct peer *pick(struct peers *ps, uint64_t now)
+{
+	for (unsigned k = 0; k < ps->npeers; k++) {
+		struct peer *pe = &ps->peer[(ps->next + k) % ps->npeers];
+		if (peer_bench_usable(&pe->bench, now)) {
+			ps->next = (pe->index + 1) % ps->npeers;
+			return pe;
+		}
+	}
+	return NULL;
+}
+
+/*
+ * The key under which identical queries wait for one answer: everything of
+ * the query that shapes the answer, the question as the client wrote it
+ * (its letters' case too), RD, CD, EDNS or not, DO and the UDP size; a
+ * query that differs in any of them is sent on its own. Seeded 64-bit
+ * FNV-1a, finished by a mix.
+ */
+static uint64_t coalesce_key(const struct peers *ps, const uint8_t *pkt, const struct dns_msg_info *q)
+{
+	uint64_t h = UINT64_C(14695981039346656037) ^ ps->qseed;
+	for (size_t i = DNS_HDR_LEN; i < q->question_end; i++)
+		h = (h ^ pkt[i]) * UINT64_C(1099511628211);
+	const uint8_t shape[] = {(uint8_t)(pkt[2] & 0x01), (uint8_t)(pkt[3] & 0x10), q->has_edns, q->do_bit,
+				 (uint8_t)(q->edns_udp_size >> 8), (uint8_t)q->edns_udp_size};
+	for (size_t i = 0; i < sizeof(shape); i++)
+		h = (h ^ shape[i]) * UINT64_C(1099511628211);
+	h ^= h >> 29;
+	h *= UINT64_C(0xbf58476d1ce4e5b9);
+	return h ^ (h >> 32);
+}
+
+uint64_t peers_send(struct peers *ps, const uint8_t *pkt, size_t len, int tcp, uint64_t token,
+		    enum peer_mode mode, uint64_t now_ns)
+{
+	struct dns_msg_info info;
+	uint8_t buf[PEER_QMAX + 4];
+	struct peer *pe;
+	if (len < DNS_HDR_LEN || len > 65535)
+		return 0;
+	int parsed = dnsmsg_parse(pkt, len, &info) == DNS_OK;
+	if (parsed && info.peer_marker)
+		return 0; /* a peer proxy sent it: never round again (proxy_peer_ask counts it) */
+	struct dns_qkey key;
+	if (parsed)
+		dns_qkey_parsed(&info, ps->qseed, &key);
+	else
+		dns_qkey_raw(pkt, len, ps->qseed, &key);
+	/* a UDP client's question already in flight to a peer: wait for that answer, send nothing */
+	int coalescable = !tcp && parsed && key.single;
+	uint64_t ckey = coalescable ? coalesce_key(ps, pkt, &info) : 0;
+	if (coalescable) {
+		struct qsock *q;
+		HASH_FIND(hh, ps->inflight, &ckey, sizeof(ckey), q);
+		if (q)
+			coalescable = 0; /* sent on its own: the table keeps the first one */
+		if (q && ps->w_free >= 0) {
+			int wi = ps->w_free;
+			struct waiter *w = &ps->w[wi];
+			ps->w_free = w->next;
+			w->token = token;
+			w->serial = next_serial(ps);
+			w->owner = (int)(q - ps->qs);
+			w->prev = -1;
+			w->next = q->whead;
+			if (q->whead >= 0)
+				ps->w[q->whead].prev = wi;
+			q->whead = wi;
+			sat_inc(&ps->st->coalesced);
+			return WAIT_BIT | (uint64_t)w->serial << 16 | (uint64_t)wi;
+		}
+	}
+	if (ps->in_flight >= ps->cfg.max_inflight || ps->qs_free < 0) {
+		sat_inc(&ps->st->limited_inflight);
+		log_rated(&ps->log_inflight, LIMIT_LOG_INTERVAL, LOG_LVL_WARN,
+			  "peers: %u queries in flight (--peer-max-inflight): not asking a peer",
+			  ps->cfg.max_inflight);
+		return 0;
+	}
+	if (!(pe = pick(ps, now_ns))) {
+		sat_inc(&ps->st->no_peer);
+		return 0;
+	}
+	if (!peer_rate_take(&ps->rate, now_ns)) {
+		sat_inc(&ps->st->limited_rate);
+		log_rated(&ps->log_rate, LIMIT_LOG_INTERVAL, LOG_LVL_WARN,
+			  "peers: over %u queries per second (--peer-max-qps): not asking a peer",
+			  ps->cfg.max_qps);
+		return 0;
+	}
+	int i = idpool_take(pe->ids, now_ns);
+	if (i < 0) {
+		sat_inc(&ps->st->limited_inflight);
+		return 0;
+	}
+	uint16_t id = (uint16_t)i;
+	struct pslot *s = &pe->slots[id];
+	s->token = token;
+	s->tcp = (uint8_t)tcp;
+	s->serial = next_serial(ps);
+	s->conn = NULL;
+	s->query = NULL;
+	s->orphan = 0;
+	s->qkey = key;
+	/* the query's own socket: a new source port */
+	int fd = socket(pe->addr.ss.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&pe->addr.ss, pe->addr.len) < 0) {
+		log_rated(&ps->log_nosock, LIMIT_LOG_INTERVAL, LOG_LVL_WARN,
+			  "peers: no socket for a query to peer '%s': %s", pe->name, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		idpool_give(pe->ids, id);
+		sat_inc(&ps->st->failed);
+		return 0;
+	}
+	int qi = ps->qs_free;
+	struct qsock *q = &ps->qs[qi];
+	ps->qs_free = q->next_free;
+	q->fd = fd;
+	q->pe = pe;
+	q->id = id;
+	q->whead = -1;
+	q->indexed = coalescable;
+	q->ckey = ckey;
+	if (coalescable)
+		HASH_ADD(hh, ps->inflight, ckey, sizeof(q->ckey), q);
+	ev_io_init(&q->io, qsock_cb, fd, EV_READ);
+	q->io.data = q;
+	ev_io_start(ps->loop, &q->io);
+	s->qs = qi;
+	ps->in_flight++; /* end_query counts it down */
+	ps->st->in_flight = ps->in_flight;
+	/*
+	 * A copy when it fits, with the peer's marker in its EDNS (a peer proxy
+	 * never sends it to a peer of its own); else as it is, the header on
+	 * its own. The ID is the other change.
+	 */
+	const uint8_t *out = pkt;
+	size_t out_len = len;
+	if (len + 4 <= sizeof(buf)) {
+		memcpy(buf, pkt, len);
+		int marked = parsed ? dnsmsg_add_option(buf, len, sizeof(buf), &info, RECMESH_EDNS_OPT_PEER) : -1;
+		out = buf;
+		out_len = marked > 0 ? (size_t)marked : len;
+	}
+	if (tcp && (s->query = malloc(out_len)) != NULL) {
+		memcpy(s->query, out, out_len);
+		s->query_len = (uint16_t)out_len;
+	}
+	struct iovec iov[2];
+	struct msghdr mh = {.msg_iov = iov};
+	uint8_t hdr[2];
+	dnsmsg_put16(hdr, id);
+	if (out == buf) {
+		dnsmsg_put16(buf, id);
+		iov[0] = (struct iovec){buf, out_len};
+		mh.msg_iovlen = 1;
+	} else {
+		iov[0] = (struct iovec){hdr, 2};
+		iov[1] = (struct iovec){(void *)(pkt + 2), len - 2};
+		mh.msg_iovlen = 2;
+	}
+	ssize_t w;
+	do
+		w = sendmsg(fd, &mh, MSG_DONTWAIT);
+	while (w < 0 && errno == EINTR);
+	if (w < 0) {
+		int e = errno;
+		end_query(pe, id); /* the socket, the ID and the copy go back */
+		sat_inc(&ps->st->failed);
+		if (e == ECONNREFUSED) {
+			sat_inc(&ps->st->refused);
+			bench(pe, 1, now_ns);
+		}
+		return 0;
+	}
+	sat_inc(mode == PEER_NOW ? &ps->st->sent_down : mode == PEER_COLD ? &ps->st->sent_cold : &ps->st->sent_warming);
+	if (ps->st->in_flight > ps->st->in_flight_max)
+		ps->st->in_flight_max = ps->st->in_flight;
+	return (uint64_t)pe->index << 48 | (uint64_t)s->serial << 16 | id;
+}
+
+uint64_t peers_hedge(struct peers *ps, const uint8_t *pkt, size_t len, uint64_t token,
+		     uint64_t now_ns)
+{
+	if (len < DNS_HDR_LEN || len > PEER_QMAX || ps->qcount >= PEER_HEDGE_QUEUE) {
+		sat_inc(&ps->st->limited_queue);
+		log_rated(
+			&ps->log_queue, LIMIT_LOG_INTERVAL, LOG_LVL_WARN,
+			"peers: a query over %d bytes or %d waiting for the hedge delay: not hedged",
+			PEER_QMAX, PEER_HEDGE_QUEUE);
+		return 0;
+	}
+	unsigned idx = (ps->qhead + ps->qcount) % PEER_HEDGE_QUEUE;
+	struct hedge *h = &ps->queue[idx];
+	ps->qcount++;
+	h->token = token;
+	h->due_ns = now_ns + ps->hedge_ns;
+	h->serial = next_serial(ps);
+	h->len = (uint16_t)len;
+	memcpy(h->pkt, pkt, len);
+	hedge_arm(ps, now_ns);
+	return HEDGE_BIT | (uint64_t)h->serial << 16 | idx;
+}
+
+void peers_cancel(struct peers *ps, uint64_t handle, int lost_race)
+{
+	if (!handle || !ps)
+		return;
+	uint32_t serial = (uint32_t)(handle >> 16) & 0x7fffffffu;
+	if (handle & HEDGE_BIT) {
+		struct hedge *h = &ps->queue[(handle & 0xffff) % PEER_HEDGE_QUEUE];
+		if (h->serial == serial)
+			h->serial = 0;
+		return;
+	}
+	if (handle & WAIT_BIT) {
+		int wi = (int)(handle & 0xffff);
+		if (wi >= PEER_WAITERS || ps->w[wi].serial != serial)
+			return;
+		struct waiter *w = &ps->w[wi];
+		if (lost_race)
+			sat_inc(&ps->st->lost_race);
+		if (w->owner < 0) {
+			w->serial = 0; /* being delivered: waiters_deliver frees it */
+			return;
+		}
+		struct qsock *q = &ps->qs[w->owner];
+		if (w->prev >= 0)
+			ps->w[w->prev].next = w->next;
+		else
+			q->whead = w->next;
+		if (w->next >= 0)
+			ps->w[w->next].prev = w->prev;
+		w->serial = 0;
+		w->next = ps->w_free;
+		ps->w_free = wi;
+		return;
+	}
+	unsigned pi = (unsigned)(handle >> 48) & 0x3fff;
+	uint16_t id = (uint16_t)handle;
+	if (pi >= ps->npeers)
+		return;
+	struct peer *pe = &ps->peer[pi];
+	if (!idpool_in_flight(pe->ids, id) || pe->slots[id].serial != serial || pe->slots[id].orphan)
+		return;
+	if (lost_race)
+		sat_inc(&ps->st->lost_race);
+	struct pslot *s = &pe->slots[id];
+	if (s->qs >= 0 && ps->qs[s->qs].whead >= 0) {
+		s->orphan = 1; /* others wait for its answer: the query goes on without its client */
+		return;
+	}
+	end_query(pe, id);
+}

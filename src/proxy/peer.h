@@ -1,0 +1,214 @@
+/*
+ * peer.h: warm peers as a fallback while the Recursor behind a proxy
+ * restarts (`recmesh proxy --peer`, recmesh(1) "Restarts and peers").
+ *
+ * Three pure parts, which the unit tests drive with their own clock:
+ *  - the shield (peer_shield_step): from the auto-warm's phase and what
+ *    the data path saw of the local Recursor, whether a client query goes
+ *    to the local Recursor only (PEER_OFF), to it and after a hedge delay
+ *    to a peer as well (PEER_HEDGE, while it is being warmed), or to it and
+ *    at once to a peer (PEER_NOW, while it is down). While it is being
+ *    warmed, a query for a name the local Recursor has not answered since
+ *    the shield started (tables/warmset.h: the warm-up's answers and its
+ *    own to clients) goes to a peer at once (PEER_COLD);
+ *  - the bench (peer_bench_*): a peer that times out or refuses is left
+ *    alone for a while, doubling each time;
+ *  - the rate limiter (peer_rate_*): a token bucket.
+ *
+ * And the forwarder (struct peers), on the data path's libev loop only:
+ * one ID pool per peer and a connected UDP socket per query (a new
+ * random source port each; --peer-max-inflight of them at most); a peer's
+ * answer is matched by source (the socket is connected), ID and question
+ * (dns_qkey), like the Recursor's, and handed to the caller's answer
+ * callback, never to the local Recursor. A UDP client's question already
+ * in flight to a peer is not sent again: it waits for that answer
+ * (PEER_WAITERS at most), which goes to every one waiting. A truncated answer to a TCP
+ * client's query is asked again over TCP (same ID and timeout; a UDP
+ * client gets the truncated answer and retries over TCP itself). Queries waiting for their hedge
+ * delay are copied into a bounded queue. Everything the caller holds is a
+ * handle (nonzero; 0 is "none"); peers_cancel takes one that is no longer
+ * valid without harm, so the caller cancels whenever it forgets a query.
+ *
+ * Ownership: the answer buffer handed to the answer callback belongs to
+ * peers and is valid during the call only (the callee may change its ID).
+ * Callbacks may call peers_cancel but must not destroy the peers.
+ */
+#ifndef RECMESH_PEER_H
+#define RECMESH_PEER_H
+
+#include "dns/dnsmsg.h"
+#include "net/recphase.h"
+#include "tables/warmset.h"
+
+#include <ev.h>
+#include <sys/socket.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define PEER_MAX 16           /* --peer entries at most */
+#define PEER_QMAX 512         /* bytes of a query that may wait for its hedge delay */
+#define PEER_HEDGE_QUEUE 4096 /* queries waiting for their hedge delay at most */
+#define PEER_BENCH_FAILS 3    /* timeouts in a row that bench a peer (a refusal benches at once) */
+#define PEER_BENCH_MIN 1.0    /* seconds of the first bench */
+#define PEER_BENCH_MAX 60.0   /* seconds a bench lasts at most */
+#define PEER_TIMEOUT_MAX 2.0  /* seconds a peer's answer is waited for at most */
+#define PEER_DOWN_TIMEOUTS 3  /* local upstream timeouts in a row that mean "down" */
+#define PEER_WAITERS 4096     /* queries coalesced onto identical ones in flight, at most */
+
+
+/*
+ * The shield's modes; PEER_COLD is a query's, never the shield's: in
+ * PEER_HEDGE, a name not warmed yet, sent to a peer at once
+ */
+enum peer_mode { PEER_OFF = 0, PEER_HEDGE = 1, PEER_NOW = 2, PEER_COLD = 3 };
+
+/* The shield: when client queries go to peers too */
+struct peer_shield {
+	int active;        /* between the local Recursor going down (or being warmed) and the end */
+	int saw_warming;   /* the warm-up was seen running since the Recursor came back */
+	int expired;       /* ended at max_ns while a warm-up still runs: not again for it */
+	uint64_t since_ns; /* when the Recursor came back (or the warm-up started) */
+};
+void peer_shield_init(struct peer_shield *s);
+/*
+ * One step: phase is the auto-warm's (REC_PHASE_IDLE without one),
+ * local_down whether the data path sees the local Recursor down. Returns
+ * the mode; *ended is set to 1 when the shield has just ended (the warm-up
+ * finished after the Recursor came back, or max_ns passed since then: then
+ * it stays off until that warm-up ends or the Recursor goes down again).
+ */
+enum peer_mode peer_shield_step(struct peer_shield *s, int phase, int local_down, uint64_t now_ns,
+				uint64_t max_ns, int *ended);
+
+/* The bench of one peer */
+struct peer_bench {
+	unsigned fails;    /* timeouts in a row */
+	double next;       /* seconds of the next bench */
+	uint64_t until_ns; /* benched until then */
+};
+void peer_bench_init(struct peer_bench *b);
+int peer_bench_usable(const struct peer_bench *b, uint64_t now_ns);
+/* A timeout (refused 0) or a refusal (1); returns the seconds benched now, or 0 when not */
+double peer_bench_fail(struct peer_bench *b, int refused, uint64_t now_ns);
+/* An answer: the failures in a row and the next bench's length start over */
+void peer_bench_ok(struct peer_bench *b);
+
+/* The rate limit: max_qps per second, bursts of a tenth of a second */
+struct peer_rate {
+	double tokens, rate, burst;
+	uint64_t last_ns;
+};
+void peer_rate_init(struct peer_rate *r, unsigned max_qps, uint64_t now_ns);
+/* 1 and one token taken, or 0 over the rate */
+int peer_rate_take(struct peer_rate *r, uint64_t now_ns);
+
+/* The forwarder's counters (in struct proxy_stats; the data path's thread writes them) */
+struct peer_stats {
+	uint64_t sent_down;    /* queries sent to a peer while the local Recursor was down */
+	uint64_t sent_warming; /* ... while it was being warmed (after the hedge delay) */
+	uint64_t sent_cold;    /* ... while it was being warmed, at once: the name was not warmed yet */
+	uint64_t first;        /* peer answers relayed to the client (the peer was first) */
+	uint64_t lost_race;    /* peer queries dropped: the local Recursor answered first */
+	uint64_t failed;       /* peer queries that timed out or could not be sent */
+	uint64_t refused;      /* of those: the peer refused (ICMP) */
+	uint64_t truncated;    /* peer answers with TC for a TCP client (asked again over TCP) */
+	uint64_t unexpected;   /* peer messages matching no query in flight */
+	uint64_t rejected;     /* peer answers not relayed: an error rcode or no RA (also in failed) */
+	uint64_t from_peer;    /* client queries a peer proxy sent (marked): never sent to a peer (loops) */
+	uint64_t coalesced;    /* client queries that waited for an identical one in flight to a peer */
+	uint64_t limited_rate; /* queries not sent: --peer-max-qps */
+	uint64_t limited_inflight; /* queries not sent: --peer-max-inflight */
+	uint64_t
+		limited_queue; /* queries not hedged: the hedge queue was full or the query too big */
+	uint64_t no_peer;      /* queries not sent: every peer benched */
+	uint64_t benched;      /* times a peer was benched */
+	uint64_t shields;      /* restarts shielded (the local Recursor went down or was warmed) */
+	uint64_t in_flight;    /* gauge: peer queries in flight */
+	uint64_t in_flight_max; /* the most in flight at once */
+	uint64_t mode;          /* gauge: enum peer_mode */
+};
+
+struct peer_config {
+	char *const *peers; /* "ADDR[:PORT]" entries, port 53 by default */
+	size_t npeers;
+	double hedge_delay; /* seconds; 0: at once */
+	double shield_max;  /* seconds */
+	double timeout;     /* seconds a peer's answer is waited for */
+	unsigned max_qps, max_inflight;
+	/*
+	 * The names warmed since the local Recursor last went down (NULL: none
+	 * is known, every query waits for the hedge delay); cleared when the
+	 * shield finds it down and when the auto-warm starts a warm-up, filled
+	 * by the local Recursor's answers during a shield (peers_local_answer)
+	 * and by the auto-warm's replay. Borrowed: it must outlive the peers.
+	 */
+	struct warmset *warmed;
+};
+
+struct peer_callbacks {
+	/* a peer answered the query of token first: relay pkt (ID still the peer's) */
+	void (*answer)(void *ctx, uint64_t token, uint8_t *pkt, size_t len);
+	/* the peer query of token failed (timeout, send error, refused, the TCP fallback failed) */
+	void (*fail)(void *ctx, uint64_t token);
+	/* the hedge delay of token passed: the caller may now call peers_send with pkt */
+	void (*hedge)(void *ctx, uint64_t token, uint8_t *pkt, size_t len);
+	void *ctx;
+};
+
+struct peers;
+
+/* Opens a socket per peer; NULL with a reason in err. st must outlive the peers */
+struct peers *peers_create(struct ev_loop *loop, const struct peer_config *cfg,
+			   const struct peer_callbacks *cb, uint32_t qseed, struct peer_stats *st,
+			   char *err, size_t err_size);
+void peers_destroy(struct peers *ps);
+
+/*
+ * The mode for a query now (steps the shield with phase and the local
+ * state; logs the changes and each restart's summary).
+ */
+enum peer_mode peers_mode(struct peers *ps, int phase, uint64_t now_ns);
+/* What the data path saw of the local Recursor; refused returns 1 when that is news (it was up) */
+int peers_local_refused(struct peers *ps);
+/* A query sent at sent_ns timed out (only those sent after the last answer count) */
+void peers_local_timeout(struct peers *ps, uint64_t sent_ns);
+/* The local Recursor answered; r is its parsed answer (NULL: it did not parse) */
+void peers_local_answer(struct peers *ps, uint64_t now_ns, const struct dns_msg_info *r);
+/*
+ * Whether a client's query (parsed: q) came from a peer proxy: it carries
+ * RECMESH_EDNS_OPT_PEER, which peers_send adds to every query with EDNS
+ * that it sends. peers_send never sends such a query to a peer again
+ * (returns 0), which would make a loop between proxies that peer each
+ * other; the caller asks this first, and it counts the query and says so
+ * once.
+ */
+int peers_from_peer(struct peers *ps, const struct dns_msg_info *q);
+/*
+ * Whether a query (parsed: q) is for a name not warmed since the shield
+ * started; 0 without a warmed set
+ */
+int peers_name_cold(const struct peers *ps, const struct dns_msg_info *q);
+
+/*
+ * Sends a copy of the query (len at least a header) to a usable peer,
+ * within the limits; tcp: the client came over TCP (a truncated answer is
+ * a failure). mode says which counter it counts in (PEER_NOW: sent_down,
+ * PEER_HEDGE: sent_warming, PEER_COLD: sent_cold). Returns a handle, or 0
+ * when it was not sent (counted).
+ */
+uint64_t peers_send(struct peers *ps, const uint8_t *pkt, size_t len, int tcp, uint64_t token,
+		    enum peer_mode mode, uint64_t now_ns);
+/* Queues a copy of the query until the hedge delay passed; returns a handle or 0 (counted) */
+uint64_t peers_hedge(struct peers *ps, const uint8_t *pkt, size_t len, uint64_t token,
+		     uint64_t now_ns);
+/* Whether a handle is a query still waiting for its hedge delay (not sent yet) */
+static inline int peers_handle_queued(uint64_t handle)
+{
+	return (handle >> 63) != 0;
+}
+/* Forgets a query sent or queued (the local Recursor answered, the client went); 0 is ignored */
+void peers_cancel(struct peers *ps, uint64_t handle, int lost_race);
+/* The configured hedge delay in nanoseconds */
+uint64_t peers_hedge_ns(const struct peers *ps);
+
+#endif

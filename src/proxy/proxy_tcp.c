@@ -1,0 +1,871 @@
+/*
+ * proxy_tcp.c: the TCP side of the proxy; see proxy.h.
+ *
+ * Each client connection gets its own upstream TCP connection, opened on
+ * its first query. Queries are forwarded as they arrive (pipelined) with
+ * IDs of the connection's own, and answers go back to the client in the
+ * order the upstream sends them, which may differ from the query order.
+ * Frames are read with tcpframe.h on both sides; a frame handed to
+ * handle_query/handle_answer lives in that connection's tcpframe buffer and
+ * is only valid until the next read on the same side.
+ * Ownership: a tcp_client owns its two sockets, its buffers and its
+ * pending queries; closing it frees all of them.
+ *
+ * Limits, so that no client can hold the data path (recmesh(1), "TCP
+ * limits"): a connection lives --tcp-max-duration at most, whatever it
+ * sends; it is idle (closed after --tcp-idle-timeout) when no complete
+ * query came and nothing is pending, so a byte now and then does not keep
+ * it; answers it does not read for --tcp-idle-timeout close it; one
+ * address holds --max-tcp-per-client connections at most. At
+ * --max-tcp-clients, or when accept() fails for want of descriptors or
+ * memory, the connection idle longest is closed and accept() pauses for
+ * ACCEPT_BACKOFF (the listeners' watchers stop, a timer starts them again),
+ * so the loop never spins on a listener it cannot accept from; each of
+ * these is logged once per LIMIT_LOG_INTERVAL. TCP_MAX_PENDING queries of
+ * a connection may wait for the upstream; the next ones stay unread (the
+ * connection's reads stop) until answers come back.
+ * Answers from the upstream are matched by ID and question (dns_qkey);
+ * a connection's upstream IDs are random and never repeat while in flight.
+ *
+ * Peers (--peer, peer.h): while the local Recursor is down or being
+ * warmed a query also goes to a peer (over UDP, and over TCP when that
+ * answer is truncated: peer.c). The first
+ * answer goes to the client; a pending query a peer answered stays until
+ * the local answer comes (which is then only taken) or its timeout. When
+ * the upstream connection fails or times out, a query a peer is asked for
+ * is not answered SERVFAIL but waits for the peer (local_done); when the
+ * peer fails too, it gets the SERVFAIL it would have got without peers.
+ */
+#include "config.h"
+
+#include "proxy/proxy_int.h"
+
+#include "base/clock.h"
+#include "base/log.h"
+#include "net/acceptor.h"
+#include "net/tcpframe.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <utlist.h>
+
+#define TCP_MAX_PENDING 100          /* per connection, like the Recursor's own limit */
+#define TCP_OUT_LIMIT (1024 * 1024) /* a client that reads slower than this is dropped */
+#define TCP_QBUF (DNS_HDR_LEN + DNS_MAX_NAME + 4)
+/*
+ * The kernel's send buffer of a client socket, at most: a client that does
+ * not read holds this much kernel memory, not the autotuned 4 MB, and its
+ * unread answers show in our own buffer, where the idle timeout sees them.
+ * Two answers of the largest size fit.
+ */
+#define TCP_CLIENT_SNDBUF (128 * 1024)
+#define ACCEPT_BACKOFF 0.2        /* seconds accept() pauses at a limit */
+#define LIMIT_LOG_INTERVAL 10.0   /* seconds between two log lines of one kind */
+
+static struct log_rate log_full, log_per_client, log_accept, log_duration, log_unread;
+
+struct obuf {
+	uint8_t *data;
+	size_t len, off, cap;
+};
+
+struct tcp_pending {
+	struct tcp_pending *next;
+	struct tcp_client *c;
+	uint64_t peer;      /* the peer handle (peer.h), 0: none */
+	uint8_t answered;   /* a peer's answer went to the client */
+	uint8_t local_done; /* the upstream connection failed or timed out: only the peer may answer */
+	uint16_t full_len;
+	uint8_t *full;      /* with peers: the whole query, for a peer when the upstream fails */
+	uint64_t sent_ns;
+	struct dns_qkey qkey;
+	struct ev_query q;
+	uint16_t up_id, client_id;
+	uint16_t qbuf_len;
+	uint8_t parsed;
+	uint8_t qbuf[TCP_QBUF]; /* header and question, for a SERVFAIL */
+};
+
+struct tcp_client {
+	struct tcp_client *prev, *next;
+	struct proxy *p;
+	int fd, ufd;
+	ev_io rio, wio, urio, uwio;
+	int uconnecting;
+	int client_eof;
+	struct tcpframe in, uin; /* frames from the client and from the upstream */
+	struct obuf out, uout;
+	struct tcp_pending *pending;
+	unsigned npending;
+	int reads_paused; /* TCP_MAX_PENDING queries wait: the rest stays unread */
+	uint64_t start_ns, last_active_ns;
+	uint64_t out_progress_ns; /* the last time answers to the client drained, or were queued into an empty buffer */
+	struct sockaddr_storage addr;
+};
+
+static int obuf_append(struct obuf *b, const uint8_t *data, size_t len)
+{
+	if (b->off && b->off == b->len)
+		b->off = b->len = 0;
+	if (b->len + len > b->cap) {
+		if (b->off) {
+			memmove(b->data, b->data + b->off, b->len - b->off);
+			b->len -= b->off;
+			b->off = 0;
+		}
+		if (b->len + len > b->cap) {
+			size_t cap = b->cap ? b->cap : 4096;
+			while (cap < b->len + len)
+				cap *= 2;
+			uint8_t *d = realloc(b->data, cap);
+			if (!d)
+				return -1;
+			b->data = d;
+			b->cap = cap;
+		}
+	}
+	memcpy(b->data + b->len, data, len);
+	b->len += len;
+	return 0;
+}
+
+static size_t obuf_pending(const struct obuf *b)
+{
+	return b->len - b->off;
+}
+
+/* Writes what it can; returns how many bytes went (saturated), or -1 on a write error */
+static int obuf_flush(struct obuf *b, int fd)
+{
+	int sent = 0;
+	while (obuf_pending(b)) {
+		ssize_t w = send(fd, b->data + b->off, obuf_pending(b), MSG_NOSIGNAL);
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN || errno == EWOULDBLOCK)
+				return sent;
+			return -1;
+		}
+		b->off += (size_t)w;
+		sent = w > 0x7fffffff - sent ? 0x7fffffff : sent + (int)w;
+	}
+	return sent;
+}
+
+/* Frees a pending query that is off its list, and forgets its peer query */
+static void pending_free(struct proxy *p, struct tcp_pending *q)
+{
+	peers_cancel(p->peers, q->peer, 0);
+	free(q->full);
+	free(q);
+}
+
+static void client_close(struct tcp_client *c)
+{
+	struct proxy *p = c->p;
+	ev_io_stop(p->loop, &c->rio);
+	ev_io_stop(p->loop, &c->wio);
+	ev_io_stop(p->loop, &c->urio);
+	ev_io_stop(p->loop, &c->uwio);
+	if (c->fd >= 0)
+		close(c->fd);
+	if (c->ufd >= 0)
+		close(c->ufd);
+	while (c->pending) {
+		struct tcp_pending *n = c->pending->next;
+		pending_free(p, c->pending);
+		c->pending = n;
+	}
+	DL_DELETE(p->tcp_clients, c);
+	p->tcp_open--;
+	p->tcp_closes++;
+	p->st.tcp_clients_open = p->tcp_open;
+	tcpframe_free(&c->in);
+	tcpframe_free(&c->uin);
+	free(c->out.data);
+	free(c->uout.data);
+	free(c);
+}
+
+/* Queues one framed message to the client; returns -1 if the client was closed */
+static int client_send(struct tcp_client *c, const uint8_t *msg, size_t len)
+{
+	uint8_t hdr[2];
+	dnsmsg_put16(hdr, (uint16_t)len);
+	if (!obuf_pending(&c->out))
+		c->out_progress_ns = clock_mono_ns();
+	if (obuf_pending(&c->out) + len + 2 > TCP_OUT_LIMIT || obuf_append(&c->out, hdr, 2) < 0 ||
+	    obuf_append(&c->out, msg, len) < 0) {
+		char a[128];
+		c->p->st.tcp_closed_unread++;
+		log_rated(&log_unread, LIMIT_LOG_INTERVAL, LOG_LVL_INFO,
+			  "closing TCP client '%s': over %d bytes of answers unread",
+			  netaddr_format((struct sockaddr *)&c->addr, a, sizeof(a)), TCP_OUT_LIMIT);
+		client_close(c);
+		return -1;
+	}
+	int w = obuf_flush(&c->out, c->fd);
+	if (w < 0) {
+		client_close(c);
+		return -1;
+	}
+	if (w > 0)
+		c->out_progress_ns = clock_mono_ns();
+	if (obuf_pending(&c->out))
+		ev_io_start(c->p->loop, &c->wio);
+	return 0;
+}
+
+static int send_servfail(struct tcp_client *c, const struct tcp_pending *q)
+{
+	uint8_t out[TCP_QBUF];
+	struct dns_msg_info qi;
+	qi.flags = dnsmsg_get16(q->qbuf + 2);
+	qi.question_end = q->qbuf_len;
+	int len = dnsmsg_make_servfail(q->qbuf, &qi, out, sizeof(out));
+	if (len < 0)
+		return 0;
+	dnsmsg_put16(out, q->client_id);
+	c->p->st.servfail_sent++;
+	return client_send(c, out, (size_t)len);
+}
+
+/*
+ * The upstream will not answer q: with peers, a peer is asked now (if it
+ * was not yet) and q waits for it; returns 1 if q stays for the peer.
+ */
+static int peer_takes_over(struct tcp_client *c, struct tcp_pending *q)
+{
+	struct proxy *p = c->p;
+	if (!p->peers || q->answered)
+		return 0;
+	if (q->peer && peers_handle_queued(q->peer)) {
+		peers_cancel(p->peers, q->peer, 0);
+		q->peer = 0;
+	}
+	if (!q->peer && q->full)
+		q->peer = peers_send(p->peers, q->full, q->full_len, 1, (uint64_t)(uintptr_t)q, PEER_NOW,
+				     clock_mono_ns());
+	if (!q->peer)
+		return 0;
+	q->local_done = 1;
+	return 1;
+}
+
+/*
+ * Answers every pending query with SERVFAIL, but those a peer answered
+ * (dropped) or answers (they wait); returns -1 if the client was closed.
+ */
+static int fail_pending(struct tcp_client *c)
+{
+	for (struct tcp_pending *q = c->pending; q; q = q->next)
+		if (!q->local_done)
+			peer_takes_over(c, q);
+	struct tcp_pending **pp = &c->pending;
+	while (*pp) {
+		struct tcp_pending *q = *pp;
+		if (q->local_done && !q->answered) {
+			pp = &q->next;
+			continue;
+		}
+		*pp = q->next;
+		c->npending--;
+		int r = q->answered ? 0 : send_servfail(c, q);
+		pending_free(c->p, q);
+		if (r < 0)
+			return -1;
+	}
+	return 0;
+}
+
+static void upstream_reset(struct tcp_client *c)
+{
+	ev_io_stop(c->p->loop, &c->urio);
+	ev_io_stop(c->p->loop, &c->uwio);
+	if (c->ufd >= 0)
+		close(c->ufd);
+	c->ufd = -1;
+	c->uconnecting = 0;
+	tcpframe_reset(&c->uin);
+	c->uout.len = c->uout.off = 0;
+}
+
+/* The upstream connection failed: SERVFAIL what waits on it; returns -1 if the client was closed */
+static int upstream_failed(struct tcp_client *c, const char *why)
+{
+	char a[128];
+	log_debug("upstream TCP connection to '%s' failed: %s",
+		  netaddr_format((struct sockaddr *)&c->p->upstream.ss, a, sizeof(a)), why);
+	upstream_reset(c);
+	return fail_pending(c);
+}
+
+static void maybe_finish(struct tcp_client *c)
+{
+	if (c->client_eof && c->npending == 0 && obuf_pending(&c->out) == 0)
+		client_close(c);
+}
+
+static void upstream_write_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct tcp_client *c = w->data;
+	if (c->uconnecting) {
+		int err = 0;
+		socklen_t len = sizeof(err);
+		getsockopt(c->ufd, SOL_SOCKET, SO_ERROR, &err, &len);
+		if (err == ECONNREFUSED && c->p->peers)
+			proxy_local_refused(c->p);
+		if (err) {
+			if (upstream_failed(c, strerror(err)) == 0)
+				maybe_finish(c);
+			return;
+		}
+		c->uconnecting = 0;
+		ev_io_start(loop, &c->urio);
+	}
+	if (obuf_flush(&c->uout, c->ufd) < 0) {
+		if (upstream_failed(c, strerror(errno)) == 0)
+			maybe_finish(c);
+		return;
+	}
+	if (!obuf_pending(&c->uout))
+		ev_io_stop(loop, &c->uwio);
+}
+
+static void resume_reads(struct tcp_client *c);
+
+/*
+ * A random upstream ID that no pending query of this connection has: IDs
+ * never repeat while in flight (TCP_MAX_PENDING at most, so the check is
+ * a short walk) and cannot be guessed from the previous ones.
+ */
+static uint16_t new_up_id(const struct tcp_client *c)
+{
+	for (;;) {
+		uint16_t id = (uint16_t)arc4random();
+		const struct tcp_pending *q = c->pending;
+		while (q && q->up_id != id)
+			q = q->next;
+		if (!q)
+			return id;
+	}
+}
+
+static void handle_answer(struct tcp_client *c, uint8_t *msg, size_t len)
+{
+	struct proxy *p = c->p;
+	struct dns_msg_info info;
+	struct tcp_pending **pp, *q = NULL;
+
+	if (len < DNS_HDR_LEN) {
+		p->st.unexpected_responses++;
+		return;
+	}
+	uint16_t id = dnsmsg_get16(msg);
+	for (pp = &c->pending; *pp; pp = &(*pp)->next)
+		if ((*pp)->up_id == id && !(*pp)->local_done) {
+			q = *pp;
+			break;
+		}
+	if (!q || !dnsmsg_hdr_qr(msg)) {
+		p->st.unexpected_responses++;
+		return;
+	}
+	struct dns_qkey key;
+	int rc = dnsmsg_parse(msg, len, &info);
+	if (rc == DNS_OK)
+		dns_qkey_parsed(&info, p->qseed, &key);
+	else
+		dns_qkey_raw(msg, len, p->qseed, &key);
+	if (!dns_qkey_match(&q->qkey, msg, &key)) {
+		/* the right ID but another question: not the answer to this query */
+		p->st.unexpected_responses++;
+		p->st.mismatched_answers++;
+		return;
+	}
+	if (rc != DNS_OK)
+		p->st.malformed_responses++;
+	*pp = q->next;
+	c->npending--;
+	p->st.answers++;
+	dnsmsg_put16(msg, q->client_id);
+	uint64_t now = clock_mono_ns();
+	if (rc == DNS_OK && q->parsed)
+		proxy_emit(p, &q->q, &info, len, now - q->sent_ns, 1, (struct sockaddr *)&c->addr);
+	int answered = q->answered;
+	if (p->peers) {
+		peers_local_answer(p->peers, now, rc == DNS_OK ? &info : NULL);
+		peers_cancel(p->peers, q->peer, !answered);
+		q->peer = 0;
+	}
+	pending_free(p, q);
+	if (answered) {
+		if (c->reads_paused)
+			resume_reads(c);
+		return; /* a peer answered first */
+	}
+	if (client_send(c, msg, len) == 0 && c->reads_paused)
+		resume_reads(c);
+}
+
+static void upstream_read_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct tcp_client *c = w->data;
+	struct proxy *p = c->p;
+	char err[128];
+	uint8_t *msg;
+	size_t len;
+	int r = tcpframe_recv(&c->uin, c->ufd, err, sizeof(err));
+	if (r == 0)
+		return; /* nothing yet */
+	if (r < 0) {
+		if (upstream_failed(c, c->uin.eof ? "closed by the upstream" : err) == 0)
+			maybe_finish(c);
+		return;
+	}
+	/* handle_answer may close the client: the count of closes tells */
+	uint64_t before = p->tcp_closes;
+	while ((r = tcpframe_next(&c->uin, &msg, &len, err, sizeof(err))) > 0) {
+		handle_answer(c, msg, len);
+		if (p->tcp_closes != before)
+			return; /* closed */
+	}
+	if (r < 0) {
+		if (upstream_failed(c, err) == 0)
+			maybe_finish(c);
+		return;
+	}
+	c->last_active_ns = clock_mono_ns();
+	maybe_finish(c);
+}
+
+static int upstream_connect(struct tcp_client *c)
+{
+	struct proxy *p = c->p;
+	c->ufd = socket(p->upstream.ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (c->ufd < 0)
+		return -1;
+	if (connect(c->ufd, (struct sockaddr *)&p->upstream.ss, p->upstream.len) < 0 &&
+	    errno != EINPROGRESS) {
+		close(c->ufd);
+		c->ufd = -1;
+		return -1;
+	}
+	c->uconnecting = 1;
+	ev_io_init(&c->urio, upstream_read_cb, c->ufd, EV_READ);
+	ev_io_init(&c->uwio, upstream_write_cb, c->ufd, EV_WRITE);
+	c->urio.data = c->uwio.data = c;
+	ev_io_start(p->loop, &c->uwio);
+	return 0;
+}
+
+/* Returns -1 if the client was closed */
+static int handle_query(struct tcp_client *c, uint8_t *msg, size_t len)
+{
+	struct proxy *p = c->p;
+	struct dns_msg_info info;
+
+	p->st.tcp_queries++;
+	if (len < DNS_HDR_LEN || dnsmsg_hdr_qr(msg)) {
+		p->st.dropped_not_query++;
+		return 0;
+	}
+	struct tcp_pending *q = calloc(1, sizeof(*q));
+	if (!q)
+		return 0;
+	int rc = dnsmsg_parse(msg, len, &info);
+	q->parsed = rc == DNS_OK;
+	q->qbuf_len = DNS_HDR_LEN;
+	if (rc == DNS_OK)
+		dns_qkey_parsed(&info, p->qseed, &q->qkey);
+	else
+		dns_qkey_raw(msg, len, p->qseed, &q->qkey);
+	if (rc == DNS_OK) {
+		proxy_ev_query(&q->q, &info, len);
+		q->qbuf_len = info.question_end;
+	} else {
+		p->st.malformed_queries++;
+	}
+	memcpy(q->qbuf, msg, q->qbuf_len);
+	q->c = c;
+	q->client_id = dnsmsg_get16(msg);
+	q->up_id = new_up_id(c);
+	q->sent_ns = clock_mono_ns();
+	if (p->peers && len <= PEER_QMAX && (q->full = malloc(len))) {
+		memcpy(q->full, msg, len);
+		q->full_len = (uint16_t)len;
+	}
+	q->peer = proxy_peer_ask(p, proxy_peer_mode(p, q->sent_ns), msg, len, 1, (uint64_t)(uintptr_t)q,
+				 q->sent_ns, rc == DNS_OK ? &info : NULL);
+	q->next = c->pending;
+	c->pending = q;
+	c->npending++;
+	if (c->ufd < 0 && upstream_connect(c) < 0) {
+		if (p->peers && errno == ECONNREFUSED)
+			proxy_local_refused(p);
+		if (peer_takes_over(c, q))
+			return 0;
+		c->pending = q->next;
+		c->npending--;
+		int r = send_servfail(c, q);
+		pending_free(p, q);
+		return r;
+	}
+	uint8_t hdr[2];
+	dnsmsg_put16(hdr, (uint16_t)len);
+	dnsmsg_put16(msg, q->up_id);
+	if (obuf_append(&c->uout, hdr, 2) < 0 || obuf_append(&c->uout, msg, len) < 0)
+		return upstream_failed(c, "out of memory");
+	if (!c->uconnecting && obuf_flush(&c->uout, c->ufd) < 0)
+		return upstream_failed(c, strerror(errno));
+	if (obuf_pending(&c->uout))
+		ev_io_start(p->loop, &c->uwio);
+	return 0;
+}
+
+/*
+ * Hands the buffered complete queries on, as long as fewer than
+ * TCP_MAX_PENDING wait; returns -1 if the client was closed. Queries over
+ * the limit stay in the frame buffer and the reads stop: the client waits
+ * for its answers instead of getting SERVFAIL.
+ */
+static int take_queries(struct tcp_client *c)
+{
+	struct proxy *p = c->p;
+	char err[128];
+	uint8_t *msg;
+	size_t len;
+	int r = 0;
+	while (c->npending < TCP_MAX_PENDING &&
+	       (r = tcpframe_next(&c->in, &msg, &len, err, sizeof(err))) > 0) {
+		c->last_active_ns = clock_mono_ns();
+		if (len == 0) {
+			p->st.dropped_not_query++;
+			client_close(c); /* a zero-length frame: the stream is not DNS */
+			return -1;
+		}
+		if (handle_query(c, msg, len) < 0)
+			return -1;
+	}
+	if (r < 0) {
+		client_close(c); /* cannot happen with the 2-byte limit; never read past it */
+		return -1;
+	}
+	if (c->npending >= TCP_MAX_PENDING) {
+		if (!c->reads_paused) {
+			c->reads_paused = 1;
+			p->st.tcp_reads_paused++;
+			ev_io_stop(p->loop, &c->rio);
+		}
+	} else if (c->reads_paused && !c->client_eof) {
+		c->reads_paused = 0;
+		ev_io_start(p->loop, &c->rio);
+	}
+	return 0;
+}
+
+/* An answer made room: take the queries that waited, read again */
+static void resume_reads(struct tcp_client *c)
+{
+	take_queries(c);
+}
+
+static void client_read_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct tcp_client *c = w->data;
+	char err[128];
+	int r = tcpframe_recv(&c->in, c->fd, err, sizeof(err));
+	if (r == 0)
+		return; /* nothing yet */
+	if (r < 0) {
+		/* EOF: answer what is pending, then close; a read error: close now */
+		c->client_eof = 1;
+		ev_io_stop(loop, &c->rio);
+		if (c->in.eof)
+			maybe_finish(c);
+		else
+			client_close(c);
+		return;
+	}
+	/* only a complete query counts as activity (take_queries): a trickle does not */
+	take_queries(c);
+}
+
+static void client_write_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct tcp_client *c = w->data;
+	int wr = obuf_flush(&c->out, c->fd);
+	if (wr < 0) {
+		client_close(c);
+		return;
+	}
+	if (wr > 0)
+		c->out_progress_ns = clock_mono_ns();
+	if (!obuf_pending(&c->out)) {
+		ev_io_stop(loop, &c->wio);
+		maybe_finish(c);
+	}
+}
+
+/* Connections open from the host of ss (a walk: --max-tcp-clients bounds it) */
+static unsigned count_from(const struct proxy *p, const struct sockaddr_storage *ss)
+{
+	unsigned n = 0;
+	for (const struct tcp_client *c = p->tcp_clients; c; c = c->next)
+		if (netaddr_same_host(&c->addr, ss))
+			n++;
+	return n;
+}
+
+/* Closes the connection idle longest (nothing pending, no answer unread); returns 0 if there was one */
+static int close_oldest_idle(struct proxy *p)
+{
+	struct tcp_client *oldest = NULL;
+	for (struct tcp_client *c = p->tcp_clients; c; c = c->next)
+		if (c->npending == 0 && !obuf_pending(&c->out) &&
+		    (!oldest || c->last_active_ns < oldest->last_active_ns))
+			oldest = c;
+	if (!oldest)
+		return -1;
+	p->st.tcp_evicted++;
+	client_close(oldest);
+	return 0;
+}
+
+static void accept_pause(struct proxy *p)
+{
+	for (size_t i = 0; i < p->nlisteners; i++)
+		if (p->listeners[i].tcp && ev_is_active(&p->listeners[i].io))
+			ev_io_stop(p->loop, &p->listeners[i].io);
+	acceptor_pause(p->loop, &p->accept_backoff, ACCEPT_BACKOFF);
+}
+
+static void accept_resume_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct proxy *p = w->data;
+	for (size_t i = 0; i < p->nlisteners; i++)
+		if (p->listeners[i].tcp && p->listeners[i].fd >= 0 && !ev_is_active(&p->listeners[i].io))
+			ev_io_start(loop, &p->listeners[i].io);
+}
+
+void ptcp_init(struct proxy *p)
+{
+	ev_timer_init(&p->accept_backoff, accept_resume_cb, ACCEPT_BACKOFF, 0.);
+	p->accept_backoff.data = p;
+}
+
+static unsigned per_client_limit(const struct proxy *p)
+{
+	return p->cfg.max_tcp_per_client ? p->cfg.max_tcp_per_client : p->cfg.max_tcp_clients;
+}
+
+void ptcp_accept_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct listener *l = w->data;
+	struct proxy *p = l->p;
+	char a[128];
+	for (int k = 0; k < 16; k++) {
+		struct sockaddr_storage ss;
+		int fd;
+		enum acceptor_result ar = acceptor_accept(l->fd, &ss, &fd);
+		if (ar == ACCEPTOR_DRAINED)
+			return;
+		if (ar == ACCEPTOR_EXHAUSTED) {
+			/* free a descriptor, and pause (acceptor.h) */
+			int e = errno;
+			p->st.accept_errors++;
+			int freed = close_oldest_idle(p) == 0;
+			log_rated(&log_accept, LIMIT_LOG_INTERVAL, LOG_LVL_WARN,
+				  "cannot accept TCP connections: %s; %s, pausing accept for %.1f s",
+				  strerror(e),
+				  freed ? "closed the connection idle longest" : "no idle connection to close",
+				  ACCEPT_BACKOFF);
+			accept_pause(p);
+			return;
+		}
+		if (p->tcp_open >= p->cfg.max_tcp_clients && close_oldest_idle(p) == 0) {
+			log_rated(&log_full, LIMIT_LOG_INTERVAL, LOG_LVL_WARN,
+				  "TCP client limit (--max-tcp-clients %u) reached: closed the connection idle longest",
+				  p->cfg.max_tcp_clients);
+		} else if (p->tcp_open >= p->cfg.max_tcp_clients) {
+			/* every connection is busy: refuse this one, leave the next ones in the backlog a while */
+			p->st.tcp_clients_refused++;
+			close(fd);
+			log_rated(&log_full, LIMIT_LOG_INTERVAL, LOG_LVL_WARN,
+				  "TCP client limit (--max-tcp-clients %u) reached and no connection is idle: "
+				  "refusing, pausing accept for %.1f s",
+				  p->cfg.max_tcp_clients, ACCEPT_BACKOFF);
+			accept_pause(p);
+			return;
+		}
+		if (count_from(p, &ss) >= per_client_limit(p)) {
+			p->st.tcp_clients_refused++;
+			p->st.tcp_per_client_refused++;
+			log_rated(&log_per_client, LIMIT_LOG_INTERVAL, LOG_LVL_WARN,
+				  "refusing TCP connection from '%s': it has %u open (--max-tcp-per-client)",
+				  netaddr_format((struct sockaddr *)&ss, a, sizeof(a)), per_client_limit(p));
+			close(fd);
+			continue;
+		}
+		struct tcp_client *c = calloc(1, sizeof(*c));
+		char err[128];
+		if (!c || tcpframe_init(&c->in, TCPFRAME_MAX, err, sizeof(err)) < 0 ||
+		    tcpframe_init(&c->uin, TCPFRAME_MAX, err, sizeof(err)) < 0) {
+			if (c) {
+				tcpframe_free(&c->in);
+				free(c);
+			}
+			close(fd);
+			continue;
+		}
+		int sndbuf = TCP_CLIENT_SNDBUF;
+		setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf));
+		c->p = p;
+		c->fd = fd;
+		c->ufd = -1;
+		c->addr = ss;
+		c->start_ns = c->last_active_ns = clock_mono_ns();
+		ev_io_init(&c->rio, client_read_cb, fd, EV_READ);
+		ev_io_init(&c->wio, client_write_cb, fd, EV_WRITE);
+		c->rio.data = c->wio.data = c;
+		ev_io_start(loop, &c->rio);
+		DL_PREPEND(p->tcp_clients, c);
+		p->st.tcp_clients++;
+		p->tcp_open++;
+		p->st.tcp_clients_open = p->tcp_open;
+	}
+}
+
+void ptcp_sweep(struct proxy *p, uint64_t now)
+{
+	uint64_t idle_ns = (uint64_t)(p->cfg.tcp_idle_timeout * 1e9);
+	uint64_t max_ns = p->cfg.tcp_max_duration > 0 ? (uint64_t)(p->cfg.tcp_max_duration * 1e9) : 0;
+	struct tcp_client *c = p->tcp_clients, *next;
+	for (; c; c = next) {
+		next = c->next;
+		char a[128];
+		if (max_ns && now - c->start_ns > max_ns) {
+			/* a connection lives this long at most, however it trickles */
+			p->st.tcp_closed_duration++;
+			log_rated(&log_duration, LIMIT_LOG_INTERVAL, LOG_LVL_INFO,
+				  "closing TCP client '%s': open for --tcp-max-duration %.0f s",
+				  netaddr_format((struct sockaddr *)&c->addr, a, sizeof(a)),
+				  p->cfg.tcp_max_duration);
+			client_close(c);
+			continue;
+		}
+		if (obuf_pending(&c->out) && now - c->out_progress_ns > idle_ns) {
+			/* its answers have not drained for the idle timeout: it does not read */
+			p->st.tcp_closed_unread++;
+			log_rated(&log_unread, LIMIT_LOG_INTERVAL, LOG_LVL_INFO,
+				  "closing TCP client '%s': its answers have not drained for %.1f s "
+				  "(--tcp-idle-timeout), %zu bytes unread",
+				  netaddr_format((struct sockaddr *)&c->addr, a, sizeof(a)),
+				  p->cfg.tcp_idle_timeout, obuf_pending(&c->out));
+			client_close(c);
+			continue;
+		}
+		int closed = 0;
+		for (struct tcp_pending **pp = &c->pending; *pp;) {
+			struct tcp_pending *q = *pp;
+			if (now - q->sent_ns < p->timeout_ns || (q->local_done && !q->answered)) {
+				pp = &q->next;
+				continue; /* answering, or waiting for a peer (which has its own timeout) */
+			}
+			p->st.upstream_timeouts++;
+			if (p->peers)
+				peers_local_timeout(p->peers, q->sent_ns);
+			if (peer_takes_over(c, q)) {
+				pp = &q->next;
+				continue;
+			}
+			*pp = q->next;
+			c->npending--;
+			int r = q->answered ? 0 : send_servfail(c, q);
+			pending_free(p, q);
+			if (r < 0) {
+				closed = 1;
+				break;
+			}
+		}
+		if (closed)
+			continue;
+		if (c->reads_paused && c->npending < TCP_MAX_PENDING) {
+			if (take_queries(c) < 0)
+				continue;
+		}
+		if (c->npending == 0 && obuf_pending(&c->out) == 0 &&
+		    (c->client_eof || now - c->last_active_ns > idle_ns))
+			client_close(c);
+	}
+}
+
+/* Peers' callbacks for TCP clients (proxy.c passes them on): the token is the pending query */
+
+/* Takes q off its client's list; 0, or -1 when it is not on it */
+static int pending_unlink(struct tcp_client *c, struct tcp_pending *q)
+{
+	for (struct tcp_pending **pp = &c->pending; *pp; pp = &(*pp)->next)
+		if (*pp == q) {
+			*pp = q->next;
+			c->npending--;
+			return 0;
+		}
+	return -1;
+}
+
+static void after_peer(struct tcp_client *c, int r)
+{
+	if (r < 0)
+		return; /* closed */
+	if (c->reads_paused)
+		resume_reads(c);
+	else
+		maybe_finish(c);
+}
+
+void ptcp_peer_answer(struct proxy *p, uint64_t token, uint8_t *pkt, size_t len)
+{
+	struct tcp_pending *q = (struct tcp_pending *)(uintptr_t)token;
+	struct tcp_client *c = q->c;
+	q->peer = 0;
+	if (q->answered)
+		return;
+	q->answered = 1;
+	dnsmsg_put16(pkt, q->client_id);
+	if (q->local_done && pending_unlink(c, q) == 0)
+		pending_free(p, q);
+	after_peer(c, client_send(c, pkt, len));
+}
+
+void ptcp_peer_fail(struct proxy *p, uint64_t token)
+{
+	struct tcp_pending *q = (struct tcp_pending *)(uintptr_t)token;
+	struct tcp_client *c = q->c;
+	q->peer = 0;
+	if (!q->local_done || pending_unlink(c, q) < 0)
+		return; /* the upstream may still answer */
+	int r = q->answered ? 0 : send_servfail(c, q);
+	pending_free(p, q);
+	after_peer(c, r);
+}
+
+void ptcp_peer_hedge(struct proxy *p, uint64_t token, uint8_t *pkt, size_t len)
+{
+	struct tcp_pending *q = (struct tcp_pending *)(uintptr_t)token;
+	q->peer = peers_send(p->peers, pkt, len, 1, token, PEER_HEDGE, clock_mono_ns());
+}
+
+void ptcp_destroy_all(struct proxy *p)
+{
+	if (ev_is_active(&p->accept_backoff))
+		ev_timer_stop(p->loop, &p->accept_backoff);
+	while (p->tcp_clients)
+		client_close(p->tcp_clients);
+}
