@@ -1,7 +1,7 @@
 #!/bin/sh
 # chroots.sh: makes, once per machine, the Debian chroots that the Recursor
 # matrix of the system tests and benches runs the newer Recursors from:
-#   trixie (Debian 13): pdns-recursor 5.2, dnsdist 1.9
+#   trixie (Debian 13): pdns-recursor 5.2
 #   sid:                pdns-recursor 5.4
 # Each is a debootstrap --variant=minbase tree (about 40 s and 400 MB) in
 # $RM_CHROOT_DIR/SUITE (default /var/lib/recmesh-test/chroots). A chroot that
@@ -24,7 +24,7 @@ base=${RM_CHROOT_DIR:-/var/lib/recmesh-test/chroots}
 # packages SUITE: what a chroot of SUITE must hold
 packages() {
 	case $1 in
-	trixie) echo "pdns-recursor dnsdist" ;;
+	trixie) echo "pdns-recursor" ;;
 	sid) echo "pdns-recursor" ;;
 	*)
 		echo "chroots.sh: unknown suite '$1' (trixie or sid)" >&2
