@@ -906,8 +906,9 @@ uint64_t peers_send(struct peers *ps, const uint8_t *pkt, size_t len, int tcp, u
 	if (len < DNS_HDR_LEN || len > 65535)
 		return 0;
 	int parsed = dnsmsg_parse(pkt, len, &info) == DNS_OK;
-	if (parsed && info.peer_marker)
-		return 0; /* a peer proxy sent it: never round again (proxy_peer_ask counts it) */
+	if (parsed && peers_from_peer(ps, &info))
+		return 0; /* a peer proxy sent it: never round again (the rescue of queries in
+			     flight when the upstream refuses comes here without proxy_peer_ask) */
 	struct dns_qkey key;
 	if (parsed)
 		dns_qkey_parsed(&info, ps->qseed, &key);

@@ -177,10 +177,11 @@ void peers_local_answer(struct peers *ps, uint64_t now_ns, const struct dns_msg_
 /*
  * Whether a client's query (parsed: q) came from a peer proxy: it carries
  * RECMESH_EDNS_OPT_PEER, which peers_send adds to every query with EDNS
- * that it sends. peers_send never sends such a query to a peer again
- * (returns 0), which would make a loop between proxies that peer each
- * other; the caller asks this first, and it counts the query and says so
- * once.
+ * that it sends. Such a query never goes to a peer again, which would
+ * make a loop between proxies that peer each other: the data path asks
+ * this first, and peers_send asks it too (the rescue of queries in flight
+ * when the upstream refuses sends without the data path) and returns 0.
+ * A query it returns 1 for is counted (from_peer) and said once.
  */
 int peers_from_peer(struct peers *ps, const struct dns_msg_info *q);
 /*
