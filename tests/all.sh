@@ -23,6 +23,17 @@ jobs=$(nproc)
 tests/chroots.sh
 
 step() { printf '\n===== %s =====\n' "$*"; }
+# failed_logs: in a build directory, after a make check that failed: the
+# whole log of every test that failed (the tail of all logs together would
+# show only the last test's server logs)
+failed_logs() {
+	local trs
+	for trs in tests/unit/*.trs tests/system/*.trs; do
+		[[ -f $trs ]] && grep -q '^:test-result: \(FAIL\|ERROR\|XPASS\)' "$trs" || continue
+		step "log of the failed test ${trs%.trs}"
+		cat "${trs%.trs}.log"
+	done
+}
 
 # Each system test takes its own 127.x prefix by default (RM_TEST_NET overrides
 # it), so that make -j runs them side by side: two tests sharing one would
@@ -56,7 +67,7 @@ keep() {
 
 step "make check (Recursor 4.8.8, the host's)"
 if ! RM_RECURSOR=4.8 make -j"$jobs" check; then
-	cat tests/unit/*.log tests/system/*.log 2>/dev/null | tail -200
+	failed_logs
 	exit 1
 fi
 keep rec-4.8
@@ -64,7 +75,7 @@ for v in 5.2 5.4; do
 	step "system tests on Recursor $v: $rectests"
 	# shellcheck disable=SC2086  # a list of names
 	if ! RM_RECURSOR=$v make -j"$jobs" check TESTS="$rectests"; then
-		cat tests/system/*.log 2>/dev/null | tail -200
+		failed_logs
 		exit 1
 	fi
 	keep "rec-$v"
@@ -80,7 +91,7 @@ rm -rf build-asan && mkdir build-asan && cd build-asan
 make -j"$jobs"
 if ! RM_RECURSOR=5.4 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	make -j"$jobs" check; then
-	cat tests/unit/*.log tests/system/*.log 2>/dev/null | tail -200
+	failed_logs
 	exit 1
 fi
 keep rec-5.4
