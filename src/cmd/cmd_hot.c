@@ -18,7 +18,7 @@ static void print_item(const struct hot_item *it, size_t rank, int json)
 	dnsmsg_name_to_text(it->qname, it->qname_len, name, sizeof(name));
 	dnsmsg_type_to_text(it->qtype, type);
 	if (!json) {
-		printf("%-6zu %12.3f %-8s %s\n", rank, it->score, type, name);
+		printf("%-6zu %12.4f %-8s %s\n", rank, it->score, type, name);
 		return;
 	}
 	json_init(&j, line, sizeof(line));
@@ -26,7 +26,7 @@ static void print_item(const struct hot_item *it, size_t rank, int json)
 	json_ku64(&j, "rank", rank);
 	json_kstr(&j, "qname", name);
 	json_kstr(&j, "qtype", type);
-	json_knum(&j, "score", it->score, 3);
+	json_knum(&j, "score", it->score, 4);
 	json_obj_end(&j);
 	json_print(&j, stdout);
 }
@@ -57,6 +57,7 @@ static void print_lists(const struct fleet_report *rep, double hot_interval, int
 		json_kstr(&j, "node", n->node);
 		json_knum(&j, "age", n->age, 3);
 		json_ku64(&j, "names", n->items);
+		json_knum(&j, "sum", n->sum, 3);
 		json_kbool(&j, "stale", stale);
 		json_obj_end(&j);
 		json_print(&j, stdout);

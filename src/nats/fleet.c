@@ -28,6 +28,7 @@ struct fleet_node {
 	size_t *len;
 	size_t bytes;
 	size_t items;
+	double sum; /* its scores added up, decayed to now, once folded */
 	int bad, done; /* done: folded or given up; bad: with a reason in why */
 	char why[160];
 };
@@ -231,14 +232,21 @@ static int strcmp_nodes(struct fleet_node *a, struct fleet_node *b)
 
 struct fold_ctx {
 	struct hotmerge *merge;
-	double w;
+	double per_score; /* weight per point of score: 100 / the list's sum, decayed */
+	double cap;       /* FLEET_MAX_SHARE, decayed */
 };
 
+static void sum_item(const struct hot_item *it, void *arg)
+{
+	*(double *)arg += it->score;
+}
+
+/* An item weighs its share of its list's sum, in percent, at most FLEET_MAX_SHARE */
 static void fold_item(const struct hot_item *it, void *arg)
 {
 	struct fold_ctx *f = arg;
 	struct hot_item d = *it;
-	d.score *= f->w;
+	d.score = fmin(it->score * f->per_score, f->cap);
 	hotmerge_add(f->merge, &d);
 }
 
@@ -246,14 +254,17 @@ static void fold_item(const struct hot_item *it, void *arg)
  * One node's verdict and, when usable, its fold. A list's scores were
  * decayed to its own time; with half_life > 0 they are decayed on to now,
  * so a list written an hour ago by a node that has since died weighs what
- * its names would weigh now, not what they weighed then.
+ * its names would weigh now, not what they weighed then. Each list is
+ * normalised to its own sum before it is merged (doc/nats.md, "Ranking"):
+ * whatever scores a list claims, it weighs at most 100 in all and at most
+ * FLEET_MAX_SHARE per name.
  */
 static void node_fold(struct fleet_asm *a, struct fleet_node *fn, double now, double max_age,
 		      double half_life, struct hotmerge *merge)
 {
 	struct hotlist_header h;
 	char err[160], why[360];
-	double age = now - fn->time;
+	double age = now - fn->time, sum = 0;
 	unsigned refused = 0;
 
 	if (fn->done)
@@ -275,9 +286,9 @@ static void node_fold(struct fleet_asm *a, struct fleet_node *fn, double now, do
 		node_give_up(a, fn, why);
 		return;
 	}
-	/* all or nothing: every chunk is checked before any item is merged */
+	/* all or nothing: every chunk is checked before any item is merged; the sum on the way */
 	for (unsigned c = 0; c < fn->chunks; c++) {
-		if (hotlist_parse(fn->data[c], fn->len[c], &h, NULL, NULL, err, sizeof(err)) < 0) {
+		if (hotlist_parse(fn->data[c], fn->len[c], &h, sum_item, &sum, err, sizeof(err)) < 0) {
 			snprintf(why, sizeof(why), "chunk %u rejected: %s", c, err);
 			log_warn("ignoring the hot list of node '%s' under '%s': %s", fn->node, fn->src,
 				 why);
@@ -285,7 +296,11 @@ static void node_fold(struct fleet_asm *a, struct fleet_node *fn, double now, do
 			return;
 		}
 	}
-	struct fold_ctx f = {merge, half_life > 0 && age > 0 ? exp2(-age / half_life) : 1.0};
+	double decay = half_life > 0 && age > 0 ? exp2(-age / half_life) : 1.0;
+	/* scores are finite and at most HOTLIST_MAX_SCORE each, so the sum is finite */
+	struct fold_ctx f = {merge, sum > 0 && isfinite(sum) ? 100.0 / sum * decay : 0.0,
+			     FLEET_MAX_SHARE * decay};
+	fn->sum = isfinite(sum) ? sum * decay : 0.0;
 	size_t dups = hotmerge_duplicates(merge);
 	hotmerge_begin_list(merge);
 	for (unsigned c = 0; c < fn->chunks; c++) {
@@ -341,6 +356,7 @@ void fleet_asm_finish(struct fleet_asm *a, double now, double max_age, double ha
 			snprintf(r->node, sizeof(r->node), "%s", fn->node);
 			r->age = fn->time > 0 ? now - fn->time : 0;
 			r->items = fn->items;
+			r->sum = fn->sum;
 			r->used = !fn->bad;
 			copy_text(r->why, sizeof(r->why), fn->why);
 		}

@@ -28,11 +28,18 @@ enum fleet_source { FLEET_SOURCE_KV = 1, FLEET_SOURCE_REQUEST = 2 };
 #define FLEET_CHUNK_SLOT (sizeof(char *) + sizeof(size_t))
 #define FLEET_REQUEST_WAIT_MS 1500  /* collecting hot.get replies: at most this long */
 #define FLEET_REQUEST_QUIET_MS 300  /* ... and stop after this long without a reply */
+/*
+ * Ranking (doc/nats.md): a list's item weighs 100 * score / (the list's
+ * sum of scores), in percent of its list, at most FLEET_MAX_SHARE, decayed
+ * like the list; the merge adds up what the lists give a name.
+ */
+#define FLEET_MAX_SHARE 5.0
 
 struct fleet_node_report {
 	char node[64];
 	double age;   /* seconds since the list was taken */
 	size_t items; /* names in the list */
+	double sum;   /* its scores added up, decayed to now (0 when not used) */
 	int used;     /* merged; otherwise why says why not */
 	char why[160];
 };

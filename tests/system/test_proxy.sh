@@ -174,9 +174,13 @@ order=$(grep -o '"qname":"n9[^"]*","qtype":"[A-Z]*"' "$RM_TMP/hot.out" | tr '\n'
 ok "recmesh hot lists n9.z11.com A (6) > n9.z12.net TXT (4) > n9.z13.org A (2)"
 grep -q 'version.bind' "$RM_TMP/hot.out" && fail "a CHAOS query entered the hot list: $(grep version.bind "$RM_TMP/hot.out")"
 ok "CD=1, ANY and CHAOS queries left out of the hot list"
-"$RECMESH" hot --nats "$NATS" --cluster t --top 3 >"$RM_TMP/hot.txt"
-grep -Eq '^1 +[0-9.]+ A +n9.z11.com.$' "$RM_TMP/hot.txt" || fail "table output: $(cat "$RM_TMP/hot.txt")"
-ok "table output for people"
+"$RECMESH" hot --nats "$NATS" --cluster t --top 100 >"$RM_TMP/hot.txt"
+# recmesh(1): a summary line, a column header, then rank, score (4 decimals), type and name
+head -1 "$RM_TMP/hot.txt" | grep -Eq '^# [0-9]+ of [0-9]+ names from [0-9]+ node list\(s\), source kv$' \
+    && sed -n 2p "$RM_TMP/hot.txt" | grep -Eq '^RANK +SCORE +QTYPE +QNAME$' \
+    && grep -Eq '^[0-9]+ +[0-9]+\.[0-9]{4} A +n9.z11.com.$' "$RM_TMP/hot.txt" \
+    || fail "table output: $(cat "$RM_TMP/hot.txt")"
+ok "table output for people: $(grep -E ' n9.z11.com.$' "$RM_TMP/hot.txt")"
 out=$("$RECMESH" hot --nats "$NATS" --cluster nobody 2>&1) && fail "recmesh hot found a list for an unknown cluster: $out"
 ok "recmesh hot fails for a cluster without lists"
 

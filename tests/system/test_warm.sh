@@ -90,8 +90,10 @@ got=$(cached "$B_PORT" n5.z25.com A) && fail "a never-hot name is in B's cache: 
 ok "a name that was never hot is not in B's cache (RD=0 answer: $got)"
 
 echo "== a replay through the proxy does not feed its hot list"
-score() { "$RECMESH" hot --nats "$NATS" --cluster t --json --top 1 | sed -n 's/.*"score":\([0-9.]*\).*/\1/p'; }
-s1=$(score)
+# node a's sum: its scores added up (recmesh(1), hot --json), which a replay counted as traffic would raise
+list_sum() { "$RECMESH" hot --nats "$NATS" --cluster t --json --top 1 | sed -n 's/.*"node":"a".*"sum":\([0-9.]*\).*/\1/p'; }
+s1=$(list_sum)
+[[ -n $s1 ]] || fail "no sum for node a's list: $("$RECMESH" hot --nats "$NATS" --cluster t --json --top 1 2>&1)"
 "$RECMESH" warm --target "127.0.0.1:$PROXY_PORT" --nats "$NATS" --cluster t --json --qps 500 >/dev/null \
     || fail "warm through the proxy failed"
 # wait until the proxy has written its list twice since (hot-writes on its counters line, SIGUSR1)
@@ -103,9 +105,10 @@ rm_wait_until 5 eval '(( $(stat_lines) > n0 ))' || fail "no counters line after 
 w0=$(hot_writes)
 writes_grew() { kill -USR1 "$(rm_pid proxy)"; local w; w=$(hot_writes); ((w >= w0 + 2)); }
 rm_wait_until 10 writes_grew || fail "the hot list was not rewritten twice: hot-writes $w0 -> $(hot_writes)"
-s2=$(score)
-awk -v a="$s1" -v b="$s2" 'BEGIN { exit !(b <= a) }' || fail "the top score grew from $s1 to $s2"
-ok "top score $s1 -> $s2 after replaying every name through the proxy (list rewritten: hot-writes $w0 -> $(hot_writes))"
+s2=$(list_sum)
+# without traffic the sum only decays; the replay asked ${#HOT[@]} names, each would have added 1
+awk -v a="$s1" -v b="$s2" 'BEGIN { exit !(b <= a + 0.5) }' || fail "node a's sum grew from $s1 to $s2"
+ok "node a's sum $s1 -> $s2 after replaying every name through the proxy (list rewritten: hot-writes $w0 -> $(hot_writes))"
 
 echo "== readiness: a Recursor that answers but cannot resolve is not warmed"
 # its only root server is an address nothing listens on: '. NS' fails at once
@@ -141,7 +144,9 @@ grep -q "skipped node 'a': stale" <<<"$err" || fail "stale message: $err"
 ok "stale list skipped: '$(head -1 <<<"$err")'"
 
 echo "== lists are decayed to now before they are merged"
-# two hand-written lists in the bucket: node old, two hours old, scores 100; node new, fresh, 10
+# two hand-written lists in the bucket: node old, two hours old, one name scored 100; node new,
+# fresh, one name scored 10. Each name takes its whole list's traffic: it weighs 5, the cap
+# (doc/nats.md, "Ranking"), and the old list is decayed to now.
 now=$(date +%s)
 # shellcheck disable=SC2016  # $KV is part of the subject
 rm_nats_pub "$NATS_PORT" '$KV.recmesh_hot.dk.old' \
@@ -152,14 +157,20 @@ rm_nats_pub "$NATS_PORT" '$KV.recmesh_hot.dk.new' \
 both() { "$RECMESH" hot --nats "$NATS" --cluster dk --json >"$RM_TMP/dk.out" 2>"$RM_TMP/dk.err" \
     && grep -q old.z1 "$RM_TMP/dk.out" && grep -q new.z1 "$RM_TMP/dk.out"; }
 rm_wait_until 10 both || fail "the hand-written lists were not read: $(cat "$RM_TMP/dk.out" "$RM_TMP/dk.err")"
-# half-life 1800 s: 100 two hours ago weighs 100 / 2^4 = 6.25 now
-[[ $(grep -m1 "\"qname\"" "$RM_TMP/dk.out") == *'"qname":"new.z1.com."'* ]] || fail "fresh list not first: $(cat "$RM_TMP/dk.out")"
-# (6.25 minus a little: the list's time has whole seconds, and reading it takes a few)
-grep -Eq '"qname":"old.z1.com.","qtype":"A","score":6\.(1[5-9]|2[0-5])' "$RM_TMP/dk.out" || fail "old score not decayed: $(cat "$RM_TMP/dk.out")"
+# half-life 1800 s: two hours are 4 half-lives, the old list weighs 1/16: 5 / 16 = 0.3125 and
+# its sum 100 / 16 = 6.25 (minus a little: the list's time has whole seconds, and reading takes a few)
+[[ $(grep -m1 "\"qname\"" "$RM_TMP/dk.out") == *'"qname":"new.z1.com.","qtype":"A","score":'[45].* ]] \
+    || fail "fresh list not first at about 5: $(cat "$RM_TMP/dk.out")"
+grep -Eq '"qname":"new.z1.com.","qtype":"A","score":(4\.99[0-9]{2}|5\.0000)' "$RM_TMP/dk.out" \
+    || fail "fresh name does not weigh 5: $(cat "$RM_TMP/dk.out")"
+grep -Eq '"qname":"old.z1.com.","qtype":"A","score":0\.31[0-2][0-9]' "$RM_TMP/dk.out" \
+    || fail "old name not decayed to 5 / 16: $(cat "$RM_TMP/dk.out")"
+grep -Eq '"node":"old",.*"sum":6\.(1[5-9]|2[0-5])' "$RM_TMP/dk.out" || fail "old sum not decayed to 100 / 16: $(cat "$RM_TMP/dk.out")"
 "$RECMESH" hot --nats "$NATS" --cluster dk --json --hot-half-life 0 >"$RM_TMP/dk0.out" 2>/dev/null
-[[ $(grep -m1 "\"qname\"" "$RM_TMP/dk0.out") == *'"qname":"old.z1.com.","qtype":"A","score":100.000'* ]] \
-    || fail "--hot-half-life 0 should keep the scores as written: $(cat "$RM_TMP/dk0.out")"
-ok "a 2 h old list (100) ranks below a fresh one (10) at the default half-life: $(grep -o '"score":[0-9.]*' "$RM_TMP/dk.out" | tr '\n' ' ')"
+grep -q '"qname":"old.z1.com.","qtype":"A","score":5.0000' "$RM_TMP/dk0.out" \
+    && grep -q '"node":"old",.*"sum":100.000' "$RM_TMP/dk0.out" \
+    || fail "--hot-half-life 0 should leave the old list undecayed (5 and sum 100): $(cat "$RM_TMP/dk0.out")"
+ok "a 2 h old list ranks below a fresh one at the default half-life: $(grep -o '"score":[0-9.]*\|"sum":[0-9.]*' "$RM_TMP/dk.out" | tr '\n' ' ')"
 
 rc=0; "$RECMESH" warm --bogus 2>/dev/null || rc=$?
 [[ $rc -eq 2 ]] || fail "bad usage should exit 2, not $rc"

@@ -91,10 +91,19 @@ static void test_complete_lists_merged(void **state)
 	assert_int_equal(rep.node[0].items, 200);
 	assert_int_equal(rep.node[1].items, 3);
 	assert_int_equal(hotmerge_count(m), 200);
-	/* n0 is 200 in a and 3 in b; n199 only in a */
-	if (fabs(score_of(m, "n0.example.") - 203) > 1e-9 || fabs(score_of(m, "n199.example.") - 1) > 1e-9)
-		fail_msg("merged scores: n0 %g (want 203), n199 %g (want 1)", score_of(m, "n0.example."),
-			 score_of(m, "n199.example."));
+	/* sums: a 200 + 199 + ... + 1 = 20100, b 3 + 2 + 1 = 6 */
+	if (fabs(rep.node[0].sum - 20100) > 1e-6 || fabs(rep.node[1].sum - 6) > 1e-9)
+		fail_msg("sums %g and %g, want 20100 and 6", rep.node[0].sum, rep.node[1].sum);
+	/*
+	 * each name weighs its share of its list in percent, at most 5: n0 is
+	 * 100 * 200 / 20100 in a plus 100 * 3 / 6 = 50, capped to 5, in b;
+	 * n199 only 100 * 1 / 20100 in a
+	 */
+	double want0 = 100.0 * 200 / 20100 + 5, want199 = 100.0 / 20100;
+	if (fabs(score_of(m, "n0.example.") - want0) > 1e-9 ||
+	    fabs(score_of(m, "n199.example.") - want199) > 1e-9)
+		fail_msg("merged scores: n0 %g (want %g), n199 %g (want %g)", score_of(m, "n0.example."),
+			 want0, score_of(m, "n199.example."), want199);
 	fleet_report_free(&rep);
 	hotmerge_destroy(m);
 	fleet_asm_destroy(as);
@@ -237,26 +246,32 @@ static void test_stale_skipped(void **state)
 static void test_decay_to_now(void **state)
 {
 	size_t n;
-	/* scores 2 and 1, taken one half-life (600 s) before now */
-	struct hotlist_chunk *c = make_list("a", NOW - 600, 3, "n", 2, 4096, &n);
+	/* scores 100 down to 1 (sum 5050), taken one half-life (600 s) before now */
+	struct hotlist_chunk *c = make_list("a", NOW - 600, 3, "n", 100, 4096, &n);
 	struct fleet_asm *as = fleet_asm_create(0);
 	struct hotmerge *m = hotmerge_create(100);
 	struct fleet_report rep = {0};
+	double w0 = 100.0 * 100 / 5050, w1 = 100.0 * 99 / 5050;
 
-	feed(as, &c[0]);
+	for (size_t i = 0; i < n; i++)
+		feed(as, &c[i]);
 	fleet_asm_finish(as, NOW, 0, 600, m, &rep);
-	if (fabs(score_of(m, "n0.example.") - 1.0) > 1e-9 || fabs(score_of(m, "n1.example.") - 0.5) > 1e-9)
-		fail_msg("decayed scores %g and %g, want 1 and 0.5", score_of(m, "n0.example."),
-			 score_of(m, "n1.example."));
+	if (fabs(score_of(m, "n0.example.") - w0 / 2) > 1e-9 ||
+	    fabs(score_of(m, "n1.example.") - w1 / 2) > 1e-9 || fabs(rep.node[0].sum - 2525) > 1e-6)
+		fail_msg("decayed scores %g and %g, sum %g; want %g, %g and 2525",
+			 score_of(m, "n0.example."), score_of(m, "n1.example."), rep.node[0].sum,
+			 w0 / 2, w1 / 2);
 	fleet_report_free(&rep);
 	hotmerge_destroy(m);
 
 	/* half_life 0: as written */
 	m = hotmerge_create(100);
-	feed(as, &c[0]);
+	for (size_t i = 0; i < n; i++)
+		feed(as, &c[i]);
 	fleet_asm_finish(as, NOW, 0, 0, m, &rep);
-	if (fabs(score_of(m, "n0.example.") - 2.0) > 1e-9)
-		fail_msg("undecayed score %g, want 2", score_of(m, "n0.example."));
+	if (fabs(score_of(m, "n0.example.") - w0) > 1e-9 || fabs(rep.node[0].sum - 5050) > 1e-6)
+		fail_msg("undecayed score %g and sum %g, want %g and 5050", score_of(m, "n0.example."),
+			 rep.node[0].sum, w0);
 	fleet_report_free(&rep);
 	hotmerge_destroy(m);
 	fleet_asm_destroy(as);
@@ -397,45 +412,78 @@ static void test_meta_types_left_out(void **state)
 	hotmerge_destroy(m);
 }
 
-/* A list with the highest accepted scores places at most its fair share of names of its own */
-static void test_fair_share_against_max_scores(void **state)
+/* The text of a one-chunk list of node whose names "<prefix><i>.example." all score the maximum */
+static size_t max_list(char *text, size_t size, const char *node, const char *prefix, int names)
 {
-	size_t nh, n1, n2, n3;
-	struct hotlist_chunk *hostile = make_list("evil", NOW, 1, "evil", 100, 64 * 1024, &nh);
+	size_t o = (size_t)snprintf(text, size, "#recmesh-hot 1 node=%s time=%.3f gen=1 chunk=0/1\n",
+				    node, NOW);
+	for (int i = 0; i < names; i++)
+		o += (size_t)snprintf(text + o, size - o, "1000000000000000 A %s%d.example.\n", prefix, i);
+	assert_true(o < size);
+	return o;
+}
+
+/*
+ * Lists with the highest accepted scores buy no rank (doc/nats.md,
+ * "Ranking"): beside three honest lists of the same 20 names (scores 20
+ * down to 1, sum 210), a list of 100 made-up names at 10^15 weighs 1 per
+ * name and comes after every name the honest lists share; a list of one
+ * name at 10^15 weighs FLEET_MAX_SHARE (5), as much as a name that
+ * takes 5 % of one honest node's traffic, and no more.
+ */
+static void test_ranking_against_max_scores(void **state)
+{
+	size_t n1, n2, n3;
 	struct hotlist_chunk *l1 = make_list("a", NOW, 1, "n", 20, 4096, &n1);
 	struct hotlist_chunk *l2 = make_list("b", NOW, 1, "n", 20, 4096, &n2);
 	struct hotlist_chunk *l3 = make_list("c", NOW, 1, "n", 20, 4096, &n3);
-	/* every score of the hostile list at the maximum */
-	char *text = malloc(64 * 1024);
-	size_t o = (size_t)snprintf(text, 64 * 1024, "#recmesh-hot 1 node=evil time=%.3f gen=1 chunk=0/1\n", NOW);
-	for (int i = 0; i < 100; i++)
-		o += (size_t)snprintf(text + o, 64 * 1024 - o, "1000000000000000 A evil%d.example.\n", i);
+	char *evil = malloc(64 * 1024), one[256];
+	size_t le = max_list(evil, 64 * 1024, "evil", "evil", 100);
+	size_t lo = max_list(one, sizeof(one), "one", "one", 1);
 	struct fleet_asm *as = fleet_asm_create(0);
-	struct hotmerge *m = hotmerge_create(12);
+	struct hotmerge *m = hotmerge_create(40);
 	struct fleet_report rep = {0};
-	struct hot_item out[12];
+	struct hot_item out[40];
 	char name[DNS_MAX_NAME_TEXT];
 
-	fleet_asm_feed(as, text, o, "prod.evil", "evil");
+	fleet_asm_feed(as, evil, le, "prod.evil", "evil");
+	fleet_asm_feed(as, one, lo, "prod.one", "one");
 	feed(as, &l1[0]);
 	feed(as, &l2[0]);
 	feed(as, &l3[0]);
 	fleet_asm_finish(as, NOW, 0, 0, m, &rep);
-	assert_int_equal(rep.used, 4);
-	size_t n = hotmerge_top(m, out, 12), evil = 0;
+	assert_int_equal(rep.used, 5);
+	size_t n = hotmerge_top(m, out, 40), first_evil = 0, evils = 0, one_rank = 0;
 	for (size_t i = 0; i < n; i++) {
 		dnsmsg_name_to_text(out[i].qname, out[i].qname_len, name, sizeof(name));
-		if (!strncmp(name, "evil", 4))
-			evil++;
+		if (!strncmp(name, "evil", 4)) {
+			evils++;
+			if (!first_evil)
+				first_evil = i + 1;
+			if (fabs(out[i].score - 1.0) > 1e-9)
+				fail_msg("%s weighs %g, want 1 (100 %% over 100 names)", name, out[i].score);
+		}
+		if (!strcmp(name, "one0.example.")) {
+			one_rank = i + 1;
+			if (fabs(out[i].score - FLEET_MAX_SHARE) > 1e-9)
+				fail_msg("one0 weighs %g, want %g", out[i].score, FLEET_MAX_SHARE);
+		}
 	}
-	/* 4 lists: ceil(12 / 4) = 3 names of its own at most; the rest are the shared names */
-	if (n != 12 || evil != 3)
-		fail_msg("top 12: %zu names, %zu of them the hostile list's (want 12 and 3)", n, evil);
+	dnsmsg_name_to_text(out[0].qname, out[0].qname_len, name, sizeof(name));
+	/* n0 takes 100 * 20 / 210 > 5 % of each honest list: 3 * 5 */
+	assert_string_equal(name, "n0.example.");
+	assert_true(fabs(out[0].score - 15) < 1e-9);
+	/* 20 shared names and one0 before any made-up name; the fair share still holds (ceil(40 / 5)) */
+	if (first_evil != 22 || evils != 8)
+		fail_msg("first made-up name at rank %zu, %zu of them in the top %zu (want 22 and 8)",
+			 first_evil, evils, n);
+	/* n16 weighs 3 * 100 * 4 / 210 = 5.71, n17 3 * 100 * 3 / 210 = 4.29: one0 between them */
+	if (one_rank != 18)
+		fail_msg("one0 at rank %zu, want 18", one_rank);
 	fleet_report_free(&rep);
 	hotmerge_destroy(m);
 	fleet_asm_destroy(as);
-	free(text);
-	hotlist_chunks_free(hostile, nh);
+	free(evil);
 	hotlist_chunks_free(l1, n1);
 	hotlist_chunks_free(l2, n2);
 	hotlist_chunks_free(l3, n3);
@@ -615,7 +663,7 @@ int main(void)
 		cmocka_unit_test(test_future_time),
 		cmocka_unit_test(test_hostile_items),
 		cmocka_unit_test(test_meta_types_left_out),
-		cmocka_unit_test(test_fair_share_against_max_scores),
+		cmocka_unit_test(test_ranking_against_max_scores),
 		cmocka_unit_test(test_budget_and_fail),
 		cmocka_unit_test(test_chunk_slots_charged),
 		cmocka_unit_test(test_bad_chunks_log_bounded),
