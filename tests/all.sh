@@ -3,7 +3,8 @@
 # the unit and system tests (make check, warnings as errors) on Debian 12's
 # Recursor 4.8.8, every system test that starts a Recursor again on 5.2.13
 # (Debian 13) and 5.4.9 (Debian sid), run from the chroots tests/chroots.sh
-# makes once per machine, the unit and system tests again on 5.4.9 in a build
+# makes once per machine (the trixie one also lends dnsdist 1.9 to test_dnsdist),
+# the unit and system tests again on 5.4.9 in a build
 # with AddressSanitizer and UndefinedBehaviorSanitizer, and
 # make distcheck (the tarball builds and its unit tests pass; its system tests
 # are skipped with RECMESH_SKIP_SYSTEM=1: the passes above ran them), the

@@ -1,7 +1,7 @@
 #!/bin/sh
 # chroots.sh: makes, once per machine, the Debian chroots that the Recursor
 # matrix of the system tests and benches runs the newer Recursors from:
-#   trixie (Debian 13): pdns-recursor 5.2
+#   trixie (Debian 13): pdns-recursor 5.2, dnsdist 1.9
 #   sid:                pdns-recursor 5.4
 # Each is a debootstrap --variant=minbase tree (about 40 s and 400 MB) in
 # $RM_CHROOT_DIR/SUITE (default /var/lib/recmesh-test/chroots). A chroot that
@@ -24,7 +24,9 @@ base=${RM_CHROOT_DIR:-/var/lib/recmesh-test/chroots}
 # packages SUITE: what a chroot of SUITE must hold
 packages() {
 	case $1 in
-	trixie) echo "pdns-recursor" ;;
+	# dnsdist needs libre2-11-absl20240722, which libre2-11 provides: debootstrap does not
+	# follow a virtual package to its provider, so libre2-11 is named here
+	trixie) echo "pdns-recursor dnsdist libre2-11" ;;
 	sid) echo "pdns-recursor" ;;
 	*)
 		echo "chroots.sh: unknown suite '$1' (trixie or sid)" >&2

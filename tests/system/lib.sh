@@ -431,12 +431,22 @@ rm_rec_major() { echo "${RM_RECURSOR%%.*}"; }
 # rm_rec_exec PROGRAM ARGS...: exec a program of the Recursor under test (pdns_recursor,
 # rec_control) in place of this shell (the PID stays): on the host, or in its chroot.
 rm_rec_exec() {
-    local suite root binds d
+    local suite
     suite=$(rm_rec_suite) || exit 2
+    _rm_chroot_exec "$suite" "RM_RECURSOR=$RM_RECURSOR" "$@"
+}
+
+# _rm_chroot_exec SUITE WHO PROGRAM ARGS...: exec PROGRAM in place of this shell: the host's
+# when SUITE is empty, else SUITE's chroot (tests/chroots.sh) in a private mount namespace with
+# ${TMPDIR:-/tmp}, the source tree and RM_REC_BINDS bind-mounted at their own paths. WHO says,
+# in the error for a missing chroot, which setting asked for it.
+_rm_chroot_exec() {
+    local suite=$1 who=$2 root binds
+    shift 2
     [[ -n $suite ]] || exec "$@"
     root=$("$RM_LIB_DIR/../chroots.sh" --print-dir "$suite")
     if [[ ! -f $root/.recmesh-complete ]]; then
-        _rm_log "RM_RECURSOR=$RM_RECURSOR needs the $suite chroot in $root: run tests/chroots.sh (as root)"
+        _rm_log "$who needs the $suite chroot in $root: run tests/chroots.sh (as root)"
         exit 2
     fi
     binds=${TMPDIR:-/tmp}:$(cd "$RM_LIB_DIR/../.." && pwd)${RM_REC_BINDS:+:$RM_REC_BINDS}
@@ -451,6 +461,39 @@ rm_rec_exec() {
         done
         mount -t proc proc "$root/proc" || exit 2
         exec chroot "$root" "$@"' sh "$root" "$binds" "$@"
+}
+
+# The dnsdist versions the tests run: 1.7 the host's (Debian 12), 1.9 Debian 13's (trixie chroot).
+# rm_dnsdist_exec VERSION PROGRAM ARGS...: exec a program of that dnsdist in place of this shell.
+rm_dnsdist_exec() {
+    local v=$1 suite
+    shift
+    case $v in
+        1.7) suite= ;;
+        1.9) suite=trixie ;;
+        *) _rm_log "dnsdist $v: not a version the tests run (1.7 or 1.9)"; exit 2 ;;
+    esac
+    _rm_chroot_exec "$suite" "dnsdist $v" "$@"
+}
+
+# rm_start_dnsdist NAME VERSION PORT CONFIG: dnsdist VERSION (rm_dnsdist_exec) in the
+# foreground with the Lua configuration file CONFIG, which must listen on 127.0.0.1:PORT and
+# should say setSecurityPollSuffix("") (no security polling: a test sends nothing off loopback);
+# its log in $RM_TMP/NAME.log. Checks that it is the version asked for, and waits until it
+# answers a query on PORT (version.bind CH TXT, which recmesh leaves out of hot lists; any
+# answer: its backends may still be starting).
+rm_start_dnsdist() {
+    local name=${1:?rm_start_dnsdist NAME VERSION PORT CONFIG} v=${2:?rm_start_dnsdist NAME VERSION PORT CONFIG}
+    local port=${3:?rm_start_dnsdist NAME VERSION PORT CONFIG} conf=${4:?rm_start_dnsdist NAME VERSION PORT CONFIG}
+    local version
+    grep -q 'setSecurityPollSuffix("")' "$conf" \
+        || { _rm_log "rm_start_dnsdist: $conf does not turn security polling off"; return 1; }
+    version=$( (rm_dnsdist_exec "$v" dnsdist --version) 2>&1 | sed -n 's/^dnsdist \([0-9][^ ]*\).*/\1/p' | head -n 1)
+    [[ $version == "$v".* ]] || { _rm_log "rm_start_dnsdist: asked for dnsdist $v, it says '${version:-?}'"; return 1; }
+    _rm_log "dnsdist $name: $version on 127.0.0.1:$port, config $conf"
+    rm_spawn "$name" rm_dnsdist_exec "$v" dnsdist --supervised --disable-syslog -C "$conf"
+    _rm_wait_for "$name" "${RM_START_TIMEOUT:-30}" dig +time=1 +tries=1 @127.0.0.1 -p "$port" -c CH version.bind TXT \
+        || { _rm_log "rm_start_dnsdist: $name does not answer on $port"; return 1; }
 }
 
 # rm_rec_version: print the version of the Recursor under test (e.g. 5.4.9).
