@@ -1,0 +1,127 @@
+#!/usr/bin/env bash
+# test_dnsdist.sh - dnsdist stays in front of the Recursor and feeds recmesh mirror.
+#
+# The deployment of README "dnsdist in front of the Recursors": dnsdist
+# answers the clients and logs every answer (its own cache hits too) to
+# recmesh mirror with the lines of contrib/dnsdist/recmesh-dnsdist.conf, used
+# as they are; the Recursor behind it sends only its outgoing
+# stream to the mirror, for the authoritative-server table. Run with dnsdist
+# 1.7 (Debian 12, the host's) and 1.9 (Debian 13, the trixie chroot of
+# tests/chroots.sh), each in front of the same Recursor (RM_RECURSOR), and
+# each with a mirror of its own cluster:
+#   - the names the clients ask through dnsdist fill the hot list, and a name
+#     asked three times (twice answered from dnsdist's packet cache) ranks
+#     above one asked once: cache hits count;
+#   - a CD=1 query counts (dnsdist's messages carry no header bits the mirror
+#     reads, README), and the events say RD only, with the client's address
+#     (the mirrors run with --mirror-client-ip);
+#   - the Recursor's outgoing stream fills the NS table, with the tree's
+#     servers answering;
+#   - a warm-up from that hot list warms a fresh Recursor.
+# RM_TEST_NET overrides the NET prefix (127.74), e.g. to run two copies side by side.
+set -euo pipefail
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+source "$HERE/lib.sh"
+SRC=${RECMESH_SRCDIR:-$(cd "$HERE/../.." && pwd)}
+
+rm_init test_dnsdist
+
+NET=${RM_TEST_NET:-127.74}
+rm_start_tree "$NET" 12 6
+NATS_PORT=$(rm_free_port)
+NATS=nats://127.0.0.1:$NATS_PORT
+rm_start_nats nats "$NATS_PORT"
+
+# one mirror per dnsdist version: cluster d17 or d19
+declare -A PB_PORT DD_PORT
+for v in 1.7 1.9; do
+    c=d${v/./}
+    PB_PORT[$v]=$(rm_free_port)
+    rm_spawn "mirror-$c" "$RECMESH" mirror --protobuf-listen "127.0.0.1:${PB_PORT[$v]}" --nats "$NATS" \
+        --cluster "$c" --node m1 --hot-interval 0.3 --stats-interval 0 --mirror-client-ip
+    _rm_wait_for "mirror-$c" 10 grep -q 'listening for the Recursor' "$RM_TMP/mirror-$c.log" \
+        || fail "recmesh mirror of $c does not listen: $(tail -5 "$RM_TMP/mirror-$c.log")"
+done
+# the Recursor's outgoing stream goes to the 1.7 mirror: its NS table is checked once
+A_PORT=$(rm_free_port)
+rm_start_recursor rec-a "$A_PORT" "outgoing-protobuf=127.0.0.1:${PB_PORT[1.7]}"
+
+zone() { local i=$1 t=$(( ($1 - 1) % 3 )); echo "z$i.$([[ $t == 0 ]] && echo com || { [[ $t == 1 ]] && echo net || echo org; })"; }
+hot() { "$RECMESH" hot --nats "$NATS" --cluster "$1" --json --top 1000 2>/dev/null; }
+rank_of() { hot "$1" | sed -n "s/.*\"rank\":\([0-9]*\),\"qname\":\"$2\",\"qtype\":\"A\".*/\1/p"; }
+
+# the zones each version's clients ask: 1..6 for 1.7, 7..12 for 1.9
+declare -A FIRST=([1.7]=1 [1.9]=7)
+for v in 1.7 1.9; do
+    c=d${v/./}
+    echo "== dnsdist $v in front of Recursor $RM_RECURSOR, logging to the mirror of cluster $c"
+    DD_PORT[$v]=$(rm_free_port)
+    cat >"$RM_TMP/dnsdist-$c.conf" <<EOF
+-- dnsdist in front of the Recursor (written by test_dnsdist.sh), then contrib/dnsdist/recmesh-dnsdist.conf
+setSecurityPollSuffix("")
+setLocal("127.0.0.1:${DD_PORT[$v]}")
+newServer({address="127.0.0.1:$A_PORT", name="recursor", checkName="localhost.", checkType="A"})
+getPool(""):setCache(newPacketCache(10000))
+EOF
+    # contrib's lines as they are, with the mirror's address
+    sed "s/127\.0\.0\.1:4242/127.0.0.1:${PB_PORT[$v]}/" "$SRC/contrib/dnsdist/recmesh-dnsdist.conf" >>"$RM_TMP/dnsdist-$c.conf"
+    grep -q "newRemoteLogger(\"127.0.0.1:${PB_PORT[$v]}\")" "$RM_TMP/dnsdist-$c.conf" \
+        || fail "contrib/dnsdist/recmesh-dnsdist.conf no longer names 127.0.0.1:4242"
+    rm_start_dnsdist "dnsdist-$c" "$v" "${DD_PORT[$v]}" "$RM_TMP/dnsdist-$c.conf" \
+        || fail "dnsdist $v did not start: $(tail -5 "$RM_TMP/dnsdist-$c.log")"
+    # dnsdist connects its remote logger in the background: wait for the mirror's connection
+    conns() { kill -USR1 "$(rm_pid "mirror-$c")"; grep -o 'protobuf connections=[0-9]*' "$RM_TMP/mirror-$c.log" | tail -1; }
+    connected() { [[ $(conns) == *=[1-9]* ]]; }
+    rm_wait_until 15 connected || fail "dnsdist $v never connected to the mirror: $(conns); $(tail -5 "$RM_TMP/dnsdist-$c.log")"
+
+    # www names three times (the second and third from dnsdist's cache), n1 names once
+    WWW=() N1=()
+    for i in $(seq "${FIRST[$v]}" $((FIRST[$v] + 5))); do WWW+=("www.$(zone "$i")"); N1+=("n1.$(zone "$i")"); done
+    for n in "${WWW[@]}" "${WWW[@]}" "${WWW[@]}" "${N1[@]}"; do
+        out=$(rm_dig @127.0.0.1 -p "${DD_PORT[$v]}" +short "$n" A) && [[ $out == 198.18.* ]] \
+            || fail "dnsdist $v: no answer for $n: $out"
+    done
+    listed() { local h; h=$(hot "$c"); for n in "${WWW[@]}" "${N1[@]}"; do grep -q "\"qname\":\"$n.\"" <<<"$h" || return 1; done; }
+    rm_wait_until 10 listed || fail "dnsdist $v: the hot list lacks names asked: $(hot "$c" | head -20)"
+    ok "dnsdist $v: the ${#WWW[@]} + ${#N1[@]} names asked through it are in the hot list of $c"
+    # ranks: every www name (3 answers, 2 of them cache hits) above every n1 name (1)
+    worst_www=0 best_n1=100000
+    for n in "${WWW[@]}"; do r=$(rank_of "$c" "$n."); ((r > worst_www)) && worst_www=$r; done
+    for n in "${N1[@]}"; do r=$(rank_of "$c" "$n."); ((r < best_n1)) && best_n1=$r; done
+    ((worst_www < best_n1)) || fail "dnsdist $v: a www name at rank $worst_www, an n1 name at $best_n1: cache hits not counted? $(hot "$c")"
+    ok "dnsdist $v: names answered from its cache rank above those asked once (www ranks 1..$worst_www, n1 from $best_n1)"
+
+    # a CD=1 query: dnsdist's query messages carry no header bits the mirror reads
+    CDNAME=n2.$(zone "${FIRST[$v]}")
+    "$RECMESH" events --nats "$NATS" --cluster "$c" --json >"$RM_TMP/cd-$c.out" 2>"$RM_TMP/cd-$c.err" &
+    EVPID=$!
+    rm_wait_until 5 grep -q listening "$RM_TMP/cd-$c.err" || fail "recmesh events did not subscribe: $(cat "$RM_TMP/cd-$c.err")"
+    out=$(rm_dig @127.0.0.1 -p "${DD_PORT[$v]}" +cd +dnssec +short "$CDNAME" A) || fail "dnsdist $v: no answer to $CDNAME with CD=1: $out"
+    rm_wait_until 10 grep -q "\"qname\":\"$CDNAME.\"" "$RM_TMP/cd-$c.out" || fail "no event for $CDNAME: $(cat "$RM_TMP/cd-$c.out")"
+    kill "$EVPID"; wait "$EVPID" || true
+    ev=$(grep "\"qname\":\"$CDNAME.\"" "$RM_TMP/cd-$c.out" | head -1)
+    echo "    event of the CD=1 query through dnsdist $v: $ev"
+    grep -q '"rd":true,"cd":false,"do":false' <<<"$ev" || fail "dnsdist $v: the event should say RD only: $ev"
+    grep -q '"client":"127.0.0.1"' <<<"$ev" || fail "dnsdist $v: the event lacks the client's address (--mirror-client-ip): $ev"
+    cd_listed() { hot "$c" | grep -q "\"qname\":\"$CDNAME.\""; }
+    rm_wait_until 10 cd_listed || fail "dnsdist $v: the CD=1 query should count for the hot list as documented"
+    ok "dnsdist $v: no header bits in its stream: the CD=1 query counts, the event says RD only, with the client"
+done
+
+echo "== the Recursor's outgoing stream fills the NS table"
+ns_ok() { (($("$RECMESH" ns --nats "$NATS" --cluster d17 --json 2>/dev/null | grep -c '"state":"ok"') >= 3)); }
+rm_wait_until 10 ns_ok || fail "the NS table of d17 lacks answering servers: $("$RECMESH" ns --nats "$NATS" --cluster d17 2>&1 | head)"
+ok "recmesh ns: $("$RECMESH" ns --nats "$NATS" --cluster d17 --json | grep -c '"state":"ok"') answering servers learned from the Recursor behind dnsdist"
+
+echo "== a fresh Recursor warmed from the hot list dnsdist's clients made"
+B_PORT=$(rm_free_port)
+rm_start_recursor rec-b "$B_PORT"
+out=$("$RECMESH" warm --target "127.0.0.1:$B_PORT" --nats "$NATS" --cluster d19 --json 2>&1) \
+    || fail "recmesh warm from cluster d19 failed: $out"
+cached() { [[ $(rm_dig +norecurse @127.0.0.1 -p "$B_PORT" "$1" A) == *$'\tA\t198.18.'* ]]; }
+for i in $(seq 7 12); do
+    cached "www.$(zone "$i")" || fail "www.$(zone "$i") is not in B's cache after the warm-up: $out"
+done
+ok "B has the 6 www names of dnsdist 1.9's clients in its cache: $(tail -1 <<<"$out")"
+
+rm_done
