@@ -232,8 +232,8 @@ static int strcmp_nodes(struct fleet_node *a, struct fleet_node *b)
 
 struct fold_ctx {
 	struct hotmerge *merge;
-	double per_score; /* weight per point of score: 100 / the list's sum, decayed */
-	double cap;       /* FLEET_MAX_SHARE, decayed */
+	double sum;   /* the list's scores added up (0: the list gives every name 0) */
+	double decay; /* 2^(-age / half-life), or 1 */
 };
 
 static void sum_item(const struct hot_item *it, void *arg)
@@ -241,12 +241,20 @@ static void sum_item(const struct hot_item *it, void *arg)
 	*(double *)arg += it->score;
 }
 
-/* An item weighs its share of its list's sum, in percent, at most FLEET_MAX_SHARE */
+/*
+ * An item weighs its share of its list's sum, in percent, at most
+ * FLEET_MAX_SHARE, decayed. The share is score / sum, at most 1 since no
+ * score is negative: never 100 / sum first, which a sum of tiny scores
+ * (1e-320) would make infinite and a score of 0 then NaN.
+ */
 static void fold_item(const struct hot_item *it, void *arg)
 {
 	struct fold_ctx *f = arg;
 	struct hot_item d = *it;
-	d.score = fmin(it->score * f->per_score, f->cap);
+	double share = f->sum > 0 ? it->score / f->sum : 0.0;
+	d.score = fmin(100.0 * share, FLEET_MAX_SHARE) * f->decay;
+	if (!(d.score >= 0)) /* NaN: not reachable with finite scores from 0 up, but never merged */
+		d.score = 0;
 	hotmerge_add(f->merge, &d);
 }
 
@@ -297,10 +305,9 @@ static void node_fold(struct fleet_asm *a, struct fleet_node *fn, double now, do
 		}
 	}
 	double decay = half_life > 0 && age > 0 ? exp2(-age / half_life) : 1.0;
-	/* scores are finite and at most HOTLIST_MAX_SCORE each, so the sum is finite */
-	struct fold_ctx f = {merge, sum > 0 && isfinite(sum) ? 100.0 / sum * decay : 0.0,
-			     FLEET_MAX_SHARE * decay};
-	fn->sum = isfinite(sum) ? sum * decay : 0.0;
+	/* scores are finite, from 0 to HOTLIST_MAX_SCORE each: the sum is finite (and not negative) */
+	struct fold_ctx f = {merge, isfinite(sum) && sum > 0 ? sum : 0.0, decay};
+	fn->sum = f.sum * decay;
 	size_t dups = hotmerge_duplicates(merge);
 	hotmerge_begin_list(merge);
 	for (unsigned c = 0; c < fn->chunks; c++) {

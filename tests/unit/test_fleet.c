@@ -489,6 +489,42 @@ static void test_ranking_against_max_scores(void **state)
 	hotlist_chunks_free(l3, n3);
 }
 
+/*
+ * A list whose scores add up to almost nothing (one at 1e-320, the rest 0)
+ * still weighs at most 100: the seed name FLEET_MAX_SHARE, the zeros 0.
+ * Dividing 100 by such a sum first made it infinite, and 0 * inf NaN, which
+ * the cap turned into FLEET_MAX_SHARE for every name.
+ */
+static void test_tiny_sum(void **state)
+{
+	char text[4096];
+	size_t o = (size_t)snprintf(text, sizeof(text),
+				    "#recmesh-hot 1 node=tiny time=%.3f gen=1 chunk=0/1\n1e-320 A seed.example.\n", NOW);
+	for (int i = 0; i < 50; i++)
+		o += (size_t)snprintf(text + o, sizeof(text) - o, "0 A z%d.example.\n", i);
+	struct fleet_asm *as = fleet_asm_create(0);
+	struct hotmerge *m = hotmerge_create(100);
+	struct fleet_report rep = {0};
+	struct hot_item out[100];
+	double total = 0;
+
+	assert_int_equal(fleet_asm_feed(as, text, o, "prod.tiny", "tiny"), FLEET_FEED_OK);
+	fleet_asm_finish(as, NOW, 0, 0, m, &rep);
+	assert_int_equal(rep.used, 1);
+	size_t n = hotmerge_top(m, out, 100);
+	for (size_t i = 0; i < n; i++) {
+		if (!(out[i].score >= 0 && out[i].score <= FLEET_MAX_SHARE))
+			fail_msg("item %zu weighs %g", i, out[i].score);
+		total += out[i].score;
+	}
+	if (fabs(score_of(m, "seed.example.") - FLEET_MAX_SHARE) > 1e-9 || fabs(total - FLEET_MAX_SHARE) > 1e-9)
+		fail_msg("seed weighs %g, the list %g in all; want %g and %g", score_of(m, "seed.example."),
+			 total, FLEET_MAX_SHARE, FLEET_MAX_SHARE);
+	fleet_report_free(&rep);
+	hotmerge_destroy(m);
+	fleet_asm_destroy(as);
+}
+
 /* The assembler keeps at most its byte budget of chunk text; a node given up says why */
 static void test_budget_and_fail(void **state)
 {
@@ -664,6 +700,7 @@ int main(void)
 		cmocka_unit_test(test_hostile_items),
 		cmocka_unit_test(test_meta_types_left_out),
 		cmocka_unit_test(test_ranking_against_max_scores),
+		cmocka_unit_test(test_tiny_sum),
 		cmocka_unit_test(test_budget_and_fail),
 		cmocka_unit_test(test_chunk_slots_charged),
 		cmocka_unit_test(test_bad_chunks_log_bounded),
