@@ -85,7 +85,8 @@ static const char *digits(const char *p)
 int linefmt_decimal(const char *s, double min, double max, double *out)
 {
 	const char *p = s;
-	if (*p == '-')
+	/* a sign only where negative values are allowed: never "-0" for a count */
+	if (*p == '-' && min < 0)
 		p++;
 	if (!(p = digits(p)))
 		return -1;

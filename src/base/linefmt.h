@@ -48,9 +48,10 @@ int linefmt_split(char *line, char **fields, int max);
 const char *linefmt_value(const char *field, const char *key);
 
 /*
- * A strict decimal: optional '-', digits, optionally '.' and digits,
- * optionally an exponent (e or E, optional sign, digits). The value must be
- * finite and within [min, max]. Returns 0 and sets *out, or -1.
+ * A strict decimal: '-' (only when min is negative), digits, optionally
+ * '.' and digits, optionally an exponent (e or E, optional sign, digits).
+ * The value must be finite and within [min, max]. Returns 0 and sets *out,
+ * or -1.
  */
 int linefmt_decimal(const char *s, double min, double max, double *out);
 

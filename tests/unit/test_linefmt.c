@@ -102,6 +102,10 @@ static void test_decimal(void **state)
 			fail_msg("'%s' changed the out-parameter to %g", bad[i], v);
 	}
 	assert_int_equal(linefmt_decimal("1e308", 0, DBL_MAX, &v), 0);
+	/* no sign where min is 0 (a score, a count): "-0" too */
+	assert_int_equal(linefmt_decimal("-0", 0, 1e15, &v), -1);
+	assert_int_equal(linefmt_decimal("-0.000", 0, 1e15, &v), -1);
+	assert_int_equal(linefmt_decimal("0", 0, 1e15, &v), 0);
 }
 
 static void test_unsigned(void **state)
