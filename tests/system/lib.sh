@@ -486,10 +486,17 @@ rm_start_dnsdist() {
     local name=${1:?rm_start_dnsdist NAME VERSION PORT CONFIG} v=${2:?rm_start_dnsdist NAME VERSION PORT CONFIG}
     local port=${3:?rm_start_dnsdist NAME VERSION PORT CONFIG} conf=${4:?rm_start_dnsdist NAME VERSION PORT CONFIG}
     local version
-    grep -q 'setSecurityPollSuffix("")' "$conf" \
+    grep -Eq '^[[:space:]]*setSecurityPollSuffix\(""\)' "$conf" \
         || { _rm_log "rm_start_dnsdist: $conf does not turn security polling off"; return 1; }
     version=$( (rm_dnsdist_exec "$v" dnsdist --version) 2>&1 | sed -n 's/^dnsdist \([0-9][^ ]*\).*/\1/p' | head -n 1)
+    if [[ -z $version && $v == 1.9 ]]; then
+        _rm_log "rm_start_dnsdist: no dnsdist in the trixie chroot: run tests/chroots.sh trixie (as root)"
+        return 1
+    fi
     [[ $version == "$v".* ]] || { _rm_log "rm_start_dnsdist: asked for dnsdist $v, it says '${version:-?}'"; return 1; }
+    # a config dnsdist cannot read makes it start with its defaults (port 53, security polling)
+    (rm_dnsdist_exec "$v" dnsdist --check-config -C "$conf") >"$RM_TMP/$name.check" 2>&1 \
+        || { _rm_log "rm_start_dnsdist: dnsdist $v refuses $conf: $(cat "$RM_TMP/$name.check")"; return 1; }
     _rm_log "dnsdist $name: $version on 127.0.0.1:$port, config $conf"
     rm_spawn "$name" rm_dnsdist_exec "$v" dnsdist --supervised --disable-syslog -C "$conf"
     _rm_wait_for "$name" "${RM_START_TIMEOUT:-30}" dig +time=1 +tries=1 @127.0.0.1 -p "$port" -c CH version.bind TXT \

@@ -10,15 +10,16 @@
 # tests/chroots.sh), each in front of the same Recursor (RM_RECURSOR), and
 # each with a mirror of its own cluster:
 #   - the names the clients ask through dnsdist fill the hot list, and a name
-#     asked three times (twice answered from dnsdist's packet cache) ranks
-#     above one asked once: cache hits count;
+#     asked three times (twice answered from dnsdist's packet cache, as its
+#     cache-hits counter shows) ranks above one asked once: cache hits count;
 #   - a CD=1 query counts (dnsdist's messages carry no header bits the mirror
 #     reads, README), and the events say RD only, with the client's address
 #     (the mirrors run with --mirror-client-ip);
 #   - the Recursor's outgoing stream fills the NS table, with the tree's
 #     servers answering;
+#   - with its mirror stopped, dnsdist answers as before;
 #   - a warm-up from that hot list warms a fresh Recursor.
-# RM_TEST_NET overrides the NET prefix (127.74), e.g. to run two copies side by side.
+# RM_TEST_NET overrides the NET prefix (127.77), e.g. to run two copies side by side.
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 source "$HERE/lib.sh"
@@ -26,14 +27,23 @@ SRC=${RECMESH_SRCDIR:-$(cd "$HERE/../.." && pwd)}
 
 rm_init test_dnsdist
 
-NET=${RM_TEST_NET:-127.74}
+NET=${RM_TEST_NET:-127.77}
 rm_start_tree "$NET" 12 6
 NATS_PORT=$(rm_free_port)
 NATS=nats://127.0.0.1:$NATS_PORT
 rm_start_nats nats "$NATS_PORT"
 
 # one mirror per dnsdist version: cluster d17 or d19
-declare -A PB_PORT DD_PORT
+declare -A PB_PORT DD_PORT WEB_PORT
+# dd_stat VERSION NAME: a counter of dnsdist VERSION, from its web server's /jsonstat
+dd_stat() {
+    python3 - "${WEB_PORT[$1]}" "$2" <<'PY'
+import json, sys, urllib.request
+req = urllib.request.Request("http://127.0.0.1:%s/jsonstat?command=stats" % sys.argv[1],
+                             headers={"X-API-Key": "recmesh-test"})
+print(int(json.load(urllib.request.urlopen(req, timeout=5))[sys.argv[2]]))
+PY
+}
 for v in 1.7 1.9; do
     c=d${v/./}
     PB_PORT[$v]=$(rm_free_port)
@@ -55,12 +65,15 @@ declare -A FIRST=([1.7]=1 [1.9]=7)
 for v in 1.7 1.9; do
     c=d${v/./}
     echo "== dnsdist $v in front of Recursor $RM_RECURSOR, logging to the mirror of cluster $c"
-    DD_PORT[$v]=$(rm_free_port)
+    DD_PORT[$v]=$(rm_free_port) WEB_PORT[$v]=$(rm_free_port)
     cat >"$RM_TMP/dnsdist-$c.conf" <<EOF
 -- dnsdist in front of the Recursor (written by test_dnsdist.sh), then contrib/dnsdist/recmesh-dnsdist.conf
 setSecurityPollSuffix("")
 setLocal("127.0.0.1:${DD_PORT[$v]}")
 newServer({address="127.0.0.1:$A_PORT", name="recursor", checkName="localhost.", checkType="A"})
+-- its counters, for the test: cache-hits
+webserver("127.0.0.1:${WEB_PORT[$v]}")
+setWebserverConfig({apiKey="recmesh-test", password="recmesh-test"})
 getPool(""):setCache(newPacketCache(10000))
 EOF
     # contrib's lines as they are, with the mirror's address
@@ -77,10 +90,14 @@ EOF
     # www names three times (the second and third from dnsdist's cache), n1 names once
     WWW=() N1=()
     for i in $(seq "${FIRST[$v]}" $((FIRST[$v] + 5))); do WWW+=("www.$(zone "$i")"); N1+=("n1.$(zone "$i")"); done
+    h0=$(dd_stat "$v" cache-hits) || fail "dnsdist $v: cannot read its cache-hits counter"
     for n in "${WWW[@]}" "${WWW[@]}" "${WWW[@]}" "${N1[@]}"; do
         out=$(rm_dig @127.0.0.1 -p "${DD_PORT[$v]}" +short "$n" A) && [[ $out == 198.18.* ]] \
             || fail "dnsdist $v: no answer for $n: $out"
     done
+    h1=$(dd_stat "$v" cache-hits) || fail "dnsdist $v: cannot read its cache-hits counter"
+    # the second and third query of each www name came from dnsdist's cache
+    ((h1 - h0 == 12)) || fail "dnsdist $v: $((h1 - h0)) cache hits for 30 client queries of 12 names, want 12"
     listed() { local h; h=$(hot "$c"); for n in "${WWW[@]}" "${N1[@]}"; do grep -q "\"qname\":\"$n.\"" <<<"$h" || return 1; done; }
     rm_wait_until 10 listed || fail "dnsdist $v: the hot list lacks names asked: $(hot "$c" | head -20)"
     ok "dnsdist $v: the ${#WWW[@]} + ${#N1[@]} names asked through it are in the hot list of $c"
@@ -89,17 +106,17 @@ EOF
     for n in "${WWW[@]}"; do r=$(rank_of "$c" "$n."); ((r > worst_www)) && worst_www=$r; done
     for n in "${N1[@]}"; do r=$(rank_of "$c" "$n."); ((r < best_n1)) && best_n1=$r; done
     ((worst_www < best_n1)) || fail "dnsdist $v: a www name at rank $worst_www, an n1 name at $best_n1: cache hits not counted? $(hot "$c")"
-    ok "dnsdist $v: names answered from its cache rank above those asked once (www ranks 1..$worst_www, n1 from $best_n1)"
+    ok "dnsdist $v: names answered from its cache ($((h1 - h0)) cache hits) rank above those asked once (www ranks 1..$worst_www, n1 from $best_n1)"
 
     # a CD=1 query: dnsdist's query messages carry no header bits the mirror reads
     CDNAME=n2.$(zone "${FIRST[$v]}")
-    "$RECMESH" events --nats "$NATS" --cluster "$c" --json >"$RM_TMP/cd-$c.out" 2>"$RM_TMP/cd-$c.err" &
-    EVPID=$!
-    rm_wait_until 5 grep -q listening "$RM_TMP/cd-$c.err" || fail "recmesh events did not subscribe: $(cat "$RM_TMP/cd-$c.err")"
+    rm_spawn "events-$c" "$RECMESH" events --nats "$NATS" --cluster "$c" --json
+    EVLOG=$RM_TMP/events-$c.log
+    rm_wait_until 5 grep -q listening "$EVLOG" || fail "recmesh events did not subscribe: $(cat "$EVLOG")"
     out=$(rm_dig @127.0.0.1 -p "${DD_PORT[$v]}" +cd +dnssec +short "$CDNAME" A) || fail "dnsdist $v: no answer to $CDNAME with CD=1: $out"
-    rm_wait_until 10 grep -q "\"qname\":\"$CDNAME.\"" "$RM_TMP/cd-$c.out" || fail "no event for $CDNAME: $(cat "$RM_TMP/cd-$c.out")"
-    kill "$EVPID"; wait "$EVPID" || true
-    ev=$(grep "\"qname\":\"$CDNAME.\"" "$RM_TMP/cd-$c.out" | head -1)
+    rm_wait_until 10 grep -q "\"qname\":\"$CDNAME.\"" "$EVLOG" || fail "no event for $CDNAME: $(cat "$EVLOG")"
+    rm_stop "events-$c"
+    ev=$(grep "\"qname\":\"$CDNAME.\"" "$EVLOG" | head -1)
     echo "    event of the CD=1 query through dnsdist $v: $ev"
     grep -q '"rd":true,"cd":false,"do":false' <<<"$ev" || fail "dnsdist $v: the event should say RD only: $ev"
     grep -q '"client":"127.0.0.1"' <<<"$ev" || fail "dnsdist $v: the event lacks the client's address (--mirror-client-ip): $ev"
@@ -112,6 +129,15 @@ echo "== the Recursor's outgoing stream fills the NS table"
 ns_ok() { (($("$RECMESH" ns --nats "$NATS" --cluster d17 --json 2>/dev/null | grep -c '"state":"ok"') >= 3)); }
 rm_wait_until 10 ns_ok || fail "the NS table of d17 lacks answering servers: $("$RECMESH" ns --nats "$NATS" --cluster d17 2>&1 | head)"
 ok "recmesh ns: $("$RECMESH" ns --nats "$NATS" --cluster d17 --json | grep -c '"state":"ok"') answering servers learned from the Recursor behind dnsdist"
+
+echo "== the mirror away: dnsdist answers as before"
+rm_stop mirror-d17
+for i in 1 2 3 4 5 6; do
+    n=n4.$(zone "$i")
+    out=$(rm_dig @127.0.0.1 -p "${DD_PORT[1.7]}" +short "$n" A) && [[ $out == 198.18.* ]] \
+        || fail "dnsdist 1.7 without its mirror: no answer for $n: $out"
+done
+ok "dnsdist 1.7 answers 6 names with its mirror stopped"
 
 echo "== a fresh Recursor warmed from the hot list dnsdist's clients made"
 B_PORT=$(rm_free_port)
