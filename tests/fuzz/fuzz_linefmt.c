@@ -85,7 +85,9 @@ static void check_field(const char *f)
 	if (rd == 0)
 		FUZZ_CHECK(v == w, "decimal '%s' read as %.17g, strtod %.17g", f, v, w);
 	if (rd == 0)
-		FUZZ_CHECK(linefmt_decimal(f, 0, 10, &v) == (w >= 0 && w <= 10 ? 0 : -1), "decimal '%s' in [0,10]", f);
+		/* with a minimum of 0, no sign at all: "-0" too */
+		FUZZ_CHECK(linefmt_decimal(f, 0, 10, &v) == (f[0] != '-' && w >= 0 && w <= 10 ? 0 : -1),
+			   "decimal '%s' in [0,10]", f);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
