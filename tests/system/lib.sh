@@ -276,6 +276,12 @@ rm_free_port() {
     return 1
 }
 
+# rm_zone I: the name of leaf zone I of the tree (mktree.sh: z<I>.<tld>, tld com, net, org in turn)
+rm_zone() {
+    local t=$((($1 - 1) % 3))
+    echo "z$1.$([[ $t == 0 ]] && echo com || { [[ $t == 1 ]] && echo net || echo org; })"
+}
+
 # rm_dig ARGS...: dig with a short timeout and a single try. When dig fails (no answer:
 # timeout, refused; exit status 9 and the like), what it printed goes to stderr, not
 # stdout, and its status is returned: dig +short prints its error text on stdout, which a

@@ -56,7 +56,6 @@ done
 A_PORT=$(rm_free_port)
 rm_start_recursor rec-a "$A_PORT" "outgoing-protobuf=127.0.0.1:${PB_PORT[1.7]}"
 
-zone() { local i=$1 t=$(( ($1 - 1) % 3 )); echo "z$i.$([[ $t == 0 ]] && echo com || { [[ $t == 1 ]] && echo net || echo org; })"; }
 hot() { "$RECMESH" hot --nats "$NATS" --cluster "$1" --json --top 1000 2>/dev/null; }
 rank_of() { hot "$1" | sed -n "s/.*\"rank\":\([0-9]*\),\"qname\":\"$2\",\"qtype\":\"A\".*/\1/p"; }
 
@@ -89,7 +88,7 @@ EOF
 
     # www names three times (the second and third from dnsdist's cache), n1 names once
     WWW=() N1=()
-    for i in $(seq "${FIRST[$v]}" $((FIRST[$v] + 5))); do WWW+=("www.$(zone "$i")"); N1+=("n1.$(zone "$i")"); done
+    for i in $(seq "${FIRST[$v]}" $((FIRST[$v] + 5))); do WWW+=("www.$(rm_zone "$i")"); N1+=("n1.$(rm_zone "$i")"); done
     h0=$(dd_stat "$v" cache-hits) || fail "dnsdist $v: cannot read its cache-hits counter"
     for n in "${WWW[@]}" "${WWW[@]}" "${WWW[@]}" "${N1[@]}"; do
         out=$(rm_dig @127.0.0.1 -p "${DD_PORT[$v]}" +short "$n" A) && [[ $out == 198.18.* ]] \
@@ -109,7 +108,7 @@ EOF
     ok "dnsdist $v: names answered from its cache ($((h1 - h0)) cache hits) rank above those asked once (www ranks 1..$worst_www, n1 from $best_n1)"
 
     # a CD=1 query: dnsdist's query messages carry no header bits the mirror reads
-    CDNAME=n2.$(zone "${FIRST[$v]}")
+    CDNAME=n2.$(rm_zone "${FIRST[$v]}")
     rm_spawn "events-$c" "$RECMESH" events --nats "$NATS" --cluster "$c" --json
     EVLOG=$RM_TMP/events-$c.log
     rm_wait_until 5 grep -q listening "$EVLOG" || fail "recmesh events did not subscribe: $(cat "$EVLOG")"
@@ -133,7 +132,7 @@ ok "recmesh ns: $("$RECMESH" ns --nats "$NATS" --cluster d17 --json | grep -c '"
 echo "== the mirror away: dnsdist answers as before"
 rm_stop mirror-d17
 for i in 1 2 3 4 5 6; do
-    n=n4.$(zone "$i")
+    n=n4.$(rm_zone "$i")
     out=$(rm_dig @127.0.0.1 -p "${DD_PORT[1.7]}" +short "$n" A) && [[ $out == 198.18.* ]] \
         || fail "dnsdist 1.7 without its mirror: no answer for $n: $out"
 done
@@ -146,7 +145,7 @@ out=$("$RECMESH" warm --target "127.0.0.1:$B_PORT" --nats "$NATS" --cluster d19 
     || fail "recmesh warm from cluster d19 failed: $out"
 cached() { [[ $(rm_dig +norecurse @127.0.0.1 -p "$B_PORT" "$1" A) == *$'\tA\t198.18.'* ]]; }
 for i in $(seq 7 12); do
-    cached "www.$(zone "$i")" || fail "www.$(zone "$i") is not in B's cache after the warm-up: $out"
+    cached "www.$(rm_zone "$i")" || fail "www.$(rm_zone "$i") is not in B's cache after the warm-up: $out"
 done
 ok "B has the 6 www names of dnsdist 1.9's clients in its cache: $(tail -1 <<<"$out")"
 

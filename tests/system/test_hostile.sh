@@ -95,9 +95,8 @@ logged "refusing TCP connection from '$NET.252.1:[0-9]*': it has $PER_CLIENT ope
 ok "the per-client limit is logged"
 
 echo "== TCP: 150 pipelined queries on one connection"
-zone() { local i=$1 t=$(( ($1 - 1) % 3 )); echo "z$i.$([[ $t == 0 ]] && echo com || { [[ $t == 1 ]] && echo net || echo org; })"; }
 NAMES=()
-for i in $(seq 1 150); do NAMES+=("n$(( (i - 1) % 10 + 1 )).$(zone $(( (i - 1) / 10 % 20 + 1 )))"); done
+for i in $(seq 1 150); do NAMES+=("n$(( (i - 1) % 10 + 1 )).$(rm_zone $(( (i - 1) / 10 % 20 + 1 )))"); done
 out=$("$DNSTCP" "127.0.0.1:$PROXY_PORT" "${NAMES[@]}" 2>&1) || fail "pipelined queries: $(tail -3 <<<"$out")"
 n=$(grep -c . <<<"$out")
 servfail=$(awk '$4 == 2' <<<"$out" | wc -l)

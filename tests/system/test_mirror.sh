@@ -103,9 +103,8 @@ retried() {
 # stream_conns: the mirror's protobuf connection count, from the counters it logs on SIGUSR1
 stream_conns() { grep -o 'protobuf connections=[0-9]*' "$RM_TMP/mirror.log" | tail -1; }
 
-zone() { local i=$1 t=$(( ($1 - 1) % 3 )); echo "z$i.$([[ $t == 0 ]] && echo com || { [[ $t == 1 ]] && echo net || echo org; })"; }
 NAMES=()
-for i in $(seq 1 10); do NAMES+=("www.$(zone "$i")" "n1.$(zone "$i")" "n2.$(zone "$i")"); done
+for i in $(seq 1 10); do NAMES+=("www.$(rm_zone "$i")" "n1.$(rm_zone "$i")" "n2.$(rm_zone "$i")"); done
 
 echo "== Recursor A streams to recmesh mirror; both servers of z1..z10 are dead"
 A_PORT=$(rm_free_port)
@@ -113,7 +112,7 @@ rm_start_recursor rec-a "$A_PORT" "${STREAMS[@]}"
 rm_wait_until 10 grep -q 'protobuf connections=[1-9]' <(kill -USR1 "$(rm_pid mirror)"; sleep 0.2; cat "$RM_TMP/mirror.log") \
     || fail "the Recursor never connected its streams: $(stream_conns)"
 LIVE=()
-for i in $(seq 11 20); do LIVE+=("www.$(zone "$i")"); done
+for i in $(seq 11 20); do LIVE+=("www.$(rm_zone "$i")"); done
 # the names of z1..z10 get no answer (both servers dead); those of z11..z20 must
 ask_all "$A_PORT" a "${NAMES[@]}" "${LIVE[@]}"
 for n in "${LIVE[@]}"; do why=$(asked a "$n") || fail "A, with z11..z20 alive: $why"; done
@@ -237,8 +236,8 @@ exec 3>&-
 # the counters are logged on SIGUSR1: ask again while waiting, the frames may still be in flight
 bad_counted() { kill -USR1 "$(rm_pid mirror)"; grep -Eq 'bad=[1-9][0-9]* truncated=[1-9]' "$RM_TMP/mirror.log"; }
 rm_wait_until 5 bad_counted || fail "counters: $(grep 'protobuf connections' "$RM_TMP/mirror.log" | tail -1)"
-out=$(rm_dig @127.0.0.1 -p "$A_PORT" +short "www.$(zone 12)" A 2>&1) || true
-[[ $out == 198.18.0.111 ]] || fail "A stopped answering: www.$(zone 12) A gave '$out', expected 198.18.0.111"
+out=$(rm_dig @127.0.0.1 -p "$A_PORT" +short "www.$(rm_zone 12)" A 2>&1) || true
+[[ $out == 198.18.0.111 ]] || fail "A stopped answering: www.$(rm_zone 12) A gave '$out', expected 198.18.0.111"
 kill -0 "$(rm_pid mirror)" || fail "the mirror died: $(tail -5 "$RM_TMP/mirror.log")"
 ok "garbage, empty and truncated frames counted; the mirror keeps running"
 

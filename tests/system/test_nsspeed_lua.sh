@@ -35,13 +35,12 @@ rm_start_tree "$NET" 30 4
 IMPORTS=0
 [[ $RM_RECURSOR == 5.4 ]] && IMPORTS=1 # putIntoNSSpeedTable: 5.3 and later
 
-zone() { local t=$(( ($1 - 1) % 3 )); echo "z$1.$([[ $t == 0 ]] && echo com || { [[ $t == 1 ]] && echo net || echo org; })"; }
 # addr I N: the address of nsN.zI (leaf-servers.txt lists ns1 then ns2 of each zone)
-addr() { awk -v z="$(zone "$1")" -v n="$2" '$1 == z { if (++k == n) print $2 }' "$RM_TREE/leaf-servers.txt"; }
+addr() { awk -v z="$(rm_zone "$1")" -v n="$2" '$1 == z { if (++k == n) print $2 }' "$RM_TREE/leaf-servers.txt"; }
 FAST=() SLOW=() FASTNS=() SLOWNS=() DEAD=() LIVE=()
 for i in $(seq 1 20); do
     if ((i % 2)); then f=1 s=2; else f=2 s=1; fi
-    FAST[i]=$(addr "$i" "$f") SLOW[i]=$(addr "$i" "$s") FASTNS[i]=ns$f.$(zone "$i"). SLOWNS[i]=ns$s.$(zone "$i").
+    FAST[i]=$(addr "$i" "$f") SLOW[i]=$(addr "$i" "$s") FASTNS[i]=ns$f.$(rm_zone "$i"). SLOWNS[i]=ns$s.$(rm_zone "$i").
 done
 for i in $(seq 21 30); do DEAD[i]=$(addr "$i" 1) LIVE[i]=$(addr "$i" 2); done
 {
@@ -122,8 +121,8 @@ for i in $(seq 1 20); do
         || fail "z$i's servers were asked before the test asked: $(cat "$RM_TMP/counts.txt")"
 done
 for i in $(seq 1 20); do
-    out=$(rm_dig @127.0.0.1 -p "$PORT" +short "www.$(zone "$i")" A) || fail "www.$(zone "$i") A: no answer"
-    [[ -n $out ]] || fail "www.$(zone "$i") A: empty answer"
+    out=$(rm_dig @127.0.0.1 -p "$PORT" +short "www.$(rm_zone "$i")" A) || fail "www.$(rm_zone "$i") A: no answer"
+    [[ -n $out ]] || fail "www.$(rm_zone "$i") A: empty answer"
 done
 counts
 fast=0 slow=0 slow_hit=()
@@ -163,10 +162,10 @@ ask_zone() { # www, then n1: the second query goes to the server not asked yet (
     for n in www n1; do rm_dig @127.0.0.1 -p "$PORT" +time=10 +short "$n.$z" A >"$RM_TMP/ask-$n.$z" 2>&1 || return 1; done
 }
 pids=()
-for i in $(seq 21 30); do ask_zone "$(zone "$i")" & pids+=("$!"); done
-for k in "${!pids[@]}"; do wait "${pids[k]}" || fail "z$((k + 21)): no answer: $(cat "$RM_TMP"/ask-*."$(zone $((k + 21)))")"; done
+for i in $(seq 21 30); do ask_zone "$(rm_zone "$i")" & pids+=("$!"); done
+for k in "${!pids[@]}"; do wait "${pids[k]}" || fail "z$((k + 21)): no answer: $(cat "$RM_TMP"/ask-*."$(rm_zone $((k + 21)))")"; done
 for i in $(seq 21 30); do
-    for n in www n1; do [[ -s $RM_TMP/ask-$n.$(zone "$i") ]] || fail "$n.$(zone "$i"): empty answer"; done
+    for n in www n1; do [[ -s $RM_TMP/ask-$n.$(rm_zone "$i") ]] || fail "$n.$(rm_zone "$i"): empty answer"; done
 done
 counts
 to1=$(rm_rec_stat rec outgoing-timeouts) || fail "cannot read outgoing-timeouts"
@@ -176,7 +175,7 @@ speeds >"$RM_TMP/speeds-2.txt"
 skipped=0
 for i in $(seq 21 30); do
     # the skip's sample is the last one; the average decays from it as it is read
-    awk -v n="ns1.$(zone "$i")." -v a="${DEAD[i]}" '$1 == n && $2 == a && $4 == "1000.000" { f = 1 } END { exit !f }' \
+    awk -v n="ns1.$(rm_zone "$i")." -v a="${DEAD[i]}" '$1 == n && $2 == a && $4 == "1000.000" { f = 1 } END { exit !f }' \
         "$RM_TMP/speeds-2.txt" && skipped=$((skipped + 1))
 done
 echo "   20 names of 10 zones answered; queries that reached the dead servers: $sent; outgoing timeouts: $((to1 - to0)); dead servers with the skip's 1000 ms sample: $skipped"

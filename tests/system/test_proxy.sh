@@ -161,8 +161,7 @@ echo "== hot list"
 # of the list, the cap at which names tie (doc/nats.md, "Ranking"): the order is the counts'
 filler=()
 for i in $(seq 1 20); do
-    tld=$(( (i - 1) % 3 )); tld=$([[ $tld == 0 ]] && echo com || { [[ $tld == 1 ]] && echo net || echo org; })
-    for k in 2 5; do for _ in 1 2 3 4 5; do filler+=("n$k.z$i.$tld" A); done; done
+    for k in 2 5; do for _ in 1 2 3 4 5; do filler+=("n$k.$(rm_zone "$i")" A); done; done
 done
 dig +time=2 +tries=1 "${P[@]}" +short "${filler[@]}" >/dev/null || fail "the filler queries failed"
 for _ in 1 2 3 4 5 6; do rm_dig "${P[@]}" n9.z11.com A >/dev/null; done
