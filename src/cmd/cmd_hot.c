@@ -64,6 +64,31 @@ static void print_lists(const struct fleet_report *rep, double hot_interval, int
 	}
 }
 
+/* With --json and a sampled read: what was read, one object before the names */
+static void print_merge(const struct fleet_report *rep)
+{
+	char line[1024];
+	struct json j;
+	json_init(&j, line, sizeof(line));
+	json_obj_begin(&j);
+	json_key(&j, "merge");
+	json_obj_begin(&j);
+	json_kbool(&j, "used", rep->merge_used);
+	json_kstr(&j, "node", rep->merge_node);
+	json_knum(&j, "age", rep->merge_age, 3);
+	json_ku64(&j, "names", rep->merge_names);
+	json_ku64(&j, "confirmed", rep->confirmed);
+	json_ku64(&j, "filled", rep->filled);
+	json_ku64(&j, "cover", rep->cover);
+	json_ku64(&j, "cover_of", rep->cover_of);
+	json_ku64(&j, "sampled", rep->used);
+	json_ku64(&j, "heads", rep->heads);
+	json_kstr(&j, "why", rep->merge_why);
+	json_obj_end(&j);
+	json_obj_end(&j);
+	json_print(&j, stdout);
+}
+
 int cmd_hot(int argc, char **argv)
 {
 	struct rm_options o;
@@ -72,16 +97,12 @@ int cmd_hot(int argc, char **argv)
 	natsConnection *nc = cmd_common_start(CMD_HOT, "hot", argc, argv, &o, &rc);
 	if (!nc)
 		return rc;
-	struct hotmerge *m = hotmerge_create(o.top);
 	struct fleet_report rep;
-	struct hot_item *items = calloc(o.top ? o.top : 1, sizeof(*items));
+	struct hot_item *items = NULL;
+	size_t n = 0;
 	rc = 1;
-	if (!m || !items) {
-		fprintf(stderr, "recmesh hot: out of memory\n");
-		goto out;
-	}
-	if (fleet_fetch_hot(nc, o.cluster, o.max_age, o.hot_half_life, o.nats_timeout, 1, m, &rep, err,
-			    sizeof(err)) < 0) {
+	if (fleet_top(nc, o.cluster, o.max_age, o.hot_half_life, o.nats_timeout, o.sample, o.top, &items,
+		      &n, &rep, err, sizeof(err)) < 0) {
 		fprintf(stderr, "recmesh hot: %s\n", err);
 		goto out;
 	}
@@ -92,17 +113,28 @@ int cmd_hot(int argc, char **argv)
 		if (!rep.node[i].used)
 			fprintf(stderr, "recmesh hot: skipped node '%s': %s\n", rep.node[i].node,
 				rep.node[i].why);
+	if (rep.heads && !rep.merge_used)
+		fprintf(stderr, "recmesh hot: not using the fleet's merged list (%s): the merge of %zu "
+			"sampled list(s) of %zu\n", rep.merge_why, rep.used, rep.heads);
 	if (rep.used == 0) {
 		fprintf(stderr, "recmesh hot: no hot list for cluster '%s' (source: %s)\n", o.cluster,
 			fleet_source_name(rep.source));
 		fleet_report_free(&rep);
 		goto out;
 	}
-	size_t n = hotmerge_top(m, items, o.top);
-	if (!o.json)
-		printf("# %zu of %zu names from %zu node list(s), source %s\n", n, hotmerge_count(m),
+	if (!o.json) {
+		printf("# %zu of %zu names from %zu node list(s), source %s\n", n, rep.candidates,
 		       rep.used, fleet_source_name(rep.source));
+		if (rep.merge_used)
+			printf("# the fleet's merged list of node '%s', %.1f s old, checked against %zu "
+			       "sampled of %zu node lists: %zu of its %zu names confirmed (first), it "
+			       "holds %u of their %u hottest names\n",
+			       rep.merge_node, rep.merge_age, rep.used, rep.heads, rep.confirmed,
+			       rep.merge_names, rep.cover, rep.cover_of);
+	}
 	print_lists(&rep, o.hot_interval, o.json);
+	if (o.json && rep.heads)
+		print_merge(&rep);
 	if (!o.json)
 		printf("%-6s %12s %-8s %s\n", "RANK", "SCORE", "QTYPE", "QNAME");
 	for (size_t i = 0; i < n; i++)
@@ -111,7 +143,6 @@ int cmd_hot(int argc, char **argv)
 	rc = 0;
 out:
 	free(items);
-	hotmerge_destroy(m);
 	cmd_common_finish(nc, &o);
 	return rc;
 }

@@ -232,6 +232,7 @@ int cmd_proxy(int argc, char **argv)
 			.rec_socket_dir = o.rec_socket_dir,
 			.intel_file = o.intel_file,
 			.top = o.top,
+			.sample = o.sample,
 			.qps = o.qps,
 			.max_qps = o.max_qps,
 			.nats_timeout = o.nats_timeout,

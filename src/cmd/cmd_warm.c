@@ -77,6 +77,7 @@ int cmd_warm(int argc, char **argv)
 		.half_life = o.hot_half_life,
 		.nats_timeout = o.nats_timeout,
 		.top = o.top,
+		.sample = o.sample,
 		.qps = o.qps,
 		.max_qps = o.max_qps,
 		.concurrency = o.concurrency,

@@ -12,5 +12,6 @@ int cmd_events(int argc, char **argv);
 int cmd_warm(int argc, char **argv);
 int cmd_mirror(int argc, char **argv);
 int cmd_ns(int argc, char **argv);
+int cmd_merge(int argc, char **argv);
 
 #endif

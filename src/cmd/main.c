@@ -18,7 +18,8 @@ static void usage(FILE *out)
 		     "  events   print the traffic events the nodes publish\n"
 		     "  warm     replay the fleet's hottest names into a restarted Recursor\n"
 		     "  mirror   the same as proxy, off-path, fed by the Recursor's protobuf streams\n"
-		     "  ns       print the fleet's authoritative-server table\n\n"
+		     "  ns       print the fleet's authoritative-server table\n"
+		     "  merge    write the fleet's merged hot list (one node at a time, by lease)\n\n"
 		     "'recmesh COMMAND --help' describes each command; see also recmesh(1).\n");
 }
 
@@ -43,6 +44,7 @@ int main(int argc, char **argv)
 		{"warm", cmd_warm, 0},
 		{"mirror", cmd_mirror, 1},
 		{"ns", cmd_ns, 0},
+		{"merge", cmd_merge, 0},
 	};
 	if (argc < 2) {
 		usage(stderr);

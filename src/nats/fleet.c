@@ -10,6 +10,7 @@
 #include "tables/nstable.h"
 
 #include <math.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,6 +39,8 @@ struct fleet_asm {
 	size_t nnodes, budget, bytes;
 	int full_logged;
 	size_t bad_chunks; /* malformed or mismatched chunks, the first FLEET_BAD_LOG_FIRST logged */
+	hotlist_item_cb tap; /* sees every item of every list folded (may be NULL) */
+	void *tap_arg;
 };
 
 /* Malformed chunks or tables logged one by one per read; the rest as a total at the end */
@@ -232,6 +235,7 @@ static int strcmp_nodes(struct fleet_node *a, struct fleet_node *b)
 
 struct fold_ctx {
 	struct hotmerge *merge;
+	struct fleet_asm *a;
 	double sum;   /* the list's scores added up (0: the list gives every name 0) */
 	double decay; /* 2^(-age / half-life), or 1 */
 };
@@ -256,6 +260,8 @@ static void fold_item(const struct hot_item *it, void *arg)
 	if (!(d.score >= 0)) /* NaN: not reachable with finite scores from 0 up, but never merged */
 		d.score = 0;
 	hotmerge_add(f->merge, &d);
+	if (f->a->tap)
+		f->a->tap(it, f->a->tap_arg);
 }
 
 /*
@@ -306,7 +312,7 @@ static void node_fold(struct fleet_asm *a, struct fleet_node *fn, double now, do
 	}
 	double decay = half_life > 0 && age > 0 ? exp2(-age / half_life) : 1.0;
 	/* scores are finite, from 0 to HOTLIST_MAX_SCORE each: the sum is finite (and not negative) */
-	struct fold_ctx f = {merge, isfinite(sum) && sum > 0 ? sum : 0.0, decay};
+	struct fold_ctx f = {merge, a, isfinite(sum) && sum > 0 ? sum : 0.0, decay};
 	fn->sum = f.sum * decay;
 	size_t dups = hotmerge_duplicates(merge);
 	hotmerge_begin_list(merge);
@@ -848,28 +854,410 @@ void fleet_report_free(struct fleet_report *report)
 	report->nodes = 0;
 }
 
+/* ---- reads that do not grow with the fleet: the merged list and a sample ---- */
+
+int fleet_merge_key(char *out, size_t size, const char *cluster, unsigned chunk)
+{
+	int l = chunk ? snprintf(out, size, "%s.%s.%u", cluster, FLEET_MERGE_NAME, chunk)
+		      : snprintf(out, size, "%s.%s", cluster, FLEET_MERGE_NAME);
+	return l < 0 || (size_t)l >= size ? -1 : 0;
+}
+
+/*
+ * The merged list's names, in its order, in the caller's items array, found
+ * by (type, name) through an open-addressing table of indexes into it. Its
+ * size is a power of two at least twice the array's, so it never fills.
+ */
+struct mindex {
+	uint32_t *slot; /* an index into items, plus 1; 0: empty */
+	size_t mask;
+	struct hot_item *items;
+	size_t n;
+	uint16_t *support; /* per name: sampled lists that name it (saturates) */
+};
+
+static uint64_t item_hash(const struct hot_item *it)
+{
+	uint64_t h = 1469598103934665603ull ^ it->qtype;
+	for (unsigned i = 0; i < it->qname_len; i++) {
+		h ^= it->qname[i];
+		h *= 1099511628211ull;
+	}
+	return h ^ (h >> 31);
+}
+
+static int mindex_init(struct mindex *x, struct hot_item *items, size_t cap)
+{
+	size_t slots = 2;
+	while (slots < 2 * cap)
+		slots <<= 1;
+	x->slot = calloc(slots, sizeof(*x->slot));
+	x->support = calloc(cap ? cap : 1, sizeof(*x->support));
+	x->mask = slots - 1;
+	x->items = items;
+	x->n = 0;
+	return x->slot && x->support ? 0 : -1;
+}
+
+static void mindex_free(struct mindex *x)
+{
+	free(x->slot);
+	free(x->support);
+	x->slot = NULL;
+	x->support = NULL;
+}
+
+/*
+ * The index of it among the names; -1 when it is not there. With add, a
+ * missing name is appended as items[n] (the caller keeps n below the
+ * array's size) and -2 returned.
+ */
+static long mindex_find(struct mindex *x, const struct hot_item *it, int add)
+{
+	for (size_t i = (size_t)item_hash(it) & x->mask;; i = (i + 1) & x->mask) {
+		uint32_t v = x->slot[i];
+		if (!v) {
+			if (!add)
+				return -1;
+			x->items[x->n] = *it;
+			x->slot[i] = (uint32_t)++x->n;
+			return -2;
+		}
+		const struct hot_item *o = &x->items[v - 1];
+		if (o->qtype == it->qtype && o->qname_len == it->qname_len &&
+		    !memcmp(o->qname, it->qname, it->qname_len))
+			return (long)(v - 1);
+	}
+}
+
+struct merge_take {
+	struct mindex *x;
+	size_t cap;
+	double decay;
+	size_t repeated;
+};
+
+static void take_merge_item(const struct hot_item *it, void *arg)
+{
+	struct merge_take *t = arg;
+	struct hot_item d = *it;
+	if (t->x->n >= t->cap)
+		return;
+	d.score *= t->decay;
+	if (mindex_find(t->x, &d, 1) >= 0)
+		t->repeated++;
+}
+
+/* A sampled list's item: one more list names it, when the merged list has it */
+static void tap_support(const struct hot_item *it, void *arg)
+{
+	struct mindex *x = arg;
+	long i = mindex_find(x, it, 0);
+	if (i >= 0 && x->support[i] < UINT16_MAX)
+		x->support[i]++;
+}
+
+/*
+ * Reads the merged list into x, at most cap names, in its order; checks it
+ * as a node's list is checked (every chunk's header and items, one
+ * generation, its time), except that its header names the node that wrote
+ * it, and it must be at most FLEET_MERGE_MAX_AGE (and max_age) old.
+ * Returns 0, or -1 with the reason in rep->merge_why.
+ */
+static void set_why(struct fleet_report *rep, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+static void set_why(struct fleet_report *rep, const char *fmt, ...)
+{
+	char buf[1024];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	copy_text(rep->merge_why, sizeof(rep->merge_why), buf);
+}
+
+static int read_merge(struct kvread *r, const char *cluster, double now, double max_age,
+		      double half_life, struct mindex *x, size_t cap, struct fleet_report *rep)
+{
+	char key[NAMES_KEY_MAX], err[320];
+	struct hotlist_header h, hc;
+	double limit = max_age > 0 && max_age < FLEET_MERGE_MAX_AGE ? max_age : FLEET_MERGE_MAX_AGE;
+	int64_t pause = 20;
+
+	for (int t = 1; t <= FLEET_RACE_TRIES; t++) {
+		kvEntry *head = NULL, **ents = NULL;
+		unsigned got = 0;
+		int race = 0;
+		if (fleet_merge_key(key, sizeof(key), cluster, 0) < 0) {
+			set_why(rep, "its key is too long");
+			return -1;
+		}
+		int g = kvread_get(r, key, &head, err, sizeof(err));
+		if (g != 0) {
+			set_why(rep, g == 1 ? "there is none (key '%s')" : "%s",
+				 g == 1 ? key : err);
+			return -1;
+		}
+		const char *data = kvEntry_ValueString(head);
+		size_t len = (size_t)kvEntry_ValueLen(head);
+		int hb = hotlist_parse_header(data, len, &h, err, sizeof(err));
+		if (hb < 0 || h.chunk != 0) {
+			set_why(rep, "key '%s': %s", key, hb < 0 ? err : "holds no chunk 0");
+			kvEntry_Destroy(head);
+			return -1;
+		}
+		double age = now - h.time;
+		snprintf(rep->merge_node, sizeof(rep->merge_node), "%s", h.node);
+		rep->merge_age = age;
+		if (-age > FLEET_MAX_SKEW || age > limit) {
+			if (-age > FLEET_MAX_SKEW)
+				set_why(rep, "written by node '%s' %.0f s in the future", h.node,
+					 -age);
+			else
+				set_why(rep, "stale: written by node '%s' %.1f s ago, the limit is %g s",
+					 h.node, age, limit);
+			kvEntry_Destroy(head);
+			return -1;
+		}
+		if (!(ents = calloc(h.chunks, sizeof(*ents)))) {
+			set_why(rep, "out of memory");
+			kvEntry_Destroy(head);
+			return -1;
+		}
+		ents[got++] = head;
+		size_t held = len + (size_t)h.chunks * FLEET_CHUNK_SLOT;
+		int bad = 0;
+		for (unsigned c = 1; c < h.chunks && held <= FLEET_BYTE_BUDGET && !bad && !race; c++) {
+			kvEntry *e = NULL;
+			fleet_merge_key(key, sizeof(key), cluster, c);
+			g = kvread_get(r, key, &e, err, sizeof(err));
+			if (g != 0) {
+				if (g == 1)
+					race = 1;
+				else
+					bad = (set_why(rep, "%s", err), 1);
+				break;
+			}
+			ents[got++] = e;
+			held += (size_t)kvEntry_ValueLen(e);
+			if (hotlist_parse_header(kvEntry_ValueString(e), (size_t)kvEntry_ValueLen(e), &hc,
+						 err, sizeof(err)) < 0)
+				bad = (set_why(rep, "key '%s': %s", key, err), 1);
+			else if (hc.gen != h.gen || hc.chunks != h.chunks)
+				race = 1;
+			else if (strcmp(hc.node, h.node) != 0 || hc.chunk != c)
+				bad = (set_why(rep, "key '%s' holds chunk %u of node '%s'", key,
+					       hc.chunk, hc.node), 1);
+		}
+		if (!bad && held > FLEET_BYTE_BUDGET)
+			bad = (set_why(rep, "over the byte budget of %u bytes",
+				       (unsigned)FLEET_BYTE_BUDGET), 1);
+		/* all or nothing: every chunk passes before a name is taken */
+		for (unsigned c = 0; !bad && !race && c < got; c++)
+			if (hotlist_parse(kvEntry_ValueString(ents[c]), (size_t)kvEntry_ValueLen(ents[c]),
+					  &hc, NULL, NULL, err, sizeof(err)) < 0)
+				bad = (set_why(rep, "chunk %u rejected: %s", c, err), 1);
+		if (!bad && !race) {
+			struct merge_take take = {x, cap,
+						  half_life > 0 && age > 0 ? exp2(-age / half_life) : 1.0, 0};
+			for (unsigned c = 0; c < got; c++)
+				hotlist_parse(kvEntry_ValueString(ents[c]), (size_t)kvEntry_ValueLen(ents[c]),
+					      &hc, take_merge_item, &take, err, sizeof(err));
+			if (take.repeated)
+				log_warn("the merged list of node '%s': %zu name(s) repeated, counted once",
+					 h.node, take.repeated);
+		}
+		destroy_entries(ents, got);
+		free(ents);
+		if (bad)
+			return -1;
+		if (!race)
+			return 0;
+		sleep_ms(pause);
+		pause *= 2;
+	}
+	set_why(rep, "it changed while read, %d tries", FLEET_RACE_TRIES);
+	return -1;
+}
+
+/*
+ * The sampled read (fleet.h, fleet_top). Returns 1 when it does not apply
+ * (the bucket cannot be listed, or holds at most sample node lists: the
+ * caller reads them all), 0 with items and *n filled, -1 with a reason.
+ */
+static int top_sampled(natsConnection *nc, const char *cluster, double max_age, double half_life,
+		       double timeout, size_t sample, size_t top, size_t cap, struct hot_item *items, size_t *n,
+		       struct fleet_report *rep, char *err, size_t err_size)
+{
+	struct kvread r = {nc, NAMES_HOT_BUCKET, NULL, NULL, (int64_t)(timeout * 1000), 0, 0};
+	natsStatus st = NATS_OK;
+	char **keys = NULL, node[NAMES_MAX], kerr[512];
+	int nk = 0, rc = 1, have;
+	struct mindex x = {0};
+	struct fleet_asm *a = NULL;
+	struct hotmerge *m = NULL;
+	struct hot_item *check = NULL, *more = NULL;
+	size_t tried = 0, k;
+
+	if (kvread_open(&r, &st, kerr, sizeof(kerr)) < 0)
+		return 1;
+	if (kvread_heads(&r, cluster, &keys, &nk, kerr, sizeof(kerr)) < 0 || (size_t)nk <= sample)
+		goto out;
+	rc = -1;
+	if (mindex_init(&x, items, cap) < 0 || !(a = fleet_asm_create(0)) ||
+	    !(m = hotmerge_create(top)) || !(check = calloc(FLEET_MERGE_CHECK, sizeof(*check)))) {
+		snprintf(err, err_size, "out of memory");
+		goto out;
+	}
+	rep->source = FLEET_SOURCE_KV;
+	rep->heads = (size_t)nk;
+	have = read_merge(&r, cluster, clock_unix(), max_age, half_life, &x, cap, rep) == 0;
+	/* the sample: node lists in random order, until sample of them are used, at most 4 * sample read */
+	for (int i = nk - 1; i > 0; i--) {
+		int j = (int)arc4random_uniform((uint32_t)i + 1);
+		char *t = keys[i];
+		keys[i] = keys[j];
+		keys[j] = t;
+	}
+	a->tap = have ? tap_support : NULL;
+	a->tap_arg = &x;
+	for (int i = 0; i < nk && hotmerge_lists(m) < sample && tried < 4 * sample; i++) {
+		if (!names_key_node(keys[i], cluster, node))
+			continue;
+		tried++;
+		read_node(&r, a, cluster, node, keys[i]);
+		fleet_asm_fold(a, clock_unix(), max_age, half_life, m);
+	}
+	fleet_asm_finish(a, clock_unix(), max_age, half_life, m, rep);
+	k = hotmerge_top(m, check, FLEET_MERGE_CHECK);
+	if (have && x.n == 0) {
+		snprintf(rep->merge_why, sizeof(rep->merge_why), "it holds no names");
+		have = 0;
+	}
+	if (have && rep->used == 0) {
+		snprintf(rep->merge_why, sizeof(rep->merge_why),
+			 "no sampled node list could be read to check it against (%zu tried)", tried);
+		have = 0;
+	}
+	if (have) {
+		for (size_t i = 0; i < k; i++)
+			if (mindex_find(&x, &check[i], 0) >= 0)
+				rep->cover++;
+		rep->cover_of = (unsigned)k;
+		if (rep->cover * 100 < FLEET_MERGE_MIN_COVER * k) {
+			snprintf(rep->merge_why, sizeof(rep->merge_why),
+				 "it holds %u of the %zu hottest names of the %zu sampled list(s), fewer "
+				 "than %d %%",
+				 rep->cover, k, rep->used, FLEET_MERGE_MIN_COVER);
+			have = 0;
+		}
+	}
+	if (!have) {
+		if (rep->merge_node[0] || strncmp(rep->merge_why, "there is none", 13) != 0)
+			log_warn("not using the fleet's merged list%s%s%s: %s; using the merge of %zu "
+				 "sampled list(s) of %d",
+				 rep->merge_node[0] ? " of node '" : "", rep->merge_node,
+				 rep->merge_node[0] ? "'" : "", rep->merge_why, rep->used, nk);
+		else
+			log_info("no merged list in the bucket: using the merge of %zu sampled list(s) of %d",
+				 rep->used, nk);
+		*n = hotmerge_top(m, items, top);
+		rep->candidates = hotmerge_count(m);
+		rc = 0;
+		goto out;
+	}
+	/* a merged list shorter than top: filled up with the sample's names it lacks */
+	size_t names = x.n < top ? x.n : top;
+	if (names < top && (more = calloc(top, sizeof(*more)))) {
+		size_t km = hotmerge_top(m, more, top);
+		for (size_t i = 0; i < km && x.n < top; i++)
+			if (mindex_find(&x, &more[i], 1) == -2)
+				rep->filled++;
+		free(more);
+		more = NULL;
+	}
+	hotmerge_destroy(m);
+	m = NULL;
+	/* names a sampled list confirms first, then the others, each in the merged list's order */
+	size_t unconfirmed = 0, w = 0;
+	for (size_t i = 0; i < names; i++)
+		unconfirmed += x.support[i] == 0;
+	if (unconfirmed && unconfirmed < names) {
+		if (!(more = calloc(unconfirmed, sizeof(*more)))) {
+			snprintf(err, err_size, "out of memory");
+			goto out;
+		}
+		size_t u = 0;
+		for (size_t i = 0; i < names; i++) {
+			if (x.support[i])
+				items[w++] = items[i];
+			else
+				more[u++] = items[i];
+		}
+		memcpy(items + w, more, u * sizeof(*more));
+	}
+	rep->merge_used = 1;
+	rep->merge_names = names;
+	rep->confirmed = names - unconfirmed;
+	rep->candidates = x.n;
+	*n = names + rep->filled;
+	log_info("using the fleet's merged list of node '%s' (%.1f s old, %zu names, %zu of them "
+		 "named by %zu sampled list(s) of %d too; it holds %u of their %u hottest names)",
+		 rep->merge_node, rep->merge_age, names, rep->confirmed, rep->used, nk, rep->cover,
+		 rep->cover_of);
+	rc = 0;
+out:
+	free(more);
+	free(check);
+	hotmerge_destroy(m);
+	fleet_asm_destroy(a);
+	mindex_free(&x);
+	keys_free(keys, nk);
+	kvread_close(&r);
+	return rc;
+}
+
 int fleet_top(natsConnection *nc, const char *cluster, double max_age, double half_life,
-	      double timeout, size_t top, struct hot_item **items, size_t *n,
+	      double timeout, size_t sample, size_t top, struct hot_item **items, size_t *n,
 	      struct fleet_report *report, char *err, size_t err_size)
 {
 	struct hotmerge *m = NULL;
 	int rc = -1;
+	/* a sampled read takes at least FLEET_MERGE_MIN_READ of the merged list's names, to check it */
+	size_t cap = sample > 0 && top < FLEET_MERGE_MIN_READ ? FLEET_MERGE_MIN_READ : top;
 
 	*items = NULL;
 	*n = 0;
 	memset(report, 0, sizeof(*report));
-	if (!(m = hotmerge_create(top)) || !(*items = calloc(top ? top : 1, sizeof(**items)))) {
+	if (!(*items = calloc(cap ? cap : 1, sizeof(**items)))) {
+		snprintf(err, err_size, "out of memory");
+		goto out;
+	}
+	if (sample > 0 && top > 0) {
+		if (timeout <= 0)
+			timeout = FLEET_DEFAULT_TIMEOUT;
+		int s = top_sampled(nc, cluster, max_age, half_life, timeout, sample, top, cap, *items, n,
+				    report, err, err_size);
+		if (s <= 0) {
+			rc = s;
+			goto out;
+		}
+		memset(report, 0, sizeof(*report));
+	}
+	if (!(m = hotmerge_create(top))) {
 		snprintf(err, err_size, "out of memory");
 		goto out;
 	}
 	if (fleet_fetch_hot(nc, cluster, max_age, half_life, timeout, 1, m, report, err, err_size) < 0)
 		goto out;
 	*n = hotmerge_top(m, *items, top);
+	report->candidates = hotmerge_count(m);
 	rc = 0;
 out:
 	if (rc < 0) {
 		free(*items);
 		*items = NULL;
+		*n = 0;
 	}
 	hotmerge_destroy(m);
 	return rc;

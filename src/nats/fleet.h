@@ -34,6 +34,22 @@ enum fleet_source { FLEET_SOURCE_KV = 1, FLEET_SOURCE_REQUEST = 2 };
  * like the list; the merge adds up what the lists give a name.
  */
 #define FLEET_MAX_SHARE 5.0
+/*
+ * The fleet's merged list (doc/nats.md, "The merged list"): `recmesh merge`
+ * writes it under <cluster>.=merge (and <cluster>.=merge.<i>), holding the
+ * lease <cluster>.=lease. A reader that finds more than its sample of node
+ * lists reads the merge and FLEET_DEFAULT_SAMPLE node lists chosen at
+ * random, checks the one against the others, and reads no more.
+ */
+#define FLEET_MERGE_NAME "=merge"
+#define FLEET_LEASE_NAME "=lease"
+#define FLEET_DEFAULT_SAMPLE 16   /* --sample's default */
+#define FLEET_MAX_SAMPLE 256      /* --sample's maximum */
+#define FLEET_MERGE_MAX_AGE 900.0 /* a merge older than this is not used */
+#define FLEET_MERGE_CHECK 100     /* the sample's hottest names the merge is checked against */
+#define FLEET_MERGE_MIN_COVER 50  /* ... of which it must hold this many percent */
+#define FLEET_MERGE_MIN_READ 5000 /* names of the merged list read at least, --top fewer or not */
+#define FLEET_MERGE_MAX_TOP 200000 /* recmesh merge --top at most */
 
 struct fleet_node_report {
 	char node[64];
@@ -50,6 +66,17 @@ struct fleet_report {
 	struct fleet_node_report *node; /* malloc'd array of nodes entries */
 	char fallback[256];             /* with source request: why the bucket did not serve */
 	size_t candidates_peak;         /* the merge's candidates held at most */
+	size_t candidates;              /* fleet_top: the names it chose from */
+	/* a sampled read (fleet_top with sample > 0 and more node lists than that): */
+	size_t heads;      /* node lists in the bucket (0: every list was read) */
+	int merge_used;    /* the order is the fleet's merged list's */
+	char merge_node[64]; /* who wrote it */
+	double merge_age;
+	size_t merge_names;  /* names taken from it */
+	size_t confirmed;    /* of those, named by a sampled list too (replayed first) */
+	size_t filled;       /* names added from the sample's merge after the merged list's */
+	unsigned cover, cover_of; /* of the sample's cover_of hottest names, the merge holds cover */
+	char merge_why[256]; /* why the merged list was not used */
 };
 
 /*
@@ -72,10 +99,22 @@ const char *fleet_source_name(enum fleet_source s);
  * items, merged, in *items (malloc'd, *n of them; free with free()). The
  * report says which source and lists were used. Returns 0 (also when no
  * list exists: then *n is 0 and report->used 0), or -1 with a reason.
+ *
+ * With sample > 0 and more than sample node lists in the bucket, the read
+ * does not grow with the fleet (doc/nats.md, "Reads that do not grow with
+ * the fleet"): it reads the fleet's merged list and sample node lists
+ * chosen at random. The merged list is used when it is fresh, valid and
+ * holds at least FLEET_MERGE_MIN_COVER % of the sample's FLEET_MERGE_CHECK
+ * hottest names; its names that a sampled list names come first, then the
+ * others, in its order, then the sample's names it lacks up to top.
+ * Otherwise the sample's merge is returned, and report->merge_why says why.
  */
 int fleet_top(natsConnection *nc, const char *cluster, double max_age, double half_life,
-	      double timeout, size_t top, struct hot_item **items, size_t *n,
+	      double timeout, size_t sample, size_t top, struct hot_item **items, size_t *n,
 	      struct fleet_report *report, char *err, size_t err_size);
+
+/* The keys of the merged list: <cluster>.=merge (chunk 0), <cluster>.=merge.<i> */
+int fleet_merge_key(char *out, size_t size, const char *cluster, unsigned chunk);
 
 /*
  * Fetches every node's authoritative-server table for cluster from the KV

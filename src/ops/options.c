@@ -4,6 +4,7 @@
 #include "ops/options.h"
 
 #include "base/readfile.h"
+#include "nats/fleet.h"
 #include "nats/intel.h"
 #include "nats/natsconn.h"
 #include "net/acl.h"
@@ -37,7 +38,7 @@ struct opt_def {
 };
 
 #define OFF(f) offsetof(struct rm_options, f)
-#define ALL (CMD_PROXY | CMD_HOT | CMD_EVENTS | CMD_WARM | CMD_MIRROR | CMD_NS)
+#define ALL (CMD_PROXY | CMD_HOT | CMD_EVENTS | CMD_WARM | CMD_MIRROR | CMD_NS | CMD_MERGE)
 #define NODE_CMDS (CMD_PROXY | CMD_MIRROR)
 #define CMD_NODE_AND_NS (CMD_PROXY | CMD_MIRROR | CMD_NS)
 
@@ -66,6 +67,8 @@ static const struct opt_def defs[] = {
 	 "the fleet's name (letters, digits, '-', '_')"},
 	{"node", 0, OPT_STR, OFF(node), NODE_CMDS, "NAME", NULL,
 	 "this node's name (letters, digits, '-', '_'); default: the host name"},
+	{"node", 0, OPT_STR, OFF(node), CMD_MERGE, "NAME", NULL,
+	 "the name the merged list and the lease are written as (default: the host name)"},
 	{"node", 0, OPT_STR, OFF(node), CMD_EVENTS, "NAME", NULL,
 	 "only this node's events (default: every node of the cluster)"},
 	{"listen", 'l', OPT_LIST, OFF(listen), CMD_PROXY, "ADDR:PORT", NULL,
@@ -94,7 +97,7 @@ static const struct opt_def defs[] = {
 	{"hot-interval", 0, OPT_DOUBLE, OFF(hot_interval), NODE_CMDS | CMD_HOT, "SECONDS", "30",
 	 "how often the hot list is written to NATS (recmesh hot: the nodes' setting; a list "
 	 "not rewritten for 3 of them is stale)"},
-	{"hot-half-life", 0, OPT_DOUBLE, OFF(hot_half_life), CMD_HOT | CMD_WARM, "SECONDS", "1800",
+	{"hot-half-life", 0, OPT_DOUBLE, OFF(hot_half_life), CMD_HOT | CMD_WARM | CMD_MERGE, "SECONDS", "1800",
 	 "decay each node's list from its time to now with this half-life (the nodes' --hot-half-life; 0: no decay)"},
 	{"hot-half-life", 0, OPT_DOUBLE, OFF(hot_half_life), NODE_CMDS, "SECONDS", "1800",
 	 "a query's weight in the hot table halves after this long"},
@@ -151,8 +154,15 @@ static const struct opt_def defs[] = {
 	{"target", 't', OPT_STR, OFF(target), CMD_WARM, "ADDR:PORT", NULL,
 	 "the restarted Recursor to warm up"},
 	{"top", 'n', OPT_UINT, OFF(top), CMD_HOT, "N", "100", "print the N hottest names"},
+	{"top", 'n', OPT_UINT, OFF(top), CMD_MERGE, "N", "50000",
+	 "write the N hottest names of the fleet (1 to 200000)"},
+	{"lease", 0, OPT_DOUBLE, OFF(lease), CMD_MERGE, "SECONDS", "600",
+	 "hold the merge lease this long: no other node merges meanwhile (10 to 86400)"},
 	{"top", 'n', OPT_UINT, OFF(top), CMD_WARM | CMD_PROXY, "N", "50000",
 	 "replay the N hottest names of the fleet"},
+	{"sample", 0, OPT_UINT, OFF(sample), CMD_HOT | CMD_WARM | CMD_PROXY, "N", "16",
+	 "with more than N node lists in the bucket, read the fleet's merged list and N of the lists "
+	 "chosen at random, not every list (0: read every list; at most 256)"},
 	{"qps", 0, OPT_UINT, OFF(qps), CMD_WARM | CMD_PROXY, "N", "1000",
 	 "warm-up queries per second to start with (see --max-qps)"},
 	{"max-qps", 0, OPT_UINT, OFF(max_qps), CMD_WARM | CMD_PROXY, "N", "5000",
@@ -163,9 +173,9 @@ static const struct opt_def defs[] = {
 	 "give up on a warm-up answer after this long (at most 3600)"},
 	{"wait-timeout", 0, OPT_DOUBLE, OFF(wait_timeout), CMD_WARM | CMD_PROXY, "SECONDS", "60",
 	 "wait this long at most for the target to answer before replaying (at most 3600)"},
-	{"max-age", 0, OPT_DOUBLE, OFF(max_age), CMD_HOT | CMD_WARM | CMD_NODE_AND_NS, "SECONDS", "86400",
+	{"max-age", 0, OPT_DOUBLE, OFF(max_age), CMD_HOT | CMD_WARM | CMD_MERGE | CMD_NODE_AND_NS, "SECONDS", "86400",
 	 "skip node lists older than this (0: no limit)"},
-	{"nats-timeout", 0, OPT_DOUBLE, OFF(nats_timeout), CMD_HOT | CMD_WARM | CMD_PROXY | CMD_NS,
+	{"nats-timeout", 0, OPT_DOUBLE, OFF(nats_timeout), CMD_HOT | CMD_WARM | CMD_PROXY | CMD_NS | CMD_MERGE,
 	 "SECONDS", "5",
 	 "try KV bucket reads again for up to this long before asking the running nodes "
 	 "(0.1 to 300)"},
@@ -173,7 +183,7 @@ static const struct opt_def defs[] = {
 	 "exit after N events (0: run until interrupted)"},
 	{"timeout", 0, OPT_DOUBLE, OFF(timeout), CMD_EVENTS, "SECONDS", "0",
 	 "exit with status 1 when no event came for this long (0: wait forever)"},
-	{"json", 0, OPT_FLAG, OFF(json), CMD_HOT | CMD_EVENTS | CMD_WARM | CMD_NS, NULL, NULL,
+	{"json", 0, OPT_FLAG, OFF(json), CMD_HOT | CMD_EVENTS | CMD_WARM | CMD_NS | CMD_MERGE, NULL, NULL,
 	 "print JSON (one object per line)"},
 	{"verbose", 'v', OPT_FLAG, OFF(verbose), ALL, NULL, NULL, "log debug messages"},
 	{"quiet", 'q', OPT_FLAG, OFF(quiet), ALL, NULL, NULL, "log warnings and errors only"},
@@ -194,6 +204,8 @@ static const struct {
 	 "Take the Recursor's protobuf streams off-path; publish events, hot list and NS table."},
 	{CMD_NS, "ns", "--cluster NAME [--json] [OPTIONS]",
 	 "Print the fleet's merged authoritative-server table."},
+	{CMD_MERGE, "merge", "--cluster NAME [--node NAME] [--top N] [--lease SECONDS] [OPTIONS]",
+	 "Merge every node's hot list into the fleet's merged list, one node at a time."},
 	{CMD_WARM, "warm", "--target ADDR:PORT --cluster NAME [--top N] [--qps N] [--concurrency N] [OPTIONS]",
 	 "Replay the fleet's hottest names into a restarted Recursor, paced and bounded."},
 };
@@ -542,10 +554,11 @@ static const struct {
 	double min, max;
 	int zero_ok; /* 0 means "off" or "no limit" */
 } bounds[] = {
-	{"max-age", CMD_HOT | CMD_WARM | CMD_NODE_AND_NS, OFF(max_age), 0, OPTIONS_TEN_YEARS, 1},
+	{"max-age", CMD_HOT | CMD_WARM | CMD_MERGE | CMD_NODE_AND_NS, OFF(max_age), 0, OPTIONS_TEN_YEARS, 1},
+	{"lease", CMD_MERGE, OFF(lease), 10, 86400, 0},
 	{"hot-interval", NODE_CMDS | CMD_HOT, OFF(hot_interval), 0.1, 86400, 0},
 	{"hot-half-life", NODE_CMDS, OFF(hot_half_life), 0.001, OPTIONS_TEN_YEARS, 0},
-	{"hot-half-life", CMD_HOT | CMD_WARM, OFF(hot_half_life), 0, OPTIONS_TEN_YEARS, 1},
+	{"hot-half-life", CMD_HOT | CMD_WARM | CMD_MERGE, OFF(hot_half_life), 0, OPTIONS_TEN_YEARS, 1},
 	{"upstream-timeout", CMD_PROXY, OFF(upstream_timeout), 0.001, 3600, 0},
 	{"stats-interval", NODE_CMDS, OFF(stats_interval), 0.1, 86400, 1},
 	{"timeout", CMD_EVENTS, OFF(timeout), 0, OPTIONS_TEN_YEARS, 1},
@@ -758,10 +771,19 @@ int options_parse(enum rm_command cmd, int argc, char **argv, struct rm_options 
 		if ((d->commands & cmd) && d->def && d->type == OPT_LIST && !*list_count(o, d) &&
 		    set_opt(o, d, d->def, "default") < 0)
 			return -1;
-	if ((cmd & (CMD_HOT | CMD_WARM | CMD_PROXY | CMD_NS)) &&
+	if ((cmd & (CMD_HOT | CMD_WARM | CMD_PROXY | CMD_NS | CMD_MERGE)) &&
 	    (o->nats_timeout < OPTIONS_NATS_TIMEOUT_MIN || o->nats_timeout > OPTIONS_NATS_TIMEOUT_MAX)) {
 		fprintf(ERRF, "recmesh: --nats-timeout must be from %g to %g seconds, not %g\n",
 			OPTIONS_NATS_TIMEOUT_MIN, OPTIONS_NATS_TIMEOUT_MAX, o->nats_timeout);
+		return -1;
+	}
+	if (cmd == CMD_MERGE && (o->top < 1 || o->top > FLEET_MERGE_MAX_TOP)) {
+		fprintf(ERRF, "recmesh: --top must be from 1 to %d, not %u\n", FLEET_MERGE_MAX_TOP, o->top);
+		return -1;
+	}
+	if ((cmd & (CMD_HOT | CMD_WARM | CMD_PROXY)) && o->sample > FLEET_MAX_SAMPLE) {
+		fprintf(ERRF, "recmesh: --sample must be from 0 to %d, not %u\n", FLEET_MAX_SAMPLE,
+			o->sample);
 		return -1;
 	}
 	if (cmd & (NODE_CMDS | CMD_WARM)) {

@@ -30,6 +30,7 @@ enum rm_command {
 	CMD_WARM = 1 << 3,
 	CMD_MIRROR = 1 << 4,
 	CMD_NS = 1 << 5,
+	CMD_MERGE = 1 << 6,
 };
 
 struct rm_options {
@@ -71,6 +72,8 @@ struct rm_options {
 	double stats_interval;
 	/* hot, events */
 	unsigned top;
+	unsigned sample;
+	double lease; /* recmesh merge --lease */ /* --sample: node lists read beside the merged list (fleet.h) */
 	int json;
 	double max_age;
 	double nats_timeout; /* hot, warm, proxy, ns: KV reads tried again this long */

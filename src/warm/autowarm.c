@@ -66,6 +66,7 @@ static void run_warm(struct autowarm *a, const char *why)
 		.max_age = a->cfg.max_age,
 		.half_life = a->cfg.half_life,
 		.top = a->cfg.top,
+		.sample = a->cfg.sample,
 		.qps = a->cfg.qps,
 		.max_qps = a->cfg.max_qps,
 		.concurrency = a->cfg.concurrency,

@@ -27,6 +27,7 @@ struct autowarm_config {
 	const char *rec_socket_dir; /* may be NULL */
 	const char *intel_file;     /* the node's --intel-file: written before each replay; may be NULL */
 	unsigned top, qps, max_qps, concurrency;
+	unsigned sample; /* node lists read beside the merged list (fleet_top) */
 	double max_age, query_timeout, wait_timeout;
 	double nats_timeout; /* KV reads tried again for this long (0: the default) */
 	double half_life; /* decay each node's list to now with it (0: not) */

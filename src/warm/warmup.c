@@ -70,6 +70,17 @@ static int write_intel(natsConnection *nc, const struct warmup_config *cfg, stru
 	return 1;
 }
 
+/* What the connection has read so far, in bytes */
+static uint64_t in_bytes(natsConnection *nc)
+{
+	natsStatistics *st = NULL;
+	uint64_t msgs = 0, bytes = 0;
+	if (natsStatistics_Create(&st) == NATS_OK && natsConnection_GetStats(nc, st) == NATS_OK)
+		natsStatistics_GetCounts(st, &msgs, &bytes, NULL, NULL, NULL);
+	natsStatistics_Destroy(st);
+	return bytes;
+}
+
 int warmup_run(const struct warmup_config *cfg, struct warmup_result *res, char *err, size_t err_size)
 {
 	struct warmup_result r;
@@ -79,15 +90,31 @@ int warmup_run(const struct warmup_config *cfg, struct warmup_result *res, char 
 	natsConnection *nc = NULL;
 	int rc = -1;
 
+	double t0 = clock_mono();
 	memset(&r, 0, sizeof(r));
 	memset(&rep, 0, sizeof(rep));
 	/* one connection for the hot lists and the intelligence */
 	if (!(nc = natsconn_open(cfg->nats_url, cfg->nats_name, 0, 3000, err, err_size)))
 		goto out;
-	if (fleet_top(nc, cfg->cluster, cfg->max_age, cfg->half_life, cfg->nats_timeout, cfg->top,
-		      &items, &n, &rep, err, err_size) < 0)
+	if (fleet_top(nc, cfg->cluster, cfg->max_age, cfg->half_life, cfg->nats_timeout, cfg->sample,
+		      cfg->top, &items, &n, &rep, err, err_size) < 0)
 		goto out;
+	r.fetch_seconds = clock_mono() - t0;
+	r.nats_bytes = in_bytes(nc);
 	r.source = fleet_source_name(rep.source);
+	r.heads = rep.heads;
+	r.merge_used = rep.merge_used;
+	snprintf(r.merge_node, sizeof(r.merge_node), "%s", rep.merge_node);
+	snprintf(r.merge_why, sizeof(r.merge_why), "%s", rep.merge_why);
+	if (rep.merge_used)
+		say(cfg, LOG_LVL_INFO,
+		    "the fleet's merged list of node '%s' (%.0f s old): %zu names, %zu of them named by "
+		    "%zu sampled list(s) of %zu too, replayed first%s",
+		    rep.merge_node, rep.merge_age, rep.merge_names, rep.confirmed, rep.used, rep.heads,
+		    rep.filled ? "; the rest filled up from the sample" : "");
+	else if (rep.heads)
+		say(cfg, LOG_LVL_WARN, "not using the fleet's merged list (%s): the merge of %zu sampled "
+		    "list(s) of %zu", rep.merge_why, rep.used, rep.heads);
 	if (rep.source == FLEET_SOURCE_REQUEST) {
 		snprintf(r.fallback, sizeof(r.fallback), "%s", rep.fallback);
 		say(cfg, LOG_LVL_WARN, "the bucket did not serve (%s): asked the running nodes",
@@ -155,6 +182,7 @@ int warmup_run(const struct warmup_config *cfg, struct warmup_result *res, char 
 		.warmed = cfg->warmed,
 	};
 	struct replay_result rr;
+	r.first_seconds = clock_mono() - t0;
 	if (replay_run(&rc_cfg, items, n, &rr, err, err_size) < 0)
 		goto out;
 	r.sent = rr.sent;
@@ -220,6 +248,14 @@ void warmup_summary_text(const struct warmup_result *r, const char *target, cons
 	add(buf, size, &len, "warm-up of '%s'%s: %zu names from %zu node list(s) (source %s) in %.1f s, %.0f answers/s",
 	    target, r->stopped ? " (stopped early)" : "", r->names, r->lists, r->source ? r->source : "-",
 	    r->seconds, answer_rate(r));
+	if (r->heads && r->merge_used)
+		add(buf, size, &len, "%sthe fleet's merged list of node '%s', checked against %zu of %zu "
+		    "node lists", sep, r->merge_node, r->lists, r->heads);
+	else if (r->heads)
+		add(buf, size, &len, "%s%zu of %zu node lists sampled, no merged list used (%s)", sep,
+		    r->lists, r->heads, r->merge_why);
+	add(buf, size, &len, "%slists read in %.2f s (%.1f MB from NATS); the replay began %.2f s after the start",
+	    sep, r->fetch_seconds, (double)r->nats_bytes / 1048576.0, r->first_seconds);
 	add(buf, size, &len, "%sanswered %zu:", sep, r->answered);
 	for (int i = 0; i < 16; i++)
 		if (r->rcodes[i])
@@ -290,6 +326,13 @@ int warmup_print(const struct warmup_result *r, const char *target, int json, FI
 	}
 	json_arr_end(&j);
 	json_kbool(&j, "intel_written", r->intel_written);
+	json_ku64(&j, "heads", r->heads);
+	json_kbool(&j, "merge_used", r->merge_used);
+	json_kstr(&j, "merge_node", r->merge_node);
+	json_kstr(&j, "merge_why", r->merge_why);
+	json_ku64(&j, "nats_bytes", r->nats_bytes);
+	json_knum(&j, "fetch_seconds", r->fetch_seconds, 3);
+	json_knum(&j, "first_query_seconds", r->first_seconds, 3);
 	json_obj_end(&j);
 	int rc = json_print(&j, out);
 	free(buf);

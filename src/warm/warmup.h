@@ -37,6 +37,7 @@ struct warmup_config {
 	double max_age, half_life;
 	double nats_timeout; /* KV reads tried again for this long (0: FLEET_DEFAULT_TIMEOUT) */
 	unsigned top, qps, max_qps, concurrency;
+	unsigned sample; /* node lists read beside the merged list (fleet_top; 0: every list) */
 	double query_timeout, wait_timeout, intel_wait;
 	int progress;      /* the replay's progress bar on stderr */
 	atomic_int *stop;  /* may be NULL */
@@ -55,6 +56,13 @@ struct warmup_result {
 	const char *source; /* "kv" or "request" (static) */
 	char fallback[256]; /* with "request": why the bucket did not serve */
 	size_t lists;       /* node lists merged */
+	size_t heads;       /* node lists in the bucket, when a sample of them was read (else 0) */
+	int merge_used;     /* the fleet's merged list gave the order */
+	char merge_node[64];
+	char merge_why[256]; /* with heads and no merge_used: why the merged list was not used */
+	uint64_t nats_bytes; /* bytes read from NATS for the hot lists */
+	double fetch_seconds; /* from the start until the lists were in hand */
+	double first_seconds; /* from the start until the replay began */
 	size_t names;       /* entries replayed (or to replay) */
 	size_t sent, answered, timeouts, send_errors;
 	size_t rcodes[16]; /* answers by RCODE, above 15 in [15] */
