@@ -681,6 +681,18 @@ rm_rec_stat() {
 # A test's checks: rm_ok MSG counts and prints a passed check; rm_fail MSG
 # prints the failure and the tally and exits 1 (the EXIT trap shows the logs).
 RM_PASSED=0
+# rm_hot_bucket PORT: the KV bucket recmesh_hot on the nats-server on 127.0.0.1:PORT, made
+# as the first node of a fleet makes it: a mirror of cluster "setup" starts, writes its
+# (empty) hot list and is stopped
+rm_hot_bucket() {
+    rm_spawn hot-bucket "$RECMESH" mirror --protobuf-listen "127.0.0.1:$(rm_free_port)" \
+        --nats "nats://127.0.0.1:${1:?rm_hot_bucket PORT}" --cluster setup --node m1 \
+        --hot-interval 0.3 --stats-interval 0 -v
+    rm_wait_until 20 grep -q 'hot list written' "$RM_TMP/hot-bucket.log" \
+        || rm_fail "the mirror wrote no hot list: $(tail -5 "$RM_TMP/hot-bucket.log")"
+    rm_stop hot-bucket
+}
+
 # rm_nats_pub PORT SUBJECT FORMAT: publishes the bytes of printf FORMAT on SUBJECT through
 # the nats-server on 127.0.0.1:PORT, speaking the NATS protocol itself (no client needed),
 # and returns once the server has answered a PING after it.

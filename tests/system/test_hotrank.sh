@@ -33,11 +33,7 @@ NATS_PORT=$(rm_free_port)
 rm_start_nats nats "$NATS_PORT"
 NATS=nats://127.0.0.1:$NATS_PORT
 
-# a node of another cluster creates the bucket, as the first node of a fleet does
-rm_spawn mirror "$RECMESH" mirror --protobuf-listen "127.0.0.1:$(rm_free_port)" --nats "$NATS" \
-    --cluster setup --node m1 --hot-interval 0.3 --stats-interval 0 -v
-rm_wait_until 20 grep -q 'hot list written' "$RM_TMP/mirror.log" \
-    || fail "the mirror wrote no hot list: $(tail -5 "$RM_TMP/mirror.log")"
+rm_hot_bucket "$NATS_PORT"
 
 echo "== five honest lists (1600 names each) and two hostile ones into recmesh_hot"
 # one file per list: its key, then its text (one chunk)

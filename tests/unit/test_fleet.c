@@ -6,7 +6,9 @@
 #include <cmocka.h>
 
 #include "dns/dnsmsg.h"
+#include "base/names.h"
 #include "nats/fleet.h"
+#include "nats/merge.h"
 #include "tables/hotlist.h"
 
 #include <math.h>
@@ -684,6 +686,65 @@ static void test_node_limit_and_fold(void **state)
 	fleet_asm_destroy(as);
 }
 
+/* The merge lease's text (doc/nats.md, "The merged list"): what is written reads back; anything else is not a lease */
+static void test_lease_text(void **state)
+{
+	(void)state;
+	char buf[160], node[64];
+	double until = -1;
+	int l = merge_lease_format(buf, sizeof(buf), "m1", 1700000600.25);
+	assert_true(l > 0);
+	assert_string_equal(buf, "#recmesh-lease 1 node=m1 until=1700000600.250\n");
+	assert_int_equal(merge_lease_parse(buf, (size_t)l, node, &until), 0);
+	assert_string_equal(node, "m1");
+	assert_true(fabs(until - 1700000600.25) < 1e-6);
+	/* without the line feed too */
+	assert_int_equal(merge_lease_parse("#recmesh-lease 1 node=a_b-9 until=5", 35, node, &until), 0);
+	assert_string_equal(node, "a_b-9");
+	static const char *bad[] = {
+		"",
+		"#recmesh-lease 2 node=m1 until=5\n",   /* another version */
+		"#recmesh-hot 1 node=m1 until=5\n",     /* another magic */
+		"#recmesh-lease 1 node=m1\n",           /* no time */
+		"#recmesh-lease 1 node= until=5\n",     /* no node */
+		"#recmesh-lease 1 node=m.1 until=5\n",  /* a dot */
+		"#recmesh-lease 1 node=m1 until=5 x\n", /* more after it */
+		"#recmesh-lease 1 node=m1 until=5\n\n",
+		"#recmesh-lease 1 node=m1 until=inf\n",
+		"#recmesh-lease 1 node=m1 until=nan\n",
+		"#recmesh-lease 1 node=m1 until=-5\n",
+		"#recmesh-lease 1 node=m1 until=1e999\n",
+		"#recmesh-lease 1 node=m1 until=\n",
+		"#recmesh-lease 1 node=m1 until=5x\n",
+		"#recmesh-lease 1 node=aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa until=5\n",
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		if (merge_lease_parse(bad[i], strlen(bad[i]), node, &until) == 0)
+			fail_msg("taken as a lease: '%s'", bad[i]);
+	}
+	/* a NUL byte inside, and more than a lease can be */
+	assert_int_equal(merge_lease_parse("#recmesh-lease 1 node=m1\0until=5\n", 33, node, &until), -1);
+	char big[400];
+	memset(big, 'a', sizeof(big));
+	assert_int_equal(merge_lease_parse(big, sizeof(big), node, &until), -1);
+	assert_int_equal(merge_lease_parse(NULL, 10, node, &until), -1);
+}
+
+/* The merged list's keys are no node's: a reader never takes them for a node list's head */
+static void test_merge_keys(void **state)
+{
+	(void)state;
+	char key[NAMES_KEY_MAX];
+	assert_int_equal(fleet_merge_key(key, sizeof(key), "prod", 0), 0);
+	assert_string_equal(key, "prod.=merge");
+	assert_int_equal(names_key_node(key, "prod", NULL), 0);
+	assert_int_equal(fleet_merge_key(key, sizeof(key), "prod", 3), 0);
+	assert_string_equal(key, "prod.=merge.3");
+	assert_int_equal(names_key_node(key, "prod", NULL), 0);
+	assert_int_equal(names_key_node("prod." FLEET_LEASE_NAME, "prod", NULL), 0);
+	assert_int_equal(fleet_merge_key(key, 8, "prod", 0), -1); /* does not fit */
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -706,6 +767,8 @@ int main(void)
 		cmocka_unit_test(test_bad_chunks_log_bounded),
 		cmocka_unit_test(test_bounded_candidates),
 		cmocka_unit_test(test_node_limit_and_fold),
+		cmocka_unit_test(test_lease_text),
+		cmocka_unit_test(test_merge_keys),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
