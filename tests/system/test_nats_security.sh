@@ -38,9 +38,10 @@ cp "$SRCDIR/contrib/nats-server-recmesh-permissions.conf" "$D/"
 
 # Secrets: random, so that finding one anywhere means it leaked
 secret() { head -c 24 /dev/urandom | base64 | tr -d '/+='; }
-NODE_PW=$(secret) READER_PW=$(secret) TOKEN=$(secret)
+NODE_PW=$(secret) READER_PW=$(secret) MERGER_PW=$(secret) TOKEN=$(secret)
 umask 077
 echo "$NODE_PW" >"$D/node.pw"
+echo "$MERGER_PW" >"$D/merger.pw"
 echo "$READER_PW" >"$D/reader.pw"
 echo "wrong-$(secret)" >"$D/wrong.pw"
 echo "$TOKEN" >"$D/token"
@@ -82,6 +83,7 @@ server_conf() {
         echo '  {user: "CN=rec2", permissions: $RECMESH_NODE_REC2}'
         echo '  {user: "CN=rec3", permissions: $RECMESH_NODE_REC3}'
         echo '  {user: "CN=reader", permissions: $RECMESH_READER}'
+        echo '  {user: "CN=merger", permissions: $RECMESH_MERGER}'
         echo '] }'
     elif [[ $1 == password ]]; then
         echo 'authorization { users = ['
@@ -89,6 +91,7 @@ server_conf() {
         echo "  {user: rec2, password: \"$(secret)\", permissions: \$RECMESH_NODE_REC2}"
         echo "  {user: rec3, password: \"$(secret)\", permissions: \$RECMESH_NODE_REC3}"
         echo "  {user: reader, password: \"$READER_PW\", permissions: \$RECMESH_READER}"
+        echo "  {user: merger, password: \"$MERGER_PW\", permissions: \$RECMESH_MERGER}"
         echo '] }'
     elif [[ $1 == nkey ]]; then
         echo 'authorization { users = ['
@@ -96,6 +99,7 @@ server_conf() {
         echo "  {nkey: $("$PY" "$HERE/nkeys.py" user "$D/rec2.nk"), permissions: \$RECMESH_NODE_REC2}"
         echo "  {nkey: $("$PY" "$HERE/nkeys.py" user "$D/rec3.nk"), permissions: \$RECMESH_NODE_REC3}"
         echo "  {nkey: $READER_NKEY, permissions: \$RECMESH_READER}"
+        echo "  {nkey: $("$PY" "$HERE/nkeys.py" user "$D/merger.nk"), permissions: \$RECMESH_MERGER}"
         echo '] }'
     elif [[ $1 == creds ]]; then
         # operator mode: the accounts' JWTs preloaded, JetStream for the account
@@ -203,6 +207,23 @@ rm_stop proxy-rec2
 n=$("$RECMESH" hot --nats "$URL" --cluster prod --json "${READER[@]}" 2>&1 | grep -c '"node":"rec2"' || true)
 ((n == 0)) || fail "rec2's list is readable though its writes were refused ($n lines)"
 ok "the server refused rec1's credentials writing \$KV.recmesh_hot.prod.rec2"
+
+echo "== only the merger's credentials write the merged list"
+MERGER=(--nats-user merger --nats-password-file "$D/merger.pw")
+out=$("$RECMESH" merge --nats "$URL" --cluster prod --node m1 "${MERGER[@]}" 2>&1) || fail "recmesh merge as merger failed: $out"
+[[ $out == "merged 1 node list(s) of cluster 'prod'"* ]] || fail "recmesh merge as merger: $out"
+grep -q 'Publish Violation - User "merger"' "$RM_TMP/nats-password.log" \
+    && fail "the merger's permissions are short: $(grep 'User "merger"' "$RM_TMP/nats-password.log" | head -3)"
+ok "the merger merges and writes: $out"
+for who in rec1 reader; do
+    pw=node; [[ $who == reader ]] && pw=reader
+    rc=0; out=$("$RECMESH" merge --nats "$URL" --cluster prod --node m1 --nats-timeout 1 \
+        --nats-user "$who" --nats-password-file "$D/$pw.pw" 2>&1) || rc=$?
+    ((rc == 1)) || fail "recmesh merge as $who: exit status $rc: $out"
+    denied() { grep -q "Publish Violation - User \"$who\", Subject \"\$KV.recmesh_hot.prod.=lease\"" "$RM_TMP/nats-password.log"; }
+    rm_wait_until 10 denied || fail "no violation logged for $who: $(grep -i violation "$RM_TMP/nats-password.log" | tail -3)"
+    ok "$who's credentials cannot take the lease: $(head -c 140 <<<"$out")"
+done
 
 echo "== the server list form and a password in the URL"
 dead=$(rm_free_port)
