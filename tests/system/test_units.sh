@@ -37,9 +37,11 @@ mkroot "$root"
 units="$root/usr/lib/systemd/system"
 if [[ ${1:-} == --installed ]]; then
 	shipped=(/lib/systemd/system/recmesh-*.service)
+	timers=(/lib/systemd/system/recmesh-*.timer)
 	dropin=/lib/systemd/system/pdns-recursor.service.d/recmesh-warm.conf
 else
 	shipped=("$srcdir"/contrib/systemd/*.service)
+	timers=("$srcdir"/contrib/systemd/*.timer)
 	dropin=$srcdir/contrib/systemd/pdns-recursor.service.d/recmesh-warm.conf
 fi
 [[ -e ${shipped[0]} ]] || { echo "FAIL: no units found (${shipped[*]})"; exit 1; }
@@ -79,14 +81,33 @@ score() {
 
 for name in "${names[@]}"; do
 	score "$root" "$name"
+	# what the merger needs: a one-shot run, as the system user, sandboxed as the nodes
+	if [[ $name == recmesh-merge.service ]]; then
+		for want in Type=oneshot User=recmesh NoNewPrivileges=yes ProtectSystem=strict PrivateTmp=yes \
+			SystemCallFilter=@system-service RestrictAddressFamilies= TimeoutStartSec=; do
+			grep -q "^$want" "$units/$name" || fail "$name: no '$want' line"
+		done
 	# what the node needs from its unit
-	if [[ $name == recmesh-* ]]; then
+	elif [[ $name == recmesh-* ]]; then
 		for want in Type=notify ExecReload= WatchdogSec= User=recmesh StateDirectory=recmesh \
 			NoNewPrivileges=yes ProtectSystem=strict PrivateTmp=yes \
 			SystemCallFilter=@system-service RestrictAddressFamilies=; do
 			grep -q "^$want" "$units/$name" || fail "$name: no '$want' line"
 		done
 	fi
+done
+# each timer verifies and starts a unit that is shipped
+for t in "${timers[@]}"; do
+	[[ -e $t ]] || fail "no timer found (${timers[*]})"
+	name=$(basename "$t")
+	cp "$t" "$units/"
+	[[ -f $units/${name%.timer}.service ]] || fail "$name: no ${name%.timer}.service beside it"
+	if vout=$(systemd-analyze verify --man=no --root="$root" "$name" 2>&1); then
+		ok "$name: systemd-analyze verify"
+	else
+		fail "$name: systemd-analyze verify: $vout"
+	fi
+	grep -q '^OnUnitActiveSec=' "$units/$name" || fail "$name: no OnUnitActiveSec= line"
 done
 # The same drop-in on top of Debian 13's and sid's pdns-recursor.service, from the
 # chroots of the Recursor matrix (tests/chroots.sh; skipped, and said so, when one
