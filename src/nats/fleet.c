@@ -726,11 +726,14 @@ static void read_node(struct kvread *r, struct fleet_asm *a, const char *cluster
 }
 
 /*
- * Reads every node's list from the bucket and folds each at once. Returns
- * 0, or -1 when the bucket could not serve (cannot open, cannot list).
+ * Reads every node's list from the bucket and folds each at once, each
+ * decayed to the same now (the read's start: a list read last weighs what
+ * it would have weighed read first, so two reads of the same lists rank
+ * them alike however long each took). Returns 0, or -1 when the bucket
+ * could not serve (cannot open, cannot list).
  */
 static int fetch_kv(natsConnection *nc, const char *cluster, double timeout, struct fleet_asm *a,
-		    double max_age, double half_life, struct hotmerge *merge, char *err,
+		    double now, double max_age, double half_life, struct hotmerge *merge, char *err,
 		    size_t err_size)
 {
 	struct kvread r = {nc, NAMES_HOT_BUCKET, NULL, NULL, (int64_t)(timeout * 1000), 0, 0};
@@ -748,7 +751,7 @@ static int fetch_kv(natsConnection *nc, const char *cluster, double timeout, str
 		if (!names_key_node(keys[i], cluster, node))
 			continue;
 		read_node(&r, a, cluster, node, keys[i]);
-		fleet_asm_fold(a, clock_unix(), max_age, half_life, merge);
+		fleet_asm_fold(a, now, max_age, half_life, merge);
 	}
 	keys_free(keys, n);
 	kvread_close(&r);
@@ -815,6 +818,7 @@ int fleet_fetch_hot(natsConnection *nc, const char *cluster, double max_age, dou
 	struct fleet_asm *a = fleet_asm_create(0);
 	char kverr[512];
 	int rc = -1;
+	double now = clock_unix();
 
 	memset(report, 0, sizeof(*report));
 	report->source = FLEET_SOURCE_KV;
@@ -824,7 +828,7 @@ int fleet_fetch_hot(natsConnection *nc, const char *cluster, double max_age, dou
 	}
 	if (timeout <= 0)
 		timeout = FLEET_DEFAULT_TIMEOUT;
-	if (fetch_kv(nc, cluster, timeout, a, max_age, half_life, merge, kverr, sizeof(kverr)) < 0) {
+	if (fetch_kv(nc, cluster, timeout, a, now, max_age, half_life, merge, kverr, sizeof(kverr)) < 0) {
 		if (!allow_request) {
 			snprintf(err, err_size, "%s", kverr);
 			goto out;
@@ -840,7 +844,7 @@ int fleet_fetch_hot(natsConnection *nc, const char *cluster, double max_age, dou
 		if (fetch_request(nc, cluster, a, err, err_size) < 0)
 			goto out;
 	}
-	fleet_asm_finish(a, clock_unix(), max_age, half_life, merge, report);
+	fleet_asm_finish(a, now, max_age, half_life, merge, report);
 	rc = 0;
 out:
 	fleet_asm_destroy(a);
@@ -1111,7 +1115,8 @@ static int top_sampled(natsConnection *nc, const char *cluster, double max_age, 
 	}
 	rep->source = FLEET_SOURCE_KV;
 	rep->heads = (size_t)nk;
-	have = read_merge(&r, cluster, clock_unix(), max_age, half_life, &x, cap, rep) == 0;
+	double now = clock_unix(); /* every list decayed to the same moment, as fetch_kv does */
+	have = read_merge(&r, cluster, now, max_age, half_life, &x, cap, rep) == 0;
 	/* the sample: node lists in random order, until sample of them are used, at most 4 * sample read */
 	for (int i = nk - 1; i > 0; i--) {
 		int j = (int)arc4random_uniform((uint32_t)i + 1);
@@ -1126,9 +1131,9 @@ static int top_sampled(natsConnection *nc, const char *cluster, double max_age, 
 			continue;
 		tried++;
 		read_node(&r, a, cluster, node, keys[i]);
-		fleet_asm_fold(a, clock_unix(), max_age, half_life, m);
+		fleet_asm_fold(a, now, max_age, half_life, m);
 	}
-	fleet_asm_finish(a, clock_unix(), max_age, half_life, m, rep);
+	fleet_asm_finish(a, now, max_age, half_life, m, rep);
 	k = hotmerge_top(m, check, FLEET_MERGE_CHECK);
 	if (have && x.n == 0) {
 		snprintf(rep->merge_why, sizeof(rep->merge_why), "it holds no names");
