@@ -1,27 +1,35 @@
 #!/usr/bin/env bash
-# fleet.sh: what reading the fleet's hot lists costs: peak memory (VmHWM, from
-# /usr/bin/time -v) and wall time of `recmesh hot` and `recmesh warm` for 1, 10
-# and 50 synthetic node lists of 50000 names each in the bucket recmesh_hot.
+# fleet.sh: what reading the fleet's hot lists costs a warm-up, from 10 to 1000
+# node lists of 50000 names each in the bucket recmesh_hot.
 #
 # A nats-server with JetStream on loopback; bench/fleetbench writes the lists
 # (recmesh's own encoder, half of each list's names shared by every node) and
 # answers the warm-up's queries (NOERROR, no records) in place of a Recursor.
-# `recmesh hot` prints the default top 100; `recmesh warm` replays --top
-# 50000 at up to 50000 q/s. Prints one table. Then the resident memory of a
-# `recmesh proxy --auto-warm` in front of the responder: at rest, at its
-# peak, and after one auto-warm from the largest fleet (the responder is
-# stopped and started again, which the proxy takes for a restart).
-# Options: --names N (default 50000), --nodes "1 10 50" (the node counts).
+# For each fleet size:
+#   - `recmesh merge` merges every list and writes the fleet's merged list
+#     (what the one node holding the lease pays, every few minutes);
+#   - `recmesh warm --top 50000` with the default --sample 16 reads the merged
+#     list and 16 node lists: bytes read from NATS, peak memory (VmHWM, from
+#     /usr/bin/time -v), seconds from its start to the first replayed query;
+#   - the same with --sample 0, reading every list (recmesh before the merged
+#     list);
+#   - quality: how many of the exact merge's top 50000 (`recmesh hot --sample
+#     0`) the sampled read hands out, with the merged list and without it
+#     (before `recmesh merge` ran: the sample of 16 alone).
+# Then one `recmesh proxy --auto-warm` warm-up from the largest fleet: its
+# resident memory and the summary it logs (the responder is stopped and
+# started again, which the proxy takes for a restart).
+# Options: --names N (default 50000), --nodes "10 100 1000" (the node counts).
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 RECMESH=${RECMESH:-$("$HERE/build.sh")}
 BUILD=$(dirname "$RECMESH")
-NAMES=50000 NODES="1 10 50"
+NAMES=50000 NODES="10 100 1000"
 while (($#)); do
 	case $1 in
 	--names) NAMES=${2:?--names N}; shift ;;
 	--nodes) NODES=${2:?--nodes \"N ...\"}; shift ;;
-	*) echo "usage: $(basename "$0") [--names N] [--nodes \"1 10 50\"]" >&2; exit 2 ;;
+	*) echo "usage: $(basename "$0") [--names N] [--nodes \"10 100 1000\"]" >&2; exit 2 ;;
 	esac
 	shift
 done
@@ -49,23 +57,53 @@ measure() {
 		END { printf "%.1f %.2f\n", kb / 1024, s }' "$RM_TMP/$name.time"
 }
 
-printf '%-6s %-8s %-10s | %-22s | %-32s\n' "" "" "" "recmesh hot (top 100)" "recmesh warm (top $NAMES)"
-printf '%-6s %-8s %-10s | %9s %12s | %9s %9s %12s\n' nodes names "KV MB" "peak MB" "seconds" "peak MB" seconds "replay s"
+# names FILE: the (qname, qtype) of recmesh hot --json's names, sorted
+names() { sed -n 's/.*"qname":"\([^"]*\)","qtype":"\([^"]*\)".*/\1 \2/p' "$1" | sort; }
+# overlap A B: how many of A's names B has, in percent of A's
+overlap() { awk -v a="$(wc -l <"$1")" -v c="$(comm -12 "$1" "$2" | wc -l)" 'BEGIN { printf "%.1f", a ? 100 * c / a : 0 }'; }
+# warm NAME ARGS...: recmesh warm of the top $NAMES; prints "PEAK_MB FIRST_S MB_READ REPLAY_S"
+warm() {
+	local name=$1 cluster=$2 mb s
+	shift 2
+	read -r mb s < <(measure "$name" "$RECMESH" warm --nats "$NATS" --cluster "$cluster" \
+		--target "127.0.0.1:$TARGET_PORT" --top "$NAMES" --qps 20000 --max-qps 50000 \
+		--concurrency 1000 --intel-file "" --max-age 0 --json "$@")
+	sed -n 's/.*"seconds":\([0-9.]*\).*"nats_bytes":\([0-9]*\),.*"first_query_seconds":\([0-9.]*\).*/\3 \2 \1/p' \
+		"$RM_TMP/$name.out" | awk -v mb="$mb" '{ printf "%s %s %.1f %s\n", mb, $1, $2 / 1048576, $3 }'
+}
+
+printf '%-6s %-7s | %-22s | %-33s | %-33s | %s\n' "" "" "recmesh merge" \
+	"recmesh warm, sampled (16)" "recmesh warm, every list" "top $NAMES overlap (%)"
+printf '%-6s %-7s | %9s %12s | %8s %8s %7s %7s | %8s %8s %7s %7s | %7s %7s\n' nodes "KV MB" \
+	"peak MB" seconds "peak MB" "MB read" "first s" "replay" "peak MB" "MB read" "first s" "replay" merged alone
 for nodes in $NODES; do
 	cluster=b$nodes
 	bytes=$("$FLEETBENCH" write "$NATS" "$cluster" "$nodes" "$NAMES")
-	read -r hot_mb hot_s < <(measure "hot-$nodes" "$RECMESH" hot --nats "$NATS" --cluster "$cluster" --max-age 0)
-	grep -q "from $nodes node list(s), source kv" "$RM_TMP/hot-$nodes.out" \
-		|| { echo "fleet.sh: recmesh hot did not merge $nodes lists: $(head -1 "$RM_TMP/hot-$nodes.out") $(cat "$RM_TMP/hot-$nodes.err")" >&2; exit 1; }
-	read -r warm_mb warm_s < <(measure "warm-$nodes" "$RECMESH" warm --nats "$NATS" --cluster "$cluster" \
-		--target "127.0.0.1:$TARGET_PORT" --top "$NAMES" --qps 20000 --max-qps 50000 \
-		--concurrency 1000 --intel-file "" --max-age 0 --json)
-	replay_s=$(sed -n 's/.*"seconds":\([0-9.]*\).*/\1/p' "$RM_TMP/warm-$nodes.out")
-	grep -q "\"lists\":$nodes," "$RM_TMP/warm-$nodes.out" \
-		|| { echo "fleet.sh: recmesh warm did not merge $nodes lists: $(cat "$RM_TMP/warm-$nodes.out" "$RM_TMP/warm-$nodes.err")" >&2; exit 1; }
-	printf '%-6s %-8s %-10.1f | %9s %12s | %9s %9s %12s\n' "$nodes" "$NAMES" \
-		"$(awk -v b="$bytes" 'BEGIN { print b / 1048576 }')" "$hot_mb" "$hot_s" "$warm_mb" "$warm_s" "$replay_s"
+	hot=("$RECMESH" hot --nats "$NATS" --cluster "$cluster" --max-age 0 --top "$NAMES" --json)
+	"${hot[@]}" --sample 0 >"$RM_TMP/exact-$nodes.json" 2>"$RM_TMP/exact-$nodes.err"
+	names "$RM_TMP/exact-$nodes.json" >"$RM_TMP/exact-$nodes"
+	"${hot[@]}" >"$RM_TMP/alone-$nodes.json" 2>"$RM_TMP/alone-$nodes.err"
+	names "$RM_TMP/alone-$nodes.json" >"$RM_TMP/alone-$nodes"
+	read -r merge_mb merge_s < <(measure "merge-$nodes" "$RECMESH" merge --nats "$NATS" --cluster "$cluster" \
+		--node merger --top "$NAMES" --max-age 0)
+	grep -q "^merged $nodes node list(s)" "$RM_TMP/merge-$nodes.out" \
+		|| { echo "fleet.sh: recmesh merge: $(cat "$RM_TMP/merge-$nodes.out" "$RM_TMP/merge-$nodes.err")" >&2; exit 1; }
+	"${hot[@]}" >"$RM_TMP/merged-$nodes.json" 2>"$RM_TMP/merged-$nodes.err"
+	names "$RM_TMP/merged-$nodes.json" >"$RM_TMP/merged-$nodes"
+	read -r s_mb s_first s_read s_replay < <(warm "warm-$nodes" "$cluster")
+	read -r a_mb a_first a_read a_replay < <(warm "warm-all-$nodes" "$cluster" --sample 0)
+	grep -q "\"lists\":$nodes," "$RM_TMP/warm-all-$nodes.out" \
+		|| { echo "fleet.sh: recmesh warm --sample 0 did not merge $nodes lists: $(cat "$RM_TMP/warm-all-$nodes.out" "$RM_TMP/warm-all-$nodes.err")" >&2; exit 1; }
+	if ((nodes > 16)); then
+		grep -q '"merge_used":true' "$RM_TMP/warm-$nodes.out" \
+			|| { echo "fleet.sh: recmesh warm did not use the merged list: $(cat "$RM_TMP/warm-$nodes.out" "$RM_TMP/warm-$nodes.err")" >&2; exit 1; }
+	fi
+	printf '%-6s %-7.0f | %9s %12s | %8s %8s %7s %7s | %8s %8s %7s %7s | %7s %7s\n' "$nodes" \
+		"$(awk -v b="$bytes" 'BEGIN { print b / 1048576 }')" "$merge_mb" "$merge_s" \
+		"$s_mb" "$s_read" "$s_first" "$s_replay" "$a_mb" "$a_read" "$a_first" "$a_replay" \
+		"$(overlap "$RM_TMP/exact-$nodes" "$RM_TMP/merged-$nodes")" "$(overlap "$RM_TMP/exact-$nodes" "$RM_TMP/alone-$nodes")"
 done
+echo "(with at most 16 node lists, every list is read: the sampled and the full read are the same)"
 
 echo
 echo "recmesh proxy --auto-warm, warm-up from the $nodes-node fleet: resident memory (MB)"
@@ -82,4 +120,4 @@ rm_spawn responder2 "$FLEETBENCH" respond "127.0.0.1:$TARGET_PORT"
 rm_wait_until 120 grep -q "auto-warm: warm-up of" "$RM_TMP/proxy.log"
 printf '%-12s %-12s %-12s\n' "at rest" "peak" "after"
 printf '%-12s %-12s %-12s\n' "$rest" "$(kb VmHWM)" "$(kb VmRSS)"
-grep -o "auto-warm: warm-up of .*" "$RM_TMP/proxy.log" | tail -1 | cut -c1-160
+grep -o "auto-warm: warm-up of .*" "$RM_TMP/proxy.log" | tail -1 | sed 's/; /\n  /g' | head -4
