@@ -16,9 +16,10 @@
 #   - quality: how many of the exact merge's top 50000 (`recmesh hot --sample
 #     0`) the sampled read hands out, with the merged list and without it
 #     (before `recmesh merge` ran: the sample of 16 alone).
-# Then one `recmesh proxy --auto-warm` warm-up from the largest fleet: its
-# resident memory and the summary it logs (the responder is stopped and
-# started again, which the proxy takes for a restart).
+# Then one `recmesh proxy --auto-warm` warm-up from each fleet: its resident
+# memory (at rest, peak, after), the bytes it read from NATS and the seconds
+# to its first replayed query, from the summary it logs (the responder is
+# stopped and started again, which the proxy takes for a restart).
 # Options: --names N (default 50000), --nodes "10 100 1000" (the node counts).
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -43,6 +44,7 @@ NATS_PORT=$(rm_free_port)
 NATS=nats://127.0.0.1:$NATS_PORT
 rm_start_nats nats "$NATS_PORT"
 TARGET_PORT=$(rm_free_port)
+responder=responder
 rm_spawn responder "$FLEETBENCH" respond "127.0.0.1:$TARGET_PORT"
 rm_wait_until 10 grep -q answering "$RM_TMP/responder.log"
 
@@ -106,18 +108,25 @@ done
 echo "(with at most 16 node lists, every list is read: the sampled and the full read are the same)"
 
 echo
-echo "recmesh proxy --auto-warm, warm-up from the $nodes-node fleet: resident memory (MB)"
-PROXY_PORT=$(rm_free_port)
-rm_spawn proxy "$RECMESH" proxy --listen "127.0.0.1:$PROXY_PORT" --upstream "127.0.0.1:$TARGET_PORT" \
-	--nats "$NATS" --cluster "$cluster" --node px --auto-warm --top "$NAMES" --qps 20000 \
-	--max-qps 50000 --concurrency 1000 --max-age 0 --hot-interval 3600 --stats-interval 0
-rm_wait_until 10 grep -q "auto-warm on" "$RM_TMP/proxy.log"
-kb() { awk -v k="$1:" '$1 == k { printf "%.1f", $2 / 1024 }' "/proc/$(rm_pid proxy)/status"; }
-rest=$(kb VmRSS)
-rm_stop responder
-rm_wait_until 30 grep -q "does not answer" "$RM_TMP/proxy.log"
-rm_spawn responder2 "$FLEETBENCH" respond "127.0.0.1:$TARGET_PORT"
-rm_wait_until 120 grep -q "auto-warm: warm-up of" "$RM_TMP/proxy.log"
-printf '%-12s %-12s %-12s\n' "at rest" "peak" "after"
-printf '%-12s %-12s %-12s\n' "$rest" "$(kb VmHWM)" "$(kb VmRSS)"
-grep -o "auto-warm: warm-up of .*" "$RM_TMP/proxy.log" | tail -1 | sed 's/; /\n  /g' | head -4
+echo "recmesh proxy --auto-warm, one warm-up from each fleet (the responder restarted under it)"
+printf '%-6s | %9s %9s %9s | %8s %8s\n' nodes "rest MB" "peak MB" "after MB" "MB read" "first s"
+for nodes in $NODES; do
+	PROXY_PORT=$(rm_free_port)
+	rm_spawn "proxy-$nodes" "$RECMESH" proxy --listen "127.0.0.1:$PROXY_PORT" --upstream "127.0.0.1:$TARGET_PORT" \
+		--nats "$NATS" --cluster "b$nodes" --node px --auto-warm --top "$NAMES" --qps 20000 \
+		--max-qps 50000 --concurrency 1000 --max-age 0 --hot-interval 3600 --stats-interval 0
+	log=$RM_TMP/proxy-$nodes.log
+	rm_wait_until 10 grep -q "auto-warm on" "$log"
+	kb() { awk -v k="$1:" '$1 == k { printf "%.1f", $2 / 1024 }' "/proc/$(rm_pid "proxy-$nodes")/status"; }
+	rest=$(kb VmRSS)
+	rm_stop "$responder"
+	rm_wait_until 30 grep -q "does not answer" "$log"
+	responder=responder-$nodes
+	rm_spawn "$responder" "$FLEETBENCH" respond "127.0.0.1:$TARGET_PORT"
+	rm_wait_until 120 grep -q "auto-warm: warm-up of" "$log"
+	summary=$(grep -o "auto-warm: warm-up of .*" "$log" | tail -1)
+	read -r mb first < <(sed -n 's/.*lists read in [0-9.]* s (\([0-9.]*\) MB from NATS); the replay began \([0-9.]*\) s.*/\1 \2/p' <<<"$summary")
+	printf '%-6s | %9s %9s %9s | %8s %8s\n' "$nodes" "$rest" "$(kb VmHWM)" "$(kb VmRSS)" "$mb" "$first"
+	rm_stop "proxy-$nodes"
+done
+echo "last: $(sed 's/; /\n  /g' <<<"$summary" | head -4)"

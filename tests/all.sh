@@ -157,7 +157,7 @@ getent passwd recmesh
 [[ $(stat -c '%U:%G %a' /var/lib/recmesh) == "recmesh:recmesh 775" ]] \
 	|| { echo "all: /var/lib/recmesh is $(stat -c '%U:%G %a' /var/lib/recmesh), expected recmesh:recmesh 775"; exit 1; }
 tests/system/test_units.sh --installed
-for u in recmesh-proxy.service recmesh-mirror.service; do
+for u in recmesh-proxy.service recmesh-mirror.service recmesh-merge.service recmesh-merge.timer; do
 	systemd-analyze verify --man=no "/lib/systemd/system/$u"
 done
 rm -rf "$pkgdir"
