@@ -1144,6 +1144,11 @@ static int top_sampled(natsConnection *nc, const char *cluster, double max_age, 
 			 "no sampled node list could be read to check it against (%zu tried)", tried);
 		have = 0;
 	}
+	if (have && k == 0) {
+		snprintf(rep->merge_why, sizeof(rep->merge_why),
+			 "the %zu sampled list(s) hold no names to check it against", rep->used);
+		have = 0;
+	}
 	if (have) {
 		for (size_t i = 0; i < k; i++)
 			if (mindex_find(&x, &check[i], 0) >= 0)
@@ -1187,11 +1192,9 @@ static int top_sampled(natsConnection *nc, const char *cluster, double max_age, 
 	size_t unconfirmed = 0, w = 0;
 	for (size_t i = 0; i < names; i++)
 		unconfirmed += x.support[i] == 0;
-	if (unconfirmed && unconfirmed < names) {
-		if (!(more = calloc(unconfirmed, sizeof(*more)))) {
-			snprintf(err, err_size, "out of memory");
-			goto out;
-		}
+	if (unconfirmed && unconfirmed < names && !(more = calloc(unconfirmed, sizeof(*more))))
+		log_warn("out of memory: the merged list's names are handed out in its own order");
+	if (more) {
 		size_t u = 0;
 		for (size_t i = 0; i < names; i++) {
 			if (x.support[i])
@@ -1243,6 +1246,8 @@ int fleet_top(natsConnection *nc, const char *cluster, double max_age, double ha
 			timeout = FLEET_DEFAULT_TIMEOUT;
 		int s = top_sampled(nc, cluster, max_age, half_life, timeout, sample, top, cap, *items, n,
 				    report, err, err_size);
+		if (s < 0)
+			fleet_report_free(report);
 		if (s <= 0) {
 			rc = s;
 			goto out;

@@ -60,7 +60,7 @@ static int lease_changed(kvStore *kv, const char *key, uint64_t last)
  * once one wins.
  */
 static int take_lease(kvStore *kv, const char *cluster, const char *node, double lease,
-		      struct merge_result *res, char *err, size_t err_size)
+		      uint64_t *rev, struct merge_result *res, char *err, size_t err_size)
 {
 	char key[NAMES_KEY_MAX], val[160], holder[64], ebuf[256];
 	double until = 0, now = clock_unix();
@@ -74,8 +74,7 @@ static int take_lease(kvStore *kv, const char *cluster, const char *node, double
 		kvEntry *e = NULL;
 		natsStatus s = kvStore_Get(&e, kv, key);
 		if (s == NATS_NOT_FOUND) {
-			uint64_t rev = 0;
-			s = kvStore_Create(&rev, kv, key, val, vl);
+			s = kvStore_Create(rev, kv, key, val, vl);
 			if (s == NATS_OK)
 				return 1;
 			if (!lease_changed(kv, key, 0)) {
@@ -103,8 +102,7 @@ static int take_lease(kvStore *kv, const char *cluster, const char *node, double
 			res->holder_left = until - now;
 			return 0;
 		}
-		uint64_t rev = 0;
-		s = kvStore_Update(&rev, kv, key, val, vl, last);
+		s = kvStore_Update(rev, kv, key, val, vl, last);
 		if (s == NATS_OK)
 			return 1;
 		if (!lease_changed(kv, key, last)) {
@@ -116,6 +114,37 @@ static int take_lease(kvStore *kv, const char *cluster, const char *node, double
 	}
 	snprintf(err, err_size, "the lease '%s' changed twice while taken", key);
 	return -1;
+}
+
+/*
+ * Whether this run still holds the lease: its revision is the one it wrote
+ * (no other host took it over since) and it has not run out.
+ */
+static int lease_held(kvStore *kv, const char *cluster, uint64_t rev, double until)
+{
+	char key[NAMES_KEY_MAX];
+	kvEntry *e = NULL;
+	snprintf(key, sizeof(key), "%s.%s", cluster, FLEET_LEASE_NAME);
+	if (kvStore_Get(&e, kv, key) != NATS_OK)
+		return 0;
+	int held = kvEntry_Revision(e) == rev && clock_unix() < until;
+	kvEntry_Destroy(e);
+	return held;
+}
+
+/*
+ * Gives the lease back after a run that wrote nothing, so that the next
+ * host's timer need not wait for it to run out: it is rewritten as run out
+ * (until=0), only if it is still this run's revision.
+ */
+static void release_lease(kvStore *kv, const char *cluster, const char *node, uint64_t rev)
+{
+	char key[NAMES_KEY_MAX], val[160];
+	uint64_t next = 0;
+	int vl = merge_lease_format(val, sizeof(val), node, 0);
+	snprintf(key, sizeof(key), "%s.%s", cluster, FLEET_LEASE_NAME);
+	if (vl > 0 && kvStore_Update(&next, kv, key, val, vl, rev) == NATS_OK)
+		log_info("the lease '%s' given back: nothing was written", key);
 }
 
 /* The chunk count of the merged list there now (0: none or unreadable) */
@@ -140,32 +169,39 @@ int merge_run(natsConnection *nc, const char *cluster, const char *node, size_t 
 	jsCtx *js = NULL;
 	kvStore *kv = NULL;
 	struct hot_item *items = NULL;
+	struct hotmerge *m = NULL;
 	struct hotlist_chunk *chunks = NULL;
 	size_t n = 0, nchunks = 0;
 	int missing = 0, no_js = 0, rc = -1;
+	uint64_t rev = 0;
 	char key[NAMES_KEY_MAX];
 
 	memset(res, 0, sizeof(*res));
 	if (natsconn_kv_open(nc, NAMES_HOT_BUCKET, 0, 0, &js, &kv, &missing, &no_js, err, err_size) < 0)
 		return -1;
-	int l = take_lease(kv, cluster, node, lease, res, err, err_size);
+	double until = clock_unix() + lease;
+	int l = take_lease(kv, cluster, node, lease, &rev, res, err, err_size);
 	if (l <= 0) {
-		rc = l;
-		goto out;
+		natsconn_kv_close(js, kv);
+		return l;
 	}
 	double t0 = clock_mono();
-	if (fleet_top(nc, cluster, max_age, half_life, timeout, 0, top, &items, &n, &res->report, err,
-		      err_size) < 0)
+	/* the bucket only: the merger does not ask the nodes (its credentials may not) */
+	if (!(m = hotmerge_create(top)) || !(items = calloc(top ? top : 1, sizeof(*items)))) {
+		snprintf(err, err_size, "out of memory");
 		goto out;
+	}
+	if (fleet_fetch_hot(nc, cluster, max_age, half_life, timeout, 0, m, &res->report, err, err_size) < 0)
+		goto out;
+	n = hotmerge_top(m, items, top);
+	hotmerge_destroy(m);
+	m = NULL;
 	res->seconds = clock_mono() - t0;
-	if (res->report.source != FLEET_SOURCE_KV || res->report.used == 0 || n == 0) {
+	if (res->report.used == 0 || n == 0) {
 		snprintf(err, err_size, "no usable hot list in KV bucket '%s' for cluster '%s': nothing "
 			 "written", NAMES_HOT_BUCKET, cluster);
 		goto out;
 	}
-	if (res->seconds > lease)
-		log_warn("merging took %.0f s, longer than the lease of %g s: another node may have "
-			 "merged meanwhile (harmless; raise --lease)", res->seconds, lease);
 	int64_t maxp = natsConnection_GetMaxPayload(nc);
 	size_t chunk = maxp > 0 ? (size_t)maxp - (maxp > 8 * MERGE_PAYLOAD_MARGIN ? MERGE_PAYLOAD_MARGIN
 										 : (size_t)maxp / 8)
@@ -173,14 +209,46 @@ int merge_run(natsConnection *nc, const char *cluster, const char *node, size_t 
 	if (chunk < 2048)
 		chunk = 2048;
 	double now = clock_unix();
-	if (hotlist_encode(items, n, node, now, (uint64_t)(now * 1000.0), chunk, &chunks, &nchunks) < 0 ||
-	    nchunks > HOTLIST_MAX_CHUNKS) {
-		snprintf(err, err_size, "cannot encode the merged list (%zu names)", n);
+	/* what the readers take: at most FLEET_BYTE_BUDGET of text; fewer names when it is more */
+	for (;;) {
+		size_t bytes = 0;
+		if (hotlist_encode(items, n, node, now, (uint64_t)(now * 1000.0), chunk, &chunks, &nchunks) < 0 ||
+		    nchunks > HOTLIST_MAX_CHUNKS) {
+			snprintf(err, err_size, "cannot encode the merged list (%zu names)", n);
+			goto out;
+		}
+		for (size_t k = 0; k < nchunks; k++)
+			bytes += chunks[k].len;
+		bytes += nchunks * FLEET_CHUNK_SLOT;
+		if (bytes <= FLEET_BYTE_BUDGET)
+			break;
+		size_t fewer = (size_t)((double)n * ((double)FLEET_BYTE_BUDGET / (double)bytes) * 0.95);
+		log_warn("the merged list of %zu names takes %zu bytes, more than the readers' budget of "
+			 "%u: cut to %zu names", n, bytes, (unsigned)FLEET_BYTE_BUDGET, fewer);
+		hotlist_chunks_free(chunks, nchunks);
+		chunks = NULL;
+		nchunks = 0;
+		if (fewer == 0 || fewer >= n) {
+			snprintf(err, err_size, "cannot fit the merged list into %u bytes",
+				 (unsigned)FLEET_BYTE_BUDGET);
+			goto out;
+		}
+		n = fewer;
+	}
+	/* a run that outlived its lease, or whose lease another host took, writes nothing */
+	if (!lease_held(kv, cluster, rev, until)) {
+		snprintf(err, err_size, "the lease ran out or was taken over while merging (%.1f s, --lease "
+			 "%g s): nothing written; raise --lease", res->seconds, lease);
 		goto out;
 	}
 	unsigned before = old_chunks(kv, cluster);
 	/* continuation chunks first, from the last down, the head last: a reader of the new head finds them */
 	for (size_t k = nchunks; k-- > 0;) {
+		if (k == 0 && !lease_held(kv, cluster, rev, until)) {
+			snprintf(err, err_size, "the lease ran out or was taken over while writing: the head "
+				 "not written");
+			goto out;
+		}
 		fleet_merge_key(key, sizeof(key), cluster, (unsigned)k);
 		natsStatus s = kvStore_Put(NULL, kv, key, chunks[k].data, (int)chunks[k].len);
 		if (s != NATS_OK) {
@@ -201,7 +269,10 @@ int merge_run(natsConnection *nc, const char *cluster, const char *node, size_t 
 	res->chunks = nchunks;
 	rc = 0;
 out:
+	if (rc < 0 && !res->merged)
+		release_lease(kv, cluster, node, rev);
 	hotlist_chunks_free(chunks, nchunks);
+	hotmerge_destroy(m);
 	free(items);
 	natsconn_kv_close(js, kv);
 	return rc;

@@ -15,7 +15,7 @@
 #include <nats/nats.h>
 
 #define MERGE_LEASE_MAGIC "#recmesh-lease"
-#define MERGE_LEASE_MAX 86400.0 /* a lease claiming more than this (past the skew) is void */
+#define MERGE_LEASE_MAX 600.0 /* --lease at most; a lease claiming more (past the skew) is void */
 
 struct merge_result {
 	int merged;         /* 1: written; 0: another node holds the lease */

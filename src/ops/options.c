@@ -156,8 +156,8 @@ static const struct opt_def defs[] = {
 	{"top", 'n', OPT_UINT, OFF(top), CMD_HOT, "N", "100", "print the N hottest names"},
 	{"top", 'n', OPT_UINT, OFF(top), CMD_MERGE, "N", "50000",
 	 "write the N hottest names of the fleet (1 to 200000)"},
-	{"lease", 0, OPT_DOUBLE, OFF(lease), CMD_MERGE, "SECONDS", "600",
-	 "hold the merge lease this long: no other node merges meanwhile (10 to 86400)"},
+	{"lease", 0, OPT_DOUBLE, OFF(lease), CMD_MERGE, "SECONDS", "240",
+	 "the longest a merge may take: no other host merges meanwhile (10 to 600)"},
 	{"top", 'n', OPT_UINT, OFF(top), CMD_WARM | CMD_PROXY, "N", "50000",
 	 "replay the N hottest names of the fleet"},
 	{"sample", 0, OPT_UINT, OFF(sample), CMD_HOT | CMD_WARM | CMD_PROXY, "N", "16",
@@ -555,7 +555,7 @@ static const struct {
 	int zero_ok; /* 0 means "off" or "no limit" */
 } bounds[] = {
 	{"max-age", CMD_HOT | CMD_WARM | CMD_MERGE | CMD_NODE_AND_NS, OFF(max_age), 0, OPTIONS_TEN_YEARS, 1},
-	{"lease", CMD_MERGE, OFF(lease), 10, 86400, 0},
+	{"lease", CMD_MERGE, OFF(lease), 10, 600, 0},
 	{"hot-interval", NODE_CMDS | CMD_HOT, OFF(hot_interval), 0.1, 86400, 0},
 	{"hot-half-life", NODE_CMDS, OFF(hot_half_life), 0.001, OPTIONS_TEN_YEARS, 0},
 	{"hot-half-life", CMD_HOT | CMD_WARM | CMD_MERGE, OFF(hot_half_life), 0, OPTIONS_TEN_YEARS, 1},

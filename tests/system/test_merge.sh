@@ -79,13 +79,21 @@ lease 'node=m2 forever\n' || fail "could not write the lease"
 out=$("$RECMESH" merge --nats "$NATS" --cluster fleet --node m1 --top 500 --json 2>&1) || fail "m1: $out"
 [[ $out == *"the lease 'fleet.=lease' is not a lease: taken over"*'"merged":true'* ]] || fail "garbage held off the merge: $out"
 ok "a lease that is not one is taken over"
+# a run that writes nothing (every list older than its --max-age) gives the lease back
+rc=0; out=$("$RECMESH" merge --nats "$NATS" --cluster fleet --node m1 --top 500 --max-age 0.001 2>&1) || rc=$?
+((rc == 1)) && [[ $out == *"no usable hot list"*"nothing written"* ]] || fail "m1 with every list stale: status $rc: $out"
+out=$("$RECMESH" merge --nats "$NATS" --cluster fleet --node m2 --top 500 --json 2>&1) || fail "m2: $out"
+[[ $out == *'"merged":true'* ]] || fail "m1's failed run kept the lease from m2: $out"
+ok "a run that writes nothing gives the lease back: m2 merges at once"
+out=$("$RECMESH" merge --nats "$NATS" --cluster fleet --node m1 --top 500 --json 2>&1) || fail "m1: $out"
+[[ $out == *'"merged":false,"holder":"m2"'* ]] || fail "m1 merged while m2 held the lease: $out"
 
 echo "== the merged reader: the exact merge's names from 4 of the 24 lists"
 "$RECMESH" hot --nats "$NATS" --cluster fleet --sample 0 --top 300 --json >"$RM_TMP/exact.json"
 "$RECMESH" hot --nats "$NATS" --cluster fleet --sample 4 --top 300 --json >"$RM_TMP/sampled.json" 2>"$RM_TMP/sampled.err"
 n=$(grep -c '^{"node"' "$RM_TMP/sampled.json" || true)
 ((n == 4)) || fail "the sampled reader read $n node lists, not 4"
-grep -q '"merge":{"used":true,"node":"m1"' "$RM_TMP/sampled.json" || fail "the merge was not used: $(grep '"merge"' "$RM_TMP/sampled.json") $(cat "$RM_TMP/sampled.err")"
+grep -q '"merge":{"used":true,"node":"m2"' "$RM_TMP/sampled.json" || fail "the merge was not used: $(grep '"merge"' "$RM_TMP/sampled.json") $(cat "$RM_TMP/sampled.err")"
 grep -q '"heads":24' "$RM_TMP/sampled.json" || fail "the 24 lists are not reported: $(grep '"merge"' "$RM_TMP/sampled.json")"
 [[ $(names "$RM_TMP/sampled.json" | sort) == "$(names "$RM_TMP/exact.json" | sort)" ]] \
     || fail "the merged reader's 300 names differ from the exact merge's: $(diff <(names "$RM_TMP/sampled.json" | sort) <(names "$RM_TMP/exact.json" | sort) | head -5)"
