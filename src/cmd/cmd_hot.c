@@ -113,9 +113,6 @@ int cmd_hot(int argc, char **argv)
 		if (!rep.node[i].used)
 			fprintf(stderr, "recmesh hot: skipped node '%s': %s\n", rep.node[i].node,
 				rep.node[i].why);
-	if (rep.heads && !rep.merge_used)
-		fprintf(stderr, "recmesh hot: not using the fleet's merged list (%s): the merge of %zu "
-			"sampled list(s) of %zu\n", rep.merge_why, rep.used, rep.heads);
 	if (rep.used == 0) {
 		fprintf(stderr, "recmesh hot: no hot list for cluster '%s' (source: %s)\n", o.cluster,
 			fleet_source_name(rep.source));

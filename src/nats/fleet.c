@@ -880,16 +880,6 @@ struct mindex {
 	uint16_t *support; /* per name: sampled lists that name it (saturates) */
 };
 
-static uint64_t item_hash(const struct hot_item *it)
-{
-	uint64_t h = 1469598103934665603ull ^ it->qtype;
-	for (unsigned i = 0; i < it->qname_len; i++) {
-		h ^= it->qname[i];
-		h *= 1099511628211ull;
-	}
-	return h ^ (h >> 31);
-}
-
 static int mindex_init(struct mindex *x, struct hot_item *items, size_t cap)
 {
 	size_t slots = 2;
@@ -918,7 +908,7 @@ static void mindex_free(struct mindex *x)
  */
 static long mindex_find(struct mindex *x, const struct hot_item *it, int add)
 {
-	for (size_t i = (size_t)item_hash(it) & x->mask;; i = (i + 1) & x->mask) {
+	for (size_t i = (size_t)hotlist_item_hash(it) & x->mask;; i = (i + 1) & x->mask) {
 		uint32_t v = x->slot[i];
 		if (!v) {
 			if (!add)
@@ -1163,14 +1153,11 @@ static int top_sampled(natsConnection *nc, const char *cluster, double max_age, 
 		}
 	}
 	if (!have) {
-		if (rep->merge_node[0] || strncmp(rep->merge_why, "there is none", 13) != 0)
-			log_warn("not using the fleet's merged list%s%s%s: %s; using the merge of %zu "
-				 "sampled list(s) of %d",
-				 rep->merge_node[0] ? " of node '" : "", rep->merge_node,
-				 rep->merge_node[0] ? "'" : "", rep->merge_why, rep->used, nk);
-		else
-			log_info("no merged list in the bucket: using the merge of %zu sampled list(s) of %d",
-				 rep->used, nk);
+		/* said once, here, for every reader (recmesh hot and warm, the proxy's auto-warm) */
+		log_warn("not using the fleet's merged list%s%s%s: %s; using the merge of %zu "
+			 "sampled list(s) of %d",
+			 rep->merge_node[0] ? " of node '" : "", rep->merge_node,
+			 rep->merge_node[0] ? "'" : "", rep->merge_why, rep->used, nk);
 		*n = hotmerge_top(m, items, top);
 		rep->candidates = hotmerge_count(m);
 		rc = 0;

@@ -14,8 +14,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MERGE_PAYLOAD_MARGIN 4096 /* room for a KV write's headers, as a node's chunks keep */
-
 int merge_lease_format(char *out, size_t size, const char *node, double until)
 {
 	int l = snprintf(out, size, "%s 1 node=%s until=%.3f\n", MERGE_LEASE_MAGIC, node, until);
@@ -42,6 +40,12 @@ int merge_lease_parse(const char *data, size_t len, char node[64], double *until
 	return 0;
 }
 
+/* <cluster>.=lease */
+static void lease_key(char *out, size_t size, const char *cluster)
+{
+	snprintf(out, size, "%s.%s", cluster, FLEET_LEASE_NAME);
+}
+
 /* Whether the lease's revision is no longer last (0: it did not exist) */
 static int lease_changed(kvStore *kv, const char *key, uint64_t last)
 {
@@ -65,7 +69,7 @@ static int take_lease(kvStore *kv, const char *cluster, const char *node, double
 	char key[NAMES_KEY_MAX], val[160], holder[64], ebuf[256];
 	double until = 0, now = clock_unix();
 	int vl = merge_lease_format(val, sizeof(val), node, now + lease);
-	snprintf(key, sizeof(key), "%s.%s", cluster, FLEET_LEASE_NAME);
+	lease_key(key, sizeof(key), cluster);
 	if (vl < 0) {
 		snprintf(err, err_size, "cannot write the lease");
 		return -1;
@@ -124,7 +128,7 @@ static int lease_held(kvStore *kv, const char *cluster, uint64_t rev, double unt
 {
 	char key[NAMES_KEY_MAX];
 	kvEntry *e = NULL;
-	snprintf(key, sizeof(key), "%s.%s", cluster, FLEET_LEASE_NAME);
+	lease_key(key, sizeof(key), cluster);
 	if (kvStore_Get(&e, kv, key) != NATS_OK)
 		return 0;
 	int held = kvEntry_Revision(e) == rev && clock_unix() < until;
@@ -142,7 +146,7 @@ static void release_lease(kvStore *kv, const char *cluster, const char *node, ui
 	char key[NAMES_KEY_MAX], val[160];
 	uint64_t next = 0;
 	int vl = merge_lease_format(val, sizeof(val), node, 0);
-	snprintf(key, sizeof(key), "%s.%s", cluster, FLEET_LEASE_NAME);
+	lease_key(key, sizeof(key), cluster);
 	if (vl > 0 && kvStore_Update(&next, kv, key, val, vl, rev) == NATS_OK)
 		log_info("the lease '%s' given back: nothing was written", key);
 }
@@ -202,12 +206,7 @@ int merge_run(natsConnection *nc, const char *cluster, const char *node, size_t 
 			 "written", NAMES_HOT_BUCKET, cluster);
 		goto out;
 	}
-	int64_t maxp = natsConnection_GetMaxPayload(nc);
-	size_t chunk = maxp > 0 ? (size_t)maxp - (maxp > 8 * MERGE_PAYLOAD_MARGIN ? MERGE_PAYLOAD_MARGIN
-										 : (size_t)maxp / 8)
-				: 1024 * 1024 - MERGE_PAYLOAD_MARGIN;
-	if (chunk < 2048)
-		chunk = 2048;
+	size_t chunk = natsconn_kv_chunk_max(natsConnection_GetMaxPayload(nc));
 	double now = clock_unix();
 	/* what the readers take: at most FLEET_BYTE_BUDGET of text; fewer names when it is more */
 	for (;;) {

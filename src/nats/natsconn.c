@@ -1309,6 +1309,16 @@ int natsconn_kv_open(natsConnection *nc, const char *bucket, int create, int rep
 	return 0;
 }
 
+size_t natsconn_kv_chunk_max(int64_t max_payload)
+{
+	const size_t margin = 4096;
+	size_t chunk = max_payload > 0 ? (size_t)max_payload - (max_payload > 8 * (int64_t)margin
+									 ? margin
+									 : (size_t)max_payload / 8)
+				       : 1024 * 1024 - margin;
+	return chunk < 2048 ? 2048 : chunk;
+}
+
 void natsconn_kv_close(jsCtx *js, kvStore *kv)
 {
 	if (kv)

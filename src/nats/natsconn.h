@@ -145,6 +145,14 @@ int natsconn_kv_open(natsConnection *nc, const char *bucket, int create, int rep
 void natsconn_kv_close(jsCtx *js, kvStore *kv);
 
 /*
+ * The largest chunk of a KV value that fits, with a KV write's headers, into
+ * one message of a server announcing max_payload (0: not known yet): 4096
+ * bytes less, or an eighth less below 32 KiB, never under 2048 bytes; 1 MiB
+ * less 4096 while it is not known (doc/nats.md, "Keys and chunks").
+ */
+size_t natsconn_kv_chunk_max(int64_t max_payload);
+
+/*
  * Refused publishes to one subject: from now on, every permissions
  * violation the server reports for a publish to subject (its -ERR names
  * it) is counted. Process-wide, one subject (a node's traffic subject; a

@@ -42,7 +42,6 @@
 #include <time.h>
 
 #define PUBLISHER_IDLE_SLEEP_NS (5 * 1000 * 1000)
-#define PUBLISHER_PAYLOAD_MARGIN 4096
 #define PUBLISHER_CLOSED_CHECK 0.25 /* seconds between looks at a closed connection */
 #define PUBLISHER_CONNECT_TIMEOUT_MS 2000 /* per server, for every connect and reconnect */
 
@@ -260,12 +259,7 @@ static void take_snapshot(struct publisher *p, struct hot_table *hot, struct hot
 	double now = clock_unix();
 	size_t n = hot_top(hot, now, items, p->cfg.hot_publish);
 	int64_t maxp = p->nc ? natsConnection_GetMaxPayload(p->nc) : 0;
-	/* room for the KV headers; never below what one chunk needs */
-	size_t chunk = maxp > 0 ? (size_t)maxp - (maxp > 8 * PUBLISHER_PAYLOAD_MARGIN ? PUBLISHER_PAYLOAD_MARGIN
-										 : (size_t)maxp / 8)
-				: 1024 * 1024 - PUBLISHER_PAYLOAD_MARGIN;
-	if (chunk < 2048)
-		chunk = 2048;
+	size_t chunk = natsconn_kv_chunk_max(maxp);
 	struct hotlist_chunk *chunks;
 	size_t nchunks;
 

@@ -213,7 +213,7 @@ struct seen {
 	size_t size, used; /* size: a power of two */
 };
 
-static uint64_t item_hash(const struct hot_item *it)
+uint64_t hotlist_item_hash(const struct hot_item *it)
 {
 	uint64_t h = 1469598103934665603ULL ^ it->qtype;
 	for (unsigned i = 0; i < it->qname_len; i++)
@@ -260,7 +260,7 @@ static int seen_check(struct seen *s, const char *data, size_t len, size_t off,
 		s->slot = ns;
 		s->size = size;
 	}
-	uint64_t h = item_hash(it);
+	uint64_t h = hotlist_item_hash(it);
 	size_t j = h & (s->size - 1);
 	for (; s->slot[j].hash; j = (j + 1) & (s->size - 1))
 		if (s->slot[j].hash == h && same_item_at(data, len, s->slot[j].off, it))

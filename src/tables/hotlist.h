@@ -60,6 +60,9 @@ int hotlist_encode(const struct hot_item *items, size_t n, const char *node, dou
 		   uint64_t gen, size_t max_chunk, struct hotlist_chunk **chunks, size_t *nchunks);
 void hotlist_chunks_free(struct hotlist_chunk *chunks, size_t nchunks);
 
+/* A (type, name) item's hash (FNV-1a, mixed; never 0), for tables keyed by item */
+uint64_t hotlist_item_hash(const struct hot_item *it);
+
 typedef void (*hotlist_item_cb)(const struct hot_item *item, void *arg);
 
 /*

@@ -106,15 +106,6 @@ int warmup_run(const struct warmup_config *cfg, struct warmup_result *res, char 
 	r.merge_used = rep.merge_used;
 	snprintf(r.merge_node, sizeof(r.merge_node), "%s", rep.merge_node);
 	snprintf(r.merge_why, sizeof(r.merge_why), "%s", rep.merge_why);
-	if (rep.merge_used)
-		say(cfg, LOG_LVL_INFO,
-		    "the fleet's merged list of node '%s' (%.0f s old): %zu names, %zu of them named by "
-		    "%zu sampled list(s) of %zu too, replayed first%s",
-		    rep.merge_node, rep.merge_age, rep.merge_names, rep.confirmed, rep.used, rep.heads,
-		    rep.filled ? "; the rest filled up from the sample" : "");
-	else if (rep.heads)
-		say(cfg, LOG_LVL_WARN, "not using the fleet's merged list (%s): the merge of %zu sampled "
-		    "list(s) of %zu", rep.merge_why, rep.used, rep.heads);
 	if (rep.source == FLEET_SOURCE_REQUEST) {
 		snprintf(r.fallback, sizeof(r.fallback), "%s", rep.fallback);
 		say(cfg, LOG_LVL_WARN, "the bucket did not serve (%s): asked the running nodes",
