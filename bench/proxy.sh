@@ -337,8 +337,8 @@ recmesh_counters() {
         || die "recmesh did not log its counters on SIGUSR1"
     awk '/counters: queries udp=/ { split($0, a, "udp="); split(a[2], b, " "); q = b[1] }
          /events published=/ { split($0, a, "published="); split(a[2], b, " "); p = b[1]
-                               split($0, a, "full\\)="); split(a[2], b, " "); d = b[1]
-                               split($0, a, "nats\\)="); split(a[2], b, " "); d += b[1] }
+                               split($0, a, "dropped-queue-full="); split(a[2], b, " "); d = b[1]
+                               split($0, a, "dropped-nats="); split(a[2], b, " "); d += b[1] }
          END { print q, p, d }' "$log"
 }
 

@@ -4,6 +4,7 @@
 #include "base/log.h"
 #include "cmd/commands.h"
 #include "net/netaddr.h"
+#include "ops/counters.h"
 #include "ops/node.h"
 #include "ops/options.h"
 #include "proxy/proxy.h"
@@ -22,54 +23,13 @@ struct proxy_ctx {
 	struct warmset *warmed; /* with peers: the names warmed since the shield started */
 };
 
-/* The proxy's counter line, between the node's protobuf and events lines */
-static void log_proxy_stats(void *arg, const char *when)
+/* The proxy's counters for the stats lines: queries, limits, peers (with --peer) */
+static void proxy_counters(void *arg, struct counter_values *v)
 {
 	struct proxy_ctx *x = arg;
-	struct proxy_stats ps;
-	proxy_get_stats(x->proxy, &ps);
-	log_info("%s: queries udp=%llu tcp=%llu answers=%llu timeouts=%llu servfail=%llu "
-		 "not-dns=%llu malformed=%llu/%llu unexpected=%llu overload=%llu send-errors=%llu "
-		 "tcp-clients=%llu(open %llu, refused %llu)",
-		 when, (unsigned long long)ps.udp_queries, (unsigned long long)ps.tcp_queries,
-		 (unsigned long long)ps.answers, (unsigned long long)ps.upstream_timeouts,
-		 (unsigned long long)ps.servfail_sent, (unsigned long long)ps.dropped_not_query,
-		 (unsigned long long)ps.malformed_queries, (unsigned long long)ps.malformed_responses,
-		 (unsigned long long)ps.unexpected_responses, (unsigned long long)ps.overload_drops,
-		 (unsigned long long)ps.send_errors, (unsigned long long)ps.tcp_clients,
-		 (unsigned long long)ps.tcp_clients_open, (unsigned long long)ps.tcp_clients_refused);
-	log_info("%s: limits mismatched-answers=%llu tcp-per-client-refused=%llu tcp-evicted=%llu "
-		 "tcp-max-duration=%llu tcp-unread=%llu tcp-reads-paused=%llu accept-errors=%llu",
-		 when, (unsigned long long)ps.mismatched_answers,
-		 (unsigned long long)ps.tcp_per_client_refused, (unsigned long long)ps.tcp_evicted,
-		 (unsigned long long)ps.tcp_closed_duration, (unsigned long long)ps.tcp_closed_unread,
-		 (unsigned long long)ps.tcp_reads_paused, (unsigned long long)ps.accept_errors);
-	if (x->npeers) {
-		const struct peer_stats *q = &ps.peer;
-		log_info("%s: peers sent-down=%llu sent-warming=%llu sent-cold=%llu first=%llu lost-race=%llu failed=%llu "
-			 "refused=%llu rejected=%llu truncated=%llu unexpected=%llu limited-rate=%llu limited-inflight=%llu "
-			 "limited-queue=%llu no-peer=%llu from-peer=%llu coalesced=%llu benched=%llu shields=%llu in-flight=%llu(max %llu) mode=%s",
-			 when, (unsigned long long)q->sent_down, (unsigned long long)q->sent_warming,
-			 (unsigned long long)q->sent_cold,
-			 (unsigned long long)q->first, (unsigned long long)q->lost_race,
-			 (unsigned long long)q->failed, (unsigned long long)q->refused,
-			 (unsigned long long)q->rejected,
-			 (unsigned long long)q->truncated, (unsigned long long)q->unexpected,
-			 (unsigned long long)q->limited_rate, (unsigned long long)q->limited_inflight,
-			 (unsigned long long)q->limited_queue, (unsigned long long)q->no_peer,
-			 (unsigned long long)q->from_peer, (unsigned long long)q->coalesced,
-			 (unsigned long long)q->benched, (unsigned long long)q->shields,
-			 (unsigned long long)q->in_flight, (unsigned long long)q->in_flight_max,
-			 q->mode == PEER_NOW ? "down" : q->mode == PEER_HEDGE ? "warming" : "local");
-	}
-	if (x->autowarm) {
-		struct autowarm_stats as;
-		autowarm_get_stats(x->autowarm, &as);
-		log_info("%s: auto-warm runs=%llu failed=%llu names=%llu answered=%llu timeouts=%llu servfail=%llu",
-			 when, (unsigned long long)as.runs, (unsigned long long)as.failed,
-			 (unsigned long long)as.names, (unsigned long long)as.answered,
-			 (unsigned long long)as.timeouts, (unsigned long long)as.servfails);
-	}
+	proxy_get_stats(x->proxy, &v->proxy);
+	v->has[CSRC_PROXY] = 1;
+	v->has[CSRC_PEER] = x->npeers > 0;
 }
 
 /*
@@ -251,7 +211,7 @@ int cmd_proxy(int argc, char **argv)
 	}
 
 	set_scheduling(o.scheduling);
-	node_run(&n, log_proxy_stats, &x);
+	node_run(&n, proxy_counters, &x);
 
 	node_set_autowarm(&n, NULL);
 	autowarm_destroy(x.autowarm);

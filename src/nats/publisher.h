@@ -66,14 +66,14 @@ struct publisher_stats {
 	uint64_t batches;
 	uint64_t hot_writes, hot_write_errors;
 	double hot_age; /* seconds since the last hot list written (since the start before the first) */
-	int hot_stale;	/* hot_age is above HOTLIST_STALE_INTERVALS times --hot-interval */
+	uint64_t hot_stale; /* 1: hot_age is above HOTLIST_STALE_INTERVALS times --hot-interval */
 	uint64_t hot_entries;
 	uint64_t ns_entries, ns_observations;
 	uint64_t intel_writes, intel_dead;
 	/* hot.get requests answered and refused: not an inbox, asked again, over the rate */
 	uint64_t get_answered, get_refused_inbox, get_refused_repeat, get_refused_rate;
 	uint64_t nats_reopens; /* new connections opened after libnats closed one for good */
-	int connected;
+	uint64_t connected; /* 1 while the NATS connection is up */
 };
 
 struct publisher;

@@ -3,6 +3,8 @@
 
 #include "ops/node.h"
 
+#include "ops/counters.h"
+
 #include "base/clock.h"
 #include "base/log.h"
 #include "base/names.h"
@@ -251,46 +253,27 @@ struct event_sink node_sink(struct node *n)
 
 static void log_stats(struct node *n, const char *when)
 {
-	struct publisher_stats ps;
-	publisher_get_stats(n->pub, &ps);
+	struct counter_values *v = calloc(1, sizeof(*v));
+	if (!v) {
+		log_warn("%s: out of memory", when);
+		return;
+	}
+	v->has[CSRC_NODE] = 1;
+	v->start_time = n->start_time;
+	publisher_get_stats(n->pub, &v->pub);
+	v->has[CSRC_PUB] = 1;
 	if (n->pb) {
-		struct pbstream_stats bs;
-		pbstream_get_stats(n->pb, &bs);
-		log_info("%s: protobuf connections=%llu(open %llu) frames=%llu bad=%llu truncated=%llu "
-			 "stalled=%llu ignored=%llu client-queries=%llu client-responses=%llu outgoing "
-			 "answers=%llu timeouts=%llu early-timeouts=%llu dropped=%llu ns-observations=%llu "
-			 "ns-servers=%llu intel-dead=%llu",
-			 when, (unsigned long long)bs.connections, (unsigned long long)bs.connections_open,
-			 (unsigned long long)bs.frames, (unsigned long long)bs.bad_frames,
-			 (unsigned long long)bs.truncated, (unsigned long long)bs.stalled,
-			 (unsigned long long)bs.ignored, (unsigned long long)bs.client_queries,
-			 (unsigned long long)bs.client_responses, (unsigned long long)bs.outgoing_answers,
-			 (unsigned long long)bs.outgoing_timeouts, (unsigned long long)bs.outgoing_early_timeouts,
-			 (unsigned long long)bs.events_dropped, (unsigned long long)ps.ns_observations,
-			 (unsigned long long)ps.ns_entries, (unsigned long long)ps.intel_dead);
-		log_info("%s: protobuf limits refused=%llu evicted=%llu accept-errors=%llu bad-time=%llu "
-			 "bad-question=%llu bad-ns-name=%llu query-bits-dropped=%llu",
-			 when, (unsigned long long)bs.refused, (unsigned long long)bs.evicted,
-			 (unsigned long long)bs.accept_errors, (unsigned long long)bs.bad_time,
-			 (unsigned long long)bs.bad_question, (unsigned long long)bs.bad_ns_names,
-			 (unsigned long long)bs.query_bits_evicted);
+		pbstream_get_stats(n->pb, &v->pb);
+		v->has[CSRC_PB] = 1;
+	}
+	if (n->autowarm) {
+		autowarm_get_stats(n->autowarm, &v->aw);
+		v->has[CSRC_AUTOWARM] = 1;
 	}
 	if (n->stats_fn)
-		n->stats_fn(n->stats_arg, when);
-	log_info("%s: events published=%llu dropped(queue full)=%llu dropped(nats)=%llu "
-		 "dropped(max payload)=%llu dropped(denied)=%llu "
-		 "batches=%llu hot-names=%llu hot-writes=%llu hot-write-errors=%llu hot-stale=%d "
-		 "nats=%s nats-reopens=%llu",
-		 when, (unsigned long long)ps.published, (unsigned long long)ps.dropped_full,
-		 (unsigned long long)ps.dropped_nats, (unsigned long long)ps.dropped_payload,
-		 (unsigned long long)ps.dropped_denied, (unsigned long long)ps.batches,
-		 (unsigned long long)ps.hot_entries, (unsigned long long)ps.hot_writes,
-		 (unsigned long long)ps.hot_write_errors, ps.hot_stale,
-		 ps.connected ? "connected" : "disconnected",
-		 (unsigned long long)ps.nats_reopens);
-	log_info("%s: hot-get answered=%llu refused-inbox=%llu refused-repeat=%llu refused-rate=%llu",
-		 when, (unsigned long long)ps.get_answered, (unsigned long long)ps.get_refused_inbox,
-		 (unsigned long long)ps.get_refused_repeat, (unsigned long long)ps.get_refused_rate);
+		n->stats_fn(n->stats_arg, v);
+	counters_log(v, when);
+	free(v);
 }
 
 static void notify_or_log(const char *msg)

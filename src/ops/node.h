@@ -28,8 +28,9 @@
 #include <pthread.h>
 #include <signal.h>
 
-/* A command's own counter lines, logged between the protobuf and the events lines */
-typedef void (*node_stats_fn)(void *arg, const char *when);
+struct counter_values;
+/* A command's own counters: it fills its sources of v (counters.h) for the stats lines */
+typedef void (*node_stats_fn)(void *arg, struct counter_values *v);
 
 struct autowarm;
 struct health;

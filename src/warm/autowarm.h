@@ -43,7 +43,7 @@ struct autowarm_stats {
 	uint64_t timeouts;  /* of them timed out */
 	uint64_t servfails; /* of them answered SERVFAIL */
 	/* the warm-up running now (or the last one): running 1 while it runs; names to replay, done */
-	int running;
+	uint64_t running;
 	uint64_t planned, done;
 };
 

@@ -146,7 +146,7 @@ LOG=$RM_TMP/proxy-256.log
 n=$(grep -c "events dropped: [0-9]* bytes do not fit the NATS server's max_payload of 256" "$LOG" || true)
 ((n == 1)) || fail "the drop was logged $n times, expected once: $(grep -v debug "$LOG" | tail -5)"
 line=$(grep 'final counters: events published=' "$LOG" | tail -1) || fail "no stats line at exit"
-[[ $line == *"dropped(max payload)=20 "* ]] || fail "the stats line: $line"
+[[ $line == *" dropped-max-payload=20 "* ]] || fail "the stats line: $line"
 ok "max_payload 256: published $pub, 20 too large alone counted as max_payload, said $n time: $(grep -o 'events dropped: .*' "$LOG")"
 rm_stop nats-256
 

@@ -236,17 +236,17 @@ PY
 }
 kill -USR1 "$(rm_pid mirror)"
 rm_wait_until 5 grep -q 'early-timeouts=' "$RM_TMP/mirror.log" || fail "no counters: $(tail -3 "$RM_TMP/mirror.log")"
-e0=$(counter early-timeouts) t0=$(counter timeouts)
+e0=$(counter early-timeouts) t0=$(counter outgoing-timeouts)
 echo "    the Recursor's own: timeouts=$t0 early-timeouts=$e0"
 frames 192.0.2.77 timeout 150 ns.early.example 3      # a tenth of 1500 ms: early
 frames 192.0.2.78 timeout 1400 ns.late.example 2      # 93 %: timeouts
 frames 192.0.2.78 timeout 1100 ns.late.example 3      # 73 %: early, the run of 2 goes on
 rm_wait_until 10 counters_show early-timeouts $((e0 + 6)) || fail "early timeouts: $(counter early-timeouts), expected $((e0 + 6))"
-rm_wait_until 10 counters_show timeouts $((t0 + 2)) || fail "timeouts: $(counter timeouts), expected $((t0 + 2))"
+rm_wait_until 10 counters_show outgoing-timeouts $((t0 + 2)) || fail "outgoing timeouts: $(counter outgoing-timeouts), expected $((t0 + 2))"
 late_dead() { ns_json | grep -q '"address":"192.0.2.78","state":"dead","rtt_ms":0.000,"answers":0,"timeouts":2,"streak":2,'; }
 rm_wait_until 10 late_dead || fail "192.0.2.78 after 2 timeouts and 3 early ones: $(ns_json | grep 192.0.2.78)"
 ns_json | grep -q '192.0.2.77' && fail "early timeouts reached the table: $(ns_json | grep 192.0.2.77)"
-ok "early-timeouts=$(counter early-timeouts) (+6), timeouts=$(counter timeouts) (+2): 192.0.2.77 unknown, 192.0.2.78 dead with timeouts 2, streak 2"
+ok "early-timeouts=$(counter early-timeouts) (+6), outgoing-timeouts=$(counter outgoing-timeouts) (+2): 192.0.2.77 unknown, 192.0.2.78 dead with timeouts 2, streak 2"
 sed -i 's/^rec-network-timeout = 1500$/rec-network-timeout = 100/' "$RM_TMP/mirror.conf"
 kill -HUP "$(rm_pid mirror)"
 rm_wait_until 10 grep -q "reload: 'rec-network-timeout' 1500 -> 100" "$RM_TMP/mirror.log" \

@@ -200,7 +200,7 @@ send_udp '\x12\x36\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00\x01a\x00\x00\x01\x00\
 out=$(rm_dig "${P[@]}" +short www.z1.com A 2>&1) || true
 [[ $out == 198.18.0.1 ]] || fail "proxy stopped answering after garbage: '$out'"
 kill -USR1 "$(rm_pid proxy)"
-rm_wait_until 5 grep -q 'not-dns=2 malformed=2/0' "$RM_TMP/proxy.log" || fail "counters: $(grep counters "$RM_TMP/proxy.log")"
+rm_wait_until 5 grep -q 'not-dns=2 overload=0 malformed-queries=2 malformed-responses=0 ' "$RM_TMP/proxy.log" || fail "counters: $(grep counters "$RM_TMP/proxy.log")"
 ok "2 non-queries dropped, 2 malformed queries forwarded, all counted; still answering"
 
 echo "== NATS goes away and comes back"
