@@ -100,15 +100,8 @@ static int check_options(struct rm_options *o)
 		snprintf(msg, sizeof(msg), "bad --upstream address '%s' (expected ADDR:PORT)", o->upstream);
 		return node_usage_error("proxy", msg, o);
 	}
-	char werr[200];
-	if (o->auto_warm && options_check_warm(CMD_PROXY, o, werr, sizeof(werr)) < 0) {
-		snprintf(msg, sizeof(msg), "with --auto-warm, %s", werr);
-		return node_usage_error("proxy", msg, o);
-	}
 	if (o->rec_socket_dir && !o->auto_warm)
 		return node_usage_error("proxy", "--rec-socket-dir only makes sense with --auto-warm", o);
-	if (o->upstream_timeout <= 0 || o->upstream_sockets == 0 || o->upstream_sockets > 64)
-		return node_usage_error("proxy", "--upstream-timeout must be positive; --upstream-sockets 1 to 64", o);
 	enum schedpol policy;
 	if (schedpol_parse(o->scheduling, &policy) < 0) {
 		snprintf(msg, sizeof(msg), "bad --scheduling '%s' (expected auto, batch or normal)", o->scheduling);

@@ -53,11 +53,6 @@ int cmd_warm(int argc, char **argv)
 		options_free(&o);
 		return 2;
 	}
-	if (options_check_warm(CMD_WARM, &o, err, sizeof(err)) < 0) {
-		fprintf(stderr, "recmesh warm: %s\nTry 'recmesh warm --help'.\n", err);
-		options_free(&o);
-		return 2;
-	}
 	struct netaddr na;
 	if (netaddr_parse(o.target, 53, &na) < 0) {
 		fprintf(stderr, "recmesh warm: bad --target '%s' (expected ADDR:PORT)\n", o.target);

@@ -94,11 +94,6 @@ int node_parse(struct node *n, enum rm_command cmd, const char *name, int argc, 
 		*status = node_usage_error(name, "--cluster and --node take 1 to 63 letters, digits, '-' or '_'", o);
 		return -1;
 	}
-	if (o->hot_capacity == 0 || o->hot_interval < 0.1 || o->hot_half_life <= 0) {
-		*status = node_usage_error(name, "--hot-capacity, --hot-interval (>= 0.1) and --hot-half-life "
-					   "must be positive", o);
-		return -1;
-	}
 	struct netaddr_check {
 		const char *opt, *val;
 	} addrs[] = {{"--metrics-listen", o->metrics_listen}, {"--upstream", o->upstream}};
@@ -353,40 +348,17 @@ static int reload_hot_interval(struct node *n, const char *value)
 	return 1;
 }
 
-/*
- * An option's value as a reload may log it: URLs without their user
- * information (natsconn_redact), and nothing of an option whose name says
- * it may hold a secret itself (the *-file and key file options hold paths:
- * shown)
- */
-static const char *reload_shown(const char *name, const char *value, char *buf, size_t size)
-{
-	static const char *const urls[] = {"nats"};
-	static const char *const secret_words[] = {"password", "token", "secret", "seed", "key", "creds"};
-	for (size_t i = 0; i < sizeof(urls) / sizeof(urls[0]); i++)
-		if (!strcmp(name, urls[i]))
-			return natsconn_redact(value, buf, size);
-	static const char *const paths[] = {"nats-tls-ca", "nats-tls-cert", "nats-tls-key", "nats-creds",
-					    "nats-nkey"};
-	for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++)
-		if (!strcmp(name, paths[i]))
-			return value;
-	size_t len = strlen(name);
-	if (len > 5 && !strcmp(name + len - 5, "-file"))
-		return value;
-	for (size_t i = 0; i < sizeof(secret_words) / sizeof(secret_words[0]); i++)
-		if (strstr(name, secret_words[i])) {
-			snprintf(buf, size, "(not shown)");
-			return buf;
-		}
-	return value;
-}
-
 static void reload_change(void *arg, const char *name, const char *old_value, const char *new_value)
 {
 	struct reload_ctx *r = arg;
 	r->changed++;
-	if (!strcmp(name, "stats-interval")) {
+	if (!options_reloadable(r->n->cmd, name)) {
+		char a[NATSCONN_MAX_URL], b[NATSCONN_MAX_URL];
+		r->restart++;
+		log_warn("reload: '%s' changed ('%s' -> '%s'): needs a restart, the running value is kept",
+			 name, options_shown(r->n->cmd, name, old_value, a, sizeof(a)),
+			 options_shown(r->n->cmd, name, new_value, b, sizeof(b)));
+	} else if (!strcmp(name, "stats-interval")) {
 		r->n->stats_interval = strtod(new_value, NULL);
 		start_stats_timer(r->n);
 		log_info("reload: 'stats-interval' %s -> %s", old_value, new_value);
@@ -411,11 +383,9 @@ static void reload_change(void *arg, const char *name, const char *old_value, co
 			log_info("reload: 'intel-file' '%s' -> '%s' (from the next refresh)", old_value, new_value);
 		}
 	} else {
-		char a[NATSCONN_MAX_URL], b[NATSCONN_MAX_URL];
+		/* the schema says a reload applies it, and nothing here does: a fault of this file */
 		r->restart++;
-		log_warn("reload: '%s' changed ('%s' -> '%s'): needs a restart, the running value is kept",
-			 name, reload_shown(name, old_value, a, sizeof(a)),
-			 reload_shown(name, new_value, b, sizeof(b)));
+		log_err("reload: '%s' changed, but this node cannot apply it: needs a restart", name);
 	}
 }
 

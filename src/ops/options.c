@@ -6,6 +6,7 @@
 #include "base/readfile.h"
 #include "nats/fleet.h"
 #include "nats/intel.h"
+#include "nats/merge.h"
 #include "nats/natsconn.h"
 #include "net/acl.h"
 #include "proxy/pbstream.h"
@@ -15,6 +16,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,16 +28,36 @@ static int reparsing;
 
 enum opt_type { OPT_STR, OPT_LIST, OPT_UINT, OPT_DOUBLE, OPT_FLAG };
 
+/* What else the schema says of an option */
+enum {
+	OPTF_ZERO_OFF = 1 << 0, /* 0 is allowed besides min to max: off, or no limit */
+	OPTF_RELOAD = 1 << 1,   /* a node's reload (SIGHUP) applies a new value */
+	OPTF_URL = 1 << 2,      /* a URL that may hold credentials: shown redacted */
+	OPTF_SECRET = 1 << 3,   /* a secret: its value is never shown */
+};
+
+/*
+ * The option schema: every option of every command, once per command
+ * group that reads it alike. From it come the parsing (config file and
+ * command line), the range checks, --help, what a reload may apply and
+ * how a value is shown, and the table in recmesh(1) OPTIONS
+ * (options_man_table; tests/unit/test_options compares them).
+ */
 struct opt_def {
 	const char *name;
 	int shortopt;
 	enum opt_type type;
 	size_t offset;
 	unsigned commands;
-	const char *arg;
-	const char *def;
+	const char *arg;  /* its value's name in --help: N, SECONDS, MS, FILE, ... */
+	const char *def;  /* the default, as text; NULL: none */
 	const char *help;
+	double min, max;  /* OPT_UINT, OPT_DOUBLE: its range (every OPT_DOUBLE has one) */
+	unsigned flags;   /* OPTF_* */
 };
+
+/* The longest time an option in seconds may give: more would overflow a conversion to nanoseconds */
+#define OPTIONS_TEN_YEARS 315360000.0
 
 #define OFF(f) offsetof(struct rm_options, f)
 #define ALL (CMD_PROXY | CMD_HOT | CMD_EVENTS | CMD_WARM | CMD_MIRROR | CMD_NS | CMD_MERGE)
@@ -44,151 +66,175 @@ struct opt_def {
 
 static const struct opt_def defs[] = {
 	{"config", 'c', OPT_STR, OFF(config), ALL, "FILE", NULL,
-	 "read options from FILE (\"name = value\" lines, the long option names)"},
+	 "read options from FILE (\"name = value\" lines, the long option names)", 0, 0, 0},
 	{"nats", 0, OPT_STR, OFF(nats), ALL, "URL", "nats://127.0.0.1:4222",
-	 "NATS server(s), comma-separated, tried in random order (nats:// or tls://)"},
+	 "NATS server(s), comma-separated, tried in random order (nats:// or tls://)", 0, 0, OPTF_URL},
 	{"nats-tls-ca", 0, OPT_STR, OFF(nats_tls_ca), ALL, "FILE", NULL,
-	 "verify the NATS servers' certificates with the CA certificate(s) in FILE (turns TLS on)"},
+	 "verify the NATS servers' certificates with the CA certificate(s) in FILE (turns TLS on)", 0, 0, 0},
 	{"nats-tls-cert", 0, OPT_STR, OFF(nats_tls_cert), ALL, "FILE", NULL,
-	 "client certificate (PEM) for NATS servers that verify clients; with --nats-tls-key"},
+	 "client certificate (PEM) for NATS servers that verify clients; with --nats-tls-key", 0, 0, 0},
 	{"nats-tls-key", 0, OPT_STR, OFF(nats_tls_key), ALL, "FILE", NULL,
-	 "the private key (PEM) of --nats-tls-cert"},
+	 "the private key (PEM) of --nats-tls-cert", 0, 0, 0},
 	{"nats-creds", 0, OPT_STR, OFF(nats_creds), ALL, "FILE", NULL,
-	 "NATS credentials file (user JWT and NKey seed)"},
+	 "NATS credentials file (user JWT and NKey seed)", 0, 0, 0},
 	{"nats-nkey", 0, OPT_STR, OFF(nats_nkey), ALL, "FILE", NULL,
-	 "NATS user NKey seed file (SU...)"},
+	 "NATS user NKey seed file (SU...)", 0, 0, 0},
 	{"nats-user", 0, OPT_STR, OFF(nats_user), ALL, "NAME", NULL,
-	 "NATS user name; with --nats-password-file"},
+	 "NATS user name; with --nats-password-file", 0, 0, 0},
 	{"nats-password-file", 0, OPT_STR, OFF(nats_password_file), ALL, "FILE", NULL,
-	 "the NATS password: the first line of FILE"},
+	 "the NATS password: the first line of FILE", 0, 0, 0},
 	{"nats-token-file", 0, OPT_STR, OFF(nats_token_file), ALL, "FILE", NULL,
-	 "the NATS token: the first line of FILE"},
+	 "the NATS token: the first line of FILE", 0, 0, 0},
 	{"cluster", 0, OPT_STR, OFF(cluster), ALL, "NAME", NULL,
-	 "the fleet's name (letters, digits, '-', '_')"},
+	 "the fleet's name (letters, digits, '-', '_')", 0, 0, 0},
 	{"node", 0, OPT_STR, OFF(node), NODE_CMDS, "NAME", NULL,
-	 "this node's name (letters, digits, '-', '_'); default: the host name"},
+	 "this node's name (letters, digits, '-', '_'); default: the host name", 0, 0, 0},
 	{"node", 0, OPT_STR, OFF(node), CMD_MERGE, "NAME", NULL,
-	 "the name the merged list and the lease are written as (default: the host name)"},
+	 "the name the merged list and the lease are written as (default: the host name)", 0, 0, 0},
 	{"node", 0, OPT_STR, OFF(node), CMD_EVENTS, "NAME", NULL,
-	 "only this node's events (default: every node of the cluster)"},
+	 "only this node's events (default: every node of the cluster)", 0, 0, 0},
 	{"listen", 'l', OPT_LIST, OFF(listen), CMD_PROXY, "ADDR:PORT", NULL,
-	 "UDP and TCP address to serve clients on; repeat for more"},
+	 "UDP and TCP address to serve clients on; repeat for more", 0, 0, 0},
 	{"upstream", 'u', OPT_STR, OFF(upstream), CMD_PROXY, "ADDR:PORT", NULL,
-	 "the Recursor to forward queries to"},
+	 "the Recursor to forward queries to", 0, 0, 0},
 	{"upstream", 'u', OPT_STR, OFF(upstream), CMD_MIRROR, "ADDR:PORT", NULL,
-	 "the Recursor whose answers /health checks (optional; without it /health checks nothing)"},
+	 "the Recursor whose answers /health checks (optional; without it /health checks nothing)", 0, 0, 0},
 	{"upstream-timeout", 0, OPT_DOUBLE, OFF(upstream_timeout), CMD_PROXY, "SECONDS", "5",
-	 "give up on an upstream answer after this long"},
+	 "give up on an upstream answer after this long", 0.001, 3600, 0},
 	{"upstream-sockets", 0, OPT_UINT, OFF(upstream_sockets), CMD_PROXY, "N", "4",
-	 "UDP sockets towards the upstream (spreads load over its threads)"},
+	 "UDP sockets towards the upstream (spreads load over its threads)", 1, 64, 0},
 	{"scheduling", 0, OPT_STR, OFF(scheduling), CMD_PROXY, "POLICY", "auto",
 	 "the data path thread's scheduling: auto (normal at low load, batch at high load), "
-	 "batch (SCHED_BATCH: batches queries under load) or normal"},
+	 "batch (SCHED_BATCH: batches queries under load) or normal", 0, 0, 0},
 	{"max-tcp-clients", 0, OPT_UINT, OFF(max_tcp_clients), CMD_PROXY, "N", "1000",
-	 "TCP client connections at most (1 to 65535)"},
+	 "TCP client connections at most", 1, 65535, 0},
 	{"max-tcp-per-client", 0, OPT_UINT, OFF(max_tcp_per_client), CMD_PROXY, "N", "64",
-	 "TCP client connections from one address at most (1 to 65535)"},
+	 "TCP client connections from one address at most", 1, 65535, 0},
 	{"tcp-idle-timeout", 0, OPT_DOUBLE, OFF(tcp_idle_timeout), CMD_PROXY, "SECONDS", "10",
-	 "close idle TCP client connections, and those that do not read their answers, after this long (0.1 to 3600)"},
+	 "close idle TCP client connections, and those that do not read their answers, after this long", 0.1, 3600, 0},
 	{"tcp-max-duration", 0, OPT_DOUBLE, OFF(tcp_max_duration), CMD_PROXY, "SECONDS", "120",
-	 "close a TCP client connection this long after it opened, busy or not (1 to 86400)"},
+	 "close a TCP client connection this long after it opened, busy or not", 1, 86400, 0},
 	{"hot-capacity", 0, OPT_UINT, OFF(hot_capacity), NODE_CMDS, "N", "100000",
-	 "names kept in the hot table at most"},
+	 "names kept in the hot table at most", 1, UINT32_MAX, 0},
 	{"hot-interval", 0, OPT_DOUBLE, OFF(hot_interval), NODE_CMDS | CMD_HOT, "SECONDS", "30",
 	 "how often the hot list is written to NATS (recmesh hot: the nodes' setting; a list "
-	 "not rewritten for 3 of them is stale)"},
+	 "not rewritten for 3 of them is stale)", 0.1, 86400, OPTF_RELOAD},
 	{"hot-half-life", 0, OPT_DOUBLE, OFF(hot_half_life), CMD_HOT | CMD_WARM | CMD_MERGE, "SECONDS", "1800",
-	 "decay each node's list from its time to now with this half-life (the nodes' --hot-half-life; 0: no decay)"},
+	 "decay each node's list from its time to now with this half-life (the nodes' --hot-half-life; 0: no decay)", 0, OPTIONS_TEN_YEARS, 0},
 	{"hot-half-life", 0, OPT_DOUBLE, OFF(hot_half_life), NODE_CMDS, "SECONDS", "1800",
-	 "a query's weight in the hot table halves after this long"},
+	 "a query's weight in the hot table halves after this long", 0.001, OPTIONS_TEN_YEARS, 0},
 	{"hot-publish", 0, OPT_UINT, OFF(hot_publish), NODE_CMDS, "N", "50000",
-	 "names per published hot list at most (1 to 1000000)"},
+	 "names per published hot list at most", 1, 1000000, 0},
 	{"mirror-client-ip", 0, OPT_FLAG, OFF(mirror_client_ip), NODE_CMDS, NULL, NULL,
-	 "put client addresses into published events (off by default)"},
+	 "put client addresses into published events (off by default)", 0, 0, 0},
 	{"kv-replicas", 0, OPT_UINT, OFF(kv_replicas), NODE_CMDS, "N", "0",
-	 "replicas of the KV buckets when recmesh creates them, at most 5 (0: 3 on a clustered "
-	 "JetStream, 1 on a single server)"},
+	 "replicas of the KV buckets when recmesh creates them (0: 3 on a clustered "
+	 "JetStream, 1 on a single server)", 0, NATSCONN_MAX_REPLICAS, 0},
 	{"stats-interval", 0, OPT_DOUBLE, OFF(stats_interval), NODE_CMDS, "SECONDS", "60",
-	 "log counters this often (0: only at exit)"},
+	 "log counters this often (0: only at exit)", 0.1, 86400, OPTF_ZERO_OFF | OPTF_RELOAD},
 	{"metrics-listen", 0, OPT_STR, OFF(metrics_listen), NODE_CMDS, "ADDR:PORT", NULL,
-	 "serve GET /metrics (Prometheus) and /health over HTTP here (off by default)"},
+	 "serve GET /metrics (Prometheus) and /health over HTTP here (off by default)", 0, 0, 0},
 	{"user", 0, OPT_STR, OFF(user), NODE_CMDS, "USER", NULL,
-	 "drop privileges to USER after binding the sockets"},
+	 "drop privileges to USER after binding the sockets", 0, 0, 0},
 	{"syslog", 0, OPT_FLAG, OFF(use_syslog), NODE_CMDS, NULL, NULL,
-	 "log to syslog instead of stderr"},
+	 "log to syslog instead of stderr", 0, 0, 0},
 	{"protobuf-listen", 0, OPT_STR, OFF(protobuf_listen), NODE_CMDS, "ADDR:PORT", NULL,
-	 "take the Recursor's protobufServer/outgoingProtobufServer streams here"},
+	 "take the Recursor's protobufServer/outgoingProtobufServer streams here", 0, 0, 0},
 	{"protobuf-allow-from", 0, OPT_LIST, OFF(protobuf_allow_from), NODE_CMDS, "CIDR[,CIDR...]",
-	 "127.0.0.0/8,::1", "take protobuf streams only from these addresses; repeat for more"},
+	 "127.0.0.0/8,::1", "take protobuf streams only from these addresses; repeat for more", 0, 0, 0},
 	{"protobuf-max-connections", 0, OPT_UINT, OFF(protobuf_max_connections), NODE_CMDS, "N", "64",
-	 "protobuf stream connections at most (1 to 4096); a new one closes the one idle longest"},
+	 "protobuf stream connections at most; a new one closes the one idle longest", 1, 4096, 0},
 	{"rec-network-timeout", 0, OPT_UINT, OFF(rec_network_timeout), NODE_CMDS, "MS", "1500",
 	 "the Recursor's network-timeout in milliseconds: a timeout on its outgoing stream counts against a "
-	 "server only after 80 % of it (1 to 600000)"},
+	 "server only after 80 % of it", PBSTREAM_NETWORK_TIMEOUT_MIN, PBSTREAM_NETWORK_TIMEOUT_MAX, OPTF_RELOAD},
 	{"intel-file", 0, OPT_STR, OFF(intel_file), NODE_CMDS, "FILE", NULL,
-	 "keep the fleet's authoritative-server intelligence in FILE for contrib/recmesh.lua"},
+	 "keep the fleet's authoritative-server intelligence in FILE for contrib/recmesh.lua", 0, 0, OPTF_RELOAD},
 	{"intel-file", 0, OPT_STR, OFF(intel_file), CMD_WARM, "FILE", "/var/lib/recmesh/intel.txt",
-	 "write the fleet's authoritative-server intelligence here before replaying"},
+	 "write the fleet's authoritative-server intelligence here before replaying", 0, 0, 0},
 	{"intel-max-entries", 0, OPT_UINT, OFF(intel_max_entries), NODE_CMDS | CMD_WARM, "N", "10000",
-	 "lines in the intelligence file at most, dead servers then speeds, the strongest evidence first "
-	 "(1 to 100000)"},
+	 "lines in the intelligence file at most, dead servers then speeds, the strongest evidence first", 1, INTEL_MAX_ENTRIES_LIMIT, 0},
 	{"intel-wait", 0, OPT_DOUBLE, OFF(intel_wait), CMD_WARM, "SECONDS", "1.5",
 	 "replay no sooner than this after writing the intelligence file, and no sooner than a running "
-	 "Recursor takes it in (64 KiB a second; at most 3600)"},
+	 "Recursor takes it in (64 KiB a second)", 0, REPLAY_MAX_TIMEOUT, 0},
 	{"auto-warm", 0, OPT_FLAG, OFF(auto_warm), CMD_PROXY, NULL, NULL,
-	 "warm the upstream up by itself when it has restarted"},
+	 "warm the upstream up by itself when it has restarted", 0, 0, 0},
 	{"rec-socket-dir", 0, OPT_STR, OFF(rec_socket_dir), CMD_PROXY, "DIR", NULL,
-	 "with --auto-warm: also watch the Recursor's uptime through rec_control"},
+	 "with --auto-warm: also watch the Recursor's uptime through rec_control", 0, 0, 0},
 	{"peer", 0, OPT_LIST, OFF(peer), CMD_PROXY, "ADDR[:PORT]", NULL,
 	 "a warm peer (another node's proxy or Recursor) asked while the upstream is down or being "
-	 "warmed; repeat for more (16 at most)"},
+	 "warmed; repeat for more (16 at most)", 0, 0, 0},
 	{"peer-hedge-delay", 0, OPT_DOUBLE, OFF(peer_hedge_delay), CMD_PROXY, "SECONDS", "0.05",
 	 "while the upstream is being warmed, ask a peer too when it has not answered after this long "
-	 "(0: at once; at most 10)"},
+	 "(0: at once)", 0, 10, 0},
 	{"shield-max", 0, OPT_DOUBLE, OFF(shield_max), CMD_PROXY, "SECONDS", "120",
-	 "ask peers for this long at most after the upstream came back (1 to 86400)"},
+	 "ask peers for this long at most after the upstream came back", 1, 86400, 0},
 	{"peer-max-qps", 0, OPT_UINT, OFF(peer_max_qps), CMD_PROXY, "N", "1000",
-	 "queries per second to peers at most (1 to 1000000)"},
+	 "queries per second to peers at most", 1, 1000000, 0},
 	{"peer-max-inflight", 0, OPT_UINT, OFF(peer_max_inflight), CMD_PROXY, "N", "256",
-	 "queries in flight to peers at most (1 to 65536)"},
+	 "queries in flight to peers at most", 1, 65536, 0},
 	{"target", 't', OPT_STR, OFF(target), CMD_WARM, "ADDR:PORT", NULL,
-	 "the restarted Recursor to warm up"},
-	{"top", 'n', OPT_UINT, OFF(top), CMD_HOT, "N", "100", "print the N hottest names"},
+	 "the restarted Recursor to warm up", 0, 0, 0},
+	{"top", 'n', OPT_UINT, OFF(top), CMD_HOT, "N", "100", "print the N hottest names", 0, 0, 0},
 	{"top", 'n', OPT_UINT, OFF(top), CMD_MERGE, "N", "50000",
-	 "write the N hottest names of the fleet (1 to 200000)"},
+	 "write the N hottest names of the fleet", 1, FLEET_MERGE_MAX_TOP, 0},
 	{"lease", 0, OPT_DOUBLE, OFF(lease), CMD_MERGE, "SECONDS", "240",
-	 "the longest a merge may take: no other host merges meanwhile (10 to 600)"},
+	 "the longest a merge may take: no other host merges meanwhile", 10, MERGE_LEASE_MAX, 0},
 	{"top", 'n', OPT_UINT, OFF(top), CMD_WARM | CMD_PROXY, "N", "50000",
-	 "replay the N hottest names of the fleet"},
+	 "replay the N hottest names of the fleet", 1, UINT32_MAX, 0},
 	{"sample", 0, OPT_UINT, OFF(sample), CMD_HOT | CMD_WARM | CMD_PROXY, "N", "16",
 	 "with more than N node lists in the bucket, read the fleet's merged list and N of the lists "
-	 "chosen at random, not every list (0: read every list; at most 256)"},
+	 "chosen at random, not every list (0: read every list)", 0, FLEET_MAX_SAMPLE, 0},
 	{"qps", 0, OPT_UINT, OFF(qps), CMD_WARM | CMD_PROXY, "N", "1000",
-	 "warm-up queries per second to start with (see --max-qps)"},
+	 "warm-up queries per second to start with (see --max-qps)", 1, UINT32_MAX, 0},
 	{"max-qps", 0, OPT_UINT, OFF(max_qps), CMD_WARM | CMD_PROXY, "N", "5000",
-	 "let the warm-up rate rise up to N q/s while the Recursor keeps up (0 or N <= --qps: fixed at --qps)"},
+	 "let the warm-up rate rise up to N q/s while the Recursor keeps up (0 or N <= --qps: fixed at --qps)", 0, 0, 0},
 	{"concurrency", 0, OPT_UINT, OFF(concurrency), CMD_WARM | CMD_PROXY, "N", "1000",
-	 "warm-up queries in flight at most (1 to 60000)"},
+	 "warm-up queries in flight at most", 1, REPLAY_MAX_CONCURRENCY, 0},
 	{"query-timeout", 0, OPT_DOUBLE, OFF(query_timeout), CMD_WARM | CMD_PROXY, "SECONDS", "5",
-	 "give up on a warm-up answer after this long (at most 3600)"},
+	 "give up on a warm-up answer after this long", 0.001, REPLAY_MAX_TIMEOUT, 0},
 	{"wait-timeout", 0, OPT_DOUBLE, OFF(wait_timeout), CMD_WARM | CMD_PROXY, "SECONDS", "60",
-	 "wait this long at most for the target to answer before replaying (at most 3600)"},
+	 "wait this long at most for the target to answer before replaying", 0, REPLAY_MAX_TIMEOUT, 0},
 	{"max-age", 0, OPT_DOUBLE, OFF(max_age), CMD_HOT | CMD_WARM | CMD_MERGE | CMD_NODE_AND_NS, "SECONDS", "86400",
-	 "skip node lists older than this (0: no limit)"},
+	 "skip node lists older than this (0: no limit)", 0, OPTIONS_TEN_YEARS, 0},
 	{"nats-timeout", 0, OPT_DOUBLE, OFF(nats_timeout), CMD_HOT | CMD_WARM | CMD_PROXY | CMD_NS | CMD_MERGE,
 	 "SECONDS", "5",
-	 "try KV bucket reads again for up to this long before asking the running nodes "
-	 "(0.1 to 300)"},
+	 "try KV bucket reads again for up to this long before asking the running nodes", OPTIONS_NATS_TIMEOUT_MIN, OPTIONS_NATS_TIMEOUT_MAX, 0},
 	{"count", 0, OPT_UINT, OFF(count), CMD_EVENTS, "N", "0",
-	 "exit after N events (0: run until interrupted)"},
+	 "exit after N events (0: run until interrupted)", 0, 0, 0},
 	{"timeout", 0, OPT_DOUBLE, OFF(timeout), CMD_EVENTS, "SECONDS", "0",
-	 "exit with status 1 when no event came for this long (0: wait forever)"},
+	 "exit with status 1 when no event came for this long (0: wait forever)", 0, OPTIONS_TEN_YEARS, 0},
 	{"json", 0, OPT_FLAG, OFF(json), CMD_HOT | CMD_EVENTS | CMD_WARM | CMD_NS | CMD_MERGE, NULL, NULL,
-	 "print JSON (one object per line)"},
-	{"verbose", 'v', OPT_FLAG, OFF(verbose), ALL, NULL, NULL, "log debug messages"},
-	{"quiet", 'q', OPT_FLAG, OFF(quiet), ALL, NULL, NULL, "log warnings and errors only"},
-	{NULL, 0, 0, 0, 0, NULL, NULL, NULL},
+	 "print JSON (one object per line)", 0, 0, 0},
+	{"verbose", 'v', OPT_FLAG, OFF(verbose), ALL, NULL, NULL, "log debug messages", 0, 0, OPTF_RELOAD},
+	{"quiet", 'q', OPT_FLAG, OFF(quiet), ALL, NULL, NULL, "log warnings and errors only", 0, 0, OPTF_RELOAD},
+	{NULL, 0, 0, 0, 0, NULL, NULL, NULL, 0, 0, 0},
 };
+
+/* The unit a range is given in, from the value's name */
+static const char *unit_of(const struct opt_def *d)
+{
+	if (d->type == OPT_DOUBLE)
+		return " seconds";
+	if (d->arg && !strcmp(d->arg, "MS"))
+		return " milliseconds";
+	return "";
+}
+
+/* The range as text: "1 to 65535", "0 (off) or 0.1 to 86400 seconds", "at most 10 seconds" */
+static const char *range_text(const struct opt_def *d, char *buf, size_t size)
+{
+	if (d->min <= 0)
+		snprintf(buf, size, "at most %.10g%s", d->max, unit_of(d));
+	else
+		snprintf(buf, size, "%s%.10g to %.10g%s", d->flags & OPTF_ZERO_OFF ? "0 (off) or " : "",
+			 d->min, d->max, unit_of(d));
+	return buf;
+}
+
+static int has_range(const struct opt_def *d)
+{
+	return (d->type == OPT_UINT || d->type == OPT_DOUBLE) && d->max > 0;
+}
 
 static const struct {
 	enum rm_command cmd;
@@ -239,8 +285,13 @@ void options_usage(enum rm_command cmd, FILE *out)
 			snprintf(left, sizeof(left), "    --%s%s%s", d->name, d->arg ? " " : "",
 				 d->arg ? d->arg : "");
 		fprintf(out, "  %-32s %s", left, d->help);
-		if (d->def)
-			fprintf(out, " [%s]", d->def);
+		char range[96];
+		if (has_range(d) && d->def)
+			fprintf(out, " [%s; default %s]", range_text(d, range, sizeof(range)), d->def);
+		else if (has_range(d))
+			fprintf(out, " [%s]", range_text(d, range, sizeof(range)));
+		else if (d->def)
+			fprintf(out, " [default %s]", d->def);
 		fputc('\n', out);
 	}
 	fprintf(out, "  %-32s %s\n", "-h, --help", "show this help");
@@ -455,17 +506,11 @@ static int read_config(enum rm_command cmd, const char *path, struct rm_options 
 	return rc;
 }
 
-/* The data path's limits (recmesh(1), "LIMITS"); -1 after printing an error */
-static int check_limits(enum rm_command cmd, const struct rm_options *o)
+/* What a range cannot say: the allow list's entries, how often --peer is given; -1 after an error */
+static int check_lists(enum rm_command cmd, const struct rm_options *o)
 {
 	char err[256];
 	if (cmd & (CMD_PROXY | CMD_MIRROR)) {
-		if (o->protobuf_max_connections < 1 || o->protobuf_max_connections > 4096) {
-			fprintf(ERRF,
-				"recmesh: --protobuf-max-connections must be 1 to 4096, not %u\n",
-				o->protobuf_max_connections);
-			return -1;
-		}
 		struct acl *acl = acl_create();
 		for (size_t i = 0; acl && i < o->nprotobuf_allow_from; i++)
 			if (acl_add(acl, o->protobuf_allow_from[i], err, sizeof(err)) < 0) {
@@ -474,111 +519,28 @@ static int check_limits(enum rm_command cmd, const struct rm_options *o)
 				return -1;
 			}
 		acl_destroy(acl);
-		if (o->rec_network_timeout < PBSTREAM_NETWORK_TIMEOUT_MIN ||
-		    o->rec_network_timeout > PBSTREAM_NETWORK_TIMEOUT_MAX) {
-			fprintf(ERRF,
-				"recmesh: --rec-network-timeout must be %d to %d milliseconds, not %u\n",
-				PBSTREAM_NETWORK_TIMEOUT_MIN, PBSTREAM_NETWORK_TIMEOUT_MAX,
-				o->rec_network_timeout);
-			return -1;
-		}
-		if (o->hot_publish < 1 || o->hot_publish > 1000000) {
-			fprintf(ERRF, "recmesh: --hot-publish must be 1 to 1000000, not %u\n",
-				o->hot_publish);
-			return -1;
-		}
 	}
-	if (cmd & CMD_PROXY) {
-		if (o->max_tcp_clients < 1 || o->max_tcp_clients > 65535) {
-			fprintf(ERRF, "recmesh: --max-tcp-clients must be 1 to 65535, not %u\n",
-				o->max_tcp_clients);
-			return -1;
-		}
-		if (!(o->tcp_idle_timeout >= 0.1 && o->tcp_idle_timeout <= 3600)) {
-			fprintf(ERRF,
-				"recmesh: --tcp-idle-timeout must be 0.1 to 3600 seconds, not %g\n",
-				o->tcp_idle_timeout);
-			return -1;
-		}
-		if (o->max_tcp_per_client < 1 || o->max_tcp_per_client > 65535) {
-			fprintf(ERRF, "recmesh: --max-tcp-per-client must be 1 to 65535, not %u\n",
-				o->max_tcp_per_client);
-			return -1;
-		}
-		if (o->tcp_max_duration < 1 || o->tcp_max_duration > 86400) {
-			fprintf(ERRF,
-				"recmesh: --tcp-max-duration must be 1 to 86400 seconds, not %g\n",
-				o->tcp_max_duration);
-			return -1;
-		}
-		if (o->npeer > OPTIONS_PEER_MAX) {
-			fprintf(ERRF, "recmesh: --peer may be given %d times at most, not %zu\n",
-				OPTIONS_PEER_MAX, o->npeer);
-			return -1;
-		}
-		if (o->peer_hedge_delay > 10) {
-			fprintf(ERRF,
-				"recmesh: --peer-hedge-delay must be 0 to 10 seconds, not %g\n",
-				o->peer_hedge_delay);
-			return -1;
-		}
-		if (o->shield_max < 1 || o->shield_max > 86400) {
-			fprintf(ERRF, "recmesh: --shield-max must be 1 to 86400 seconds, not %g\n",
-				o->shield_max);
-			return -1;
-		}
-		if (o->peer_max_qps < 1 || o->peer_max_qps > 1000000) {
-			fprintf(ERRF, "recmesh: --peer-max-qps must be 1 to 1000000, not %u\n",
-				o->peer_max_qps);
-			return -1;
-		}
-		if (o->peer_max_inflight < 1 || o->peer_max_inflight > 65536) {
-			fprintf(ERRF, "recmesh: --peer-max-inflight must be 1 to 65536, not %u\n",
-				o->peer_max_inflight);
-			return -1;
-		}
+	if ((cmd & CMD_PROXY) && o->npeer > OPTIONS_PEER_MAX) {
+		fprintf(ERRF, "recmesh: --peer may be given %d times at most, not %zu\n", OPTIONS_PEER_MAX,
+			o->npeer);
+		return -1;
 	}
 	return 0;
 }
 
-/*
- * Upper (and lower) bounds of the options in seconds that have no other
- * check: a huge value would overflow a conversion to nanoseconds or
- * milliseconds (undefined behaviour) long before it meant anything
- */
-#define OPTIONS_TEN_YEARS 315360000.0
-static const struct {
-	const char *name;
-	unsigned commands;
-	size_t offset;
-	double min, max;
-	int zero_ok; /* 0 means "off" or "no limit" */
-} bounds[] = {
-	{"max-age", CMD_HOT | CMD_WARM | CMD_MERGE | CMD_NODE_AND_NS, OFF(max_age), 0, OPTIONS_TEN_YEARS, 1},
-	{"lease", CMD_MERGE, OFF(lease), 10, 600, 0},
-	{"hot-interval", NODE_CMDS | CMD_HOT, OFF(hot_interval), 0.1, 86400, 0},
-	{"hot-half-life", NODE_CMDS, OFF(hot_half_life), 0.001, OPTIONS_TEN_YEARS, 0},
-	{"hot-half-life", CMD_HOT | CMD_WARM | CMD_MERGE, OFF(hot_half_life), 0, OPTIONS_TEN_YEARS, 1},
-	{"upstream-timeout", CMD_PROXY, OFF(upstream_timeout), 0.001, 3600, 0},
-	{"stats-interval", NODE_CMDS, OFF(stats_interval), 0.1, 86400, 1},
-	{"timeout", CMD_EVENTS, OFF(timeout), 0, OPTIONS_TEN_YEARS, 1},
-};
-
-static int check_bounds(enum rm_command cmd, const struct rm_options *o)
+/* Every number of cmd's options within its range; -1 after printing an error */
+static int check_ranges(enum rm_command cmd, const struct rm_options *o)
 {
-	for (size_t i = 0; i < sizeof(bounds) / sizeof(bounds[0]); i++) {
-		if (!(bounds[i].commands & cmd))
+	char range[96];
+	for (const struct opt_def *d = defs; d->name; d++) {
+		if (!(d->commands & cmd) || !has_range(d))
 			continue;
-		double v = *(const double *)((const char *)o + bounds[i].offset);
-		if ((v == 0 && bounds[i].zero_ok) || (v > 0 && v >= bounds[i].min && v <= bounds[i].max))
+		const char *p = (const char *)o + d->offset;
+		double v = d->type == OPT_UINT ? (double)*(const unsigned *)p : *(const double *)p;
+		if ((v == 0 && (d->flags & OPTF_ZERO_OFF)) || (v >= d->min && v <= d->max))
 			continue;
-		if (bounds[i].min > 0)
-			fprintf(ERRF, "recmesh: --%s must be %s%.10g to %.10g seconds, not %g\n",
-				bounds[i].name, bounds[i].zero_ok ? "0 (off) or " : "",
-				bounds[i].min, bounds[i].max, v);
-		else
-			fprintf(ERRF, "recmesh: --%s must be at most %.10g seconds, not %g\n",
-				bounds[i].name, bounds[i].max, v);
+		fprintf(ERRF, "recmesh: --%s must be %s, not %.10g\n", d->name,
+			range_text(d, range, sizeof(range)), v);
 		return -1;
 	}
 	return 0;
@@ -771,33 +733,11 @@ int options_parse(enum rm_command cmd, int argc, char **argv, struct rm_options 
 		if ((d->commands & cmd) && d->def && d->type == OPT_LIST && !*list_count(o, d) &&
 		    set_opt(o, d, d->def, "default") < 0)
 			return -1;
-	if ((cmd & (CMD_HOT | CMD_WARM | CMD_PROXY | CMD_NS | CMD_MERGE)) &&
-	    (o->nats_timeout < OPTIONS_NATS_TIMEOUT_MIN || o->nats_timeout > OPTIONS_NATS_TIMEOUT_MAX)) {
-		fprintf(ERRF, "recmesh: --nats-timeout must be from %g to %g seconds, not %g\n",
-			OPTIONS_NATS_TIMEOUT_MIN, OPTIONS_NATS_TIMEOUT_MAX, o->nats_timeout);
+	if (check_ranges(cmd, o) < 0 || check_lists(cmd, o) < 0)
 		return -1;
-	}
-	if (cmd == CMD_MERGE && (o->top < 1 || o->top > FLEET_MERGE_MAX_TOP)) {
-		fprintf(ERRF, "recmesh: --top must be from 1 to %d, not %u\n", FLEET_MERGE_MAX_TOP, o->top);
-		return -1;
-	}
-	if ((cmd & (CMD_HOT | CMD_WARM | CMD_PROXY)) && o->sample > FLEET_MAX_SAMPLE) {
-		fprintf(ERRF, "recmesh: --sample must be from 0 to %d, not %u\n", FLEET_MAX_SAMPLE,
-			o->sample);
-		return -1;
-	}
-	if (cmd & (NODE_CMDS | CMD_WARM)) {
-		if (o->intel_max_entries < 1 || o->intel_max_entries > INTEL_MAX_ENTRIES_LIMIT) {
-			fprintf(ERRF, "recmesh: --intel-max-entries must be from 1 to %d, not %u\n",
-				INTEL_MAX_ENTRIES_LIMIT, o->intel_max_entries);
-			return -1;
-		}
-		/* the intelligence file's bound is process-wide: every writer of this command uses it */
-		if (!reparsing)
-			intel_set_max_entries(o->intel_max_entries);
-	}
-	if (check_limits(cmd, o) < 0 || check_bounds(cmd, o) < 0)
-		return -1;
+	/* the intelligence file's bound is process-wide: every writer of this command uses it */
+	if ((cmd & (NODE_CMDS | CMD_WARM)) && !reparsing)
+		intel_set_max_entries(o->intel_max_entries);
 	return reparsing ? 0 : nats_settings(cmd, o);
 }
 
@@ -855,31 +795,126 @@ void options_diff(enum rm_command cmd, const struct rm_options *a, const struct 
 			fn(arg, d->name, va, vb);
 }
 
-int options_check_warm(enum rm_command cmd, const struct rm_options *o, char *err, size_t err_size)
+static const struct opt_def *def_named(enum rm_command cmd, const char *name)
 {
-	const char *what = NULL;
-	double v = 0;
-	if (o->qps == 0 || o->top == 0) {
-		snprintf(err, err_size, "--qps and --top must be positive");
-		return -1;
+	for (const struct opt_def *d = defs; d->name; d++)
+		if ((d->commands & cmd) && !strcmp(d->name, name))
+			return d;
+	return NULL;
+}
+
+int options_reloadable(enum rm_command cmd, const char *name)
+{
+	const struct opt_def *d = def_named(cmd, name);
+	return d && (d->flags & OPTF_RELOAD);
+}
+
+const char *options_shown(enum rm_command cmd, const char *name, const char *value, char *buf,
+			  size_t size)
+{
+	const struct opt_def *d = def_named(cmd, name);
+	if (!d || (d->flags & OPTF_SECRET)) {
+		snprintf(buf, size, "(not shown)");
+		return buf;
 	}
-	if (o->concurrency == 0 || o->concurrency > REPLAY_MAX_CONCURRENCY) {
-		snprintf(err, err_size, "--concurrency must be 1 to %d, not %u", REPLAY_MAX_CONCURRENCY,
-			 o->concurrency);
-		return -1;
+	if (d->flags & OPTF_URL)
+		return natsconn_redact(value, buf, size);
+	return value;
+}
+
+/* s with troff's specials escaped: '-' as \-, '\' as \e */
+static void troff(FILE *out, const char *s)
+{
+	for (; *s; s++) {
+		if (*s == '-')
+			fputs("\\-", out);
+		else if (*s == '\\')
+			fputs("\\e", out);
+		else
+			fputc(*s, out);
 	}
-	if (!(o->query_timeout > 0 && o->query_timeout <= REPLAY_MAX_TIMEOUT)) {
-		snprintf(err, err_size, "--query-timeout must be above 0 and at most %d seconds, not %g",
-			 REPLAY_MAX_TIMEOUT, o->query_timeout);
-		return -1;
+}
+
+void options_man_table(FILE *out)
+{
+	static const struct {
+		enum rm_command cmd;
+		const char *name;
+	} order[] = {{CMD_PROXY, "proxy"}, {CMD_MIRROR, "mirror"}, {CMD_HOT, "hot"}, {CMD_EVENTS, "events"},
+		     {CMD_WARM, "warm"},   {CMD_NS, "ns"},         {CMD_MERGE, "merge"}};
+	char range[96];
+	for (const struct opt_def *d = defs; d->name; d++) {
+		fputs(".TP\n.B ", out);
+		troff(out, "--");
+		troff(out, d->name);
+		fputc('\n', out);
+		if (d->commands == ALL) {
+			fputs("every command", out);
+		} else {
+			const char *sep = "";
+			for (size_t i = 0; i < sizeof(order) / sizeof(order[0]); i++)
+				if (d->commands & order[i].cmd) {
+					fprintf(out, "%s%s", sep, order[i].name);
+					sep = ", ";
+				}
+		}
+		fputs(": ", out);
+		if (d->type == OPT_FLAG)
+			fputs("a flag", out);
+		else
+			troff(out, d->arg);
+		if (d->type == OPT_LIST)
+			fputs(", repeatable", out);
+		if (has_range(d)) {
+			fputs(", ", out);
+			troff(out, range_text(d, range, sizeof(range)));
+		}
+		if (d->def) {
+			fputs("; default ", out);
+			troff(out, d->def);
+		}
+		if (d->flags & OPTF_RELOAD)
+			fputs("; a node's reload applies it", out);
+		if (d->flags & OPTF_URL)
+			fputs("; logged without credentials", out);
+		if (d->flags & OPTF_SECRET)
+			fputs("; never logged", out);
+		fputs(".\n", out);
 	}
-	if (o->wait_timeout > REPLAY_MAX_TIMEOUT)
-		what = "--wait-timeout", v = o->wait_timeout;
-	else if (cmd == CMD_WARM && o->intel_wait > REPLAY_MAX_TIMEOUT)
-		what = "--intel-wait", v = o->intel_wait;
-	if (what) {
-		snprintf(err, err_size, "%s must be at most %d seconds, not %g", what, REPLAY_MAX_TIMEOUT, v);
-		return -1;
+}
+
+int options_schema_check(char *err, size_t err_size)
+{
+	for (const struct opt_def *d = defs; d->name; d++) {
+		if (d->type == OPT_DOUBLE && !(d->max > 0)) {
+			snprintf(err, err_size, "--%s: a number of seconds without a maximum", d->name);
+			return -1;
+		}
+		if (has_range(d) && (d->min > d->max || (d->type == OPT_UINT && d->max > UINT32_MAX))) {
+			snprintf(err, err_size, "--%s: the range is not one", d->name);
+			return -1;
+		}
+		if ((d->type == OPT_UINT || d->type == OPT_DOUBLE) && d->def) {
+			double v = strtod(d->def, NULL);
+			if (has_range(d) && !((v == 0 && (d->flags & OPTF_ZERO_OFF)) || (v >= d->min && v <= d->max))) {
+				snprintf(err, err_size, "--%s: the default %s is out of its range", d->name, d->def);
+				return -1;
+			}
+		}
+		/* a secret is read from a file, or is marked: never a value shown in a log */
+		static const char *const secret_words[] = {"password", "token", "secret", "seed", "key", "creds"};
+		for (size_t i = 0; i < sizeof(secret_words) / sizeof(secret_words[0]); i++)
+			if (strstr(d->name, secret_words[i]) && !(d->flags & OPTF_SECRET) &&
+			    !(d->arg && !strcmp(d->arg, "FILE"))) {
+				snprintf(err, err_size, "--%s: a secret that is not a file, and not marked secret",
+					 d->name);
+				return -1;
+			}
+		for (const struct opt_def *e = defs; e < d; e++)
+			if (!strcmp(e->name, d->name) && (e->commands & d->commands)) {
+				snprintf(err, err_size, "--%s: twice for one command", d->name);
+				return -1;
+			}
 	}
 	return 0;
 }

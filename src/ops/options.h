@@ -146,12 +146,18 @@ typedef void (*options_diff_fn)(void *arg, const char *name, const char *old_val
 void options_diff(enum rm_command cmd, const struct rm_options *a, const struct rm_options *b,
 		  options_diff_fn fn, void *arg);
 
+/* Whether a node's reload (SIGHUP) applies a new value of the option; 0 for an unknown name */
+int options_reloadable(enum rm_command cmd, const char *name);
 /*
- * The warm-up options' ranges (recmesh warm, and proxy --auto-warm):
- * --qps and --top positive, --concurrency 1 to 60000, --query-timeout
- * above 0 and --wait-timeout (and warm's --intel-wait) at most 3600
- * seconds. Returns 0, or -1 with the reason in err (the caller exits 2).
+ * The option's value as a log line may show it: a URL without its
+ * credentials, a secret (or an unknown name) as "(not shown)"; value
+ * itself or buf
  */
-int options_check_warm(enum rm_command cmd, const struct rm_options *opts, char *err, size_t err_size);
+const char *options_shown(enum rm_command cmd, const char *name, const char *value, char *buf,
+			  size_t size);
+/* The schema as recmesh(1)'s table of options (troff, one .TP entry an option) */
+void options_man_table(FILE *out);
+/* The schema's own rules (ranges, defaults within them, secrets, one entry a command); -1 and why */
+int options_schema_check(char *err, size_t err_size);
 
 #endif

@@ -11,6 +11,7 @@
 #include <cmocka.h>
 
 #include "ops/counters.h"
+#include "manpage.h"
 
 #include <regex.h>
 #include <stdio.h>
@@ -178,17 +179,8 @@ static void test_lines(void **state)
 
 static char *read_man(void)
 {
-	const char *dir = getenv("RECMESH_SRCDIR");
 	char path[4096];
-	snprintf(path, sizeof(path), "%s/doc/recmesh.1.in", dir ? dir : SRCDIR);
-	FILE *f = fopen(path, "r");
-	if (!f)
-		fail_msg("cannot read %s", path);
-	static char buf[1 << 20];
-	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
-	fclose(f);
-	buf[n] = '\0';
-	return buf;
+	return man_read(path, sizeof(path));
 }
 
 /* The section from ".SH NAME\n" to the next ".SH", as a copy */

@@ -8,6 +8,7 @@
 #include "nats/intel.h"
 #include "nats/natsconn.h"
 #include "ops/options.h"
+#include "manpage.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -452,53 +453,181 @@ static void test_diff(void **state)
 }
 
 /* The warm-up options: defaults and ranges (recmesh warm, proxy --auto-warm) */
+/* options_reparse's errors for argv (NULL when it parsed); the caller frees them */
+static char *parse_errors(enum rm_command cmd, int argc, char **argv)
+{
+	struct rm_options o;
+	char *errors = NULL;
+	int rc = options_reparse(cmd, argc, argv, &o, &errors);
+	options_free(&o);
+	if (rc == 0)
+		assert_null(errors);
+	else
+		assert_non_null(errors);
+	return errors;
+}
+
+static void expect_error(enum rm_command cmd, const char *opt, const char *val, const char *want)
+{
+	char *argv[] = {"x", (char *)opt, (char *)val, NULL};
+	char *e = parse_errors(cmd, 3, argv);
+	if (!e || strcmp(e, want))
+		fail_msg("%s %s: said '%s', expected '%s'", opt, val, e ? e : "(nothing)", want);
+	free(e);
+}
+
+/* The warm-up's ranges, in recmesh warm and in the proxy (checked at parse, --auto-warm or not) */
 static void test_warm_ranges(void **state)
 {
 	struct rm_options o;
-	char err[256];
 	char *argv[] = {"warm", "--target", "127.0.0.1:53", "--cluster", "c", NULL};
 	assert_int_equal(options_parse(CMD_WARM, 5, argv, &o), 0);
 	assert_int_equal(o.qps, 1000);
 	assert_int_equal(o.max_qps, 5000); /* adaptive pacing unless fixed */
 	assert_int_equal(o.concurrency, 1000);
 	assert_true(o.query_timeout == 5 && o.wait_timeout == 60 && o.intel_wait == 1.5);
-	assert_int_equal(options_check_warm(CMD_WARM, &o, err, sizeof(err)), 0);
+	options_free(&o);
 	/* the limits themselves are fine */
-	o.concurrency = 60000;
-	o.query_timeout = o.wait_timeout = o.intel_wait = 3600;
-	assert_int_equal(options_check_warm(CMD_WARM, &o, err, sizeof(err)), 0);
-	o.concurrency = 60001;
-	assert_int_equal(options_check_warm(CMD_WARM, &o, err, sizeof(err)), -1);
-	assert_string_equal(err, "--concurrency must be 1 to 60000, not 60001");
-	o.concurrency = 0;
-	assert_int_equal(options_check_warm(CMD_WARM, &o, err, sizeof(err)), -1);
-	o.concurrency = 1000;
-	o.query_timeout = 3600.5;
-	assert_int_equal(options_check_warm(CMD_WARM, &o, err, sizeof(err)), -1);
-	assert_string_equal(err, "--query-timeout must be above 0 and at most 3600 seconds, not 3600.5");
-	o.query_timeout = 0;
-	assert_int_equal(options_check_warm(CMD_WARM, &o, err, sizeof(err)), -1);
-	o.query_timeout = 5;
-	o.wait_timeout = 1e30;
-	assert_int_equal(options_check_warm(CMD_WARM, &o, err, sizeof(err)), -1);
-	assert_string_equal(err, "--wait-timeout must be at most 3600 seconds, not 1e+30");
-	o.wait_timeout = 60;
-	o.intel_wait = 4000;
-	assert_int_equal(options_check_warm(CMD_WARM, &o, err, sizeof(err)), -1);
-	assert_string_equal(err, "--intel-wait must be at most 3600 seconds, not 4000");
-	o.intel_wait = 1.5;
-	o.qps = 0;
-	assert_int_equal(options_check_warm(CMD_WARM, &o, err, sizeof(err)), -1);
-	options_free(&o);
-
+	char *ends[] = {"warm", "--concurrency", "60000", "--query-timeout", "3600", "--wait-timeout", "3600",
+			"--intel-wait", "3600", NULL};
+	assert_null(parse_errors(CMD_WARM, 9, ends));
+	expect_error(CMD_WARM, "--concurrency", "60001", "recmesh: --concurrency must be 1 to 60000, not 60001\n");
+	expect_error(CMD_WARM, "--concurrency", "0", "recmesh: --concurrency must be 1 to 60000, not 0\n");
+	expect_error(CMD_WARM, "--query-timeout", "3600.5",
+		     "recmesh: --query-timeout must be 0.001 to 3600 seconds, not 3600.5\n");
+	expect_error(CMD_WARM, "--query-timeout", "0", "recmesh: --query-timeout must be 0.001 to 3600 seconds, not 0\n");
+	expect_error(CMD_WARM, "--wait-timeout", "1e30", "recmesh: --wait-timeout must be at most 3600 seconds, not 1e+30\n");
+	expect_error(CMD_WARM, "--intel-wait", "4000", "recmesh: --intel-wait must be at most 3600 seconds, not 4000\n");
+	expect_error(CMD_WARM, "--qps", "0", "recmesh: --qps must be 1 to 4294967295, not 0\n");
+	expect_error(CMD_WARM, "--top", "0", "recmesh: --top must be 1 to 4294967295, not 0\n");
 	/* the proxy: the same, from its command line (it has no --intel-wait) */
-	char *pargv[] = {"proxy", "-l", "127.0.0.1:53", "-u", "127.0.0.1:5300", "--auto-warm",
-			 "--query-timeout", "1e10", NULL};
-	assert_int_equal(options_parse(CMD_PROXY, 8, pargv, &o), 0);
-	assert_int_equal(o.concurrency, 1000);
-	assert_int_equal(options_check_warm(CMD_PROXY, &o, err, sizeof(err)), -1);
-	assert_string_equal(err, "--query-timeout must be above 0 and at most 3600 seconds, not 1e+10");
-	options_free(&o);
+	expect_error(CMD_PROXY, "--query-timeout", "1e10",
+		     "recmesh: --query-timeout must be 0.001 to 3600 seconds, not 1e+10\n");
+	/* and the bounds of merge and the sampled read */
+	expect_error(CMD_MERGE, "--top", "200001", "recmesh: --top must be 1 to 200000, not 200001\n");
+	expect_error(CMD_MERGE, "--lease", "9", "recmesh: --lease must be 10 to 600 seconds, not 9\n");
+	expect_error(CMD_MERGE, "--lease", "601", "recmesh: --lease must be 10 to 600 seconds, not 601\n");
+	expect_error(CMD_HOT, "--sample", "257", "recmesh: --sample must be at most 256, not 257\n");
+	expect_error(CMD_PROXY, "--stats-interval", "0.01",
+		     "recmesh: --stats-interval must be 0 (off) or 0.1 to 86400 seconds, not 0.01\n");
+}
+
+/* The schema keeps its own rules, and recmesh(1)'s table of options is made from it */
+static void test_schema_and_man_table(void **state)
+{
+	char err[200], buf[200];
+	if (options_schema_check(err, sizeof(err)) < 0)
+		fail_msg("the option schema: %s", err);
+	/* what a reload applies, and how a changed value is shown */
+	assert_true(options_reloadable(CMD_PROXY, "stats-interval"));
+	assert_true(options_reloadable(CMD_MIRROR, "intel-file"));
+	assert_false(options_reloadable(CMD_PROXY, "upstream-timeout"));
+	assert_false(options_reloadable(CMD_PROXY, "no-such-option"));
+	assert_string_equal(options_shown(CMD_PROXY, "nats", "nats://u:pw@h:4222", buf, sizeof(buf)),
+			    "nats://***@h:4222");
+	assert_string_equal(options_shown(CMD_PROXY, "nats-password-file", "/etc/p", buf, sizeof(buf)), "/etc/p");
+	assert_string_equal(options_shown(CMD_PROXY, "no-such-option", "x", buf, sizeof(buf)), "(not shown)");
+	char *table = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&table, &len);
+	assert_non_null(f);
+	options_man_table(f);
+	fclose(f);
+
+	char path[4096];
+	char *man = man_read(path, sizeof(path));
+	const char *begin = ".\\\" options-table: begin\n", *end = ".\\\" options-table: end\n";
+	char *a = strstr(man, begin), *b = a ? strstr(a, end) : NULL;
+	if (!a || !b)
+		fail_msg("recmesh(1) has no '%s' ... '%s' block", begin, end);
+	a += strlen(begin);
+	if ((size_t)(b - a) != len || memcmp(a, table, len)) {
+		if (getenv("RECMESH_WRITE_MAN")) {
+			/* a maintainer's way to write the table into the man page */
+			FILE *w = fopen(path, "w");
+			assert_non_null(w);
+			fwrite(man, 1, (size_t)(a - man), w);
+			fwrite(table, 1, len, w);
+			fputs(b, w);
+			fclose(w);
+			print_message("wrote the table into %s\n", path);
+		} else {
+			fail_msg("recmesh(1)'s table of options is not the schema's; it should read:\n%s"
+				 "(RECMESH_WRITE_MAN=1 writes it)",
+				 table);
+		}
+	}
+
+	/*
+	 * Every range the table states is the one the parser holds: both ends
+	 * pass, beyond them is refused, with the first command listed.
+	 */
+	static const struct {
+		const char *name;
+		enum rm_command cmd;
+	} cmds[] = {{"every command", CMD_HOT}, {"proxy", CMD_PROXY}, {"mirror", CMD_MIRROR},
+		    {"hot", CMD_HOT},           {"events", CMD_EVENTS}, {"warm", CMD_WARM},
+		    {"ns", CMD_NS},             {"merge", CMD_MERGE}};
+	unsigned ranges = 0;
+	char *save = NULL, opt[100] = "";
+	for (char *ln = strtok_r(table, "\n", &save); ln; ln = strtok_r(NULL, "\n", &save)) {
+		if (!strncmp(ln, ".B \\-\\-", 7)) {
+			size_t k = 0;
+			for (const char *p = ln + 3; *p && k + 1 < sizeof(opt); p++)
+				if (*p != '\\')
+					opt[k++] = *p;
+			opt[k] = '\0';
+			continue;
+		}
+		if (ln[0] == '.')
+			continue;
+		enum rm_command cmd = 0;
+		for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]) && !cmd; i++)
+			if (!strncmp(ln, cmds[i].name, strlen(cmds[i].name)))
+				cmd = cmds[i].cmd;
+		assert_true(cmd != 0);
+		double lo = 0, hi = 0;
+		int zero_off = strstr(ln, "0 (off) or ") != NULL, seconds = strstr(ln, " seconds") != NULL;
+		const char *r = strstr(ln, ", at most ");
+		if (r)
+			hi = strtod(r + 10, NULL);
+		else if ((r = strstr(ln, " to ")) != NULL) {
+			const char *p = r;
+			while (p > ln && p[-1] != ' ')
+				p--;
+			lo = strtod(p, NULL);
+			hi = strtod(r + 4, NULL);
+		} else
+			continue;
+		ranges++;
+		char v[64];
+		double below = lo == 0 ? -1 : seconds ? lo * 0.9 : lo - 1; /* -1: no such probe */
+		const struct {
+			double x;
+			int ok;
+		} probes[] = {
+			{lo, 1},
+			{hi, 1},
+			{below, below == 0 && zero_off},     /* under the range (0 only with "0 (off)") */
+			{seconds ? hi * 1.01 + 1 : hi + 1, 0}, /* over it (or over a whole number's 32 bits) */
+			{0, lo == 0 || zero_off},
+		};
+		for (size_t i = 0; i < sizeof(probes) / sizeof(probes[0]); i++) {
+			if (probes[i].x < 0)
+				continue;
+			snprintf(v, sizeof(v), "%.10g", probes[i].x);
+			char *argv[] = {"x", opt, v, NULL};
+			char *e = parse_errors(cmd, 3, argv);
+			int ok = e == NULL;
+			if (ok != probes[i].ok)
+				fail_msg("%s %s (%s): %s, expected %s: %s", opt, v, ln, ok ? "taken" : "refused",
+					 probes[i].ok ? "taken" : "refused", e ? e : "");
+			free(e);
+		}
+	}
+	print_message("%u ranges of the table probed at both ends\n", ranges);
+	assert_true(ranges >= 30);
+	free(table);
 }
 
 /* The NATS security options: files on every command, checked at parse time */
@@ -804,6 +933,7 @@ int main(void)
 		cmocka_unit_test(test_node_ranges),
 		cmocka_unit_test(test_nats_timeout),
 		cmocka_unit_test(test_warm_ranges),
+		cmocka_unit_test(test_schema_and_man_table),
 		cmocka_unit_test(test_nats_security),
 		cmocka_unit_test(test_seconds_bounds),
 		cmocka_unit_test(test_peers),
