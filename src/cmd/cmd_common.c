@@ -14,6 +14,8 @@ static int start(enum rm_command cmd, const char *name, int argc, char **argv, s
 		 int *exit_status)
 {
 	int rc = options_parse(cmd, argc, argv, o);
+	if (rc == 0 && options_apply(cmd, o) < 0)
+		rc = -1;
 	if (rc != 0) {
 		*exit_status = rc > 0 ? 0 : 2;
 		return -1;

@@ -42,6 +42,8 @@ int cmd_warm(int argc, char **argv)
 	char err[512];
 	struct warmup_result res;
 	int rc = options_parse(CMD_WARM, argc, argv, &o);
+	if (rc == 0 && options_apply(CMD_WARM, &o) < 0)
+		rc = -1;
 	if (rc != 0) {
 		options_free(&o);
 		return rc > 0 ? 0 : 2;

@@ -60,7 +60,7 @@ double intel_load_seconds(size_t bytes, size_t ns_lines);
 
 /*
  * The process-wide bound on the lines of a file (dead and ns), from
- * --intel-max-entries (options_parse sets it; clamped to
+ * --intel-max-entries (options_apply sets it; clamped to
  * [1, INTEL_MAX_ENTRIES_LIMIT]). Any thread; an atomic.
  */
 void intel_set_max_entries(size_t n);

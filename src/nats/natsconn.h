@@ -3,7 +3,7 @@
  *
  * The connection settings (server list, TLS, credentials) and the bucket
  * settings are process-wide: natsconn_configure checks and loads them once
- * at start (options_parse calls it), natsconn_open and natsconn_kv_open use
+ * at start (options_apply calls it), natsconn_open and natsconn_kv_open use
  * them. natsconn_reload replaces the credentials (a node's SIGHUP); they are
  * guarded by a mutex that no caller ever sees. Secrets (passwords, tokens) are read from files there and kept only
  * in this module's memory, wiped by natsconn_unconfigure; they never appear
@@ -29,7 +29,7 @@
 #define NATSCONN_AUTO_REPLICAS 3 /* on a clustered JetStream, without --kv-replicas */
 #define NATSCONN_MAX_DETAIL 256  /* bytes of a server's error text that are logged */
 
-/* What options_parse hands over; every pointer is borrowed for the call */
+/* What options_apply hands over; every pointer is borrowed for the call */
 struct natsconn_settings {
 	const char *urls;          /* --nats, comma-separated */
 	const char *tls_ca;        /* --nats-tls-ca */

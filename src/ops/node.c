@@ -75,6 +75,8 @@ int node_parse(struct node *n, enum rm_command cmd, const char *name, int argc, 
 	n->start_time = clock_unix();
 	pthread_mutex_init(&n->aw_lock, NULL);
 	int rc = options_parse(cmd, argc, argv, o);
+	if (rc == 0 && options_apply(cmd, o) < 0)
+		rc = -1;
 	if (rc != 0) {
 		options_free(o);
 		*status = rc > 0 ? 0 : 2;
@@ -338,10 +340,10 @@ static int reload_hot_interval(struct node *n, const char *value)
 {
 	char *end;
 	double v = strtod(value, &end);
-	int64_t ttl_ms = natsconn_kv_ttl_ms();
+	double ttl_ms = options_kv_ttl(n->cmd, n->o) * 1000; /* as the bucket was made at start */
 	if (*end || !(v >= 0.1 && v <= 86400) || (ttl_ms > 0 && 2 * v * 1000 > (double)ttl_ms)) {
 		log_warn("reload: 'hot-interval' %s does not fit the running node (0.1 to 86400 s, and two "
-			 "writes within the bucket's TTL of %.0f s): needs a restart", value, ttl_ms / 1000.0);
+			 "writes within the bucket's TTL of %.0f s): needs a restart", value, ttl_ms / 1000);
 		return 0;
 	}
 	publisher_set_hot_interval(n->pub, v);

@@ -572,26 +572,32 @@ int options_nats_reload(const struct rm_options *o, char *err, size_t err_size)
 	return natsconn_reload(&s, err, err_size) < 0 ? -1 : 1;
 }
 
-/* Hands the NATS options to natsconn: checks them and reads their files */
-static int nats_settings(enum rm_command cmd, const struct rm_options *o)
+double options_kv_ttl(enum rm_command cmd, const struct rm_options *o)
+{
+	/* a node's keys expire when it has not rewritten them for --max-age */
+	double ttl = (cmd & NODE_CMDS) ? o->max_age : 0;
+	/* never shorter than two writes: a running node's keys must not blink out */
+	if (ttl > 0 && ttl < 2 * o->hot_interval)
+		ttl = 2 * o->hot_interval;
+	if (ttl > 0 && ttl < 1)
+		ttl = 1;
+	return ttl;
+}
+
+int options_apply(enum rm_command cmd, const struct rm_options *o)
 {
 	char err[512];
 	struct natsconn_settings s = settings_of(o);
-	/* a node's keys expire when it has not rewritten them for --max-age */
-	s.kv_ttl = (cmd & NODE_CMDS) ? o->max_age : 0;
-	/* never shorter than two writes: a running node's keys must not blink out */
-	if (s.kv_ttl > 0 && s.kv_ttl < 2 * o->hot_interval)
-		s.kv_ttl = 2 * o->hot_interval;
-	if (s.kv_ttl > 0 && s.kv_ttl < 1)
-		s.kv_ttl = 1;
+	s.kv_ttl = options_kv_ttl(cmd, o);
 	if (natsconn_configure(&s, err, sizeof(err)) < 0) {
-		fprintf(ERRF, "recmesh %s: %s\n", command_name(cmd, NULL, NULL), err);
+		fprintf(stderr, "recmesh %s: %s\n", command_name(cmd, NULL, NULL), err);
 		return -1;
 	}
+	/* the intelligence file's bound: every writer of this command uses it */
+	if (cmd & (NODE_CMDS | CMD_WARM))
+		intel_set_max_entries(o->intel_max_entries);
 	return 0;
 }
-
-/* options_reparse: check, but hand nothing process-wide on (see options.h) */
 
 int options_reparse(enum rm_command cmd, int argc, char **argv, struct rm_options *o, char **errors)
 {
@@ -735,10 +741,7 @@ int options_parse(enum rm_command cmd, int argc, char **argv, struct rm_options 
 			return -1;
 	if (check_ranges(cmd, o) < 0 || check_lists(cmd, o) < 0)
 		return -1;
-	/* the intelligence file's bound is process-wide: every writer of this command uses it */
-	if ((cmd & (NODE_CMDS | CMD_WARM)) && !reparsing)
-		intel_set_max_entries(o->intel_max_entries);
-	return reparsing ? 0 : nats_settings(cmd, o);
+	return 0;
 }
 
 void options_free(struct rm_options *o)

@@ -109,14 +109,27 @@ struct rm_options {
 /*
  * Parses argv (argv[0] is the subcommand's name) into opts. Returns 0, 1
  * when --help was printed (the caller exits 0), or -1 after printing an
- * error (the caller exits 2). On success it has also handed the NATS
- * options to natsconn_configure (which reads the password, token, NKey,
- * credentials and TLS files, so a file that cannot be read fails here).
+ * error (the caller exits 2). It touches nothing beyond opts: the
+ * process-wide settings are options_apply's.
  */
 int options_parse(enum rm_command cmd, int argc, char **argv, struct rm_options *opts);
 /*
- * The same for a running node's reload (SIGHUP): every check, but nothing
- * process-wide is touched: the NATS settings and the intelligence file's
+ * Hands what a command's options set process-wide on, once at start: the
+ * NATS settings to natsconn_configure (which reads the password, token,
+ * NKey, credentials and TLS files, so a file that cannot be read fails
+ * here) and the intelligence file's bound. Returns 0, or -1 after printing
+ * an error (the caller exits 2).
+ */
+int options_apply(enum rm_command cmd, const struct rm_options *opts);
+/*
+ * The seconds a node's KV keys live without a rewrite (the bucket's TTL
+ * when recmesh creates it): --max-age, never under two --hot-interval
+ * writes nor 1 s; 0 (forever) for the commands that only read
+ */
+double options_kv_ttl(enum rm_command cmd, const struct rm_options *opts);
+/*
+ * The same for a running node's reload (SIGHUP): every check, and, as
+ * always, nothing process-wide is touched: the NATS settings and the intelligence file's
  * bound stay what they were at start (the threads that use them keep
  * running), so a change to them needs a restart. A config file that holds
  * no option is an error here (it would reset every option). The errors,

@@ -247,17 +247,24 @@ static void test_nats_timeout(void **state)
 	options_free(&o);
 }
 
+/* options_parse, then (when it parsed) options_apply, as a command starts: its status */
+static int parse_apply(enum rm_command cmd, int argc, char **argv, struct rm_options *o)
+{
+	int rc = options_parse(cmd, argc, argv, o);
+	return rc == 0 ? options_apply(cmd, o) : rc;
+}
+
 /* --intel-max-entries: default, range (exit status 2 means -1 here), the process-wide bound */
 static void test_intel_max_entries(void **state)
 {
 	struct rm_options o;
 	char *def[] = {"mirror", "--protobuf-listen", "127.0.0.1:4242", "--cluster", "c", NULL};
-	assert_int_equal(options_parse(CMD_MIRROR, 5, def, &o), 0);
+	assert_int_equal(parse_apply(CMD_MIRROR, 5, def, &o), 0);
 	assert_int_equal(o.intel_max_entries, 10000);
 	assert_int_equal(intel_max_entries(), 10000);
 	options_free(&o);
 	char *set[] = {"warm", "--target", "127.0.0.1:53", "--cluster", "c", "--intel-max-entries", "250", NULL};
-	assert_int_equal(options_parse(CMD_WARM, 7, set, &o), 0);
+	assert_int_equal(parse_apply(CMD_WARM, 7, set, &o), 0);
 	assert_int_equal(o.intel_max_entries, 250);
 	assert_int_equal(intel_max_entries(), 250);
 	options_free(&o);
@@ -265,13 +272,13 @@ static void test_intel_max_entries(void **state)
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		char *argv[] = {"proxy", "-l", "127.0.0.1:53", "-u", "127.0.0.1:5300", "--cluster", "c",
 				"--intel-max-entries", (char *)bad[i], NULL};
-		if (options_parse(CMD_PROXY, 9, argv, &o) != -1)
+		if (parse_apply(CMD_PROXY, 9, argv, &o) != -1)
 			fail_msg("--intel-max-entries %s accepted", bad[i]);
 		options_free(&o);
 	}
 	assert_int_equal(intel_max_entries(), 250); /* a refused value changes nothing */
 	char *ns[] = {"ns", "--cluster", "c", "--intel-max-entries", "5", NULL};
-	assert_int_equal(options_parse(CMD_NS, 5, ns, &o), -1); /* not an option of ns */
+	assert_int_equal(parse_apply(CMD_NS, 5, ns, &o), -1); /* not an option of ns */
 	options_free(&o);
 	intel_set_max_entries(INTEL_MAX_ENTRIES_DEFAULT);
 }
@@ -630,7 +637,7 @@ static void test_schema_and_man_table(void **state)
 	free(table);
 }
 
-/* The NATS security options: files on every command, checked at parse time */
+/* The NATS security options: files on every command, checked as a command starts (options_apply) */
 static void test_nats_security(void **state)
 {
 	struct rm_options o;
@@ -641,7 +648,7 @@ static void test_nats_security(void **state)
 	close(fd);
 
 	char *def[] = {"proxy", NULL};
-	assert_int_equal(options_parse(CMD_PROXY, 1, def, &o), 0);
+	assert_int_equal(parse_apply(CMD_PROXY, 1, def, &o), 0);
 	assert_int_equal(o.kv_replicas, 0); /* automatic: 3 on a cluster, else 1 */
 	assert_null(o.nats_user);
 	options_free(&o);
@@ -651,55 +658,59 @@ static void test_nats_security(void **state)
 		 "nats = nats://a:4222,tls://b:4443\nnats-user = node1\nnats-password-file = %s\n", pw);
 	write_conf(conf);
 	char *argv[] = {"warm", "--config", conf_path, NULL};
-	assert_int_equal(options_parse(CMD_WARM, 3, argv, &o), 0);
+	assert_int_equal(parse_apply(CMD_WARM, 3, argv, &o), 0);
 	assert_string_equal(o.nats_user, "node1");
 	assert_string_equal(o.nats_password_file, pw);
 	options_free(&o);
 	unlink(conf_path);
 
 	char *both[] = {"hot", "--nats-token-file", pw, "--nats-user", "u", "--nats-password-file", pw, NULL};
-	assert_int_equal(options_parse(CMD_HOT, 7, both, &o), -1);
+	assert_int_equal(parse_apply(CMD_HOT, 7, both, &o), -1);
 	options_free(&o);
 	char *alone[] = {"ns", "--nats-password-file", pw, NULL};
-	assert_int_equal(options_parse(CMD_NS, 3, alone, &o), -1);
+	assert_int_equal(parse_apply(CMD_NS, 3, alone, &o), -1);
 	options_free(&o);
 	char *missing[] = {"events", "--nats-token-file", "/nonexistent/token", NULL};
-	assert_int_equal(options_parse(CMD_EVENTS, 3, missing, &o), -1);
+	assert_int_equal(parse_apply(CMD_EVENTS, 3, missing, &o), -1);
 	options_free(&o);
 	char *keyonly[] = {"mirror", "--nats-tls-key", pw, NULL};
-	assert_int_equal(options_parse(CMD_MIRROR, 3, keyonly, &o), -1);
+	assert_int_equal(parse_apply(CMD_MIRROR, 3, keyonly, &o), -1);
 	options_free(&o);
 	char *badlist[] = {"hot", "--nats", "nats://a,,nats://b", NULL};
-	assert_int_equal(options_parse(CMD_HOT, 3, badlist, &o), -1);
+	assert_int_equal(parse_apply(CMD_HOT, 3, badlist, &o), -1);
 	options_free(&o);
 	char *replicas[] = {"proxy", "--kv-replicas", "6", NULL};
-	assert_int_equal(options_parse(CMD_PROXY, 3, replicas, &o), -1);
+	assert_int_equal(parse_apply(CMD_PROXY, 3, replicas, &o), -1);
 	options_free(&o);
 	char *replicas5[] = {"proxy", "--kv-replicas", "5", NULL};
-	assert_int_equal(options_parse(CMD_PROXY, 3, replicas5, &o), 0);
+	assert_int_equal(parse_apply(CMD_PROXY, 3, replicas5, &o), 0);
 	assert_int_equal(o.kv_replicas, 5);
+	options_free(&o);
+	/* options_parse alone reads no file and sets nothing process-wide */
+	char *unread[] = {"events", "--nats-token-file", "/nonexistent/token", NULL};
+	assert_int_equal(options_parse(CMD_EVENTS, 3, unread, &o), 0);
 	options_free(&o);
 	/* the buckets' TTL: a node's --max-age, at least two --hot-interval; none for readers */
 	char *ttl[] = {"proxy", "--max-age", "3600", NULL};
-	assert_int_equal(options_parse(CMD_PROXY, 3, ttl, &o), 0);
+	assert_int_equal(parse_apply(CMD_PROXY, 3, ttl, &o), 0);
 	assert_int_equal(natsconn_kv_ttl_ms(), 3600000);
 	options_free(&o);
 	char *ttl_short[] = {"mirror", "--max-age", "10", "--hot-interval", "30", NULL};
-	assert_int_equal(options_parse(CMD_MIRROR, 5, ttl_short, &o), 0);
+	assert_int_equal(parse_apply(CMD_MIRROR, 5, ttl_short, &o), 0);
 	assert_int_equal(natsconn_kv_ttl_ms(), 60000);
 	options_free(&o);
 	char *ttl_none[] = {"proxy", "--max-age", "0", NULL};
-	assert_int_equal(options_parse(CMD_PROXY, 3, ttl_none, &o), 0);
+	assert_int_equal(parse_apply(CMD_PROXY, 3, ttl_none, &o), 0);
 	assert_int_equal(natsconn_kv_ttl_ms(), 0);
 	options_free(&o);
 	char *ttl_reader[] = {"warm", "--max-age", "3600", NULL};
-	assert_int_equal(options_parse(CMD_WARM, 3, ttl_reader, &o), 0);
+	assert_int_equal(parse_apply(CMD_WARM, 3, ttl_reader, &o), 0);
 	assert_int_equal(natsconn_kv_ttl_ms(), 0);
 	options_free(&o);
 	/* no option takes a secret itself ("--nats-password" is read as an abbreviation of
 	 * --nats-password-file, and no file of that name exists) */
 	char *secret[] = {"hot", "--nats-password", "hunter2", NULL};
-	assert_int_equal(options_parse(CMD_HOT, 3, secret, &o), -1);
+	assert_int_equal(parse_apply(CMD_HOT, 3, secret, &o), -1);
 	options_free(&o);
 	unlink(pw);
 }
