@@ -67,23 +67,12 @@ static void set_scheduling(const char *policy)
 static int check_options(struct rm_options *o)
 {
 	char msg[256];
-	struct netaddr na;
 	const char *missing = !o->nlisten ? "--listen" : !o->upstream ? "--upstream" : NULL;
 	if (missing) {
 		snprintf(msg, sizeof(msg), "%s is required", missing);
 		return node_usage_error("proxy", msg, o);
 	}
-	for (size_t i = 0; i < o->npeer; i++)
-		if (netaddr_parse(o->peer[i], 53, &na) < 0) {
-			snprintf(msg, sizeof(msg), "bad --peer address '%s' (expected ADDR[:PORT])", o->peer[i]);
-			return node_usage_error("proxy", msg, o);
-		}
-	for (size_t i = 0; i < o->nlisten; i++)
-		if (netaddr_parse(o->listen[i], 53, &na) < 0) {
-			snprintf(msg, sizeof(msg), "bad --listen address '%s' (expected ADDR:PORT)", o->listen[i]);
-			return node_usage_error("proxy", msg, o);
-		}
-	/* a peer that is this proxy itself would send each query round to itself */
+	/* a peer that is this proxy itself would send each query round to itself (the addresses parse: options_parse) */
 	for (size_t i = 0; i < o->npeer; i++)
 		for (size_t j = 0; j < o->nlisten; j++) {
 			struct netaddr pa, la;
@@ -96,10 +85,6 @@ static int check_options(struct rm_options *o)
 				return node_usage_error("proxy", msg, o);
 			}
 		}
-	if (netaddr_parse(o->upstream, 53, &na) < 0) {
-		snprintf(msg, sizeof(msg), "bad --upstream address '%s' (expected ADDR:PORT)", o->upstream);
-		return node_usage_error("proxy", msg, o);
-	}
 	if (o->rec_socket_dir && !o->auto_warm)
 		return node_usage_error("proxy", "--rec-socket-dir only makes sense with --auto-warm", o);
 	enum schedpol policy;

@@ -5,7 +5,6 @@
 #include "base/names.h"
 #include "cmd/commands.h"
 #include "nats/natsconn.h"
-#include "net/netaddr.h"
 #include "ops/options.h"
 #include "warm/warmup.h"
 
@@ -52,12 +51,6 @@ int cmd_warm(int argc, char **argv)
 	if (!o.target || !o.cluster || !names_valid(o.cluster)) {
 		fprintf(stderr, "recmesh warm: --target ADDR:PORT and --cluster NAME are required\n"
 				"Try 'recmesh warm --help'.\n");
-		options_free(&o);
-		return 2;
-	}
-	struct netaddr na;
-	if (netaddr_parse(o.target, 53, &na) < 0) {
-		fprintf(stderr, "recmesh warm: bad --target '%s' (expected ADDR:PORT)\n", o.target);
 		options_free(&o);
 		return 2;
 	}

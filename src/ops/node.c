@@ -9,7 +9,6 @@
 #include "base/log.h"
 #include "base/names.h"
 #include "nats/natsconn.h"
-#include "net/netaddr.h"
 #include "ops/health.h"
 #include "ops/http.h"
 #include "ops/metrics.h"
@@ -95,19 +94,6 @@ int node_parse(struct node *n, enum rm_command cmd, const char *name, int argc, 
 	if (!names_valid(o->cluster) || !names_valid(o->node)) {
 		*status = node_usage_error(name, "--cluster and --node take 1 to 63 letters, digits, '-' or '_'", o);
 		return -1;
-	}
-	struct netaddr_check {
-		const char *opt, *val;
-	} addrs[] = {{"--metrics-listen", o->metrics_listen}, {"--upstream", o->upstream}};
-	for (size_t i = 0; i < sizeof(addrs) / sizeof(addrs[0]); i++) {
-		struct netaddr na;
-		char msg[300];
-		if (addrs[i].val && netaddr_parse(addrs[i].val, 0, &na) < 0) {
-			snprintf(msg, sizeof(msg), "bad %s address '%s' (expected ADDR:PORT)", addrs[i].opt,
-				 addrs[i].val);
-			*status = node_usage_error(name, msg, o);
-			return -1;
-		}
 	}
 	n->stats_interval = o->stats_interval;
 	return 0;

@@ -9,6 +9,7 @@
 #include "nats/merge.h"
 #include "nats/natsconn.h"
 #include "net/acl.h"
+#include "net/netaddr.h"
 #include "proxy/pbstream.h"
 #include "warm/replay.h"
 
@@ -34,6 +35,8 @@ enum {
 	OPTF_RELOAD = 1 << 1,   /* a node's reload (SIGHUP) applies a new value */
 	OPTF_URL = 1 << 2,      /* a URL that may hold credentials: shown redacted */
 	OPTF_SECRET = 1 << 3,   /* a secret: its value is never shown */
+	OPTF_ADDR = 1 << 4,     /* a socket address, ADDR:PORT (netaddr.h), with a port other than 0 */
+	OPTF_ADDR53 = 1 << 5,   /* a socket address, ADDR[:PORT]: port 53 when left out */
 };
 
 /*
@@ -94,11 +97,11 @@ static const struct opt_def defs[] = {
 	{"node", 0, OPT_STR, OFF(node), CMD_EVENTS, "NAME", NULL,
 	 "only this node's events (default: every node of the cluster)", 0, 0, 0},
 	{"listen", 'l', OPT_LIST, OFF(listen), CMD_PROXY, "ADDR:PORT", NULL,
-	 "UDP and TCP address to serve clients on; repeat for more", 0, 0, 0},
+	 "UDP and TCP address to serve clients on; repeat for more", 0, 0, OPTF_ADDR53},
 	{"upstream", 'u', OPT_STR, OFF(upstream), CMD_PROXY, "ADDR:PORT", NULL,
-	 "the Recursor to forward queries to", 0, 0, 0},
+	 "the Recursor to forward queries to", 0, 0, OPTF_ADDR53},
 	{"upstream", 'u', OPT_STR, OFF(upstream), CMD_MIRROR, "ADDR:PORT", NULL,
-	 "the Recursor whose answers /health checks (optional; without it /health checks nothing)", 0, 0, 0},
+	 "the Recursor whose answers /health checks (optional; without it /health checks nothing)", 0, 0, OPTF_ADDR53},
 	{"upstream-timeout", 0, OPT_DOUBLE, OFF(upstream_timeout), CMD_PROXY, "SECONDS", "5",
 	 "give up on an upstream answer after this long", 0.001, 3600, 0},
 	{"upstream-sockets", 0, OPT_UINT, OFF(upstream_sockets), CMD_PROXY, "N", "4",
@@ -133,13 +136,13 @@ static const struct opt_def defs[] = {
 	{"stats-interval", 0, OPT_DOUBLE, OFF(stats_interval), NODE_CMDS, "SECONDS", "60",
 	 "log counters this often (0: only at exit)", 0.1, 86400, OPTF_ZERO_OFF | OPTF_RELOAD},
 	{"metrics-listen", 0, OPT_STR, OFF(metrics_listen), NODE_CMDS, "ADDR:PORT", NULL,
-	 "serve GET /metrics (Prometheus) and /health over HTTP here (off by default)", 0, 0, 0},
+	 "serve GET /metrics (Prometheus) and /health over HTTP here (off by default)", 0, 0, OPTF_ADDR},
 	{"user", 0, OPT_STR, OFF(user), NODE_CMDS, "USER", NULL,
 	 "drop privileges to USER after binding the sockets", 0, 0, 0},
 	{"syslog", 0, OPT_FLAG, OFF(use_syslog), NODE_CMDS, NULL, NULL,
 	 "log to syslog instead of stderr", 0, 0, 0},
 	{"protobuf-listen", 0, OPT_STR, OFF(protobuf_listen), NODE_CMDS, "ADDR:PORT", NULL,
-	 "take the Recursor's protobufServer/outgoingProtobufServer streams here", 0, 0, 0},
+	 "take the Recursor's protobufServer/outgoingProtobufServer streams here", 0, 0, OPTF_ADDR},
 	{"protobuf-allow-from", 0, OPT_LIST, OFF(protobuf_allow_from), NODE_CMDS, "CIDR[,CIDR...]",
 	 "127.0.0.0/8,::1", "take protobuf streams only from these addresses; repeat for more", 0, 0, 0},
 	{"protobuf-max-connections", 0, OPT_UINT, OFF(protobuf_max_connections), NODE_CMDS, "N", "64",
@@ -162,7 +165,7 @@ static const struct opt_def defs[] = {
 	 "with --auto-warm: also watch the Recursor's uptime through rec_control", 0, 0, 0},
 	{"peer", 0, OPT_LIST, OFF(peer), CMD_PROXY, "ADDR[:PORT]", NULL,
 	 "a warm peer (another node's proxy or Recursor) asked while the upstream is down or being "
-	 "warmed; repeat for more (16 at most)", 0, 0, 0},
+	 "warmed; repeat for more (16 at most)", 0, 0, OPTF_ADDR53},
 	{"peer-hedge-delay", 0, OPT_DOUBLE, OFF(peer_hedge_delay), CMD_PROXY, "SECONDS", "0.05",
 	 "while the upstream is being warmed, ask a peer too when it has not answered after this long "
 	 "(0: at once)", 0, 10, 0},
@@ -173,7 +176,7 @@ static const struct opt_def defs[] = {
 	{"peer-max-inflight", 0, OPT_UINT, OFF(peer_max_inflight), CMD_PROXY, "N", "256",
 	 "queries in flight to peers at most", 1, 65536, 0},
 	{"target", 't', OPT_STR, OFF(target), CMD_WARM, "ADDR:PORT", NULL,
-	 "the restarted Recursor to warm up", 0, 0, 0},
+	 "the restarted Recursor to warm up", 0, 0, OPTF_ADDR53},
 	{"top", 'n', OPT_UINT, OFF(top), CMD_HOT, "N", "100", "print the N hottest names", 0, 0, 0},
 	{"top", 'n', OPT_UINT, OFF(top), CMD_MERGE, "N", "50000",
 	 "write the N hottest names of the fleet", 1, FLEET_MERGE_MAX_TOP, 0},
@@ -506,10 +509,36 @@ static int read_config(enum rm_command cmd, const char *path, struct rm_options 
 	return rc;
 }
 
-/* What a range cannot say: the allow list's entries, how often --peer is given; -1 after an error */
+/* One address option's value: a socket address as netaddr_parse takes it; -1 after an error */
+static int check_address(const struct opt_def *d, const char *v)
+{
+	struct netaddr na;
+	if (netaddr_parse(v, (d->flags & OPTF_ADDR53) ? 53 : 0, &na) == 0)
+		return 0;
+	fprintf(ERRF, "recmesh: bad --%s address '%s' (expected %s)\n", d->name, v,
+		(d->flags & OPTF_ADDR53) ? "ADDR[:PORT]" : "ADDR:PORT");
+	return -1;
+}
+
+/* What a range cannot say: addresses, the allow list's entries, how often --peer is given; -1 after an error */
 static int check_lists(enum rm_command cmd, const struct rm_options *o)
 {
 	char err[256];
+	for (const struct opt_def *d = defs; d->name; d++) {
+		if (!(d->commands & cmd) || !(d->flags & (OPTF_ADDR | OPTF_ADDR53)))
+			continue;
+		const char *p = (const char *)o + d->offset;
+		if (d->type == OPT_STR) {
+			const char *v = *(char *const *)p;
+			if (v && check_address(d, v) < 0)
+				return -1;
+		} else if (d->type == OPT_LIST) {
+			char *const *list = *(char *const *const *)p;
+			for (size_t i = 0, n = list_count_of(o, d); i < n; i++)
+				if (check_address(d, list[i]) < 0)
+					return -1;
+		}
+	}
 	if (cmd & (CMD_PROXY | CMD_MIRROR)) {
 		struct acl *acl = acl_create();
 		for (size_t i = 0; acl && i < o->nprotobuf_allow_from; i++)
@@ -876,6 +905,8 @@ void options_man_table(FILE *out)
 			fputs("; default ", out);
 			troff(out, d->def);
 		}
+		if (d->flags & OPTF_ADDR53)
+			fputs(" (port 53 when left out)", out);
 		if (d->flags & OPTF_RELOAD)
 			fputs("; a node's reload applies it", out);
 		if (d->flags & OPTF_URL)
