@@ -751,7 +751,54 @@ static natsStatus user_jwt(char **jwt, char **customErrTxt, void *closure)
 	return NATS_OK;
 }
 
-static atomic_int closing;             /* set while we close on purpose: no warning then */
+/*
+ * The background connections (those with callbacks), each with its own
+ * "closed on purpose" flag: natsconn_close sets it, so that the callbacks
+ * of that connection, and of no other, stay quiet about a close that was
+ * ours. An entry is made when natsconn_open returns the connection and
+ * taken out by its closed callback, the last one libnats makes for it;
+ * the lock keeps natsconn_close from writing an entry being taken out.
+ */
+#define NATSCONN_WATCHED 8
+static pthread_mutex_t watched_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct {
+	natsConnection *nc;
+	int closing;
+} watched[NATSCONN_WATCHED];
+
+static void watch(natsConnection *nc)
+{
+	pthread_mutex_lock(&watched_lock);
+	for (int i = 0; i < NATSCONN_WATCHED; i++)
+		if (!watched[i].nc) {
+			watched[i].nc = nc;
+			watched[i].closing = 0;
+			nc = NULL;
+			break;
+		}
+	pthread_mutex_unlock(&watched_lock);
+	if (nc) /* more than a node ever has: its close on purpose may then be logged */
+		log_debug("natsconn: more than %d background connections", NATSCONN_WATCHED);
+}
+
+/* Marks nc as closed on purpose (set 1), or says whether it is (set 0); forget 1: takes it out */
+static int watched_closing(natsConnection *nc, int set, int forget)
+{
+	int closing = 0;
+	pthread_mutex_lock(&watched_lock);
+	for (int i = 0; i < NATSCONN_WATCHED; i++)
+		if (watched[i].nc == nc) {
+			if (set)
+				watched[i].closing = 1;
+			closing = watched[i].closing;
+			if (forget)
+				watched[i].nc = NULL;
+			break;
+		}
+	pthread_mutex_unlock(&watched_lock);
+	return closing;
+}
+
 static atomic_int failure_logged = -1; /* the last failure kind logged, until a connect */
 static atomic_int closed_said;         /* on_closed logged, until a connect */
 /* a first failure that looked like "not reachable", said at unreach_due if still so */
@@ -763,7 +810,7 @@ static char unreach_shown[NATSCONN_MAX_URL];     /* the same */
 static void on_disconnected(natsConnection *nc, void *closure)
 {
 	/* a close on purpose also calls this, on libnats' thread, maybe later */
-	if (!atomic_load(&closing) && !natsConnection_IsClosed(nc))
+	if (!watched_closing(nc, 0, 0) && !natsConnection_IsClosed(nc))
 		log_warn("disconnected from NATS, reconnecting in the background");
 }
 
@@ -792,8 +839,9 @@ static void on_closed(natsConnection *nc, void *closure)
 	 */
 	natsStatus ls = natsConnection_GetLastError(nc, &detail);
 	int f = atomic_load(&failure_logged);
+	int ours = watched_closing(nc, 0, 1); /* the last callback: forget nc */
 	log_debug("NATS connection closed: %s", natsStatus_GetText(ls));
-	if (atomic_load(&closing) || (f != NATSCONN_AUTH && f != NATSCONN_TLS) ||
+	if (ours || (f != NATSCONN_AUTH && f != NATSCONN_TLS) ||
 	    atomic_exchange(&closed_said, 1))
 		return;
 	log_err("the NATS connection was closed (%s): this node opens a new one in the background, "
@@ -1127,6 +1175,8 @@ natsConnection *natsconn_open(const char *urls, const char *name, int background
 		natsConnection_Destroy(nc);
 		return NULL;
 	}
+	if (background && (s == NATS_OK || s == NATS_NOT_YET_CONNECTED))
+		watch(nc);
 	if (s == NATS_NOT_YET_CONNECTED && background) {
 		/*
 		 * A refusal is logged as what it is (and on_closed says if libnats
@@ -1176,10 +1226,9 @@ void natsconn_close(natsConnection *nc)
 {
 	if (!nc)
 		return;
-	atomic_store(&closing, 1);
+	watched_closing(nc, 1, 0);
 	natsConnection_Close(nc);
 	natsConnection_Destroy(nc);
-	atomic_store(&closing, 0);
 }
 
 /* ---- buckets ----------------------------------------------------------- */

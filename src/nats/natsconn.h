@@ -88,6 +88,11 @@ int64_t natsconn_kv_ttl_ms(void);
  */
 natsConnection *natsconn_open(const char *urls, const char *name, int background,
 			      int64_t timeout_ms, char *err, size_t err_size);
+/*
+ * Closes and frees nc (NULL: nothing). A background connection is marked
+ * as closed on purpose first, so its own callbacks say nothing of this
+ * close; other connections' callbacks are not affected.
+ */
 void natsconn_close(natsConnection *nc);
 /*
  * What natsconn_open would make of urls (NULL: the configured list) without
