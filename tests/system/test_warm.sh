@@ -138,8 +138,13 @@ err=$("$RECMESH" warm --target "127.0.0.1:$dead_port" --nats "$NATS" --cluster t
     && fail "warm succeeded against a dead target"
 grep -q 'did not answer within' <<<"$err" || fail "dead-target message: $err"
 ok "target never answers: '$(tail -1 <<<"$err")'"
+# node a rewrites its list every 0.5 s, and a list written after the read began is fresh:
+# the proxy is stopped (SIGSTOP) meanwhile, so its list is older than the read by the
+# time a new process takes to start and connect (well over 1 ms)
+kill -STOP "$(rm_pid proxy)"
 err=$("$RECMESH" warm --target "127.0.0.1:$B_PORT" --nats "$NATS" --cluster t --max-age 0.001 2>&1) \
-    && fail "warm used a stale list"
+    && { kill -CONT "$(rm_pid proxy)"; fail "warm used a stale list: $err"; }
+kill -CONT "$(rm_pid proxy)"
 grep -q "skipped node 'a': stale" <<<"$err" || fail "stale message: $err"
 ok "stale list skipped: '$(head -1 <<<"$err")'"
 
