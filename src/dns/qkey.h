@@ -1,7 +1,7 @@
 /*
  * qkey.h: the question key, the one way an answer is matched with its
- * query beyond the ID: the proxy's upstream sockets, its TCP connections
- * and the peers all match with it.
+ * query beyond the ID: the proxy's upstream sockets, its TCP connections,
+ * the peers and the warm-up's replay all match with it.
  */
 #ifndef RECMESH_QKEY_H
 #define RECMESH_QKEY_H
@@ -70,20 +70,27 @@ static inline void dns_qkey_raw(const uint8_t *pkt, size_t len, uint32_t seed, s
  * packet), without walking the name again: the two give the same key for
  * the same question.
  */
-static inline void dns_qkey_parsed(const struct dns_msg_info *m, uint32_t seed, struct dns_qkey *k)
+/* The key of one question given by its parts: a lower-cased, uncompressed wire name */
+static inline void dns_qkey_question(const uint8_t *qname, unsigned qname_len, uint16_t qtype,
+				     uint16_t qclass, uint32_t seed, struct dns_qkey *k)
 {
 	uint32_t h = (2166136261u ^ seed) * 16777619u;
 	h = (h ^ 0) * 16777619u; /* QDCOUNT 1 */
 	h = (h ^ 1) * 16777619u;
-	for (unsigned i = 0; i < m->qname_len; i++)
-		h = (h ^ m->qname[i]) * 16777619u;
-	h = (h ^ (m->qtype >> 8)) * 16777619u;
-	h = (h ^ (m->qtype & 0xff)) * 16777619u;
-	h = (h ^ (m->qclass >> 8)) * 16777619u;
-	h = (h ^ (m->qclass & 0xff)) * 16777619u;
+	for (unsigned i = 0; i < qname_len; i++)
+		h = (h ^ qname[i]) * 16777619u;
+	h = (h ^ (qtype >> 8)) * 16777619u;
+	h = (h ^ (qtype & 0xff)) * 16777619u;
+	h = (h ^ (qclass >> 8)) * 16777619u;
+	h = (h ^ (qclass & 0xff)) * 16777619u;
 	k->hash = h;
-	k->len = (uint16_t)(m->qname_len + 4u);
+	k->len = (uint16_t)(qname_len + 4u);
 	k->single = 1;
+}
+
+static inline void dns_qkey_parsed(const struct dns_msg_info *m, uint32_t seed, struct dns_qkey *k)
+{
+	dns_qkey_question(m->qname, m->qname_len, m->qtype, m->qclass, seed, k);
 }
 
 /*
@@ -97,6 +104,29 @@ static inline int dns_qkey_match(const struct dns_qkey *q, const uint8_t *answer
 	if (q->hash == a->hash && q->len == a->len && q->single == a->single)
 		return 1;
 	return !q->single && dnsmsg_get16(answer + 4) == 0;
+}
+
+/*
+ * A message's key (at least a header long): from its parse when it parsed
+ * (parsed non-NULL), else from its raw question. Every query and answer
+ * gets its key here, so both sides of a match are taken alike.
+ */
+static inline void dns_qkey_of(const uint8_t *pkt, size_t len, const struct dns_msg_info *parsed,
+			       uint32_t seed, struct dns_qkey *k)
+{
+	if (parsed)
+		dns_qkey_parsed(parsed, seed, k);
+	else
+		dns_qkey_raw(pkt, len, seed, k);
+}
+
+/* Whether an answer (parsed: its parse, or NULL) answers the query whose key is q */
+static inline int dns_qkey_answers(const struct dns_qkey *q, const uint8_t *answer, size_t len,
+				   const struct dns_msg_info *parsed, uint32_t seed)
+{
+	struct dns_qkey a;
+	dns_qkey_of(answer, len, parsed, seed, &a);
+	return dns_qkey_match(q, answer, &a);
 }
 
 #endif

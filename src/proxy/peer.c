@@ -420,7 +420,6 @@ static void conn_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 	struct ptcp *c = w->data;
 	struct peer *pe = c->pe;
 	struct peers *ps = pe->ps;
-	struct dns_qkey key;
 	struct dns_msg_info info;
 	char err[128];
 	uint8_t *msg;
@@ -441,11 +440,8 @@ static void conn_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 		conn_failed(c);
 		return;
 	}
-	if (dnsmsg_parse(msg, len, &info) == DNS_OK)
-		dns_qkey_parsed(&info, ps->qseed, &key);
-	else
-		dns_qkey_raw(msg, len, ps->qseed, &key);
-	if (!dns_qkey_match(&s->qkey, msg, &key)) {
+	if (!dns_qkey_answers(&s->qkey, msg, len, dnsmsg_parse(msg, len, &info) == DNS_OK ? &info : NULL,
+			      ps->qseed)) {
 		sat_inc(&ps->st->unexpected);
 		conn_failed(c);
 		return;
@@ -520,7 +516,6 @@ static int conn_start(struct peer *pe, uint16_t id)
 /* The answer on a query's own socket: from the peer (connected), with the query's ID and question */
 static void qsock_read(struct peers *ps, struct qsock *q)
 {
-	struct dns_qkey key;
 	struct dns_msg_info info;
 	struct peer *pe = q->pe;
 	uint16_t id = q->id;
@@ -540,11 +535,8 @@ static void qsock_read(struct peers *ps, struct qsock *q)
 			continue;
 		}
 		struct pslot *s = &pe->slots[id];
-		if (dnsmsg_parse(pkt, len, &info) == DNS_OK)
-			dns_qkey_parsed(&info, ps->qseed, &key);
-		else
-			dns_qkey_raw(pkt, len, ps->qseed, &key);
-		if (!dns_qkey_match(&s->qkey, pkt, &key)) {
+		if (!dns_qkey_answers(&s->qkey, pkt, len,
+				      dnsmsg_parse(pkt, len, &info) == DNS_OK ? &info : NULL, ps->qseed)) {
 			sat_inc(&ps->st->unexpected);
 			continue;
 		}
@@ -910,10 +902,7 @@ uint64_t peers_send(struct peers *ps, const uint8_t *pkt, size_t len, int tcp, u
 		return 0; /* a peer proxy sent it: never round again (the rescue of queries in
 			     flight when the upstream refuses comes here without proxy_peer_ask) */
 	struct dns_qkey key;
-	if (parsed)
-		dns_qkey_parsed(&info, ps->qseed, &key);
-	else
-		dns_qkey_raw(pkt, len, ps->qseed, &key);
+	dns_qkey_of(pkt, len, parsed ? &info : NULL, ps->qseed, &key);
 	/* a UDP client's question already in flight to a peer: wait for that answer, send nothing */
 	int coalescable = !tcp && parsed && key.single;
 	uint64_t ckey = coalescable ? coalesce_key(ps, pkt, &info) : 0;

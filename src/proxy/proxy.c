@@ -356,11 +356,10 @@ static int udp_query_batch(struct proxy *p, struct listener *l)
 		struct udp_slot *s = &u->slots[id];
 		int rc = dnsmsg_parse(pkt, len, &info);
 		s->parsed = rc == DNS_OK;
+		dns_qkey_of(pkt, len, rc == DNS_OK ? &info : NULL, p->qseed, &s->qkey);
 		if (rc == DNS_OK) {
-			dns_qkey_parsed(&info, p->qseed, &s->qkey);
 			proxy_ev_query(&s->q, &info, len);
 		} else {
-			dns_qkey_raw(pkt, len, p->qseed, &s->qkey);
 			p->st.malformed_queries++;
 			log_debug("forwarding malformed query: %s", dnsmsg_strerror(rc));
 		}
@@ -463,7 +462,6 @@ static int udp_answer_batch(struct proxy *p, struct udp_upstream *u, struct out_
 	struct iovec *iov = u->rx_iov;
 	union sa_any *from = u->rx_from;
 	struct dns_msg_info info;
-	struct dns_qkey key;
 
 	int n = recvmmsg(u->fd, msgs, UDP_BATCH, MSG_DONTWAIT, NULL);
 	if (n < 0 && errno == ECONNREFUSED && p->peers) {
@@ -490,11 +488,8 @@ static int udp_answer_batch(struct proxy *p, struct udp_upstream *u, struct out_
 			continue;
 		}
 		int rc = dnsmsg_parse(pkt, len, &info);
-		if (rc == DNS_OK)
-			dns_qkey_parsed(&info, p->qseed, &key);
-		else
-			dns_qkey_raw(pkt, len, p->qseed, &key); /* the raw question, if it can be read */
-		if (!dns_qkey_match(&s->qkey, pkt, &key)) {
+		/* the raw question when it did not parse, if it can be read */
+		if (!dns_qkey_answers(&s->qkey, pkt, len, rc == DNS_OK ? &info : NULL, p->qseed)) {
 			/* the right ID but another question: not the answer to this query */
 			p->st.unexpected_responses++;
 			p->st.mismatched_answers++;

@@ -377,13 +377,8 @@ static void handle_answer(struct tcp_client *c, uint8_t *msg, size_t len)
 		p->st.unexpected_responses++;
 		return;
 	}
-	struct dns_qkey key;
 	int rc = dnsmsg_parse(msg, len, &info);
-	if (rc == DNS_OK)
-		dns_qkey_parsed(&info, p->qseed, &key);
-	else
-		dns_qkey_raw(msg, len, p->qseed, &key);
-	if (!dns_qkey_match(&q->qkey, msg, &key)) {
+	if (!dns_qkey_answers(&q->qkey, msg, len, rc == DNS_OK ? &info : NULL, p->qseed)) {
 		/* the right ID but another question: not the answer to this query */
 		p->st.unexpected_responses++;
 		p->st.mismatched_answers++;
@@ -482,10 +477,7 @@ static int handle_query(struct tcp_client *c, uint8_t *msg, size_t len)
 	int rc = dnsmsg_parse(msg, len, &info);
 	q->parsed = rc == DNS_OK;
 	q->qbuf_len = DNS_HDR_LEN;
-	if (rc == DNS_OK)
-		dns_qkey_parsed(&info, p->qseed, &q->qkey);
-	else
-		dns_qkey_raw(msg, len, p->qseed, &q->qkey);
+	dns_qkey_of(msg, len, rc == DNS_OK ? &info : NULL, p->qseed, &q->qkey);
 	if (rc == DNS_OK) {
 		proxy_ev_query(&q->q, &info, len);
 		q->qbuf_len = info.question_end;

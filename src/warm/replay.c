@@ -16,6 +16,7 @@
 #include "base/clock.h"
 #include "base/log.h"
 #include "dns/dnsmsg.h"
+#include "dns/qkey.h"
 #include "net/idpool.h"
 #include "net/netaddr.h"
 #include "net/rootprobe.h"
@@ -136,8 +137,9 @@ static void on_answer(struct ev_loop *loop, ev_io *io, int revents)
 			continue; /* late answer after a timeout, or never asked */
 		const struct hot_item *it = &w->items[w->item[id]];
 		int rc = dnsmsg_parse(buf, (size_t)r, &m);
-		if (rc == DNS_OK && (m.qname_len != it->qname_len || memcmp(m.qname, it->qname, it->qname_len) ||
-				     m.qtype != it->qtype))
+		struct dns_qkey q; /* the query's key (class IN), unseeded: the socket is connected to the target */
+		dns_qkey_question(it->qname, it->qname_len, it->qtype, DNS_CLASS_IN, 0, &q);
+		if (!dns_qkey_answers(&q, buf, (size_t)r, rc == DNS_OK ? &m : NULL, 0))
 			continue; /* not the answer to this ID's question */
 		int code = rc == DNS_OK ? dnsmsg_rcode(&m) : dnsmsg_hdr_rcode(buf);
 		w->res->rcodes[code > 15 ? 15 : code]++;

@@ -32,6 +32,7 @@ struct responder {
 	atomic_int stop;
 	atomic_int root_rcode; /* the answer to `. NS` (changed while it runs) */
 	int drop_label;        /* names whose first label starts with 'd' get no answer */
+	int mangle;            /* 'w' names: answered with another name; 'c' names: in upper case */
 	uint16_t ids[MAX_SEEN]; /* IDs of the queries seen, in order */
 	int flags_ok;           /* every query had RD=1, CD=0, DO=1 and the warm option */
 	atomic_int seen;
@@ -62,6 +63,10 @@ static void *respond(void *arg)
 			rcode = atomic_load(&r->root_rcode);
 		else if (r->drop_label && m.qname[1] == 'd')
 			continue;
+		else if (r->mangle && m.qname[1] == 'w')
+			buf[DNS_HDR_LEN + 2] ^= 0x01; /* the name's second letter: another question */
+		else if (r->mangle && m.qname[1] == 'c')
+			buf[DNS_HDR_LEN + 1] = 'C'; /* the same question in other case (0x20) */
 		buf[2] |= 0x80;
 		buf[3] = (uint8_t)((buf[3] & 0xf0) | rcode);
 		sendto(r->fd, buf, (size_t)n, 0, (struct sockaddr *)&from, fl);
@@ -93,12 +98,12 @@ static void responder_stop(struct responder *r)
 	close(r->fd);
 }
 
-static size_t make_items(struct hot_item *items, size_t n, int every_dropped)
+static size_t make_items_as(struct hot_item *items, size_t n, int every, const char *odd)
 {
 	char name[64];
 	for (size_t i = 0; i < n; i++) {
-		int drop = every_dropped && i % (size_t)every_dropped == 0;
-		snprintf(name, sizeof(name), "%s%zu.example.", drop ? "d" : "n", i);
+		int drop = every && i % (size_t)every == 0;
+		snprintf(name, sizeof(name), "%s%zu.example.", drop ? odd : "n", i);
 		int len = dnsmsg_name_from_text(name, items[i].qname, sizeof(items[i].qname));
 		assert_true(len > 0);
 		items[i].qname_len = (uint8_t)len;
@@ -106,6 +111,11 @@ static size_t make_items(struct hot_item *items, size_t n, int every_dropped)
 		items[i].score = (double)(n - i);
 	}
 	return n;
+}
+
+static size_t make_items(struct hot_item *items, size_t n, int every_dropped)
+{
+	return make_items_as(items, n, every_dropped, "d");
 }
 
 static struct hot_item items[300];
@@ -208,6 +218,28 @@ static void test_timeouts(void **state)
 	assert_true(res.seconds >= 0.2 && res.seconds < 3);
 }
 
+/*
+ * An answer with the query's ID but another question is not its answer
+ * (the query times out); the same question in other case is (dns_qkey)
+ */
+static void test_answer_matched_by_question(void **state)
+{
+	struct responder r;
+	struct replay_result res;
+	char err[256];
+	responder_start(&r, 0, 0);
+	r.mangle = 1;
+	size_t n = make_items_as(items, 60, 6, "w"); /* 10 answered with another name */
+	n += make_items_as(items + n, 60, 3, "c"); /* 20 answered in upper case */
+	struct replay_config c = {.target = r.target, .qps = 1000, .max_qps = 1000, .concurrency = 20,
+				  .query_timeout = 0.2};
+	assert_int_equal(replay_run(&c, items, n, &res, err, sizeof(err)), 0);
+	responder_stop(&r);
+	assert_int_equal(atomic_load(&r.seen), 120);
+	assert_int_equal(res.answered, 110);
+	assert_int_equal(res.timeouts, 10);
+}
+
 static void test_stop_flag(void **state)
 {
 	struct responder r;
@@ -248,7 +280,9 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_every_name_once), cmocka_unit_test(test_ids_differ_between_runs),
 		cmocka_unit_test(test_bad_config),
-		cmocka_unit_test(test_timeouts),        cmocka_unit_test(test_stop_flag),
+		cmocka_unit_test(test_timeouts),
+		cmocka_unit_test(test_answer_matched_by_question),
+		cmocka_unit_test(test_stop_flag),
 		cmocka_unit_test(test_readiness),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
