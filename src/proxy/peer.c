@@ -880,7 +880,7 @@ static uint64_t coalesce_key(const struct peers *ps, const uint8_t *pkt, const s
 	uint64_t h = UINT64_C(14695981039346656037) ^ ps->qseed;
 	for (size_t i = DNS_HDR_LEN; i < q->question_end; i++)
 		h = (h ^ pkt[i]) * UINT64_C(1099511628211);
-	const uint8_t shape[] = {(uint8_t)(pkt[2] & 0x01), (uint8_t)(pkt[3] & 0x10), q->has_edns, q->do_bit,
+	const uint8_t shape[] = {(q->flags & DNS_FLAG_RD) != 0, (q->flags & DNS_FLAG_CD) != 0, q->has_edns, q->do_bit,
 				 (uint8_t)(q->edns_udp_size >> 8), (uint8_t)q->edns_udp_size};
 	for (size_t i = 0; i < sizeof(shape); i++)
 		h = (h ^ shape[i]) * UINT64_C(1099511628211);
