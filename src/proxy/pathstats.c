@@ -32,7 +32,27 @@ _Static_assert(sizeof(struct pbstream_stats) % sizeof(uint64_t) == 0,
 _Static_assert(sizeof(struct pbstream_stats) / sizeof(uint64_t) <= SNAP_WORDS,
 	       "snapshot too small");
 
-static struct snap proxy_snap, pb_snap;
+/* one writer each: a data path thread's own snapshot and histogram, a cache line apart from the next */
+struct slot {
+	struct snap proxy;
+	atomic_uint_fast64_t lat_bucket[2][PATHSTATS_LATENCY_NBOUNDS + 1]; /* not cumulative */
+	atomic_uint_fast64_t lat_sum_ns[2];
+	atomic_uint_fast64_t rcodes[PATHSTATS_RCODES + 1];
+} __attribute__((aligned(64)));
+
+static struct slot slots[PATHSTATS_THREADS];
+static struct snap pb_snap;
+static _Thread_local unsigned my_slot; /* pathstats_set_thread; 0 by default */
+
+void pathstats_set_thread(unsigned k)
+{
+	my_slot = k < PATHSTATS_THREADS ? k : PATHSTATS_THREADS - 1;
+}
+
+static uint64_t sat_add(uint64_t a, uint64_t b)
+{
+	return a + b < a ? UINT64_MAX : a + b;
+}
 
 static void snap_write(struct snap *s, const uint64_t *v, size_t n)
 {
@@ -68,18 +88,26 @@ void pathstats_proxy_publish(const struct proxy_stats *st, uint64_t in_flight)
 	size_t n = sizeof(*st) / sizeof(uint64_t);
 	memcpy(v, st, sizeof(*st));
 	v[n] = in_flight;
-	snap_write(&proxy_snap, v, n + 1);
+	snap_write(&slots[my_slot].proxy, v, n + 1);
 }
 
 int pathstats_proxy_read(struct proxy_stats *st, uint64_t *in_flight)
 {
 	uint64_t v[SNAP_WORDS];
 	size_t n = sizeof(*st) / sizeof(uint64_t);
-	if (snap_read(&proxy_snap, v, n + 1) < 0)
-		return -1;
-	memcpy(st, v, sizeof(*st));
-	*in_flight = v[n];
-	return 0;
+	int found = 0;
+	memset(st, 0, sizeof(*st));
+	*in_flight = 0;
+	for (unsigned k = 0; k < PATHSTATS_THREADS; k++) {
+		struct proxy_stats one;
+		if (snap_read(&slots[k].proxy, v, n + 1) < 0)
+			continue;
+		memcpy(&one, v, sizeof(one));
+		proxy_stats_add(st, &one);
+		*in_flight = sat_add(*in_flight, v[n]);
+		found = 1;
+	}
+	return found ? 0 : -1;
 }
 
 void pathstats_pbstream_publish(const struct pbstream_stats *st)
@@ -98,11 +126,8 @@ int pathstats_pbstream_read(struct pbstream_stats *st)
 	return 0;
 }
 
-/* The histogram and the rcodes: one writer, so a relaxed load and store make an increment */
+/* The histogram and the rcodes: one writer per slot, so a relaxed load and store make an increment */
 const double pathstats_latency_bounds[PATHSTATS_LATENCY_NBOUNDS] = PATHSTATS_LATENCY_BOUNDS;
-static atomic_uint_fast64_t lat_bucket[2][PATHSTATS_LATENCY_NBOUNDS + 1]; /* not cumulative */
-static atomic_uint_fast64_t lat_sum_ns[2];
-static atomic_uint_fast64_t rcodes[PATHSTATS_RCODES + 1];
 
 static inline void bump(atomic_uint_fast64_t *c, uint64_t by)
 {
@@ -112,39 +137,51 @@ static inline void bump(atomic_uint_fast64_t *c, uint64_t by)
 
 void pathstats_answer(uint64_t latency_ns, int tcp, int rcode)
 {
+	struct slot *m = &slots[my_slot];
 	int p = tcp ? 1 : 0;
 	double s = (double)latency_ns / 1e9;
 	int b = 0;
 	while (b < PATHSTATS_LATENCY_NBOUNDS && s > pathstats_latency_bounds[b])
 		b++;
-	bump(&lat_bucket[p][b], 1);
-	bump(&lat_sum_ns[p], latency_ns);
+	bump(&m->lat_bucket[p][b], 1);
+	bump(&m->lat_sum_ns[p], latency_ns);
 	if (rcode >= 0)
-		bump(&rcodes[rcode < PATHSTATS_RCODES ? rcode : PATHSTATS_RCODES], 1);
+		bump(&m->rcodes[rcode < PATHSTATS_RCODES ? rcode : PATHSTATS_RCODES], 1);
 }
 
 void pathstats_reset(void)
 {
-	atomic_store(&proxy_snap.seq, 0);
 	atomic_store(&pb_snap.seq, 0);
-	for (int p = 0; p < 2; p++) {
-		for (int b = 0; b <= PATHSTATS_LATENCY_NBOUNDS; b++)
-			atomic_store(&lat_bucket[p][b], 0);
-		atomic_store(&lat_sum_ns[p], 0);
+	for (unsigned k = 0; k < PATHSTATS_THREADS; k++) {
+		struct slot *m = &slots[k];
+		atomic_store(&m->proxy.seq, 0);
+		for (int p = 0; p < 2; p++) {
+			for (int b = 0; b <= PATHSTATS_LATENCY_NBOUNDS; b++)
+				atomic_store(&m->lat_bucket[p][b], 0);
+			atomic_store(&m->lat_sum_ns[p], 0);
+		}
+		for (int i = 0; i <= PATHSTATS_RCODES; i++)
+			atomic_store(&m->rcodes[i], 0);
 	}
-	for (int i = 0; i <= PATHSTATS_RCODES; i++)
-		atomic_store(&rcodes[i], 0);
 }
 
 uint64_t pathstats_latency(int tcp, int bucket, uint64_t *sum_ns)
 {
 	int p = tcp ? 1 : 0;
+	uint64_t n = 0, sum = 0;
+	for (unsigned k = 0; k < PATHSTATS_THREADS; k++) {
+		sum = sat_add(sum, atomic_load_explicit(&slots[k].lat_sum_ns[p], memory_order_relaxed));
+		n = sat_add(n, atomic_load_explicit(&slots[k].lat_bucket[p][bucket], memory_order_relaxed));
+	}
 	if (sum_ns)
-		*sum_ns = atomic_load_explicit(&lat_sum_ns[p], memory_order_relaxed);
-	return atomic_load_explicit(&lat_bucket[p][bucket], memory_order_relaxed);
+		*sum_ns = sum;
+	return n;
 }
 
 uint64_t pathstats_rcode(int i)
 {
-	return atomic_load_explicit(&rcodes[i], memory_order_relaxed);
+	uint64_t n = 0;
+	for (unsigned k = 0; k < PATHSTATS_THREADS; k++)
+		n = sat_add(n, atomic_load_explicit(&slots[k].rcodes[i], memory_order_relaxed));
+	return n;
 }

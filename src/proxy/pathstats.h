@@ -10,6 +10,10 @@
  * rcode are kept here as relaxed atomics with one writer (the data path,
  * pathstats_answer).
  *
+ * Several data path threads (recmesh proxy --threads): each has a slot of
+ * its own (pathstats_set_thread), written by that thread only, and a
+ * reader adds the slots up (proxy_stats_add).
+ *
  * Process-wide state: one node per process. Every function may be called
  * from any thread unless it says otherwise.
  */
@@ -31,13 +35,17 @@ extern const double pathstats_latency_bounds[PATHSTATS_LATENCY_NBOUNDS];
 /* rcodes 0 to PATHSTATS_RCODES - 1 are counted each; PATHSTATS_RCODES counts all above */
 #define PATHSTATS_RCODES 24
 
+/* Slots, one per data path thread: the most threads a proxy runs */
+#define PATHSTATS_THREADS 64
+/* On a data path thread, before its first answer: its slot, 0 to PATHSTATS_THREADS - 1 (0 if never called) */
+void pathstats_set_thread(unsigned k);
 /* Data path thread only (one writer): an answer relayed after latency_ns; rcode < 0: unknown */
 void pathstats_answer(uint64_t latency_ns, int tcp, int rcode);
 /* Data path thread only: publishes a copy of the proxy's counters and the queries in flight */
 void pathstats_proxy_publish(const struct proxy_stats *st, uint64_t in_flight);
 /* Data path thread only: publishes a copy of the protobuf listener's counters */
 void pathstats_pbstream_publish(const struct pbstream_stats *st);
-/* The last published proxy counters: 0, or -1 when none were published yet */
+/* The last published proxy counters, every thread's added up: 0, or -1 when none were published yet */
 int pathstats_proxy_read(struct proxy_stats *st, uint64_t *in_flight);
 /* The last published protobuf listener counters: 0, or -1 when none were published yet */
 int pathstats_pbstream_read(struct pbstream_stats *st);

@@ -930,8 +930,8 @@ uint64_t peers_send(struct peers *ps, const uint8_t *pkt, size_t len, int tcp, u
 	if (ps->in_flight >= ps->cfg.max_inflight || ps->qs_free < 0) {
 		sat_inc(&ps->st->limited_inflight);
 		log_rated(&ps->log_inflight, LIMIT_LOG_INTERVAL, LOG_LVL_WARN,
-			  "peers: %u queries in flight (--peer-max-inflight): not asking a peer",
-			  ps->cfg.max_inflight);
+			  "peers: %u queries in flight (--peer-max-inflight%s): not asking a peer",
+			  ps->cfg.max_inflight, ps->cfg.threads > 1 ? ", this thread's share" : "");
 		return 0;
 	}
 	if (!(pe = pick(ps, now_ns))) {
@@ -941,8 +941,8 @@ uint64_t peers_send(struct peers *ps, const uint8_t *pkt, size_t len, int tcp, u
 	if (!peer_rate_take(&ps->rate, now_ns)) {
 		sat_inc(&ps->st->limited_rate);
 		log_rated(&ps->log_rate, LIMIT_LOG_INTERVAL, LOG_LVL_WARN,
-			  "peers: over %u queries per second (--peer-max-qps): not asking a peer",
-			  ps->cfg.max_qps);
+			  "peers: over %u queries per second (--peer-max-qps%s): not asking a peer",
+			  ps->cfg.max_qps, ps->cfg.threads > 1 ? ", this thread's share" : "");
 		return 0;
 	}
 	int i = idpool_take(pe->ids, now_ns);

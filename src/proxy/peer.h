@@ -135,6 +135,7 @@ struct peer_config {
 	double shield_max;  /* seconds */
 	double timeout;     /* seconds a peer's answer is waited for */
 	unsigned max_qps, max_inflight;
+	unsigned threads; /* data path threads (workers.h): above 1 the limits are this thread's share */
 	/*
 	 * The names warmed since the local Recursor last went down (NULL: none
 	 * is known, every query waits for the hedge delay); cleared when the

@@ -199,7 +199,7 @@ static void sweep_udp(struct proxy *p, struct udp_upstream *u, uint64_t now)
 }
 
 /* Hands a copy of the counters to readers on other threads (metrics.h) */
-static void publish_stats(struct proxy *p)
+void proxy_publish(struct proxy *p)
 {
 	uint64_t in_flight = 0;
 	for (unsigned i = 0; i < p->nups; i++)
@@ -216,7 +216,7 @@ static void sweep_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	ptcp_sweep(p, now);
 	proxy_peer_mode(p, now); /* the shield ends (and says so) without traffic too */
 	schedpol_auto_tick(p->cfg.sched, now, p->st.udp_queries + p->st.tcp_queries);
-	publish_stats(p);
+	proxy_publish(p);
 }
 
 /* Client side: queries in, answers out */
@@ -605,6 +605,11 @@ static int open_listener(struct proxy *p, struct listener *l, char *err, size_t 
 		return -1;
 	}
 	setsockopt(l->fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (p->cfg.reuseport && setsockopt(l->fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0) {
+		snprintf(err, err_size, "cannot share '%s' between threads (SO_REUSEPORT): %s", a,
+			 strerror(errno));
+		return -1;
+	}
 	if (fam == AF_INET6)
 		setsockopt(l->fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
 	if (!l->tcp) {
@@ -627,7 +632,8 @@ static int open_listener(struct proxy *p, struct listener *l, char *err, size_t 
 	l->io.data = l;
 	ev_io_init(&l->io, l->tcp ? ptcp_accept_cb : udp_listen_cb, l->fd, EV_READ);
 	ev_io_start(p->loop, &l->io);
-	log_info("listening on %s '%s'", l->tcp ? "TCP" : "UDP", a);
+	if (p->cfg.thread == 0)
+		log_info("listening on %s '%s'", l->tcp ? "TCP" : "UDP", a);
 	return 0;
 }
 
@@ -741,6 +747,20 @@ void proxy_set_sink(struct proxy *p, struct event_sink sink)
 void proxy_get_stats(const struct proxy *p, struct proxy_stats *st)
 {
 	*st = p->st;
+}
+
+void proxy_stats_add(struct proxy_stats *sum, const struct proxy_stats *x)
+{
+	_Static_assert(sizeof(*sum) % sizeof(uint64_t) == 0, "proxy_stats is made of uint64_t");
+	uint64_t *a = (uint64_t *)sum;
+	const uint64_t *b = (const uint64_t *)x;
+	/* what every thread sees alike: the largest, not the sum */
+	uint64_t shields = sum->peer.shields > x->peer.shields ? sum->peer.shields : x->peer.shields;
+	uint64_t mode = sum->peer.mode > x->peer.mode ? sum->peer.mode : x->peer.mode;
+	for (size_t i = 0; i < sizeof(*sum) / sizeof(uint64_t); i++)
+		a[i] = a[i] + b[i] < a[i] ? UINT64_MAX : a[i] + b[i];
+	sum->peer.shields = shields;
+	sum->peer.mode = mode;
 }
 
 void proxy_destroy(struct proxy *p)

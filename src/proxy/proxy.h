@@ -45,6 +45,9 @@ struct proxy_config {
 	struct schedpol_auto *sched;
 	/* NULL: no peers; else --peer and its limits (copied; the strings must outlive the proxy) */
 	const struct peer_config *peers;
+	unsigned thread;  /* the data path thread it runs on (workers.h): only thread 0 logs its sockets */
+	unsigned threads; /* of how many (above 1: the limits are this thread's share, and say so) */
+	int reuseport;   /* bind the listeners with SO_REUSEPORT (several threads listen) */
 };
 
 struct proxy_stats {
@@ -77,6 +80,14 @@ struct proxy;
 struct proxy *proxy_create(struct ev_loop *loop, const struct proxy_config *cfg, char *err,
 			   size_t err_size);
 void proxy_get_stats(const struct proxy *p, struct proxy_stats *st);
+/*
+ * Adds one data path thread's counters to sum (saturating): counters and
+ * gauges add up; what every thread counts alike (the shields, the peer
+ * mode) takes the largest.
+ */
+void proxy_stats_add(struct proxy_stats *sum, const struct proxy_stats *x);
+/* Publishes the counters for other threads now (pathstats.h; the sweep does every 0.1 s) */
+void proxy_publish(struct proxy *p);
 /* Sets where events go (a sink with fn NULL: nowhere); the sink's ctx must outlive p or the next call */
 void proxy_set_sink(struct proxy *p, struct event_sink sink);
 /*

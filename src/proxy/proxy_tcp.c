@@ -67,7 +67,10 @@
 #define ACCEPT_BACKOFF 0.2        /* seconds accept() pauses at a limit */
 #define LIMIT_LOG_INTERVAL 10.0   /* seconds between two log lines of one kind */
 
-static struct log_rate log_full, log_per_client, log_accept, log_duration, log_unread;
+/* With several data path threads a limit in a message is this thread's share (workers.h) */
+#define SHARE(p) ((p)->cfg.threads > 1 ? ", this thread's share" : "")
+/* per data path thread: each says its own */
+static _Thread_local struct log_rate log_full, log_per_client, log_accept, log_duration, log_unread;
 
 struct obuf {
 	uint8_t *data;
@@ -683,16 +686,16 @@ void ptcp_accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 		}
 		if (p->tcp_open >= p->cfg.max_tcp_clients && close_oldest_idle(p) == 0) {
 			log_rated(&log_full, LIMIT_LOG_INTERVAL, LOG_LVL_WARN,
-				  "TCP client limit (--max-tcp-clients %u) reached: closed the connection idle longest",
-				  p->cfg.max_tcp_clients);
+				  "TCP client limit (--max-tcp-clients %u%s) reached: closed the connection idle longest",
+				  p->cfg.max_tcp_clients, SHARE(p));
 		} else if (p->tcp_open >= p->cfg.max_tcp_clients) {
 			/* every connection is busy: refuse this one, leave the next ones in the backlog a while */
 			p->st.tcp_clients_refused++;
 			close(fd);
 			log_rated(&log_full, LIMIT_LOG_INTERVAL, LOG_LVL_WARN,
-				  "TCP client limit (--max-tcp-clients %u) reached and no connection is idle: "
+				  "TCP client limit (--max-tcp-clients %u%s) reached and no connection is idle: "
 				  "refusing, pausing accept for %.1f s",
-				  p->cfg.max_tcp_clients, ACCEPT_BACKOFF);
+				  p->cfg.max_tcp_clients, SHARE(p), ACCEPT_BACKOFF);
 			accept_pause(p);
 			return;
 		}
@@ -700,8 +703,8 @@ void ptcp_accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 			p->st.tcp_clients_refused++;
 			p->st.tcp_per_client_refused++;
 			log_rated(&log_per_client, LIMIT_LOG_INTERVAL, LOG_LVL_WARN,
-				  "refusing TCP connection from '%s': it has %u open (--max-tcp-per-client)",
-				  netaddr_format((struct sockaddr *)&ss, a, sizeof(a)), per_client_limit(p));
+				  "refusing TCP connection from '%s': it has %u open (--max-tcp-per-client%s)",
+				  netaddr_format((struct sockaddr *)&ss, a, sizeof(a)), per_client_limit(p), SHARE(p));
 			close(fd);
 			continue;
 		}

@@ -170,12 +170,79 @@ static void test_snapshot_consistent(void **state)
 			 (unsigned long long)r.rounds);
 }
 
+/* One data path thread of several (workers.h): its own pathstats slot */
+struct slot_writer {
+	unsigned slot;
+	struct proxy_stats st;
+	uint64_t in_flight;
+	int answers_ms; /* one answer of this many ms */
+};
+
+static void *slot_writer_main(void *arg)
+{
+	struct slot_writer *w = arg;
+	pathstats_set_thread(w->slot);
+	pathstats_proxy_publish(&w->st, w->in_flight);
+	pathstats_answer((uint64_t)w->answers_ms * 1000000, 0, 0);
+	return NULL;
+}
+
+/* recmesh(1) "Threads": the counters are every thread's added up; the shields and the peer mode show once */
+static void test_threads_add_up(void **state)
+{
+	pathstats_reset();
+	struct slot_writer w[3] = {{.slot = 0}, {.slot = 1}, {.slot = 63}};
+	for (int i = 0; i < 3; i++) {
+		w[i].st.udp_queries = 10u * (i + 1);
+		w[i].st.tcp_clients_open = 2;
+		w[i].st.peer.shields = 4;
+		w[i].st.peer.mode = (uint64_t)i; /* PEER_OFF, PEER_HEDGE, PEER_NOW */
+		w[i].st.peer.in_flight = 5;
+		w[i].in_flight = 100;
+		w[i].answers_ms = 1 + 20 * i; /* 1 ms, 21 ms, 41 ms */
+	}
+	w[2].st.answers = UINT64_MAX - 1; /* saturates, never wraps */
+	w[1].st.answers = 7;
+	pthread_t t[3];
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(pthread_create(&t[i], NULL, slot_writer_main, &w[i]), 0);
+	for (int i = 0; i < 3; i++)
+		pthread_join(t[i], NULL);
+	struct proxy_stats sum;
+	uint64_t inf;
+	assert_int_equal(pathstats_proxy_read(&sum, &inf), 0);
+	assert_int_equal(sum.udp_queries, 60);
+	assert_int_equal(sum.tcp_clients_open, 6);
+	assert_int_equal(sum.peer.in_flight, 15);
+	assert_int_equal(sum.peer.shields, 4);
+	assert_int_equal(sum.peer.mode, 2);
+	assert_true(sum.answers == UINT64_MAX);
+	assert_int_equal(inf, 300);
+	/* the histogram: 1 ms (le 0.001), 21 and 41 ms (le 0.025, le 0.05), from three slots */
+	uint64_t sum_ns = 0, n = 0;
+	for (int b = 0; b <= PATHSTATS_LATENCY_NBOUNDS; b++)
+		n += pathstats_latency(0, b, b == 0 ? &sum_ns : NULL);
+	assert_int_equal(n, 3);
+	assert_int_equal(sum_ns, 63000000);
+	assert_int_equal(pathstats_latency(0, 1, NULL), 1);
+	assert_int_equal(pathstats_rcode(0), 3);
+	/* /metrics shows the sums */
+	struct metrics_sources src = {.version = "x"};
+	size_t len;
+	char *text = metrics_render(&src, &len);
+	assert_non_null(text);
+	expect_line(text, "recmesh_queries_total{protocol=\"udp\"} 60");
+	expect_line(text, "recmesh_queries_in_flight 300");
+	free(text);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_nothing_published),
 		cmocka_unit_test(test_proxy_and_histogram),
 		cmocka_unit_test(test_snapshot_consistent),
+		cmocka_unit_test(test_threads_add_up),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
