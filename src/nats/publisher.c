@@ -2,8 +2,8 @@
  * publisher.c: the node's event publisher; see publisher.h.
  *
  * Threads and ownership:
- *   - the producer (data path) only touches the ring and the atomic
- *     counters it increments, through the sink;
+ *   - a producer (a data path thread) only touches its own ring and the
+ *     counters it increments, through its sink;
  *   - the drain thread owns the hot table, the NS table and the batch
  *     buffer, and hands snapshots to the KV writer (kvwriter.h), which
  *     takes them over;
@@ -71,12 +71,18 @@ struct settle {
 	double next;	      /* monotonic */
 };
 
+/* One producer's queue: written by its thread only (the counters too), read by the drain thread */
+struct producer {
+	struct ring *ring;
+	atomic_uint_fast64_t submitted, dropped_full;
+} __attribute__((aligned(64)));
+
 struct publisher {
 	struct publisher_config cfg;
 	char *url, *cluster, *node;
 	char subject[NAMES_SUBJECT_MAX], node_key[NAMES_KEY_MAX];
 
-	struct ring *ring;
+	struct producer *prod; /* cfg.producers */
 	natsConnection *nc; /* written by the drain thread under nc_lock; read elsewhere under it */
 	pthread_mutex_t nc_lock;
 	char conn_name[200];
@@ -87,7 +93,7 @@ struct publisher {
 	int started;
 	atomic_int stop;
 
-	atomic_uint_fast64_t submitted, dropped_full, published, dropped_nats, batches;
+	atomic_uint_fast64_t published, dropped_nats, batches;
 	atomic_uint_fast64_t dropped_payload, dropped_denied;
 	struct log_once said; /* enum publisher_said */
 	struct settle settle; /* drain thread only */
@@ -111,13 +117,21 @@ static double hot_interval(struct publisher *p)
 	return atomic_load(&p->hot_interval_us) / 1e6;
 }
 
+/* One writer: a relaxed load and store make an increment */
+static inline void bump(atomic_uint_fast64_t *c)
+{
+	uint_fast64_t v = atomic_load_explicit(c, memory_order_relaxed);
+	if (v != UINT64_MAX)
+		atomic_store_explicit(c, v + 1, memory_order_relaxed);
+}
+
 /* The sink: the data path's only entry */
 static int publisher_push(void *ctx, const struct rm_event *ev)
 {
-	struct publisher *p = ctx;
-	atomic_fetch_add_explicit(&p->submitted, 1, memory_order_relaxed);
-	if (ring_push(p->ring, ev) < 0) {
-		atomic_fetch_add_explicit(&p->dropped_full, 1, memory_order_relaxed);
+	struct producer *q = ctx;
+	bump(&q->submitted);
+	if (ring_push(q->ring, ev) < 0) {
+		bump(&q->dropped_full);
 		return -1;
 	}
 	return 0;
@@ -125,16 +139,39 @@ static int publisher_push(void *ctx, const struct rm_event *ev)
 
 struct event_sink publisher_sink(struct publisher *p)
 {
-	struct event_sink s = {publisher_push, p};
+	return publisher_sink_for(p, 0);
+}
+
+struct event_sink publisher_sink_for(struct publisher *p, unsigned k)
+{
+	struct event_sink s = {publisher_push, &p->prod[k < p->cfg.producers ? k : 0]};
 	return s;
+}
+
+/* The next event of any producer, taking them in turn from *next on: 0, or -1 when all are empty */
+static int pop_any(struct publisher *p, unsigned *next, struct rm_event *ev)
+{
+	unsigned n = p->cfg.producers;
+	for (unsigned i = 0; i < n; i++) {
+		unsigned k = (*next + i) % n;
+		if (ring_pop(p->prod[k].ring, ev) == 0) {
+			*next = (k + 1) % n;
+			return 0;
+		}
+	}
+	return -1;
 }
 
 void publisher_get_stats(struct publisher *p, struct publisher_stats *st)
 {
 	struct kvwriter_stats ks;
 	kvwriter_get_stats(p->kv, &ks);
-	st->submitted = atomic_load(&p->submitted);
-	st->dropped_full = atomic_load(&p->dropped_full);
+	st->submitted = st->dropped_full = 0;
+	for (unsigned k = 0; k < p->cfg.producers; k++) {
+		uint64_t a = atomic_load(&p->prod[k].submitted), b = atomic_load(&p->prod[k].dropped_full);
+		st->submitted = st->submitted + a < a ? UINT64_MAX : st->submitted + a;
+		st->dropped_full = st->dropped_full + b < b ? UINT64_MAX : st->dropped_full + b;
+	}
 	st->published = atomic_load(&p->published);
 	st->dropped_nats = atomic_load(&p->dropped_nats);
 	st->dropped_payload = atomic_load(&p->dropped_payload);
@@ -464,6 +501,7 @@ static void *drain_main(void *arg)
 	struct rm_event ev;
 	uint64_t gen = (uint64_t)clock_unix() * 1000; /* grows across restarts */
 	double batch_started = 0, next_hot;
+	unsigned next_prod = 0;
 	/* the first connection is opened at once */
 	struct reopen reopen = {.at = clock_mono(), .seed = (unsigned)(clock_mono() * 1e6) ^ (unsigned)(uintptr_t)p};
 
@@ -476,7 +514,7 @@ static void *drain_main(void *arg)
 	for (;;) {
 		int stopping = atomic_load(&p->stop);
 		int got = 0;
-		while (ring_pop(p->ring, &ev) == 0) {
+		while (pop_any(p, &next_prod, &ev) == 0) {
 			got++;
 			if (ev.flags & EV_OUTGOING) {
 				/* the NS name the Recursor asked, when its stream carries one */
@@ -539,6 +577,10 @@ static void apply_defaults(struct publisher_config *c)
 {
 	if (c->ring_size == 0)
 		c->ring_size = PUBLISHER_RING_SIZE;
+	if (c->producers == 0)
+		c->producers = 1;
+	if (c->producers > PUBLISHER_PRODUCERS_MAX)
+		c->producers = PUBLISHER_PRODUCERS_MAX;
 	if (c->batch_delay <= 0)
 		c->batch_delay = PUBLISHER_BATCH_DELAY;
 	if (c->batch_max_bytes == 0)
@@ -579,10 +621,19 @@ struct publisher *publisher_create(const struct publisher_config *cfg, char *err
 	names_traffic_subject(p->subject, sizeof(p->subject), cfg->cluster, cfg->node);
 	natsconn_count_denied(p->subject);
 	names_node_key(p->node_key, sizeof(p->node_key), cfg->cluster, cfg->node);
-	if (!p->url || !p->cluster || !p->node || !(p->ring = ring_create(p->cfg.ring_size))) {
+	if (!p->url || !p->cluster || !p->node ||
+	    !(p->prod = aligned_alloc(64, sizeof(*p->prod) * p->cfg.producers))) {
 		snprintf(err, err_size, "out of memory");
 		goto fail;
 	}
+	memset(p->prod, 0, sizeof(*p->prod) * p->cfg.producers);
+	/* the queue's room is shared out between the producers */
+	size_t each = p->cfg.ring_size / p->cfg.producers;
+	for (unsigned k = 0; k < p->cfg.producers; k++)
+		if (!(p->prod[k].ring = ring_create(each < PUBLISHER_RING_MIN ? PUBLISHER_RING_MIN : each))) {
+			snprintf(err, err_size, "out of memory");
+			goto fail;
+		}
 
 	snprintf(p->conn_name, sizeof(p->conn_name), "recmesh %s/%s", cfg->cluster, cfg->node);
 	/* a bad setting stops the start; connecting is the drain thread's (never waited for here) */
@@ -625,7 +676,9 @@ void publisher_destroy(struct publisher *p)
 			natsConnection_FlushTimeout(p->nc, 1000);
 		natsconn_close(p->nc);
 	}
-	ring_destroy(p->ring);
+	for (unsigned k = 0; p->prod && k < p->cfg.producers; k++)
+		ring_destroy(p->prod[k].ring);
+	free(p->prod);
 	pthread_mutex_destroy(&p->nc_lock);
 	free(p->url);
 	free(p->cluster);

@@ -4,7 +4,10 @@
  *
  * The data path hands every event to the sink publisher_sink() returns: a
  * non-blocking push into a lock-free ring (src/ring.h); when the ring is
- * full the event is dropped and counted. The drain thread empties the ring,
+ * full the event is dropped and counted. Each producer thread (a data path
+ * thread of `recmesh proxy --threads`, the node's own loop) has a sink and
+ * a ring of its own (publisher_sink_for); the rings share
+ * PUBLISHER_RING_SIZE events. The drain thread empties the rings in turn,
  * publishes event batches on recmesh.<cluster>.traffic.<node> (doc/events.md),
  * feeds the hot-name table with client events and the authoritative-server
  * table with EV_OUTGOING ones, and every hot_interval hands a snapshot of
@@ -30,6 +33,8 @@
 
 /* The node's defaults: the only place these numbers are written */
 #define PUBLISHER_RING_SIZE 65536             /* events queued between data path and NATS */
+#define PUBLISHER_RING_MIN 4096               /* events one producer's share holds at least */
+#define PUBLISHER_PRODUCERS_MAX 65            /* threads handing events: the data path's and the node's */
 #define PUBLISHER_BATCH_DELAY 0.1             /* seconds a partial batch may wait */
 #define PUBLISHER_BATCH_BYTES (64 * 1024)     /* a batch's size, at most */
 #define PUBLISHER_BATCH_BYTES_MIN 4096        /* smaller settings are raised to this */
@@ -51,7 +56,8 @@ struct publisher_config {
 	double ns_max_age;      /* 0: PUBLISHER_NS_MAX_AGE */
 	const char *intel_file; /* keep this file fresh from the fleet's table (NULL: no) */
 	double intel_max_age;   /* skip other nodes' tables older than this (at most NS_TABLE_MAX_AGE) */
-	size_t ring_size;       /* 0: PUBLISHER_RING_SIZE */
+	size_t ring_size;       /* 0: PUBLISHER_RING_SIZE; shared out between the producers */
+	unsigned producers;     /* threads that hand events, each its own sink and queue (0: 1) */
 	double batch_delay;     /* seconds; 0: PUBLISHER_BATCH_DELAY */
 	size_t batch_max_bytes; /* 0: PUBLISHER_BATCH_BYTES; also capped by the server's max payload */
 };
@@ -90,6 +96,8 @@ struct publisher *publisher_create(const struct publisher_config *cfg, char *err
  * the event and never blocks. Valid until publisher_destroy.
  */
 struct event_sink publisher_sink(struct publisher *p);
+/* Producer k's sink (0 to cfg.producers - 1; 0 is publisher_sink's), the same rules */
+struct event_sink publisher_sink_for(struct publisher *p, unsigned k);
 /* Any thread */
 void publisher_get_stats(struct publisher *p, struct publisher_stats *st);
 /*

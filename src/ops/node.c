@@ -174,6 +174,7 @@ int node_start(struct node *n, int outgoing_only)
 		.kv_replicas = (int)o->kv_replicas,
 		.intel_file = o->intel_file && *o->intel_file ? o->intel_file : NULL,
 		.intel_max_age = o->max_age,
+		.producers = 1 + n->data_threads, /* the node's loop, and each data path thread */
 		/* the NS table, the ring and the batches: publisher.h's defaults */
 	};
 
@@ -232,6 +233,23 @@ void node_set_autowarm(struct node *n, const struct autowarm *a)
 struct event_sink node_sink(struct node *n)
 {
 	return publisher_sink(n->pub);
+}
+
+struct event_sink node_data_sink(struct node *n, unsigned k)
+{
+	return publisher_sink_for(n->pub, 1 + k);
+}
+
+void node_set_alive(struct node *n, int (*fn)(void *arg, char *why, size_t why_size), void *arg)
+{
+	n->alive_fn = fn;
+	n->alive_arg = arg;
+}
+
+void node_set_stop(struct node *n, void (*fn)(void *arg), void *arg)
+{
+	n->stop_fn = fn;
+	n->stop_arg = arg;
 }
 
 static void log_stats(struct node *n, const char *when)
@@ -529,6 +547,18 @@ static void on_snapshot(struct ev_loop *loop, ev_timer *w, int revents)
 /* The watchdog is fed from the data path's loop: a stuck loop stops feeding it */
 static void on_watchdog(struct ev_loop *loop, ev_timer *w, int revents)
 {
+	struct node *n = w->data;
+	char why[200];
+	if (n->alive_fn && !n->alive_fn(n->alive_arg, why, sizeof(why))) {
+		/* said once per hang: the service manager restarts the node at WatchdogSec= */
+		if (!n->hung)
+			log_err("%s: no longer feeding the service manager's watchdog", why);
+		n->hung = 1;
+		return;
+	}
+	if (n->hung)
+		log_info("the data path runs again: feeding the service manager's watchdog");
+	n->hung = 0;
 	notify_or_log("WATCHDOG=1");
 }
 
@@ -563,6 +593,7 @@ void node_run(struct node *n, node_stats_fn stats_fn, void *stats_arg)
 	if (notify_watchdog_usec(&wd_usec)) {
 		double every = (double)wd_usec / 2e6;
 		ev_timer_init(&n->watchdog, on_watchdog, every, every);
+		n->watchdog.data = n;
 		ev_timer_start(n->loop, &n->watchdog);
 		log_info("feeding the service manager's watchdog every %.1f s", every);
 	}
@@ -571,6 +602,8 @@ void node_run(struct node *n, node_stats_fn stats_fn, void *stats_arg)
 	notify_status(n);
 	ev_run(n->loop, 0);
 	n->ran = 1;
+	if (n->stop_fn)
+		n->stop_fn(n->stop_arg);
 	log_stats(n, "final counters");
 }
 

@@ -10,8 +10,10 @@
  * on the node's loop and its own counter lines through a callback.
  *
  * A command's life: node_parse, its own checks (node_usage_error), node_open,
- * its own sockets on node->loop, node_start, wiring node_sink() into its data
- * path, node_run, freeing its own parts, node_finish.
+ * its own sockets (on node->loop, or on data path threads of its own: it
+ * sets n->data_threads before node_start), node_start, wiring node_sink()
+ * or node_data_sink() into its data path, node_run, freeing its own parts,
+ * node_finish.
  *
  * Ownership: the node owns the loop, the protobuf listener and the
  * publisher; it keeps the options pointer, which must outlive it.
@@ -44,7 +46,13 @@ struct node {
 	char **argv;
 	double start_time;
 	double stats_interval; /* --stats-interval as running (a reload may change it) */
-	struct ev_loop *loop; /* the data path's loop */
+	struct ev_loop *loop; /* the node's loop: signals, timers, the protobuf listener */
+	unsigned data_threads; /* the command's data path threads, each with a sink (node_data_sink); 0: none */
+	void (*stop_fn)(void *arg); /* node_set_stop */
+	void *stop_arg;
+	int (*alive_fn)(void *arg, char *why, size_t why_size); /* node_set_alive */
+	void *alive_arg;
+	int hung; /* alive_fn said no at the last watchdog tick */
 	struct pbstream *pb;  /* NULL without --protobuf-listen */
 	struct publisher *pub;
 	node_stats_fn stats_fn;
@@ -110,8 +118,18 @@ int node_start(struct node *n, int outgoing_only);
  * destroyed). Call on the data path's thread.
  */
 void node_set_autowarm(struct node *n, const struct autowarm *a);
-/* Where the command's data path hands its events; valid until node_finish */
+/* Where the node's own loop hands its events; valid until node_finish */
 struct event_sink node_sink(struct node *n);
+/* Where data path thread k (0 to n->data_threads - 1) hands its events; valid until node_finish */
+struct event_sink node_data_sink(struct node *n, unsigned k);
+/*
+ * Asked before each WATCHDOG=1 (on the node's loop): 0 with a reason when
+ * the command's data path has stopped running, and the watchdog is then
+ * not fed (the service manager restarts the node at WatchdogSec=)
+ */
+void node_set_alive(struct node *n, int (*fn)(void *arg, char *why, size_t why_size), void *arg);
+/* Called when the loop ends, before the final counters are logged (the command stops its threads) */
+void node_set_stop(struct node *n, void (*fn)(void *arg), void *arg);
 /*
  * Handles the signals (those held since node_hold_signals, then any that
  * come) and the stats timer, tells the service manager the node is ready (the sockets are bound and the privileges dropped), feeds
