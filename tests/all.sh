@@ -4,6 +4,7 @@
 # Recursor 4.8.8, every system test that starts a Recursor again on 5.2.13
 # (Debian 13) and 5.4.9 (Debian sid), run from the chroots tests/chroots.sh
 # makes once per machine (the trixie one also lends dnsdist 1.9 to test_dnsdist),
+# the system tests that start `recmesh proxy` again with 3 data path threads,
 # the unit and system tests again on 5.4.9 in a build
 # with AddressSanitizer and UndefinedBehaviorSanitizer, and
 # make distcheck (the tarball builds and its unit tests pass; its system tests
@@ -82,6 +83,18 @@ for v in 5.2 5.4; do
 	keep "rec-$v"
 done
 
+# The system tests that start `recmesh proxy`, again with several data path threads
+# (recmesh(1) "Threads"): lib.sh gives every proxy they start --threads 3 (RM_PROXY_THREADS;
+# a test's own --threads wins), so that each behaves the same at any number of threads.
+proxytests=$(cd "$top" && grep -lE '"\$RECMESH" proxy|\$RECMESH proxy' tests/system/test_*.sh | tr '\n' ' ')
+step "system tests with 3 data path threads (Recursor 4.8.8): $proxytests"
+# shellcheck disable=SC2086  # a list of names
+if ! RM_RECURSOR=4.8 RM_PROXY_THREADS=3 make -j"$jobs" check TESTS="$proxytests"; then
+	failed_logs
+	exit 1
+fi
+keep threads-4.8
+
 step "make distcheck (system tests skipped: RECMESH_SKIP_SYSTEM=1)"
 RECMESH_SKIP_SYSTEM=1 make -j"$jobs" distcheck
 cd "$top"
@@ -106,7 +119,9 @@ step "summary"
 # the runs: build directory and system tests' folder, and how many system tests each must have run
 nsys=$(find tests/system -name 'test_*.sh' | wc -l)
 nrec=$(wc -w <<<"$rectests")
-runs=("build rec-4.8 $nsys" "build rec-5.2 $nrec" "build rec-5.4 $nrec" "build-asan rec-5.4 $nsys")
+nproxy=$(wc -w <<<"$proxytests")
+runs=("build rec-4.8 $nsys" "build rec-5.2 $nrec" "build rec-5.4 $nrec" "build threads-4.8 $nproxy"
+	"build-asan rec-5.4 $nsys")
 for d in build build-asan; do
 	for f in "$d"/tests/unit/*.trs; do
 		printf '%-12s %-8s %-40s %s\n' "$d" - "${f#"$d"/}" "$(sed -n 's/^:test-result: //p' "$f")"
@@ -120,7 +135,7 @@ for r in "${runs[@]}"; do
 done
 # count RESULT: how many tests of every run had RESULT (a regular expression)
 count() { cat build/tests/unit/*.trs build-asan/tests/unit/*.trs build/tests/system/rec-*/*.trs \
-	build-asan/tests/system/rec-*/*.trs | grep -c "^:test-result: \($1\)" || true; }
+	build/tests/system/threads-*/*.trs build-asan/tests/system/rec-*/*.trs | grep -c "^:test-result: \($1\)" || true; }
 pass=$(count PASS)
 skip=$(count SKIP)
 fail=$(count 'FAIL\|ERROR\|XPASS')

@@ -106,9 +106,12 @@ static const struct opt_def defs[] = {
 	 "give up on an upstream answer after this long", 0.001, 3600, 0},
 	{"upstream-sockets", 0, OPT_UINT, OFF(upstream_sockets), CMD_PROXY, "N", "4",
 	 "UDP sockets towards the upstream (spreads load over its threads)", 1, 64, 0},
-	{"scheduling", 0, OPT_STR, OFF(scheduling), CMD_PROXY, "POLICY", "auto",
-	 "the data path thread's scheduling: auto (normal at low load, batch at high load), "
-	 "batch (SCHED_BATCH: batches queries under load) or normal", 0, 0, 0},
+	{"threads", 0, OPT_UINT, OFF(threads), CMD_PROXY, "N", "0",
+	 "data path threads, each with its own sockets and its share of the limits "
+	 "(0: one per 4 CPUs, 1 to 16)", 0, 64, 0},
+	{"scheduling", 0, OPT_STR, OFF(scheduling), CMD_PROXY, "POLICY", "batch",
+	 "the data path threads' scheduling: batch (SCHED_BATCH: batches queries under load), "
+	 "normal, or auto (normal at low load, batch at high load)", 0, 0, 0},
 	{"max-tcp-clients", 0, OPT_UINT, OFF(max_tcp_clients), CMD_PROXY, "N", "1000",
 	 "TCP client connections at most", 1, 65535, 0},
 	{"max-tcp-per-client", 0, OPT_UINT, OFF(max_tcp_per_client), CMD_PROXY, "N", "64",

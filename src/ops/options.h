@@ -58,6 +58,7 @@ struct rm_options {
 	char *upstream;
 	double upstream_timeout;
 	unsigned upstream_sockets;
+	unsigned threads; /* --threads; 0: chosen from the machine */
 	char *scheduling;
 	unsigned max_tcp_clients;
 	unsigned max_tcp_per_client;

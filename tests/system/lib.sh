@@ -16,7 +16,8 @@
 # Environment: RM_KEEP=1 keeps $RM_TMP; RM_STOP_TIMEOUT (s, default 10) bounds a stop;
 # RM_START_TIMEOUT (s, default 30) bounds readiness waits; RM_LEAF_BACKEND, see mktree.sh;
 # RECMESH_SKIP_SYSTEM=1 makes every system test (rm_init test_*) exit 77, automake's SKIP;
-# RM_TEST_NET overrides a test's NET prefix, so that two copies of it can run side by side.
+# RM_TEST_NET overrides a test's NET prefix, so that two copies of it can run side by side;
+# RM_PROXY_THREADS=N runs every `recmesh proxy` of a test with --threads N.
 #
 # A failed read of a Recursor's counter (rm_rec_stat) fails the test even when the caller
 # cannot stop on it (inside $(...) in a comparison): it is recorded in $RM_TMP/.read-failed,
@@ -56,6 +57,7 @@ rm_init() {
     fi
     RM_TMP=$(mktemp -d "${TMPDIR:-/tmp}/recmesh-$RM_NAME.XXXXXX")
     export RM_TMP RM_NAME
+    _rm_proxy_threads
     trap '_rm_exit' EXIT
     trap '_rm_signal 130' INT
     trap '_rm_signal 143' TERM
@@ -64,6 +66,24 @@ rm_init() {
     set -E
     trap '_rm_err $? "$LINENO" "$BASH_COMMAND"' ERR
 }
+
+# _rm_proxy_threads: with RM_PROXY_THREADS=N, every `recmesh proxy` the test starts runs with
+# --threads N: RECMESH becomes a wrapper in $RM_TMP that puts the option first, so that a
+# test's own --threads (a test that asserts one thread's exact limits) comes later and wins.
+# tests/all.sh runs the proxy's system tests once with the default and once with several.
+_rm_proxy_threads() {
+    [[ -n ${RM_PROXY_THREADS:-} && $RM_NAME == test_* ]] || return 0
+    [[ $RM_PROXY_THREADS =~ ^[1-9][0-9]*$ ]] || { _rm_log "RM_PROXY_THREADS must be a number: '$RM_PROXY_THREADS'"; exit 2; }
+    local real=$RECMESH
+    printf '#!/bin/sh\n# recmesh with --threads %s for every proxy (tests/system/lib.sh)\nif [ "$1" = proxy ]; then shift; exec %q proxy --threads %s "$@"; fi\nexec %q "$@"\n' \
+        "$RM_PROXY_THREADS" "$real" "$RM_PROXY_THREADS" "$real" >"$RM_TMP/recmesh"
+    chmod +x "$RM_TMP/recmesh"
+    RECMESH=$RM_TMP/recmesh
+    _rm_log "every recmesh proxy runs with --threads $RM_PROXY_THREADS (RM_PROXY_THREADS)"
+}
+
+# rm_data_threads PID: how many data path threads (rm-data0, rm-data1, ...) `recmesh proxy` PID runs.
+rm_data_threads() { cat /proc/"${1:?rm_data_threads PID}"/task/*/comm 2>/dev/null | grep -c '^rm-data' || true; }
 
 # _rm_err STATUS LINE COMMAND: the ERR trap (not in command substitutions, whose failures
 # their callers handle).

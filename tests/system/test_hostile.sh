@@ -36,7 +36,8 @@ rm_spawn proxy "$RECMESH" proxy --listen "127.0.0.1:$PROXY_PORT" --upstream "127
     --nats "$NATS" --cluster t --node h1 --hot-interval 0.5 --stats-interval 0 \
     --max-tcp-clients $MAX_TCP --max-tcp-per-client $PER_CLIENT --tcp-idle-timeout $IDLE \
     --tcp-max-duration $MAX_DURATION --protobuf-listen "$PB_ADDR:$PB_PORT" \
-    --protobuf-allow-from "$NET.250.0/24" --protobuf-max-connections $PB_MAX
+    --protobuf-allow-from "$NET.250.0/24" --protobuf-max-connections $PB_MAX \
+    --threads 1 # the limits' exact counts are one thread's (with several each takes its share: test_workers)
 _rm_wait_for proxy 10 rm_dig @127.0.0.1 -p "$PROXY_PORT" +short localhost A \
     || fail "the proxy does not answer on 127.0.0.1:$PROXY_PORT"
 PLOG=$RM_TMP/proxy.log

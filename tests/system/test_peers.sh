@@ -146,7 +146,8 @@ PL_PORT=$(rm_free_port)
 ML_PORT=$(rm_free_port)
 rm_spawn proxy-l "$RECMESH" proxy --listen "127.0.0.1:$PL_PORT" --upstream "127.0.0.1:$DEAD" \
     --nats "$NATS" --cluster t --node l --stats-interval 0 --upstream-timeout 1 \
-    --peer "127.0.0.1:$B_PORT" --peer-max-qps 5 --peer-max-inflight 2 --metrics-listen "127.0.0.1:$ML_PORT"
+    --peer "127.0.0.1:$B_PORT" --peer-max-qps 5 --peer-max-inflight 2 --metrics-listen "127.0.0.1:$ML_PORT" \
+    --threads 1 # the limits' exact counts are one thread's (with several each takes its share: test_workers)
 rm_wait_until 10 rm_http_get "$ML_PORT" /metrics || fail "no /metrics on $ML_PORT"
 _rm_now_ms; t0=$REPLY
 for round in 1 2 3; do
@@ -224,7 +225,10 @@ line=$(grep -o "counters: peers .*" "$RM_TMP/proxy-n.log" | tail -1)
 [[ $line =~ first=0 ]] || fail "a dead peer answered: $line"
 [[ $line =~ refused=([0-9]+) ]] && ((BASH_REMATCH[1] >= 1)) || fail "the dead peer's refusals were not counted: $line"
 logged=$(grep -c "peer '127.0.0.1:$DEAD_PEER' refuses queries" "$RM_TMP/proxy-n.log" || true)
-((logged == 1)) || fail "the dead peer's bench was logged $logged times, expected once: $(grep "peer '" "$RM_TMP/proxy-n.log")"
+# once: each data path thread keeps its own view of the peers and says its own (recmesh(1) "Threads")
+nthreads=$(rm_data_threads "$(rm_pid proxy-n)")
+((logged >= 1 && logged <= nthreads)) \
+    || fail "the dead peer's bench was logged $logged times, expected once per data path thread ($nthreads) at most: $(grep "peer '" "$RM_TMP/proxy-n.log")"
 ok "the dead peer is benched and logged once: $line"
 
 echo "== shield by name: names not warmed yet go to a peer at once; --shield-max ends the shield"

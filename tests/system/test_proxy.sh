@@ -8,10 +8,11 @@
 # packets are dropped or forwarded as documented and counted; losing NATS does
 # not stop answers and events resume when it is back; a dead Recursor gives
 # TCP clients SERVFAIL and UDP clients silence; SIGTERM stops it cleanly; with
-# --scheduling auto (the default) the data path thread runs under the normal policy
-# at low load (its switch to SCHED_BATCH under high load is checked by the unit test
-# test_schedpol: a test cannot drive the load high enough here deterministically on a
-# shared machine), with --scheduling batch it alone runs under SCHED_BATCH.
+# the data path threads (as many as --threads says: by default one per 4 CPUs, 1 to 16)
+# alone run under SCHED_BATCH by default (--scheduling batch); with --scheduling auto they
+# run under the normal policy at low load (the switch to SCHED_BATCH under high load is
+# checked by the unit test test_schedpol: a test cannot drive the load high enough here
+# deterministically on a shared machine).
 # RM_TEST_NET overrides the NET prefix (127.54), e.g. to run two copies side by side.
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -67,34 +68,44 @@ ok "IPv6 listener answers"
 echo "== scheduling"
 # policy THREAD_STAT_FILE: the thread's scheduling policy (field 41 of /proc/.../stat; 0 normal, 3 batch)
 policy() { local s; read -r s <"$1"; s=${s##*) }; read -r -a f <<<"$s"; echo "${f[38]}"; }
-# check_threads PID MAIN_POLICY: the data path (main) thread of PID runs under MAIN_POLICY,
-# every other thread under the normal policy; sets OTHERS to the number of other threads.
+# check_threads PID DATA_THREADS DATA_POLICY: PID has DATA_THREADS data path threads (named
+# rm-dataN, recmesh(1) --threads), each under DATA_POLICY, and every other thread under the
+# normal policy; sets OTHERS to the number of other threads.
 check_threads() {
-    local pid=$1 want=$2 t got
-    got=$(policy "/proc/$pid/task/$pid/stat")
-    [[ $got == "$want" ]] || fail "the data path thread of pid $pid has policy $got, expected $want (0 normal, 3 batch)"
+    local pid=$1 want_n=$2 want=$3 t got name n=0
     OTHERS=0
     for t in /proc/"$pid"/task/*; do
-        [[ $t == "/proc/$pid/task/$pid" ]] && continue
         got=$(policy "$t/stat")
-        [[ $got == 0 ]] || fail "thread ${t##*/} of pid $pid has policy $got, not the normal policy (0)"
-        OTHERS=$((OTHERS + 1))
+        read -r name <"$t/comm"
+        if [[ $name == rm-data* ]]; then
+            n=$((n + 1))
+            [[ $got == "$want" ]] || fail "data path thread $name of pid $pid has policy $got, expected $want (0 normal, 3 batch)"
+        else
+            [[ $got == 0 ]] || fail "thread ${t##*/} ($name) of pid $pid has policy $got, not the normal policy (0)"
+            OTHERS=$((OTHERS + 1))
+        fi
     done
+    ((n == want_n)) || fail "pid $pid has $n data path threads, expected $want_n: $(cat /proc/"$pid"/task/*/comm | tr '\n' ' ')"
     ((OTHERS > 0)) || fail "no NATS thread seen in pid $pid: threads $(cd /proc/"$pid"/task && echo *)"
 }
-# the default, auto, at idle: the normal policy everywhere
-check_threads "$(rm_pid proxy)" 0
-grep -q 'the data path thread follows the load' "$RM_TMP/proxy.log" \
-    || fail "no word of --scheduling auto in the log: $(grep -i sched "$RM_TMP/proxy.log")"
-ok "default (auto) at idle: the data path thread and the $OTHERS other threads run under the normal policy"
-BATCH_PORT=$(rm_free_port)
-rm_spawn proxy-batch "$RECMESH" proxy --listen "127.0.0.1:$BATCH_PORT" --upstream "127.0.0.1:$REC_PORT" \
-    --nats "$NATS" --cluster t --node nb --stats-interval 0 --scheduling batch
-_rm_wait_for proxy-batch 10 rm_dig @127.0.0.1 -p "$BATCH_PORT" +short localhost A \
-    || fail "the proxy with --scheduling batch does not answer on 127.0.0.1:$BATCH_PORT"
-check_threads "$(rm_pid proxy-batch)" 3
-ok "--scheduling batch: the data path thread runs under SCHED_BATCH, the $OTHERS other threads normally"
-rm_stop proxy-batch
+# --threads' default: one per 4 CPUs this process may use, 1 to 16
+DEFAULT_THREADS=$(($(nproc) / 4)); ((DEFAULT_THREADS >= 1)) || DEFAULT_THREADS=1; ((DEFAULT_THREADS <= 16)) || DEFAULT_THREADS=16
+DEFAULT_THREADS=${RM_PROXY_THREADS:-$DEFAULT_THREADS} # lib.sh gives every proxy --threads RM_PROXY_THREADS
+# the default, batch: the data path threads alone under SCHED_BATCH
+check_threads "$(rm_pid proxy)" "$DEFAULT_THREADS" 3
+grep -q "$DEFAULT_THREADS data path threads\? under the batch policy" "$RM_TMP/proxy.log" \
+    || fail "no word of the scheduling in the log: $(grep -i 'data path' "$RM_TMP/proxy.log")"
+ok "default (batch): the $DEFAULT_THREADS data path thread(s) run under SCHED_BATCH, the $OTHERS other threads normally"
+AUTO_PORT=$(rm_free_port)
+rm_spawn proxy-auto "$RECMESH" proxy --listen "127.0.0.1:$AUTO_PORT" --upstream "127.0.0.1:$REC_PORT" \
+    --nats "$NATS" --cluster t --node nb --stats-interval 0 --scheduling auto --threads 3
+_rm_wait_for proxy-auto 10 rm_dig @127.0.0.1 -p "$AUTO_PORT" +short localhost A \
+    || fail "the proxy with --scheduling auto does not answer on 127.0.0.1:$AUTO_PORT"
+check_threads "$(rm_pid proxy-auto)" 3 0
+grep -q "3 data path threads, each following its load" "$RM_TMP/proxy-auto.log" \
+    || fail "no word of --scheduling auto in the log: $(grep -i 'data path' "$RM_TMP/proxy-auto.log")"
+ok "--scheduling auto --threads 3 at idle: the 3 data path threads and the $OTHERS other threads run under the normal policy"
+rm_stop proxy-auto
 status=0
 out=$(timeout 5 "$RECMESH" proxy --listen 127.0.0.1:1 --upstream 127.0.0.1:1 --cluster t --scheduling fast 2>&1) \
     || status=$?
@@ -202,6 +213,74 @@ out=$(rm_dig "${P[@]}" +short www.z1.com A 2>&1) || true
 kill -USR1 "$(rm_pid proxy)"
 rm_wait_until 5 grep -q 'not-dns=2 overload=0 malformed-queries=2 malformed-responses=0 ' "$RM_TMP/proxy.log" || fail "counters: $(grep counters "$RM_TMP/proxy.log")"
 ok "2 non-queries dropped, 2 malformed queries forwarded, all counted; still answering"
+
+echo "== several data path threads (--threads 3)"
+# recmesh(1) "Threads": each thread forwards the clients the kernel gives it (SO_REUSEPORT), the
+# counters of the stats lines and of /metrics are every thread's added up, and every answered
+# query gives one event, whichever thread forwarded it.
+T3_PORT=$(rm_free_port)
+T3_MPORT=$(rm_free_port)
+rm_spawn proxy-t3 "$RECMESH" proxy --listen "127.0.0.1:$T3_PORT" --upstream "127.0.0.1:$REC_PORT" \
+    --nats "$NATS" --cluster t3 --node t3 --stats-interval 0 --threads 3 --metrics-listen "127.0.0.1:$T3_MPORT"
+_rm_wait_for proxy-t3 10 rm_dig @127.0.0.1 -p "$T3_PORT" +short localhost A \
+    || fail "the proxy with --threads 3 does not answer on 127.0.0.1:$T3_PORT"
+check_threads "$(rm_pid proxy-t3)" 3 3
+# the counters before: "queries udp=U tcp=T answers=A" and "events published=P"
+t3_counters() {
+    local before
+    before=$(grep -c 'counters: events published=' "$RM_TMP/proxy-t3.log" || true)
+    kill -USR1 "$(rm_pid proxy-t3)"
+    # shellcheck disable=SC2016
+    rm_wait_until 5 bash -c '(( $(grep -c "counters: events published=" "$1") > $2 ))' _ "$RM_TMP/proxy-t3.log" "$before" \
+        || fail "no counters on SIGUSR1: $(tail -3 "$RM_TMP/proxy-t3.log")"
+    grep 'counters: queries udp=\|counters: events published=' "$RM_TMP/proxy-t3.log" | tail -2 \
+        | sed -E 's/.*udp=([0-9]+) tcp=([0-9]+) answers=([0-9]+).*/\1 \2 \3/; s/.*published=([0-9]+).*/\1/' | paste -sd' ' -
+}
+# the baseline once every answer so far (the readiness check's) has its event published
+t3_settled() { read -r u0 t0 a0 p0 <<<"$(t3_counters)"; ((p0 == a0)); }
+rm_wait_until 10 t3_settled || fail "answers $a0, events published $p0: they never met"
+"$RECMESH" events --nats "$NATS" --cluster t3 --json >"$RM_TMP/events-t3.out" 2>"$RM_TMP/events-t3.err" &
+EVPID=$!
+rm_wait_until 5 grep -q listening "$RM_TMP/events-t3.err" || fail "recmesh events did not subscribe: $(cat "$RM_TMP/events-t3.err")"
+# 60 names over UDP and TCP, each query from a socket of its own (dig's random source port)
+# (mktree.sh: www, n1, n2, n4, n5 and n9 have an A record; zone zN is under the (N-1)%3-th TLD)
+t3_names=()
+tlds=(com net org)
+for z in 1 2 3 4 5 6 7 8 9 10; do
+    for n in www n1 n2 n4 n5 n9; do t3_names+=("$n.z$z.${tlds[(z - 1) % 3]}"); done
+done
+bad=0
+for name in "${t3_names[@]}"; do
+    for t in +notcp +tcp; do
+        out=$(rm_dig @127.0.0.1 -p "$T3_PORT" $t "$name" A)
+        grep -q 'status: NOERROR' <<<"$out" && grep -q "^$name\..*IN.*A" <<<"$out" || { bad=$((bad + 1)); echo "  $name $t: $out"; }
+    done
+done
+((bad == 0)) || fail "$bad of 120 queries through 3 threads not answered right"
+T3_RE='"qname":"(www|n[0-9]).z([1-9]|10).(com|net|org)."'
+got_all() { (($(grep -cE "$T3_RE" "$RM_TMP/events-t3.out") >= 120)); }
+rm_wait_until 10 got_all || fail "events from 3 threads: $(grep -cE "$T3_RE" "$RM_TMP/events-t3.out") of 120"
+# a duplicate would come with the others (the same batches): a second more, then count
+sleep 1
+kill "$EVPID"; wait "$EVPID" || true
+ev=$(grep -oE "$T3_RE"'.*"transport":"(udp|tcp)"' "$RM_TMP/events-t3.out" \
+    | sed -E 's/"qname":"([^"]*)".*"transport":"([a-z]*)"/\1 \2/' | sort)
+[[ $(wc -l <<<"$ev") -eq 120 && $(uniq <<<"$ev" | wc -l) -eq 120 ]] \
+    || fail "expected 120 distinct events (60 names x UDP, TCP), got $(wc -l <<<"$ev"), $(uniq <<<"$ev" | wc -l) distinct: $(uniq -d <<<"$ev" | head -3)"
+for name in "${t3_names[@]}"; do
+    grep -qx "$name. udp" <<<"$ev" && grep -qx "$name. tcp" <<<"$ev" || fail "no UDP and TCP event for $name"
+done
+ok "3 data path threads under SCHED_BATCH: 120 queries over UDP and TCP answered, 120 events, none lost or twice"
+published_all() { read -r u1 t1 a1 p1 <<<"$(t3_counters)"; ((p1 - p0 == 120)); }
+rm_wait_until 10 published_all || fail "events published: $((p1 - p0)), expected 120"
+((u1 - u0 == 60 && t1 - t0 == 60 && a1 - a0 == 120)) \
+    || fail "the threads' counters do not add up: udp +$((u1 - u0)) tcp +$((t1 - t0)) answers +$((a1 - a0)), expected +60 +60 +120"
+m=$(rm_http_get "$T3_MPORT" /metrics)
+mu=$(awk '$1 == "recmesh_queries_total{protocol=\"udp\"}" { print $2 }' <<<"$m")
+mt=$(awk '$1 == "recmesh_queries_total{protocol=\"tcp\"}" { print $2 }' <<<"$m")
+((mu == u1 && mt == t1)) || fail "/metrics says udp $mu tcp $mt, the stats line $u1 $t1: $(grep recmesh_queries_total <<<"$m")"
+ok "the stats line and /metrics add the threads up: udp +60, tcp +60, answers +120, events +120"
+rm_stop proxy-t3
 
 echo "== NATS goes away and comes back"
 rm_stop nats
