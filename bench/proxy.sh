@@ -22,10 +22,16 @@
 # threads=2, packet cache on), and in front of that same Recursor:
 #   dnsdist 1.7  plain forwarding: one backend, no packet cache, default threads;
 #   recmesh      `recmesh proxy`, which always mirrors every query as an event to NATS, with
-#                its default --scheduling auto (the data path thread under the normal policy
-#                at low load, SCHED_BATCH at high load; the switches are counted), node n1;
-#   rm-batch     the same with --scheduling batch (always SCHED_BATCH), node n3;
+#                its defaults (--scheduling batch: the data path threads under SCHED_BATCH;
+#                --threads: one per 4 CPUs), node n1;
+#   rm-auto      the same with --scheduling auto (the data path thread under the normal
+#                policy at low load, SCHED_BATCH at high load; the switches are counted), node n3;
 #   rm-normal    the same with --scheduling normal (never SCHED_BATCH), node n2;
+#   rm-tN, dd-tN recmesh with --threads N and dnsdist over N threads (N listener threads on
+#                one port with reusePort, a backend with N sockets), for N = 2 and, on a
+#                machine with more CPUs, N = its number of CPUs; "recmesh" and "dnsdist"
+#                above are the one-thread configurations (recmesh's default --threads: one per
+#                4 CPUs, so 1 on a machine with fewer than 8);
 #   nullfwd      bench/nullfwd.c, the yardstick: recmesh's UDP loop (one SCHED_BATCH
 #                thread, recvmmsg/sendmmsg) without its work (no parsing, no ID mapping,
 #                no timeouts, no events). What it costs is what two more loopback hops
@@ -110,7 +116,7 @@ for tool in dnsperf dnsdist nats-server nsd dig; do
     command -v "$tool" >/dev/null || { echo "proxy.sh: $tool is not installed" >&2; exit 2; }
 done
 
-TARGETS=(direct dnsdist recmesh rm-batch rm-normal nullfwd)
+TARGETS=(direct dnsdist recmesh rm-auto rm-normal nullfwd)
 CLK_TCK=$(getconf CLK_TCK)
 NCPU=$(nproc)
 mkdir -p "$BENCH_DIR/out"
@@ -222,10 +228,10 @@ RMN_PORT=$(rm_free_port)
 # shellcheck disable=SC2086
 rm_spawn rm-normal "$RECMESH" proxy --listen "127.0.0.1:$RMN_PORT" --upstream "127.0.0.1:$REC_PORT" \
     --cluster bench --node n2 --nats "$NATS_URL" --stats-interval 0 $RM_ARGS --scheduling normal
-RMB_PORT=$(rm_free_port)
+RMA_PORT=$(rm_free_port)
 # shellcheck disable=SC2086
-rm_spawn rm-batch "$RECMESH" proxy --listen "127.0.0.1:$RMB_PORT" --upstream "127.0.0.1:$REC_PORT" \
-    --cluster bench --node n3 --nats "$NATS_URL" --stats-interval 0 $RM_ARGS --scheduling batch
+rm_spawn rm-auto "$RECMESH" proxy --listen "127.0.0.1:$RMA_PORT" --upstream "127.0.0.1:$REC_PORT" \
+    --cluster bench --node n3 --nats "$NATS_URL" --stats-interval 0 $RM_ARGS --scheduling auto
 
 # dnsdist: plain forwarding to the same Recursor. No packet cache (none unless configured),
 # no console (none without controlSocket), default threads. The health check must ask for a
@@ -240,13 +246,41 @@ setSecurityPollSuffix("")
 EOF
 rm_spawn dnsdist dnsdist --supervised --disable-syslog -C "$RM_TMP/dnsdist.conf"
 
+# More threads: for each N in THREAD_COUNTS, recmesh with --threads N (rm-tN: N data path
+# threads, each with its own SO_REUSEPORT sockets) against dnsdist over as many threads
+# (dd-tN: N UDP listener threads on one port with reusePort, and a backend with N sockets,
+# a responder thread each). 1 is the targets above (recmesh's default on this machine is
+# said in the table); then 2 and the machine's number of CPUs.
+THREAD_COUNTS=(2)
+((NCPU > 2)) && THREAD_COUNTS+=("$NCPU")
+declare -A TPORT=()
+for n in "${THREAD_COUNTS[@]}"; do
+    TPORT[rm-t$n]=$(rm_free_port)
+    # shellcheck disable=SC2086
+    rm_spawn "rm-t$n" "$RECMESH" proxy --listen "127.0.0.1:${TPORT[rm-t$n]}" --upstream "127.0.0.1:$REC_PORT" \
+        --cluster bench --node "t$n" --nats "$NATS_URL" --stats-interval 0 $RM_ARGS --threads "$n"
+    TPORT[dd-t$n]=$(rm_free_port)
+    {
+        echo "setLocal(\"127.0.0.1:${TPORT[dd-t$n]}\", {reusePort=true})"
+        for ((i = 1; i < n; i++)); do echo "addLocal(\"127.0.0.1:${TPORT[dd-t$n]}\", {reusePort=true})"; done
+        echo 'setACL({"127.0.0.0/8"})'
+        echo "newServer({address=\"127.0.0.1:$REC_PORT\", checkName=\"$CHECK_NAME.\", sockets=$n})"
+        echo 'setSecurityPollSuffix("")'
+    } >"$RM_TMP/dnsdist-t$n.conf"
+    rm_spawn "dd-t$n" dnsdist --supervised --disable-syslog -C "$RM_TMP/dnsdist-t$n.conf"
+    TARGETS+=("rm-t$n" "dd-t$n")
+done
+
 # answers PORT: true when 127.0.0.1:PORT answers $CHECK_NAME A with the tree's address.
 answers() { [[ $(rm_dig +short @127.0.0.1 -p "$1" "$CHECK_NAME" A) == 198.18.0.1 ]]; }
 _rm_wait_for rec 30 answers "$REC_PORT" || die "the Recursor does not resolve $CHECK_NAME"
 _rm_wait_for recmesh 30 answers "$RM_PORT" || die "recmesh proxy does not answer"
 _rm_wait_for rm-normal 30 answers "$RMN_PORT" || die "recmesh proxy --scheduling normal does not answer"
-_rm_wait_for rm-batch 30 answers "$RMB_PORT" || die "recmesh proxy --scheduling batch does not answer"
+_rm_wait_for rm-auto 30 answers "$RMA_PORT" || die "recmesh proxy --scheduling auto does not answer"
 _rm_wait_for dnsdist 30 answers "$DD_PORT" || die "dnsdist does not answer"
+for t in "${!TPORT[@]}"; do
+    _rm_wait_for "$t" 30 answers "${TPORT[$t]}" || die "$t does not answer"
+done
 
 NULLFWD=${NULLFWD:-$(dirname "$RECMESH")/bench/nullfwd}
 [[ -x $NULLFWD && ! $NULLFWD -ot $BENCH_DIR/nullfwd.c ]] || make -C "$(dirname "$RECMESH")" bench/nullfwd >&2 \
@@ -255,14 +289,29 @@ NF_PORT=$(rm_free_port)
 rm_spawn nullfwd "$NULLFWD" "127.0.0.1:$NF_PORT" "127.0.0.1:$REC_PORT"
 _rm_wait_for nullfwd 30 answers "$NF_PORT" || die "nullfwd does not answer"
 
-declare -A PORT=([direct]=$REC_PORT [dnsdist]=$DD_PORT [recmesh]=$RM_PORT [rm-batch]=$RMB_PORT
+declare -A PORT=([direct]=$REC_PORT [dnsdist]=$DD_PORT [recmesh]=$RM_PORT [rm-auto]=$RMA_PORT
     [rm-normal]=$RMN_PORT [nullfwd]=$NF_PORT)
 declare -A PID=([direct]='' [dnsdist]=$(rm_pid dnsdist) [recmesh]=$(rm_pid recmesh)
-    [rm-batch]=$(rm_pid rm-batch) [rm-normal]=$(rm_pid rm-normal) [nullfwd]=$(rm_pid nullfwd))
+    [rm-auto]=$(rm_pid rm-auto) [rm-normal]=$(rm_pid rm-normal) [nullfwd]=$(rm_pid nullfwd))
+for t in "${!TPORT[@]}"; do
+    PORT[$t]=${TPORT[$t]}
+    PID[$t]=$(rm_pid "$t")
+done
 REC_PID=$(rm_pid rec)
 NATS_PID=$(rm_pid nats)
 
 # ---- helpers for the runs -------------------------------------------------------------
+
+# load_of TARGET: the dnsperf options of TARGET's throughput runs: $LOAD, and for the
+# N-thread targets 4N client sockets (a later -c wins), so that the kernel's SO_REUSEPORT
+# hash spreads them over the N listening sockets (it spreads by source address and port:
+# one dnsperf socket would all go to one thread).
+load_of() {
+    case $1 in
+    rm-t* | dd-t*) echo "$LOAD -c $((4 * ${1#*-t}))" ;;
+    *) echo "$LOAD" ;;
+    esac
+}
 
 # prime: ask the Recursor every name once (fills or refreshes its cache; some TTLs are 300 s).
 prime() {
@@ -294,7 +343,7 @@ run_dnsperf() {
         || die "dnsperf against $target failed: $(tail -3 "$out")"
     t1=$EPOCHREALTIME
     R_POLICY=
-    [[ $target != recmesh ]] || R_POLICY=$(thread_policy "${PID[recmesh]}")
+    [[ $target != rm-auto ]] || R_POLICY=$(thread_policy "${PID[rm-auto]}")
     snap1=$(cpu_snapshot)
     [[ -z ${PID[$target]} ]] || { p1=$(cpu_ticks "${PID[$target]}"); th1=$(thread_ticks "${PID[$target]}"); }
     r1=$(cpu_ticks "$REC_PID"); n1=$(cpu_ticks "$NATS_PID")
@@ -314,11 +363,16 @@ run_dnsperf() {
         "${R_POLICY:+data_path_policy_at_end=$R_POLICY}"
 }
 
-# thread_policy PID: the scheduling policy of PID's main (data path) thread: normal, batch,
-# or the number (field 41 of /proc/PID/task/PID/stat).
+# thread_policy PID: the scheduling policy of PID's first data path thread (rm-data0):
+# normal, batch, or the number (field 41 of its /proc/PID/task/TID/stat).
 thread_policy() {
-    local stat f
-    read -r stat <"/proc/$1/task/$1/stat" || die "process $1 is gone"
+    local stat f t name task=
+    for t in /proc/"$1"/task/*; do
+        read -r name <"$t/comm" 2>/dev/null || continue
+        [[ $name == rm-data0 ]] && { task=$t; break; }
+    done
+    [[ -n $task ]] || die "process $1 has no data path thread rm-data0"
+    read -r stat <"$task/stat" || die "process $1 is gone"
     stat=${stat##*) }
     read -r -a f <<<"$stat"
     case ${f[38]} in 0) echo normal ;; 3) echo batch ;; *) echo "${f[38]}" ;; esac
@@ -386,7 +440,7 @@ out1=$(rm_rec_stat rec all-outqueries) || die "cannot read all-outqueries of the
 log "warm-up: ${WARMUP}s per target"
 for target in "${TARGETS[@]}"; do
     # shellcheck disable=SC2086  # LOAD is a list of options
-    dnsperf -s 127.0.0.1 -p "${PORT[$target]}" -d "$NAMES" -l "$WARMUP" $LOAD >"$RM_TMP/warmup-$target.out" 2>&1 \
+    dnsperf -s 127.0.0.1 -p "${PORT[$target]}" -d "$NAMES" -l "$WARMUP" $(load_of "$target") >"$RM_TMP/warmup-$target.out" 2>&1 \
         || die "warm-up against $target failed"
 done
 
@@ -429,9 +483,9 @@ rotated() {
 
 for ((round = 1; round <= ROUNDS; round++)); do
     for target in $(rotated "$round"); do
-        log "throughput round $round/$ROUNDS: $target (${DURATION}s, $LOAD)"
+        log "throughput round $round/$ROUNDS: $target (${DURATION}s, $(load_of "$target"))"
         # shellcheck disable=SC2086
-        run_dnsperf throughput "$target" "$round" -l "$DURATION" $LOAD
+        run_dnsperf throughput "$target" "$round" -l "$DURATION" $(load_of "$target")
         QPS[$target]+="$(printf "%.0f" "$R_QPS") "
         NDONE[$target]=$((${NDONE[$target]:-0} + R_DONE))
         PROXYT[$target]=$((${PROXYT[$target]:-0} + R_PROXY))
@@ -502,6 +556,19 @@ for target in "${TARGETS[@]}"; do
 done
 RATIO=$(awk -v a="${QMED[recmesh]}" -v b="${QMED[dnsdist]}" 'BEGIN { printf "%.2f", a / b }')
 
+RM_DEFAULT_THREADS=$(cat /proc/"${PID[recmesh]}"/task/*/comm | grep -c '^rm-data' || true)
+# threads_of TARGET: the data path threads TARGET forwards with ("-" for the Recursor itself).
+threads_of() {
+    case $1 in
+    direct) echo - ;;
+    recmesh | rm-auto | rm-normal) echo "$RM_DEFAULT_THREADS" ;;
+    rm-t* | dd-t*) echo "${1#*-t}" ;;
+    *) echo 1 ;;
+    esac
+}
+# dnsdist_of TARGET: the dnsdist target TARGET is held against (as many threads).
+dnsdist_of() { case $1 in rm-t* | dd-t*) echo "dd-t${1#*-t}" ;; *) echo dnsdist ;; esac; }
+
 # us_per_query TICKS QUERIES: CPU microseconds per query.
 us_per_query() { awk -v t="$1" -v q="$2" -v hz="$CLK_TCK" 'BEGIN { printf "%.2f", t * 1000000 / hz / q }'; }
 
@@ -514,14 +581,22 @@ added() {
 
 table() {
     local target cpu mode rate
-    echo "throughput: dnsperf $LOAD for ${DURATION}s, median qps of $ROUNDS round(s)"
-    printf '%-9s %9s %10s %9s\n' target qps "x dnsdist" "CPU us/q"
+    echo "throughput: dnsperf $LOAD for ${DURATION}s (N-thread targets: with -c 4N), median qps of $ROUNDS round(s), and their spread"
+    echo "(threads: the proxy's data path threads; recmesh's default here is $RM_DEFAULT_THREADS)"
+    printf '%-9s %7s %9s %15s %10s %9s %10s\n' target threads qps "spread (min-max)" "x dnsdist" "CPU us/q" \
+        "q/s/core"
     for target in "${TARGETS[@]}"; do
-        cpu=-
+        cpu=- cput=-
         [[ $target == direct ]] || cpu=$(us_per_query "${PROXYT[$target]}" "${NDONE[$target]}")
-        printf '%-9s %9.0f %10.2f %9s\n' "$target" "${QMED[$target]}" \
-            "$(awk -v a="${QMED[$target]}" -v b="${QMED[dnsdist]}" 'BEGIN { print a / b }')" "$cpu"
+        [[ $target == direct ]] || cput=$(awk -v c="$cpu" 'BEGIN { printf "%.0f", 1000000 / c }')
+        # shellcheck disable=SC2086  # a list of numbers
+        printf '%-9s %7s %9.0f %15s %10.2f %9s %10s\n' "$target" "$(threads_of "$target")" "${QMED[$target]}" \
+            "$(printf '%s\n' ${QPS[$target]} | sort -n | sed -n '1p;$p' | paste -sd- -)" \
+            "$(awk -v a="${QMED[$target]}" -v b="${QMED[$(dnsdist_of "$target")]}" 'BEGIN { print a / b }')" "$cpu" "$cput"
     done
+    echo "(x dnsdist: against dnsdist with as many threads; CPU us/q: the proxy's CPU, all its threads, per"
+    echo " answered query; q/s/core: 1000000 / CPU us/q, the queries one data path thread could carry"
+    echo " with a core of its own: what each further thread adds where cores are free)"
     for mode in "${MODES[@]}"; do
         echo
         echo "latency in us, idle CPUs ${mode}; +: minus the Recursor's own, what the target adds"
@@ -549,10 +624,19 @@ table() {
         done
     done
     echo "(halt: the machine as it is, poll: idle CPUs poll, see the head of bench/proxy.sh;" \
-        "recmesh runs with --scheduling auto, the default)"
+        "recmesh runs with its defaults)"
     echo
     printf 'goal: recmesh throughput >= dnsdist: %s (%s x)\n' \
         "$(awk -v r="$RATIO" 'BEGIN { print (r >= 1) ? "MET" : "NOT MET" }')" "$RATIO"
+    local rr
+    rr=$(round_ratios recmesh dnsdist)
+    printf 'goal: recmesh throughput >= dnsdist in every round: %s (per round:%s)\n' \
+        "$(awk -v r="$rr" 'BEGIN { n = split(r, a, " "); for (i = 1; i <= n; i++) if (a[i] < 1) { print "NOT MET"; exit } print "MET" }')" "$rr"
+    local n
+    for n in "${THREAD_COUNTS[@]}"; do
+        rr=$(round_ratios "rm-t$n" "dd-t$n")
+        printf 'with %s threads: recmesh/dnsdist qps per round:%s\n' "$n" "$rr"
+    done
     local am dm aa da met
     for mode in "${MODES[@]}"; do
         for rate in "${RATES[@]}"; do
@@ -563,6 +647,21 @@ table() {
             printf ' (recmesh +%s / +%s us, dnsdist +%s / +%s us)\n' "$am" "$aa" "$dm" "$da"
         done
     done
+    # the data path's latency goal: the median added at 2000 qps (if measured), halting CPUs
+    if [[ " ${RATES[*]} " == *" 2000 "* ]]; then
+        am=$(added halt 2000 recmesh p50); dm=$(added halt 2000 dnsdist p50)
+        printf 'goal: added median at 2000 qps, idle CPUs halt, <= dnsdist + 10 us: %s (recmesh +%s us, dnsdist +%s us)\n' \
+            "$(awk -v a="$am" -v b="$dm" 'BEGIN { print (a <= b + 10) ? "MET" : "NOT MET" }')" "$am" "$dm"
+    fi
+}
+
+# round_ratios A B: A's qps over B's in each round (" 1.02 0.98 ...").
+round_ratios() {
+    local -a a b
+    local r
+    read -r -a a <<<"${QPS[$1]}"
+    read -r -a b <<<"${QPS[$2]}"
+    for r in "${!a[@]}"; do awk -v x="${a[r]}" -v y="${b[r]}" 'BEGIN { printf " %.2f", x / y }'; done
 }
 
 # cpu_total TARGET: the machine's CPU per answered query in TARGET's throughput runs, us.
@@ -596,20 +695,16 @@ details() {
         done
         echo
     done
-    echo "recmesh (--scheduling auto): its data path thread's policy at the end of each run:"
+    echo "rm-auto (--scheduling auto): its data path thread's policy at the end of each run:"
     echo "  throughput: ${AUTO_POLICY[throughput]% }"
     for mode in "${MODES[@]}"; do
         for rate in "${RATES[@]}"; do echo "  latency $mode at $rate qps: ${AUTO_POLICY[$mode.$rate]% }"; done
     done
-    echo "  policy switches logged: $(grep -c 'scheduling auto: the data path thread now runs' "$RM_TMP/recmesh.log" || true)"
+    echo "  policy switches logged: $(grep -c 'scheduling auto: the data path thread now runs' "$RM_TMP/rm-auto.log" || true)"
     # The ratio within a round: both ran minutes apart at most, so it is less exposed to
     # slow drifts of the machine's speed than the medians.
-    read -r -a a <<<"${QPS[recmesh]}"
-    for other in dnsdist rm-batch rm-normal nullfwd; do
-        read -r -a b <<<"${QPS[$other]}"
-        printf '  recmesh/%s qps ratio per round:' "$other"
-        for r in "${!a[@]}"; do awk -v x="${a[r]}" -v y="${b[r]}" 'BEGIN { printf " %.2f", x / y }'; done
-        echo
+    for other in dnsdist rm-auto rm-normal nullfwd; do
+        printf '  recmesh/%s qps ratio per round:%s\n' "$other" "$(round_ratios recmesh "$other")"
     done
     echo "recmesh mirror: $((rmpub1 - rmpub0)) events published for $((rmq1 - rmq0)) queries" \
         "during the runs, $((rmdrop1 - rmdrop0)) dropped"
