@@ -744,11 +744,6 @@ void proxy_set_sink(struct proxy *p, struct event_sink sink)
 	p->cfg.sink = sink;
 }
 
-void proxy_get_stats(const struct proxy *p, struct proxy_stats *st)
-{
-	*st = p->st;
-}
-
 void proxy_stats_add(struct proxy_stats *sum, const struct proxy_stats *x)
 {
 	_Static_assert(sizeof(*sum) % sizeof(uint64_t) == 0, "proxy_stats is made of uint64_t");

@@ -79,7 +79,6 @@ struct proxy;
 /* Binds every listener and the upstream sockets; NULL with a reason in err */
 struct proxy *proxy_create(struct ev_loop *loop, const struct proxy_config *cfg, char *err,
 			   size_t err_size);
-void proxy_get_stats(const struct proxy *p, struct proxy_stats *st);
 /*
  * Adds one data path thread's counters to sum (saturating): counters and
  * gauges add up; what every thread counts alike (the shields, the peer

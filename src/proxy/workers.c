@@ -226,15 +226,20 @@ int workers_start(struct workers *w, char *err, size_t err_size)
 	return rc;
 }
 
+/* Asks a worker to publish its counters (on_publish); returns the generation its answer will carry */
+static unsigned ask(struct worker *k)
+{
+	unsigned gen = atomic_fetch_add(&k->asked, 1) + 1;
+	if (k->running)
+		ev_async_send(k->loop, &k->publish);
+	return gen;
+}
+
 void workers_sync(struct workers *w)
 {
 	unsigned gen[WORKERS_MAX];
-	for (unsigned i = 0; i < w->n; i++) {
-		struct worker *k = &w->k[i];
-		gen[i] = atomic_fetch_add(&k->asked, 1) + 1;
-		if (k->running)
-			ev_async_send(k->loop, &k->publish);
-	}
+	for (unsigned i = 0; i < w->n; i++)
+		gen[i] = ask(&w->k[i]);
 	/* a worker answers within one turn of its loop; one that is stuck is not waited for long */
 	for (int waited_ms = 0; waited_ms < WORKERS_SYNC_WAIT_MS; waited_ms++) {
 		unsigned i = 0;
@@ -260,10 +265,8 @@ int workers_alive(struct workers *w, char *why, size_t why_size)
 		}
 	}
 	for (unsigned i = 0; i < w->n; i++)
-		if (w->k[i].running) {
-			atomic_fetch_add(&w->k[i].asked, 1);
-			ev_async_send(w->k[i].loop, &w->k[i].publish);
-		}
+		if (w->k[i].running)
+			ask(&w->k[i]);
 	return alive;
 }
 
