@@ -18,6 +18,7 @@
 #include "net/idpool.h"
 #include "net/netaddr.h"
 #include "net/tcpframe.h"
+#include "proxy/liveness.h"
 #include "proxy/proxy_int.h"
 
 #include <errno.h>
@@ -209,7 +210,7 @@ struct peers {
 	uint32_t qseed;
 	struct peer *peer;
 	unsigned npeers, next;
-	uint64_t timeout_ns, hedge_ns, shield_max_ns;
+	uint64_t timeout_ns, hedge_ns;
 	struct peer_rate rate;
 	uint32_t serial;
 	uint8_t *rx;
@@ -221,15 +222,13 @@ struct peers {
 	int w_free;
 	unsigned qhead, qcount;
 	ev_timer hedge_timer, sweep;
-	/* the local Recursor, as the data path sees it */
-	int local_down;
-	unsigned local_timeouts;
-	uint64_t last_answer_ns;
-	struct peer_shield shield;
-	enum peer_mode mode;
-	uint64_t shield_start_ns;
-	struct peer_stats at_start; /* the counters when the shield started */
-	int warmed_full_said;       /* the warmed set refused a name during this shield: said */
+	/* the local Recursor and the shield, as every data path thread sees them (liveness.h) */
+	struct liveness *live;
+	int own_live;               /* made here: no shared one was given */
+	struct liveness_view view;  /* this thread's part */
+	enum peer_mode mode;        /* the mode this thread last saw */
+	uint64_t seen_started, seen_ended; /* the shields this thread saw start and end */
+	struct peer_stats at_start; /* its counters when it saw the shield start */
 	unsigned in_flight;         /* queries sent and not ended (control; st reports it) */
 	int from_peer_said;         /* a query from a peer's address was kept from the peers: said */
 	struct log_rate log_rate, log_inflight, log_queue, log_rejected, log_nosock;
@@ -661,9 +660,19 @@ struct peers *peers_create(struct ev_loop *loop, const struct peer_config *cfg,
 	ps->qseed = qseed;
 	ps->timeout_ns = (uint64_t)(cfg->timeout * 1e9);
 	ps->hedge_ns = (uint64_t)(cfg->hedge_delay * 1e9);
-	ps->shield_max_ns = (uint64_t)(cfg->shield_max * 1e9);
 	peer_rate_init(&ps->rate, cfg->max_qps, clock_mono_ns());
-	peer_shield_init(&ps->shield);
+	ps->live = cfg->live;
+	if (!ps->live) {
+		if (!(ps->live = liveness_create(cfg->hedge_delay, cfg->shield_max, cfg->warmed))) {
+			free(ps);
+			snprintf(err, err_size, "out of memory");
+			return NULL;
+		}
+		ps->own_live = 1;
+	}
+	liveness_join(ps->live);
+	ps->seen_started = liveness_started(ps->live);
+	ps->seen_ended = liveness_ended(ps->live);
 	ps->peer = calloc(cfg->npeers, sizeof(*ps->peer));
 	ps->rx = malloc(PEER_RX_SIZE);
 	ps->queue = calloc(PEER_HEDGE_QUEUE, sizeof(*ps->queue));
@@ -729,6 +738,9 @@ void peers_destroy(struct peers *ps)
 	free(ps->queue);
 	free(ps->qs);
 	free(ps->w);
+	liveness_leave(ps->live);
+	if (ps->own_live)
+		liveness_destroy(ps->live);
 	free(ps);
 }
 
@@ -737,104 +749,72 @@ uint64_t peers_hedge_ns(const struct peers *ps)
 	return ps->hedge_ns;
 }
 
-static void log_summary(struct peers *ps, uint64_t now)
+/* The counters of a shield's summary that moved from a to b */
+static struct peer_stats moved(const struct peer_stats *a, const struct peer_stats *b)
 {
-	const struct peer_stats *a = &ps->at_start, *b = ps->st;
-	log_info(
-		"peers: the upstream's restart was shielded for %.1f s: %llu queries to peers "
-		"(%llu while down, %llu while warming, %llu of them at once for names not warmed yet), "
-		"%llu answered first, %llu lost the race, "
-		"%llu failed, %llu not sent (rate %llu, in flight %llu, hedge queue %llu, all benched %llu)",
-		(double)(now - ps->shield_start_ns) / 1e9,
-		(unsigned long long)(b->sent_down - a->sent_down + b->sent_warming -
-				     a->sent_warming + b->sent_cold - a->sent_cold),
-		(unsigned long long)(b->sent_down - a->sent_down),
-		(unsigned long long)(b->sent_warming - a->sent_warming + b->sent_cold - a->sent_cold),
-		(unsigned long long)(b->sent_cold - a->sent_cold),
-		(unsigned long long)(b->first - a->first),
-		(unsigned long long)(b->lost_race - a->lost_race),
-		(unsigned long long)(b->failed - a->failed),
-		(unsigned long long)(b->limited_rate - a->limited_rate + b->limited_inflight -
-				     a->limited_inflight + b->limited_queue - a->limited_queue +
-				     b->no_peer - a->no_peer),
-		(unsigned long long)(b->limited_rate - a->limited_rate),
-		(unsigned long long)(b->limited_inflight - a->limited_inflight),
-		(unsigned long long)(b->limited_queue - a->limited_queue),
-		(unsigned long long)(b->no_peer - a->no_peer));
+	struct peer_stats d = {0};
+	d.sent_down = b->sent_down - a->sent_down;
+	d.sent_warming = b->sent_warming - a->sent_warming;
+	d.sent_cold = b->sent_cold - a->sent_cold;
+	d.first = b->first - a->first;
+	d.lost_race = b->lost_race - a->lost_race;
+	d.failed = b->failed - a->failed;
+	d.limited_rate = b->limited_rate - a->limited_rate;
+	d.limited_inflight = b->limited_inflight - a->limited_inflight;
+	d.limited_queue = b->limited_queue - a->limited_queue;
+	d.no_peer = b->no_peer - a->no_peer;
+	return d;
 }
 
 enum peer_mode peers_mode(struct peers *ps, int phase, uint64_t now_ns)
 {
-	int ended;
-	int was_active = ps->shield.active;
-	enum peer_mode m = peer_shield_step(&ps->shield, phase, ps->local_down, now_ns,
-					    ps->shield_max_ns, &ended);
-	/*
-	 * Down: what was warm before is gone. (A warm-up that starts without a
-	 * down seen here clears the set itself before it replays: clearing at
-	 * the shield's start would race with its first answers.)
-	 */
-	if (m == PEER_NOW && ps->mode != PEER_NOW && ps->cfg.warmed) {
-		warmset_clear(ps->cfg.warmed);
-		ps->warmed_full_said = 0;
+	enum peer_mode m = liveness_mode(ps->live, phase, now_ns);
+	/* this thread's share of a shield's summary: what its counters moved from its start to its end */
+	uint64_t e = liveness_ended(ps->live);
+	if (e != ps->seen_ended) {
+		struct peer_stats d = {0};
+		if (ps->seen_started > ps->seen_ended) /* it saw that shield start */
+			d = moved(&ps->at_start, ps->st);
+		ps->seen_ended = e;
+		liveness_report(ps->live, e, &d);
 	}
-	if (!was_active && ps->shield.active) {
+	uint64_t s = liveness_started(ps->live);
+	if (s != ps->seen_started) {
+		ps->seen_started = s;
 		ps->at_start = *ps->st;
-		ps->shield_start_ns = now_ns;
-		sat_inc(&ps->st->shields);
+		ps->st->shields = s;
 	}
 	if (m != ps->mode) {
-		if (m == PEER_NOW)
-			log_warn(
-				"peers: the upstream does not answer: client queries go to a peer as well");
-		else if (m == PEER_HEDGE)
-			log_info(
-				"peers: the upstream is back and being warmed: queries unanswered after "
-				"%.0f ms go to a peer as well, for %.0f s at most",
-				ps->cfg.hedge_delay * 1e3, ps->cfg.shield_max);
 		ps->mode = m;
 		ps->st->mode = m;
 	}
-	if (ended)
-		log_summary(ps, now_ns);
 	return m;
 }
 
 int peers_local_refused(struct peers *ps)
 {
-	int news = !ps->local_down;
-	ps->local_down = 1;
-	return news;
+	return liveness_refused(ps->live, &ps->view);
 }
 
 void peers_local_timeout(struct peers *ps, uint64_t sent_ns)
 {
-	if (sent_ns < ps->last_answer_ns)
-		return; /* sent while it was down, before it answered again */
-	if (++ps->local_timeouts >= PEER_DOWN_TIMEOUTS && !ps->local_down) {
-		ps->local_down = 1;
-		log_info("peers: %d queries in a row timed out: taking the upstream for down",
-			 PEER_DOWN_TIMEOUTS);
-	}
+	liveness_timeout(ps->live, &ps->view, sent_ns);
 }
 
 void peers_local_answer(struct peers *ps, uint64_t now_ns, const struct dns_msg_info *r)
 {
-	ps->last_answer_ns = now_ns;
-	ps->local_timeouts = 0;
-	ps->local_down = 0;
-	if (!ps->shield.active || !ps->cfg.warmed || !r)
+	liveness_answer(ps->live, &ps->view, now_ns);
+	if (!ps->cfg.warmed || !r || !liveness_shielding(ps->live))
 		return;
 	int rcode = dnsmsg_rcode(r);
 	if (rcode != DNS_RCODE_NOERROR && rcode != DNS_RCODE_NXDOMAIN)
 		return; /* nothing it will answer from its cache */
 	struct warmset *w = ps->cfg.warmed;
-	if (warmset_add(w, warmset_key(w, r->qname, r->qname_len, r->qtype)) < 0 && !ps->warmed_full_said) {
-		ps->warmed_full_said = 1;
+	if (warmset_add(w, warmset_key(w, r->qname, r->qname_len, r->qtype)) < 0 &&
+	    liveness_say_warmed_full(ps->live))
 		log_warn("peers: the set of warmed names is full (%u names, or a run of %u slots): "
 			 "further names count as not warmed and go to a peer at once, within the peers' limits",
 			 WARMSET_MAX, WARMSET_PROBES);
-	}
 }
 
 int peers_from_peer(struct peers *ps, const struct dns_msg_info *q)

@@ -15,6 +15,9 @@
  *    alone for a while, doubling each time;
  *  - the rate limiter (peer_rate_*): a token bucket.
  *
+ * The shield is stepped once for the process, from what every data path
+ * thread saw of the local Recursor (liveness.h).
+ *
  * And the forwarder (struct peers), on the data path's libev loop only:
  * one ID pool per peer and a connected UDP socket per query (a new
  * random source port each; --peer-max-inflight of them at most); a peer's
@@ -144,7 +147,15 @@ struct peer_config {
 	 * and by the auto-warm's replay. Borrowed: it must outlive the peers.
 	 */
 	struct warmset *warmed;
+	/*
+	 * The local Recursor's liveness and the shield, shared by every data
+	 * path thread's peers (liveness.h; borrowed: it must outlive them);
+	 * NULL: these peers make their own
+	 */
+	struct liveness *live;
 };
+
+struct liveness;
 
 struct peer_callbacks {
 	/* a peer answered the query of token first: relay pkt (ID still the peer's) */
@@ -165,11 +176,17 @@ struct peers *peers_create(struct ev_loop *loop, const struct peer_config *cfg,
 void peers_destroy(struct peers *ps);
 
 /*
- * The mode for a query now (steps the shield with phase and the local
- * state; logs the changes and each restart's summary).
+ * The mode for a query now: the shield of the liveness these peers share
+ * (liveness.h), stepped with phase; adds this thread's share to the
+ * summary of a shield it sees ended. Called at least every 0.1 s (the
+ * proxy's sweep), so that the summary waits for no thread longer.
  */
 enum peer_mode peers_mode(struct peers *ps, int phase, uint64_t now_ns);
-/* What the data path saw of the local Recursor; refused returns 1 when that is news (it was up) */
+/*
+ * What this thread saw of the local Recursor (liveness.h); refused returns
+ * 1 when that is news to this thread (its queries in flight are to be
+ * rescued)
+ */
 int peers_local_refused(struct peers *ps);
 /* A query sent at sent_ns timed out (only those sent after the last answer count) */
 void peers_local_timeout(struct peers *ps, uint64_t sent_ns);

@@ -5,6 +5,7 @@
 
 #include "base/log.h"
 #include "net/netaddr.h"
+#include "proxy/liveness.h"
 #include "proxy/pathstats.h"
 
 #include <errno.h>
@@ -36,6 +37,7 @@ struct workers {
 	unsigned n;
 	enum schedpol policy;
 	struct worker *k;
+	struct liveness *live; /* with peers: the local Recursor as every worker sees it */
 };
 
 unsigned workers_auto(void)
@@ -138,6 +140,13 @@ struct workers *workers_create(unsigned n, const struct proxy_config *cfg, enum 
 	}
 	w->n = n;
 	w->policy = policy;
+	if (cfg->peers &&
+	    !(w->live = liveness_create(cfg->peers->hedge_delay, cfg->peers->shield_max, cfg->peers->warmed))) {
+		free(w->k);
+		free(w);
+		snprintf(err, err_size, "out of memory");
+		return NULL;
+	}
 	for (size_t i = 0; n > 1 && i < cfg->nlisten; i++)
 		if (probe_free(cfg->listen[i], err, err_size) < 0) {
 			workers_destroy(w);
@@ -162,6 +171,7 @@ struct workers *workers_create(unsigned n, const struct proxy_config *cfg, enum 
 			k->peers.max_qps = workers_share(cfg->peers->max_qps, n, i);
 			k->peers.max_inflight = workers_share(cfg->peers->max_inflight, n, i);
 			k->peers.threads = n;
+			k->peers.live = w->live;
 			k->cfg.peers = k->peers.max_qps && k->peers.max_inflight ? &k->peers : NULL;
 		}
 		if (!(k->loop = ev_loop_new(EVFLAG_AUTO))) {
@@ -300,6 +310,7 @@ void workers_destroy(struct workers *w)
 			ev_loop_destroy(k->loop);
 		}
 	}
+	liveness_destroy(w->live); /* after every worker's peers left it */
 	free(w->k);
 	free(w);
 }

@@ -9,7 +9,9 @@
  * and no written cache line is shared on the path of a query: a worker's
  * counters go to a slot of its own (pathstats.h) and the readers add them
  * up. What the workers share is read-only on the data path (the auto-warm's
- * phase) or lock-free (the set of warmed names, warmset.h).
+ * phase), lock-free (the set of warmed names, warmset.h) or written only
+ * when it changes (the local Recursor's liveness and the shield,
+ * liveness.h: one for every worker's peers).
  *
  * With N above 1 every listen address is first bound alone, once: a port
  * another process holds is refused at start as with one thread, never

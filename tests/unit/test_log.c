@@ -5,6 +5,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "capture.h"
+
 #include "base/log.h"
 
 #include <fcntl.h>
@@ -14,32 +16,12 @@
 #include <time.h>
 #include <unistd.h>
 
-/* Runs fn with stderr going to a file; returns what was written (static buffer) */
+/* Runs fn with stderr going to a file; returns what was written */
 static const char *capture(void (*fn)(void))
 {
-	static char buf[4096];
-	char path[] = "/tmp/recmesh-test-log.XXXXXX";
-	int fd = mkstemp(path);
-	assert_true(fd >= 0);
-	int saved = dup(STDERR_FILENO);
-	dup2(fd, STDERR_FILENO);
+	capture_start();
 	fn();
-	dup2(saved, STDERR_FILENO);
-	close(saved);
-	lseek(fd, 0, SEEK_SET);
-	ssize_t n = read(fd, buf, sizeof(buf) - 1);
-	buf[n > 0 ? n : 0] = '\0';
-	close(fd);
-	unlink(path);
-	return buf;
-}
-
-static int count(const char *s, const char *what)
-{
-	int n = 0;
-	for (const char *p = s; (p = strstr(p, what)); p++)
-		n++;
-	return n;
+	return capture_end();
 }
 
 static struct log_rate r;
@@ -61,7 +43,7 @@ static void test_rated(void **state)
 	log_init("test", 0, LOG_LVL_INFO);
 	const char *out = capture(burst);
 	assert_int_equal(logged, 1);
-	assert_int_equal(count(out, "limit reached"), 1);
+	assert_int_equal(capture_count(out, "limit reached"), 1);
 	assert_non_null(strstr(out, "limit reached 0"));
 	assert_int_equal(r.held, 999);
 	/* the next message that goes out says how many were held back */

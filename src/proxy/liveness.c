@@ -1,0 +1,264 @@
+/* liveness.c: the local Recursor as the data path's threads see it together; see liveness.h */
+#include "config.h"
+
+#include "proxy/liveness.h"
+
+#include "base/log.h"
+#include "net/recphase.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct liveness {
+	/* loaded on every query; written when they change */
+	atomic_int down;        /* taken for down */
+	atomic_int mode;        /* enum peer_mode after the last step */
+	atomic_int in_down;     /* the inputs of the last step */
+	atomic_int in_phase;
+	_Atomic uint64_t deadline_ns; /* the next step is due then without a change (the shield's end) */
+	_Atomic uint64_t up_ns;       /* when it was last taken for up again */
+	_Atomic uint64_t downs;       /* times it was taken for down */
+	_Atomic uint64_t started, ended;
+	atomic_int warmed_full_said;
+
+	pthread_mutex_t lock; /* the rest */
+	struct peer_shield shield;
+	uint64_t max_ns, last_now, start_ns, end_ns;
+	double hedge_delay, shield_max;
+	struct warmset *warmed;
+	unsigned members;
+	unsigned reported;     /* members that reported the last shield; UINT32_MAX: said (or none ended) */
+	struct peer_stats sum; /* their reports */
+};
+
+static void sat_add(uint64_t *c, uint64_t n)
+{
+	*c = *c > UINT64_MAX - n ? UINT64_MAX : *c + n;
+}
+
+struct liveness *liveness_create(double hedge_delay, double shield_max, struct warmset *warmed)
+{
+	struct liveness *l = calloc(1, sizeof(*l));
+	if (!l)
+		return NULL;
+	pthread_mutex_init(&l->lock, NULL);
+	peer_shield_init(&l->shield);
+	l->hedge_delay = hedge_delay;
+	l->shield_max = shield_max;
+	l->max_ns = (uint64_t)(shield_max * 1e9);
+	l->warmed = warmed;
+	l->reported = UINT32_MAX; /* no summary waits */
+	atomic_init(&l->down, 0);
+	atomic_init(&l->mode, PEER_OFF);
+	atomic_init(&l->in_down, 0);
+	atomic_init(&l->in_phase, REC_PHASE_IDLE);
+	atomic_init(&l->deadline_ns, UINT64_MAX);
+	atomic_init(&l->up_ns, 0);
+	atomic_init(&l->downs, 0);
+	atomic_init(&l->started, 0);
+	atomic_init(&l->ended, 0);
+	atomic_init(&l->warmed_full_said, 0);
+	return l;
+}
+
+void liveness_destroy(struct liveness *l)
+{
+	if (!l)
+		return;
+	pthread_mutex_destroy(&l->lock);
+	free(l);
+}
+
+/* Under the lock: the summary of the shield that ended, once every member reported */
+static void summary_if_complete(struct liveness *l)
+{
+	if (l->reported < l->members || l->reported == UINT32_MAX)
+		return;
+	l->reported = UINT32_MAX; /* said */
+	const struct peer_stats *s = &l->sum;
+	log_info("peers: the upstream's restart was shielded for %.1f s: %llu queries to peers "
+		 "(%llu while down, %llu while warming, %llu of them at once for names not warmed yet), "
+		 "%llu answered first, %llu lost the race, "
+		 "%llu failed, %llu not sent (rate %llu, in flight %llu, hedge queue %llu, all benched %llu)",
+		 (double)(l->end_ns - l->start_ns) / 1e9,
+		 (unsigned long long)(s->sent_down + s->sent_warming + s->sent_cold),
+		 (unsigned long long)s->sent_down, (unsigned long long)(s->sent_warming + s->sent_cold),
+		 (unsigned long long)s->sent_cold, (unsigned long long)s->first,
+		 (unsigned long long)s->lost_race, (unsigned long long)s->failed,
+		 (unsigned long long)(s->limited_rate + s->limited_inflight + s->limited_queue + s->no_peer),
+		 (unsigned long long)s->limited_rate, (unsigned long long)s->limited_inflight,
+		 (unsigned long long)s->limited_queue, (unsigned long long)s->no_peer);
+}
+
+void liveness_join(struct liveness *l)
+{
+	pthread_mutex_lock(&l->lock);
+	l->members++;
+	pthread_mutex_unlock(&l->lock);
+}
+
+void liveness_leave(struct liveness *l)
+{
+	pthread_mutex_lock(&l->lock);
+	if (l->members)
+		l->members--;
+	summary_if_complete(l); /* it waited for this member only */
+	pthread_mutex_unlock(&l->lock);
+}
+
+static void take_down(struct liveness *l)
+{
+	int up = 0;
+	if (atomic_compare_exchange_strong(&l->down, &up, 1))
+		atomic_fetch_add(&l->downs, 1);
+}
+
+int liveness_refused(struct liveness *l, struct liveness_view *v)
+{
+	take_down(l);
+	uint64_t d = atomic_load(&l->downs);
+	if (v->rescued == d)
+		return 0;
+	v->rescued = d;
+	return 1;
+}
+
+void liveness_timeout(struct liveness *l, struct liveness_view *v, uint64_t sent_ns)
+{
+	if (sent_ns < v->last_answer_ns ||
+	    sent_ns < atomic_load_explicit(&l->up_ns, memory_order_relaxed))
+		return; /* sent while it was down, before it answered again */
+	if (++v->timeouts < PEER_DOWN_TIMEOUTS || atomic_load_explicit(&l->down, memory_order_relaxed))
+		return;
+	int up = 0;
+	if (atomic_compare_exchange_strong(&l->down, &up, 1)) {
+		atomic_fetch_add(&l->downs, 1);
+		log_info("peers: %d queries in a row timed out: taking the upstream for down",
+			 PEER_DOWN_TIMEOUTS);
+	}
+}
+
+void liveness_answer(struct liveness *l, struct liveness_view *v, uint64_t now_ns)
+{
+	v->last_answer_ns = now_ns;
+	v->timeouts = 0;
+	if (!atomic_load_explicit(&l->down, memory_order_relaxed))
+		return; /* the common case: nothing shared is written */
+	int down = 1;
+	if (atomic_compare_exchange_strong(&l->down, &down, 0))
+		atomic_store(&l->up_ns, now_ns);
+}
+
+int liveness_down(const struct liveness *l)
+{
+	return atomic_load_explicit(&l->down, memory_order_relaxed);
+}
+
+int liveness_shielding(const struct liveness *l)
+{
+	return atomic_load_explicit(&l->mode, memory_order_relaxed) != PEER_OFF;
+}
+
+/* Under the lock: steps the shield with the inputs of now */
+static void step(struct liveness *l, int phase, uint64_t now)
+{
+	int down = atomic_load(&l->down);
+	if (now < l->last_now)
+		now = l->last_now; /* another thread's clock read a little later stepped first */
+	l->last_now = now;
+	int was_down = atomic_load(&l->in_down) || atomic_load(&l->in_phase) == REC_PHASE_DOWN;
+	int ended;
+	if (was_down && !down && phase != REC_PHASE_DOWN) /* seen down until now: its return starts the clock */
+		peer_shield_step(&l->shield, REC_PHASE_DOWN, 1, now, l->max_ns, &ended);
+	int was_active = l->shield.active;
+	enum peer_mode old = atomic_load(&l->mode);
+	enum peer_mode m = peer_shield_step(&l->shield, phase, down, now, l->max_ns, &ended);
+	/*
+	 * Down: what was warm before is gone. (A warm-up that starts without a
+	 * down seen here clears the set itself before it replays: clearing at
+	 * the shield's start would race with its first answers.)
+	 */
+	if (m == PEER_NOW && old != PEER_NOW && l->warmed) {
+		warmset_clear(l->warmed);
+		atomic_store(&l->warmed_full_said, 0);
+	}
+	if (!was_active && l->shield.active) {
+		l->start_ns = now;
+		atomic_fetch_add(&l->started, 1);
+	}
+	if (m != old) {
+		if (m == PEER_NOW)
+			log_warn("peers: the upstream does not answer: client queries go to a peer as well");
+		else if (m == PEER_HEDGE)
+			log_info("peers: the upstream is back and being warmed: queries unanswered after "
+				 "%.0f ms go to a peer as well, for %.0f s at most",
+				 l->hedge_delay * 1e3, l->shield_max);
+	}
+	if (ended) {
+		l->end_ns = now;
+		memset(&l->sum, 0, sizeof(l->sum));
+		l->reported = 0;
+		atomic_fetch_add(&l->ended, 1);
+	}
+	uint64_t deadline = UINT64_MAX;
+	if (l->shield.active && l->shield.since_ns < UINT64_MAX - l->max_ns - 1)
+		deadline = l->shield.since_ns + l->max_ns + 1;
+	/* the mode and deadline first: a thread that sees the new inputs sees them too */
+	atomic_store(&l->mode, m);
+	atomic_store(&l->deadline_ns, deadline);
+	atomic_store(&l->in_down, down);
+	atomic_store(&l->in_phase, phase);
+}
+
+enum peer_mode liveness_mode(struct liveness *l, int phase, uint64_t now_ns)
+{
+	if (atomic_load_explicit(&l->in_down, memory_order_acquire) ==
+		    atomic_load_explicit(&l->down, memory_order_relaxed) &&
+	    atomic_load_explicit(&l->in_phase, memory_order_acquire) == phase &&
+	    now_ns < atomic_load_explicit(&l->deadline_ns, memory_order_relaxed))
+		return (enum peer_mode)atomic_load_explicit(&l->mode, memory_order_relaxed);
+	pthread_mutex_lock(&l->lock);
+	step(l, phase, now_ns);
+	enum peer_mode m = atomic_load(&l->mode);
+	pthread_mutex_unlock(&l->lock);
+	return m;
+}
+
+uint64_t liveness_started(const struct liveness *l)
+{
+	return atomic_load_explicit(&l->started, memory_order_relaxed);
+}
+
+uint64_t liveness_ended(const struct liveness *l)
+{
+	return atomic_load_explicit(&l->ended, memory_order_acquire);
+}
+
+void liveness_report(struct liveness *l, uint64_t ended, const struct peer_stats *d)
+{
+	pthread_mutex_lock(&l->lock);
+	if (ended == atomic_load(&l->ended) && l->reported != UINT32_MAX) {
+		struct peer_stats *s = &l->sum;
+		sat_add(&s->sent_down, d->sent_down);
+		sat_add(&s->sent_warming, d->sent_warming);
+		sat_add(&s->sent_cold, d->sent_cold);
+		sat_add(&s->first, d->first);
+		sat_add(&s->lost_race, d->lost_race);
+		sat_add(&s->failed, d->failed);
+		sat_add(&s->limited_rate, d->limited_rate);
+		sat_add(&s->limited_inflight, d->limited_inflight);
+		sat_add(&s->limited_queue, d->limited_queue);
+		sat_add(&s->no_peer, d->no_peer);
+		l->reported++;
+		summary_if_complete(l);
+	}
+	pthread_mutex_unlock(&l->lock);
+}
+
+int liveness_say_warmed_full(struct liveness *l)
+{
+	int said = 0;
+	return atomic_compare_exchange_strong(&l->warmed_full_said, &said, 1);
+}

@@ -1,0 +1,94 @@
+/*
+ * liveness.h: the local Recursor as the data path's threads see it
+ * together, and the restart shield that follows from it (`recmesh proxy
+ * --peer`, recmesh(1) "Restarts and peers").
+ *
+ * One per process, shared by the peers (peer.h) of every data path thread
+ * (workers.h). Each thread reports what its own queries see of the local
+ * Recursor:
+ *  - a refusal (ECONNREFUSED) takes it for down at once;
+ *  - PEER_DOWN_TIMEOUTS of one thread's queries in a row timing out take
+ *    it for down (a query sent before it last came back does not count);
+ *  - any thread's answer takes it for up again.
+ * So a thread that gets no query after a restart sees the Recursor back as
+ * soon as another thread does.
+ *
+ * The shield (peer_shield_step) is stepped here, once for the process:
+ * its mode, the restarts shielded, the warmed set's clearing and the lines
+ * that say so are the same for every thread and logged once. The threads
+ * share out its summary: each adds what its own counters moved during the
+ * shield (liveness_report) and the last one to do so logs the sum.
+ *
+ * Threads: every function may be called from any data path thread. What
+ * is loaded on every query (the mode, the down flag, the inputs the mode
+ * was stepped with, its deadline) is written only when it changes; the
+ * shield is stepped under a mutex only when an input changed or its
+ * deadline passed, so no lock and no written cache line sits on the path
+ * of a query otherwise.
+ */
+#ifndef RECMESH_LIVENESS_H
+#define RECMESH_LIVENESS_H
+
+#include "proxy/peer.h"
+
+#include <stdint.h>
+
+struct liveness;
+
+/*
+ * hedge_delay and shield_max: seconds (peer_config's, for the shield and
+ * its lines); warmed: the set cleared when the shield finds the Recursor
+ * down (NULL: none; borrowed). NULL when out of memory.
+ */
+struct liveness *liveness_create(double hedge_delay, double shield_max, struct warmset *warmed);
+void liveness_destroy(struct liveness *l);
+
+/*
+ * A data path thread's peers join before their first query and leave when
+ * destroyed: the summary waits for the report of every member.
+ */
+void liveness_join(struct liveness *l);
+void liveness_leave(struct liveness *l);
+
+/* One thread's own part: its timeouts in a row, when it last saw an answer, the down it last rescued */
+struct liveness_view {
+	unsigned timeouts;
+	uint64_t last_answer_ns;
+	uint64_t rescued;
+};
+
+/*
+ * A refusal on the way to the local Recursor, seen by this thread: 1 when
+ * that is news to this thread (the first refusal it sees since the
+ * Recursor was last taken for up: its queries in flight are to be asked
+ * again elsewhere)
+ */
+int liveness_refused(struct liveness *l, struct liveness_view *v);
+/* A query of this thread sent at sent_ns timed out */
+void liveness_timeout(struct liveness *l, struct liveness_view *v, uint64_t sent_ns);
+/* The local Recursor answered a query of this thread */
+void liveness_answer(struct liveness *l, struct liveness_view *v, uint64_t now_ns);
+/* Whether it is taken for down */
+int liveness_down(const struct liveness *l);
+/* Whether a shield is on (the mode of the last step is not PEER_OFF) */
+int liveness_shielding(const struct liveness *l);
+
+/*
+ * The shield's mode now, from phase (the auto-warm's, enum rec_phase) and
+ * the down flag; steps the shield when either changed or its deadline
+ * passed. now_ns: the monotonic clock (clock_mono_ns), any thread's.
+ */
+enum peer_mode liveness_mode(struct liveness *l, int phase, uint64_t now_ns);
+/* Restarts shielded so far (started), and shields ended so far */
+uint64_t liveness_started(const struct liveness *l);
+uint64_t liveness_ended(const struct liveness *l);
+/*
+ * A member's counters moved by delta during shield number ended (the value
+ * liveness_ended returned when it saw the end); the last member to report
+ * logs the summary. A report for an older shield is dropped.
+ */
+void liveness_report(struct liveness *l, uint64_t ended, const struct peer_stats *delta);
+/* 1 the first time it is asked since the warmed set was last cleared here (to say "full" once) */
+int liveness_say_warmed_full(struct liveness *l);
+
+#endif

@@ -1,0 +1,262 @@
+/*
+ * test_liveness.c: the local Recursor as the data path's threads see it
+ * together (liveness.h): one thread's answer is every thread's, the shield
+ * is stepped once for the process on an injected clock, its lines are said
+ * once and its summary adds up every member's report; and threads that
+ * read the mode while others change it all end up seeing the last one.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "capture.h"
+
+#include "net/recphase.h"
+#include "proxy/liveness.h"
+#include "tables/warmset.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define S 1000000000ull
+#define MS 1000000ull
+
+/* One thread's refusal takes the Recursor for down for every thread; any thread's answer for up */
+static void one_view_for_all(void **state)
+{
+	(void)state;
+	struct liveness *l = liveness_create(0.05, 60, NULL);
+	assert_non_null(l);
+	struct liveness_view a = {0}, b = {0};
+	capture_start();
+	assert_int_equal(liveness_mode(l, REC_PHASE_IDLE, 1 * S), PEER_OFF);
+	assert_int_equal(liveness_refused(l, &a), 1);
+	assert_int_equal(liveness_refused(l, &a), 0); /* not news to a again */
+	assert_true(liveness_down(l));
+	/* b sent nothing yet, yet sees it down: its queries go to a peer at once */
+	assert_int_equal(liveness_mode(l, REC_PHASE_IDLE, 2 * S), PEER_NOW);
+	/* b's own first refusal of this down is news to b: it rescues its own queries in flight */
+	assert_int_equal(liveness_refused(l, &b), 1);
+	assert_int_equal(liveness_refused(l, &b), 0);
+	/* a's answer: up for b as well, shielded (hedge) */
+	liveness_answer(l, &a, 3 * S);
+	assert_false(liveness_down(l));
+	assert_int_equal(liveness_mode(l, REC_PHASE_IDLE, 3 * S), PEER_HEDGE);
+	assert_true(liveness_shielding(l));
+	/* down again: news to both once more */
+	assert_int_equal(liveness_refused(l, &b), 1);
+	assert_int_equal(liveness_refused(l, &a), 1);
+	const char *out = capture_end();
+	/* said once each, whichever thread stepped */
+	assert_int_equal(capture_count(out, "peers: the upstream does not answer"), 1);
+	assert_int_equal(capture_count(out, "peers: the upstream is back and being warmed"), 1);
+	liveness_destroy(l);
+}
+
+/* Timeouts in a row are one thread's; a query sent before the Recursor came back does not count */
+static void timeouts(void **state)
+{
+	(void)state;
+	struct liveness *l = liveness_create(0.05, 60, NULL);
+	struct liveness_view a = {0}, b = {0};
+	liveness_answer(l, &a, 1 * S);
+	liveness_answer(l, &b, 1 * S);
+	capture_start();
+	for (unsigned i = 0; i < PEER_DOWN_TIMEOUTS - 1; i++) {
+		liveness_timeout(l, &a, 2 * S);
+		liveness_timeout(l, &b, 2 * S);
+	}
+	assert_false(liveness_down(l)); /* 2 in a row each: neither thread's run is long enough */
+	liveness_timeout(l, &a, 2 * S);
+	assert_true(liveness_down(l));
+	assert_int_equal(liveness_mode(l, REC_PHASE_IDLE, 3 * S), PEER_NOW);
+	/* b's answer brings it back at 4 s; a's queries sent at 3.5 s (while down) time out after it */
+	liveness_answer(l, &b, 4 * S);
+	for (unsigned i = 0; i < 2 * PEER_DOWN_TIMEOUTS; i++)
+		liveness_timeout(l, &a, 3 * S + 500 * MS);
+	assert_false(liveness_down(l));
+	/* those a sends after the return do count */
+	for (unsigned i = 0; i < PEER_DOWN_TIMEOUTS; i++)
+		liveness_timeout(l, &a, 5 * S);
+	assert_true(liveness_down(l));
+	const char *out = capture_end();
+	assert_int_equal(capture_count(out, "queries in a row timed out: taking the upstream for down"), 2);
+	liveness_destroy(l);
+}
+
+/*
+ * The shield's clock starts when the Recursor is back (not when it went
+ * down), and --shield-max ends the shield on time with no input changing:
+ * the deadline, not a query, steps it
+ */
+static void shield_max_from_return(void **state)
+{
+	(void)state;
+	struct liveness *l = liveness_create(0.05, 5, NULL);
+	struct liveness_view a = {0};
+	capture_start();
+	liveness_refused(l, &a);
+	assert_int_equal(liveness_mode(l, REC_PHASE_IDLE, 1 * S), PEER_NOW);
+	assert_int_equal(liveness_started(l), 1);
+	/* down 9 s (longer than --shield-max), back at 10 s */
+	assert_int_equal(liveness_mode(l, REC_PHASE_IDLE, 9 * S), PEER_NOW);
+	liveness_answer(l, &a, 10 * S);
+	assert_int_equal(liveness_mode(l, REC_PHASE_IDLE, 10 * S), PEER_HEDGE);
+	assert_int_equal(liveness_mode(l, REC_PHASE_IDLE, 15 * S), PEER_HEDGE);
+	assert_int_equal(liveness_ended(l), 0);
+	assert_int_equal(liveness_mode(l, REC_PHASE_IDLE, 15 * S + 1 * MS), PEER_OFF);
+	assert_int_equal(liveness_ended(l), 1);
+	assert_int_equal(liveness_started(l), 1); /* one restart shielded */
+	/* a clock read a little earlier by another thread does not bring it back */
+	assert_int_equal(liveness_mode(l, REC_PHASE_IDLE, 14 * S), PEER_OFF);
+	/* the auto-warm's phase is an input too: a warm-up shields again */
+	assert_int_equal(liveness_mode(l, REC_PHASE_WARMING, 20 * S), PEER_HEDGE);
+	assert_int_equal(liveness_started(l), 2);
+	assert_int_equal(liveness_mode(l, REC_PHASE_IDLE, 21 * S), PEER_OFF);
+	assert_int_equal(liveness_ended(l), 2);
+	capture_end();
+	liveness_destroy(l);
+}
+
+/* The summary waits for every member's report, adds them up, and is said once */
+static void summary_of_members(void **state)
+{
+	(void)state;
+	struct liveness *l = liveness_create(0.05, 60, NULL);
+	struct liveness_view a = {0};
+	liveness_join(l);
+	liveness_join(l);
+	liveness_join(l);
+	capture_start();
+	liveness_refused(l, &a);
+	liveness_mode(l, REC_PHASE_IDLE, 1 * S);
+	liveness_answer(l, &a, 2 * S);
+	liveness_mode(l, REC_PHASE_WARMING, 2 * S);
+	assert_int_equal(liveness_mode(l, REC_PHASE_IDLE, 9 * S + 500 * MS), PEER_OFF);
+	uint64_t e = liveness_ended(l);
+	assert_int_equal(e, 1);
+	struct peer_stats d1 = {.sent_down = 3, .sent_warming = 4, .first = 5, .limited_rate = 1};
+	struct peer_stats d2 = {.sent_down = 10, .sent_cold = 2, .lost_race = 7, .no_peer = 2};
+	struct peer_stats zero = {0};
+	liveness_report(l, e, &d1);
+	liveness_report(l, e - 1, &d2); /* an older shield's: dropped */
+	liveness_report(l, e, &d2);
+	const char *out = capture_end();
+	assert_int_equal(capture_count(out, "was shielded"), 0); /* one member has not reported */
+	capture_start();
+	liveness_leave(l); /* that member's thread stops: the two reports are all there is */
+	liveness_report(l, e, &zero); /* late: already said */
+	out = capture_end();
+	assert_int_equal(capture_count(out, "was shielded"), 1);
+	/* 1 s down + 7.5 s warming; 3+4+10+2 sent (13 down, 6 warming of which 2 cold); 3 not sent */
+	assert_non_null(strstr(out, "shielded for 8.5 s: 19 queries to peers (13 while down, 6 while warming, "
+				    "2 of them at once for names not warmed yet), 5 answered first, 7 lost the race, "
+				    "0 failed, 3 not sent (rate 1, in flight 0, hedge queue 0, all benched 2)"));
+	liveness_leave(l);
+	liveness_leave(l);
+	liveness_destroy(l);
+}
+
+/* Down clears the warmed set once; "full" is said once until the next clear */
+static void warmed_set(void **state)
+{
+	(void)state;
+	struct warmset *w = warmset_create(1000);
+	assert_non_null(w);
+	struct liveness *l = liveness_create(0.05, 60, w);
+	struct liveness_view a = {0};
+	uint64_t k = warmset_key(w, (const uint8_t *)"\3www\7example\0", 13, 1);
+	assert_int_equal(warmset_add(w, k), 1);
+	capture_start();
+	liveness_refused(l, &a);
+	assert_int_equal(liveness_mode(l, REC_PHASE_IDLE, 1 * S), PEER_NOW);
+	assert_false(warmset_has(w, k));
+	assert_int_equal(warmset_add(w, k), 1);
+	assert_int_equal(liveness_mode(l, REC_PHASE_DOWN, 2 * S), PEER_NOW); /* still down: not cleared again */
+	assert_true(warmset_has(w, k));
+	assert_int_equal(liveness_say_warmed_full(l), 1);
+	assert_int_equal(liveness_say_warmed_full(l), 0);
+	liveness_answer(l, &a, 3 * S);
+	assert_int_equal(liveness_mode(l, REC_PHASE_IDLE, 3 * S), PEER_HEDGE);
+	liveness_refused(l, &a);
+	assert_int_equal(liveness_mode(l, REC_PHASE_IDLE, 4 * S), PEER_NOW);
+	assert_int_equal(liveness_say_warmed_full(l), 1); /* a new shield: said again */
+	capture_end();
+	liveness_destroy(l);
+	warmset_destroy(w);
+}
+
+/* Threads that read the mode while another changes the inputs all end up seeing the last mode */
+#define READERS 4
+static atomic_int stop_readers;
+struct reader {
+	struct liveness *l;
+	unsigned long calls;
+	enum peer_mode last;
+	struct liveness_view v;
+};
+
+static void *reader(void *arg)
+{
+	struct reader *r = arg;
+	uint64_t now = 100 * S;
+	while (!atomic_load(&stop_readers)) {
+		r->last = liveness_mode(r->l, REC_PHASE_IDLE, now);
+		if (++r->calls % 64 == 0)
+			liveness_answer(r->l, &r->v, now); /* readers answer too, as data path threads do */
+	}
+	r->last = liveness_mode(r->l, REC_PHASE_IDLE, now);
+	return NULL;
+}
+
+static void threads_converge(void **state)
+{
+	(void)state;
+	struct liveness *l = liveness_create(0.05, 1000, NULL);
+	struct reader rs[READERS];
+	pthread_t t[READERS];
+	struct liveness_view a = {0};
+	capture_start();
+	atomic_store(&stop_readers, 0);
+	for (int i = 0; i < READERS; i++) {
+		rs[i] = (struct reader){.l = l};
+		assert_int_equal(pthread_create(&t[i], NULL, reader, &rs[i]), 0);
+	}
+	/* refusals while the readers' answers bring it back, over and over */
+	for (int i = 0; i < 20000; i++) {
+		liveness_refused(l, &a);
+		liveness_mode(l, REC_PHASE_IDLE, 100 * S);
+	}
+	/* the last input: up (a reader's answer or this one) */
+	liveness_answer(l, &a, 100 * S);
+	atomic_store(&stop_readers, 1);
+	unsigned long calls = 0;
+	for (int i = 0; i < READERS; i++) {
+		pthread_join(t[i], NULL);
+		calls += rs[i].calls;
+	}
+	capture_end();
+	enum peer_mode m = liveness_mode(l, REC_PHASE_IDLE, 100 * S);
+	print_message("%lu mode reads by %d threads; last mode %d\n", calls, READERS, m);
+	assert_false(liveness_down(l));
+	assert_int_equal(m, PEER_HEDGE);
+	for (int i = 0; i < READERS; i++)
+		assert_int_equal(rs[i].last, m);
+	liveness_destroy(l);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(one_view_for_all),     cmocka_unit_test(timeouts),
+		cmocka_unit_test(shield_max_from_return), cmocka_unit_test(summary_of_members),
+		cmocka_unit_test(warmed_set),           cmocka_unit_test(threads_converge),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
