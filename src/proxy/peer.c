@@ -673,6 +673,7 @@ struct peers *peers_create(struct ev_loop *loop, const struct peer_config *cfg,
 	liveness_join(ps->live);
 	ps->seen_started = liveness_started(ps->live);
 	ps->seen_ended = liveness_ended(ps->live);
+	ps->at_start = *st; /* joined during a shield: its share counts from here */
 	ps->peer = calloc(cfg->npeers, sizeof(*ps->peer));
 	ps->rx = malloc(PEER_RX_SIZE);
 	ps->queue = calloc(PEER_HEDGE_QUEUE, sizeof(*ps->queue));
