@@ -1,4 +1,4 @@
-/* test_workers.c: the data path threads (workers.h): shared-out limits, sockets, start, sync, liveness, stop */
+/* test_workers.c: the data path threads (workers.h): shared-out limits, sockets, start, sync, a hung thread, stop */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -9,10 +9,16 @@
 #include "proxy/workers.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <semaphore.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 /* The shares of a limit add up to it exactly, differ by 1 at most, and the larger come first */
@@ -104,6 +110,142 @@ static void test_lifecycle(void **state)
 	assert_null(workers_create(WORKERS_MAX + 1, &cfg, SCHEDPOL_NORMAL, err, sizeof(err)));
 }
 
+/*
+ * A Recursor stand-in on 127.0.0.1: answers every query with the query
+ * itself, QR and RA set (same ID and question: the proxy takes it)
+ */
+struct echo {
+	int fd;
+	unsigned port;
+	atomic_int stop;
+	pthread_t thread;
+};
+
+static void *echo_run(void *arg)
+{
+	struct echo *e = arg;
+	uint8_t buf[512];
+	while (!atomic_load(&e->stop)) {
+		struct pollfd pfd = {.fd = e->fd, .events = POLLIN};
+		if (poll(&pfd, 1, 50) <= 0)
+			continue;
+		struct sockaddr_storage from;
+		socklen_t flen = sizeof(from);
+		ssize_t n = recvfrom(e->fd, buf, sizeof(buf), 0, (struct sockaddr *)&from, &flen);
+		if (n < 12)
+			continue;
+		buf[2] |= 0x80; /* QR */
+		buf[3] |= 0x80; /* RA */
+		sendto(e->fd, buf, (size_t)n, 0, (struct sockaddr *)&from, flen);
+	}
+	return NULL;
+}
+
+static void echo_start(struct echo *e)
+{
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t len = sizeof(a);
+	e->fd = socket(AF_INET, SOCK_DGRAM, 0);
+	assert_true(e->fd >= 0);
+	assert_int_equal(bind(e->fd, (struct sockaddr *)&a, sizeof(a)), 0);
+	assert_int_equal(getsockname(e->fd, (struct sockaddr *)&a, &len), 0);
+	e->port = ntohs(a.sin_port);
+	atomic_init(&e->stop, 0);
+	assert_int_equal(pthread_create(&e->thread, NULL, echo_run, e), 0);
+}
+
+static void echo_stop(struct echo *e)
+{
+	atomic_store(&e->stop, 1);
+	pthread_join(e->thread, NULL);
+	close(e->fd);
+}
+
+/* An event sink that blocks the data path thread that calls it until released: a hung thread */
+static sem_t sink_entered, sink_release;
+
+static int blocking_sink(void *ctx, const struct rm_event *ev)
+{
+	(void)ctx;
+	(void)ev;
+	sem_post(&sink_entered);
+	sem_wait(&sink_release);
+	return 0;
+}
+
+static int wait_sem(sem_t *s, int seconds)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_REALTIME, &t);
+	t.tv_sec += seconds;
+	int rc;
+	while ((rc = sem_timedwait(s, &t)) < 0 && errno == EINTR)
+		;
+	return rc;
+}
+
+/*
+ * The watchdog's look (workers_alive): a data path thread whose loop is
+ * stuck (here in its event sink, for real) is reported, with its number,
+ * at the second look; once it runs again the looks pass again
+ */
+static void test_hang(void **state)
+{
+	(void)state;
+	struct echo up;
+	echo_start(&up);
+	unsigned port = free_port();
+	char listen[64], upstream[64], err[256], why[128] = "";
+	snprintf(listen, sizeof(listen), "127.0.0.1:%u", port);
+	snprintf(upstream, sizeof(upstream), "127.0.0.1:%u", up.port);
+	char *const lists[] = {listen};
+	struct proxy_config cfg = {
+		.listen = lists,
+		.nlisten = 1,
+		.upstream = upstream,
+		.upstream_timeout = 2,
+		.upstream_sockets = 1,
+		.max_tcp_clients = 10,
+		.tcp_idle_timeout = 1,
+	};
+	pathstats_reset();
+	assert_int_equal(sem_init(&sink_entered, 0, 0), 0);
+	assert_int_equal(sem_init(&sink_release, 0, 0), 0);
+	struct workers *w = workers_create(2, &cfg, SCHEDPOL_NORMAL, err, sizeof(err));
+	if (!w)
+		fail_msg("workers_create: %s", err);
+	for (unsigned k = 0; k < 2; k++)
+		workers_set_sink(w, k, (struct event_sink){.fn = blocking_sink});
+	assert_int_equal(workers_start(w, err, sizeof(err)), 0);
+	workers_sync(w);
+	assert_int_equal(workers_alive(w, why, sizeof(why)), 1);
+	/* www.example.com A, RD: its answer's event blocks the thread that forwarded it */
+	static const uint8_t q[] = {0x12, 0x34, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0, 3, 'w', 'w', 'w', 7,
+				    'e', 'x', 'a', 'm', 'p', 'l', 'e', 3, 'c', 'o', 'm', 0, 0, 1, 0, 1};
+	int c = socket(AF_INET, SOCK_DGRAM, 0);
+	struct sockaddr_in to = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	assert_int_equal(sendto(c, q, sizeof(q), 0, (struct sockaddr *)&to, sizeof(to)), (ssize_t)sizeof(q));
+	if (wait_sem(&sink_entered, 5) < 0)
+		fail_msg("the query's event never reached the sink in 5 s");
+	/* stuck from now on: the next look asks, the one after finds it has not answered */
+	workers_alive(w, why, sizeof(why));
+	assert_int_equal(workers_alive(w, why, sizeof(why)), 0);
+	if (!strstr(why, "data path thread ") || !strstr(why, "has not answered since the last look"))
+		fail_msg("unclear reason for a hung thread: '%s'", why);
+	print_message("hung: %s\n", why);
+	/* it runs again: every thread answers the next look */
+	sem_post(&sink_release);
+	workers_sync(w);
+	assert_int_equal(workers_alive(w, why, sizeof(why)), 1);
+	workers_stop(w);
+	workers_destroy(w);
+	close(c);
+	echo_stop(&up);
+	sem_destroy(&sink_entered);
+	sem_destroy(&sink_release);
+}
+
 static void test_auto(void **state)
 {
 	unsigned n = workers_auto();
@@ -117,6 +259,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_share),
 		cmocka_unit_test(test_lifecycle),
+		cmocka_unit_test(test_hang),
 		cmocka_unit_test(test_auto),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
