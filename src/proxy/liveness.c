@@ -8,6 +8,7 @@
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -15,15 +16,17 @@ struct liveness {
 	/* loaded on every query; written when they change */
 	atomic_int down;        /* taken for down */
 	atomic_int mode;        /* enum peer_mode after the last step */
-	atomic_int in_down;     /* the inputs of the last step */
+	_Atomic uint64_t downs; /* times it was taken for down */
+	_Atomic uint64_t in_downs; /* the inputs of the last step: downs, down and the phase */
+	atomic_int in_down;
 	atomic_int in_phase;
 	_Atomic uint64_t deadline_ns; /* the next step is due then without a change (the shield's end) */
 	_Atomic uint64_t up_ns;       /* when it was last taken for up again */
-	_Atomic uint64_t downs;       /* times it was taken for down */
 	_Atomic uint64_t started, ended;
 	atomic_int warmed_full_said;
 
-	pthread_mutex_t lock; /* the rest */
+	pthread_mutex_t lock; /* every change of the above, and the rest */
+	uint64_t down_ns;     /* when it was last taken for down */
 	struct peer_shield shield;
 	uint64_t max_ns, last_now, start_ns, end_ns;
 	double hedge_delay, shield_max;
@@ -52,11 +55,12 @@ struct liveness *liveness_create(double hedge_delay, double shield_max, struct w
 	l->reported = UINT32_MAX; /* no summary waits */
 	atomic_init(&l->down, 0);
 	atomic_init(&l->mode, PEER_OFF);
+	atomic_init(&l->downs, 0);
+	atomic_init(&l->in_downs, 0);
 	atomic_init(&l->in_down, 0);
 	atomic_init(&l->in_phase, REC_PHASE_IDLE);
 	atomic_init(&l->deadline_ns, UINT64_MAX);
 	atomic_init(&l->up_ns, 0);
-	atomic_init(&l->downs, 0);
 	atomic_init(&l->started, 0);
 	atomic_init(&l->ended, 0);
 	atomic_init(&l->warmed_full_said, 0);
@@ -71,17 +75,19 @@ void liveness_destroy(struct liveness *l)
 	free(l);
 }
 
-/* Under the lock: the summary of the shield that ended, once every member reported */
-static void summary_if_complete(struct liveness *l)
+/* Under the lock: the summary of the shield that ended (complete: every member reported) */
+static void say_summary(struct liveness *l)
 {
-	if (l->reported < l->members || l->reported == UINT32_MAX)
-		return;
+	char partial[64] = "";
+	if (l->reported < l->members)
+		snprintf(partial, sizeof(partial), " (the shares of %u of %u threads)", l->reported,
+			 l->members);
 	l->reported = UINT32_MAX; /* said */
 	const struct peer_stats *s = &l->sum;
 	log_info("peers: the upstream's restart was shielded for %.1f s: %llu queries to peers "
 		 "(%llu while down, %llu while warming, %llu of them at once for names not warmed yet), "
 		 "%llu answered first, %llu lost the race, "
-		 "%llu failed, %llu not sent (rate %llu, in flight %llu, hedge queue %llu, all benched %llu)",
+		 "%llu failed, %llu not sent (rate %llu, in flight %llu, hedge queue %llu, all benched %llu)%s",
 		 (double)(l->end_ns - l->start_ns) / 1e9,
 		 (unsigned long long)(s->sent_down + s->sent_warming + s->sent_cold),
 		 (unsigned long long)s->sent_down, (unsigned long long)(s->sent_warming + s->sent_cold),
@@ -89,7 +95,13 @@ static void summary_if_complete(struct liveness *l)
 		 (unsigned long long)s->lost_race, (unsigned long long)s->failed,
 		 (unsigned long long)(s->limited_rate + s->limited_inflight + s->limited_queue + s->no_peer),
 		 (unsigned long long)s->limited_rate, (unsigned long long)s->limited_inflight,
-		 (unsigned long long)s->limited_queue, (unsigned long long)s->no_peer);
+		 (unsigned long long)s->limited_queue, (unsigned long long)s->no_peer, partial);
+}
+
+static void summary_if_complete(struct liveness *l)
+{
+	if (l->reported != UINT32_MAX && l->reported >= l->members)
+		say_summary(l);
 }
 
 void liveness_join(struct liveness *l)
@@ -108,16 +120,25 @@ void liveness_leave(struct liveness *l)
 	pthread_mutex_unlock(&l->lock);
 }
 
-static void take_down(struct liveness *l)
+/* Takes it for down at now unless it is already: the count first, so that whoever sees the flag sees the count */
+static int take_down(struct liveness *l, uint64_t now)
 {
-	int up = 0;
-	if (atomic_compare_exchange_strong(&l->down, &up, 1))
+	int news = 0;
+	pthread_mutex_lock(&l->lock);
+	if (!atomic_load(&l->down)) {
+		l->down_ns = now;
 		atomic_fetch_add(&l->downs, 1);
+		atomic_store(&l->down, 1);
+		news = 1;
+	}
+	pthread_mutex_unlock(&l->lock);
+	return news;
 }
 
-int liveness_refused(struct liveness *l, struct liveness_view *v)
+int liveness_refused(struct liveness *l, struct liveness_view *v, uint64_t now_ns)
 {
-	take_down(l);
+	if (!atomic_load(&l->down))
+		take_down(l, now_ns);
 	uint64_t d = atomic_load(&l->downs);
 	if (v->rescued == d)
 		return 0;
@@ -125,30 +146,35 @@ int liveness_refused(struct liveness *l, struct liveness_view *v)
 	return 1;
 }
 
-void liveness_timeout(struct liveness *l, struct liveness_view *v, uint64_t sent_ns)
+void liveness_timeout(struct liveness *l, struct liveness_view *v, uint64_t sent_ns, uint64_t now_ns)
 {
-	if (sent_ns < v->last_answer_ns ||
-	    sent_ns < atomic_load_explicit(&l->up_ns, memory_order_relaxed))
+	uint64_t up = atomic_load(&l->up_ns);
+	if (up != v->up_seen) { /* back since this thread's last timeout: its run starts again */
+		v->up_seen = up;
+		v->timeouts = 0;
+	}
+	if (sent_ns < v->last_answer_ns || sent_ns < up)
 		return; /* sent while it was down, before it answered again */
-	if (++v->timeouts < PEER_DOWN_TIMEOUTS || atomic_load_explicit(&l->down, memory_order_relaxed))
+	if (++v->timeouts < PEER_DOWN_TIMEOUTS || atomic_load(&l->down))
 		return;
-	int up = 0;
-	if (atomic_compare_exchange_strong(&l->down, &up, 1)) {
-		atomic_fetch_add(&l->downs, 1);
+	if (take_down(l, now_ns))
 		log_info("peers: %d queries in a row timed out: taking the upstream for down",
 			 PEER_DOWN_TIMEOUTS);
-	}
 }
 
-void liveness_answer(struct liveness *l, struct liveness_view *v, uint64_t now_ns)
+void liveness_answer(struct liveness *l, struct liveness_view *v, uint64_t sent_ns, uint64_t now_ns)
 {
 	v->last_answer_ns = now_ns;
 	v->timeouts = 0;
 	if (!atomic_load_explicit(&l->down, memory_order_relaxed))
 		return; /* the common case: nothing shared is written */
-	int down = 1;
-	if (atomic_compare_exchange_strong(&l->down, &down, 0))
+	pthread_mutex_lock(&l->lock);
+	/* an answer to a query sent before the down says nothing of now (the old process sent it) */
+	if (atomic_load(&l->down) && sent_ns >= l->down_ns) {
 		atomic_store(&l->up_ns, now_ns);
+		atomic_store(&l->down, 0);
+	}
+	pthread_mutex_unlock(&l->lock);
 }
 
 int liveness_down(const struct liveness *l)
@@ -158,20 +184,13 @@ int liveness_down(const struct liveness *l)
 
 int liveness_shielding(const struct liveness *l)
 {
-	return atomic_load_explicit(&l->mode, memory_order_relaxed) != PEER_OFF;
+	return atomic_load_explicit(&l->mode, memory_order_acquire) != PEER_OFF;
 }
 
-/* Under the lock: steps the shield with the inputs of now */
-static void step(struct liveness *l, int phase, uint64_t now)
+/* Under the lock: one step of the shield with these inputs, and what follows from it */
+static enum peer_mode shield_step(struct liveness *l, int phase, int down, uint64_t now)
 {
-	int down = atomic_load(&l->down);
-	if (now < l->last_now)
-		now = l->last_now; /* another thread's clock read a little later stepped first */
-	l->last_now = now;
-	int was_down = atomic_load(&l->in_down) || atomic_load(&l->in_phase) == REC_PHASE_DOWN;
 	int ended;
-	if (was_down && !down && phase != REC_PHASE_DOWN) /* seen down until now: its return starts the clock */
-		peer_shield_step(&l->shield, REC_PHASE_DOWN, 1, now, l->max_ns, &ended);
 	int was_active = l->shield.active;
 	enum peer_mode old = atomic_load(&l->mode);
 	enum peer_mode m = peer_shield_step(&l->shield, phase, down, now, l->max_ns, &ended);
@@ -197,35 +216,62 @@ static void step(struct liveness *l, int phase, uint64_t now)
 				 l->hedge_delay * 1e3, l->shield_max);
 	}
 	if (ended) {
+		if (l->reported != UINT32_MAX)
+			say_summary(l); /* the last shield's, still waiting for a thread: what it has */
 		l->end_ns = now;
 		memset(&l->sum, 0, sizeof(l->sum));
 		l->reported = 0;
 		atomic_fetch_add(&l->ended, 1);
 	}
+	atomic_store(&l->mode, m);
+	return m;
+}
+
+/*
+ * Under the lock: steps the shield with the inputs of now. The phase is
+ * read here, under the lock, so that the steps see it change in the order
+ * it changed whichever thread steps.
+ */
+static void step(struct liveness *l, const atomic_int *phasep, uint64_t now)
+{
+	int phase = phasep ? atomic_load(phasep) : REC_PHASE_IDLE;
+	uint64_t downs = atomic_load(&l->downs);
+	int down = atomic_load(&l->down);
+	if (now < l->last_now)
+		now = l->last_now; /* another thread's clock read a little later stepped first */
+	l->last_now = now;
+	int was_down = atomic_load(&l->in_down) || atomic_load(&l->in_phase) == REC_PHASE_DOWN;
+	int missed = downs != atomic_load(&l->in_downs) && !down; /* down and up again since the last step */
+	/* seen down until now (or down in between): its return starts the clock */
+	if ((was_down || missed) && !down && phase != REC_PHASE_DOWN)
+		shield_step(l, phase, 1, now);
+	enum peer_mode m = shield_step(l, phase, down, now);
 	uint64_t deadline = UINT64_MAX;
-	if (l->shield.active && l->shield.since_ns < UINT64_MAX - l->max_ns - 1)
+	if (m != PEER_OFF && l->shield.active && l->shield.since_ns < UINT64_MAX - l->max_ns - 1)
 		deadline = l->shield.since_ns + l->max_ns + 1;
 	/* the mode and deadline first: a thread that sees the new inputs sees them too */
-	atomic_store(&l->mode, m);
 	atomic_store(&l->deadline_ns, deadline);
+	atomic_store(&l->in_downs, downs);
 	atomic_store(&l->in_down, down);
 	atomic_store(&l->in_phase, phase);
 }
 
-enum peer_mode liveness_mode(struct liveness *l, int phase, uint64_t now_ns)
+enum peer_mode liveness_mode(struct liveness *l, const atomic_int *phasep, uint64_t now_ns)
 {
-	if (atomic_load_explicit(&l->in_down, memory_order_acquire) ==
+	int phase = phasep ? atomic_load_explicit(phasep, memory_order_relaxed) : REC_PHASE_IDLE;
+	if (atomic_load_explicit(&l->in_downs, memory_order_acquire) ==
+		    atomic_load_explicit(&l->downs, memory_order_relaxed) &&
+	    atomic_load_explicit(&l->in_down, memory_order_acquire) ==
 		    atomic_load_explicit(&l->down, memory_order_relaxed) &&
 	    atomic_load_explicit(&l->in_phase, memory_order_acquire) == phase &&
 	    now_ns < atomic_load_explicit(&l->deadline_ns, memory_order_relaxed))
-		return (enum peer_mode)atomic_load_explicit(&l->mode, memory_order_relaxed);
+		return (enum peer_mode)atomic_load_explicit(&l->mode, memory_order_acquire);
 	pthread_mutex_lock(&l->lock);
-	step(l, phase, now_ns);
+	step(l, phasep, now_ns);
 	enum peer_mode m = atomic_load(&l->mode);
 	pthread_mutex_unlock(&l->lock);
 	return m;
 }
-
 uint64_t liveness_started(const struct liveness *l)
 {
 	return atomic_load_explicit(&l->started, memory_order_relaxed);

@@ -31,6 +31,7 @@
 
 #include "proxy/peer.h"
 
+#include <stdatomic.h>
 #include <stdint.h>
 
 struct liveness;
@@ -50,10 +51,14 @@ void liveness_destroy(struct liveness *l);
 void liveness_join(struct liveness *l);
 void liveness_leave(struct liveness *l);
 
-/* One thread's own part: its timeouts in a row, when it last saw an answer, the down it last rescued */
+/*
+ * One thread's own part: its timeouts in a row, when it last saw an
+ * answer, the return it last knew of, the down it last rescued
+ */
 struct liveness_view {
 	unsigned timeouts;
 	uint64_t last_answer_ns;
+	uint64_t up_seen;
 	uint64_t rescued;
 };
 
@@ -63,22 +68,32 @@ struct liveness_view {
  * Recursor was last taken for up: its queries in flight are to be asked
  * again elsewhere)
  */
-int liveness_refused(struct liveness *l, struct liveness_view *v);
-/* A query of this thread sent at sent_ns timed out */
-void liveness_timeout(struct liveness *l, struct liveness_view *v, uint64_t sent_ns);
-/* The local Recursor answered a query of this thread */
-void liveness_answer(struct liveness *l, struct liveness_view *v, uint64_t now_ns);
+int liveness_refused(struct liveness *l, struct liveness_view *v, uint64_t now_ns);
+/*
+ * A query of this thread sent at sent_ns timed out; a run of timeouts
+ * starts again when the Recursor is taken for up (by any thread)
+ */
+void liveness_timeout(struct liveness *l, struct liveness_view *v, uint64_t sent_ns, uint64_t now_ns);
+/*
+ * The local Recursor answered a query of this thread sent at sent_ns; an
+ * answer to a query sent before it was taken for down does not take it
+ * for up (the process that went away sent it)
+ */
+void liveness_answer(struct liveness *l, struct liveness_view *v, uint64_t sent_ns, uint64_t now_ns);
 /* Whether it is taken for down */
 int liveness_down(const struct liveness *l);
 /* Whether a shield is on (the mode of the last step is not PEER_OFF) */
 int liveness_shielding(const struct liveness *l);
 
 /*
- * The shield's mode now, from phase (the auto-warm's, enum rec_phase) and
- * the down flag; steps the shield when either changed or its deadline
- * passed. now_ns: the monotonic clock (clock_mono_ns), any thread's.
+ * The shield's mode now, from the auto-warm's phase (enum rec_phase; NULL:
+ * none, idle) and the down flag; steps the shield when either changed (a
+ * down and up again since the last step counts) or its deadline passed.
+ * The phase is read again under the lock, so steps see it change in
+ * order whichever thread steps. now_ns: the monotonic clock
+ * (clock_mono_ns), any thread's.
  */
-enum peer_mode liveness_mode(struct liveness *l, int phase, uint64_t now_ns);
+enum peer_mode liveness_mode(struct liveness *l, const atomic_int *phase, uint64_t now_ns);
 /* Restarts shielded so far (started), and shields ended so far */
 uint64_t liveness_started(const struct liveness *l);
 uint64_t liveness_ended(const struct liveness *l);

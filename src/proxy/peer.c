@@ -767,7 +767,7 @@ static struct peer_stats moved(const struct peer_stats *a, const struct peer_sta
 	return d;
 }
 
-enum peer_mode peers_mode(struct peers *ps, int phase, uint64_t now_ns)
+enum peer_mode peers_mode(struct peers *ps, const atomic_int *phase, uint64_t now_ns)
 {
 	enum peer_mode m = liveness_mode(ps->live, phase, now_ns);
 	/* this thread's share of a shield's summary: what its counters moved from its start to its end */
@@ -792,19 +792,19 @@ enum peer_mode peers_mode(struct peers *ps, int phase, uint64_t now_ns)
 	return m;
 }
 
-int peers_local_refused(struct peers *ps)
+int peers_local_refused(struct peers *ps, uint64_t now_ns)
 {
-	return liveness_refused(ps->live, &ps->view);
+	return liveness_refused(ps->live, &ps->view, now_ns);
 }
 
-void peers_local_timeout(struct peers *ps, uint64_t sent_ns)
+void peers_local_timeout(struct peers *ps, uint64_t sent_ns, uint64_t now_ns)
 {
-	liveness_timeout(ps->live, &ps->view, sent_ns);
+	liveness_timeout(ps->live, &ps->view, sent_ns, now_ns);
 }
 
-void peers_local_answer(struct peers *ps, uint64_t now_ns, const struct dns_msg_info *r)
+void peers_local_answer(struct peers *ps, uint64_t sent_ns, uint64_t now_ns, const struct dns_msg_info *r)
 {
-	liveness_answer(ps->live, &ps->view, now_ns);
+	liveness_answer(ps->live, &ps->view, sent_ns, now_ns);
 	if (!ps->cfg.warmed || !r || !liveness_shielding(ps->live))
 		return;
 	int rcode = dnsmsg_rcode(r);

@@ -44,6 +44,7 @@
 #include "tables/warmset.h"
 
 #include <ev.h>
+#include <stdatomic.h>
 #include <sys/socket.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -181,17 +182,17 @@ void peers_destroy(struct peers *ps);
  * summary of a shield it sees ended. Called at least every 0.1 s (the
  * proxy's sweep), so that the summary waits for no thread longer.
  */
-enum peer_mode peers_mode(struct peers *ps, int phase, uint64_t now_ns);
+enum peer_mode peers_mode(struct peers *ps, const atomic_int *phase, uint64_t now_ns);
 /*
  * What this thread saw of the local Recursor (liveness.h); refused returns
  * 1 when that is news to this thread (its queries in flight are to be
  * rescued)
  */
-int peers_local_refused(struct peers *ps);
+int peers_local_refused(struct peers *ps, uint64_t now_ns);
 /* A query sent at sent_ns timed out (only those sent after the last answer count) */
-void peers_local_timeout(struct peers *ps, uint64_t sent_ns);
+void peers_local_timeout(struct peers *ps, uint64_t sent_ns, uint64_t now_ns);
 /* The local Recursor answered; r is its parsed answer (NULL: it did not parse) */
-void peers_local_answer(struct peers *ps, uint64_t now_ns, const struct dns_msg_info *r);
+void peers_local_answer(struct peers *ps, uint64_t sent_ns, uint64_t now_ns, const struct dns_msg_info *r);
 /*
  * Whether a client's query (parsed: q) came from a peer proxy: it carries
  * RECMESH_EDNS_OPT_PEER, which peers_send adds to every query with EDNS

@@ -135,8 +135,8 @@ static void rescue_recent(struct proxy *p, uint64_t now)
 
 void proxy_local_refused(struct proxy *p)
 {
-	if (peers_local_refused(p->peers)) {
-		uint64_t now = clock_mono_ns();
+	uint64_t now = clock_mono_ns();
+	if (peers_local_refused(p->peers, now)) {
 		proxy_peer_mode(p, now); /* the shield starts before the rescue, which it counts */
 		rescue_recent(p, now);
 	}
@@ -192,7 +192,7 @@ static void sweep_udp(struct proxy *p, struct udp_upstream *u, uint64_t now)
 			struct udp_slot *s = &u->slots[id];
 			peers_cancel(p->peers, s->peer, 0);
 			s->peer = 0;
-			peers_local_timeout(p->peers, sent);
+			peers_local_timeout(p->peers, sent, now);
 		}
 		id_give(u, (uint16_t)id);
 	}
@@ -503,7 +503,7 @@ static int udp_answer_batch(struct proxy *p, struct udp_upstream *u, struct out_
 			proxy_emit(p, &s->q, &info, len, now - idpool_sent(u->ids, id), 0,
 				   &s->client.sa);
 		if (p->peers) {
-			peers_local_answer(p->peers, now, rc == DNS_OK ? &info : NULL);
+			peers_local_answer(p->peers, idpool_sent(u->ids, id), now, rc == DNS_OK ? &info : NULL);
 			peers_cancel(p->peers, s->peer, !s->answered);
 			s->peer = 0;
 		}

@@ -65,8 +65,7 @@ static inline enum peer_mode proxy_peer_mode(struct proxy *p, uint64_t now_ns)
 {
 	if (!p->peers)
 		return PEER_OFF;
-	int phase = p->phase ? atomic_load_explicit(p->phase, memory_order_relaxed) : REC_PHASE_IDLE;
-	return peers_mode(p->peers, phase, now_ns);
+	return peers_mode(p->peers, p->phase, now_ns);
 }
 
 /*

@@ -398,7 +398,7 @@ static void handle_answer(struct tcp_client *c, uint8_t *msg, size_t len)
 		proxy_emit(p, &q->q, &info, len, now - q->sent_ns, 1, (struct sockaddr *)&c->addr);
 	int answered = q->answered;
 	if (p->peers) {
-		peers_local_answer(p->peers, now, rc == DNS_OK ? &info : NULL);
+		peers_local_answer(p->peers, q->sent_ns, now, rc == DNS_OK ? &info : NULL);
 		peers_cancel(p->peers, q->peer, !answered);
 		q->peer = 0;
 	}
@@ -775,7 +775,7 @@ void ptcp_sweep(struct proxy *p, uint64_t now)
 			}
 			p->st.upstream_timeouts++;
 			if (p->peers)
-				peers_local_timeout(p->peers, q->sent_ns);
+				peers_local_timeout(p->peers, q->sent_ns, now);
 			if (peer_takes_over(c, q)) {
 				pp = &q->next;
 				continue;

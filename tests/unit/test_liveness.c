@@ -13,11 +13,13 @@
 
 #include "capture.h"
 
+#include "base/clock.h"
 #include "net/recphase.h"
 #include "proxy/liveness.h"
 #include "tables/warmset.h"
 
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,6 +29,14 @@
 #define S 1000000000ull
 #define MS 1000000ull
 
+/* liveness_mode with the auto-warm's phase at phase */
+static enum peer_mode mode_at(struct liveness *l, int phase, uint64_t now_ns)
+{
+	static _Thread_local atomic_int ph;
+	atomic_store(&ph, phase);
+	return liveness_mode(l, &ph, now_ns);
+}
+
 /* One thread's refusal takes the Recursor for down for every thread; any thread's answer for up */
 static void one_view_for_all(void **state)
 {
@@ -35,23 +45,23 @@ static void one_view_for_all(void **state)
 	assert_non_null(l);
 	struct liveness_view a = {0}, b = {0};
 	capture_start();
-	assert_int_equal(liveness_mode(l, REC_PHASE_IDLE, 1 * S), PEER_OFF);
-	assert_int_equal(liveness_refused(l, &a), 1);
-	assert_int_equal(liveness_refused(l, &a), 0); /* not news to a again */
+	assert_int_equal(mode_at(l, REC_PHASE_IDLE, 1 * S), PEER_OFF);
+	assert_int_equal(liveness_refused(l, &a, 1 * S), 1);
+	assert_int_equal(liveness_refused(l, &a, 1 * S), 0); /* not news to a again */
 	assert_true(liveness_down(l));
 	/* b sent nothing yet, yet sees it down: its queries go to a peer at once */
-	assert_int_equal(liveness_mode(l, REC_PHASE_IDLE, 2 * S), PEER_NOW);
+	assert_int_equal(mode_at(l, REC_PHASE_IDLE, 2 * S), PEER_NOW);
 	/* b's own first refusal of this down is news to b: it rescues its own queries in flight */
-	assert_int_equal(liveness_refused(l, &b), 1);
-	assert_int_equal(liveness_refused(l, &b), 0);
+	assert_int_equal(liveness_refused(l, &b, 2 * S), 1);
+	assert_int_equal(liveness_refused(l, &b, 2 * S), 0);
 	/* a's answer: up for b as well, shielded (hedge) */
-	liveness_answer(l, &a, 3 * S);
+	liveness_answer(l, &a, 3 * S, 3 * S);
 	assert_false(liveness_down(l));
-	assert_int_equal(liveness_mode(l, REC_PHASE_IDLE, 3 * S), PEER_HEDGE);
+	assert_int_equal(mode_at(l, REC_PHASE_IDLE, 3 * S), PEER_HEDGE);
 	assert_true(liveness_shielding(l));
 	/* down again: news to both once more */
-	assert_int_equal(liveness_refused(l, &b), 1);
-	assert_int_equal(liveness_refused(l, &a), 1);
+	assert_int_equal(liveness_refused(l, &b, 4 * S), 1);
+	assert_int_equal(liveness_refused(l, &a, 4 * S), 1);
 	const char *out = capture_end();
 	/* said once each, whichever thread stepped */
 	assert_int_equal(capture_count(out, "peers: the upstream does not answer"), 1);
@@ -65,29 +75,69 @@ static void timeouts(void **state)
 	(void)state;
 	struct liveness *l = liveness_create(0.05, 60, NULL);
 	struct liveness_view a = {0}, b = {0};
-	liveness_answer(l, &a, 1 * S);
-	liveness_answer(l, &b, 1 * S);
+	liveness_answer(l, &a, 1 * S, 1 * S);
+	liveness_answer(l, &b, 1 * S, 1 * S);
 	capture_start();
 	for (unsigned i = 0; i < PEER_DOWN_TIMEOUTS - 1; i++) {
-		liveness_timeout(l, &a, 2 * S);
-		liveness_timeout(l, &b, 2 * S);
+		liveness_timeout(l, &a, 2 * S, 2 * S);
+		liveness_timeout(l, &b, 2 * S, 2 * S);
 	}
 	assert_false(liveness_down(l)); /* 2 in a row each: neither thread's run is long enough */
-	liveness_timeout(l, &a, 2 * S);
+	liveness_timeout(l, &a, 2 * S, 2 * S);
 	assert_true(liveness_down(l));
-	assert_int_equal(liveness_mode(l, REC_PHASE_IDLE, 3 * S), PEER_NOW);
+	assert_int_equal(mode_at(l, REC_PHASE_IDLE, 3 * S), PEER_NOW);
 	/* b's answer brings it back at 4 s; a's queries sent at 3.5 s (while down) time out after it */
-	liveness_answer(l, &b, 4 * S);
+	liveness_answer(l, &b, 4 * S, 4 * S);
 	for (unsigned i = 0; i < 2 * PEER_DOWN_TIMEOUTS; i++)
-		liveness_timeout(l, &a, 3 * S + 500 * MS);
+		liveness_timeout(l, &a, 3 * S + 500 * MS, 3 * S + 500 * MS);
 	assert_false(liveness_down(l));
-	/* those a sends after the return do count */
-	for (unsigned i = 0; i < PEER_DOWN_TIMEOUTS; i++)
-		liveness_timeout(l, &a, 5 * S);
+	/* those a sends after the return do count, from 0 again: its run before the return is over */
+	for (unsigned i = 0; i < PEER_DOWN_TIMEOUTS - 1; i++)
+		liveness_timeout(l, &a, 5 * S, 7 * S);
+	assert_false(liveness_down(l));
+	liveness_timeout(l, &a, 5 * S, 7 * S);
 	assert_true(liveness_down(l));
 	const char *out = capture_end();
 	assert_int_equal(capture_count(out, "queries in a row timed out: taking the upstream for down"), 2);
 	liveness_destroy(l);
+}
+
+/*
+ * An answer to a query sent before the down (the process that went away
+ * sent it, read late) does not take the Recursor for up; one sent after
+ * does. A down and up again before any thread stepped the shield still
+ * starts it: the warmed set is cleared, the restart counted and said.
+ */
+static void late_answer_and_missed_down(void **state)
+{
+	(void)state;
+	struct warmset *w = warmset_create(7);
+	struct liveness *l = liveness_create(0.05, 60, w);
+	struct liveness_view a = {0}, b = {0};
+	uint64_t k = warmset_key(w, (const uint8_t *)"\3www\7example\0", 13, 1);
+	capture_start();
+	assert_int_equal(mode_at(l, REC_PHASE_IDLE, 1 * S), PEER_OFF);
+	assert_int_equal(liveness_refused(l, &a, 5 * S), 1);
+	liveness_answer(l, &b, 4 * S, 6 * S);
+	assert_true(liveness_down(l));
+	liveness_answer(l, &b, 5 * S + 500 * MS, 6 * S);
+	assert_false(liveness_down(l));
+	assert_int_equal(mode_at(l, REC_PHASE_IDLE, 6 * S), PEER_HEDGE);
+	assert_int_equal(liveness_started(l), 1);
+	/* down at 10 s and up at 11 s with no step in between */
+	assert_int_equal(mode_at(l, REC_PHASE_IDLE, 100 * S), PEER_OFF); /* ended at --shield-max */
+	assert_int_equal(warmset_add(w, k), 1);
+	liveness_refused(l, &a, 110 * S);
+	liveness_answer(l, &b, 111 * S, 111 * S);
+	assert_false(liveness_down(l));
+	assert_int_equal(mode_at(l, REC_PHASE_IDLE, 112 * S), PEER_HEDGE);
+	assert_int_equal(liveness_started(l), 2);
+	assert_false(warmset_has(w, k));
+	const char *out = capture_end();
+	assert_int_equal(capture_count(out, "peers: the upstream does not answer"), 2);
+	assert_int_equal(capture_count(out, "peers: the upstream is back and being warmed"), 2);
+	liveness_destroy(l);
+	warmset_destroy(w);
 }
 
 /*
@@ -101,24 +151,24 @@ static void shield_max_from_return(void **state)
 	struct liveness *l = liveness_create(0.05, 5, NULL);
 	struct liveness_view a = {0};
 	capture_start();
-	liveness_refused(l, &a);
-	assert_int_equal(liveness_mode(l, REC_PHASE_IDLE, 1 * S), PEER_NOW);
+	liveness_refused(l, &a, 1 * S);
+	assert_int_equal(mode_at(l, REC_PHASE_IDLE, 1 * S), PEER_NOW);
 	assert_int_equal(liveness_started(l), 1);
 	/* down 9 s (longer than --shield-max), back at 10 s */
-	assert_int_equal(liveness_mode(l, REC_PHASE_IDLE, 9 * S), PEER_NOW);
-	liveness_answer(l, &a, 10 * S);
-	assert_int_equal(liveness_mode(l, REC_PHASE_IDLE, 10 * S), PEER_HEDGE);
-	assert_int_equal(liveness_mode(l, REC_PHASE_IDLE, 15 * S), PEER_HEDGE);
+	assert_int_equal(mode_at(l, REC_PHASE_IDLE, 9 * S), PEER_NOW);
+	liveness_answer(l, &a, 10 * S, 10 * S);
+	assert_int_equal(mode_at(l, REC_PHASE_IDLE, 10 * S), PEER_HEDGE);
+	assert_int_equal(mode_at(l, REC_PHASE_IDLE, 15 * S), PEER_HEDGE);
 	assert_int_equal(liveness_ended(l), 0);
-	assert_int_equal(liveness_mode(l, REC_PHASE_IDLE, 15 * S + 1 * MS), PEER_OFF);
+	assert_int_equal(mode_at(l, REC_PHASE_IDLE, 15 * S + 1 * MS), PEER_OFF);
 	assert_int_equal(liveness_ended(l), 1);
 	assert_int_equal(liveness_started(l), 1); /* one restart shielded */
 	/* a clock read a little earlier by another thread does not bring it back */
-	assert_int_equal(liveness_mode(l, REC_PHASE_IDLE, 14 * S), PEER_OFF);
+	assert_int_equal(mode_at(l, REC_PHASE_IDLE, 14 * S), PEER_OFF);
 	/* the auto-warm's phase is an input too: a warm-up shields again */
-	assert_int_equal(liveness_mode(l, REC_PHASE_WARMING, 20 * S), PEER_HEDGE);
+	assert_int_equal(mode_at(l, REC_PHASE_WARMING, 20 * S), PEER_HEDGE);
 	assert_int_equal(liveness_started(l), 2);
-	assert_int_equal(liveness_mode(l, REC_PHASE_IDLE, 21 * S), PEER_OFF);
+	assert_int_equal(mode_at(l, REC_PHASE_IDLE, 21 * S), PEER_OFF);
 	assert_int_equal(liveness_ended(l), 2);
 	capture_end();
 	liveness_destroy(l);
@@ -134,11 +184,11 @@ static void summary_of_members(void **state)
 	liveness_join(l);
 	liveness_join(l);
 	capture_start();
-	liveness_refused(l, &a);
-	liveness_mode(l, REC_PHASE_IDLE, 1 * S);
-	liveness_answer(l, &a, 2 * S);
-	liveness_mode(l, REC_PHASE_WARMING, 2 * S);
-	assert_int_equal(liveness_mode(l, REC_PHASE_IDLE, 9 * S + 500 * MS), PEER_OFF);
+	liveness_refused(l, &a, 1 * S);
+	mode_at(l, REC_PHASE_IDLE, 1 * S);
+	liveness_answer(l, &a, 2 * S, 2 * S);
+	mode_at(l, REC_PHASE_WARMING, 2 * S);
+	assert_int_equal(mode_at(l, REC_PHASE_IDLE, 9 * S + 500 * MS), PEER_OFF);
 	uint64_t e = liveness_ended(l);
 	assert_int_equal(e, 1);
 	struct peer_stats d1 = {.sent_down = 3, .sent_warming = 4, .first = 5, .limited_rate = 1};
@@ -174,18 +224,18 @@ static void warmed_set(void **state)
 	uint64_t k = warmset_key(w, (const uint8_t *)"\3www\7example\0", 13, 1);
 	assert_int_equal(warmset_add(w, k), 1);
 	capture_start();
-	liveness_refused(l, &a);
-	assert_int_equal(liveness_mode(l, REC_PHASE_IDLE, 1 * S), PEER_NOW);
+	liveness_refused(l, &a, 1 * S);
+	assert_int_equal(mode_at(l, REC_PHASE_IDLE, 1 * S), PEER_NOW);
 	assert_false(warmset_has(w, k));
 	assert_int_equal(warmset_add(w, k), 1);
-	assert_int_equal(liveness_mode(l, REC_PHASE_DOWN, 2 * S), PEER_NOW); /* still down: not cleared again */
+	assert_int_equal(mode_at(l, REC_PHASE_DOWN, 2 * S), PEER_NOW); /* still down: not cleared again */
 	assert_true(warmset_has(w, k));
 	assert_int_equal(liveness_say_warmed_full(l), 1);
 	assert_int_equal(liveness_say_warmed_full(l), 0);
-	liveness_answer(l, &a, 3 * S);
-	assert_int_equal(liveness_mode(l, REC_PHASE_IDLE, 3 * S), PEER_HEDGE);
-	liveness_refused(l, &a);
-	assert_int_equal(liveness_mode(l, REC_PHASE_IDLE, 4 * S), PEER_NOW);
+	liveness_answer(l, &a, 3 * S, 3 * S);
+	assert_int_equal(mode_at(l, REC_PHASE_IDLE, 3 * S), PEER_HEDGE);
+	liveness_refused(l, &a, 4 * S);
+	assert_int_equal(mode_at(l, REC_PHASE_IDLE, 4 * S), PEER_NOW);
 	assert_int_equal(liveness_say_warmed_full(l), 1); /* a new shield: said again */
 	capture_end();
 	liveness_destroy(l);
@@ -197,7 +247,7 @@ static void warmed_set(void **state)
 static atomic_int stop_readers;
 struct reader {
 	struct liveness *l;
-	unsigned long calls;
+	atomic_ulong calls;
 	enum peer_mode last;
 	struct liveness_view v;
 };
@@ -207,11 +257,11 @@ static void *reader(void *arg)
 	struct reader *r = arg;
 	uint64_t now = 100 * S;
 	while (!atomic_load(&stop_readers)) {
-		r->last = liveness_mode(r->l, REC_PHASE_IDLE, now);
-		if (++r->calls % 64 == 0)
-			liveness_answer(r->l, &r->v, now); /* readers answer too, as data path threads do */
+		r->last = mode_at(r->l, REC_PHASE_IDLE, now);
+		if (atomic_fetch_add(&r->calls, 1) % 64 == 63)
+			liveness_answer(r->l, &r->v, now, now); /* readers answer too, as data path threads do */
 	}
-	r->last = liveness_mode(r->l, REC_PHASE_IDLE, now);
+	r->last = mode_at(r->l, REC_PHASE_IDLE, now);
 	return NULL;
 }
 
@@ -225,24 +275,43 @@ static void threads_converge(void **state)
 	capture_start();
 	atomic_store(&stop_readers, 0);
 	for (int i = 0; i < READERS; i++) {
-		rs[i] = (struct reader){.l = l};
+		rs[i].l = l;
+		atomic_init(&rs[i].calls, 0);
+		rs[i].v = (struct liveness_view){0};
 		assert_int_equal(pthread_create(&t[i], NULL, reader, &rs[i]), 0);
 	}
-	/* refusals while the readers' answers bring it back, over and over */
-	for (int i = 0; i < 20000; i++) {
-		liveness_refused(l, &a);
-		liveness_mode(l, REC_PHASE_IDLE, 100 * S);
+	/* every reader runs before the flips start */
+	for (int i = 0; i < READERS; i++)
+		while (atomic_load(&rs[i].calls) == 0)
+			sched_yield();
+	/*
+	 * refusals while the readers' answers bring it back, over and over:
+	 * 20000 of them, and until the readers read the mode 100000 times
+	 * more (10 s at most)
+	 */
+	unsigned long before = 0;
+	for (int i = 0; i < READERS; i++)
+		before += atomic_load(&rs[i].calls);
+	uint64_t t0 = clock_mono_ns();
+	for (int i = 0;; i++) {
+		liveness_refused(l, &a, 100 * S);
+		mode_at(l, REC_PHASE_IDLE, 100 * S);
+		unsigned long during = 0;
+		for (int j = 0; j < READERS; j++)
+			during += atomic_load(&rs[j].calls);
+		if ((i >= 20000 && during - before >= 100000) || clock_mono_ns() - t0 > 10 * S)
+			break;
 	}
 	/* the last input: up (a reader's answer or this one) */
-	liveness_answer(l, &a, 100 * S);
+	liveness_answer(l, &a, 100 * S, 100 * S);
 	atomic_store(&stop_readers, 1);
 	unsigned long calls = 0;
 	for (int i = 0; i < READERS; i++) {
 		pthread_join(t[i], NULL);
-		calls += rs[i].calls;
+		calls += atomic_load(&rs[i].calls);
 	}
 	capture_end();
-	enum peer_mode m = liveness_mode(l, REC_PHASE_IDLE, 100 * S);
+	enum peer_mode m = mode_at(l, REC_PHASE_IDLE, 100 * S);
 	print_message("%lu mode reads by %d threads; last mode %d\n", calls, READERS, m);
 	assert_false(liveness_down(l));
 	assert_int_equal(m, PEER_HEDGE);
@@ -257,6 +326,7 @@ int main(void)
 		cmocka_unit_test(one_view_for_all),     cmocka_unit_test(timeouts),
 		cmocka_unit_test(shield_max_from_return), cmocka_unit_test(summary_of_members),
 		cmocka_unit_test(warmed_set),           cmocka_unit_test(threads_converge),
+		cmocka_unit_test(late_answer_and_missed_down),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

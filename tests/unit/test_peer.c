@@ -11,6 +11,7 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/select.h>
@@ -19,6 +20,14 @@
 
 #define S 1000000000ull
 #define MS 1000000ull
+
+/* peers_mode with the auto-warm's phase at phase */
+static enum peer_mode mode_at(struct peers *ps, int phase, uint64_t now_ns)
+{
+	static atomic_int ph;
+	atomic_store(&ph, phase);
+	return peers_mode(ps, &ph, now_ns);
+}
 
 static void shield_down_warming_idle(void **state)
 {
@@ -292,28 +301,28 @@ static void cold_names(void **state)
 	uint8_t ans[64];
 	memcpy(ans, a, al);
 	parsed(ans, al, 1, 0, &r);
-	peers_local_answer(ps, now, &r);
+	peers_local_answer(ps, now, now, &r);
 	assert_int_equal(warmset_count(w), 0);
 	/* a warm name from before: the shield's start forgets it */
 	warmset_add(w, warmset_key(w, qc.qname, qc.qname_len, qc.qtype));
-	assert_int_equal(peers_mode(ps, REC_PHASE_DOWN, now), PEER_NOW);
+	assert_int_equal(mode_at(ps, REC_PHASE_DOWN, now), PEER_NOW);
 	assert_int_equal(warmset_count(w), 0);
 	assert_true(peers_name_cold(ps, &qc));
 	/* back and warming: every name is cold */
-	assert_int_equal(peers_mode(ps, REC_PHASE_WARMING, now + 1 * S), PEER_HEDGE);
+	assert_int_equal(mode_at(ps, REC_PHASE_WARMING, now + 1 * S), PEER_HEDGE);
 	assert_true(peers_name_cold(ps, &qa));
 	assert_false(peers_name_cold(ps, NULL)); /* a query that did not parse waits for the hedge */
 	/* the local Recursor answers a NOERROR: warmed */
-	peers_local_answer(ps, now + 1 * S, &r);
+	peers_local_answer(ps, now + 1 * S, now + 1 * S, &r);
 	assert_false(peers_name_cold(ps, &qa));
 	/* a SERVFAIL warms nothing, an NXDOMAIN does */
 	memcpy(ans, b, bl);
 	parsed(ans, bl, 1, 2, &r);
-	peers_local_answer(ps, now + 1 * S, &r);
+	peers_local_answer(ps, now + 1 * S, now + 1 * S, &r);
 	assert_true(peers_name_cold(ps, &qb));
 	memcpy(ans, b, bl);
 	parsed(ans, bl, 1, 3, &r);
-	peers_local_answer(ps, now + 1 * S, &r);
+	peers_local_answer(ps, now + 1 * S, now + 1 * S, &r);
 	assert_false(peers_name_cold(ps, &qb));
 	/* the auto-warm's replay adds c */
 	warmset_add(w, warmset_key(w, qc.qname, qc.qname_len, qc.qtype));
@@ -329,8 +338,8 @@ static void cold_names(void **state)
 	assert_int_equal(st.sent_warming, 0);
 	assert_int_equal(recv(pfd, in, sizeof(in), 0), (ssize_t)dl);
 	/* the warm-up ends: the shield too; the next one starts with nothing warmed */
-	assert_int_equal(peers_mode(ps, REC_PHASE_IDLE, now + 2 * S), PEER_OFF);
-	assert_int_equal(peers_mode(ps, REC_PHASE_DOWN, now + 3 * S), PEER_NOW);
+	assert_int_equal(mode_at(ps, REC_PHASE_IDLE, now + 2 * S), PEER_OFF);
+	assert_int_equal(mode_at(ps, REC_PHASE_DOWN, now + 3 * S), PEER_NOW);
 	assert_true(peers_name_cold(ps, &qa));
 	assert_true(peers_name_cold(ps, &qc));
 	peers_destroy(ps);
