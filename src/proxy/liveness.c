@@ -22,13 +22,14 @@ struct liveness {
 	atomic_int in_phase;
 	_Atomic uint64_t deadline_ns; /* the next step is due then without a change (the shield's end) */
 	_Atomic uint64_t up_ns;       /* when it was last taken for up again */
+	_Atomic uint64_t down_ns;     /* when it was last taken for down, or last refused while down */
 	_Atomic uint64_t started, ended;
 	atomic_int warmed_full_said;
 
-	pthread_mutex_t lock; /* every change of the above, and the rest */
-	uint64_t down_ns;     /* when it was last taken for down */
+	pthread_mutex_t lock; /* every change of the above (but down_ns's advances), and the rest */
 	struct peer_shield shield;
-	uint64_t max_ns, last_now, start_ns, end_ns;
+	uint64_t max_ns, last_now, start_ns;
+	uint64_t shielded_ns; /* how long the last shield that ended lasted */
 	double hedge_delay, shield_max;
 	struct warmset *warmed;
 	unsigned members;
@@ -61,6 +62,7 @@ struct liveness *liveness_create(double hedge_delay, double shield_max, struct w
 	atomic_init(&l->in_phase, REC_PHASE_IDLE);
 	atomic_init(&l->deadline_ns, UINT64_MAX);
 	atomic_init(&l->up_ns, 0);
+	atomic_init(&l->down_ns, 0);
 	atomic_init(&l->started, 0);
 	atomic_init(&l->ended, 0);
 	atomic_init(&l->warmed_full_said, 0);
@@ -88,7 +90,7 @@ static void say_summary(struct liveness *l)
 		 "(%llu while down, %llu while warming, %llu of them at once for names not warmed yet), "
 		 "%llu answered first, %llu lost the race, "
 		 "%llu failed, %llu not sent (rate %llu, in flight %llu, hedge queue %llu, all benched %llu)%s",
-		 (double)(l->end_ns - l->start_ns) / 1e9,
+		 (double)l->shielded_ns / 1e9,
 		 (unsigned long long)(s->sent_down + s->sent_warming + s->sent_cold),
 		 (unsigned long long)s->sent_down, (unsigned long long)(s->sent_warming + s->sent_cold),
 		 (unsigned long long)s->sent_cold, (unsigned long long)s->first,
@@ -116,7 +118,8 @@ void liveness_leave(struct liveness *l)
 	pthread_mutex_lock(&l->lock);
 	if (l->members)
 		l->members--;
-	summary_if_complete(l); /* it waited for this member only */
+	if (l->reported != UINT32_MAX && l->reported > 0)
+		summary_if_complete(l); /* it waited for this member only */
 	pthread_mutex_unlock(&l->lock);
 }
 
@@ -126,7 +129,7 @@ static int take_down(struct liveness *l, uint64_t now)
 	int news = 0;
 	pthread_mutex_lock(&l->lock);
 	if (!atomic_load(&l->down)) {
-		l->down_ns = now;
+		atomic_store(&l->down_ns, now);
 		atomic_fetch_add(&l->downs, 1);
 		atomic_store(&l->down, 1);
 		news = 1;
@@ -137,8 +140,12 @@ static int take_down(struct liveness *l, uint64_t now)
 
 int liveness_refused(struct liveness *l, struct liveness_view *v, uint64_t now_ns)
 {
-	if (!atomic_load(&l->down))
-		take_down(l, now_ns);
+	/* refused while down: not listening now either, so answers to queries sent before are old too */
+	if (atomic_load(&l->down) || !take_down(l, now_ns)) {
+		uint64_t d = atomic_load_explicit(&l->down_ns, memory_order_relaxed);
+		while (d < now_ns && !atomic_compare_exchange_weak(&l->down_ns, &d, now_ns))
+			;
+	}
 	uint64_t d = atomic_load(&l->downs);
 	if (v->rescued == d)
 		return 0;
@@ -170,7 +177,7 @@ void liveness_answer(struct liveness *l, struct liveness_view *v, uint64_t sent_
 		return; /* the common case: nothing shared is written */
 	pthread_mutex_lock(&l->lock);
 	/* an answer to a query sent before the down says nothing of now (the old process sent it) */
-	if (atomic_load(&l->down) && sent_ns >= l->down_ns) {
+	if (atomic_load(&l->down) && sent_ns >= atomic_load(&l->down_ns)) {
 		atomic_store(&l->up_ns, now_ns);
 		atomic_store(&l->down, 0);
 	}
@@ -218,7 +225,7 @@ static enum peer_mode shield_step(struct liveness *l, int phase, int down, uint6
 	if (ended) {
 		if (l->reported != UINT32_MAX)
 			say_summary(l); /* the last shield's, still waiting for a thread: what it has */
-		l->end_ns = now;
+		l->shielded_ns = now - l->start_ns;
 		memset(&l->sum, 0, sizeof(l->sum));
 		l->reported = 0;
 		atomic_fetch_add(&l->ended, 1);
@@ -237,14 +244,25 @@ static void step(struct liveness *l, const atomic_int *phasep, uint64_t now)
 	int phase = phasep ? atomic_load(phasep) : REC_PHASE_IDLE;
 	uint64_t downs = atomic_load(&l->downs);
 	int down = atomic_load(&l->down);
-	if (now < l->last_now)
-		now = l->last_now; /* another thread's clock read a little later stepped first */
+	uint64_t prev = l->last_now;
+	if (now < prev)
+		now = prev; /* another thread's clock read a little later stepped first */
 	l->last_now = now;
-	int was_down = atomic_load(&l->in_down) || atomic_load(&l->in_phase) == REC_PHASE_DOWN;
+	int was_down = atomic_load(&l->in_down), was_phase_down = atomic_load(&l->in_phase) == REC_PHASE_DOWN;
 	int missed = downs != atomic_load(&l->in_downs) && !down; /* down and up again since the last step */
-	/* seen down until now (or down in between): its return starts the clock */
-	if ((was_down || missed) && !down && phase != REC_PHASE_DOWN)
-		shield_step(l, phase, 1, now);
+	/*
+	 * Seen down until now (or down in between): its return starts the
+	 * clock, the answer that took it for up (between the last step and
+	 * this one), or this step when the phase said down
+	 */
+	if ((was_down || was_phase_down || missed) && !down && phase != REC_PHASE_DOWN) {
+		uint64_t back = now;
+		if (was_down || missed) {
+			back = atomic_load(&l->up_ns);
+			back = back < prev ? prev : back > now ? now : back;
+		}
+		shield_step(l, phase, 1, back);
+	}
 	enum peer_mode m = shield_step(l, phase, down, now);
 	uint64_t deadline = UINT64_MAX;
 	if (m != PEER_OFF && l->shield.active && l->shield.since_ns < UINT64_MAX - l->max_ns - 1)

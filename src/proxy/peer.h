@@ -189,9 +189,17 @@ enum peer_mode peers_mode(struct peers *ps, const atomic_int *phase, uint64_t no
  * rescued)
  */
 int peers_local_refused(struct peers *ps, uint64_t now_ns);
-/* A query sent at sent_ns timed out (only those sent after the last answer count) */
+/*
+ * A query sent at sent_ns timed out (only those sent after this thread's
+ * last answer and after the Recursor was last back count; a run starts
+ * again when it is back)
+ */
 void peers_local_timeout(struct peers *ps, uint64_t sent_ns, uint64_t now_ns);
-/* The local Recursor answered; r is its parsed answer (NULL: it did not parse) */
+/*
+ * The local Recursor answered a query sent at sent_ns (one sent before it
+ * was found down does not take it for up); r is its parsed answer (NULL:
+ * it did not parse)
+ */
 void peers_local_answer(struct peers *ps, uint64_t sent_ns, uint64_t now_ns, const struct dns_msg_info *r);
 /*
  * Whether a client's query (parsed: q) came from a peer proxy: it carries

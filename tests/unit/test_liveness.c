@@ -120,6 +120,10 @@ static void late_answer_and_missed_down(void **state)
 	assert_int_equal(liveness_refused(l, &a, 5 * S), 1);
 	liveness_answer(l, &b, 4 * S, 6 * S);
 	assert_true(liveness_down(l));
+	/* refused again at 5.2 s (still not listening): an answer sent at 5.1 s is old too */
+	assert_int_equal(liveness_refused(l, &b, 5 * S + 200 * MS), 1);
+	liveness_answer(l, &b, 5 * S + 100 * MS, 6 * S);
+	assert_true(liveness_down(l));
 	liveness_answer(l, &b, 5 * S + 500 * MS, 6 * S);
 	assert_false(liveness_down(l));
 	assert_int_equal(mode_at(l, REC_PHASE_IDLE, 6 * S), PEER_HEDGE);
@@ -208,8 +212,38 @@ static void summary_of_members(void **state)
 	assert_non_null(strstr(out, "shielded for 8.5 s: 19 queries to peers (13 while down, 6 while warming, "
 				    "2 of them at once for names not warmed yet), 5 answered first, 7 lost the race, "
 				    "0 failed, 3 not sent (rate 1, in flight 0, hedge queue 0, all benched 2)"));
+	/*
+	 * A shield that ends before every member reported the last one: the
+	 * last one's summary says what it has, of how many threads, and how
+	 * long that shield lasted (not the next one's start)
+	 */
+	liveness_join(l);
+	capture_start();
+	liveness_refused(l, &a, 20 * S);
+	liveness_mode(l, NULL, 20 * S);
+	liveness_answer(l, &a, 21 * S, 21 * S);
+	assert_int_equal(liveness_mode(l, NULL, 23 * S), PEER_HEDGE);
+	assert_int_equal(liveness_mode(l, NULL, 81 * S + 1 * MS), PEER_OFF); /* --shield-max 60 from 21 s */
+	e = liveness_ended(l);
+	liveness_report(l, e, &d1); /* 1 of 3 */
+	liveness_refused(l, &a, 90 * S);
+	liveness_mode(l, NULL, 90 * S);
+	liveness_answer(l, &a, 95 * S, 95 * S);
+	liveness_mode(l, NULL, 95 * S);
+	assert_int_equal(liveness_mode(l, NULL, 155 * S + 1 * MS), PEER_OFF);
+	out = capture_end();
+	assert_int_equal(capture_count(out, "was shielded"), 1);
+	if (!strstr(out, "shielded for 61.0 s: 7 queries to peers (3 while down, 4 while warming, 0 of them at once "
+			 "for names not warmed yet), 5 answered first, 0 lost the race, 0 failed, 1 not sent (rate 1, "
+			 "in flight 0, hedge queue 0, all benched 0) (the shares of 1 of 3 threads)"))
+		fail_msg("partial summary: %s", out);
+	/* the threads stop before any reported the second: nothing to say of it */
+	capture_start();
 	liveness_leave(l);
 	liveness_leave(l);
+	liveness_leave(l);
+	out = capture_end();
+	assert_int_equal(capture_count(out, "was shielded"), 0);
 	liveness_destroy(l);
 }
 
