@@ -37,11 +37,6 @@ struct liveness {
 	struct peer_stats sum; /* their reports */
 };
 
-static void sat_add(uint64_t *c, uint64_t n)
-{
-	*c = *c > UINT64_MAX - n ? UINT64_MAX : *c + n;
-}
-
 struct liveness *liveness_create(double hedge_delay, double shield_max, struct warmset *warmed)
 {
 	struct liveness *l = calloc(1, sizeof(*l));
@@ -118,8 +113,8 @@ void liveness_leave(struct liveness *l)
 	pthread_mutex_lock(&l->lock);
 	if (l->members)
 		l->members--;
-	if (l->reported != UINT32_MAX && l->reported > 0)
-		summary_if_complete(l); /* it waited for this member only */
+	if (l->reported > 0)
+		summary_if_complete(l); /* it waited for this member only (none reported: nothing to say) */
 	pthread_mutex_unlock(&l->lock);
 }
 
@@ -263,9 +258,9 @@ static void step(struct liveness *l, const atomic_int *phasep, uint64_t now)
 		}
 		shield_step(l, phase, 1, back);
 	}
-	enum peer_mode m = shield_step(l, phase, down, now);
+	shield_step(l, phase, down, now);
 	uint64_t deadline = UINT64_MAX;
-	if (m != PEER_OFF && l->shield.active && l->shield.since_ns < UINT64_MAX - l->max_ns - 1)
+	if (l->shield.active && l->shield.since_ns < UINT64_MAX - l->max_ns - 1)
 		deadline = l->shield.since_ns + l->max_ns + 1;
 	/* the mode and deadline first: a thread that sees the new inputs sees them too */
 	atomic_store(&l->deadline_ns, deadline);
@@ -290,6 +285,7 @@ enum peer_mode liveness_mode(struct liveness *l, const atomic_int *phasep, uint6
 	pthread_mutex_unlock(&l->lock);
 	return m;
 }
+
 uint64_t liveness_started(const struct liveness *l)
 {
 	return atomic_load_explicit(&l->started, memory_order_relaxed);
@@ -304,17 +300,7 @@ void liveness_report(struct liveness *l, uint64_t ended, const struct peer_stats
 {
 	pthread_mutex_lock(&l->lock);
 	if (ended == atomic_load(&l->ended) && l->reported != UINT32_MAX) {
-		struct peer_stats *s = &l->sum;
-		sat_add(&s->sent_down, d->sent_down);
-		sat_add(&s->sent_warming, d->sent_warming);
-		sat_add(&s->sent_cold, d->sent_cold);
-		sat_add(&s->first, d->first);
-		sat_add(&s->lost_race, d->lost_race);
-		sat_add(&s->failed, d->failed);
-		sat_add(&s->limited_rate, d->limited_rate);
-		sat_add(&s->limited_inflight, d->limited_inflight);
-		sat_add(&s->limited_queue, d->limited_queue);
-		sat_add(&s->no_peer, d->no_peer);
+		peer_stats_add(&l->sum, d);
 		l->reported++;
 		summary_if_complete(l);
 	}

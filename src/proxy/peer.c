@@ -750,21 +750,23 @@ uint64_t peers_hedge_ns(const struct peers *ps)
 	return ps->hedge_ns;
 }
 
-/* The counters of a shield's summary that moved from a to b */
-static struct peer_stats moved(const struct peer_stats *a, const struct peer_stats *b)
+struct peer_stats peer_stats_moved(const struct peer_stats *a, const struct peer_stats *b)
 {
-	struct peer_stats d = {0};
-	d.sent_down = b->sent_down - a->sent_down;
-	d.sent_warming = b->sent_warming - a->sent_warming;
-	d.sent_cold = b->sent_cold - a->sent_cold;
-	d.first = b->first - a->first;
-	d.lost_race = b->lost_race - a->lost_race;
-	d.failed = b->failed - a->failed;
-	d.limited_rate = b->limited_rate - a->limited_rate;
-	d.limited_inflight = b->limited_inflight - a->limited_inflight;
-	d.limited_queue = b->limited_queue - a->limited_queue;
-	d.no_peer = b->no_peer - a->no_peer;
+	_Static_assert(sizeof(struct peer_stats) % sizeof(uint64_t) == 0, "peer_stats is made of uint64_t");
+	struct peer_stats d;
+	const uint64_t *x = (const uint64_t *)a, *y = (const uint64_t *)b;
+	uint64_t *z = (uint64_t *)&d;
+	for (size_t i = 0; i < sizeof(d) / sizeof(uint64_t); i++)
+		z[i] = y[i] - x[i];
 	return d;
+}
+
+void peer_stats_add(struct peer_stats *sum, const struct peer_stats *x)
+{
+	uint64_t *a = (uint64_t *)sum;
+	const uint64_t *b = (const uint64_t *)x;
+	for (size_t i = 0; i < sizeof(*sum) / sizeof(uint64_t); i++)
+		a[i] = a[i] + b[i] < a[i] ? UINT64_MAX : a[i] + b[i];
 }
 
 enum peer_mode peers_mode(struct peers *ps, const atomic_int *phase, uint64_t now_ns)
@@ -775,7 +777,7 @@ enum peer_mode peers_mode(struct peers *ps, const atomic_int *phase, uint64_t no
 	if (e != ps->seen_ended) {
 		struct peer_stats d = {0};
 		if (ps->seen_started > ps->seen_ended) /* it saw that shield start */
-			d = moved(&ps->at_start, ps->st);
+			d = peer_stats_moved(&ps->at_start, ps->st);
 		ps->seen_ended = e;
 		liveness_report(ps->live, e, &d);
 	}

@@ -132,6 +132,13 @@ struct peer_stats {
 	uint64_t mode;          /* gauge: enum peer_mode */
 };
 
+/*
+ * What the counters moved from a to b (a gauge's field holds its change,
+ * which means nothing: read the counters only), and a saturating sum
+ */
+struct peer_stats peer_stats_moved(const struct peer_stats *a, const struct peer_stats *b);
+void peer_stats_add(struct peer_stats *sum, const struct peer_stats *x);
+
 struct peer_config {
 	char *const *peers; /* "ADDR[:PORT]" entries, port 53 by default */
 	size_t npeers;
