@@ -27,6 +27,7 @@
 #include "base/clock.h"
 #include "base/log.h"
 #include "base/names.h"
+#include "base/satsum.h"
 #include "dns/ring.h"
 #include "nats/kvwriter.h"
 #include "nats/natsconn.h"
@@ -169,8 +170,8 @@ void publisher_get_stats(struct publisher *p, struct publisher_stats *st)
 	st->submitted = st->dropped_full = 0;
 	for (unsigned k = 0; k < p->cfg.producers; k++) {
 		uint64_t a = atomic_load(&p->prod[k].submitted), b = atomic_load(&p->prod[k].dropped_full);
-		st->submitted = st->submitted + a < a ? UINT64_MAX : st->submitted + a;
-		st->dropped_full = st->dropped_full + b < b ? UINT64_MAX : st->dropped_full + b;
+		st->submitted = sat_add_u64(st->submitted, a);
+		st->dropped_full = sat_add_u64(st->dropped_full, b);
 	}
 	st->published = atomic_load(&p->published);
 	st->dropped_nats = atomic_load(&p->dropped_nats);

@@ -12,6 +12,8 @@
 
 #include "proxy/pathstats.h"
 
+#include "base/satsum.h"
+
 #include <sched.h>
 #include <stdatomic.h>
 #include <string.h>
@@ -47,11 +49,6 @@ static _Thread_local unsigned my_slot; /* pathstats_set_thread; 0 by default */
 void pathstats_set_thread(unsigned k)
 {
 	my_slot = k < PATHSTATS_THREADS ? k : PATHSTATS_THREADS - 1;
-}
-
-static uint64_t sat_add(uint64_t a, uint64_t b)
-{
-	return a + b < a ? UINT64_MAX : a + b;
 }
 
 static void snap_write(struct snap *s, const uint64_t *v, size_t n)
@@ -104,7 +101,7 @@ int pathstats_proxy_read(struct proxy_stats *st, uint64_t *in_flight)
 			continue;
 		memcpy(&one, v, sizeof(one));
 		proxy_stats_add(st, &one);
-		*in_flight = sat_add(*in_flight, v[n]);
+		*in_flight = sat_add_u64(*in_flight, v[n]);
 		found = 1;
 	}
 	return found ? 0 : -1;
@@ -170,8 +167,8 @@ uint64_t pathstats_latency(int tcp, int bucket, uint64_t *sum_ns)
 	int p = tcp ? 1 : 0;
 	uint64_t n = 0, sum = 0;
 	for (unsigned k = 0; k < PATHSTATS_THREADS; k++) {
-		sum = sat_add(sum, atomic_load_explicit(&slots[k].lat_sum_ns[p], memory_order_relaxed));
-		n = sat_add(n, atomic_load_explicit(&slots[k].lat_bucket[p][bucket], memory_order_relaxed));
+		sum = sat_add_u64(sum, atomic_load_explicit(&slots[k].lat_sum_ns[p], memory_order_relaxed));
+		n = sat_add_u64(n, atomic_load_explicit(&slots[k].lat_bucket[p][bucket], memory_order_relaxed));
 	}
 	if (sum_ns)
 		*sum_ns = sum;
@@ -182,6 +179,6 @@ uint64_t pathstats_rcode(int i)
 {
 	uint64_t n = 0;
 	for (unsigned k = 0; k < PATHSTATS_THREADS; k++)
-		n = sat_add(n, atomic_load_explicit(&slots[k].rcodes[i], memory_order_relaxed));
+		n = sat_add_u64(n, atomic_load_explicit(&slots[k].rcodes[i], memory_order_relaxed));
 	return n;
 }

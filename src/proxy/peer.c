@@ -15,6 +15,7 @@
 
 #include "base/clock.h"
 #include "base/log.h"
+#include "base/satsum.h"
 #include "net/idpool.h"
 #include "net/netaddr.h"
 #include "net/tcpframe.h"
@@ -763,10 +764,7 @@ struct peer_stats peer_stats_moved(const struct peer_stats *a, const struct peer
 
 void peer_stats_add(struct peer_stats *sum, const struct peer_stats *x)
 {
-	uint64_t *a = (uint64_t *)sum;
-	const uint64_t *b = (const uint64_t *)x;
-	for (size_t i = 0; i < sizeof(*sum) / sizeof(uint64_t); i++)
-		a[i] = a[i] + b[i] < a[i] ? UINT64_MAX : a[i] + b[i];
+	sat_add_words((uint64_t *)sum, (const uint64_t *)x, sizeof(*sum) / sizeof(uint64_t));
 }
 
 enum peer_mode peers_mode(struct peers *ps, const atomic_int *phase, uint64_t now_ns)

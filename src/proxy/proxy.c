@@ -33,6 +33,7 @@
 
 #include "base/clock.h"
 #include "base/log.h"
+#include "base/satsum.h"
 #include "net/idpool.h"
 #include "proxy/pathstats.h"
 
@@ -747,13 +748,10 @@ void proxy_set_sink(struct proxy *p, struct event_sink sink)
 void proxy_stats_add(struct proxy_stats *sum, const struct proxy_stats *x)
 {
 	_Static_assert(sizeof(*sum) % sizeof(uint64_t) == 0, "proxy_stats is made of uint64_t");
-	uint64_t *a = (uint64_t *)sum;
-	const uint64_t *b = (const uint64_t *)x;
 	/* what every thread sees alike: the largest, not the sum */
 	uint64_t shields = sum->peer.shields > x->peer.shields ? sum->peer.shields : x->peer.shields;
 	uint64_t mode = sum->peer.mode > x->peer.mode ? sum->peer.mode : x->peer.mode;
-	for (size_t i = 0; i < sizeof(*sum) / sizeof(uint64_t); i++)
-		a[i] = a[i] + b[i] < a[i] ? UINT64_MAX : a[i] + b[i];
+	sat_add_words((uint64_t *)sum, (const uint64_t *)x, sizeof(*sum) / sizeof(uint64_t));
 	sum->peer.shields = shields;
 	sum->peer.mode = mode;
 }

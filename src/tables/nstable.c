@@ -7,6 +7,7 @@
 #include "base/json.h"
 #include "base/linefmt.h"
 #include "base/names.h"
+#include "base/satsum.h"
 #include "base/topn.h"
 
 #include <arpa/inet.h>
@@ -22,11 +23,6 @@
 #include <uthash.h>
 
 #define NS_RTT_ALPHA 0.25 /* weight of a new sample in the smoothed RTT */
-
-static uint64_t sat_add64(uint64_t a, uint64_t b)
-{
-	return a > UINT64_MAX - b ? UINT64_MAX : a + b;
-}
 
 static uint32_t sat_add32(uint32_t a, uint32_t b)
 {
@@ -351,14 +347,14 @@ void nstable_observe_q(struct nstable *t, int family, const uint8_t *addr, uint3
 		names_link(it, e->names, it->name_seen, it->nnames);
 	}
 	if (timeout) {
-		it->timeouts = sat_add64(it->timeouts, 1);
+		it->timeouts = sat_add_u64(it->timeouts, 1);
 		it->streak = sat_add32(it->streak, 1);
 		it->last_timeout = fmax(it->last_timeout, now);
 	} else {
 		/* an answer whose RTT the stream did not give (0) leaves the smoothed RTT alone */
 		if (rtt_us > 0)
 			pending_put(e, qkey, srtt_bound(rtt_us / 1000.0), now);
-		it->answers = sat_add64(it->answers, 1);
+		it->answers = sat_add_u64(it->answers, 1);
 		it->streak = 0;
 		it->last_answer = fmax(it->last_answer, now);
 	}
@@ -770,8 +766,8 @@ void nstable_merge_add(struct nstable_merge *m, const struct nstable_item *it)
 		double wx = (double)x->answers, wi = (double)it->answers;
 		x->srtt_ms = srtt_bound((x->srtt_ms * wx + srtt_bound(it->srtt_ms) * wi) / (wx + wi));
 	}
-	x->answers = sat_add64(x->answers, it->answers);
-	x->timeouts = sat_add64(x->timeouts, it->timeouts);
+	x->answers = sat_add_u64(x->answers, it->answers);
+	x->timeouts = sat_add_u64(x->timeouts, it->timeouts);
 	x->last_answer = fmax(x->last_answer, it->last_answer);
 	x->last_timeout = fmax(x->last_timeout, it->last_timeout);
 	x->last_seen = fmax(x->last_seen, it->last_seen);
