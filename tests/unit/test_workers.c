@@ -5,6 +5,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "dns/dnsmsg.h"
 #include "proxy/pathstats.h"
 #include "proxy/workers.h"
 
@@ -219,13 +220,16 @@ static void test_hang(void **state)
 	assert_int_equal(workers_start(w, err, sizeof(err)), 0);
 	workers_sync(w);
 	assert_int_equal(workers_alive(w, why, sizeof(why)), 1);
-	/* www.example.com A, RD: its answer's event blocks the thread that forwarded it */
-	static const uint8_t q[] = {0x12, 0x34, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0, 3, 'w', 'w', 'w', 7,
-				    'e', 'x', 'a', 'm', 'p', 'l', 'e', 3, 'c', 'o', 'm', 0, 0, 1, 0, 1};
+	/* www.example.com A: its answer's event blocks the thread that forwarded it */
+	uint8_t name[64], q[512];
+	int nlen = dnsmsg_name_from_text("www.example.com.", name, sizeof(name));
+	assert_true(nlen > 0);
+	int qlen = dnsmsg_make_query(0x1234, name, (size_t)nlen, 1, 0, q, sizeof(q));
+	assert_true(qlen > 0);
 	int c = socket(AF_INET, SOCK_DGRAM, 0);
 	struct sockaddr_in to = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
 				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-	assert_int_equal(sendto(c, q, sizeof(q), 0, (struct sockaddr *)&to, sizeof(to)), (ssize_t)sizeof(q));
+	assert_int_equal(sendto(c, q, (size_t)qlen, 0, (struct sockaddr *)&to, sizeof(to)), qlen);
 	if (wait_sem(&sink_entered, 5) < 0)
 		fail_msg("the query's event never reached the sink in 5 s");
 	/* stuck from now on: the next look asks, the one after finds it has not answered */
