@@ -1,4 +1,4 @@
-/* liveness.c: the local Recursor as the data path's threads see it together; see liveness.h */
+/* liveness.c: the restart shield, stepped once for every data path thread; see liveness.h */
 #include "config.h"
 
 #include "proxy/liveness.h"
@@ -13,20 +13,17 @@
 #include <string.h>
 
 struct liveness {
+	struct recstate *rec; /* borrowed: whether the local Recursor is down, and since when */
 	/* loaded on every query; written when they change */
-	atomic_int down;        /* taken for down */
-	atomic_int mode;        /* enum peer_mode after the last step */
-	_Atomic uint64_t downs; /* times it was taken for down */
+	atomic_int mode;           /* enum peer_mode after the last step */
 	_Atomic uint64_t in_downs; /* the inputs of the last step: downs, down and the phase */
 	atomic_int in_down;
 	atomic_int in_phase;
 	_Atomic uint64_t deadline_ns; /* the next step is due then without a change (the shield's end) */
-	_Atomic uint64_t up_ns;       /* when it was last taken for up again */
-	_Atomic uint64_t down_ns;     /* when it was last taken for down, or last refused while down */
 	_Atomic uint64_t started, ended;
 	atomic_int warmed_full_said;
 
-	pthread_mutex_t lock; /* every change of the above (but down_ns's advances), and the rest */
+	pthread_mutex_t lock; /* every change of the above, and the rest */
 	struct peer_shield shield;
 	uint64_t max_ns, last_now, start_ns;
 	uint64_t shielded_ns; /* how long the last shield that ended lasted */
@@ -37,11 +34,13 @@ struct liveness {
 	struct peer_stats sum; /* their reports */
 };
 
-struct liveness *liveness_create(double hedge_delay, double shield_max, struct warmset *warmed)
+struct liveness *liveness_create(struct recstate *rec, double hedge_delay, double shield_max,
+				 struct warmset *warmed)
 {
 	struct liveness *l = calloc(1, sizeof(*l));
 	if (!l)
 		return NULL;
+	l->rec = rec;
 	pthread_mutex_init(&l->lock, NULL);
 	peer_shield_init(&l->shield);
 	l->hedge_delay = hedge_delay;
@@ -49,15 +48,12 @@ struct liveness *liveness_create(double hedge_delay, double shield_max, struct w
 	l->max_ns = (uint64_t)(shield_max * 1e9);
 	l->warmed = warmed;
 	l->reported = UINT32_MAX; /* no summary waits */
-	atomic_init(&l->down, 0);
 	atomic_init(&l->mode, PEER_OFF);
-	atomic_init(&l->downs, 0);
-	atomic_init(&l->in_downs, 0);
+	/* a down before it was made (a probe's) is not one to step for, unless it still is */
+	atomic_init(&l->in_downs, recstate_downs(rec));
 	atomic_init(&l->in_down, 0);
 	atomic_init(&l->in_phase, REC_PHASE_IDLE);
 	atomic_init(&l->deadline_ns, UINT64_MAX);
-	atomic_init(&l->up_ns, 0);
-	atomic_init(&l->down_ns, 0);
 	atomic_init(&l->started, 0);
 	atomic_init(&l->ended, 0);
 	atomic_init(&l->warmed_full_said, 0);
@@ -118,72 +114,6 @@ void liveness_leave(struct liveness *l)
 	pthread_mutex_unlock(&l->lock);
 }
 
-/* Takes it for down at now unless it is already: the count first, so that whoever sees the flag sees the count */
-static int take_down(struct liveness *l, uint64_t now)
-{
-	int news = 0;
-	pthread_mutex_lock(&l->lock);
-	if (!atomic_load(&l->down)) {
-		atomic_store(&l->down_ns, now);
-		atomic_fetch_add(&l->downs, 1);
-		atomic_store(&l->down, 1);
-		news = 1;
-	}
-	pthread_mutex_unlock(&l->lock);
-	return news;
-}
-
-int liveness_refused(struct liveness *l, struct liveness_view *v, uint64_t now_ns)
-{
-	/* refused while down: not listening now either, so answers to queries sent before are old too */
-	if (atomic_load(&l->down) || !take_down(l, now_ns)) {
-		uint64_t d = atomic_load_explicit(&l->down_ns, memory_order_relaxed);
-		while (d < now_ns && !atomic_compare_exchange_weak(&l->down_ns, &d, now_ns))
-			;
-	}
-	uint64_t d = atomic_load(&l->downs);
-	if (v->rescued == d)
-		return 0;
-	v->rescued = d;
-	return 1;
-}
-
-void liveness_timeout(struct liveness *l, struct liveness_view *v, uint64_t sent_ns, uint64_t now_ns)
-{
-	uint64_t up = atomic_load(&l->up_ns);
-	if (up != v->up_seen) { /* back since this thread's last timeout: its run starts again */
-		v->up_seen = up;
-		v->timeouts = 0;
-	}
-	if (sent_ns < v->last_answer_ns || sent_ns < up)
-		return; /* sent while it was down, before it answered again */
-	if (++v->timeouts < PEER_DOWN_TIMEOUTS || atomic_load(&l->down))
-		return;
-	if (take_down(l, now_ns))
-		log_info("peers: %d queries in a row timed out: taking the upstream for down",
-			 PEER_DOWN_TIMEOUTS);
-}
-
-void liveness_answer(struct liveness *l, struct liveness_view *v, uint64_t sent_ns, uint64_t now_ns)
-{
-	v->last_answer_ns = now_ns;
-	v->timeouts = 0;
-	if (!atomic_load_explicit(&l->down, memory_order_relaxed))
-		return; /* the common case: nothing shared is written */
-	pthread_mutex_lock(&l->lock);
-	/* an answer to a query sent before the down says nothing of now (the old process sent it) */
-	if (atomic_load(&l->down) && sent_ns >= atomic_load(&l->down_ns)) {
-		atomic_store(&l->up_ns, now_ns);
-		atomic_store(&l->down, 0);
-	}
-	pthread_mutex_unlock(&l->lock);
-}
-
-int liveness_down(const struct liveness *l)
-{
-	return atomic_load_explicit(&l->down, memory_order_relaxed);
-}
-
 int liveness_shielding(const struct liveness *l)
 {
 	return atomic_load_explicit(&l->mode, memory_order_acquire) != PEER_OFF;
@@ -237,8 +167,8 @@ static enum peer_mode shield_step(struct liveness *l, int phase, int down, uint6
 static void step(struct liveness *l, const atomic_int *phasep, uint64_t now)
 {
 	int phase = phasep ? atomic_load(phasep) : REC_PHASE_IDLE;
-	uint64_t downs = atomic_load(&l->downs);
-	int down = atomic_load(&l->down);
+	uint64_t downs = recstate_downs(l->rec);
+	int down = recstate_down(l->rec);
 	uint64_t prev = l->last_now;
 	if (now < prev)
 		now = prev; /* another thread's clock read a little later stepped first */
@@ -253,7 +183,7 @@ static void step(struct liveness *l, const atomic_int *phasep, uint64_t now)
 	if ((was_down || was_phase_down || missed) && !down && phase != REC_PHASE_DOWN) {
 		uint64_t back = now;
 		if (was_down || missed) {
-			back = atomic_load(&l->up_ns);
+			back = recstate_up_ns(l->rec);
 			back = back < prev ? prev : back > now ? now : back;
 		}
 		shield_step(l, phase, 1, back);
@@ -272,10 +202,8 @@ static void step(struct liveness *l, const atomic_int *phasep, uint64_t now)
 enum peer_mode liveness_mode(struct liveness *l, const atomic_int *phasep, uint64_t now_ns)
 {
 	int phase = phasep ? atomic_load_explicit(phasep, memory_order_relaxed) : REC_PHASE_IDLE;
-	if (atomic_load_explicit(&l->in_downs, memory_order_acquire) ==
-		    atomic_load_explicit(&l->downs, memory_order_relaxed) &&
-	    atomic_load_explicit(&l->in_down, memory_order_acquire) ==
-		    atomic_load_explicit(&l->down, memory_order_relaxed) &&
+	if (atomic_load_explicit(&l->in_downs, memory_order_acquire) == recstate_downs(l->rec) &&
+	    atomic_load_explicit(&l->in_down, memory_order_acquire) == recstate_down(l->rec) &&
 	    atomic_load_explicit(&l->in_phase, memory_order_acquire) == phase &&
 	    now_ns < atomic_load_explicit(&l->deadline_ns, memory_order_relaxed))
 		return (enum peer_mode)atomic_load_explicit(&l->mode, memory_order_acquire);

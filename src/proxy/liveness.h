@@ -1,34 +1,27 @@
 /*
- * liveness.h: the local Recursor as the data path's threads see it
- * together, and the restart shield that follows from it (`recmesh proxy
- * --peer`, recmesh(1) "Restarts and peers").
+ * liveness.h: the restart shield (`recmesh proxy --peer`, recmesh(1)
+ * "Restarts and peers"), stepped once for the process from whether the
+ * local Recursor is down (net/recstate.h: what every data path thread,
+ * /health and the auto-warm saw of it) and the auto-warm's phase.
  *
  * One per process, shared by the peers (peer.h) of every data path thread
- * (workers.h). Each thread reports what its own queries see of the local
- * Recursor:
- *  - a refusal (ECONNREFUSED) takes it for down at once;
- *  - PEER_DOWN_TIMEOUTS of one thread's queries in a row timing out take
- *    it for down (a query sent before it last came back does not count);
- *  - any thread's answer takes it for up again.
- * So a thread that gets no query after a restart sees the Recursor back as
- * soon as another thread does.
- *
- * The shield (peer_shield_step) is stepped here, once for the process:
- * its mode, the restarts shielded, the warmed set's clearing and the lines
- * that say so are the same for every thread and logged once. The threads
- * share out its summary: each adds what its own counters moved during the
- * shield (liveness_report) and the last one to do so logs the sum.
+ * (workers.h). The shield (peer_shield_step) is stepped here: its mode,
+ * the restarts shielded, the warmed set's clearing and the lines that say
+ * so are the same for every thread and logged once. The threads share out
+ * its summary: each adds what its own counters moved during the shield
+ * (liveness_report) and the last one to do so logs the sum.
  *
  * Threads: every function may be called from any data path thread. What
- * is loaded on every query (the mode, the down flag, the inputs the mode
- * was stepped with, its deadline) is written only when it changes; the
- * shield is stepped under a mutex only when an input changed or its
- * deadline passed, so no lock and no written cache line sits on the path
- * of a query otherwise.
+ * is loaded on every query (the mode, the inputs the mode was stepped
+ * with, its deadline, and the recstate's down flag and count) is written
+ * only when it changes; the shield is stepped under a mutex only when an
+ * input changed or its deadline passed, so no lock and no written cache
+ * line sits on the path of a query otherwise.
  */
 #ifndef RECMESH_LIVENESS_H
 #define RECMESH_LIVENESS_H
 
+#include "net/recstate.h"
 #include "proxy/peer.h"
 
 #include <stdatomic.h>
@@ -37,11 +30,13 @@
 struct liveness;
 
 /*
- * hedge_delay and shield_max: seconds (peer_config's, for the shield and
- * its lines); warmed: the set cleared when the shield finds the Recursor
+ * rec: whether the local Recursor is down (borrowed; it must outlive the
+ * liveness); hedge_delay and shield_max: seconds (peer_config's, for the
+ * shield and its lines); warmed: the set cleared when the shield finds it
  * down (NULL: none; borrowed). NULL when out of memory.
  */
-struct liveness *liveness_create(double hedge_delay, double shield_max, struct warmset *warmed);
+struct liveness *liveness_create(struct recstate *rec, double hedge_delay, double shield_max,
+				 struct warmset *warmed);
 void liveness_destroy(struct liveness *l);
 
 /*
@@ -51,37 +46,6 @@ void liveness_destroy(struct liveness *l);
 void liveness_join(struct liveness *l);
 void liveness_leave(struct liveness *l);
 
-/*
- * One thread's own part: its timeouts in a row, when it last saw an
- * answer, the return it last knew of, the down it last rescued
- */
-struct liveness_view {
-	unsigned timeouts;
-	uint64_t last_answer_ns;
-	uint64_t up_seen;
-	uint64_t rescued;
-};
-
-/*
- * A refusal on the way to the local Recursor, seen by this thread: 1 when
- * that is news to this thread (the first refusal it sees since the
- * Recursor was last taken for up: its queries in flight are to be asked
- * again elsewhere)
- */
-int liveness_refused(struct liveness *l, struct liveness_view *v, uint64_t now_ns);
-/*
- * A query of this thread sent at sent_ns timed out; a run of timeouts
- * starts again when the Recursor is taken for up (by any thread)
- */
-void liveness_timeout(struct liveness *l, struct liveness_view *v, uint64_t sent_ns, uint64_t now_ns);
-/*
- * The local Recursor answered a query of this thread sent at sent_ns; an
- * answer to a query sent before it was taken for down does not take it
- * for up (the process that went away sent it)
- */
-void liveness_answer(struct liveness *l, struct liveness_view *v, uint64_t sent_ns, uint64_t now_ns);
-/* Whether it is taken for down */
-int liveness_down(const struct liveness *l);
 /* Whether a shield is on (the mode of the last step is not PEER_OFF) */
 int liveness_shielding(const struct liveness *l);
 

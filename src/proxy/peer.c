@@ -226,7 +226,7 @@ struct peers {
 	/* the local Recursor and the shield, as every data path thread sees them (liveness.h) */
 	struct liveness *live;
 	int own_live;               /* made here: no shared one was given */
-	struct liveness_view view;  /* this thread's part */
+	struct recstate *own_rec;   /* made here for it: no recstate was given either */
 	enum peer_mode mode;        /* the mode this thread last saw */
 	uint64_t seen_started, seen_ended; /* the shields this thread saw start and end */
 	struct peer_stats at_start; /* its counters when it saw the shield start */
@@ -664,7 +664,9 @@ struct peers *peers_create(struct ev_loop *loop, const struct peer_config *cfg,
 	peer_rate_init(&ps->rate, cfg->max_qps, clock_mono_ns());
 	ps->live = cfg->live;
 	if (!ps->live) {
-		if (!(ps->live = liveness_create(cfg->hedge_delay, cfg->shield_max, cfg->warmed))) {
+		struct recstate *rec = cfg->rec ? cfg->rec : (ps->own_rec = recstate_create(NULL));
+		if (!rec || !(ps->live = liveness_create(rec, cfg->hedge_delay, cfg->shield_max, cfg->warmed))) {
+			recstate_destroy(ps->own_rec);
 			free(ps);
 			snprintf(err, err_size, "out of memory");
 			return NULL;
@@ -743,6 +745,7 @@ void peers_destroy(struct peers *ps)
 	liveness_leave(ps->live);
 	if (ps->own_live)
 		liveness_destroy(ps->live);
+	recstate_destroy(ps->own_rec);
 	free(ps);
 }
 
@@ -792,19 +795,8 @@ enum peer_mode peers_mode(struct peers *ps, const atomic_int *phase, uint64_t no
 	return m;
 }
 
-int peers_local_refused(struct peers *ps, uint64_t now_ns)
+void peers_local_answer(struct peers *ps, const struct dns_msg_info *r)
 {
-	return liveness_refused(ps->live, &ps->view, now_ns);
-}
-
-void peers_local_timeout(struct peers *ps, uint64_t sent_ns, uint64_t now_ns)
-{
-	liveness_timeout(ps->live, &ps->view, sent_ns, now_ns);
-}
-
-void peers_local_answer(struct peers *ps, uint64_t sent_ns, uint64_t now_ns, const struct dns_msg_info *r)
-{
-	liveness_answer(ps->live, &ps->view, sent_ns, now_ns);
 	if (!ps->cfg.warmed || !r || !liveness_shielding(ps->live))
 		return;
 	int rcode = dnsmsg_rcode(r);

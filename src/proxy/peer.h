@@ -56,7 +56,6 @@
 #define PEER_BENCH_MIN 1.0    /* seconds of the first bench */
 #define PEER_BENCH_MAX 60.0   /* seconds a bench lasts at most */
 #define PEER_TIMEOUT_MAX 2.0  /* seconds a peer's answer is waited for at most */
-#define PEER_DOWN_TIMEOUTS 3  /* local upstream timeouts in a row that mean "down" */
 #define PEER_WAITERS 4096     /* queries coalesced onto identical ones in flight, at most */
 
 
@@ -158,9 +157,11 @@ struct peer_config {
 	/*
 	 * The local Recursor's liveness and the shield, shared by every data
 	 * path thread's peers (liveness.h; borrowed: it must outlive them);
-	 * NULL: these peers make their own
+	 * NULL: these peers make their own, on rec
 	 */
 	struct liveness *live;
+	/* whether the local Recursor is down (borrowed), for a liveness made here */
+	struct recstate *rec;
 };
 
 struct liveness;
@@ -191,23 +192,12 @@ void peers_destroy(struct peers *ps);
  */
 enum peer_mode peers_mode(struct peers *ps, const atomic_int *phase, uint64_t now_ns);
 /*
- * What this thread saw of the local Recursor (liveness.h); refused returns
- * 1 when that is news to this thread (its queries in flight are to be
- * rescued)
+ * The local Recursor answered a query during a shield (r: its parsed
+ * answer; NULL: it did not parse): its name is warmed, one a client asks
+ * again goes to it alone. Whether it is up is the recstate's to say
+ * (net/recstate.h; the data path reports there).
  */
-int peers_local_refused(struct peers *ps, uint64_t now_ns);
-/*
- * A query sent at sent_ns timed out (only those sent after this thread's
- * last answer and after the Recursor was last back count; a run starts
- * again when it is back)
- */
-void peers_local_timeout(struct peers *ps, uint64_t sent_ns, uint64_t now_ns);
-/*
- * The local Recursor answered a query sent at sent_ns (one sent before it
- * was found down does not take it for up); r is its parsed answer (NULL:
- * it did not parse)
- */
-void peers_local_answer(struct peers *ps, uint64_t sent_ns, uint64_t now_ns, const struct dns_msg_info *r);
+void peers_local_answer(struct peers *ps, const struct dns_msg_info *r);
 /*
  * Whether a client's query (parsed: q) came from a peer proxy: it carries
  * RECMESH_EDNS_OPT_PEER, which peers_send adds to every query with EDNS

@@ -137,7 +137,7 @@ static void rescue_recent(struct proxy *p, uint64_t now)
 void proxy_local_refused(struct proxy *p)
 {
 	uint64_t now = clock_mono_ns();
-	if (peers_local_refused(p->peers, now)) {
+	if (recstate_refused(p->rec, &p->rview, now) && p->peers) {
 		proxy_peer_mode(p, now); /* the shield starts before the rescue, which it counts */
 		rescue_recent(p, now);
 	}
@@ -189,11 +189,11 @@ static void sweep_udp(struct proxy *p, struct udp_upstream *u, uint64_t now)
 	int id;
 	while ((id = idpool_oldest(u->ids, &sent)) >= 0 && now - sent >= p->timeout_ns) {
 		p->st.upstream_timeouts++;
+		recstate_timeout(p->rec, &p->rview, sent, now);
 		if (p->peers) {
 			struct udp_slot *s = &u->slots[id];
 			peers_cancel(p->peers, s->peer, 0);
 			s->peer = 0;
-			peers_local_timeout(p->peers, sent, now);
 		}
 		id_give(u, (uint16_t)id);
 	}
@@ -295,10 +295,10 @@ static void rx_batch_init(struct proxy *p, struct mmsghdr *msgs, struct iovec *i
 static int local_send_failed(struct proxy *p, struct udp_upstream *u, unsigned uidx, uint16_t id,
 			     struct mmsghdr *m, int err, uint64_t now)
 {
-	if (!p->peers)
-		return 0;
 	if (err == ECONNREFUSED)
 		proxy_local_refused(p);
+	if (!p->peers)
+		return 0;
 	struct udp_slot *s = &u->slots[id];
 	if (s->peer && peers_handle_queued(s->peer)) {
 		peers_cancel(p->peers, s->peer, 0);
@@ -465,7 +465,7 @@ static int udp_answer_batch(struct proxy *p, struct udp_upstream *u, struct out_
 	struct dns_msg_info info;
 
 	int n = recvmmsg(u->fd, msgs, UDP_BATCH, MSG_DONTWAIT, NULL);
-	if (n < 0 && errno == ECONNREFUSED && p->peers) {
+	if (n < 0 && errno == ECONNREFUSED) {
 		/* an ICMP port unreachable for an earlier query: the quickest sign that it is down */
 		proxy_local_refused(p);
 		return 0;
@@ -503,8 +503,9 @@ static int udp_answer_batch(struct proxy *p, struct udp_upstream *u, struct out_
 		if (rc == DNS_OK && s->parsed)
 			proxy_emit(p, &s->q, &info, len, now - idpool_sent(u->ids, id), 0,
 				   &s->client.sa);
+		recstate_answer(p->rec, &p->rview, idpool_sent(u->ids, id), now);
 		if (p->peers) {
-			peers_local_answer(p->peers, idpool_sent(u->ids, id), now, rc == DNS_OK ? &info : NULL);
+			peers_local_answer(p->peers, rc == DNS_OK ? &info : NULL);
 			peers_cancel(p->peers, s->peer, !s->answered);
 			s->peer = 0;
 		}
@@ -678,6 +679,10 @@ struct proxy *proxy_create(struct ev_loop *loop, const struct proxy_config *cfg,
 	p->loop = loop;
 	p->cfg = *cfg;
 	p->timeout_ns = (uint64_t)(cfg->upstream_timeout * 1e9);
+	if (!(p->rec = cfg->rec) && !(p->rec = p->own_rec = recstate_create(cfg->upstream))) {
+		snprintf(err, err_size, "out of memory");
+		goto fail;
+	}
 	if (netaddr_parse(cfg->upstream, 53, &p->upstream) < 0) {
 		snprintf(err, err_size, "bad upstream address '%s' (expected ADDR:PORT)", cfg->upstream);
 		goto fail;
@@ -728,7 +733,9 @@ struct proxy *proxy_create(struct ev_loop *loop, const struct proxy_config *cfg,
 			goto fail;
 		}
 		struct peer_callbacks cb = {peer_answer_cb, peer_fail_cb, peer_hedge_cb, p};
-		if (!(p->peers = peers_create(loop, cfg->peers, &cb, p->qseed, &p->st.peer, err, err_size)))
+		p->peer_cfg = *cfg->peers;
+		p->peer_cfg.rec = p->rec;
+		if (!(p->peers = peers_create(loop, &p->peer_cfg, &cb, p->qseed, &p->st.peer, err, err_size)))
 			goto fail;
 	}
 	ev_timer_init(&p->sweep, sweep_cb, SWEEP_INTERVAL, SWEEP_INTERVAL);
@@ -785,5 +792,6 @@ void proxy_destroy(struct proxy *p)
 	free(p->udp_outs);
 	free(p->listeners);
 	free(p->rx_bufs);
+	recstate_destroy(p->own_rec);
 	free(p);
 }

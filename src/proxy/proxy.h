@@ -48,6 +48,13 @@ struct proxy_config {
 	unsigned thread;  /* the data path thread it runs on (workers.h): only thread 0 logs its sockets */
 	unsigned threads; /* of how many (above 1: the limits are this thread's share, and say so) */
 	int reuseport;   /* bind the listeners with SO_REUSEPORT (several threads listen) */
+	/*
+	 * Where the proxy reports what its queries see of the upstream
+	 * (net/recstate.h: refusals, timeouts, answers), shared with every
+	 * other data path thread, /health and the auto-warm; borrowed, it must
+	 * outlive the proxy. NULL: the proxy makes its own.
+	 */
+	struct recstate *rec;
 };
 
 struct proxy_stats {

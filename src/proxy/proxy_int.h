@@ -9,6 +9,8 @@
 #include "dns/event.h"
 #include "dns/qkey.h"
 #include "net/netaddr.h"
+#include "net/recstate.h"
+#include "proxy/peer.h"
 #include "proxy/proxy.h"
 
 #include <netinet/in.h>
@@ -49,6 +51,10 @@ struct proxy {
 	void *recent;            /* with peers: the last UDP queries (proxy.c) */
 	unsigned nrecent;
 	const atomic_int *phase; /* the auto-warm's (enum rec_phase); NULL: none */
+	struct recstate *rec;       /* cfg.rec, or own_rec */
+	struct recstate *own_rec;   /* made here: none was given */
+	struct recstate_view rview; /* this thread's part of it */
+	struct peer_config peer_cfg; /* cfg.peers with rec */
 };
 
 /*
@@ -86,7 +92,7 @@ static inline uint64_t proxy_peer_ask(struct proxy *p, enum peer_mode mode, cons
 	return peers_send(p->peers, pkt, len, tcp, token, mode, now_ns);
 }
 
-/* ECONNREFUSED on the way to the upstream (UDP or TCP): with peers, it is down */
+/* ECONNREFUSED on the way to the upstream (UDP or TCP): it is down (recstate.h); with peers, rescue */
 void proxy_local_refused(struct proxy *p);
 
 /* Peer callbacks for TCP tokens (proxy_tcp.c) */

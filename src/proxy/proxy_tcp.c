@@ -322,7 +322,7 @@ static void upstream_write_cb(struct ev_loop *loop, ev_io *w, int revents)
 		int err = 0;
 		socklen_t len = sizeof(err);
 		getsockopt(c->ufd, SOL_SOCKET, SO_ERROR, &err, &len);
-		if (err == ECONNREFUSED && c->p->peers)
+		if (err == ECONNREFUSED)
 			proxy_local_refused(c->p);
 		if (err) {
 			if (upstream_failed(c, strerror(err)) == 0)
@@ -397,8 +397,9 @@ static void handle_answer(struct tcp_client *c, uint8_t *msg, size_t len)
 	if (rc == DNS_OK && q->parsed)
 		proxy_emit(p, &q->q, &info, len, now - q->sent_ns, 1, (struct sockaddr *)&c->addr);
 	int answered = q->answered;
+	recstate_answer(p->rec, &p->rview, q->sent_ns, now);
 	if (p->peers) {
-		peers_local_answer(p->peers, q->sent_ns, now, rc == DNS_OK ? &info : NULL);
+		peers_local_answer(p->peers, rc == DNS_OK ? &info : NULL);
 		peers_cancel(p->peers, q->peer, !answered);
 		q->peer = 0;
 	}
@@ -502,7 +503,7 @@ static int handle_query(struct tcp_client *c, uint8_t *msg, size_t len)
 	c->pending = q;
 	c->npending++;
 	if (c->ufd < 0 && upstream_connect(c) < 0) {
-		if (p->peers && errno == ECONNREFUSED)
+		if (errno == ECONNREFUSED)
 			proxy_local_refused(p);
 		if (peer_takes_over(c, q))
 			return 0;
@@ -774,8 +775,7 @@ void ptcp_sweep(struct proxy *p, uint64_t now)
 				continue; /* answering, or waiting for a peer (which has its own timeout) */
 			}
 			p->st.upstream_timeouts++;
-			if (p->peers)
-				peers_local_timeout(p->peers, q->sent_ns, now);
+			recstate_timeout(p->rec, &p->rview, q->sent_ns, now);
 			if (peer_takes_over(c, q)) {
 				pp = &q->next;
 				continue;

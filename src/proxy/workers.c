@@ -37,7 +37,9 @@ struct workers {
 	unsigned n;
 	enum schedpol policy;
 	struct worker *k;
-	struct liveness *live; /* with peers: the local Recursor as every worker sees it */
+	struct recstate *rec;     /* the upstream as every worker sees it: cfg.rec, or own_rec */
+	struct recstate *own_rec; /* made here: none was given */
+	struct liveness *live;    /* with peers: the shield every worker's peers share */
 };
 
 unsigned workers_auto(void)
@@ -140,8 +142,15 @@ struct workers *workers_create(unsigned n, const struct proxy_config *cfg, enum 
 	}
 	w->n = n;
 	w->policy = policy;
-	if (cfg->peers &&
-	    !(w->live = liveness_create(cfg->peers->hedge_delay, cfg->peers->shield_max, cfg->peers->warmed))) {
+	if (!(w->rec = cfg->rec) && !(w->rec = w->own_rec = recstate_create(cfg->upstream))) {
+		free(w->k);
+		free(w);
+		snprintf(err, err_size, "out of memory");
+		return NULL;
+	}
+	if (cfg->peers && !(w->live = liveness_create(w->rec, cfg->peers->hedge_delay, cfg->peers->shield_max,
+						      cfg->peers->warmed))) {
+		recstate_destroy(w->own_rec);
 		free(w->k);
 		free(w);
 		snprintf(err, err_size, "out of memory");
@@ -160,6 +169,7 @@ struct workers *workers_create(unsigned n, const struct proxy_config *cfg, enum 
 		k->cfg.thread = i;
 		k->cfg.reuseport = n > 1;
 		k->cfg.threads = n;
+		k->cfg.rec = w->rec;
 		k->cfg.sched = policy == SCHEDPOL_AUTO ? &k->sched : NULL;
 		k->cfg.max_tcp_clients = workers_share(cfg->max_tcp_clients, n, i);
 		if (cfg->max_tcp_per_client) {
@@ -311,6 +321,7 @@ void workers_destroy(struct workers *w)
 		}
 	}
 	liveness_destroy(w->live); /* after every worker's peers left it */
+	recstate_destroy(w->own_rec);
 	free(w->k);
 	free(w);
 }

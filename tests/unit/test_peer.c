@@ -301,7 +301,7 @@ static void cold_names(void **state)
 	uint8_t ans[64];
 	memcpy(ans, a, al);
 	parsed(ans, al, 1, 0, &r);
-	peers_local_answer(ps, now, now, &r);
+	peers_local_answer(ps, &r);
 	assert_int_equal(warmset_count(w), 0);
 	/* a warm name from before: the shield's start forgets it */
 	warmset_add(w, warmset_key(w, qc.qname, qc.qname_len, qc.qtype));
@@ -313,16 +313,16 @@ static void cold_names(void **state)
 	assert_true(peers_name_cold(ps, &qa));
 	assert_false(peers_name_cold(ps, NULL)); /* a query that did not parse waits for the hedge */
 	/* the local Recursor answers a NOERROR: warmed */
-	peers_local_answer(ps, now + 1 * S, now + 1 * S, &r);
+	peers_local_answer(ps, &r);
 	assert_false(peers_name_cold(ps, &qa));
 	/* a SERVFAIL warms nothing, an NXDOMAIN does */
 	memcpy(ans, b, bl);
 	parsed(ans, bl, 1, 2, &r);
-	peers_local_answer(ps, now + 1 * S, now + 1 * S, &r);
+	peers_local_answer(ps, &r);
 	assert_true(peers_name_cold(ps, &qb));
 	memcpy(ans, b, bl);
 	parsed(ans, bl, 1, 3, &r);
-	peers_local_answer(ps, now + 1 * S, now + 1 * S, &r);
+	peers_local_answer(ps, &r);
 	assert_false(peers_name_cold(ps, &qb));
 	/* the auto-warm's replay adds c */
 	warmset_add(w, warmset_key(w, qc.qname, qc.qname_len, qc.qtype));

@@ -5,6 +5,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "echo.h"
+
 #include "dns/dnsmsg.h"
 #include "proxy/pathstats.h"
 #include "proxy/workers.h"
@@ -109,57 +111,6 @@ static void test_lifecycle(void **state)
 	/* the number of threads is checked */
 	assert_null(workers_create(0, &cfg, SCHEDPOL_NORMAL, err, sizeof(err)));
 	assert_null(workers_create(WORKERS_MAX + 1, &cfg, SCHEDPOL_NORMAL, err, sizeof(err)));
-}
-
-/*
- * A Recursor stand-in on 127.0.0.1: answers every query with the query
- * itself, QR and RA set (same ID and question: the proxy takes it)
- */
-struct echo {
-	int fd;
-	unsigned port;
-	atomic_int stop;
-	pthread_t thread;
-};
-
-static void *echo_run(void *arg)
-{
-	struct echo *e = arg;
-	uint8_t buf[512];
-	while (!atomic_load(&e->stop)) {
-		struct pollfd pfd = {.fd = e->fd, .events = POLLIN};
-		if (poll(&pfd, 1, 50) <= 0)
-			continue;
-		struct sockaddr_storage from;
-		socklen_t flen = sizeof(from);
-		ssize_t n = recvfrom(e->fd, buf, sizeof(buf), 0, (struct sockaddr *)&from, &flen);
-		if (n < 12)
-			continue;
-		buf[2] |= 0x80; /* QR */
-		buf[3] |= 0x80; /* RA */
-		sendto(e->fd, buf, (size_t)n, 0, (struct sockaddr *)&from, flen);
-	}
-	return NULL;
-}
-
-static void echo_start(struct echo *e)
-{
-	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-	socklen_t len = sizeof(a);
-	e->fd = socket(AF_INET, SOCK_DGRAM, 0);
-	assert_true(e->fd >= 0);
-	assert_int_equal(bind(e->fd, (struct sockaddr *)&a, sizeof(a)), 0);
-	assert_int_equal(getsockname(e->fd, (struct sockaddr *)&a, &len), 0);
-	e->port = ntohs(a.sin_port);
-	atomic_init(&e->stop, 0);
-	assert_int_equal(pthread_create(&e->thread, NULL, echo_run, e), 0);
-}
-
-static void echo_stop(struct echo *e)
-{
-	atomic_store(&e->stop, 1);
-	pthread_join(e->thread, NULL);
-	close(e->fd);
 }
 
 /* An event sink that blocks the data path thread that calls it until released: a hung thread */
