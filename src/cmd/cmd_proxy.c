@@ -4,6 +4,7 @@
 #include "base/log.h"
 #include "cmd/commands.h"
 #include "net/netaddr.h"
+#include "net/recstate.h"
 #include "ops/counters.h"
 #include "ops/node.h"
 #include "ops/options.h"
@@ -22,6 +23,7 @@ _Static_assert(WORKERS_MAX == 64 && PATHSTATS_THREADS >= WORKERS_MAX,
 	       "--threads' range (options.c) is 0 to WORKERS_MAX, each thread a pathstats slot");
 
 struct proxy_ctx {
+	struct recstate *rec; /* the upstream as the data path, /health and the auto-warm see it */
 	struct workers *workers;
 	struct autowarm *autowarm;
 	size_t npeers;
@@ -156,9 +158,19 @@ int cmd_proxy(int argc, char **argv)
 	enum schedpol policy = SCHEDPOL_BATCH;
 	(void)schedpol_parse(o.scheduling, &policy); /* checked above */
 	unsigned threads = o.threads ? o.threads : workers_auto();
+	if (!(x.rec = recstate_create(o.upstream))) {
+		log_err("out of memory");
+		warmset_destroy(x.warmed);
+		node_finish(&n);
+		options_free(&o);
+		return 1;
+	}
+	pc.rec = x.rec;
+	n.rec = x.rec;
 	/* sockets first: a port that is taken is the most common start-up error */
 	if (!(x.workers = workers_create(threads, &pc, policy, err, sizeof(err)))) {
 		log_err("%s", err);
+		recstate_destroy(x.rec);
 		warmset_destroy(x.warmed);
 		node_finish(&n);
 		options_free(&o);
@@ -170,6 +182,7 @@ int cmd_proxy(int argc, char **argv)
 		workers_destroy(x.workers);
 		warmset_destroy(x.warmed);
 		node_finish(&n);
+		recstate_destroy(x.rec);
 		options_free(&o);
 		return 1;
 	}
@@ -195,6 +208,7 @@ int cmd_proxy(int argc, char **argv)
 			.query_timeout = o.query_timeout,
 			.wait_timeout = o.wait_timeout,
 			.warmed = x.warmed,
+			.rec = x.rec,
 		};
 		if (!(x.autowarm = autowarm_create(&ac)))
 			log_err("cannot start the auto-warm watcher");
@@ -218,7 +232,8 @@ int cmd_proxy(int argc, char **argv)
 	autowarm_destroy(x.autowarm);
 	workers_destroy(x.workers);
 	warmset_destroy(x.warmed);
-	node_finish(&n);
+	node_finish(&n); /* the health thread reads rec until here */
+	recstate_destroy(x.rec);
 	options_free(&o);
 	return status;
 }

@@ -3,7 +3,10 @@
  * probe thread asks the upstream Recursor `. NS` (RD set, carrying the
  * warm-up marker so that no node counts it) every HEALTH_INTERVAL seconds
  * and waits HEALTH_TIMEOUT for the answer: the node is healthy while the
- * last probe was answered NOERROR. The same thread notes the NATS
+ * last probe was answered NOERROR and the upstream has not been taken for
+ * down since (net/recstate.h: by a refused or timed-out client query, or
+ * the auto-warm's probe, whichever thread saw it). Each probe is reported
+ * there too. The same thread notes the NATS
  * connection state and the time a new hot-list write was first seen;
  * NATS being away does not make a node unhealthy, it only shows in the
  * reason. Requests read the last result: they never wait for a probe.
@@ -21,6 +24,7 @@
 #define HEALTH_TIMEOUT 1.0  /* seconds a probe waits for its answer */
 
 struct publisher;
+struct recstate;
 
 struct health_state {
 	int up;     /* the last probe was answered NOERROR (or nothing to probe) */
@@ -32,9 +36,14 @@ struct health_state {
 
 struct health;
 
-/* upstream NULL: nothing to probe (the node is healthy while it runs). NULL with a reason */
-struct health *health_create(const char *upstream, struct publisher *pub, char *err,
-			     size_t err_size);
+/*
+ * upstream NULL: nothing to probe (the node is healthy while it runs).
+ * rec: where the probes are reported and whether the upstream is down is
+ * read (net/recstate.h; borrowed, it must outlive the health; NULL: one
+ * of its own). NULL with a reason.
+ */
+struct health *health_create(const char *upstream, struct publisher *pub, struct recstate *rec,
+			     char *err, size_t err_size);
 void health_get(const struct health *h, struct health_state *st);
 /* Stops the probe thread; accepts NULL */
 void health_destroy(struct health *h);

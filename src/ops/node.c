@@ -202,7 +202,7 @@ int node_start(struct node *n, int outgoing_only)
 		pbstream_set_sink(n->pb, publisher_sink(n->pub));
 	if (o->metrics_listen) {
 		/* n->http is set before its thread starts: the handler reads it */
-		if (!(n->health = health_create(o->upstream, n->pub, err, sizeof(err))) ||
+		if (!(n->health = health_create(o->upstream, n->pub, n->rec, err, sizeof(err))) ||
 		    !(n->http = http_create(o->metrics_listen, http_handler_cb, n, err, sizeof(err))) ||
 		    http_start(n->http, err, sizeof(err)) < 0) {
 			log_err("%s", err);

@@ -58,6 +58,7 @@ struct node {
 	node_stats_fn stats_fn;
 	void *stats_arg;
 	struct health *health;    /* with --metrics-listen */
+	struct recstate *rec;     /* the upstream's state (net/recstate.h), set by the command before node_start; NULL: health's own */
 	struct http_server *http; /* with --metrics-listen */
 	pthread_mutex_t aw_lock;  /* guards autowarm against the HTTP thread */
 	const struct autowarm *autowarm;

@@ -12,6 +12,7 @@
 #include "warm/autowarm.h"
 
 #include "net/recphase.h"
+#include "net/recstate.h"
 
 #include "base/log.h"
 #include "warm/reccontrol.h"
@@ -32,6 +33,7 @@
 struct autowarm {
 	struct autowarm_config cfg;
 	char *upstream, *nats, *cluster, *sockdir, *intel_file;
+	struct recstate *rec, *own_rec; /* cfg.rec, or own_rec made here */
 	pthread_t thread;
 	atomic_int stop;
 	atomic_uint_fast64_t runs, failed, names, answered, timeouts, servfails;
@@ -115,13 +117,30 @@ static void *watch(void *arg)
 	struct restart det;
 	char err[256];
 	int uptime_warned = 0, ref_said = 0;
+	uint64_t seen_downs = recstate_downs(a->rec);
 	restart_init(&det);
 	while (!atomic_load(&a->stop)) {
 		nap(a, 1.0);
 		if (atomic_load(&a->stop))
 			break;
 		int rcode;
+		uint64_t sent = clock_mono_ns();
 		int ok = replay_probe(a->upstream, 1.0, &rcode) == 0;
+		recstate_probe(a->rec, ok, ok ? NULL : "the auto-warm's", sent, clock_mono_ns());
+		/*
+		 * A down taken for certain since the last look, by anyone (a
+		 * refusal, a probe: client queries timing out may be slow names,
+		 * and the shield's alone), is a down even when it is over
+		 */
+		uint64_t downs = recstate_downs(a->rec);
+		enum restart_event seen = RESTART_NONE;
+		if (downs != seen_downs) {
+			seen_downs = downs;
+			if (recstate_cause(a->rec) != RECSTATE_TIMEOUTS)
+				seen = restart_seen_down(&det);
+		}
+		if (recstate_down(a->rec) && recstate_cause(a->rec) != RECSTATE_TIMEOUTS)
+			ok = 0;
 		long up = -1;
 		/* the time before rec_control starts: a slow read widens the start's interval (restart.h) */
 		double now = clock_mono(), took = 0;
@@ -139,6 +158,11 @@ static void *watch(void *arg)
 			}
 		}
 		enum restart_event e = restart_step(&det, ok, up, now, took);
+		if (seen == RESTART_DOWN && e == RESTART_NONE)
+			e = RESTART_DOWN;
+		else if (seen == RESTART_DOWN) /* down and back between two looks: said, then warmed */
+			log_warn("upstream '%s' was down (%s) and answers again: warming it up", a->upstream,
+				 recstate_cause_text(recstate_cause(a->rec)));
 		if (det.known && !ref_said) {
 			/* from now on a restart shows as an uptime that went back */
 			ref_said = 1;
@@ -171,6 +195,7 @@ static void free_strings(struct autowarm *a)
 	free(a->cluster);
 	free(a->sockdir);
 	free(a->intel_file);
+	recstate_destroy(a->own_rec);
 }
 
 struct autowarm *autowarm_create(const struct autowarm_config *cfg)
@@ -184,9 +209,11 @@ struct autowarm *autowarm_create(const struct autowarm_config *cfg)
 	a->cluster = strdup(cfg->cluster);
 	a->sockdir = cfg->rec_socket_dir ? strdup(cfg->rec_socket_dir) : NULL;
 	a->intel_file = cfg->intel_file && *cfg->intel_file ? strdup(cfg->intel_file) : NULL;
+	if (!(a->rec = cfg->rec))
+		a->rec = a->own_rec = recstate_create(cfg->upstream);
 	atomic_init(&a->stop, 0);
 	atomic_init(&a->phase, REC_PHASE_IDLE);
-	if (!a->upstream || !a->nats || !a->cluster || (cfg->rec_socket_dir && !a->sockdir) ||
+	if (!a->upstream || !a->nats || !a->cluster || !a->rec || (cfg->rec_socket_dir && !a->sockdir) ||
 	    (cfg->intel_file && *cfg->intel_file && !a->intel_file) ||
 	    pthread_create(&a->thread, NULL, watch, a) != 0) {
 		free_strings(a);

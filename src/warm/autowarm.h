@@ -33,6 +33,14 @@ struct autowarm_config {
 	double half_life; /* decay each node's list to now with it (0: not) */
 	/* the names each warm-up's replay warmed (replay.h; may be NULL); borrowed, outlives the watcher */
 	struct warmset *warmed;
+	/*
+	 * Whether the upstream is down, as the node sees it (net/recstate.h):
+	 * the watcher's probes are reported there, and a down others saw (a
+	 * refused client query, /health's probe) is a down it warms after,
+	 * even one over before its next probe. Borrowed, outlives the watcher;
+	 * NULL: one of its own.
+	 */
+	struct recstate *rec;
 };
 
 struct autowarm_stats {

@@ -11,6 +11,15 @@ void restart_init(struct restart *r)
 	r->started = 0;
 }
 
+enum restart_event restart_seen_down(struct restart *r)
+{
+	r->fails = RESTART_DOWN_PROBES;
+	if (r->down)
+		return RESTART_NONE;
+	r->down = 1;
+	return RESTART_DOWN;
+}
+
 enum restart_event restart_step(struct restart *r, int probe_ok, long uptime, double now, double took)
 {
 	if (!probe_ok) {

@@ -41,6 +41,12 @@ struct restart {
 
 void restart_init(struct restart *r);
 enum restart_event restart_step(struct restart *r, int probe_ok, long uptime, double now, double took);
+/*
+ * A down seen elsewhere (net/recstate.h: a refused query, a probe not
+ * answered): RESTART_DOWN unless it was said already, as if the probes
+ * had failed; the next answered probe is RESTART_BACK
+ */
+enum restart_event restart_seen_down(struct restart *r);
 
 /* "went down", "is back", "restarted: uptime went back", or "" for RESTART_NONE */
 const char *restart_event_text(enum restart_event e);

@@ -1,4 +1,9 @@
-/* test_health.c: which packet the health probe takes as the upstream's answer */
+/*
+ * test_health.c: which packet the health probe takes as the upstream's
+ * answer, and the verdict: the probe's, unless the upstream was taken for
+ * down for certain since, by anyone (recstate.h), which /health says at
+ * once
+ */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -8,6 +13,13 @@
 #include "dns/dnsmsg.h"
 #include "net/rootprobe.h"
 #include "ops/health.h"
+#include "net/recstate.h"
+#include "base/clock.h"
+
+#include "echo.h"
+
+#include <stdio.h>
+#include <time.h>
 
 #include <string.h>
 
@@ -59,10 +71,74 @@ static void test_answer(void **state)
 	assert_int_equal(rcode, -1); /* untouched on failure */
 }
 
+
+/* Reads the verdict until cond holds or 5 s pass (the probe runs every HEALTH_INTERVAL) */
+static int verdict_until(struct health *h, int up, struct health_state *st)
+{
+	for (int i = 0; i < 500; i++) {
+		health_get(h, st);
+		if (st->probed && st->up == up)
+			return 1;
+		struct timespec ts = {0, 10000000};
+		nanosleep(&ts, NULL);
+	}
+	return 0;
+}
+
+static void test_verdict(void **state)
+{
+	(void)state;
+	struct echo up;
+	echo_start(&up);
+	char addr[64], err[256];
+	snprintf(addr, sizeof(addr), "127.0.0.1:%u", up.port);
+	struct recstate *rs = recstate_create(addr);
+	struct health *h = health_create(addr, NULL, rs, err, sizeof(err));
+	assert_non_null(h);
+	struct health_state st;
+	if (!verdict_until(h, 1, &st))
+		fail_msg("never healthy with the echo upstream: %s", st.reason);
+	assert_non_null(strstr(st.reason, "ok: upstream"));
+	/* a client query refused: unhealthy at once, not at the next probe */
+	struct recstate_view v = {0};
+	recstate_refused(rs, &v, clock_mono_ns());
+	health_get(h, &st);
+	assert_int_equal(st.up, 0);
+	if (!strstr(st.reason, "does not answer: its client queries were refused"))
+		fail_msg("reason after a refusal: %s", st.reason);
+	/* a client query answered after it: healthy at once */
+	uint64_t now = clock_mono_ns();
+	recstate_answer(rs, &v, now, now);
+	health_get(h, &st);
+	assert_int_equal(st.up, 1);
+	/* client queries timing out may be slow names: the probe says, and it answers */
+	for (int i = 0; i < RECSTATE_DOWN_TIMEOUTS; i++)
+		recstate_timeout(rs, &v, clock_mono_ns(), clock_mono_ns());
+	assert_true(recstate_down(rs));
+	health_get(h, &st);
+	assert_int_equal(st.up, 1);
+	/* its next probe is answered and takes it for up for the others too */
+	for (int i = 0; i < 500 && recstate_down(rs); i++) {
+		struct timespec ts = {0, 10000000};
+		nanosleep(&ts, NULL);
+	}
+	assert_false(recstate_down(rs));
+	/* nothing listens any more: the probe fails, and takes it for down for everyone */
+	echo_stop(&up);
+	if (!verdict_until(h, 0, &st))
+		fail_msg("still healthy with nothing listening: %s", st.reason);
+	assert_non_null(strstr(st.reason, "does not answer"));
+	assert_true(recstate_down(rs));
+	assert_int_equal(recstate_cause(rs), RECSTATE_PROBE);
+	health_destroy(h);
+	recstate_destroy(rs);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_answer),
+		cmocka_unit_test(test_verdict),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -32,6 +32,24 @@ static void test_single_failed_probe_is_not_down(void **state)
 	}
 }
 
+/* A down seen elsewhere (recstate.h) is said at once and once; the next answered probe is back, with a new start */
+static void test_down_seen_elsewhere(void **state)
+{
+	struct restart r;
+	restart_init(&r);
+	assert_int_equal(restart_step(&r, 1, 100, 0, 0), RESTART_NONE);
+	assert_int_equal(restart_seen_down(&r), RESTART_DOWN);
+	assert_int_equal(restart_seen_down(&r), RESTART_NONE);
+	assert_int_equal(restart_step(&r, 0, -1, 1, 0), RESTART_NONE); /* a failed probe after it: still said once */
+	assert_int_equal(restart_step(&r, 1, 1, 2, 0), RESTART_BACK);
+	/* the new process's start is the reference: no second warm-up from its uptime */
+	assert_int_equal(restart_step(&r, 1, 2, 3, 0), RESTART_NONE);
+	/* down and back between two probes: the answered probe right after says back */
+	assert_int_equal(restart_seen_down(&r), RESTART_DOWN);
+	assert_int_equal(restart_step(&r, 1, 0, 4, 0), RESTART_BACK);
+	assert_int_equal(restart_step(&r, 1, 1, 5, 0), RESTART_NONE);
+}
+
 static void test_back_after_down(void **state)
 {
 	struct restart r;
@@ -149,6 +167,7 @@ int main(void)
 		cmocka_unit_test(test_two_failed_probes_mean_down),
 		cmocka_unit_test(test_single_failed_probe_is_not_down),
 		cmocka_unit_test(test_back_after_down),
+		cmocka_unit_test(test_down_seen_elsewhere),
 		cmocka_unit_test(test_uptime_went_back),
 		cmocka_unit_test(test_uptime_jitter_is_no_restart),
 		cmocka_unit_test(test_unknown_uptime),
