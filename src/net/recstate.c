@@ -12,13 +12,17 @@
 #include <string.h>
 
 struct recstate {
-	atomic_int down;              /* loaded on every answer; written when it changes */
-	_Atomic uint64_t downs;       /* times taken for down */
-	_Atomic uint64_t up_ns;       /* when last taken for up again */
-	_Atomic uint64_t down_ns;     /* when last taken for down, or refused while down */
-	_Atomic uint64_t down_since;  /* when last taken for down */
-	atomic_int cause;             /* enum recstate_cause of the last down */
-	pthread_mutex_t lock;         /* every change of down (and what goes with it) */
+	atomic_int down;                /* loaded on every answer; written when it changes */
+	_Atomic uint64_t downs;         /* times taken for down */
+	_Atomic uint64_t certain_downs; /* of them, certain (or made certain) */
+	_Atomic uint64_t up_ns;         /* when last taken for up again */
+	_Atomic uint64_t down_ns;       /* when last taken for down, or refused while down */
+	_Atomic uint64_t down_since;    /* when last taken for down */
+	atomic_int cause;               /* enum recstate_cause of the last down */
+	atomic_uint probe_timeouts;     /* probes in a row not answered in time */
+	pthread_mutex_t lock;           /* every change of down (and what goes with it) */
+	uint64_t timeouts_said_ns;      /* under lock: when a down for timeouts was last logged */
+	int down_said;                  /* under lock: this down was logged (its up is, too) */
 	char *upstream;
 };
 
@@ -32,10 +36,12 @@ struct recstate *recstate_create(const char *upstream)
 	pthread_mutex_init(&rs->lock, NULL);
 	atomic_init(&rs->down, 0);
 	atomic_init(&rs->downs, 0);
+	atomic_init(&rs->certain_downs, 0);
 	atomic_init(&rs->up_ns, 0);
 	atomic_init(&rs->down_ns, 0);
 	atomic_init(&rs->down_since, 0);
 	atomic_init(&rs->cause, RECSTATE_NONE);
+	atomic_init(&rs->probe_timeouts, 0);
 	return rs;
 }
 
@@ -56,38 +62,51 @@ const char *recstate_cause_text(enum recstate_cause c)
 	case RECSTATE_TIMEOUTS:
 		return "client queries in a row timed out";
 	case RECSTATE_PROBE:
-		return "a probe was not answered";
+		return "its probes were not answered";
 	default:
 		return "";
 	}
 }
 
 /*
- * Takes it for down at now unless it is already: the count first, so that
- * whoever sees the flag sees the count. 1 when it was up.
+ * Takes it for down at now unless it is already (the count first, so that
+ * whoever sees the flag sees the count); a certain cause makes a down for
+ * timeouts certain. 1 when it was up.
  */
 static int take_down(struct recstate *rs, enum recstate_cause cause, const char *why, uint64_t now)
 {
-	int news = 0;
+	int news = 0, say = 0;
 	pthread_mutex_lock(&rs->lock);
 	if (!atomic_load(&rs->down)) {
 		atomic_store(&rs->down_ns, now);
 		atomic_store(&rs->down_since, now);
 		atomic_store(&rs->cause, cause);
+		if (cause != RECSTATE_TIMEOUTS)
+			atomic_fetch_add(&rs->certain_downs, 1);
 		atomic_fetch_add(&rs->downs, 1);
 		atomic_store(&rs->down, 1);
 		news = 1;
+		say = cause != RECSTATE_TIMEOUTS || !rs->timeouts_said_ns ||
+		      now - rs->timeouts_said_ns >= (uint64_t)RECSTATE_TIMEOUTS_LOG * 1000000000u;
+		if (say && cause == RECSTATE_TIMEOUTS)
+			rs->timeouts_said_ns = now;
+		rs->down_said = say;
+	} else if (cause != RECSTATE_TIMEOUTS && atomic_load(&rs->cause) == RECSTATE_TIMEOUTS) {
+		atomic_store(&rs->cause, cause); /* slow names, or down: down */
+		atomic_fetch_add(&rs->certain_downs, 1);
+		say = rs->down_said = 1;
 	}
 	pthread_mutex_unlock(&rs->lock);
-	if (!news)
-		return 0;
+	if (!say)
+		return news;
 	if (cause == RECSTATE_TIMEOUTS)
-		log_warn("upstream '%s' taken for down: %d client queries in a row timed out", rs->upstream,
-			 RECSTATE_DOWN_TIMEOUTS);
+		log_warn("upstream '%s' taken for down: %d client queries in a row timed out (such lines at most "
+			 "once every %d s)",
+			 rs->upstream, RECSTATE_DOWN_TIMEOUTS, RECSTATE_TIMEOUTS_LOG);
 	else
 		log_warn("upstream '%s' taken for down: %s%s%s%s", rs->upstream, recstate_cause_text(cause),
 			 why ? " (" : "", why ? why : "", why ? ")" : "");
-	return 1;
+	return news;
 }
 
 /* Refused while down: not listening now either, so answers to queries sent before now are old too */
@@ -98,12 +117,25 @@ static void move_down_on(struct recstate *rs, uint64_t now)
 		;
 }
 
+/* A certain sign at now: down unless it is already for certain; when it is, the down moves on */
+static int certain_down(struct recstate *rs, enum recstate_cause cause, const char *why, uint64_t now)
+{
+	if (atomic_load(&rs->down) && atomic_load(&rs->cause) != RECSTATE_TIMEOUTS) {
+		move_down_on(rs, now); /* the common case while down: no lock */
+		return 0;
+	}
+	int news = take_down(rs, cause, why, now);
+	if (!news)
+		move_down_on(rs, now);
+	return news;
+}
+
 /* Taken for up by an answer to something sent at sent */
 static void take_up(struct recstate *rs, const char *by, uint64_t sent, uint64_t now)
 {
 	if (!atomic_load_explicit(&rs->down, memory_order_relaxed))
 		return; /* the common case: nothing shared is written */
-	int news = 0;
+	int news = 0, say = 0;
 	uint64_t was = 0;
 	pthread_mutex_lock(&rs->lock);
 	/* an answer to a query sent before the down says nothing of now (the old process sent it) */
@@ -112,17 +144,19 @@ static void take_up(struct recstate *rs, const char *by, uint64_t sent, uint64_t
 		atomic_store(&rs->up_ns, now);
 		atomic_store(&rs->down, 0);
 		news = 1;
+		say = rs->down_said;
 	}
 	pthread_mutex_unlock(&rs->lock);
 	if (news)
+		atomic_store(&rs->probe_timeouts, 0);
+	if (say)
 		log_info("upstream '%s' taken for up again: it answered %s, %.1f s after it was taken for down",
 			 rs->upstream, by, now > was ? (double)(now - was) / 1e9 : 0.0);
 }
 
 int recstate_refused(struct recstate *rs, struct recstate_view *v, uint64_t now_ns)
 {
-	if (atomic_load(&rs->down) || !take_down(rs, RECSTATE_REFUSED, NULL, now_ns))
-		move_down_on(rs, now_ns);
+	certain_down(rs, RECSTATE_REFUSED, NULL, now_ns);
 	uint64_t d = atomic_load(&rs->downs);
 	if (v->rescued == d)
 		return 0;
@@ -151,12 +185,20 @@ void recstate_answer(struct recstate *rs, struct recstate_view *v, uint64_t sent
 	take_up(rs, "a client query", sent_ns, now_ns);
 }
 
-void recstate_probe(struct recstate *rs, int answered, const char *why, uint64_t sent_ns, uint64_t now_ns)
+void recstate_probe(struct recstate *rs, enum recstate_probe_result r, const char *why, uint64_t sent_ns,
+		    uint64_t now_ns)
 {
-	if (answered)
+	if (r == RECSTATE_PROBE_ANSWERED) {
+		atomic_store(&rs->probe_timeouts, 0);
 		take_up(rs, "a probe", sent_ns, now_ns);
-	else if (atomic_load(&rs->down) || !take_down(rs, RECSTATE_PROBE, why, now_ns))
-		move_down_on(rs, sent_ns); /* nothing answered what was sent then */
+		return;
+	}
+	if (sent_ns < atomic_load(&rs->up_ns))
+		return; /* sent before it came back: says nothing of now */
+	if (r == RECSTATE_PROBE_TIMEOUT && atomic_fetch_add(&rs->probe_timeouts, 1) + 1 < RECSTATE_DOWN_PROBES)
+		return;
+	/* refused now; or not answered since it was sent: an answer to a query sent later counts */
+	certain_down(rs, RECSTATE_PROBE, why, r == RECSTATE_PROBE_REFUSED ? now_ns : sent_ns);
 }
 
 int recstate_down(const struct recstate *rs)
@@ -167,6 +209,11 @@ int recstate_down(const struct recstate *rs)
 uint64_t recstate_downs(const struct recstate *rs)
 {
 	return atomic_load_explicit(&rs->downs, memory_order_acquire);
+}
+
+uint64_t recstate_certain_downs(const struct recstate *rs)
+{
+	return atomic_load(&rs->certain_downs);
 }
 
 uint64_t recstate_up_ns(const struct recstate *rs)
@@ -187,4 +234,13 @@ uint64_t recstate_down_since(const struct recstate *rs)
 enum recstate_cause recstate_cause(const struct recstate *rs)
 {
 	return (enum recstate_cause)atomic_load(&rs->cause);
+}
+
+void recstate_snapshot(struct recstate *rs, struct recstate_snap *snap)
+{
+	pthread_mutex_lock(&rs->lock);
+	snap->down = atomic_load(&rs->down);
+	snap->downs = atomic_load(&rs->downs);
+	snap->up_ns = atomic_load(&rs->up_ns);
+	pthread_mutex_unlock(&rs->lock);
 }

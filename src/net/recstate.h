@@ -11,16 +11,23 @@
  *    out take it for down (a query sent before it last came back does not
  *    count); an answer takes it for up again;
  *  - the probes (`. NS`) of /health (ops/health.c) and of the auto-warm
- *    (warm/autowarm.c): one not answered within its timeout, or refused,
- *    takes it for down; one answered (any rcode) for up.
+ *    (warm/autowarm.c): one refused takes it for down at once;
+ *    RECSTATE_DOWN_PROBES in a row (of either) not answered within their
+ *    timeout take it for down; one answered (any rcode) takes it for up.
+ *    A probe sent before the Recursor last came back says nothing of now.
  * An answer to a query or probe sent before the down takes it for up only
  * when it was sent after the down: the process that went away may have
  * sent it, read late.
  *
- * Readers: the peers' shield (proxy/liveness.c), /health (the node is
- * unhealthy while it is down, whoever saw it) and the auto-warm (a down
- * that others saw, even between two of its probes, is a down it warms
- * after).
+ * A down for client timeouts alone may be slow names; any other down
+ * (refused, probes) is certain, and a refusal or the probes during a down
+ * for timeouts make it certain. Readers: the peers' shield
+ * (proxy/liveness.c: any down), /health (unhealthy at once on a certain
+ * down, whoever saw it) and the auto-warm (warms after a certain down,
+ * even one over before its next probe: recstate_certain_downs).
+ *
+ * Lines: each down and the up that ends it are logged once; a down for
+ * timeouts, and its up, at most once per RECSTATE_TIMEOUTS_LOG seconds.
  *
  * Threads: every function may be called from any thread. The down flag is
  * loaded on every answer with a relaxed load and written only when it
@@ -32,15 +39,20 @@
 
 #include <stdint.h>
 
-#define RECSTATE_DOWN_TIMEOUTS 3 /* one thread's client queries in a row timing out that mean "down" */
+#define RECSTATE_DOWN_TIMEOUTS 3  /* one thread's client queries in a row timing out that mean "down" */
+#define RECSTATE_DOWN_PROBES 2    /* probes in a row not answered in time that mean "down" */
+#define RECSTATE_TIMEOUTS_LOG 10  /* seconds between the lines of downs for timeouts */
 
 /* What took it for down last */
 enum recstate_cause {
 	RECSTATE_NONE = 0,  /* never down */
 	RECSTATE_REFUSED,   /* a client query was refused */
 	RECSTATE_TIMEOUTS,  /* RECSTATE_DOWN_TIMEOUTS client queries in a row timed out */
-	RECSTATE_PROBE,     /* a probe was not answered */
+	RECSTATE_PROBE,     /* a probe was refused, or RECSTATE_DOWN_PROBES in a row not answered */
 };
+
+/* What became of a probe */
+enum recstate_probe_result { RECSTATE_PROBE_ANSWERED = 0, RECSTATE_PROBE_REFUSED, RECSTATE_PROBE_TIMEOUT };
 
 struct recstate;
 
@@ -70,9 +82,10 @@ void recstate_timeout(struct recstate *rs, struct recstate_view *v, uint64_t sen
 void recstate_answer(struct recstate *rs, struct recstate_view *v, uint64_t sent_ns, uint64_t now_ns);
 /*
  * A probe sent at sent_ns ended at now_ns: answered (whatever its rcode),
- * or not (why: what went wrong, for the log; may be NULL)
+ * refused or timed out (why: what went wrong, for the log; may be NULL)
  */
-void recstate_probe(struct recstate *rs, int answered, const char *why, uint64_t sent_ns, uint64_t now_ns);
+void recstate_probe(struct recstate *rs, enum recstate_probe_result r, const char *why, uint64_t sent_ns,
+		    uint64_t now_ns);
 
 /* Whether it is taken for down (a relaxed load) */
 int recstate_down(const struct recstate *rs);
@@ -84,8 +97,16 @@ uint64_t recstate_up_ns(const struct recstate *rs);
 uint64_t recstate_down_ns(const struct recstate *rs);
 /* When it was last taken for down (0: never) */
 uint64_t recstate_down_since(const struct recstate *rs);
-/* What took it for down last */
+/* What took it for down last (a down for timeouts made certain since: that) */
 enum recstate_cause recstate_cause(const struct recstate *rs);
+/* Certain downs so far: those not for timeouts, and those for timeouts made certain since */
+uint64_t recstate_certain_downs(const struct recstate *rs);
+/* The down flag, the count and the last up, read together (under the lock: not on every query) */
+struct recstate_snap {
+	int down;
+	uint64_t downs, up_ns;
+};
+void recstate_snapshot(struct recstate *rs, struct recstate_snap *snap);
 /* "its client queries were refused", ... (RECSTATE_NONE: "") */
 const char *recstate_cause_text(enum recstate_cause c);
 

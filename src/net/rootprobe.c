@@ -39,12 +39,13 @@ int rootprobe_ask(const struct sockaddr *sa, socklen_t salen, double timeout, in
 		snprintf(why, why_size, "cannot open a probe socket: %s", strerror(errno));
 		if (fd >= 0)
 			close(fd);
-		return -1;
+		return ROOTPROBE_LOCAL;
 	}
 	if (connect(fd, sa, salen) < 0 || send(fd, q, (size_t)qlen, 0) != qlen) {
-		snprintf(why, why_size, "cannot send the probe: %s", strerror(errno));
+		int e = errno;
+		snprintf(why, why_size, "cannot send the probe: %s", strerror(e));
 		close(fd);
-		return -1;
+		return e == ECONNREFUSED ? ROOTPROBE_REFUSED : ROOTPROBE_LOCAL;
 	}
 	for (;;) {
 		double rest = timeout - (clock_mono() - t0);
@@ -57,7 +58,7 @@ int rootprobe_ask(const struct sockaddr *sa, socklen_t salen, double timeout, in
 		if (n <= 0 && clock_mono() - t0 >= timeout) {
 			snprintf(why, why_size, "no answer within %.0f s", timeout);
 			close(fd);
-			return -1;
+			return ROOTPROBE_TIMEOUT;
 		}
 		if (n <= 0)
 			continue;
@@ -65,7 +66,7 @@ int rootprobe_ask(const struct sockaddr *sa, socklen_t salen, double timeout, in
 		if (r < 0) {
 			snprintf(why, why_size, "%s", strerror(errno)); /* ICMP unreachable: nobody there */
 			close(fd);
-			return -1;
+			return ROOTPROBE_REFUSED;
 		}
 		if (rootprobe_answer(a, (size_t)r, id, rcode) < 0)
 			continue; /* not the answer: keep waiting */

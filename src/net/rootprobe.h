@@ -21,12 +21,17 @@
  */
 int rootprobe_answer(const uint8_t *pkt, size_t len, uint16_t id, int *rcode);
 
+/* What a failed probe met */
+#define ROOTPROBE_REFUSED (-1) /* an error on the way: an ICMP port unreachable ("Connection refused": nothing listens) */
+#define ROOTPROBE_TIMEOUT (-2) /* no answer within the timeout */
+#define ROOTPROBE_LOCAL (-3)   /* no socket, or the send failed here: says nothing of the Recursor */
+
 /*
  * One probe of the address sa, waiting up to timeout seconds. Returns 0
  * with the answer's RCODE in *rcode and the seconds it took in *took (may
- * be NULL); or -1 with what went wrong in why: "no answer within N s",
- * the error a send or receive met (an ICMP port unreachable is
- * "Connection refused": nothing listens), "cannot open a probe socket".
+ * be NULL); or one of the ROOTPROBE_ codes above with what went wrong in
+ * why: "no answer within N s", the error a send or receive met,
+ * "cannot open a probe socket".
  */
 int rootprobe_ask(const struct sockaddr *sa, socklen_t salen, double timeout, int *rcode, double *took,
 		  char *why, size_t why_size);

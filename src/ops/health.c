@@ -47,11 +47,11 @@ struct health {
 };
 
 /*
- * The verdict: the last probe's, unless the upstream has been taken for
- * down since, for certain, by anyone (recstate.h: a refused client query,
- * the auto-warm's probe): then it is unhealthy at once, without waiting
- * for the next probe. Client queries timing out may be slow names: the
- * next probe says whether it answers.
+ * The verdict: the last probe's, unless the upstream is taken for down for
+ * certain, by anyone (recstate.h: a refused client query, the probes): then
+ * it is unhealthy at once, without waiting for the next probe. Client
+ * queries timing out may be slow names: the next probe says whether it
+ * answers.
  */
 static void judge(const struct health *h, struct health_state *st)
 {
@@ -92,21 +92,25 @@ static void *health_thread(void *arg)
 		pthread_mutex_unlock(&h->lock);
 		if (now >= next_probe) {
 			char why[160], line[256], rc[16];
-			int rcode = 0, up;
+			int rcode = 0, up, rc_probe;
 			double took = 0;
 			uint64_t sent = clock_mono_ns();
 			if (!h->upstream) {
 				up = 1;
 				snprintf(line, sizeof(line), "ok: no upstream to probe");
-			} else if (probe(h, &rcode, &took, why, sizeof(why)) < 0) {
+			} else if ((rc_probe = probe(h, &rcode, &took, why, sizeof(why))) < 0) {
 				up = 0;
 				char whose[200];
 				snprintf(whose, sizeof(whose), "/health's: %s", why);
-				recstate_probe(h->rec, 0, whose, sent, clock_mono_ns());
+				if (rc_probe != ROOTPROBE_LOCAL) /* no socket here says nothing of the Recursor */
+					recstate_probe(h->rec,
+						       rc_probe == ROOTPROBE_TIMEOUT ? RECSTATE_PROBE_TIMEOUT
+										     : RECSTATE_PROBE_REFUSED,
+						       whose, sent, clock_mono_ns());
 				snprintf(line, sizeof(line), "upstream '%s' does not answer: %s",
 					 h->upstream, why);
 			} else {
-				recstate_probe(h->rec, 1, NULL, sent, clock_mono_ns());
+				recstate_probe(h->rec, RECSTATE_PROBE_ANSWERED, NULL, sent, clock_mono_ns());
 				up = rcode == 0;
 				snprintf(line, sizeof(line),
 					 "%supstream '%s' answers %s in %.0f ms", up ? "ok: " : "",

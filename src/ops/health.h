@@ -3,10 +3,10 @@
  * probe thread asks the upstream Recursor `. NS` (RD set, carrying the
  * warm-up marker so that no node counts it) every HEALTH_INTERVAL seconds
  * and waits HEALTH_TIMEOUT for the answer: the node is healthy while the
- * last probe was answered NOERROR and the upstream has not been taken for
- * down since (net/recstate.h: by a refused or timed-out client query, or
- * the auto-warm's probe, whichever thread saw it). Each probe is reported
- * there too. The same thread notes the NATS
+ * last probe was answered NOERROR and the upstream is not taken for down
+ * for certain (net/recstate.h: by a refused client query or the probes,
+ * whichever thread saw it; client timeouts alone are left to the probe).
+ * Each probe is reported there too. The same thread notes the NATS
  * connection state and the time a new hot-list write was first seen;
  * NATS being away does not make a node unhealthy, it only shows in the
  * reason. Requests read the last result: they never wait for a probe.

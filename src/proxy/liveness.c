@@ -167,8 +167,10 @@ static enum peer_mode shield_step(struct liveness *l, int phase, int down, uint6
 static void step(struct liveness *l, const atomic_int *phasep, uint64_t now)
 {
 	int phase = phasep ? atomic_load(phasep) : REC_PHASE_IDLE;
-	uint64_t downs = recstate_downs(l->rec);
-	int down = recstate_down(l->rec);
+	struct recstate_snap rs; /* together: a down being taken is seen whole or not at all */
+	recstate_snapshot(l->rec, &rs);
+	uint64_t downs = rs.downs;
+	int down = rs.down;
 	uint64_t prev = l->last_now;
 	if (now < prev)
 		now = prev; /* another thread's clock read a little later stepped first */
@@ -183,7 +185,7 @@ static void step(struct liveness *l, const atomic_int *phasep, uint64_t now)
 	if ((was_down || was_phase_down || missed) && !down && phase != REC_PHASE_DOWN) {
 		uint64_t back = now;
 		if (was_down || missed) {
-			back = recstate_up_ns(l->rec);
+			back = rs.up_ns;
 			back = back < prev ? prev : back > now ? now : back;
 		}
 		shield_step(l, phase, 1, back);

@@ -13,6 +13,7 @@
 
 #include "net/recphase.h"
 #include "net/recstate.h"
+#include "net/rootprobe.h"
 
 #include "base/log.h"
 #include "warm/reccontrol.h"
@@ -117,7 +118,7 @@ static void *watch(void *arg)
 	struct restart det;
 	char err[256];
 	int uptime_warned = 0, ref_said = 0;
-	uint64_t seen_downs = recstate_downs(a->rec);
+	uint64_t seen_downs = recstate_certain_downs(a->rec);
 	restart_init(&det);
 	while (!atomic_load(&a->stop)) {
 		nap(a, 1.0);
@@ -125,21 +126,26 @@ static void *watch(void *arg)
 			break;
 		int rcode;
 		uint64_t sent = clock_mono_ns();
-		int ok = replay_probe(a->upstream, 1.0, &rcode) == 0;
-		recstate_probe(a->rec, ok, ok ? NULL : "the auto-warm's", sent, clock_mono_ns());
+		int rc_probe = replay_probe(a->upstream, 1.0, &rcode), ok = rc_probe == 0;
+		if (rc_probe != ROOTPROBE_LOCAL) /* no socket here says nothing of the Recursor */
+			recstate_probe(a->rec,
+				       ok				? RECSTATE_PROBE_ANSWERED
+				       : rc_probe == ROOTPROBE_TIMEOUT ? RECSTATE_PROBE_TIMEOUT
+								       : RECSTATE_PROBE_REFUSED,
+				       ok ? NULL : "the auto-warm's", sent, clock_mono_ns());
 		/*
-		 * A down taken for certain since the last look, by anyone (a
-		 * refusal, a probe: client queries timing out may be slow names,
-		 * and the shield's alone), is a down even when it is over
+		 * A certain down since the last look, by anyone (a refusal, the
+		 * probes; client queries timing out may be slow names, and are
+		 * the shield's alone), is a down even when it is over
 		 */
-		uint64_t downs = recstate_downs(a->rec);
+		uint64_t downs = recstate_certain_downs(a->rec);
 		enum restart_event seen = RESTART_NONE;
+		enum recstate_cause cause = recstate_cause(a->rec);
 		if (downs != seen_downs) {
 			seen_downs = downs;
-			if (recstate_cause(a->rec) != RECSTATE_TIMEOUTS)
-				seen = restart_seen_down(&det);
+			seen = restart_seen_down(&det);
 		}
-		if (recstate_down(a->rec) && recstate_cause(a->rec) != RECSTATE_TIMEOUTS)
+		if (recstate_down(a->rec) && cause != RECSTATE_TIMEOUTS)
 			ok = 0;
 		long up = -1;
 		/* the time before rec_control starts: a slow read widens the start's interval (restart.h) */
@@ -162,7 +168,7 @@ static void *watch(void *arg)
 			e = RESTART_DOWN;
 		else if (seen == RESTART_DOWN) /* down and back between two looks: said, then warmed */
 			log_warn("upstream '%s' was down (%s) and answers again: warming it up", a->upstream,
-				 recstate_cause_text(recstate_cause(a->rec)));
+				 recstate_cause_text(cause));
 		if (det.known && !ref_said) {
 			/* from now on a restart shows as an uptime that went back */
 			ref_said = 1;

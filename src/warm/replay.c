@@ -283,7 +283,7 @@ int replay_probe(const char *target, double timeout, int *rcode)
 	struct netaddr a;
 	char why[256];
 	if (netaddr_parse(target, 53, &a) < 0)
-		return -1;
+		return ROOTPROBE_LOCAL;
 	return rootprobe_ask((struct sockaddr *)&a.ss, a.len, timeout, rcode, NULL, why, sizeof(why));
 }
 

@@ -71,8 +71,9 @@ int replay_run(const struct replay_config *cfg, const struct hot_item *items, si
 /*
  * One readiness probe: asks the target `. NS` (RD=1, DO=1, the warm option)
  * and waits up to timeout seconds. Returns 0 and the answer's RCODE in
- * *rcode when an answer came, -1 when none came (nothing listens, no
- * answer in time, bad address).
+ * *rcode when an answer came, or what it met (net/rootprobe.h):
+ * ROOTPROBE_REFUSED (nothing listens), ROOTPROBE_TIMEOUT (no answer in
+ * time), ROOTPROBE_LOCAL (no socket here, a bad address).
  */
 int replay_probe(const char *target, double timeout, int *rcode);
 

@@ -11,7 +11,9 @@
  * such upper end seen for the process, and a slow read (a busy
  * Recursor, rec_control taking seconds) widens its own interval instead
  * of moving the start. It returns at most one event:
- *   RESTART_DOWN    RESTART_DOWN_PROBES failed probes in a row (once)
+ *   RESTART_DOWN    RESTART_DOWN_PROBES failed probes in a row (once), or
+ *                   restart_seen_down (the auto-warm's: a certain down
+ *                   the node's recstate saw, net/recstate.h)
  *   RESTART_BACK    the first answered probe after RESTART_DOWN
  *   RESTART_UPTIME  answered all along, but the Recursor started later
  *                   than it could have before (now - uptime beyond the
