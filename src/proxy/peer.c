@@ -36,102 +36,6 @@
 #define WAIT_BIT (1ull << 62)
 #define LIMIT_LOG_INTERVAL 10.0
 
-/* The pure parts */
-
-void peer_shield_init(struct peer_shield *s)
-{
-	memset(s, 0, sizeof(*s));
-}
-
-enum peer_mode peer_shield_step(struct peer_shield *s, int phase, int local_down, uint64_t now_ns,
-				uint64_t max_ns, int *ended)
-{
-	*ended = 0;
-	if (local_down || phase == REC_PHASE_DOWN) {
-		/* the clock starts when it is back; a warm-up seen before the restart does not count */
-		s->active = 1;
-		s->saw_warming = 0;
-		s->expired = 0;
-		s->since_ns = now_ns;
-		return PEER_NOW;
-	}
-	if (s->expired) {
-		/* cut off at max_ns: off until the warm-up that outlasted it ends */
-		if (phase == REC_PHASE_WARMING)
-			return PEER_OFF;
-		s->expired = 0;
-	}
-	if (phase == REC_PHASE_WARMING) {
-		if (!s->active) {
-			s->active = 1;
-			s->since_ns = now_ns;
-		}
-		s->saw_warming = 1;
-	}
-	if (!s->active)
-		return PEER_OFF;
-	if ((s->saw_warming && phase == REC_PHASE_IDLE) || now_ns - s->since_ns > max_ns) {
-		s->expired = phase == REC_PHASE_WARMING;
-		s->active = 0;
-		s->saw_warming = 0;
-		*ended = 1;
-		return PEER_OFF;
-	}
-	return PEER_HEDGE;
-}
-
-void peer_bench_init(struct peer_bench *b)
-{
-	b->fails = 0;
-	b->next = PEER_BENCH_MIN;
-	b->until_ns = 0;
-}
-
-int peer_bench_usable(const struct peer_bench *b, uint64_t now_ns)
-{
-	return now_ns >= b->until_ns;
-}
-
-double peer_bench_fail(struct peer_bench *b, int refused, uint64_t now_ns)
-{
-	if (!peer_bench_usable(b, now_ns))
-		return 0; /* already benched: answers of queries sent before do not extend it */
-	if (!refused && ++b->fails < PEER_BENCH_FAILS)
-		return 0;
-	double d = b->next;
-	b->until_ns = now_ns + (uint64_t)(d * 1e9);
-	b->fails = 0;
-	b->next = d * 2 > PEER_BENCH_MAX ? PEER_BENCH_MAX : d * 2;
-	return d;
-}
-
-void peer_bench_ok(struct peer_bench *b)
-{
-	b->fails = 0;
-	b->next = PEER_BENCH_MIN;
-}
-
-void peer_rate_init(struct peer_rate *r, unsigned max_qps, uint64_t now_ns)
-{
-	r->rate = max_qps;
-	r->burst = max_qps / 10.0 < 1 ? 1 : max_qps / 10.0;
-	r->tokens = r->burst;
-	r->last_ns = now_ns;
-}
-
-int peer_rate_take(struct peer_rate *r, uint64_t now_ns)
-{
-	if (now_ns > r->last_ns) {
-		r->tokens += (double)(now_ns - r->last_ns) / 1e9 * r->rate;
-		if (r->tokens > r->burst)
-			r->tokens = r->burst;
-		r->last_ns = now_ns;
-	}
-	if (r->tokens < 1)
-		return 0;
-	r->tokens -= 1;
-	return 1;
-}
 
 /* The forwarder */
 
@@ -210,7 +114,8 @@ struct peers {
 	struct peer_stats *st;
 	uint32_t qseed;
 	struct peer *peer;
-	unsigned npeers, next;
+	unsigned npeers;
+	struct router router; /* the policy: the bench, the limits, the turn (router.h) */
 	uint64_t timeout_ns, hedge_ns;
 	struct peer_rate rate;
 	uint32_t serial;
@@ -250,7 +155,7 @@ static uint32_t next_serial(struct peers *ps)
 
 static void bench(struct peer *pe, int refused, uint64_t now)
 {
-	double d = peer_bench_fail(&pe->bench, refused, now);
+	double d = router_failed(&pe->ps->router, pe->index, refused, now);
 	if (d <= 0)
 		return;
 	sat_inc(&pe->ps->st->benched);
@@ -549,7 +454,7 @@ static void qsock_read(struct peers *ps, struct qsock *q)
 			finish_query(pe, id, NULL, 0);
 			return;
 		}
-		peer_bench_ok(&pe->bench);
+		router_answered(&ps->router, pe->index);
 		if (pe->bench_logged) {
 			log_info("peer '%s' answers again", pe->name);
 			pe->bench_logged = 0;
@@ -637,7 +542,6 @@ static int open_peer(struct peers *ps, struct peer *pe, const char *text, char *
 		return -1;
 	}
 	close(fd);
-	peer_bench_init(&pe->bench);
 	return 0;
 }
 
@@ -661,7 +565,7 @@ struct peers *peers_create(struct ev_loop *loop, const struct peer_config *cfg,
 	ps->qseed = qseed;
 	ps->timeout_ns = (uint64_t)(cfg->timeout * 1e9);
 	ps->hedge_ns = (uint64_t)(cfg->hedge_delay * 1e9);
-	peer_rate_init(&ps->rate, cfg->max_qps, clock_mono_ns());
+	router_init(&ps->router, (unsigned)cfg->npeers, cfg->max_qps, cfg->max_inflight, clock_mono_ns());
 	ps->live = cfg->live;
 	if (!ps->live) {
 		struct recstate *rec = cfg->rec ? cfg->rec : (ps->own_rec = recstate_create(NULL));
@@ -829,18 +733,6 @@ int peers_name_cold(const struct peers *ps, const struct dns_msg_info *q)
 	return w && q && !warmset_has(w, warmset_key(w, q->qname, q->qname_len, q->qtype));
 }
 
-static struct peer *pick(struct peers *ps, uint64_t now)
-{
-	for (unsigned k = 0; k < ps->npeers; k++) {
-		struct peer *pe = &ps->peer[(ps->next + k) % ps->npeers];
-		if (peer_bench_usable(&pe->bench, now)) {
-			ps->next = (pe->index + 1) % ps->npeers;
-			return pe;
-		}
-	}
-	return NULL;
-}
-
 /*
  * The key under which identical queries wait for one answer: everything of
  * the query that shapes the answer, the question as the client wrote it
@@ -900,24 +792,27 @@ uint64_t peers_send(struct peers *ps, const uint8_t *pkt, size_t len, int tcp, u
 			return WAIT_BIT | (uint64_t)w->serial << 16 | (uint64_t)wi;
 		}
 	}
-	if (ps->in_flight >= ps->cfg.max_inflight || ps->qs_free < 0) {
+	enum router_refusal no;
+	int pi = router_admit(&ps->router, ps->in_flight, ps->qs_free >= 0, now_ns, &no);
+	if (pi < 0 && no == ROUTER_INFLIGHT) {
 		sat_inc(&ps->st->limited_inflight);
 		log_rated(&ps->log_inflight, LIMIT_LOG_INTERVAL, LOG_LVL_WARN,
 			  "peers: %u queries in flight (--peer-max-inflight%s): not asking a peer",
 			  ps->cfg.max_inflight, ps->cfg.threads > 1 ? ", this thread's share" : "");
 		return 0;
 	}
-	if (!(pe = pick(ps, now_ns))) {
+	if (pi < 0 && no == ROUTER_NO_PEER) {
 		sat_inc(&ps->st->no_peer);
 		return 0;
 	}
-	if (!peer_rate_take(&ps->rate, now_ns)) {
+	if (pi < 0) {
 		sat_inc(&ps->st->limited_rate);
 		log_rated(&ps->log_rate, LIMIT_LOG_INTERVAL, LOG_LVL_WARN,
 			  "peers: over %u queries per second (--peer-max-qps%s): not asking a peer",
 			  ps->cfg.max_qps, ps->cfg.threads > 1 ? ", this thread's share" : "");
 		return 0;
 	}
+	pe = &ps->peer[pi];
 	int i = idpool_take(pe->ids, now_ns);
 	if (i < 0) {
 		sat_inc(&ps->st->limited_inflight);

@@ -2,23 +2,13 @@
  * peer.h: warm peers as a fallback while the Recursor behind a proxy
  * restarts (`recmesh proxy --peer`, recmesh(1) "Restarts and peers").
  *
- * Three pure parts, which the unit tests drive with their own clock:
- *  - the shield (peer_shield_step): from the auto-warm's phase and what
- *    the data path saw of the local Recursor, whether a client query goes
- *    to the local Recursor only (PEER_OFF), to it and after a hedge delay
- *    to a peer as well (PEER_HEDGE, while it is being warmed), or to it and
- *    at once to a peer (PEER_NOW, while it is down). While it is being
- *    warmed, a query for a name the local Recursor has not answered since
- *    the shield started (tables/warmset.h: the warm-up's answers and its
- *    own to clients) goes to a peer at once (PEER_COLD);
- *  - the bench (peer_bench_*): a peer that times out or refuses is left
- *    alone for a while, doubling each time;
- *  - the rate limiter (peer_rate_*): a token bucket.
+ * The policy (which upstreams a query goes to, and when: the shield, the
+ * route of a query, the bench, the limits) is router.h's, pure; the
+ * shield is stepped once for the process (liveness.h).
  *
- * The shield is stepped once for the process, from what every data path
- * thread saw of the local Recursor (liveness.h).
- *
- * And the forwarder (struct peers), on the data path's libev loop only:
+ * This is the channel to the peers (struct peers), on the data path's
+ * libev loop only, which asks the router and tells it what became of each
+ * query:
  * one ID pool per peer and a connected UDP socket per query (a new
  * random source port each; --peer-max-inflight of them at most); a peer's
  * answer is matched by source (the socket is connected), ID and question
@@ -41,6 +31,7 @@
 
 #include "dns/dnsmsg.h"
 #include "net/recphase.h"
+#include "proxy/router.h"
 #include "tables/warmset.h"
 
 #include <ev.h>
@@ -49,61 +40,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define PEER_MAX 16           /* --peer entries at most */
 #define PEER_QMAX 512         /* bytes of a query that may wait for its hedge delay */
 #define PEER_HEDGE_QUEUE 4096 /* queries waiting for their hedge delay at most */
-#define PEER_BENCH_FAILS 3    /* timeouts in a row that bench a peer (a refusal benches at once) */
-#define PEER_BENCH_MIN 1.0    /* seconds of the first bench */
-#define PEER_BENCH_MAX 60.0   /* seconds a bench lasts at most */
 #define PEER_TIMEOUT_MAX 2.0  /* seconds a peer's answer is waited for at most */
 #define PEER_WAITERS 4096     /* queries coalesced onto identical ones in flight, at most */
-
-
-/*
- * The shield's modes; PEER_COLD is a query's, never the shield's: in
- * PEER_HEDGE, a name not warmed yet, sent to a peer at once
- */
-enum peer_mode { PEER_OFF = 0, PEER_HEDGE = 1, PEER_NOW = 2, PEER_COLD = 3 };
-
-/* The shield: when client queries go to peers too */
-struct peer_shield {
-	int active;        /* between the local Recursor going down (or being warmed) and the end */
-	int saw_warming;   /* the warm-up was seen running since the Recursor came back */
-	int expired;       /* ended at max_ns while a warm-up still runs: not again for it */
-	uint64_t since_ns; /* when the Recursor came back (or the warm-up started) */
-};
-void peer_shield_init(struct peer_shield *s);
-/*
- * One step: phase is the auto-warm's (REC_PHASE_IDLE without one),
- * local_down whether the data path sees the local Recursor down. Returns
- * the mode; *ended is set to 1 when the shield has just ended (the warm-up
- * finished after the Recursor came back, or max_ns passed since then: then
- * it stays off until that warm-up ends or the Recursor goes down again).
- */
-enum peer_mode peer_shield_step(struct peer_shield *s, int phase, int local_down, uint64_t now_ns,
-				uint64_t max_ns, int *ended);
-
-/* The bench of one peer */
-struct peer_bench {
-	unsigned fails;    /* timeouts in a row */
-	double next;       /* seconds of the next bench */
-	uint64_t until_ns; /* benched until then */
-};
-void peer_bench_init(struct peer_bench *b);
-int peer_bench_usable(const struct peer_bench *b, uint64_t now_ns);
-/* A timeout (refused 0) or a refusal (1); returns the seconds benched now, or 0 when not */
-double peer_bench_fail(struct peer_bench *b, int refused, uint64_t now_ns);
-/* An answer: the failures in a row and the next bench's length start over */
-void peer_bench_ok(struct peer_bench *b);
-
-/* The rate limit: max_qps per second, bursts of a tenth of a second */
-struct peer_rate {
-	double tokens, rate, burst;
-	uint64_t last_ns;
-};
-void peer_rate_init(struct peer_rate *r, unsigned max_qps, uint64_t now_ns);
-/* 1 and one token taken, or 0 over the rate */
-int peer_rate_take(struct peer_rate *r, uint64_t now_ns);
 
 /* The forwarder's counters (in struct proxy_stats; the data path's thread writes them) */
 struct peer_stats {

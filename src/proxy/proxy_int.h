@@ -75,21 +75,23 @@ static inline enum peer_mode proxy_peer_mode(struct proxy *p, uint64_t now_ns)
 }
 
 /*
- * Sends (or queues for the hedge delay) a client's query to a peer; q is
- * the parsed query (NULL: it did not parse). While warming, a name not
- * warmed yet goes at once. Returns the handle or 0.
+ * Sends (or queues for the hedge delay) a client's query to a peer, where
+ * the router says (router_route); q is the parsed query (NULL: it did not
+ * parse). Returns the handle or 0.
  */
 static inline uint64_t proxy_peer_ask(struct proxy *p, enum peer_mode mode, const uint8_t *pkt,
 				      size_t len, int tcp, uint64_t token, uint64_t now_ns,
 				      const struct dns_msg_info *q)
 {
-	if (mode == PEER_OFF || peers_from_peer(p->peers, q))
-		return 0; /* nor is a query a peer proxy sent us hedged: never round again */
-	if (mode == PEER_HEDGE && peers_name_cold(p->peers, q))
-		return peers_send(p->peers, pkt, len, tcp, token, PEER_COLD, now_ns);
-	if (mode == PEER_HEDGE && peers_hedge_ns(p->peers) > 0)
+	if (mode == PEER_OFF)
+		return 0;
+	struct route_decision d = router_route(mode, peers_from_peer(p->peers, q), peers_name_cold(p->peers, q),
+					       peers_hedge_ns(p->peers));
+	if (d.route == ROUTE_PEER_HEDGED)
 		return peers_hedge(p->peers, pkt, len, token, now_ns);
-	return peers_send(p->peers, pkt, len, tcp, token, mode, now_ns);
+	if (d.route == ROUTE_PEER_NOW)
+		return peers_send(p->peers, pkt, len, tcp, token, d.counted_as, now_ns);
+	return 0;
 }
 
 /* ECONNREFUSED on the way to the upstream (UDP or TCP): it is down (recstate.h); with peers, rescue */

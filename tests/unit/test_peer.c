@@ -1,4 +1,4 @@
-/* test_peer.c: warm peers (peer.h): the shield's decisions, the bench, the rate limit, and the forwarder on loopback */
+/* test_peer.c: warm peers (peer.h): the channel to the peers on loopback, with the shield's mode and the warmed names (router.h's policy: test_router) */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -27,158 +27,6 @@ static enum peer_mode mode_at(struct peers *ps, int phase, uint64_t now_ns)
 	static atomic_int ph;
 	atomic_store(&ph, phase);
 	return peers_mode(ps, &ph, now_ns);
-}
-
-static void shield_down_warming_idle(void **state)
-{
-	struct peer_shield s;
-	int ended;
-	peer_shield_init(&s);
-	/* nothing wrong: local only */
-	assert_int_equal(peer_shield_step(&s, REC_PHASE_IDLE, 0, 1 * S, 120 * S, &ended),
-			 PEER_OFF);
-	assert_int_equal(ended, 0);
-	/* the data path sees it down (ECONNREFUSED): a peer at once */
-	assert_int_equal(peer_shield_step(&s, REC_PHASE_IDLE, 1, 2 * S, 120 * S, &ended),
-			 PEER_NOW);
-	/* the watcher says down too */
-	assert_int_equal(peer_shield_step(&s, REC_PHASE_DOWN, 0, 3 * S, 120 * S, &ended),
-			 PEER_NOW);
-	/* back, the watcher has not noticed: hedge */
-	assert_int_equal(peer_shield_step(&s, REC_PHASE_IDLE, 0, 4 * S, 120 * S, &ended),
-			 PEER_HEDGE);
-	assert_int_equal(ended, 0);
-	/* the warm-up runs: hedge */
-	assert_int_equal(peer_shield_step(&s, REC_PHASE_WARMING, 0, 5 * S, 120 * S, &ended),
-			 PEER_HEDGE);
-	assert_int_equal(peer_shield_step(&s, REC_PHASE_WARMING, 0, 30 * S, 120 * S, &ended),
-			 PEER_HEDGE);
-	/* the warm-up finished: local only, once "ended" */
-	assert_int_equal(peer_shield_step(&s, REC_PHASE_IDLE, 0, 31 * S, 120 * S, &ended),
-			 PEER_OFF);
-	assert_int_equal(ended, 1);
-	assert_int_equal(peer_shield_step(&s, REC_PHASE_IDLE, 0, 32 * S, 120 * S, &ended),
-			 PEER_OFF);
-	assert_int_equal(ended, 0);
-}
-
-static void shield_max(void **state)
-{
-	struct peer_shield s;
-	int ended;
-	peer_shield_init(&s);
-	assert_int_equal(peer_shield_step(&s, REC_PHASE_IDLE, 1, 10 * S, 20 * S, &ended),
-			 PEER_NOW);
-	/* no auto-warm (always idle): the shield lasts max after it came back */
-	assert_int_equal(peer_shield_step(&s, REC_PHASE_IDLE, 0, 11 * S, 20 * S, &ended),
-			 PEER_HEDGE);
-	assert_int_equal(peer_shield_step(&s, REC_PHASE_IDLE, 0, 30 * S, 20 * S, &ended),
-			 PEER_HEDGE);
-	assert_int_equal(peer_shield_step(&s, REC_PHASE_IDLE, 0, 30 * S + 1, 20 * S, &ended),
-			 PEER_OFF);
-	assert_int_equal(ended, 1);
-	/* a warm-up that runs past the limit is cut off too */
-	assert_int_equal(peer_shield_step(&s, REC_PHASE_WARMING, 0, 40 * S, 20 * S, &ended),
-			 PEER_HEDGE);
-	assert_int_equal(peer_shield_step(&s, REC_PHASE_WARMING, 0, 61 * S, 20 * S, &ended),
-			 PEER_OFF);
-	assert_int_equal(ended, 1);
-	/* and stays off while that warm-up goes on (--shield-max is the most) */
-	assert_int_equal(peer_shield_step(&s, REC_PHASE_WARMING, 0, 62 * S, 20 * S, &ended),
-			 PEER_OFF);
-	assert_int_equal(ended, 0);
-	assert_int_equal(peer_shield_step(&s, REC_PHASE_WARMING, 0, 500 * S, 20 * S, &ended),
-			 PEER_OFF);
-	assert_int_equal(ended, 0);
-	/* that warm-up ends; the next one (no restart seen by the data path) is shielded again */
-	assert_int_equal(peer_shield_step(&s, REC_PHASE_IDLE, 0, 501 * S, 20 * S, &ended),
-			 PEER_OFF);
-	assert_int_equal(peer_shield_step(&s, REC_PHASE_WARMING, 0, 502 * S, 20 * S, &ended),
-			 PEER_HEDGE);
-	/* cut off again, then the Recursor goes down during that warm-up: shielded at once */
-	assert_int_equal(peer_shield_step(&s, REC_PHASE_WARMING, 0, 523 * S, 20 * S, &ended),
-			 PEER_OFF);
-	assert_int_equal(ended, 1);
-	assert_int_equal(peer_shield_step(&s, REC_PHASE_DOWN, 0, 524 * S, 20 * S, &ended),
-			 PEER_NOW);
-	assert_int_equal(peer_shield_step(&s, REC_PHASE_WARMING, 0, 525 * S, 20 * S, &ended),
-			 PEER_HEDGE);
-}
-
-static void shield_warming_before_down(void **state)
-{
-	struct peer_shield s;
-	int ended;
-	peer_shield_init(&s);
-	/* a restart during a warm-up: the warm-up seen before it does not end the shield */
-	peer_shield_step(&s, REC_PHASE_WARMING, 0, 1 * S, 120 * S, &ended);
-	assert_int_equal(peer_shield_step(&s, REC_PHASE_DOWN, 0, 2 * S, 120 * S, &ended),
-			 PEER_NOW);
-	assert_int_equal(peer_shield_step(&s, REC_PHASE_IDLE, 0, 3 * S, 120 * S, &ended),
-			 PEER_HEDGE);
-	assert_int_equal(ended, 0);
-}
-
-static void bench_exponential(void **state)
-{
-	struct peer_bench b;
-	peer_bench_init(&b);
-	assert_true(peer_bench_usable(&b, 0));
-	/* timeouts: benched at the third in a row */
-	assert_true(peer_bench_fail(&b, 0, 1 * S) == 0);
-	assert_true(peer_bench_fail(&b, 0, 1 * S) == 0);
-	assert_true(peer_bench_fail(&b, 0, 1 * S) == PEER_BENCH_MIN);
-	assert_false(peer_bench_usable(&b, 1 * S + 500 * MS));
-	/* failures while benched (answers of earlier queries) do not extend it */
-	assert_true(peer_bench_fail(&b, 1, 1 * S + 600 * MS) == 0);
-	assert_true(peer_bench_usable(&b, 2 * S));
-	/* a refusal benches at once, for twice as long */
-	assert_true(peer_bench_fail(&b, 1, 3 * S) == 2 * PEER_BENCH_MIN);
-	assert_false(peer_bench_usable(&b, 4 * S));
-	assert_true(peer_bench_usable(&b, 5 * S));
-	double d = 0;
-	uint64_t t = 10 * S;
-	for (int i = 0; i < 20; i++) {
-		d = peer_bench_fail(&b, 1, t);
-		t += 100 * S;
-	}
-	assert_true(d == PEER_BENCH_MAX);
-	/* an answer starts over */
-	peer_bench_ok(&b);
-	assert_true(peer_bench_fail(&b, 1, t) == PEER_BENCH_MIN);
-	/* a timeout between answers does not add up */
-	peer_bench_ok(&b);
-	t += 100 * S;
-	peer_bench_fail(&b, 0, t);
-	peer_bench_fail(&b, 0, t);
-	peer_bench_ok(&b);
-	assert_true(peer_bench_fail(&b, 0, t) == 0);
-}
-
-static void rate_limit(void **state)
-{
-	struct peer_rate r;
-	peer_rate_init(&r, 100, 0);
-	/* a burst of a tenth of a second */
-	int n = 0;
-	while (peer_rate_take(&r, 0))
-		n++;
-	assert_int_equal(n, 10);
-	/* then 100 per second */
-	n = 0;
-	for (uint64_t t = 1 * MS; t <= 1 * S; t += 1 * MS)
-		n += peer_rate_take(&r, t);
-	assert_in_range(n, 99, 101);
-	/* idle time does not buy more than the burst */
-	n = 0;
-	while (peer_rate_take(&r, 100 * S))
-		n++;
-	assert_int_equal(n, 10);
-	/* 1 per second still lets one through */
-	peer_rate_init(&r, 1, 0);
-	assert_true(peer_rate_take(&r, 0));
-	assert_false(peer_rate_take(&r, 500 * MS));
-	assert_true(peer_rate_take(&r, 1 * S));
 }
 
 /* The forwarder against a UDP socket of the test's */
@@ -775,11 +623,6 @@ static void truncated_to_tcp(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(shield_down_warming_idle),
-		cmocka_unit_test(shield_max),
-		cmocka_unit_test(shield_warming_before_down),
-		cmocka_unit_test(bench_exponential),
-		cmocka_unit_test(rate_limit),
 		cmocka_unit_test(forwarder),
 		cmocka_unit_test(cold_names),
 		cmocka_unit_test(error_answers),
