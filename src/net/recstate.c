@@ -15,6 +15,7 @@ struct recstate {
 	atomic_int down;                /* loaded on every answer; written when it changes */
 	_Atomic uint64_t downs;         /* times taken for down */
 	_Atomic uint64_t certain_downs; /* of them, certain (or made certain) */
+	_Atomic uint64_t by_cause[RECSTATE_CAUSES]; /* of them, by what took it for down first */
 	_Atomic uint64_t up_ns;         /* when last taken for up again */
 	_Atomic uint64_t down_ns;       /* when last taken for down, or refused while down */
 	_Atomic uint64_t down_since;    /* when last taken for down */
@@ -37,6 +38,8 @@ struct recstate *recstate_create(const char *upstream)
 	atomic_init(&rs->down, 0);
 	atomic_init(&rs->downs, 0);
 	atomic_init(&rs->certain_downs, 0);
+	for (int i = 0; i < RECSTATE_CAUSES; i++)
+		atomic_init(&rs->by_cause[i], 0);
 	atomic_init(&rs->up_ns, 0);
 	atomic_init(&rs->down_ns, 0);
 	atomic_init(&rs->down_since, 0);
@@ -83,6 +86,7 @@ static int take_down(struct recstate *rs, enum recstate_cause cause, const char 
 		atomic_store(&rs->cause, cause);
 		if (cause != RECSTATE_TIMEOUTS)
 			atomic_fetch_add(&rs->certain_downs, 1);
+		atomic_fetch_add(&rs->by_cause[cause], 1);
 		atomic_fetch_add(&rs->downs, 1);
 		atomic_store(&rs->down, 1);
 		news = 1;
@@ -209,6 +213,12 @@ int recstate_down(const struct recstate *rs)
 uint64_t recstate_downs(const struct recstate *rs)
 {
 	return atomic_load_explicit(&rs->downs, memory_order_acquire);
+}
+
+void recstate_downs_by_cause(const struct recstate *rs, uint64_t out[RECSTATE_CAUSES])
+{
+	for (int i = 0; i < RECSTATE_CAUSES; i++)
+		out[i] = atomic_load_explicit(&rs->by_cause[i], memory_order_relaxed);
 }
 
 uint64_t recstate_certain_downs(const struct recstate *rs)

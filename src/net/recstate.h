@@ -99,6 +99,9 @@ uint64_t recstate_down_ns(const struct recstate *rs);
 uint64_t recstate_down_since(const struct recstate *rs);
 /* What took it for down last (a down for timeouts made certain since: that) */
 enum recstate_cause recstate_cause(const struct recstate *rs);
+/* Downs so far by what took it for down first (index: enum recstate_cause; [RECSTATE_NONE] is 0) */
+#define RECSTATE_CAUSES 4
+void recstate_downs_by_cause(const struct recstate *rs, uint64_t out[RECSTATE_CAUSES]);
 /* Certain downs so far: those not for timeouts, and those for timeouts made certain since */
 uint64_t recstate_certain_downs(const struct recstate *rs);
 /* The down flag, the count and the last up, read together (under the lock: not on every query) */

@@ -263,6 +263,12 @@ const struct counter_def counter_defs[] = {
 	/* --metrics-listen: the health probe (health.h) and the HTTP server (http.h) */
 	U(CSRC_HEALTH, upstream_up, CLINE_NONE, NULL, "recmesh_upstream_up", G, NULL, NULL,
 	  "1 while the upstream Recursor answers the health probe."),
+	U(CSRC_HEALTH, upstream_downs[0], CLINE_NONE, NULL, "recmesh_upstream_downs_total", C, "cause", "refused",
+	  "Times the node took the upstream Recursor for down, by what took it for down first."),
+	U(CSRC_HEALTH, upstream_downs[1], CLINE_NONE, NULL, "recmesh_upstream_downs_total", C, "cause", "timeouts",
+	  NULL),
+	U(CSRC_HEALTH, upstream_downs[2], CLINE_NONE, NULL, "recmesh_upstream_downs_total", C, "cause", "probes",
+	  NULL),
 	U(CSRC_HTTP, http.requests, CLINE_NONE, NULL, "recmesh_http_requests_total", C, NULL, NULL,
 	  "HTTP requests answered."),
 	U(CSRC_HTTP, http.refused, CLINE_NONE, NULL, "recmesh_http_rejected_total", C, "reason",

@@ -51,6 +51,7 @@ struct counter_values {
 	double last_hot_write; /* CSRC_PUB: unix seconds of the last hot-list write seen; 0: none */
 	struct autowarm_stats aw; /* CSRC_AUTOWARM */
 	uint64_t upstream_up;     /* CSRC_HEALTH: 1 while /health is 200 */
+	uint64_t upstream_downs[3]; /* CSRC_HEALTH: taken for down, first for: refused, timeouts, probes */
 	struct http_stats http;   /* CSRC_HTTP */
 };
 

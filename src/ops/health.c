@@ -55,6 +55,11 @@ struct health {
  */
 static void judge(const struct health *h, struct health_state *st)
 {
+	uint64_t by[RECSTATE_CAUSES];
+	recstate_downs_by_cause(h->rec, by);
+	st->downs_refused = by[RECSTATE_REFUSED];
+	st->downs_timeouts = by[RECSTATE_TIMEOUTS];
+	st->downs_probes = by[RECSTATE_PROBE];
 	if (!h->upstream || !recstate_down(h->rec))
 		return;
 	enum recstate_cause c = recstate_cause(h->rec);

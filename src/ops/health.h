@@ -32,6 +32,8 @@ struct health_state {
 	int nats_connected;
 	double last_hot_write; /* unix seconds; 0: none seen */
 	char reason[256];      /* one line: what the last probe saw, and NATS */
+	/* times the upstream was taken for down (net/recstate.h), by what took it first */
+	uint64_t downs_refused, downs_timeouts, downs_probes;
 };
 
 struct health;

@@ -93,6 +93,9 @@ char *metrics_render(const struct metrics_sources *src, size_t *len)
 		struct health_state hs;
 		health_get(src->health, &hs);
 		v->upstream_up = hs.up ? 1 : 0;
+		v->upstream_downs[0] = hs.downs_refused;
+		v->upstream_downs[1] = hs.downs_timeouts;
+		v->upstream_downs[2] = hs.downs_probes;
 		v->has[CSRC_HEALTH] = 1;
 	}
 	if (src->http) {

@@ -198,7 +198,12 @@ ok "/health with the Recursor up: $(health)"
 rm_stop rec
 rm_wait_until 15 eval '[[ $(health) == "503 upstream"*"does not answer"* ]]' || fail "/health after stopping the Recursor: $(health)"
 [[ $(metric recmesh_upstream_up) == 0 ]] || fail "recmesh_upstream_up is $(metric recmesh_upstream_up) with the Recursor stopped"
-ok "/health with the Recursor stopped: $(health)"
+certain_downs() { echo $(( $(metric 'recmesh_upstream_downs_total{cause="refused"}') + $(metric 'recmesh_upstream_downs_total{cause="probes"}') )); }
+# a refused probe counts at once, lost ones at the second in a row (the next probe, 2 s on)
+rm_wait_until 10 eval '(( $(certain_downs) >= 1 ))' \
+    || fail "recmesh_upstream_downs_total: no certain down counted with the Recursor stopped"
+downs=$(certain_downs)
+ok "/health with the Recursor stopped: $(health); $downs down(s) counted"
 rm_start_recursor rec "$REC_PORT"
 rm_wait_until 20 eval '[[ $(health) == "200 ok: upstream"* ]]' || fail "/health after the Recursor came back: $(health)"
 ok "/health with the Recursor back: $(health)"

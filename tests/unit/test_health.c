@@ -106,6 +106,8 @@ static void test_verdict(void **state)
 	assert_int_equal(st.up, 0);
 	if (!strstr(st.reason, "does not answer: its client queries were refused"))
 		fail_msg("reason after a refusal: %s", st.reason);
+	assert_int_equal(st.downs_refused, 1);
+	assert_int_equal(st.downs_probes, 0);
 	/* a client query answered after it: healthy at once */
 	uint64_t now = clock_mono_ns();
 	recstate_answer(rs, &v, now, now);
@@ -130,6 +132,9 @@ static void test_verdict(void **state)
 	assert_non_null(strstr(st.reason, "does not answer"));
 	assert_true(recstate_down(rs));
 	assert_int_equal(recstate_cause(rs), RECSTATE_PROBE);
+	assert_int_equal(st.downs_refused, 1);
+	assert_int_equal(st.downs_timeouts, 1);
+	assert_int_equal(st.downs_probes, 1);
 	health_destroy(h);
 	recstate_destroy(rs);
 }
