@@ -21,6 +21,7 @@ struct recstate {
 	_Atomic uint64_t down_since;    /* when last taken for down */
 	atomic_int cause;               /* enum recstate_cause of the last down */
 	atomic_uint probe_timeouts;     /* probes in a row not answered in time */
+	_Atomic uint64_t answered_ns;   /* a client query was answered then (told at most every 0.1 s a thread) */
 	pthread_mutex_t lock;           /* every change of down (and what goes with it) */
 	uint64_t timeouts_said_ns;      /* under lock: when a down for timeouts was last logged */
 	int down_said;                  /* under lock: this down was logged (its up is, too) */
@@ -45,6 +46,7 @@ struct recstate *recstate_create(const char *upstream)
 	atomic_init(&rs->down_since, 0);
 	atomic_init(&rs->cause, RECSTATE_NONE);
 	atomic_init(&rs->probe_timeouts, 0);
+	atomic_init(&rs->answered_ns, 0);
 	return rs;
 }
 
@@ -186,6 +188,10 @@ void recstate_answer(struct recstate *rs, struct recstate_view *v, uint64_t sent
 {
 	v->last_answer_ns = now_ns;
 	v->timeouts = 0;
+	if (now_ns - v->published_ns >= RECSTATE_ANSWER_NOTE_NS) { /* rarely: a shared line written */
+		v->published_ns = now_ns;
+		atomic_store_explicit(&rs->answered_ns, now_ns, memory_order_relaxed);
+	}
 	take_up(rs, "a client query", sent_ns, now_ns);
 }
 
@@ -199,6 +205,10 @@ void recstate_probe(struct recstate *rs, enum recstate_probe_result r, const cha
 	}
 	if (sent_ns < atomic_load(&rs->up_ns))
 		return; /* sent before it came back: says nothing of now */
+	if (r == RECSTATE_PROBE_TIMEOUT && atomic_load_explicit(&rs->answered_ns, memory_order_relaxed) > sent_ns) {
+		atomic_store(&rs->probe_timeouts, 0); /* clients are answered: the probe was lost, not the Recursor */
+		return;
+	}
 	if (r == RECSTATE_PROBE_TIMEOUT && atomic_fetch_add(&rs->probe_timeouts, 1) + 1 < RECSTATE_DOWN_PROBES)
 		return;
 	/* refused now; or not answered since it was sent: an answer to a query sent later counts */

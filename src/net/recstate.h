@@ -13,8 +13,10 @@
  *  - the probes (`. NS`) of /health (ops/health.c) and of the auto-warm
  *    (warm/autowarm.c): one refused takes it for down at once;
  *    RECSTATE_DOWN_PROBES in a row (of either) not answered within their
- *    timeout take it for down; one answered (any rcode) takes it for up.
- *    A probe sent before the Recursor last came back says nothing of now.
+ *    timeout take it for down, unless a client query was answered since
+ *    the probe was sent (the probe was lost, not the Recursor); one
+ *    answered (any rcode) takes it for up. A probe sent before the
+ *    Recursor last came back says nothing of now.
  * An answer to a query or probe sent before the down takes it for up only
  * when it was sent after the down: the process that went away may have
  * sent it, read late.
@@ -42,6 +44,7 @@
 #define RECSTATE_DOWN_TIMEOUTS 3  /* one thread's client queries in a row timing out that mean "down" */
 #define RECSTATE_DOWN_PROBES 2    /* probes in a row not answered in time that mean "down" */
 #define RECSTATE_TIMEOUTS_LOG 10  /* seconds between the lines of downs for timeouts */
+#define RECSTATE_ANSWER_NOTE_NS 100000000ull /* a thread tells of its answers at most this often */
 
 /* What took it for down last */
 enum recstate_cause {
@@ -66,6 +69,7 @@ struct recstate_view {
 	uint64_t last_answer_ns;
 	uint64_t up_seen; /* the return it last knew of */
 	uint64_t rescued; /* the down it last was told of as news */
+	uint64_t published_ns; /* when it last told the others it saw an answer */
 };
 
 /*

@@ -64,9 +64,11 @@ int rootprobe_ask(const struct sockaddr *sa, socklen_t salen, double timeout, in
 			continue;
 		ssize_t r = recv(fd, a, sizeof(a), 0);
 		if (r < 0) {
-			snprintf(why, why_size, "%s", strerror(errno)); /* ICMP unreachable: nobody there */
+			int e = errno;
+			snprintf(why, why_size, "%s", strerror(e));
 			close(fd);
-			return ROOTPROBE_REFUSED;
+			/* port unreachable: nobody there; another error (no route) is as good as no answer */
+			return e == ECONNREFUSED ? ROOTPROBE_REFUSED : ROOTPROBE_TIMEOUT;
 		}
 		if (rootprobe_answer(a, (size_t)r, id, rcode) < 0)
 			continue; /* not the answer: keep waiting */

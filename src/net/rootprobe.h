@@ -22,8 +22,8 @@
 int rootprobe_answer(const uint8_t *pkt, size_t len, uint16_t id, int *rcode);
 
 /* What a failed probe met */
-#define ROOTPROBE_REFUSED (-1) /* an error on the way: an ICMP port unreachable ("Connection refused": nothing listens) */
-#define ROOTPROBE_TIMEOUT (-2) /* no answer within the timeout */
+#define ROOTPROBE_REFUSED (-1) /* an ICMP port unreachable ("Connection refused": nothing listens) */
+#define ROOTPROBE_TIMEOUT (-2) /* no answer within the timeout, or another error on the way (no route) */
 #define ROOTPROBE_LOCAL (-3)   /* no socket, or the send failed here: says nothing of the Recursor */
 
 /*

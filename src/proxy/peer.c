@@ -69,7 +69,6 @@ struct peer {
 	char name[128];
 	struct idpool *ids;
 	struct pslot *slots; /* IDPOOL_MAX */
-	struct peer_bench bench;
 	int bench_logged; /* the bench was logged; again only after it answered */
 };
 
@@ -117,7 +116,6 @@ struct peers {
 	unsigned npeers;
 	struct router router; /* the policy: the bench, the limits, the turn (router.h) */
 	uint64_t timeout_ns, hedge_ns;
-	struct peer_rate rate;
 	uint32_t serial;
 	uint8_t *rx;
 	struct hedge *queue; /* PEER_HEDGE_QUEUE */

@@ -85,8 +85,9 @@ static inline uint64_t proxy_peer_ask(struct proxy *p, enum peer_mode mode, cons
 {
 	if (mode == PEER_OFF)
 		return 0;
-	struct route_decision d = router_route(mode, peers_from_peer(p->peers, q), peers_name_cold(p->peers, q),
-					       peers_hedge_ns(p->peers));
+	int from_peer = peers_from_peer(p->peers, q); /* counted and said once */
+	int cold = !from_peer && mode == PEER_HEDGE && peers_name_cold(p->peers, q);
+	struct route_decision d = router_route(mode, from_peer, cold, peers_hedge_ns(p->peers));
 	if (d.route == ROUTE_PEER_HEDGED)
 		return peers_hedge(p->peers, pkt, len, token, now_ns);
 	if (d.route == ROUTE_PEER_NOW)

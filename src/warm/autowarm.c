@@ -145,12 +145,13 @@ static void *watch(void *arg)
 			seen_downs = downs;
 			seen = restart_seen_down(&det);
 		}
-		if (recstate_down(a->rec) && cause != RECSTATE_TIMEOUTS)
-			ok = 0;
+		/* down is the recstate's to say: its own probe lost once, or no socket here, is not */
+		int answered = ok;
+		ok = !(recstate_down(a->rec) && cause != RECSTATE_TIMEOUTS);
 		long up = -1;
 		/* the time before rec_control starts: a slow read widens the start's interval (restart.h) */
 		double now = clock_mono(), took = 0;
-		if (ok && a->sockdir) {
+		if (ok && answered && a->sockdir) {
 			int rc = reccontrol_get(a->sockdir, "uptime", 3.0, &up, err, sizeof(err));
 			took = clock_mono() - now;
 			if (rc < 0) {

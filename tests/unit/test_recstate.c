@@ -191,6 +191,30 @@ static void certain_and_rated(void **state)
 	recstate_destroy(rs);
 }
 
+/*
+ * Lost probes while clients are answered: the probes were lost, not the
+ * Recursor, and the run of lost probes starts over
+ */
+static void lost_probes_while_answering(void **state)
+{
+	(void)state;
+	struct recstate *rs = recstate_create("u");
+	struct recstate_view a = {0};
+	recstate_answer(rs, &a, 1 * S, 1 * S);
+	recstate_probe(rs, RECSTATE_PROBE_TIMEOUT, NULL, 2 * S, 3 * S);
+	recstate_answer(rs, &a, 4 * S, 4 * S + 500 * MS); /* after the next probe was sent */
+	recstate_answer(rs, &a, 4 * S + 550 * MS, 4 * S + 550 * MS); /* within 0.1 s: not told again */
+	recstate_probe(rs, RECSTATE_PROBE_TIMEOUT, NULL, 4 * S, 5 * S);
+	assert_false(recstate_down(rs));
+	/* no answer since: the run starts over, so one more lost probe is not yet a down */
+	recstate_probe(rs, RECSTATE_PROBE_TIMEOUT, NULL, 6 * S, 7 * S);
+	assert_false(recstate_down(rs));
+	recstate_probe(rs, RECSTATE_PROBE_TIMEOUT, NULL, 8 * S, 9 * S);
+	assert_true(recstate_down(rs));
+	assert_int_equal(recstate_down_since(rs), 8 * S);
+	recstate_destroy(rs);
+}
+
 static void cause_texts(void **state)
 {
 	(void)state;
@@ -208,6 +232,7 @@ int main(void)
 		cmocka_unit_test(timeouts),
 		cmocka_unit_test(probes),
 		cmocka_unit_test(certain_and_rated),
+		cmocka_unit_test(lost_probes_while_answering),
 		cmocka_unit_test(cause_texts),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
