@@ -2,7 +2,9 @@
  * echo.h: a Recursor stand-in for unit tests, on 127.0.0.1 and a port of
  * its own: a thread answers every UDP query with the query itself, QR and
  * RA set (same ID and question: a proxy and a probe take it as the
- * answer), until echo_stop. Include after cmocka.h.
+ * answer), until echo_stop; while mute is set it answers nothing (a lost
+ * answer, on a port that stays its own: no other test can take it).
+ * Include after cmocka.h.
  */
 #ifndef RECMESH_TEST_ECHO_H
 #define RECMESH_TEST_ECHO_H
@@ -20,6 +22,7 @@ struct echo {
 	int fd;
 	unsigned port;
 	atomic_int stop;
+	atomic_int mute; /* set: it reads every query and answers none (the port stays its own) */
 	pthread_t thread;
 };
 
@@ -34,7 +37,7 @@ static void *echo_run(void *arg)
 		struct sockaddr_storage from;
 		socklen_t flen = sizeof(from);
 		ssize_t n = recvfrom(e->fd, buf, sizeof(buf), 0, (struct sockaddr *)&from, &flen);
-		if (n < 12)
+		if (n < 12 || atomic_load(&e->mute))
 			continue;
 		buf[2] |= 0x80; /* QR */
 		buf[3] |= 0x80; /* RA */
@@ -53,6 +56,7 @@ static void echo_start(struct echo *e)
 	assert_int_equal(getsockname(e->fd, (struct sockaddr *)&a, &len), 0);
 	e->port = ntohs(a.sin_port);
 	atomic_init(&e->stop, 0);
+	atomic_init(&e->mute, 0);
 	assert_int_equal(pthread_create(&e->thread, NULL, echo_run, e), 0);
 }
 
