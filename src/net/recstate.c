@@ -3,6 +3,8 @@
 
 #include "net/recstate.h"
 
+#include "net/rootprobe.h"
+
 #include "base/log.h"
 
 #include <pthread.h>
@@ -213,6 +215,17 @@ void recstate_probe(struct recstate *rs, enum recstate_probe_result r, const cha
 		return;
 	/* refused now; or not answered since it was sent: an answer to a query sent later counts */
 	certain_down(rs, RECSTATE_PROBE, why, r == RECSTATE_PROBE_REFUSED ? now_ns : sent_ns);
+}
+
+void recstate_probed(struct recstate *rs, int rc, const char *why, uint64_t sent_ns, uint64_t now_ns)
+{
+	if (rc == ROOTPROBE_LOCAL)
+		return;
+	recstate_probe(rs,
+		       rc == 0			     ? RECSTATE_PROBE_ANSWERED
+		       : rc == ROOTPROBE_TIMEOUT ? RECSTATE_PROBE_TIMEOUT
+						 : RECSTATE_PROBE_REFUSED,
+		       rc == 0 ? NULL : why, sent_ns, now_ns);
 }
 
 int recstate_down(const struct recstate *rs)

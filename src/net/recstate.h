@@ -91,6 +91,13 @@ void recstate_answer(struct recstate *rs, struct recstate_view *v, uint64_t sent
 void recstate_probe(struct recstate *rs, enum recstate_probe_result r, const char *why, uint64_t sent_ns,
 		    uint64_t now_ns);
 
+/*
+ * The same, from what rootprobe_ask (net/rootprobe.h) returned: 0
+ * answered, ROOTPROBE_REFUSED, ROOTPROBE_TIMEOUT; ROOTPROBE_LOCAL (no
+ * socket here) says nothing of the Recursor and is not reported
+ */
+void recstate_probed(struct recstate *rs, int rootprobe_rc, const char *why, uint64_t sent_ns, uint64_t now_ns);
+
 /* Whether it is taken for down (a relaxed load) */
 int recstate_down(const struct recstate *rs);
 /* Times it was taken for down so far; a reader that saw a number sees the down flag of that down or later */

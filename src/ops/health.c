@@ -72,7 +72,7 @@ static void judge(const struct health *h, struct health_state *st)
 		 recstate_cause_text(c), now > at ? (double)(now - at) / 1e9 : 0.0);
 }
 
-/* One probe: 0 with the rcode in *rcode, or -1 with what went wrong in why */
+/* One probe: 0 with the rcode in *rcode, or a ROOTPROBE_ code with what went wrong in why */
 static int probe(struct health *h, int *rcode, double *took, char *why, size_t why_size)
 {
 	return rootprobe_ask((struct sockaddr *)&h->addr.ss, h->addr.len, HEALTH_TIMEOUT, rcode, took, why,
@@ -107,15 +107,11 @@ static void *health_thread(void *arg)
 				up = 0;
 				char whose[200];
 				snprintf(whose, sizeof(whose), "/health's: %s", why);
-				if (rc_probe != ROOTPROBE_LOCAL) /* no socket here says nothing of the Recursor */
-					recstate_probe(h->rec,
-						       rc_probe == ROOTPROBE_TIMEOUT ? RECSTATE_PROBE_TIMEOUT
-										     : RECSTATE_PROBE_REFUSED,
-						       whose, sent, clock_mono_ns());
+				recstate_probed(h->rec, rc_probe, whose, sent, clock_mono_ns());
 				snprintf(line, sizeof(line), "upstream '%s' does not answer: %s",
 					 h->upstream, why);
 			} else {
-				recstate_probe(h->rec, RECSTATE_PROBE_ANSWERED, NULL, sent, clock_mono_ns());
+				recstate_probed(h->rec, 0, NULL, sent, clock_mono_ns());
 				up = rcode == 0;
 				snprintf(line, sizeof(line),
 					 "%supstream '%s' answers %s in %.0f ms", up ? "ok: " : "",

@@ -13,7 +13,6 @@
 
 #include "net/recphase.h"
 #include "net/recstate.h"
-#include "net/rootprobe.h"
 
 #include "base/log.h"
 #include "warm/reccontrol.h"
@@ -127,12 +126,7 @@ static void *watch(void *arg)
 		int rcode;
 		uint64_t sent = clock_mono_ns();
 		int rc_probe = replay_probe(a->upstream, 1.0, &rcode), ok = rc_probe == 0;
-		if (rc_probe != ROOTPROBE_LOCAL) /* no socket here says nothing of the Recursor */
-			recstate_probe(a->rec,
-				       ok				? RECSTATE_PROBE_ANSWERED
-				       : rc_probe == ROOTPROBE_TIMEOUT ? RECSTATE_PROBE_TIMEOUT
-								       : RECSTATE_PROBE_REFUSED,
-				       ok ? NULL : "the auto-warm's", sent, clock_mono_ns());
+		recstate_probed(a->rec, rc_probe, "the auto-warm's", sent, clock_mono_ns());
 		/*
 		 * A certain down since the last look, by anyone (a refusal, the
 		 * probes; client queries timing out may be slow names, and are
