@@ -33,9 +33,10 @@ static int write_lists(const char *url, const char *cluster, unsigned nodes, uns
 	jsCtx *js = NULL;
 	kvStore *kv = NULL;
 	struct hot_item *items = calloc(names ? names : 1, sizeof(*items));
-	natsConnection *nc = natsconn_open(url, "fleetbench", 0, 3000, err, sizeof(err));
+	struct natslink *link = natslink_new();
+	natsConnection *nc = link ? natsconn_open(link, url, "fleetbench", 0, 3000, err, sizeof(err)) : NULL;
 	size_t bytes = 0;
-	if (!nc || !items || natsconn_kv_open(nc, NAMES_HOT_BUCKET, 1, 1, &js, &kv, NULL, NULL, err,
+	if (!nc || !items || natsconn_kv_open(link, nc, NAMES_HOT_BUCKET, 1, 1, &js, &kv, NULL, NULL, err,
 					      sizeof(err)) < 0) {
 		fprintf(stderr, "fleetbench: %s\n", nc ? err : "cannot connect");
 		return 1;
@@ -75,7 +76,12 @@ static int write_lists(const char *url, const char *cluster, unsigned nodes, uns
 	printf("%zu\n", bytes);
 	free(items);
 	natsconn_kv_close(js, kv);
-	natsconn_close(nc);
+	natsconn_close(link, nc);
+	if (link) {
+		natslink_wait(link, 2);
+		natslink_log(link);
+		natslink_drop(link);
+	}
 	nats_Close();
 	return 0;
 }

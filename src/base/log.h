@@ -8,7 +8,10 @@
  * Who logs: the command functions and the threads at the top of a node
  * (data path, publisher, KV writer, auto-warm watcher). Library functions
  * return -1 with a reason in the caller's err buffer instead, and leave
- * the logging to their caller.
+ * the logging to their caller; what they have to say besides (a hostile
+ * list skipped, a limit reached) goes into the caller's struct notes
+ * (notes.h), and libnats' callbacks tell their connection's link
+ * (nats/natslink.h), whose owner logs its lines.
  */
 #ifndef RECMESH_LOG_H
 #define RECMESH_LOG_H

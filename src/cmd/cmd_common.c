@@ -36,7 +36,7 @@ static int start(enum rm_command cmd, const char *name, int argc, char **argv, s
 }
 
 natsConnection *cmd_common_start(enum rm_command cmd, const char *name, int argc, char **argv,
-				 struct rm_options *o, int *exit_status)
+				 struct rm_options *o, struct natslink **link, int *exit_status)
 {
 	char err[512], client[64];
 	if (start(cmd, name, argc, argv, o, exit_status) < 0) {
@@ -44,18 +44,29 @@ natsConnection *cmd_common_start(enum rm_command cmd, const char *name, int argc
 		return NULL;
 	}
 	snprintf(client, sizeof(client), "recmesh %s", name);
-	natsConnection *nc = natsconn_open(o->nats, client, 0, 3000, err, sizeof(err));
+	natsConnection *nc = NULL;
+	if (!(*link = natslink_new()))
+		snprintf(err, sizeof(err), "out of memory");
+	else
+		nc = natsconn_open(*link, o->nats, client, 0, 3000, err, sizeof(err));
+	natslink_log(*link);
 	if (!nc) {
 		fprintf(stderr, "recmesh %s: %s\n", name, err);
+		natslink_drop(*link);
+		*link = NULL;
 		options_free(o);
 		*exit_status = 1;
 	}
 	return nc;
 }
 
-void cmd_common_finish(natsConnection *nc, struct rm_options *o)
+void cmd_common_finish(natsConnection *nc, struct natslink *link, struct rm_options *o)
 {
-	natsconn_close(nc);
+	natsconn_close(link, nc);
+	if (link)
+		natslink_wait(link, 2);
+	natslink_log(link);
+	natslink_drop(link);
 	nats_Close();
 	natsconn_unconfigure(); /* wipes the secrets read at start */
 	options_free(o);

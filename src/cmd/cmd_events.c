@@ -58,7 +58,8 @@ int cmd_events(int argc, char **argv)
 	struct rm_options o;
 	char err[512], subject[256];
 	int rc;
-	natsConnection *nc = cmd_common_start(CMD_EVENTS, "events", argc, argv, &o, &rc);
+	struct natslink *link = NULL;
+	natsConnection *nc = cmd_common_start(CMD_EVENTS, "events", argc, argv, &o, &link, &rc);
 	if (!nc)
 		return rc;
 	names_traffic_subject(subject, sizeof(subject), o.cluster, o.node);
@@ -70,7 +71,7 @@ int cmd_events(int argc, char **argv)
 		fprintf(stderr, "recmesh events: cannot subscribe to '%s': %s\n", subject,
 			natsStatus_GetText(s));
 		natsSubscription_Destroy(sub);
-		cmd_common_finish(nc, &o);
+		cmd_common_finish(nc, link, &o);
 		return 1;
 	}
 	signal(SIGINT, on_events_signal);
@@ -120,6 +121,6 @@ int cmd_events(int argc, char **argv)
 	}
 	fprintf(stderr, "recmesh events: %llu events, %llu bad batches\n", x.printed, bad);
 	natsSubscription_Destroy(sub);
-	cmd_common_finish(nc, &o);
+	cmd_common_finish(nc, link, &o);
 	return rc;
 }

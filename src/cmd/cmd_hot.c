@@ -94,7 +94,8 @@ int cmd_hot(int argc, char **argv)
 	struct rm_options o;
 	char err[512];
 	int rc;
-	natsConnection *nc = cmd_common_start(CMD_HOT, "hot", argc, argv, &o, &rc);
+	struct natslink *link = NULL;
+	natsConnection *nc = cmd_common_start(CMD_HOT, "hot", argc, argv, &o, &link, &rc);
 	if (!nc)
 		return rc;
 	struct fleet_report rep;
@@ -103,9 +104,11 @@ int cmd_hot(int argc, char **argv)
 	rc = 1;
 	if (fleet_top(nc, o.cluster, o.max_age, o.hot_half_life, o.nats_timeout, o.sample, o.top, &items,
 		      &n, &rep, err, sizeof(err)) < 0) {
+		notes_log(&rep.notes);
 		fprintf(stderr, "recmesh hot: %s\n", err);
 		goto out;
 	}
+	notes_log(&rep.notes);
 	if (rep.source == FLEET_SOURCE_REQUEST)
 		fprintf(stderr, "recmesh hot: the bucket did not serve (%s): asked the running nodes\n",
 			rep.fallback);
@@ -140,6 +143,6 @@ int cmd_hot(int argc, char **argv)
 	rc = 0;
 out:
 	free(items);
-	cmd_common_finish(nc, &o);
+	cmd_common_finish(nc, link, &o);
 	return rc;
 }

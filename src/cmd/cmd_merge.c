@@ -15,7 +15,8 @@ int cmd_merge(int argc, char **argv)
 	struct merge_result res;
 	char err[512], node[NAMES_MAX], line[1024];
 	int rc;
-	natsConnection *nc = cmd_common_start(CMD_MERGE, "merge", argc, argv, &o, &rc);
+	struct natslink *link = NULL;
+	natsConnection *nc = cmd_common_start(CMD_MERGE, "merge", argc, argv, &o, &link, &rc);
 	if (!nc)
 		return rc;
 	if (o.node)
@@ -25,10 +26,14 @@ int cmd_merge(int argc, char **argv)
 	rc = 1;
 	if (merge_run(nc, o.cluster, node, o.top, o.max_age, o.hot_half_life, o.nats_timeout, o.lease,
 		      &res, err, sizeof(err)) < 0) {
+		notes_log(&res.notes);
+		notes_log(&res.report.notes);
 		fprintf(stderr, "recmesh merge: %s\n", err);
 		fleet_report_free(&res.report);
 		goto out;
 	}
+	notes_log(&res.notes);
+	notes_log(&res.report.notes);
 	for (size_t i = 0; i < res.report.nodes; i++)
 		if (!res.report.node[i].used)
 			fprintf(stderr, "recmesh merge: skipped node '%s': %s\n", res.report.node[i].node,
@@ -61,6 +66,6 @@ int cmd_merge(int argc, char **argv)
 	fleet_report_free(&res.report);
 	rc = 0;
 out:
-	cmd_common_finish(nc, &o);
+	cmd_common_finish(nc, link, &o);
 	return rc;
 }

@@ -8,6 +8,7 @@
 #include "tables/nstable.h"
 
 #include <stdio.h>
+#include <string.h>
 #include <stdlib.h>
 
 /* One server: a line of the table, or one JSON object (a non-finite number is null) */
@@ -35,14 +36,18 @@ int cmd_ns(int argc, char **argv)
 	struct rm_options o;
 	char err[512];
 	int rc;
-	natsConnection *nc = cmd_common_start(CMD_NS, "ns", argc, argv, &o, &rc);
+	struct natslink *link = NULL;
+	natsConnection *nc = cmd_common_start(CMD_NS, "ns", argc, argv, &o, &link, &rc);
 	if (!nc)
 		return rc;
 	struct nstable_merge *m = nstable_merge_create();
 	struct nstable_item *items = NULL;
 	size_t n = 0;
 	rc = 1;
-	int tables = m ? fleet_fetch_ns(nc, o.cluster, o.max_age, m, err, sizeof(err)) : -1;
+	struct notes notes;
+	memset(&notes, 0, sizeof(notes));
+	int tables = m ? fleet_fetch_ns(nc, o.cluster, o.max_age, m, &notes, err, sizeof(err)) : -1;
+	notes_log(&notes);
 	if (tables < 0) {
 		fprintf(stderr, "recmesh ns: %s\n", m ? err : "out of memory");
 		goto out;
@@ -62,6 +67,6 @@ int cmd_ns(int argc, char **argv)
 out:
 	free(items);
 	nstable_merge_destroy(m);
-	cmd_common_finish(nc, &o);
+	cmd_common_finish(nc, link, &o);
 	return rc;
 }

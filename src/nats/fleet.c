@@ -6,11 +6,13 @@
 #include "base/clock.h"
 #include "base/log.h"
 #include "base/names.h"
+#include "base/notes.h"
 #include "nats/natsconn.h"
 #include "tables/nstable.h"
 
 #include <math.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,6 +43,7 @@ struct fleet_asm {
 	size_t bad_chunks; /* malformed or mismatched chunks, the first FLEET_BAD_LOG_FIRST logged */
 	hotlist_item_cb tap; /* sees every item of every list folded (may be NULL) */
 	void *tap_arg;
+	struct notes notes; /* what the assembly has to say; fleet_asm_finish hands them over */
 };
 
 /* Malformed chunks or tables logged one by one per read; the rest as a total at the end */
@@ -127,7 +130,7 @@ static struct fleet_node *node_get(struct fleet_asm *a, const char *node, const 
 static void log_full(struct fleet_asm *a, const char *what)
 {
 	if (!a->full_logged)
-		log_warn("hot lists: %s; further chunks are not kept", what);
+		notes_add(&a->notes, LOG_LVL_WARN, "hot lists: %s; further chunks are not kept", what);
 	a->full_logged = 1;
 }
 
@@ -180,12 +183,12 @@ enum fleet_feed fleet_asm_feed(struct fleet_asm *a, const char *data, size_t len
 
 	if (hotlist_parse_header(data, len, &h, err, sizeof(err)) < 0) {
 		if (++a->bad_chunks <= FLEET_BAD_LOG_FIRST)
-			log_warn("ignoring malformed hot list chunk from '%s': %s", src, err);
+			notes_add(&a->notes, LOG_LVL_WARN, "ignoring malformed hot list chunk from '%s': %s", src, err);
 		return FLEET_FEED_IGNORED;
 	}
 	if (key_node && strcmp(h.node, key_node) != 0) {
 		if (++a->bad_chunks <= FLEET_BAD_LOG_FIRST)
-			log_warn("ignoring hot list chunk under key '%s': its header names node '%s'",
+			notes_add(&a->notes, LOG_LVL_WARN, "ignoring hot list chunk under key '%s': its header names node '%s'",
 				 src, h.node);
 		return FLEET_FEED_IGNORED;
 	}
@@ -291,7 +294,7 @@ static void node_fold(struct fleet_asm *a, struct fleet_node *fn, double now, do
 	if (-age > FLEET_MAX_SKEW) {
 		snprintf(why, sizeof(why), "time %.0f s in the future (more than %.0f s ahead)", -age,
 			 FLEET_MAX_SKEW);
-		log_warn("ignoring the hot list of node '%s' under '%s': %s", fn->node, fn->src, why);
+		notes_add(&a->notes, LOG_LVL_WARN, "ignoring the hot list of node '%s' under '%s': %s", fn->node, fn->src, why);
 		node_give_up(a, fn, why);
 		return;
 	}
@@ -304,7 +307,7 @@ static void node_fold(struct fleet_asm *a, struct fleet_node *fn, double now, do
 	for (unsigned c = 0; c < fn->chunks; c++) {
 		if (hotlist_parse(fn->data[c], fn->len[c], &h, sum_item, &sum, err, sizeof(err)) < 0) {
 			snprintf(why, sizeof(why), "chunk %u rejected: %s", c, err);
-			log_warn("ignoring the hot list of node '%s' under '%s': %s", fn->node, fn->src,
+			notes_add(&a->notes, LOG_LVL_WARN, "ignoring the hot list of node '%s' under '%s': %s", fn->node, fn->src,
 				 why);
 			node_give_up(a, fn, why);
 			return;
@@ -324,10 +327,10 @@ static void node_fold(struct fleet_asm *a, struct fleet_node *fn, double now, do
 	}
 	dups = hotmerge_duplicates(merge) - dups;
 	if (dups)
-		log_warn("hot list of node '%s' under '%s': %zu item(s) repeated in later chunks "
+		notes_add(&a->notes, LOG_LVL_WARN, "hot list of node '%s' under '%s': %zu item(s) repeated in later chunks "
 			 "counted once", fn->node, fn->src, dups);
 	if (refused)
-		log_info("hot list of node '%s' under '%s': %u item(s) of meta or obsolete types "
+		notes_add(&a->notes, LOG_LVL_INFO, "hot list of node '%s' under '%s': %u item(s) of meta or obsolete types "
 			 "left out", fn->node, fn->src, refused);
 	node_drop(a, fn);
 	fn->done = 1;
@@ -351,7 +354,7 @@ void fleet_asm_finish(struct fleet_asm *a, double now, double max_age, double ha
 
 	fleet_asm_fold(a, now, max_age, half_life, merge);
 	if (a->bad_chunks > FLEET_BAD_LOG_FIRST)
-		log_warn("hot lists: %zu malformed or mismatched chunk(s) ignored in all, the first %d "
+		notes_add(&a->notes, LOG_LVL_WARN, "hot lists: %zu malformed or mismatched chunk(s) ignored in all, the first %d "
 			 "shown",
 			 a->bad_chunks, FLEET_BAD_LOG_FIRST);
 	count = HASH_COUNT(a->nodes);
@@ -375,6 +378,7 @@ void fleet_asm_finish(struct fleet_asm *a, double now, double max_age, double ha
 		}
 		node_free(a, fn);
 	}
+	notes_move(&rep->notes, &a->notes);
 }
 
 /* ---- reading the bucket ---- */
@@ -419,9 +423,15 @@ struct kvread {
 	int64_t timeout_ms;
 	int give_up_fast; /* a read has used its whole deadline: the next ones are tried once */
 	int64_t deadline; /* 0, or when every read gives up (ms, now_ms) */
+	struct notes *notes;   /* what the read has to say */
+	struct log_once *once; /* the caller's said-once bits (enum fleet_once; NULL: say every time) */
 };
 
-static atomic_int heads_said; /* the key limit was logged (once per process) */
+/* Said at most once per struct log_once a caller keeps across its reads */
+static int say_once(struct log_once *once, unsigned what)
+{
+	return !once || log_once_enter(once, what);
+}
 
 /* The deadline of one operation: its own timeout, within the whole read's deadline */
 static int64_t op_deadline(const struct kvread *r)
@@ -475,7 +485,7 @@ static int kvread_open(struct kvread *r, natsStatus *st, char *err, size_t err_s
 				 tries);
 			return -1;
 		}
-		log_debug("opening KV bucket '%s' failed (%s), trying again", r->bucket, ebuf);
+		notes_add(r->notes, LOG_LVL_DEBUG, "opening KV bucket '%s' failed (%s), trying again", r->bucket, ebuf);
 	}
 }
 
@@ -522,8 +532,8 @@ static int kvread_heads(struct kvread *r, const char *cluster, char ***keys, int
 			for (int i = 0; out && i < count; i++) {
 				const char *sub = subj->List[i].Subject;
 				if (got >= FLEET_MAX_NODES) {
-					if (!atomic_exchange(&heads_said, 1))
-						log_warn("KV bucket '%s': more than %d keys, the rest are not "
+					if (say_once(r->once, FLEET_ONCE_HEADS))
+						notes_add(r->notes, LOG_LVL_WARN, "KV bucket '%s': more than %d keys, the rest are not "
 							 "read (said once)",
 							 r->bucket, FLEET_MAX_NODES);
 					break;
@@ -549,7 +559,7 @@ static int kvread_heads(struct kvread *r, const char *cluster, char ***keys, int
 				 ebuf, tries);
 			return -1;
 		}
-		log_debug("listing KV bucket '%s' failed (%s), trying again", r->bucket, ebuf);
+		notes_add(r->notes, LOG_LVL_DEBUG, "listing KV bucket '%s' failed (%s), trying again", r->bucket, ebuf);
 	}
 }
 
@@ -576,7 +586,7 @@ static int kvread_get(struct kvread *r, const char *key, kvEntry **e, char *err,
 			snprintf(err, err_size, "cannot read key '%s': %s (%d tries)", key, ebuf, tries);
 			return -1;
 		}
-		log_debug("reading key '%s' failed (%s), trying again", key, ebuf);
+		notes_add(r->notes, LOG_LVL_DEBUG, "reading key '%s' failed (%s), trying again", key, ebuf);
 	}
 }
 
@@ -613,11 +623,11 @@ static void read_node(struct kvread *r, struct fleet_asm *a, const char *cluster
 		kvEntry *head = NULL;
 		int g = kvread_get(r, headkey, &head, err, sizeof(err));
 		if (g == 1) {
-			log_debug("key '%s' was deleted while the bucket was read", headkey);
+			notes_add(r->notes, LOG_LVL_DEBUG, "key '%s' was deleted while the bucket was read", headkey);
 			return;
 		}
 		if (g < 0) {
-			log_warn("hot list of node '%s' not read: %s", node, err);
+			notes_add(r->notes, LOG_LVL_WARN, "hot list of node '%s' not read: %s", node, err);
 			fleet_asm_fail(a, node, err);
 			return;
 		}
@@ -625,7 +635,7 @@ static void read_node(struct kvread *r, struct fleet_asm *a, const char *cluster
 		size_t len = (size_t)kvEntry_ValueLen(head);
 		if (hotlist_parse_header(data, len, &h, err, sizeof(err)) < 0) {
 			snprintf(why, sizeof(why), "key '%s': %s", headkey, err);
-			log_warn("ignoring hot list of node '%s': %s", node, why);
+			notes_add(r->notes, LOG_LVL_WARN, "ignoring hot list of node '%s': %s", node, why);
 			fleet_asm_fail(a, node, why);
 			kvEntry_Destroy(head);
 			return;
@@ -633,7 +643,7 @@ static void read_node(struct kvread *r, struct fleet_asm *a, const char *cluster
 		if (strcmp(h.node, node) != 0 || h.chunk != 0) {
 			snprintf(why, sizeof(why), "key '%s' holds chunk %u of node '%s'", headkey,
 				 h.chunk, h.node);
-			log_warn("ignoring hot list of node '%s': %s", node, why);
+			notes_add(r->notes, LOG_LVL_WARN, "ignoring hot list of node '%s': %s", node, why);
 			fleet_asm_fail(a, node, why);
 			kvEntry_Destroy(head);
 			return;
@@ -655,7 +665,7 @@ static void read_node(struct kvread *r, struct fleet_asm *a, const char *cluster
 				break;
 			g = kvread_get(r, key, &e, err, sizeof(err));
 			if (g < 0) {
-				log_warn("hot list of node '%s' not read: %s", node, err);
+				notes_add(r->notes, LOG_LVL_WARN, "hot list of node '%s' not read: %s", node, err);
 				fleet_asm_fail(a, node, err);
 				destroy_entries(ents, got);
 				free(ents);
@@ -671,7 +681,7 @@ static void read_node(struct kvread *r, struct fleet_asm *a, const char *cluster
 			if (hotlist_parse_header(kvEntry_ValueString(e), (size_t)kvEntry_ValueLen(e), &hc,
 						 err, sizeof(err)) < 0) {
 				snprintf(why, sizeof(why), "key '%s': %s", key, err);
-				log_warn("ignoring hot list of node '%s': %s", node, why);
+				notes_add(r->notes, LOG_LVL_WARN, "ignoring hot list of node '%s': %s", node, why);
 				fleet_asm_fail(a, node, why);
 				destroy_entries(ents, got);
 				free(ents);
@@ -686,7 +696,7 @@ static void read_node(struct kvread *r, struct fleet_asm *a, const char *cluster
 			if (strcmp(hc.node, node) != 0 || hc.chunk != c) {
 				snprintf(why, sizeof(why), "key '%s' holds chunk %u of node '%s'", key,
 					 hc.chunk, hc.node);
-				log_warn("ignoring hot list of node '%s': %s", node, why);
+				notes_add(r->notes, LOG_LVL_WARN, "ignoring hot list of node '%s': %s", node, why);
 				fleet_asm_fail(a, node, why);
 				destroy_entries(ents, got);
 				free(ents);
@@ -696,7 +706,7 @@ static void read_node(struct kvread *r, struct fleet_asm *a, const char *cluster
 		if (held > a->budget - a->bytes) {
 			snprintf(why, sizeof(why), "over the byte budget of %zu bytes", a->budget);
 			log_full(a, why);
-			log_warn("hot list of node '%s' given up after reading %u of its %u keys: %s", node,
+			notes_add(r->notes, LOG_LVL_WARN, "hot list of node '%s' given up after reading %u of its %u keys: %s", node,
 				 got, h.chunks, why);
 			fleet_asm_fail(a, node, why);
 			destroy_entries(ents, got);
@@ -712,7 +722,7 @@ static void read_node(struct kvread *r, struct fleet_asm *a, const char *cluster
 			return;
 		}
 		destroy_entries(ents, got);
-		log_debug("hot list of node '%s' changed while read (%s), try %d of %d", node, why, t,
+		notes_add(r->notes, LOG_LVL_DEBUG, "hot list of node '%s' changed while read (%s), try %d of %d", node, why, t,
 			  FLEET_RACE_TRIES);
 		sleep_ms(pause);
 		pause *= 2;
@@ -721,7 +731,7 @@ static void read_node(struct kvread *r, struct fleet_asm *a, const char *cluster
 	char reason[160];
 	snprintf(reason, sizeof(reason), "chunk race: the list changed while read, %d tries",
 		 FLEET_RACE_TRIES);
-	log_warn("hot list of node '%s' not read: %s (last: %s)", node, reason, why);
+	notes_add(r->notes, LOG_LVL_WARN, "hot list of node '%s' not read: %s (last: %s)", node, reason, why);
 	fleet_asm_fail(a, node, reason);
 }
 
@@ -736,7 +746,7 @@ static int fetch_kv(natsConnection *nc, const char *cluster, double timeout, str
 		    double now, double max_age, double half_life, struct hotmerge *merge, char *err,
 		    size_t err_size)
 {
-	struct kvread r = {nc, NAMES_HOT_BUCKET, NULL, NULL, (int64_t)(timeout * 1000), 0, 0};
+	struct kvread r = {nc, NAMES_HOT_BUCKET, NULL, NULL, (int64_t)(timeout * 1000), 0, 0, &a->notes, NULL};
 	natsStatus st = NATS_OK;
 	char node[NAMES_MAX], **keys = NULL;
 	int n = 0;
@@ -804,23 +814,30 @@ static int fetch_request(natsConnection *nc, const char *cluster, struct fleet_a
 		if (f == FLEET_FEED_FULL)
 			break; /* over the byte budget: stop reading */
 	}
-	log_debug("collected %zu hot.get replies", replies);
+	notes_add(&a->notes, LOG_LVL_DEBUG, "collected %zu hot.get replies", replies);
 	natsSubscription_Unsubscribe(sub);
 	natsSubscription_Destroy(sub);
 	natsInbox_Destroy(inbox);
 	return 0;
 }
 
-int fleet_fetch_hot(natsConnection *nc, const char *cluster, double max_age, double half_life,
-		    double timeout, int allow_request, struct hotmerge *merge,
-		    struct fleet_report *report, char *err, size_t err_size)
+/* Clears the report but for its notes, which the read goes on adding to */
+static void report_clear(struct fleet_report *r)
+{
+	memset(r, 0, offsetof(struct fleet_report, notes));
+}
+
+/* fleet_fetch_hot, adding to report's notes */
+static int fetch_hot(natsConnection *nc, const char *cluster, double max_age, double half_life,
+		     double timeout, int allow_request, struct hotmerge *merge,
+		     struct fleet_report *report, char *err, size_t err_size)
 {
 	struct fleet_asm *a = fleet_asm_create(0);
 	char kverr[512];
 	int rc = -1;
 	double now = clock_unix();
 
-	memset(report, 0, sizeof(*report));
+	report_clear(report);
 	report->source = FLEET_SOURCE_KV;
 	if (!a) {
 		snprintf(err, err_size, "out of memory");
@@ -839,7 +856,7 @@ int fleet_fetch_hot(natsConnection *nc, const char *cluster, double max_age, dou
 			 "no usable hot list in KV bucket '%s'", NAMES_HOT_BUCKET);
 	}
 	if (report->fallback[0]) {
-		log_info("%s, asking the running nodes instead", report->fallback);
+		notes_add(&a->notes, LOG_LVL_INFO, "%s, asking the running nodes instead", report->fallback);
 		report->source = FLEET_SOURCE_REQUEST;
 		if (fetch_request(nc, cluster, a, err, err_size) < 0)
 			goto out;
@@ -849,6 +866,15 @@ int fleet_fetch_hot(natsConnection *nc, const char *cluster, double max_age, dou
 out:
 	fleet_asm_destroy(a);
 	return rc;
+}
+
+int fleet_fetch_hot(natsConnection *nc, const char *cluster, double max_age, double half_life,
+		    double timeout, int allow_request, struct hotmerge *merge,
+		    struct fleet_report *report, char *err, size_t err_size)
+{
+	memset(report, 0, sizeof(*report));
+	return fetch_hot(nc, cluster, max_age, half_life, timeout, allow_request, merge, report, err,
+			 err_size);
 }
 
 void fleet_report_free(struct fleet_report *report)
@@ -1058,7 +1084,7 @@ static int read_merge(struct kvread *r, const char *cluster, double now, double 
 				hotlist_parse(kvEntry_ValueString(ents[c]), (size_t)kvEntry_ValueLen(ents[c]),
 					      &hc, take_merge_item, &take, err, sizeof(err));
 			if (take.repeated)
-				log_warn("the merged list of node '%s': %zu name(s) repeated, counted once",
+				notes_add(&rep->notes, LOG_LVL_WARN, "the merged list of node '%s': %zu name(s) repeated, counted once",
 					 h.node, take.repeated);
 		}
 		destroy_entries(ents, got);
@@ -1083,7 +1109,7 @@ static int top_sampled(natsConnection *nc, const char *cluster, double max_age, 
 		       double timeout, size_t sample, size_t top, size_t cap, struct hot_item *items, size_t *n,
 		       struct fleet_report *rep, char *err, size_t err_size)
 {
-	struct kvread r = {nc, NAMES_HOT_BUCKET, NULL, NULL, (int64_t)(timeout * 1000), 0, 0};
+	struct kvread r = {nc, NAMES_HOT_BUCKET, NULL, NULL, (int64_t)(timeout * 1000), 0, 0, &rep->notes, NULL};
 	natsStatus st = NATS_OK;
 	char **keys = NULL, node[NAMES_MAX], kerr[512];
 	int nk = 0, rc = 1, have;
@@ -1154,7 +1180,7 @@ static int top_sampled(natsConnection *nc, const char *cluster, double max_age, 
 	}
 	if (!have) {
 		/* said once, here, for every reader (recmesh hot and warm, the proxy's auto-warm) */
-		log_warn("not using the fleet's merged list%s%s%s: %s; using the merge of %zu "
+		notes_add(&rep->notes, LOG_LVL_WARN, "not using the fleet's merged list%s%s%s: %s; using the merge of %zu "
 			 "sampled list(s) of %d",
 			 rep->merge_node[0] ? " of node '" : "", rep->merge_node,
 			 rep->merge_node[0] ? "'" : "", rep->merge_why, rep->used, nk);
@@ -1180,7 +1206,7 @@ static int top_sampled(natsConnection *nc, const char *cluster, double max_age, 
 	for (size_t i = 0; i < names; i++)
 		unconfirmed += x.support[i] == 0;
 	if (unconfirmed && unconfirmed < names && !(more = calloc(unconfirmed, sizeof(*more))))
-		log_warn("out of memory: the merged list's names are handed out in its own order");
+		notes_add(&rep->notes, LOG_LVL_WARN, "out of memory: the merged list's names are handed out in its own order");
 	if (more) {
 		size_t u = 0;
 		for (size_t i = 0; i < names; i++) {
@@ -1196,7 +1222,7 @@ static int top_sampled(natsConnection *nc, const char *cluster, double max_age, 
 	rep->confirmed = names - unconfirmed;
 	rep->candidates = x.n;
 	*n = names + rep->filled;
-	log_info("using the fleet's merged list of node '%s' (%.1f s old, %zu names, %zu of them "
+	notes_add(&rep->notes, LOG_LVL_INFO, "using the fleet's merged list of node '%s' (%.1f s old, %zu names, %zu of them "
 		 "named by %zu sampled list(s) of %d too; it holds %u of their %u hottest names)",
 		 rep->merge_node, rep->merge_age, names, rep->confirmed, rep->used, nk, rep->cover,
 		 rep->cover_of);
@@ -1239,13 +1265,13 @@ int fleet_top(natsConnection *nc, const char *cluster, double max_age, double ha
 			rc = s;
 			goto out;
 		}
-		memset(report, 0, sizeof(*report));
+		report_clear(report);
 	}
 	if (!(m = hotmerge_create(top))) {
 		snprintf(err, err_size, "out of memory");
 		goto out;
 	}
-	if (fleet_fetch_hot(nc, cluster, max_age, half_life, timeout, 1, m, report, err, err_size) < 0)
+	if (fetch_hot(nc, cluster, max_age, half_life, timeout, 1, m, report, err, err_size) < 0)
 		goto out;
 	*n = hotmerge_top(m, *items, top);
 	report->candidates = hotmerge_count(m);
@@ -1265,10 +1291,8 @@ static void add_ns_item(const struct nstable_item *it, void *arg)
 	nstable_merge_add(arg, it);
 }
 
-/* logged once per process: several threads read NS tables (the KV thread, auto-warm) */
-static atomic_int ns_full_said, ns_late_said, ns_names_said;
-
 struct ns_fetch {
+	struct notes *notes;
 	const char *cluster;
 	struct nstable_merge *merge;
 	size_t bad; /* malformed or mismatched tables, the first FLEET_BAD_LOG_FIRST logged */
@@ -1286,13 +1310,13 @@ static void feed_ns_head(const char *k, kvEntry *e, void *arg)
 	/* validate the whole value first: a bad table contributes nothing */
 	if (nstable_parse(data, len, node, &t, NULL, NULL, perr, sizeof(perr)) < 0) {
 		if (++f->bad <= FLEET_BAD_LOG_FIRST)
-			log_warn("ignoring NS table '%s': %s", k, perr);
+			notes_add(f->notes, LOG_LVL_WARN, "ignoring NS table '%s': %s", k, perr);
 	} else if (!names_key_node(k, f->cluster, key_node) || strcmp(key_node, node) != 0) {
 		/* one table is one node, the key's: a writer cannot speak for others under its key */
 		if (++f->bad <= FLEET_BAD_LOG_FIRST)
-			log_warn("ignoring NS table '%s': its header names node '%s'", k, node);
+			notes_add(f->notes, LOG_LVL_WARN, "ignoring NS table '%s': its header names node '%s'", k, node);
 	} else if (f->max_age > 0 && f->now - t > f->max_age) {
-		log_debug("ignoring NS table '%s': %.0f s old", k, f->now - t);
+		notes_add(f->notes, LOG_LVL_DEBUG, "ignoring NS table '%s': %.0f s old", k, f->now - t);
 	} else {
 		nstable_merge_table(f->merge);
 		nstable_parse(data, len, node, &t, add_ns_item, f->merge, perr, sizeof(perr));
@@ -1301,10 +1325,13 @@ static void feed_ns_head(const char *k, kvEntry *e, void *arg)
 }
 
 int fleet_fetch_ns_within(natsConnection *nc, const char *cluster, double max_age, double within,
-			  struct nstable_merge *merge, char *err, size_t err_size)
+			  struct nstable_merge *merge, struct notes *notes, struct log_once *once,
+			  char *err, size_t err_size)
 {
-	struct ns_fetch f = {.cluster = cluster, .merge = merge, .max_age = max_age, .now = clock_unix()};
-	struct kvread r = {nc, NAMES_NS_BUCKET, NULL, NULL, (int64_t)(FLEET_DEFAULT_TIMEOUT * 1000), 0, 0};
+	struct ns_fetch f = {
+		.notes = notes, .cluster = cluster, .merge = merge, .max_age = max_age, .now = clock_unix()};
+	struct kvread r = {nc,	 NAMES_NS_BUCKET, NULL, NULL, (int64_t)(FLEET_DEFAULT_TIMEOUT * 1000),
+			   0,	 0,		  notes, once};
 	natsStatus st = NATS_OK;
 	char kerr[320], **keys = NULL;
 	int n = 0, i;
@@ -1324,23 +1351,23 @@ int fleet_fetch_ns_within(natsConnection *nc, const char *cluster, double max_ag
 		kvEntry *e = NULL;
 		int g = kvread_get(&r, keys[i], &e, kerr, sizeof(kerr));
 		if (g < 0)
-			log_warn("NS table not read: %s", kerr);
+			notes_add(notes, LOG_LVL_WARN, "NS table not read: %s", kerr);
 		if (g != 0)
 			continue; /* deleted meanwhile, or logged */
 		feed_ns_head(keys[i], e, &f);
 		kvEntry_Destroy(e);
 	}
-	if (nstable_merge_left_out(merge) && !atomic_exchange(&ns_full_said, 1))
-		log_warn("NS tables: more than %d addresses, %zu item(s) left out (said once)",
+	if (nstable_merge_left_out(merge) && say_once(once, FLEET_ONCE_NS_FULL))
+		notes_add(notes, LOG_LVL_WARN, "NS tables: more than %d addresses, %zu item(s) left out (said once)",
 			 NS_MERGE_MAX_ENTRIES, nstable_merge_left_out(merge));
-	if (nstable_merge_names_left_out(merge) && !atomic_exchange(&ns_names_said, 1))
-		log_warn("NS tables: NS names beyond %u bytes in all, %zu left out (said once)",
+	if (nstable_merge_names_left_out(merge) && say_once(once, FLEET_ONCE_NS_NAMES))
+		notes_add(notes, LOG_LVL_WARN, "NS tables: NS names beyond %u bytes in all, %zu left out (said once)",
 			 NS_MERGE_MAX_NAME_BYTES, nstable_merge_names_left_out(merge));
 	if (f.bad > FLEET_BAD_LOG_FIRST)
-		log_warn("NS tables: %zu malformed or mismatched table(s) ignored in all, the first %d shown",
+		notes_add(notes, LOG_LVL_WARN, "NS tables: %zu malformed or mismatched table(s) ignored in all, the first %d shown",
 			 f.bad, FLEET_BAD_LOG_FIRST);
-	if (i < n && !atomic_exchange(&ns_late_said, 1))
-		log_warn("NS tables: %d of %d not read within %.1f s, the refresh's deadline (said once)",
+	if (i < n && say_once(once, FLEET_ONCE_NS_LATE))
+		notes_add(notes, LOG_LVL_WARN, "NS tables: %d of %d not read within %.1f s, the refresh's deadline (said once)",
 			 n - i, n, within);
 	keys_free(keys, n);
 	kvread_close(&r);
@@ -1348,7 +1375,7 @@ int fleet_fetch_ns_within(natsConnection *nc, const char *cluster, double max_ag
 }
 
 int fleet_fetch_ns(natsConnection *nc, const char *cluster, double max_age, struct nstable_merge *merge,
-		   char *err, size_t err_size)
+		   struct notes *notes, char *err, size_t err_size)
 {
-	return fleet_fetch_ns_within(nc, cluster, max_age, 0, merge, err, err_size);
+	return fleet_fetch_ns_within(nc, cluster, max_age, 0, merge, notes, NULL, err, err_size);
 }

@@ -13,6 +13,8 @@
 #ifndef RECMESH_FLEET_H
 #define RECMESH_FLEET_H
 
+#include "base/log.h"
+#include "base/notes.h"
 #include "tables/hotlist.h"
 
 #include <nats/nats.h>
@@ -77,6 +79,24 @@ struct fleet_report {
 	size_t filled;       /* names added from the sample's merge after the merged list's */
 	unsigned cover, cover_of; /* of the sample's cover_of hottest names, the merge holds cover */
 	char merge_why[256]; /* why the merged list was not used */
+	/*
+	 * What the read has to say beyond this report (a list skipped and why,
+	 * a limit reached, a retry), for the caller to log (notes.h): the
+	 * library logs nothing. Kept last: a read clears what comes before it.
+	 */
+	struct notes notes;
+};
+
+/*
+ * The said-once bits (log.h's struct log_once) a caller that reads again
+ * and again (a node's KV writer) keeps across its reads, so that a limit
+ * reached is noted once, not at every read
+ */
+enum fleet_once {
+	FLEET_ONCE_HEADS,    /* more keys than FLEET_MAX_NODES */
+	FLEET_ONCE_NS_FULL,  /* the NS merge's address limit */
+	FLEET_ONCE_NS_NAMES, /* the NS merge's name bytes */
+	FLEET_ONCE_NS_LATE,  /* tables not read within the deadline */
 };
 
 /*
@@ -119,16 +139,21 @@ int fleet_merge_key(char *out, size_t size, const char *cluster, unsigned chunk)
 /*
  * Fetches every node's authoritative-server table for cluster from the KV
  * bucket recmesh_ns into merge, skipping tables older than max_age (0: no
- * limit) and malformed ones (logged). Reads are tried again for up to
- * FLEET_DEFAULT_TIMEOUT. Returns the number of tables merged, or -1 with a
- * reason (no JetStream, no bucket, ...).
+ * limit) and malformed ones (noted in notes, for the caller to log). Reads
+ * are tried again for up to FLEET_DEFAULT_TIMEOUT. Returns the number of
+ * tables merged, or -1 with a reason (no JetStream, no bucket, ...).
  */
 struct nstable_merge;
 int fleet_fetch_ns(natsConnection *nc, const char *cluster, double max_age, struct nstable_merge *merge,
-		   char *err, size_t err_size);
-/* The same within `within` seconds in all (0: no overall deadline); what is left unread is logged */
+		   struct notes *notes, char *err, size_t err_size);
+/*
+ * The same within `within` seconds in all (0: no overall deadline); what
+ * is left unread is noted. The limits reached are noted once per once
+ * (enum fleet_once; NULL: at every read).
+ */
 int fleet_fetch_ns_within(natsConnection *nc, const char *cluster, double max_age, double within,
-			  struct nstable_merge *merge, char *err, size_t err_size);
+			  struct nstable_merge *merge, struct notes *notes, struct log_once *once,
+			  char *err, size_t err_size);
 
 /*
  * The hot-list assembler under fleet_fetch_hot, without NATS: it takes the
@@ -144,13 +169,13 @@ struct fleet_asm *fleet_asm_create(size_t budget); /* NULL: out of memory */
 enum fleet_feed { FLEET_FEED_OK = 0, FLEET_FEED_IGNORED = -1, FLEET_FEED_FULL = -2 };
 /*
  * Feeds one chunk (hostile input). Only its header is read here: a chunk
- * with a bad header is logged, with src naming where it came from, and
+ * with a bad header is noted, with src naming where it came from, and
  * ignored; with key_node set (the node of the KV key it was read from), a
- * chunk whose header names another node is logged and ignored. The items
+ * chunk whose header names another node is noted and ignored. The items
  * are checked when the node is folded. data is copied. Returns
  * FLEET_FEED_OK, FLEET_FEED_IGNORED, or FLEET_FEED_FULL when the byte
  * budget or the node limit is reached (the chunk is not kept, its node is
- * given up; logged once).
+ * given up; noted once). The notes go to the report at fleet_asm_finish.
  */
 enum fleet_feed fleet_asm_feed(struct fleet_asm *a, const char *data, size_t len, const char *src,
 			       const char *key_node);
@@ -170,8 +195,9 @@ void fleet_asm_fold(struct fleet_asm *a, double now, double max_age, double half
 		    struct hotmerge *merge);
 /*
  * fleet_asm_fold, then fills report (free with fleet_report_free) with
- * every node, used or why not, sorted by name; the assembler is empty
- * afterwards.
+ * every node, used or why not, sorted by name, and adds the assembler's
+ * notes to report->notes (zero the report before its first use); the
+ * assembler is empty afterwards.
  */
 void fleet_asm_finish(struct fleet_asm *a, double now, double max_age, double half_life,
 		      struct hotmerge *merge, struct fleet_report *report);

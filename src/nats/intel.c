@@ -285,12 +285,12 @@ int intel_refresh_from_fleet(natsConnection *nc, const char *cluster, double max
 			     const char *path, int mode, struct intel_refresh *out, char *err,
 			     size_t err_size)
 {
-	return intel_refresh_within(nc, cluster, max_age, 0, path, mode, out, err, err_size);
+	return intel_refresh_within(nc, cluster, max_age, 0, path, mode, NULL, out, err, err_size);
 }
 
 int intel_refresh_within(natsConnection *nc, const char *cluster, double max_age, double within,
-			 const char *path, int mode, struct intel_refresh *out, char *err,
-			 size_t err_size)
+			 const char *path, int mode, struct log_once *once, struct intel_refresh *out,
+			 char *err, size_t err_size)
 {
 	struct nstable_merge *m = nstable_merge_create();
 	struct nstable_item *items = NULL;
@@ -304,7 +304,8 @@ int intel_refresh_within(natsConnection *nc, const char *cluster, double max_age
 		snprintf(err, err_size, "out of memory");
 		return -1;
 	}
-	if ((out->tables = fleet_fetch_ns_within(nc, cluster, max_age, within, m, err, err_size)) < 0)
+	if ((out->tables = fleet_fetch_ns_within(nc, cluster, max_age, within, m, &out->notes, once, err,
+						   err_size)) < 0)
 		goto done;
 	rc = 0;
 	if (out->tables == 0 && mode != INTEL_FOR_NODE)
@@ -317,7 +318,7 @@ int intel_refresh_within(natsConnection *nc, const char *cluster, double max_age
 	 * --user and must not create directories: there it is an error.
 	 */
 	if (mode != INTEL_FOR_NODE && intel_make_parent(path, err, err_size) < 0)
-		log_warn("%s", err);
+		notes_add(&out->notes, LOG_LVL_WARN, "%s", err);
 	struct intel_counts c;
 	if ((out->dead = intel_write_file_why(path, items, n, now, intel_max_entries(), &c,
 					      &out->fail, err, err_size)) < 0) {

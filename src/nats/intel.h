@@ -27,6 +27,9 @@
 #ifndef RECMESH_INTEL_H
 #define RECMESH_INTEL_H
 
+#include "base/log.h"
+#include "base/notes.h"
+
 #include "tables/nstable.h"
 
 #include <nats/nats.h>
@@ -110,6 +113,7 @@ struct intel_refresh {
 	size_t ns_lines, ns_left_out; /* ns lines written, and left out by intel_max_entries() */
 	int written;
 	enum intel_fail fail; /* with tables >= 0 and -1 returned: why the file was not written */
+	struct notes notes;   /* what the refresh has to say, for the caller to log (notes.h) */
 };
 
 /* intel_refresh_from_fleet's mode */
@@ -128,9 +132,13 @@ struct intel_refresh {
 int intel_refresh_from_fleet(natsConnection *nc, const char *cluster, double max_age,
 			     const char *path, int mode, struct intel_refresh *out, char *err,
 			     size_t err_size);
-/* The same, reading the tables within `within` seconds in all (0: no overall deadline) */
+/*
+ * The same, reading the tables within `within` seconds in all (0: no
+ * overall deadline); the limits the read reaches are noted once per once
+ * (fleet.h's enum fleet_once; NULL: every time)
+ */
 int intel_refresh_within(natsConnection *nc, const char *cluster, double max_age, double within,
-			 const char *path, int mode, struct intel_refresh *out, char *err,
-			 size_t err_size);
+			 const char *path, int mode, struct log_once *once, struct intel_refresh *out,
+			 char *err, size_t err_size);
 
 #endif

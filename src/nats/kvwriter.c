@@ -39,6 +39,7 @@
 
 struct kvwriter {
 	natsConnection *nc;   /* the connection in use: KV thread (and create, destroy) only */
+	struct natslink *link; /* the caller's, whose connections these are (borrowed) */
 	natsConnection *given; /* the last connection the caller gave: the caller's; under lock */
 	natsConnection *next;  /* a new connection not yet taken by the KV thread; under lock */
 	char *cluster, *node, *intel_file;
@@ -68,6 +69,7 @@ struct kvwriter {
 	unsigned refused_said; /* bit per verdict: logged once */
 
 	struct log_once intel_said; /* intelligence-file failures said, by enum intel_fail */
+	struct log_once fleet_said; /* limits the NS reads reached, said once (fleet.h, enum fleet_once) */
 	int intel_bound_said, intel_ns_bound_said;
 
 	atomic_uint_fast64_t hot_writes, hot_write_errors, intel_writes, intel_dead;
@@ -106,7 +108,7 @@ void kvwriter_set_connection(struct kvwriter *w, natsConnection *nc)
 	w->given = nc;
 	pthread_cond_signal(&w->cond);
 	pthread_mutex_unlock(&w->lock);
-	natsconn_close(dead);
+	natsconn_close(w->link, dead);
 }
 
 void kvwriter_get_stats(struct kvwriter *w, struct kvwriter_stats *st)
@@ -222,7 +224,7 @@ static void on_hot_get(natsConnection *nc, natsSubscription *sub, natsMsg *msg, 
 static void write_ns(struct kvwriter *w, kvStore **nskv, jsCtx **nsjs, const char *text, size_t len)
 {
 	char err[512];
-	if (!*nskv && natsconn_kv_open(w->nc, NAMES_NS_BUCKET, 1, w->kv_replicas, nsjs, nskv, NULL,
+	if (!*nskv && natsconn_kv_open(w->link, w->nc, NAMES_NS_BUCKET, 1, w->kv_replicas, nsjs, nskv, NULL,
 				       NULL, err, sizeof(err)) < 0) {
 		log_debug("NS table not written: %s", err);
 		return;
@@ -248,8 +250,10 @@ static void refresh_intel(struct kvwriter *w, double within)
 {
 	char err[512];
 	struct intel_refresh ir;
-	if (intel_refresh_within(w->nc, w->cluster, w->intel_max_age, within, w->intel_file,
-				 INTEL_FOR_NODE, &ir, err, sizeof(err)) < 0) {
+	int rc = intel_refresh_within(w->nc, w->cluster, w->intel_max_age, within, w->intel_file,
+				      INTEL_FOR_NODE, &w->fleet_said, &ir, err, sizeof(err));
+	notes_log(&ir.notes);
+	if (rc < 0) {
 		/*
 		 * No NS bucket yet is normal and quiet; a file that cannot be
 		 * written (a missing directory: nodes do not create it) is an
@@ -364,7 +368,7 @@ static void switch_connection(struct kvwriter *w, natsConnection *next)
 	natsConnection *old = w->nc;
 	unsubscribe_get(w, 0);
 	w->nc = next;
-	natsconn_close(old);
+	natsconn_close(w->link, old);
 	subscribe_get(w);
 }
 
@@ -427,7 +431,7 @@ static void *kv_main(void *arg)
 			if (log_once_enter(&hot_said, HOT_NOT_CONNECTED))
 				log_warn("hot list not written: not connected to NATS");
 		} else {
-			if (!kv && natsconn_kv_open(w->nc, NAMES_HOT_BUCKET, 1, w->kv_replicas, &js, &kv,
+			if (!kv && natsconn_kv_open(w->link, w->nc, NAMES_HOT_BUCKET, 1, w->kv_replicas, &js, &kv,
 						    NULL, NULL, err, sizeof(err)) < 0) {
 				warned++;
 				if (log_once_enter(&hot_said, HOT_NO_BUCKET))
@@ -498,7 +502,8 @@ static void *kv_main(void *arg)
 	return NULL;
 }
 
-struct kvwriter *kvwriter_create(natsConnection *nc, const struct kvwriter_config *cfg, char *err,
+struct kvwriter *kvwriter_create(struct natslink *link, natsConnection *nc,
+				 const struct kvwriter_config *cfg, char *err,
 				 size_t err_size)
 {
 	struct kvwriter *w = calloc(1, sizeof(*w));
@@ -507,6 +512,7 @@ struct kvwriter *kvwriter_create(natsConnection *nc, const struct kvwriter_confi
 		return NULL;
 	}
 	w->nc = w->given = nc;
+	w->link = link;
 	atomic_store(&w->hot_last_ok_us, (uint_fast64_t)(clock_mono() * 1e6));
 	w->kv_replicas = cfg->kv_replicas;
 	w->intel_max_age = cfg->intel_max_age;
@@ -553,7 +559,7 @@ void kvwriter_destroy(struct kvwriter *w)
 	unsubscribe_get(w, 1);
 	/* a connection the KV thread still used and the caller replaced is ours */
 	if (w->nc != w->given)
-		natsconn_close(w->nc);
+		natsconn_close(w->link, w->nc);
 	hotlist_chunks_free(w->pending, w->pending_n);
 	served_put(w->served);
 	free(w->ns_pending);

@@ -17,6 +17,7 @@
 #ifndef RECMESH_KVWRITER_H
 #define RECMESH_KVWRITER_H
 
+#include "nats/natslink.h"
 #include "tables/hotlist.h"
 
 #include <nats/nats.h>
@@ -44,10 +45,12 @@ struct kvwriter;
 /*
  * Subscribes the hot.get responder on nc and starts the thread; NULL with a
  * reason. nc may be NULL (not opened yet): snapshots are then not written
- * (counted as write errors) until kvwriter_set_connection gives one.
+ * (counted as write errors) until kvwriter_set_connection gives one. Every
+ * connection given was opened with link (natslink.h), which must outlive
+ * the writer; what the writer's NATS calls say goes there.
  */
-struct kvwriter *kvwriter_create(natsConnection *nc, const struct kvwriter_config *cfg, char *err,
-				 size_t err_size);
+struct kvwriter *kvwriter_create(struct natslink *link, natsConnection *nc,
+				 const struct kvwriter_config *cfg, char *err, size_t err_size);
 /*
  * Hands over a snapshot: the encoded hot list (n chunks) and the NS table's
  * text (ns_len bytes, may be NULL). The writer takes ownership of both and

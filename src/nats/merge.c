@@ -97,9 +97,9 @@ static int take_lease(kvStore *kv, const char *cluster, const char *node, double
 					   &until) == 0;
 		kvEntry_Destroy(e);
 		if (!ok)
-			log_warn("the lease '%s' is not a lease: taken over", key);
+			notes_add(&res->notes, LOG_LVL_WARN, "the lease '%s' is not a lease: taken over", key);
 		else if (until > now + MERGE_LEASE_MAX + FLEET_MAX_SKEW)
-			log_warn("the lease '%s' of node '%s' claims %.0f s: void, taken over", key, holder,
+			notes_add(&res->notes, LOG_LVL_WARN, "the lease '%s' of node '%s' claims %.0f s: void, taken over", key, holder,
 				 until - now);
 		else if (strcmp(holder, node) != 0 && until > now) {
 			snprintf(res->holder, sizeof(res->holder), "%s", holder);
@@ -141,14 +141,15 @@ static int lease_held(kvStore *kv, const char *cluster, uint64_t rev, double unt
  * host's timer need not wait for it to run out: it is rewritten as run out
  * (until=0), only if it is still this run's revision.
  */
-static void release_lease(kvStore *kv, const char *cluster, const char *node, uint64_t rev)
+static void release_lease(kvStore *kv, const char *cluster, const char *node, uint64_t rev,
+			  struct notes *notes)
 {
 	char key[NAMES_KEY_MAX], val[160];
 	uint64_t next = 0;
 	int vl = merge_lease_format(val, sizeof(val), node, 0);
 	lease_key(key, sizeof(key), cluster);
 	if (vl > 0 && kvStore_Update(&next, kv, key, val, vl, rev) == NATS_OK)
-		log_info("the lease '%s' given back: nothing was written", key);
+		notes_add(notes, LOG_LVL_INFO, "the lease '%s' given back: nothing was written", key);
 }
 
 /* The chunk count of the merged list there now (0: none or unreadable) */
@@ -181,7 +182,7 @@ int merge_run(natsConnection *nc, const char *cluster, const char *node, size_t 
 	char key[NAMES_KEY_MAX];
 
 	memset(res, 0, sizeof(*res));
-	if (natsconn_kv_open(nc, NAMES_HOT_BUCKET, 0, 0, &js, &kv, &missing, &no_js, err, err_size) < 0)
+	if (natsconn_kv_open(NULL, nc, NAMES_HOT_BUCKET, 0, 0, &js, &kv, &missing, &no_js, err, err_size) < 0)
 		return -1;
 	double until = clock_unix() + lease;
 	int l = take_lease(kv, cluster, node, lease, &rev, res, err, err_size);
@@ -222,7 +223,7 @@ int merge_run(natsConnection *nc, const char *cluster, const char *node, size_t 
 		if (bytes <= FLEET_BYTE_BUDGET)
 			break;
 		size_t fewer = (size_t)((double)n * ((double)FLEET_BYTE_BUDGET / (double)bytes) * 0.95);
-		log_warn("the merged list of %zu names takes %zu bytes, more than the readers' budget of "
+		notes_add(&res->notes, LOG_LVL_WARN, "the merged list of %zu names takes %zu bytes, more than the readers' budget of "
 			 "%u: cut to %zu names", n, bytes, (unsigned)FLEET_BYTE_BUDGET, fewer);
 		hotlist_chunks_free(chunks, nchunks);
 		chunks = NULL;
@@ -269,7 +270,7 @@ int merge_run(natsConnection *nc, const char *cluster, const char *node, size_t 
 	rc = 0;
 out:
 	if (rc < 0 && !res->merged)
-		release_lease(kv, cluster, node, rev);
+		release_lease(kv, cluster, node, rev, &res->notes);
 	hotlist_chunks_free(chunks, nchunks);
 	hotmerge_destroy(m);
 	free(items);

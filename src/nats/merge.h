@@ -24,6 +24,7 @@ struct merge_result {
 	size_t names, chunks, bytes, stale_deleted;
 	double seconds;            /* reading and merging the lists */
 	struct fleet_report report; /* the node lists, used or why not (fleet_report_free) */
+	struct notes notes;         /* what the run has to say besides report's, for the caller to log */
 };
 
 /*

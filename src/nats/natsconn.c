@@ -17,6 +17,7 @@
 #include "config.h"
 
 #include "nats/natsconn.h"
+#include "nats/natslink.h"
 
 #include "base/clock.h"
 #include "base/log.h"
@@ -751,104 +752,53 @@ static natsStatus user_jwt(char **jwt, char **customErrTxt, void *closure)
 	return NATS_OK;
 }
 
-/*
- * The background connections (those with callbacks), each with its own
- * "closed on purpose" flag: natsconn_close sets it, so that the callbacks
- * of that connection, and of no other, stay quiet about a close that was
- * ours. An entry is made when natsconn_open returns the connection and
- * taken out by its closed callback, the last one libnats makes for it;
- * the lock keeps natsconn_close from writing an entry being taken out.
- */
-#define NATSCONN_WATCHED 8
-static pthread_mutex_t watched_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct {
-	natsConnection *nc;
-	int closing;
-} watched[NATSCONN_WATCHED];
-
-static void watch(natsConnection *nc)
-{
-	pthread_mutex_lock(&watched_lock);
-	for (int i = 0; i < NATSCONN_WATCHED; i++)
-		if (!watched[i].nc) {
-			watched[i].nc = nc;
-			watched[i].closing = 0;
-			nc = NULL;
-			break;
-		}
-	pthread_mutex_unlock(&watched_lock);
-	if (nc) /* more than a node ever has: its close on purpose may then be logged */
-		log_debug("natsconn: more than %d background connections", NATSCONN_WATCHED);
-}
-
-/* Marks nc as closed on purpose (set 1), or says whether it is (set 0); forget 1: takes it out */
-static int watched_closing(natsConnection *nc, int set, int forget)
-{
-	int closing = 0;
-	pthread_mutex_lock(&watched_lock);
-	for (int i = 0; i < NATSCONN_WATCHED; i++)
-		if (watched[i].nc == nc) {
-			if (set)
-				watched[i].closing = 1;
-			closing = watched[i].closing;
-			if (forget)
-				watched[i].nc = NULL;
-			break;
-		}
-	pthread_mutex_unlock(&watched_lock);
-	return closing;
-}
-
-static atomic_int failure_logged = -1; /* the last failure kind logged, until a connect */
-static atomic_int closed_said;         /* on_closed logged, until a connect */
-/* a first failure that looked like "not reachable", said at unreach_due if still so */
-static atomic_int unreach_pending;
-static double unreach_due;                       /* written before unreach_pending is set */
-static char unreach_shown[NATSCONN_MAX_URL];     /* the same */
 #define NATSCONN_RECONNECT_WAIT_MS 1000
 
+/*
+ * The callbacks: their closure is the connection's link (natslink.h),
+ * which decides what is news; they never log.
+ */
 static void on_disconnected(natsConnection *nc, void *closure)
 {
 	/* a close on purpose also calls this, on libnats' thread, maybe later */
-	if (!watched_closing(nc, 0, 0) && !natsConnection_IsClosed(nc))
-		log_warn("disconnected from NATS, reconnecting in the background");
+	if (!natsConnection_IsClosed(nc) && natslink_disconnected(closure, nc))
+		natslink_say(closure, LOG_LVL_WARN, "disconnected from NATS, reconnecting in the background");
 }
 
-static void log_connected(natsConnection *nc, const char *how)
+static void say_connected(struct natslink *l, natsConnection *nc, const char *how)
 {
 	char url[NATSCONN_MAX_URL] = "", shown[NATSCONN_MAX_URL];
 	natsConnection_GetConnectedUrl(nc, url, sizeof(url));
-	atomic_store(&failure_logged, -1);
-	atomic_store(&closed_said, 0);
-	atomic_store(&unreach_pending, 0);
-	log_info("%s to NATS at '%s'", how, natsconn_redact(url, shown, sizeof(shown)));
+	natslink_connected(l);
+	natslink_say(l, LOG_LVL_INFO, "%s to NATS at '%s'", how, natsconn_redact(url, shown, sizeof(shown)));
 }
 
 /*
  * libnats gives a connection up for good after the same server refused the
  * credentials twice in a row; the publisher then opens a new one with
- * backoff (natsconn_reopen_delay). Said once until connected again.
+ * backoff (natsconn_reopen_delay). Said once until connected again. The
+ * last callback libnats makes for nc: it drops nc's reference to the link.
  */
 static void on_closed(natsConnection *nc, void *closure)
 {
-	const char *detail = NULL;
+	struct natslink *l = closure;
 	/*
 	 * The callback runs on libnats' thread, maybe after natsconn_close
 	 * returned; libnats reports "no server available" then. Only a close
 	 * after a refusal that was not followed by a connect is news.
 	 */
+	const char *detail = NULL;
 	natsStatus ls = natsConnection_GetLastError(nc, &detail);
-	int f = atomic_load(&failure_logged);
-	int ours = watched_closing(nc, 0, 1); /* the last callback: forget nc */
-	log_debug("NATS connection closed: %s", natsStatus_GetText(ls));
-	if (ours || (f != NATSCONN_AUTH && f != NATSCONN_TLS) ||
-	    atomic_exchange(&closed_said, 1))
-		return;
-	log_err("the NATS connection was closed (%s): this node opens a new one in the background, "
-		"after %g s and backing off to %g s; the data path goes on meanwhile; fix the "
-		"credentials or the TLS settings",
-		f == NATSCONN_AUTH ? "the server refused the credentials" : "TLS failed",
-		NATSCONN_REOPEN_MIN, NATSCONN_REOPEN_MAX);
+	natslink_say(l, LOG_LVL_DEBUG, "NATS connection closed: %s", natsStatus_GetText(ls));
+	int f = natslink_closed(l, nc);
+	if (f >= 0)
+		natslink_say(l, LOG_LVL_ERR,
+			     "the NATS connection was closed (%s): this node opens a new one in the "
+			     "background, after %g s and backing off to %g s; the data path goes on "
+			     "meanwhile; fix the credentials or the TLS settings",
+			     f == NATSCONN_AUTH ? "the server refused the credentials" : "TLS failed",
+			     NATSCONN_REOPEN_MIN, NATSCONN_REOPEN_MAX);
+	natslink_drop(l);
 }
 
 double natsconn_reopen_delay(unsigned failures, double r)
@@ -866,12 +816,12 @@ double natsconn_reopen_delay(unsigned failures, double r)
 
 static void on_reconnected(natsConnection *nc, void *closure)
 {
-	log_connected(nc, "reconnected");
+	say_connected(closure, nc, "reconnected");
 }
 
 static void on_connected(natsConnection *nc, void *closure)
 {
-	log_connected(nc, "connected");
+	say_connected(closure, nc, "connected");
 }
 
 static const char *failure_text(enum natsconn_failure f)
@@ -899,74 +849,43 @@ static const char *failure_hint(enum natsconn_failure f)
 }
 
 /*
- * Logs a refused login or a TLS failure once per kind (until connected
+ * Says a refused login or a TLS failure once per kind (until connected
  * again); returns what the failure was
  */
-static enum natsconn_failure report_failure(natsConnection *nc, natsStatus s)
+static enum natsconn_failure report_failure(struct natslink *l, natsConnection *nc, natsStatus s)
 {
 	const char *detail = NULL;
 	if (nc)
 		natsConnection_GetLastError(nc, &detail);
 	enum natsconn_failure f = natsconn_classify(s, detail, cf.tls);
-	if (f == NATSCONN_UNREACHABLE)
-		return f;
-	if (atomic_exchange(&failure_logged, (int)f) == (int)f)
-		return f;
-	char shown[NATSCONN_MAX_URL];
-	log_err("cannot connect to NATS at '%s': %s%s",
-		natsconn_redact(cf.urls, shown, sizeof(shown)), failure_text(f), failure_hint(f));
+	if (natslink_failed(l, f)) {
+		char shown[NATSCONN_MAX_URL];
+		natslink_say(l, LOG_LVL_ERR, "cannot connect to NATS at '%s': %s%s",
+			     natsconn_redact(cf.urls, shown, sizeof(shown)), failure_text(f),
+			     failure_hint(f));
+	}
 	return f;
-}
-
-/* natsconn_count_denied's subject (quoted as the server's -ERR quotes it) and count */
-static pthread_mutex_t denied_lock = PTHREAD_MUTEX_INITIALIZER;
-static char denied_subject[NAMES_SUBJECT_MAX + 2];
-static atomic_uint_fast64_t denied_count;
-
-void natsconn_count_denied(const char *subject)
-{
-	pthread_mutex_lock(&denied_lock);
-	snprintf(denied_subject, sizeof(denied_subject), "\"%s\"", subject);
-	pthread_mutex_unlock(&denied_lock);
-}
-
-uint64_t natsconn_denied(void)
-{
-	return atomic_load(&denied_count);
-}
-
-/* detail: "Permissions Violation for Publish to "SUBJECT"" */
-static void count_denied(const char *detail)
-{
-	if (!detail || !strstr(detail, "Publish"))
-		return;
-	pthread_mutex_lock(&denied_lock);
-	int ours = denied_subject[0] && strstr(detail, denied_subject);
-	pthread_mutex_unlock(&denied_lock);
-	if (ours)
-		atomic_fetch_add(&denied_count, 1);
 }
 
 static void on_error(natsConnection *nc, natsSubscription *sub, natsStatus s, void *closure)
 {
-	static atomic_int denied_logged;
+	struct natslink *l = closure;
 	const char *detail = NULL;
 	natsConnection_GetLastError(nc, &detail);
 	enum natsconn_failure f = natsconn_classify(s, detail, cf.tls);
 	if (f == NATSCONN_DENIED) {
-		count_denied(detail);
-		/* the server's text names the subject; said once per process */
+		/* the server's text names the subject; said once per link */
 		char shown[NATSCONN_MAX_DETAIL + 1];
-		if (!atomic_exchange(&denied_logged, 1))
-			log_err("NATS: %s: %s%s", failure_text(f),
-				natsconn_sanitize(detail, shown, sizeof(shown)), failure_hint(f));
+		if (natslink_denied_by(l, detail))
+			natslink_say(l, LOG_LVL_ERR, "NATS: %s: %s%s", failure_text(f),
+				     natsconn_sanitize(detail, shown, sizeof(shown)), failure_hint(f));
 		return;
 	}
 	if (f != NATSCONN_UNREACHABLE) {
-		(void)report_failure(nc, s);
+		(void)report_failure(l, nc, s);
 		return;
 	}
-	log_warn("NATS asynchronous error: %s", natsStatus_GetText(s));
+	natslink_say(l, LOG_LVL_WARN, "NATS asynchronous error: %s", natsStatus_GetText(s));
 }
 
 /* libnats copies the TLS files, user, password and token into opts; NKey and JWT are callbacks */
@@ -1036,9 +955,9 @@ int natsconn_reload(const struct natsconn_settings *s, char *err, size_t err_siz
  * the list as it may be shown in shown; no network. Returns NULL with a
  * reason in err.
  */
-static natsOptions *make_options(const char *urls, const char *name, int background, int64_t timeout_ms,
-				 char *shown, size_t shown_size, int *nservers, int *tls_out, char *err,
-				 size_t err_size)
+static natsOptions *make_options(struct natslink *l, const char *urls, const char *name, int background,
+				 int64_t timeout_ms, char *shown, size_t shown_size, int *nservers,
+				 int *tls_out, char *err, size_t err_size)
 {
 	natsOptions *opts = NULL;
 	natsStatus s;
@@ -1065,8 +984,8 @@ static natsOptions *make_options(const char *urls, const char *name, int backgro
 		return NULL;
 	}
 	natsconn_redact(urls, shown, shown_size);
-	if (natsconn_has_password(urls) && !atomic_exchange(&cf.url_warned, 1))
-		log_warn("the password or token in --nats '%s' shows in ps: use --nats-user with "
+	if (l && natsconn_has_password(urls) && natslink_once(l, NATSLINK_ONCE_URL_SECRET))
+		natslink_say(l, LOG_LVL_WARN, "the password or token in --nats '%s' shows in ps: use --nats-user with "
 			 "--nats-password-file, or --nats-token-file",
 			 shown);
 	for (int i = 0; i < n; i++)
@@ -1085,19 +1004,20 @@ static natsOptions *make_options(const char *urls, const char *name, int backgro
 	if (s == NATS_OK)
 		s = natsOptions_SetTimeout(opts, timeout_ms);
 	if (s == NATS_OK)
-		s = natsOptions_SetErrorHandler(opts, on_error, NULL);
+		s = natsOptions_SetErrorHandler(opts, on_error, l);
+	/* every connection: on_closed drops its reference to the link */
+	if (s == NATS_OK && l)
+		s = natsOptions_SetClosedCB(opts, on_closed, l);
 	if (s == NATS_OK && background) {
 		s = natsOptions_SetMaxReconnect(opts, -1);
 		if (s == NATS_OK)
 			s = natsOptions_SetReconnectWait(opts, NATSCONN_RECONNECT_WAIT_MS);
 		if (s == NATS_OK)
-			s = natsOptions_SetRetryOnFailedConnect(opts, true, on_connected, NULL);
+			s = natsOptions_SetRetryOnFailedConnect(opts, true, on_connected, l);
 		if (s == NATS_OK)
-			s = natsOptions_SetDisconnectedCB(opts, on_disconnected, NULL);
+			s = natsOptions_SetDisconnectedCB(opts, on_disconnected, l);
 		if (s == NATS_OK)
-			s = natsOptions_SetReconnectedCB(opts, on_reconnected, NULL);
-		if (s == NATS_OK)
-			s = natsOptions_SetClosedCB(opts, on_closed, NULL);
+			s = natsOptions_SetReconnectedCB(opts, on_reconnected, l);
 		/* find a dead server within seconds, not minutes */
 		if (s == NATS_OK)
 			s = natsOptions_SetPingInterval(opts, 5000);
@@ -1124,7 +1044,7 @@ int natsconn_check(const char *urls, char *err, size_t err_size)
 {
 	char shown[NATSCONN_MAX_URL];
 	int n, tls;
-	natsOptions *opts = make_options(urls, "check", 1, 2000, shown, sizeof(shown), &n, &tls, err, err_size);
+	natsOptions *opts = make_options(NULL, urls, "check", 1, 2000, shown, sizeof(shown), &n, &tls, err, err_size);
 	natsOptions_Destroy(opts);
 	return opts ? 0 : -1;
 }
@@ -1139,7 +1059,7 @@ void natsconn_release(void)
 	atomic_fetch_sub(&holds, 1);
 }
 
-natsConnection *natsconn_open(const char *urls, const char *name, int background,
+natsConnection *natsconn_open(struct natslink *l, const char *urls, const char *name, int background,
 			      int64_t timeout_ms, char *err, size_t err_size)
 {
 	natsOptions *opts;
@@ -1148,19 +1068,32 @@ natsConnection *natsconn_open(const char *urls, const char *name, int background
 	char ebuf[512], shown[NATSCONN_MAX_URL];
 	int n, tls;
 
-	if (!(opts = make_options(urls, name, background, timeout_ms, shown, sizeof(shown), &n, &tls, err,
-				  err_size)))
+	if (!(opts = make_options(l, urls, name, background, timeout_ms, shown, sizeof(shown), &n, &tls,
+				  err, err_size)))
 		return NULL;
 	int tries = 0;
 	for (;;) {
 		sig_withheld = sig_sent = 0;
+		/*
+		 * The connection's reference to the link, dropped by on_closed. A
+		 * connect that fails here gives no connection back and makes no
+		 * callback (libnats reads the server's answers to the connect in
+		 * this thread, and releases the connection without a closed
+		 * callback): the reference is dropped at once.
+		 */
+		natslink_ref(l);
 		s = natsConnection_Connect(&nc, opts);
+		if (s != NATS_OK && s != NATS_NOT_YET_CONNECTED) {
+			natslink_drop(l);
+			nc = NULL;
+		}
 		/* a background connection retries by itself (libnats' reconnect) */
 		if (s == NATS_OK || !sig_withheld || background || ++tries == NATSCONN_SIGN_TRIES)
 			break;
-		log_debug("NATS at '%s': the nonce's signature started with a zero byte, "
-			  "opening a new connection",
-			  shown);
+		natslink_say(l, LOG_LVL_DEBUG,
+			     "NATS at '%s': the nonce's signature started with a zero byte, "
+			     "opening a new connection",
+			     shown);
 		natsConnection_Destroy(nc);
 		nc = NULL;
 	}
@@ -1175,8 +1108,8 @@ natsConnection *natsconn_open(const char *urls, const char *name, int background
 		natsConnection_Destroy(nc);
 		return NULL;
 	}
-	if (background && (s == NATS_OK || s == NATS_NOT_YET_CONNECTED))
-		watch(nc);
+	if (s == NATS_OK || s == NATS_NOT_YET_CONNECTED)
+		natslink_watch(l, nc, background);
 	if (s == NATS_NOT_YET_CONNECTED && background) {
 		/*
 		 * A refusal is logged as what it is (and on_closed says if libnats
@@ -1184,15 +1117,16 @@ natsConnection *natsconn_open(const char *urls, const char *name, int background
 		 * (natsconn_tick): the reason can be gone already.
 		 */
 		if (sig_withheld && !sig_sent) /* all a new nonce needs is the next try */
-			log_debug("NATS at '%s': the nonce's signature started with a zero byte, "
-				  "retrying in the background",
-				  shown);
-		else if (report_failure(nc, s) == NATSCONN_UNREACHABLE) {
-			snprintf(unreach_shown, sizeof(unreach_shown), "%s", shown);
+			natslink_say(l, LOG_LVL_DEBUG,
+				     "NATS at '%s': the nonce's signature started with a zero byte, "
+				     "retrying in the background",
+				     shown);
+		else if (report_failure(l, nc, s) == NATSCONN_UNREACHABLE)
 			/* libnats tries each server of the list in turn: a round of them */
-			unreach_due = clock_mono() + n * (double)(timeout_ms + NATSCONN_RECONNECT_WAIT_MS) / 1000 + 1;
-			atomic_store(&unreach_pending, 1);
-		}
+			natslink_unreach_due(l, shown,
+					     clock_mono() +
+						     n * (double)(timeout_ms + NATSCONN_RECONNECT_WAIT_MS) / 1000 +
+						     1);
 		return nc;
 	}
 	if (s != NATS_OK) {
@@ -1206,27 +1140,24 @@ natsConnection *natsconn_open(const char *urls, const char *name, int background
 		return NULL;
 	}
 	if (background)
-		on_connected(nc, NULL);
+		on_connected(nc, l);
 	return nc;
 }
 
-void natsconn_tick(natsConnection *nc, double now)
+void natsconn_tick(struct natslink *l, natsConnection *nc, double now)
 {
-	if (!atomic_load(&unreach_pending) || now < unreach_due)
-		return;
-	atomic_store(&unreach_pending, 0);
-	int f = atomic_load(&failure_logged);
-	if ((nc && natsConnection_Status(nc) == NATS_CONN_STATUS_CONNECTED) || f == NATSCONN_AUTH ||
-	    f == NATSCONN_TLS)
-		return;
-	log_warn("NATS at '%s' is not reachable yet, retrying in the background", unreach_shown);
+	char shown[NATSLINK_LINE_MAX / 2];
+	if (natslink_tick(l, nc && natsConnection_Status(nc) == NATS_CONN_STATUS_CONNECTED, now, shown,
+			  sizeof(shown)))
+		natslink_say(l, LOG_LVL_WARN, "NATS at '%s' is not reachable yet, retrying in the background",
+			     shown);
 }
 
-void natsconn_close(natsConnection *nc)
+void natsconn_close(struct natslink *l, natsConnection *nc)
 {
 	if (!nc)
 		return;
-	watched_closing(nc, 1, 0);
+	natslink_closing(l, nc);
 	natsConnection_Close(nc);
 	natsConnection_Destroy(nc);
 }
@@ -1246,15 +1177,14 @@ static int bucket_clustered(jsCtx *js, const char *bucket)
 	return r;
 }
 
-/* Reports once per bucket and process what differs from what recmesh asks */
-static void check_bucket(jsCtx *js, kvStore *kv, const char *bucket, int replicas)
+/* Says once per bucket and link what differs from what recmesh asks */
+static void check_bucket(struct natslink *l, jsCtx *js, kvStore *kv, const char *bucket, int replicas)
 {
-	static atomic_int reported_hot, reported_ns;
-	atomic_int *once = strcmp(bucket, NAMES_NS_BUCKET) == 0 ? &reported_ns : &reported_hot;
+	unsigned once = strcmp(bucket, NAMES_NS_BUCKET) == 0 ? NATSLINK_ONCE_NS_BUCKET : NATSLINK_ONCE_HOT_BUCKET;
 	kvStatus *st = NULL;
 	char diff[512] = "";
 	size_t o = 0;
-	if (atomic_load(once) || kvStore_Status(&st, kv) != NATS_OK || !st)
+	if (natslink_said(l, once) || kvStore_Status(&st, kv) != NATS_OK || !st)
 		return;
 	int want_r = replicas > 0 ? replicas : 0;
 	if (!want_r && kvStatus_Replicas(st) < NATSCONN_AUTO_REPLICAS &&
@@ -1272,9 +1202,9 @@ static void check_bucket(jsCtx *js, kvStore *kv, const char *bucket, int replica
 				      o ? ", " : "", (long long)(ttl_ms / 1000),
 				      (long long)(cf.ttl_ms / 1000));
 	kvStatus_Destroy(st);
-	if (!o || atomic_exchange(once, 1))
+	if (!o || !natslink_once(l, once))
 		return;
-	log_warn(
+	natslink_say(l, LOG_LVL_WARN,
 		"KV bucket '%s' exists with other settings: %s; recmesh uses it as it is. To fix: "
 		"change the stream 'KV_%s' to num_replicas %d, max_msgs_per_subject 1, max_age %lld s "
 		"(nats stream edit KV_%s), or delete the bucket while the nodes are stopped "
@@ -1292,7 +1222,7 @@ static int replicas_unsupported(natsStatus s)
 	       (strcasestr(d, "non-clustered") || strcasestr(d, "insufficient resources"));
 }
 
-int natsconn_kv_open(natsConnection *nc, const char *bucket, int create, int replicas,
+int natsconn_kv_open(struct natslink *l, natsConnection *nc, const char *bucket, int create, int replicas,
 		     jsCtx **js_out, kvStore **kv_out, int *missing, int *no_js, char *err,
 		     size_t err_size)
 {
@@ -1318,7 +1248,7 @@ int natsconn_kv_open(natsConnection *nc, const char *bucket, int create, int rep
 	}
 	s = js_KeyValue(&kv, js, bucket);
 	if (s == NATS_OK && create)
-		check_bucket(js, kv, bucket, replicas);
+		check_bucket(l, js, kv, bucket, replicas);
 	if (s == NATS_NOT_FOUND && create) {
 		kvConfig kc;
 		kvConfig_Init(&kc);
@@ -1337,7 +1267,7 @@ int natsconn_kv_open(natsConnection *nc, const char *bucket, int create, int rep
 			s = js_CreateKeyValue(&kv, js, &kc);
 		}
 		if (s == NATS_OK)
-			log_info("created KV bucket '%s' (replicas %d, keys expire after %lld s "
+			natslink_say(l, LOG_LVL_INFO, "created KV bucket '%s' (replicas %d, keys expire after %lld s "
 				 "without a write%s)",
 				 bucket, kc.Replicas, (long long)(cf.ttl_ms / 1000),
 				 cf.ttl_ms ? "" : ": never");

@@ -17,6 +17,7 @@
 #define RECMESH_NATSCONN_H
 
 #include "base/names.h"
+#include "nats/natslink.h"
 
 #include <nats/nats.h>
 #include <stddef.h>
@@ -74,26 +75,28 @@ void natsconn_unconfigure(void);
 int64_t natsconn_kv_ttl_ms(void);
 
 /*
- * Connects to urls (comma-separated list; NULL: the configured list). The
+ * Connects to urls (comma-separated list; NULL: the configured list) for
+ * the owner of link l (natslink.h), which every callback of the
+ * connection tells what happened; none of them logs. The
  * servers are tried in random order; reconnects walk the list and the
  * servers the cluster announces. With background set, a server that is
  * down at start is not an error: the connection keeps retrying forever and
  * reconnects after every loss (the proxy's mode); refused credentials and
- * TLS failures are logged once each, as what they are. Without it, failing
+ * TLS failures are said once each, as what they are. Without it, failing
  * to connect within timeout_ms is an error (the one-shot commands). An
  * NKey login whose nonce signature libnats before 3.8.0 would drop (a
  * zero first byte, one in 256) is not sent: a new connection, with a new
  * nonce, is tried (at most 4 in all; libnats' retry in the background).
  * Returns the connection or NULL with a reason in err.
  */
-natsConnection *natsconn_open(const char *urls, const char *name, int background,
+natsConnection *natsconn_open(struct natslink *l, const char *urls, const char *name, int background,
 			      int64_t timeout_ms, char *err, size_t err_size);
 /*
- * Closes and frees nc (NULL: nothing). A background connection is marked
- * as closed on purpose first, so its own callbacks say nothing of this
- * close; other connections' callbacks are not affected.
+ * Closes and frees nc (NULL: nothing), opened with l. It is marked as
+ * closed on purpose first, so its own callbacks say nothing of this close;
+ * other connections' callbacks are not affected.
  */
-void natsconn_close(natsConnection *nc);
+void natsconn_close(struct natslink *l, natsConnection *nc);
 /*
  * What natsconn_open would make of urls (NULL: the configured list) without
  * connecting: 0, or -1 with the reason natsconn_open would give (a bad
@@ -120,7 +123,7 @@ void natsconn_release(void);
  * server. The connection's owner calls this now and then (the publisher's
  * thread does, every pass); now: clock_mono().
  */
-void natsconn_tick(natsConnection *nc, double now);
+void natsconn_tick(struct natslink *l, natsConnection *nc, double now);
 
 /*
  * A node whose connection libnats closed for good (refused credentials, TLS
@@ -135,17 +138,19 @@ void natsconn_tick(natsConnection *nc, double now);
 double natsconn_reopen_delay(unsigned failures, double r);
 
 /*
- * Opens (and with create, creates when missing) a KV bucket. replicas > 0
+ * Opens (and with create, creates when missing) a KV bucket; l, whose
+ * connection nc is, may be NULL when create is 0. replicas > 0
  * overrides the configured --kv-replicas. A bucket recmesh creates keeps
  * one value per key and forgets keys not rewritten within the configured
  * TTL (--max-age). An existing bucket whose settings differ from these is
- * used as it is, and the difference is logged once with how to fix it.
+ * used as it is, and the difference is said once per link (natslink.h) with how
+ * to fix it, as is the creation of a bucket.
  * On success returns 0 and sets *js and *kv (destroy both with
  * natsconn_kv_close). On failure returns -1 with a reason; *missing is set
  * when JetStream answered but the bucket does not exist, *no_js when
  * JetStream is not enabled on the server.
  */
-int natsconn_kv_open(natsConnection *nc, const char *bucket, int create, int replicas, jsCtx **js,
+int natsconn_kv_open(struct natslink *l, natsConnection *nc, const char *bucket, int create, int replicas, jsCtx **js,
 		     kvStore **kv, int *missing, int *no_js, char *err, size_t err_size);
 void natsconn_kv_close(jsCtx *js, kvStore *kv);
 
@@ -158,18 +163,13 @@ void natsconn_kv_close(jsCtx *js, kvStore *kv);
 size_t natsconn_kv_chunk_max(int64_t max_payload);
 
 /*
- * Refused publishes to one subject: from now on, every permissions
- * violation the server reports for a publish to subject (its -ERR names
- * it) is counted. Process-wide, one subject (a node's traffic subject; a
- * later call replaces it); the count is read with natsconn_denied. The
- * server answers a connection's publishes in order, and libnats calls the
- * error handler in order, soon after the server's -ERR has been read.
- * The handler reads the text as the connection's last error: when another
- * violation (a KV put also refused) follows within that moment, the
- * refusal before it may be read as that one and not counted. Any thread.
+ * Refused publishes (natslink_count_denied): the server answers a
+ * connection's publishes in order, and libnats calls the error handler in
+ * order, soon after the server's -ERR has been read. The handler reads
+ * the text as the connection's last error: when another violation (a KV
+ * put also refused) follows within that moment, the refusal before it may
+ * be read as that one and not counted.
  */
-void natsconn_count_denied(const char *subject);
-uint64_t natsconn_denied(void);
 
 /* A natsStatus with the library's last error detail, for log messages */
 const char *natsconn_strerror(natsStatus s, char *buf, size_t size);
@@ -215,7 +215,6 @@ int natsconn_split(const char *urls, char *store, size_t store_size, const char 
 int natsconn_has_password(const char *urls);
 int natsconn_nkey_public(const char *seed, char *pub, size_t pub_size, char *err, size_t err_size);
 
-enum natsconn_failure { NATSCONN_UNREACHABLE, NATSCONN_AUTH, NATSCONN_TLS, NATSCONN_DENIED };
 enum natsconn_failure natsconn_classify(natsStatus s, const char *detail, int tls);
 
 #endif

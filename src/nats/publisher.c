@@ -19,6 +19,10 @@
  *     writer, which destroys the old one once its own threads are done
  *     with it (kvwriter_set_connection). A stop does not wait for an
  *     opener: it closes what it opens when it is done (natsconn_hold).
+ *   - every connection of the node, the drain thread's and the KV
+ *     writer's, is opened with the publisher's link (natslink.h), which
+ *     the opener holds a reference to; the drain thread logs its news
+ *     every pass, and publisher_destroy once more at the end.
  */
 #include "config.h"
 
@@ -45,6 +49,7 @@
 #define PUBLISHER_IDLE_SLEEP_NS (5 * 1000 * 1000)
 #define PUBLISHER_CLOSED_CHECK 0.25 /* seconds between looks at a closed connection */
 #define PUBLISHER_CONNECT_TIMEOUT_MS 2000 /* per server, for every connect and reconnect */
+#define PUBLISHER_CLOSE_WAIT 2.0 /* seconds a stop waits for libnats' last callbacks */
 
 struct opening;
 
@@ -60,14 +65,14 @@ enum publisher_said { SAID_MAX_PAYLOAD };
  * refuses a publish it does not permit with an -ERR, not through
  * natsConnection_Publish's status: a batch counts as published only once
  * a flush has shown the server read it, and an interval later, when the
- * refusals read by then (natsconn_denied, in order) have been matched to
+ * refusals read by then (natslink_denied, in order) have been matched to
  * the oldest such batches.
  */
 struct settle {
 	uint32_t count[PUBLISHER_UNSETTLED_MAX]; /* events per batch, a ring, oldest at head */
 	size_t head, n;
 	size_t flushed;	      /* the oldest this many were sent before the last good flush */
-	uint64_t denied_seen; /* natsconn_denied() when last read */
+	uint64_t denied_seen; /* natslink_denied() when last read */
 	uint64_t owed;	      /* refusals not yet matched to a batch */
 	double next;	      /* monotonic */
 };
@@ -85,6 +90,7 @@ struct publisher {
 
 	struct producer *prod; /* cfg.producers */
 	natsConnection *nc; /* written by the drain thread under nc_lock; read elsewhere under it */
+	struct natslink *link; /* what the node's connections say (natslink.h) */
 	pthread_mutex_t nc_lock;
 	char conn_name[200];
 	struct kvwriter *kv;
@@ -253,7 +259,7 @@ static void settle_tick(struct publisher *p, struct settle *st, double now, int 
 		return;
 	st->next = now + PUBLISHER_SETTLE_INTERVAL;
 	for (int round = 0; round < (stopping ? 2 : 1); round++) {
-		uint64_t d = natsconn_denied();
+		uint64_t d = natslink_denied(p->link);
 		st->owed += d - st->denied_seen;
 		st->denied_seen = d;
 		while (st->flushed)
@@ -326,10 +332,12 @@ struct opening {
 	char err[512];
 	char *url;
 	char name[200];
+	struct natslink *link; /* a reference of the opener's */
 };
 
 static void opening_free(struct opening *o)
 {
+	natslink_drop(o->link);
 	pthread_mutex_destroy(&o->lock);
 	free(o->url);
 	free(o);
@@ -339,7 +347,8 @@ static void *opener_main(void *arg)
 {
 	struct opening *o = arg;
 	char err[512] = "";
-	natsConnection *nc = natsconn_open(o->url, o->name, 1, PUBLISHER_CONNECT_TIMEOUT_MS, err, sizeof(err));
+	natsConnection *nc = natsconn_open(o->link, o->url, o->name, 1, PUBLISHER_CONNECT_TIMEOUT_MS, err,
+					   sizeof(err));
 	pthread_mutex_lock(&o->lock);
 	int alone = --o->refs == 0;
 	o->nc = nc;
@@ -347,7 +356,7 @@ static void *opener_main(void *arg)
 	o->done = 1;
 	pthread_mutex_unlock(&o->lock);
 	if (alone) {
-		natsconn_close(nc);
+		natsconn_close(o->link, nc);
 		opening_free(o);
 	}
 	natsconn_release();
@@ -367,6 +376,8 @@ static struct opening *opening_start(struct publisher *p, char *err, size_t err_
 	}
 	pthread_mutex_init(&o->lock, NULL);
 	o->refs = 2;
+	natslink_ref(p->link);
+	o->link = p->link;
 	snprintf(o->name, sizeof(o->name), "%s", p->conn_name);
 	pthread_attr_init(&attr);
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
@@ -410,8 +421,13 @@ static void opening_abandon(struct opening *o)
 	if (!done)
 		o->refs--;
 	pthread_mutex_unlock(&o->lock);
-	if (done && opening_take(o, &nc, err, sizeof(err)))
-		natsconn_close(nc);
+	if (done) {
+		struct natslink *l = o->link;
+		natslink_ref(l); /* opening_take frees o */
+		if (opening_take(o, &nc, err, sizeof(err)))
+			natsconn_close(l, nc);
+		natslink_drop(l);
+	}
 	else if (!done)
 		log_debug("a NATS connect still under way is left to finish and close on its own");
 }
@@ -558,7 +574,8 @@ static void *drain_main(void *arg)
 		if (stopping)
 			break;
 		maybe_reopen(p, &reopen, now);
-		natsconn_tick(p->nc, now);
+		natsconn_tick(p->link, p->nc, now);
+		natslink_log(p->link);
 		if (!got) {
 			struct timespec ts = {0, PUBLISHER_IDLE_SLEEP_NS};
 			nanosleep(&ts, NULL);
@@ -620,7 +637,11 @@ struct publisher *publisher_create(const struct publisher_config *cfg, char *err
 	p->cfg.node = p->node;
 	p->cfg.intel_file = NULL; /* the KV writer keeps its own copy */
 	names_traffic_subject(p->subject, sizeof(p->subject), cfg->cluster, cfg->node);
-	natsconn_count_denied(p->subject);
+	if (!(p->link = natslink_new())) {
+		snprintf(err, err_size, "out of memory");
+		goto fail;
+	}
+	natslink_count_denied(p->link, p->subject);
 	names_node_key(p->node_key, sizeof(p->node_key), cfg->cluster, cfg->node);
 	if (!p->url || !p->cluster || !p->node ||
 	    !(p->prod = aligned_alloc(64, sizeof(*p->prod) * p->cfg.producers))) {
@@ -647,7 +668,7 @@ struct publisher *publisher_create(const struct publisher_config *cfg, char *err
 		.intel_file = cfg->intel_file,
 		.intel_max_age = cfg->intel_max_age,
 	};
-	if (!(p->kv = kvwriter_create(p->nc, &kc, err, err_size)))
+	if (!(p->kv = kvwriter_create(p->link, p->nc, &kc, err, err_size)))
 		goto fail;
 	if (pthread_create(&p->thread, NULL, drain_main, p) != 0) {
 		snprintf(err, err_size, "cannot start the drain thread");
@@ -675,7 +696,12 @@ void publisher_destroy(struct publisher *p)
 	if (p->nc) {
 		if (natsConnection_Status(p->nc) == NATS_CONN_STATUS_CONNECTED)
 			natsConnection_FlushTimeout(p->nc, 1000);
-		natsconn_close(p->nc);
+		natsconn_close(p->link, p->nc);
+	}
+	if (p->link) {
+		natslink_wait(p->link, PUBLISHER_CLOSE_WAIT);
+		natslink_log(p->link);
+		natslink_drop(p->link); /* the connections' closed callbacks drop theirs */
 	}
 	for (unsigned k = 0; p->prod && k < p->cfg.producers; k++)
 		ring_destroy(p->prod[k].ring);

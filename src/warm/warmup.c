@@ -35,6 +35,24 @@ static void say(const struct warmup_config *cfg, int level, const char *fmt, ...
 	cfg->say(cfg->say_ctx, level, msg);
 }
 
+/* What the warm-up's connection had to say (natslink.h), said the warm-up's way */
+static void say_news(const struct warmup_config *cfg, struct natslink *link)
+{
+	int level;
+	char text[NATSLINK_LINE_MAX];
+	while (natslink_next(link, &level, text, sizeof(text)))
+		say(cfg, level, "%s", text);
+}
+
+/* What a read of the fleet had to say (notes.h), the same way */
+static void say_notes(const struct warmup_config *cfg, struct notes *n)
+{
+	int level;
+	char text[NOTES_LINE_MAX];
+	while (notes_next(n, &level, text, sizeof(text)))
+		say(cfg, level, "%s", text);
+}
+
 /* Sleeps for seconds, waking up early when *stop is set */
 static void nap(double seconds, atomic_int *stop)
 {
@@ -57,7 +75,10 @@ static void nap(double seconds, atomic_int *stop)
 static int write_intel(natsConnection *nc, const struct warmup_config *cfg, struct intel_refresh *fi)
 {
 	char err[512];
-	if (intel_refresh_from_fleet(nc, cfg->cluster, cfg->max_age, cfg->intel_file, 0, fi, err, sizeof(err)) < 0) {
+	int rc = intel_refresh_from_fleet(nc, cfg->cluster, cfg->max_age, cfg->intel_file, 0, fi, err,
+					  sizeof(err));
+	say_notes(cfg, &fi->notes);
+	if (rc < 0) {
 		say(cfg, LOG_LVL_WARN, "no authoritative-server intelligence: %s", err);
 		return 0;
 	}
@@ -88,17 +109,27 @@ int warmup_run(const struct warmup_config *cfg, struct warmup_result *res, char 
 	struct hot_item *items = NULL;
 	size_t n = 0;
 	natsConnection *nc = NULL;
+	struct natslink *link = natslink_new();
 	int rc = -1;
 
 	double t0 = clock_mono();
 	memset(&r, 0, sizeof(r));
 	memset(&rep, 0, sizeof(rep));
 	/* one connection for the hot lists and the intelligence */
-	if (!(nc = natsconn_open(cfg->nats_url, cfg->nats_name, 0, 3000, err, err_size)))
+	if (!link) {
+		snprintf(err, err_size, "out of memory");
+		goto out;
+	}
+	nc = natsconn_open(link, cfg->nats_url, cfg->nats_name, 0, 3000, err, err_size);
+	say_news(cfg, link);
+	if (!nc)
 		goto out;
 	if (fleet_top(nc, cfg->cluster, cfg->max_age, cfg->half_life, cfg->nats_timeout, cfg->sample,
-		      cfg->top, &items, &n, &rep, err, err_size) < 0)
+		      cfg->top, &items, &n, &rep, err, err_size) < 0) {
+		say_notes(cfg, &rep.notes);
 		goto out;
+	}
+	say_notes(cfg, &rep.notes);
 	r.fetch_seconds = clock_mono() - t0;
 	r.nats_bytes = in_bytes(nc);
 	r.source = fleet_source_name(rep.source);
@@ -155,8 +186,9 @@ int warmup_run(const struct warmup_config *cfg, struct warmup_result *res, char 
 		}
 	}
 	/* the lists are in hand: NATS is not needed while the Recursor starts */
-	natsconn_close(nc);
+	natsconn_close(link, nc);
 	nc = NULL;
+	say_news(cfg, link);
 	if (replay_wait_ready(cfg->target, cfg->wait_timeout, cfg->stop, err, err_size) < 0)
 		goto out;
 	if (intel_at >= 0)
@@ -194,7 +226,12 @@ int warmup_run(const struct warmup_config *cfg, struct warmup_result *res, char 
 	rc = 0;
 out:
 	free(r.skipped);
-	natsconn_close(nc);
+	if (link) {
+		natsconn_close(link, nc);
+		natslink_wait(link, 2);
+		say_news(cfg, link);
+		natslink_drop(link);
+	}
 	fleet_report_free(&rep);
 	free(items);
 	return rc;

@@ -8,6 +8,7 @@
 #include "capture.h"
 
 #include "base/log.h"
+#include "base/notes.h"
 
 #include <fcntl.h>
 #include <stdio.h>
@@ -73,11 +74,57 @@ static void test_once(void **state)
 	assert_int_equal(log_once_enter(&o, 3), 1); /* failing again is news */
 }
 
+/* Notes: in order, bounded (the lines lost counted and said first), cut, moved, logged */
+static void test_notes(void **state)
+{
+	(void)state;
+	static struct notes a, b;
+	char text[NOTES_LINE_MAX + 16], big[2 * NOTES_LINE_MAX];
+	int level;
+	memset(&a, 0, sizeof(a));
+	memset(&b, 0, sizeof(b));
+	assert_int_equal(notes_next(&a, &level, text, sizeof(text)), 0);
+	notes_add(NULL, LOG_LVL_ERR, "nowhere"); /* no notes: nothing */
+	for (int i = 0; i < NOTES_MAX + 3; i++)
+		notes_add(&a, LOG_LVL_INFO, "line %d", i);
+	memset(big, 'x', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	notes_add(&b, LOG_LVL_ERR, "%s", big);
+	notes_add(&b, LOG_LVL_DEBUG, "b's second");
+	notes_move(&b, &a); /* b: its 2 lines, then 30 of a's; 5 lost in all */
+	assert_int_equal(notes_next(&a, &level, text, sizeof(text)), 0);
+	assert_int_equal(notes_next(&b, &level, text, sizeof(text)), 1);
+	assert_int_equal(level, LOG_LVL_WARN);
+	assert_string_equal(text, "5 more line(s) not logged: more than 32 came at once");
+	assert_int_equal(notes_next(&b, &level, text, sizeof(text)), 1);
+	assert_int_equal(level, LOG_LVL_ERR);
+	assert_int_equal(strlen(text), NOTES_LINE_MAX - 1);
+	assert_int_equal(notes_next(&b, &level, text, sizeof(text)), 1);
+	assert_string_equal(text, "b's second");
+	for (int i = 0; i < NOTES_MAX - 2; i++) {
+		char want[32];
+		snprintf(want, sizeof(want), "line %d", i);
+		assert_int_equal(notes_next(&b, &level, text, sizeof(text)), 1);
+		assert_string_equal(text, want);
+		assert_int_equal(level, LOG_LVL_INFO);
+	}
+	assert_int_equal(notes_next(&b, &level, text, sizeof(text)), 0);
+	/* notes_log: every line to the log, then empty */
+	notes_add(&a, LOG_LVL_WARN, "a warning for the log");
+	capture_start();
+	notes_log(&a);
+	const char *out = capture_end();
+	if (!strstr(out, "a warning for the log"))
+		fail_msg("notes_log wrote '%s'", out);
+	assert_int_equal(notes_next(&a, &level, text, sizeof(text)), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_rated),
 		cmocka_unit_test(test_once),
+		cmocka_unit_test(test_notes),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

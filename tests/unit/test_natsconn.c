@@ -1,12 +1,15 @@
 /* test_natsconn.c: URL redaction and splitting, NKey public keys, failure kinds, settings checks,
- * the nonce's signature in the CONNECT a fake server sees */
+ * the nonce's signature in the CONNECT a fake server sees, the links' rules and two links
+ * refused by a fake server */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "base/log.h"
 #include "nats/natsconn.h"
+#include "nats/natslink.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -423,12 +426,14 @@ static void test_nonce_signature(void **state)
 		fake_start(&f, two, 2);
 		snprintf(url, sizeof(url), "nats://127.0.0.1:%d", f.port);
 		err[0] = '\0';
-		natsConnection *nc = natsconn_open(url, "test", 0, 3000, err, sizeof(err));
+		struct natslink *l = natslink_new();
+		assert_non_null(l);
+		natsConnection *nc = natsconn_open(l, url, "test", 0, 3000, err, sizeof(err));
 		if (!nc)
 			fail_msg("%s: the login with nonce '%s' then '%s' failed: %s",
 				 way ? "--nats-nkey" : "--nats-creds", NONCE_ZERO, NONCE_PLAIN,
 				 err);
-		natsconn_close(nc);
+		natsconn_close(l, nc);
 		fake_stop(&f);
 		expect_connect(&f, 0, SIG_ZERO, old_libnats);
 		if (f.seen == 2)
@@ -441,8 +446,10 @@ static void test_nonce_signature(void **state)
 		fake_start(&f, zeros, 5);
 		snprintf(url, sizeof(url), "nats://127.0.0.1:%d", f.port);
 		err[0] = '\0';
-		nc = natsconn_open(url, "test", 0, 3000, err, sizeof(err));
-		natsconn_close(nc);
+		nc = natsconn_open(l, url, "test", 0, 3000, err, sizeof(err));
+		natsconn_close(l, nc);
+		assert_int_equal(natslink_wait(l, 5), 1);
+		natslink_drop(l);
 		fake_stop(&f);
 		if (old_libnats) {
 			assert_null(nc);
@@ -464,6 +471,198 @@ static void test_nonce_signature(void **state)
 	char cmd[128];
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", tmpdir);
 	assert_int_equal(system(cmd), 0);
+}
+
+/* The lines waiting on l, joined by '\n' into buf (levels as "E:", "W:", "I:", "D:"); their count */
+static int news(struct natslink *l, char *buf, size_t size)
+{
+	int level, n = 0;
+	char text[NATSLINK_LINE_MAX];
+	size_t o = 0;
+	buf[0] = '\0';
+	while (natslink_next(l, &level, text, sizeof(text))) {
+		n++;
+		if (o < size)
+			o += (size_t)snprintf(buf + o, size - o, "%c:%s\n", "EWID"[level & 3], text);
+	}
+	return n;
+}
+
+static int count_of(const char *text, const char *what)
+{
+	int n = 0;
+	for (const char *p = text; (p = strstr(p, what)); p += strlen(what))
+		n++;
+	return n;
+}
+
+/* natslink.h's rules, on one link and on two */
+static void test_link_rules(void **state)
+{
+	(void)state;
+	char buf[NATSLINK_NEWS_MAX * (NATSLINK_LINE_MAX + 4)], shown[256];
+	int level;
+	struct natslink *a = natslink_new(), *b = natslink_new();
+	assert_non_null(a);
+	assert_non_null(b);
+	int ca, cb; /* two connections' keys */
+	natslink_watch(a, &ca, 1);
+	natslink_watch(b, &cb, 1);
+
+	/* a refusal: said once per kind and link until a connect */
+	assert_int_equal(natslink_failed(a, NATSCONN_AUTH), 1);
+	assert_int_equal(natslink_failed(a, NATSCONN_AUTH), 0);
+	assert_int_equal(natslink_failed(b, NATSCONN_AUTH), 1); /* another link says its own */
+	assert_int_equal(natslink_failed(a, NATSCONN_UNREACHABLE), 0);
+	assert_int_equal(natslink_failed(a, NATSCONN_TLS), 1);
+	assert_int_equal(natslink_failed(a, NATSCONN_AUTH), 1); /* another kind came between */
+	natslink_connected(a);
+	assert_int_equal(natslink_failed(a, NATSCONN_AUTH), 1);
+
+	/* closed for good after a refusal: said once until a connect; a close of ours never */
+	assert_int_equal(natslink_closed(a, &ca), NATSCONN_AUTH);
+	natslink_watch(a, &ca, 1);
+	assert_int_equal(natslink_closed(a, &ca), -1); /* said already */
+	natslink_connected(a);
+	natslink_watch(a, &ca, 1);
+	assert_int_equal(natslink_closed(a, &ca), -1); /* no refusal since the connect */
+	assert_int_equal(natslink_failed(a, NATSCONN_TLS), 1);
+	natslink_watch(a, &ca, 1);
+	natslink_closing(a, &ca);
+	assert_int_equal(natslink_disconnected(a, &ca), 0); /* closing on purpose: quiet */
+	assert_int_equal(natslink_disconnected(b, &cb), 1); /* ... and b is not */
+	assert_int_equal(natslink_wait(a, 0), 0);          /* its closed callback is due */
+	assert_int_equal(natslink_closed(a, &ca), -1);
+	assert_int_equal(natslink_wait(a, 0), 1);
+	assert_int_equal(natslink_closed(b, &cb), NATSCONN_AUTH); /* a's close hid nothing of b's */
+	natslink_watch(a, &ca, 0);                               /* a one-shot connection */
+	assert_int_equal(natslink_closed(a, &ca), -1);           /* it reopens nothing */
+
+	/* not reachable yet: due at its time, unless connected or refused meanwhile */
+	natslink_connected(a);
+	natslink_unreach_due(a, "nats://x:4222", 10);
+	assert_int_equal(natslink_tick(a, 0, 9.9, shown, sizeof(shown)), 0);
+	assert_int_equal(natslink_tick(a, 0, 10, shown, sizeof(shown)), 1);
+	assert_string_equal(shown, "nats://x:4222");
+	assert_int_equal(natslink_tick(a, 0, 11, shown, sizeof(shown)), 0); /* once */
+	natslink_unreach_due(a, "nats://x:4222", 10);
+	assert_int_equal(natslink_tick(a, 1, 10, shown, sizeof(shown)), 0); /* connected */
+	natslink_unreach_due(a, "nats://x:4222", 10);
+	assert_int_equal(natslink_failed(a, NATSCONN_AUTH), 1);
+	assert_int_equal(natslink_tick(a, 0, 10, shown, sizeof(shown)), 0); /* the refusal said */
+	natslink_unreach_due(a, "nats://x:4222", 10);
+	natslink_connected(a);
+	assert_int_equal(natslink_tick(a, 0, 10, shown, sizeof(shown)), 0);
+
+	/* permissions: only the counted subject's publishes are counted; the first is said */
+	natslink_count_denied(a, "rm.c.n1");
+	assert_int_equal(natslink_denied_by(a, "Permissions Violation for Publish to \"rm.c.n1\""), 1);
+	assert_int_equal(natslink_denied_by(a, "Permissions Violation for Publish to \"rm.c.n1\""), 0);
+	assert_int_equal(natslink_denied_by(a, "Permissions Violation for Publish to \"rm.c.n10\""), 0);
+	assert_int_equal(natslink_denied_by(a, "Permissions Violation for Subscription to \"rm.c.n1\""), 0);
+	assert_int_equal(natslink_denied(a), 2);
+	assert_int_equal(natslink_denied(b), 0);
+
+	/* once bits, per link */
+	assert_int_equal(natslink_said(a, NATSLINK_ONCE_NS_BUCKET), 0);
+	assert_int_equal(natslink_once(a, NATSLINK_ONCE_NS_BUCKET), 1);
+	assert_int_equal(natslink_once(a, NATSLINK_ONCE_NS_BUCKET), 0);
+	assert_int_equal(natslink_said(a, NATSLINK_ONCE_NS_BUCKET), 1);
+	assert_int_equal(natslink_said(a, NATSLINK_ONCE_HOT_BUCKET), 0);
+	assert_int_equal(natslink_once(b, NATSLINK_ONCE_NS_BUCKET), 1);
+
+	/* the lines: in order, at most NATSLINK_NEWS_MAX kept, the rest counted and said first */
+	assert_int_equal(natslink_next(a, &level, buf, sizeof(buf)), 0);
+	for (int i = 0; i < NATSLINK_NEWS_MAX + 5; i++)
+		natslink_say(a, i % 2 ? LOG_LVL_WARN : LOG_LVL_INFO, "line %d", i);
+	assert_int_equal(natslink_next(a, &level, buf, sizeof(buf)), 1);
+	assert_int_equal(level, LOG_LVL_WARN);
+	if (!strstr(buf, "5 more line(s) not logged"))
+		fail_msg("expected the 5 lines lost to be said first, saw '%s'", buf);
+	for (int i = 0; i < NATSLINK_NEWS_MAX; i++) {
+		char want[32];
+		assert_int_equal(natslink_next(a, &level, buf, sizeof(buf)), 1);
+		snprintf(want, sizeof(want), "line %d", i);
+		assert_string_equal(buf, want);
+		assert_int_equal(level, i % 2 ? LOG_LVL_WARN : LOG_LVL_INFO);
+	}
+	assert_int_equal(natslink_next(a, &level, buf, sizeof(buf)), 0);
+	/* a line is cut at NATSLINK_LINE_MAX */
+	char big[2 * NATSLINK_LINE_MAX];
+	memset(big, 'x', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	natslink_say(a, LOG_LVL_ERR, "%s", big);
+	assert_int_equal(natslink_next(a, &level, buf, sizeof(buf)), 1);
+	assert_int_equal(strlen(buf), NATSLINK_LINE_MAX - 1);
+	natslink_drop(a);
+	natslink_drop(b);
+}
+
+/*
+ * Two background connections of two links, each refused by the fake server
+ * (no signature): each link says the refusal once (with the said-once state
+ * process-wide, the second said nothing). libnats may give a connection up
+ * for good at its second refusal, before the test closes it: that close is
+ * said, at most once. Then a background connection to a server that never
+ * answers, closed on purpose: its link says nothing of the close.
+ */
+static void test_links_refused(void **state)
+{
+	(void)state;
+	char err[512], url[64], buf[NATSLINK_NEWS_MAX * (NATSLINK_LINE_MAX + 4)];
+	alarm(60);
+	struct fake f;
+	const char *const nonces[FAKE_MAX] = {"n0", "n1", "n2", "n3", "n4", "n5", "n6", "n7"};
+	fake_start(&f, nonces, FAKE_MAX);
+	snprintf(url, sizeof(url), "nats://127.0.0.1:%d", f.port);
+	struct natsconn_settings s = {.urls = url};
+	assert_int_equal(natsconn_configure(&s, err, sizeof(err)), 0);
+	struct natslink *l[2] = {natslink_new(), natslink_new()};
+	natsConnection *nc[2];
+	for (int i = 0; i < 2; i++) {
+		assert_non_null(l[i]);
+		nc[i] = natsconn_open(l[i], url, "test", 1, 1000, err, sizeof(err));
+		if (!nc[i])
+			fail_msg("link %d: no background connection: %s", i, err);
+	}
+	for (int i = 0; i < 2; i++) {
+		natsconn_close(l[i], nc[i]);
+		assert_int_equal(natslink_wait(l[i], 5), 1);
+		int n = news(l[i], buf, sizeof(buf));
+		printf("link %d: %d line(s):\n%s", i, n, buf);
+		if (count_of(buf, "E:cannot connect to NATS at") != 1 ||
+		    count_of(buf, "refused the credentials (authorization violation)") != 1)
+			fail_msg("link %d: expected the refusal said once, saw:\n%s", i, buf);
+		if (count_of(buf, "was closed") > 1 || strstr(buf, "disconnected"))
+			fail_msg("link %d: a close said twice, or a disconnect:\n%s", i, buf);
+		natslink_drop(l[i]);
+	}
+	fake_stop(&f);
+
+	/* a server that takes the TCP connection and never says a word */
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t al = sizeof(a);
+	int mute = socket(AF_INET, SOCK_STREAM, 0);
+	assert_true(mute >= 0);
+	assert_int_equal(bind(mute, (struct sockaddr *)&a, sizeof(a)), 0);
+	assert_int_equal(listen(mute, 8), 0);
+	assert_int_equal(getsockname(mute, (struct sockaddr *)&a, &al), 0);
+	snprintf(url, sizeof(url), "nats://127.0.0.1:%d", ntohs(a.sin_port));
+	struct natslink *m = natslink_new();
+	assert_non_null(m);
+	natsConnection *mc = natsconn_open(m, url, "test", 1, 200, err, sizeof(err));
+	if (!mc)
+		fail_msg("no background connection to a mute server: %s", err);
+	natsconn_close(m, mc);
+	assert_int_equal(natslink_wait(m, 5), 1);
+	int n = news(m, buf, sizeof(buf));
+	printf("mute server: %d line(s):\n%s", n, buf);
+	if (strstr(buf, "was closed") || strstr(buf, "disconnected") || strstr(buf, "E:"))
+		fail_msg("a close on purpose was said:\n%s", buf);
+	natslink_drop(m);
+	close(mute);
+	natsconn_unconfigure();
+	alarm(0);
 }
 
 static int near(double a, double b)
@@ -510,6 +709,8 @@ int main(void)
 		cmocka_unit_test(test_reopen_delay),
 		cmocka_unit_test(test_reload),
 		cmocka_unit_test(test_nonce_signature),
+		cmocka_unit_test(test_link_rules),
+		cmocka_unit_test(test_links_refused),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
