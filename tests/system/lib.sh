@@ -17,7 +17,9 @@
 # RM_START_TIMEOUT (s, default 30) bounds readiness waits; RM_LEAF_BACKEND, see mktree.sh;
 # RECMESH_SKIP_SYSTEM=1 makes every system test (rm_init test_*) exit 77, automake's SKIP;
 # RM_TEST_NET overrides a test's NET prefix, so that two copies of it can run side by side;
-# RM_PROXY_THREADS=N runs every `recmesh proxy` of a test with --threads N.
+# RM_PROXY_THREADS=N runs every `recmesh proxy` of a test with --threads N;
+# RM_SCENARIO=NAME[,NAME...] runs only those scenarios of a test (and what they need),
+# RM_SCENARIO=list lists them (see "scenarios" below; tests/system/scenarios.sh runs each alone).
 #
 # A failed read of a Recursor's counter (rm_rec_stat) fails the test even when the caller
 # cannot stop on it (inside $(...) in a comparison): it is recorded in $RM_TMP/.read-failed,
@@ -873,4 +875,75 @@ rm_start_nats_conf() {
         -js -sd "$RM_TMP/$name-js"
     _rm_wait_for "$name" "${RM_START_TIMEOUT:-30}" rm_http_get "$(<"$mfile")" /healthz \
         || { _rm_log "rm_start_nats_conf: $name not healthy"; return 1; }
+}
+
+# ---- scenarios -------------------------------------------------------------------------
+# A system test is a list of named scenarios, each a function sc_NAME, declared in order
+# after the test has started the servers all of them share:
+#
+#   sc_lease() { ...; ok "..."; }
+#   rm_scenario lease "the lease: one node merges at a time" lists
+#   rm_scenarios
+#
+# rm_scenario NAME TITLE [NEEDS...]: NEEDS names the scenarios whose state (files, servers,
+# variables) NAME goes on from: running NAME alone runs them first. rm_scenarios runs them:
+# every scenario in order, or with RM_SCENARIO=NAME[,NAME...] only those and what they
+# need (in the declared order), or with RM_SCENARIO=list prints "NAME<TAB>NEEDS<TAB>TITLE"
+# per scenario (NEEDS: space-separated, "-" for none) and exits 0 (before the test's servers start, see rm_scenario_listing).
+# An unknown name fails the test. Each scenario's output starts with "== TITLE [NAME]".
+declare -A _RM_SC_TITLE=() _RM_SC_NEEDS=()
+_RM_SC_ORDER=()
+
+rm_scenario() {
+    local name=${1:?rm_scenario NAME TITLE [NEEDS...]} title=${2:?rm_scenario NAME TITLE [NEEDS...]} n
+    shift 2
+    declare -F "sc_$name" >/dev/null || { _rm_log "rm_scenario: no function sc_$name"; exit 2; }
+    [[ -z ${_RM_SC_TITLE[$name]:-} ]] || { _rm_log "rm_scenario: '$name' declared twice"; exit 2; }
+    for n in "$@"; do
+        [[ -n ${_RM_SC_TITLE[$n]:-} ]] || { _rm_log "rm_scenario: '$name' needs '$n', which is not declared before it"; exit 2; }
+    done
+    _RM_SC_ORDER+=("$name")
+    _RM_SC_TITLE[$name]=$title
+    _RM_SC_NEEDS[$name]="$*"
+}
+
+# _rm_sc_select NAME: marks NAME and what it needs, transitively, in _RM_SC_SEL.
+_rm_sc_select() {
+    local n
+    [[ -z ${_RM_SC_SEL[$1]:-} ]] || return 0
+    _RM_SC_SEL[$1]=1
+    for n in ${_RM_SC_NEEDS[$1]}; do _rm_sc_select "$n"; done
+}
+
+# rm_scenario_listing: with RM_SCENARIO=list, the test prints its scenarios and exits 0 here,
+# without starting anything; an unknown name in RM_SCENARIO fails it here. Call it after the
+# scenarios are declared and before the servers start (rm_scenarios calls it too).
+rm_scenario_listing() {
+    local n want
+    if [[ ${RM_SCENARIO:-} == list ]]; then
+        for n in "${_RM_SC_ORDER[@]}"; do printf '%s\t%s\t%s\n' "$n" "${_RM_SC_NEEDS[$n]:--}" "${_RM_SC_TITLE[$n]}"; done
+        exit 0
+    fi
+    declare -gA _RM_SC_SEL=()
+    _RM_SC_CHECKED=1
+    if [[ -z ${RM_SCENARIO:-} ]]; then
+        for n in "${_RM_SC_ORDER[@]}"; do _RM_SC_SEL[$n]=1; done
+        return 0
+    fi
+    IFS=, read -r -a want <<<"$RM_SCENARIO"
+    for n in "${want[@]}"; do
+        [[ -n ${_RM_SC_TITLE[$n]:-} ]] || { echo "RM_SCENARIO: no scenario '$n' in $RM_NAME (RM_SCENARIO=list lists them)" >&2; exit 2; }
+        _rm_sc_select "$n"
+    done
+}
+
+rm_scenarios() {
+    local n
+    [[ -n ${_RM_SC_CHECKED:-} ]] || rm_scenario_listing
+    for n in "${_RM_SC_ORDER[@]}"; do
+        [[ -n ${_RM_SC_SEL[$n]:-} ]] || continue
+        echo "== ${_RM_SC_TITLE[$n]} [$n]"
+        "sc_$n"
+    done
+    rm_done
 }
