@@ -7,26 +7,28 @@
 
 #include <stdio.h>
 
-void notes_vadd(struct notes *n, int level, const char *fmt, va_list ap)
+int notes_vadd(struct notes *n, int level, const char *fmt, va_list ap)
 {
-	if (!n)
-		return;
+	if (!n || level > log_level())
+		return 0;
 	if (n->n == NOTES_MAX) {
 		if (n->lost < ~0ULL)
 			n->lost++;
-		return;
+		return 0;
 	}
 	unsigned i = (n->head + n->n++) % NOTES_MAX;
 	vsnprintf(n->line[i].text, sizeof(n->line[i].text), fmt, ap);
 	n->line[i].level = level;
+	return 1;
 }
 
-void notes_add(struct notes *n, int level, const char *fmt, ...)
+int notes_add(struct notes *n, int level, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
-	notes_vadd(n, level, fmt, ap);
+	int kept = notes_vadd(n, level, fmt, ap);
 	va_end(ap);
+	return kept;
 }
 
 int notes_next(struct notes *n, int *level, char *text, size_t size)

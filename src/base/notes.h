@@ -16,7 +16,7 @@
 #include <stddef.h>
 
 #define NOTES_MAX 32
-#define NOTES_LINE_MAX 640
+#define NOTES_LINE_MAX 1024
 
 struct notes {
 	struct {
@@ -27,9 +27,13 @@ struct notes {
 	unsigned long long lost; /* lines not kept, saturating */
 };
 
-/* Adds a line (n NULL: nothing) */
-void notes_add(struct notes *n, int level, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-void notes_vadd(struct notes *n, int level, const char *fmt, va_list ap);
+/*
+ * Adds a line; 1 when it was kept, 0 when not: n is NULL, the line is
+ * below the log level now (log.h: a debug line while not debugging), or
+ * NOTES_MAX lines wait already (it is counted)
+ */
+int notes_add(struct notes *n, int level, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+int notes_vadd(struct notes *n, int level, const char *fmt, va_list ap);
 /*
  * Takes the oldest line: 1 with its level and text (cut at size), 0 when
  * none is left. Lines lost come first, as one warning that counts them.

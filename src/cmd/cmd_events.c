@@ -86,6 +86,7 @@ int cmd_events(int argc, char **argv)
 		natsMsg *msg = NULL;
 		s = natsSubscription_NextMsg(&msg, sub, 200);
 		if (s == NATS_TIMEOUT) {
+			natslink_log(link); /* what the connection said meanwhile */
 			idle += 0.2;
 			if (o.timeout > 0 && idle >= o.timeout) {
 				fprintf(stderr, "recmesh events: no event for %.1f s\n", o.timeout);
@@ -99,6 +100,7 @@ int cmd_events(int argc, char **argv)
 			continue;
 		}
 		if (s != NATS_OK) {
+			natslink_log(link);
 			fprintf(stderr, "recmesh events: lost the connection to NATS: %s\n",
 				natsStatus_GetText(s));
 			rc = 1;

@@ -425,12 +425,38 @@ struct kvread {
 	int64_t deadline; /* 0, or when every read gives up (ms, now_ms) */
 	struct notes *notes;   /* what the read has to say */
 	struct log_once *once; /* the caller's said-once bits (enum fleet_once; NULL: say every time) */
+	size_t node_notes;     /* node lists not read or ignored so far (node_note) */
 };
 
-/* Said at most once per struct log_once a caller keeps across its reads */
-static int say_once(struct log_once *once, unsigned what)
+/*
+ * Lines said at most once per struct log_once a caller keeps across its
+ * reads: due while not said; marked said only when the notes kept it (a
+ * line dropped at the notes' limit is said at a later read)
+ */
+static int once_due(struct log_once *once, unsigned what)
 {
-	return !once || log_once_enter(once, what);
+	return !once || !((atomic_load(&once->bits) >> what) & 1u);
+}
+
+static void once_said(struct log_once *once, unsigned what, int kept)
+{
+	if (once && kept)
+		log_once_enter(once, what);
+}
+
+/*
+ * A node list not read or ignored: noted for the first FLEET_BAD_LOG_FIRST
+ * of a read, counted after that (kvread_close notes the total)
+ */
+static void node_note(struct kvread *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void node_note(struct kvread *r, const char *fmt, ...)
+{
+	va_list ap;
+	if (++r->node_notes > FLEET_BAD_LOG_FIRST)
+		return;
+	va_start(ap, fmt);
+	notes_vadd(r->notes, LOG_LVL_WARN, fmt, ap);
+	va_end(ap);
 }
 
 /* The deadline of one operation: its own timeout, within the whole read's deadline */
@@ -532,10 +558,10 @@ static int kvread_heads(struct kvread *r, const char *cluster, char ***keys, int
 			for (int i = 0; out && i < count; i++) {
 				const char *sub = subj->List[i].Subject;
 				if (got >= FLEET_MAX_NODES) {
-					if (say_once(r->once, FLEET_ONCE_HEADS))
-						notes_add(r->notes, LOG_LVL_WARN, "KV bucket '%s': more than %d keys, the rest are not "
+					if (once_due(r->once, FLEET_ONCE_HEADS))
+						once_said(r->once, FLEET_ONCE_HEADS, notes_add(r->notes, LOG_LVL_WARN, "KV bucket '%s': more than %d keys, the rest are not "
 							 "read (said once)",
-							 r->bucket, FLEET_MAX_NODES);
+							 r->bucket, FLEET_MAX_NODES));
 					break;
 				}
 				if (sub && !strncmp(sub, prefix, strlen(prefix)) &&
@@ -592,6 +618,11 @@ static int kvread_get(struct kvread *r, const char *key, kvEntry **e, char *err,
 
 static void kvread_close(struct kvread *r)
 {
+	if (r->node_notes > FLEET_BAD_LOG_FIRST)
+		notes_add(r->notes, LOG_LVL_WARN,
+			  "hot lists: %zu node list(s) not read or ignored in all, the first %d shown",
+			  r->node_notes, FLEET_BAD_LOG_FIRST);
+	r->node_notes = 0;
 	natsconn_kv_close(r->js, r->kv);
 	r->js = NULL;
 	r->kv = NULL;
@@ -627,7 +658,7 @@ static void read_node(struct kvread *r, struct fleet_asm *a, const char *cluster
 			return;
 		}
 		if (g < 0) {
-			notes_add(r->notes, LOG_LVL_WARN, "hot list of node '%s' not read: %s", node, err);
+			node_note(r, "hot list of node '%s' not read: %s", node, err);
 			fleet_asm_fail(a, node, err);
 			return;
 		}
@@ -635,7 +666,7 @@ static void read_node(struct kvread *r, struct fleet_asm *a, const char *cluster
 		size_t len = (size_t)kvEntry_ValueLen(head);
 		if (hotlist_parse_header(data, len, &h, err, sizeof(err)) < 0) {
 			snprintf(why, sizeof(why), "key '%s': %s", headkey, err);
-			notes_add(r->notes, LOG_LVL_WARN, "ignoring hot list of node '%s': %s", node, why);
+			node_note(r, "ignoring hot list of node '%s': %s", node, why);
 			fleet_asm_fail(a, node, why);
 			kvEntry_Destroy(head);
 			return;
@@ -643,7 +674,7 @@ static void read_node(struct kvread *r, struct fleet_asm *a, const char *cluster
 		if (strcmp(h.node, node) != 0 || h.chunk != 0) {
 			snprintf(why, sizeof(why), "key '%s' holds chunk %u of node '%s'", headkey,
 				 h.chunk, h.node);
-			notes_add(r->notes, LOG_LVL_WARN, "ignoring hot list of node '%s': %s", node, why);
+			node_note(r, "ignoring hot list of node '%s': %s", node, why);
 			fleet_asm_fail(a, node, why);
 			kvEntry_Destroy(head);
 			return;
@@ -665,7 +696,7 @@ static void read_node(struct kvread *r, struct fleet_asm *a, const char *cluster
 				break;
 			g = kvread_get(r, key, &e, err, sizeof(err));
 			if (g < 0) {
-				notes_add(r->notes, LOG_LVL_WARN, "hot list of node '%s' not read: %s", node, err);
+				node_note(r, "hot list of node '%s' not read: %s", node, err);
 				fleet_asm_fail(a, node, err);
 				destroy_entries(ents, got);
 				free(ents);
@@ -681,7 +712,7 @@ static void read_node(struct kvread *r, struct fleet_asm *a, const char *cluster
 			if (hotlist_parse_header(kvEntry_ValueString(e), (size_t)kvEntry_ValueLen(e), &hc,
 						 err, sizeof(err)) < 0) {
 				snprintf(why, sizeof(why), "key '%s': %s", key, err);
-				notes_add(r->notes, LOG_LVL_WARN, "ignoring hot list of node '%s': %s", node, why);
+				node_note(r, "ignoring hot list of node '%s': %s", node, why);
 				fleet_asm_fail(a, node, why);
 				destroy_entries(ents, got);
 				free(ents);
@@ -696,7 +727,7 @@ static void read_node(struct kvread *r, struct fleet_asm *a, const char *cluster
 			if (strcmp(hc.node, node) != 0 || hc.chunk != c) {
 				snprintf(why, sizeof(why), "key '%s' holds chunk %u of node '%s'", key,
 					 hc.chunk, hc.node);
-				notes_add(r->notes, LOG_LVL_WARN, "ignoring hot list of node '%s': %s", node, why);
+				node_note(r, "ignoring hot list of node '%s': %s", node, why);
 				fleet_asm_fail(a, node, why);
 				destroy_entries(ents, got);
 				free(ents);
@@ -706,7 +737,7 @@ static void read_node(struct kvread *r, struct fleet_asm *a, const char *cluster
 		if (held > a->budget - a->bytes) {
 			snprintf(why, sizeof(why), "over the byte budget of %zu bytes", a->budget);
 			log_full(a, why);
-			notes_add(r->notes, LOG_LVL_WARN, "hot list of node '%s' given up after reading %u of its %u keys: %s", node,
+			node_note(r, "hot list of node '%s' given up after reading %u of its %u keys: %s", node,
 				 got, h.chunks, why);
 			fleet_asm_fail(a, node, why);
 			destroy_entries(ents, got);
@@ -731,7 +762,7 @@ static void read_node(struct kvread *r, struct fleet_asm *a, const char *cluster
 	char reason[160];
 	snprintf(reason, sizeof(reason), "chunk race: the list changed while read, %d tries",
 		 FLEET_RACE_TRIES);
-	notes_add(r->notes, LOG_LVL_WARN, "hot list of node '%s' not read: %s (last: %s)", node, reason, why);
+	node_note(r, "hot list of node '%s' not read: %s (last: %s)", node, reason, why);
 	fleet_asm_fail(a, node, reason);
 }
 
@@ -746,7 +777,7 @@ static int fetch_kv(natsConnection *nc, const char *cluster, double timeout, str
 		    double now, double max_age, double half_life, struct hotmerge *merge, char *err,
 		    size_t err_size)
 {
-	struct kvread r = {nc, NAMES_HOT_BUCKET, NULL, NULL, (int64_t)(timeout * 1000), 0, 0, &a->notes, NULL};
+	struct kvread r = {nc, NAMES_HOT_BUCKET, NULL, NULL, (int64_t)(timeout * 1000), 0, 0, &a->notes, NULL, 0};
 	natsStatus st = NATS_OK;
 	char node[NAMES_MAX], **keys = NULL;
 	int n = 0;
@@ -864,6 +895,7 @@ static int fetch_hot(natsConnection *nc, const char *cluster, double max_age, do
 	fleet_asm_finish(a, now, max_age, half_life, merge, report);
 	rc = 0;
 out:
+	notes_move(&report->notes, &a->notes); /* also on failure (finish moved them already) */
 	fleet_asm_destroy(a);
 	return rc;
 }
@@ -1109,7 +1141,7 @@ static int top_sampled(natsConnection *nc, const char *cluster, double max_age, 
 		       double timeout, size_t sample, size_t top, size_t cap, struct hot_item *items, size_t *n,
 		       struct fleet_report *rep, char *err, size_t err_size)
 {
-	struct kvread r = {nc, NAMES_HOT_BUCKET, NULL, NULL, (int64_t)(timeout * 1000), 0, 0, &rep->notes, NULL};
+	struct kvread r = {nc, NAMES_HOT_BUCKET, NULL, NULL, (int64_t)(timeout * 1000), 0, 0, &rep->notes, NULL, 0};
 	natsStatus st = NATS_OK;
 	char **keys = NULL, node[NAMES_MAX], kerr[512];
 	int nk = 0, rc = 1, have;
@@ -1330,8 +1362,8 @@ int fleet_fetch_ns_within(natsConnection *nc, const char *cluster, double max_ag
 {
 	struct ns_fetch f = {
 		.notes = notes, .cluster = cluster, .merge = merge, .max_age = max_age, .now = clock_unix()};
-	struct kvread r = {nc,	 NAMES_NS_BUCKET, NULL, NULL, (int64_t)(FLEET_DEFAULT_TIMEOUT * 1000),
-			   0,	 0,		  notes, once};
+	struct kvread r = {nc, NAMES_NS_BUCKET, NULL, NULL, (int64_t)(FLEET_DEFAULT_TIMEOUT * 1000),
+			   0,  0,		notes, once, 0};
 	natsStatus st = NATS_OK;
 	char kerr[320], **keys = NULL;
 	int n = 0, i;
@@ -1350,25 +1382,34 @@ int fleet_fetch_ns_within(natsConnection *nc, const char *cluster, double max_ag
 	for (i = 0; i < n && !(r.deadline && now_ms() >= r.deadline); i++) {
 		kvEntry *e = NULL;
 		int g = kvread_get(&r, keys[i], &e, kerr, sizeof(kerr));
-		if (g < 0)
+		if (g < 0 && ++f.bad <= FLEET_BAD_LOG_FIRST)
 			notes_add(notes, LOG_LVL_WARN, "NS table not read: %s", kerr);
 		if (g != 0)
 			continue; /* deleted meanwhile, or logged */
 		feed_ns_head(keys[i], e, &f);
 		kvEntry_Destroy(e);
 	}
-	if (nstable_merge_left_out(merge) && say_once(once, FLEET_ONCE_NS_FULL))
-		notes_add(notes, LOG_LVL_WARN, "NS tables: more than %d addresses, %zu item(s) left out (said once)",
-			 NS_MERGE_MAX_ENTRIES, nstable_merge_left_out(merge));
-	if (nstable_merge_names_left_out(merge) && say_once(once, FLEET_ONCE_NS_NAMES))
-		notes_add(notes, LOG_LVL_WARN, "NS tables: NS names beyond %u bytes in all, %zu left out (said once)",
-			 NS_MERGE_MAX_NAME_BYTES, nstable_merge_names_left_out(merge));
+	if (i < n && once_due(once, FLEET_ONCE_NS_LATE))
+		once_said(once, FLEET_ONCE_NS_LATE,
+			  notes_add(notes, LOG_LVL_WARN,
+				    "NS tables: %d of %d not read within %.1f s, the refresh's deadline "
+				    "(said once)",
+				    n - i, n, within));
+	if (nstable_merge_left_out(merge) && once_due(once, FLEET_ONCE_NS_FULL))
+		once_said(once, FLEET_ONCE_NS_FULL,
+			  notes_add(notes, LOG_LVL_WARN,
+				    "NS tables: more than %d addresses, %zu item(s) left out (said once)",
+				    NS_MERGE_MAX_ENTRIES, nstable_merge_left_out(merge)));
+	if (nstable_merge_names_left_out(merge) && once_due(once, FLEET_ONCE_NS_NAMES))
+		once_said(once, FLEET_ONCE_NS_NAMES,
+			  notes_add(notes, LOG_LVL_WARN,
+				    "NS tables: NS names beyond %u bytes in all, %zu left out (said once)",
+				    NS_MERGE_MAX_NAME_BYTES, nstable_merge_names_left_out(merge)));
 	if (f.bad > FLEET_BAD_LOG_FIRST)
-		notes_add(notes, LOG_LVL_WARN, "NS tables: %zu malformed or mismatched table(s) ignored in all, the first %d shown",
-			 f.bad, FLEET_BAD_LOG_FIRST);
-	if (i < n && say_once(once, FLEET_ONCE_NS_LATE))
-		notes_add(notes, LOG_LVL_WARN, "NS tables: %d of %d not read within %.1f s, the refresh's deadline (said once)",
-			 n - i, n, within);
+		notes_add(notes, LOG_LVL_WARN,
+			  "NS tables: %zu malformed, mismatched or unread table(s) in all, the first %d "
+			  "shown",
+			  f.bad, FLEET_BAD_LOG_FIRST);
 	keys_free(keys, n);
 	kvread_close(&r);
 	return f.used;

@@ -34,6 +34,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #define NATSCONN_FILE_MAX (1024 * 1024) /* a PEM or creds file */
 
@@ -755,14 +756,15 @@ static natsStatus user_jwt(char **jwt, char **customErrTxt, void *closure)
 #define NATSCONN_RECONNECT_WAIT_MS 1000
 
 /*
- * The callbacks: their closure is the connection's link (natslink.h),
- * which decides what is news; they never log.
+ * The callbacks: their closure is the connection's record (struct
+ * natslink_conn), whose link decides what is news; they never log.
  */
 static void on_disconnected(natsConnection *nc, void *closure)
 {
 	/* a close on purpose also calls this, on libnats' thread, maybe later */
-	if (!natsConnection_IsClosed(nc) && natslink_disconnected(closure, nc))
-		natslink_say(closure, LOG_LVL_WARN, "disconnected from NATS, reconnecting in the background");
+	if (!natsConnection_IsClosed(nc) && natslink_conn_disconnected(closure))
+		natslink_say(natslink_conn_link(closure), LOG_LVL_WARN,
+			     "disconnected from NATS, reconnecting in the background");
 }
 
 static void say_connected(struct natslink *l, natsConnection *nc, const char *how)
@@ -781,7 +783,8 @@ static void say_connected(struct natslink *l, natsConnection *nc, const char *ho
  */
 static void on_closed(natsConnection *nc, void *closure)
 {
-	struct natslink *l = closure;
+	struct natslink_conn *c = closure;
+	struct natslink *l = natslink_conn_link(c);
 	/*
 	 * The callback runs on libnats' thread, maybe after natsconn_close
 	 * returned; libnats reports "no server available" then. Only a close
@@ -790,7 +793,7 @@ static void on_closed(natsConnection *nc, void *closure)
 	const char *detail = NULL;
 	natsStatus ls = natsConnection_GetLastError(nc, &detail);
 	natslink_say(l, LOG_LVL_DEBUG, "NATS connection closed: %s", natsStatus_GetText(ls));
-	int f = natslink_closed(l, nc);
+	int f = natslink_conn_closed(c);
 	if (f >= 0)
 		natslink_say(l, LOG_LVL_ERR,
 			     "the NATS connection was closed (%s): this node opens a new one in the "
@@ -798,7 +801,7 @@ static void on_closed(natsConnection *nc, void *closure)
 			     "meanwhile; fix the credentials or the TLS settings",
 			     f == NATSCONN_AUTH ? "the server refused the credentials" : "TLS failed",
 			     NATSCONN_REOPEN_MIN, NATSCONN_REOPEN_MAX);
-	natslink_drop(l);
+	natslink_conn_drop(c); /* libnats' reference to the record */
 }
 
 double natsconn_reopen_delay(unsigned failures, double r)
@@ -816,12 +819,12 @@ double natsconn_reopen_delay(unsigned failures, double r)
 
 static void on_reconnected(natsConnection *nc, void *closure)
 {
-	say_connected(closure, nc, "reconnected");
+	say_connected(natslink_conn_link(closure), nc, "reconnected");
 }
 
 static void on_connected(natsConnection *nc, void *closure)
 {
-	say_connected(closure, nc, "connected");
+	say_connected(natslink_conn_link(closure), nc, "connected");
 }
 
 static const char *failure_text(enum natsconn_failure f)
@@ -869,7 +872,7 @@ static enum natsconn_failure report_failure(struct natslink *l, natsConnection *
 
 static void on_error(natsConnection *nc, natsSubscription *sub, natsStatus s, void *closure)
 {
-	struct natslink *l = closure;
+	struct natslink *l = natslink_conn_link(closure);
 	const char *detail = NULL;
 	natsConnection_GetLastError(nc, &detail);
 	enum natsconn_failure f = natsconn_classify(s, detail, cf.tls);
@@ -984,7 +987,8 @@ static natsOptions *make_options(struct natslink *l, const char *urls, const cha
 		return NULL;
 	}
 	natsconn_redact(urls, shown, shown_size);
-	if (l && natsconn_has_password(urls) && natslink_once(l, NATSLINK_ONCE_URL_SECRET))
+	/* a setting's warning: said once per process, by the first owner to connect */
+	if (l && natsconn_has_password(urls) && !atomic_exchange(&cf.url_warned, 1))
 		natslink_say(l, LOG_LVL_WARN, "the password or token in --nats '%s' shows in ps: use --nats-user with "
 			 "--nats-password-file, or --nats-token-file",
 			 shown);
@@ -1003,21 +1007,11 @@ static natsOptions *make_options(struct natslink *l, const char *urls, const cha
 		s = natsOptions_SetName(opts, name);
 	if (s == NATS_OK)
 		s = natsOptions_SetTimeout(opts, timeout_ms);
-	if (s == NATS_OK)
-		s = natsOptions_SetErrorHandler(opts, on_error, l);
-	/* every connection: on_closed drops its reference to the link */
-	if (s == NATS_OK && l)
-		s = natsOptions_SetClosedCB(opts, on_closed, l);
 	if (s == NATS_OK && background) {
 		s = natsOptions_SetMaxReconnect(opts, -1);
 		if (s == NATS_OK)
 			s = natsOptions_SetReconnectWait(opts, NATSCONN_RECONNECT_WAIT_MS);
-		if (s == NATS_OK)
-			s = natsOptions_SetRetryOnFailedConnect(opts, true, on_connected, l);
-		if (s == NATS_OK)
-			s = natsOptions_SetDisconnectedCB(opts, on_disconnected, l);
-		if (s == NATS_OK)
-			s = natsOptions_SetReconnectedCB(opts, on_reconnected, l);
+		/* retrying a failed connect in the background, and the callbacks: set_callbacks */
 		/* find a dead server within seconds, not minutes */
 		if (s == NATS_OK)
 			s = natsOptions_SetPingInterval(opts, 5000);
@@ -1040,6 +1034,25 @@ static natsOptions *make_options(struct natslink *l, const char *urls, const cha
 	return opts;
 }
 
+/*
+ * The callbacks of the next connect, with c (the connection's record) as
+ * their closure: every connection has the error and the closed callback,
+ * a background one those of its reconnects too
+ */
+static natsStatus set_callbacks(natsOptions *opts, struct natslink_conn *c, int background)
+{
+	natsStatus s = natsOptions_SetErrorHandler(opts, on_error, c);
+	if (s == NATS_OK)
+		s = natsOptions_SetClosedCB(opts, on_closed, c);
+	if (s == NATS_OK && background)
+		s = natsOptions_SetRetryOnFailedConnect(opts, true, on_connected, c);
+	if (s == NATS_OK && background)
+		s = natsOptions_SetDisconnectedCB(opts, on_disconnected, c);
+	if (s == NATS_OK && background)
+		s = natsOptions_SetReconnectedCB(opts, on_reconnected, c);
+	return s;
+}
+
 int natsconn_check(const char *urls, char *err, size_t err_size)
 {
 	char shown[NATSCONN_MAX_URL];
@@ -1059,6 +1072,18 @@ void natsconn_release(void)
 	atomic_fetch_sub(&holds, 1);
 }
 
+int natsconn_wait_released(double timeout)
+{
+	struct timespec ts = {0, 5 * 1000 * 1000};
+	double end = clock_mono() + timeout;
+	while (atomic_load(&holds) > 0) {
+		if (clock_mono() >= end)
+			return 0;
+		nanosleep(&ts, NULL);
+	}
+	return 1;
+}
+
 natsConnection *natsconn_open(struct natslink *l, const char *urls, const char *name, int background,
 			      int64_t timeout_ms, char *err, size_t err_size)
 {
@@ -1075,18 +1100,30 @@ natsConnection *natsconn_open(struct natslink *l, const char *urls, const char *
 	for (;;) {
 		sig_withheld = sig_sent = 0;
 		/*
-		 * The connection's reference to the link, dropped by on_closed. A
-		 * connect that fails here gives no connection back and makes no
-		 * callback (libnats reads the server's answers to the connect in
-		 * this thread, and releases the connection without a closed
-		 * callback): the reference is dropped at once.
+		 * The connection's record, freed by on_closed (and this function:
+		 * natslink_conn_new). A connect that fails here gives no
+		 * connection back and, but for a background one, makes no callback (libnats reads the server's answers to
+		 * the connect in this thread, and releases the connection without
+		 * a closed callback): its record is freed at once. A background
+		 * connect that fails here (no memory, no thread for libnats'
+		 * reconnects) may have posted its closed callback: the record is
+		 * left to it.
 		 */
-		natslink_ref(l);
-		s = natsConnection_Connect(&nc, opts);
-		if (s != NATS_OK && s != NATS_NOT_YET_CONNECTED) {
-			natslink_drop(l);
+		struct natslink_conn *c = natslink_conn_new(l, background);
+		int tried = 0;
+		s = c ? set_callbacks(opts, c, background) : NATS_NO_MEMORY;
+		if (s == NATS_OK) {
+			tried = 1;
+			s = natsConnection_Connect(&nc, opts);
+		}
+		if (s == NATS_OK || s == NATS_NOT_YET_CONNECTED) {
+			natslink_conn_attach(c, nc);
+		} else {
+			if (!background || !tried)
+				natslink_conn_drop(c); /* no callback will come: libnats' too */
 			nc = NULL;
 		}
+		natslink_conn_drop(c); /* ours */
 		/* a background connection retries by itself (libnats' reconnect) */
 		if (s == NATS_OK || !sig_withheld || background || ++tries == NATSCONN_SIGN_TRIES)
 			break;
@@ -1108,8 +1145,6 @@ natsConnection *natsconn_open(struct natslink *l, const char *urls, const char *
 		natsConnection_Destroy(nc);
 		return NULL;
 	}
-	if (s == NATS_OK || s == NATS_NOT_YET_CONNECTED)
-		natslink_watch(l, nc, background);
 	if (s == NATS_NOT_YET_CONNECTED && background) {
 		/*
 		 * A refusal is logged as what it is (and on_closed says if libnats
@@ -1140,7 +1175,7 @@ natsConnection *natsconn_open(struct natslink *l, const char *urls, const char *
 		return NULL;
 	}
 	if (background)
-		on_connected(nc, l);
+		say_connected(l, nc, "connected");
 	return nc;
 }
 
@@ -1184,7 +1219,7 @@ static void check_bucket(struct natslink *l, jsCtx *js, kvStore *kv, const char 
 	kvStatus *st = NULL;
 	char diff[512] = "";
 	size_t o = 0;
-	if (natslink_said(l, once) || kvStore_Status(&st, kv) != NATS_OK || !st)
+	if (!l || natslink_said(l, once) || kvStore_Status(&st, kv) != NATS_OK || !st)
 		return;
 	int want_r = replicas > 0 ? replicas : 0;
 	if (!want_r && kvStatus_Replicas(st) < NATSCONN_AUTO_REPLICAS &&
@@ -1202,15 +1237,16 @@ static void check_bucket(struct natslink *l, jsCtx *js, kvStore *kv, const char 
 				      o ? ", " : "", (long long)(ttl_ms / 1000),
 				      (long long)(cf.ttl_ms / 1000));
 	kvStatus_Destroy(st);
-	if (!o || !natslink_once(l, once))
+	if (!o)
 		return;
-	natslink_say(l, LOG_LVL_WARN,
+	if (natslink_say(l, LOG_LVL_WARN,
 		"KV bucket '%s' exists with other settings: %s; recmesh uses it as it is. To fix: "
 		"change the stream 'KV_%s' to num_replicas %d, max_msgs_per_subject 1, max_age %lld s "
 		"(nats stream edit KV_%s), or delete the bucket while the nodes are stopped "
 		"(nats kv del %s) and let the first node create it",
 		bucket, diff, bucket, want_r ? want_r : 1, (long long)(cf.ttl_ms / 1000), bucket,
-		bucket);
+		bucket))
+		natslink_once(l, once); /* said: not again on this link */
 }
 
 /* Replicas 3 failed because the JetStream is a single server or too small a cluster */

@@ -112,6 +112,14 @@ int natsconn_check(const char *urls, char *err, size_t err_size);
  */
 void natsconn_hold(void);
 void natsconn_release(void);
+/*
+ * Waits until no thread holds the settings, at most timeout seconds: a
+ * process that stops calls it before nats_Close, so that an opener left
+ * behind finishes its close (and its callbacks) first. 1 when none holds
+ * them, 0 at the timeout.
+ */
+int natsconn_wait_released(double timeout);
+#define NATSCONN_STOP_WAIT 2.5 /* seconds a stop waits for openers left behind */
 
 /*
  * A background connection whose first try failed is said to be "not

@@ -9,6 +9,7 @@
 
 #include "nats/natslink.h"
 
+#include "base/clock.h"
 #include "base/log.h"
 #include "base/names.h"
 #include "base/notes.h"
@@ -31,13 +32,10 @@ struct natslink {
 	atomic_int closing;       /* connections closed on purpose whose closed callback is due */
 	pthread_mutex_t lock;
 	/* under lock */
-	struct {
-		const void *conn;
-		int background, closing;
-	} conns[NATSLINK_CONNS];
+	struct natslink_conn *conns[NATSLINK_CONNS]; /* open connections, found by their nc */
 	int unreach_pending;
 	double unreach_due;
-	char unreach_shown[NATSLINK_LINE_MAX / 2];
+	char unreach_shown[512];
 	char denied_subject[NAMES_SUBJECT_MAX + 2]; /* quoted as the server quotes it */
 	struct notes news;
 };
@@ -69,22 +67,24 @@ void natslink_drop(struct natslink *l)
 int natslink_wait(struct natslink *l, double timeout)
 {
 	struct timespec ts = {0, 1000 * 1000};
-	for (double waited = 0; atomic_load(&l->closing) > 0; waited += 0.001) {
-		if (waited >= timeout)
+	double end = clock_mono() + timeout;
+	while (atomic_load(&l->closing) > 0) {
+		if (clock_mono() >= end)
 			return 0;
 		nanosleep(&ts, NULL);
 	}
 	return 1;
 }
 
-void natslink_say(struct natslink *l, int level, const char *fmt, ...)
+int natslink_say(struct natslink *l, int level, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
 	pthread_mutex_lock(&l->lock);
-	notes_vadd(&l->news, level, fmt, ap);
+	int kept = notes_vadd(&l->news, level, fmt, ap);
 	pthread_mutex_unlock(&l->lock);
 	va_end(ap);
+	return kept;
 }
 
 int natslink_next(struct natslink *l, int *level, char *text, size_t size)
@@ -95,39 +95,75 @@ int natslink_next(struct natslink *l, int *level, char *text, size_t size)
 	return got;
 }
 
-void natslink_watch(struct natslink *l, const void *conn, int background)
+struct natslink_conn {
+	struct natslink *l; /* a reference */
+	atomic_int refs;    /* libnats' (the closed callback's) and natsconn_open's */
+	int background;
+	/* under l->lock */
+	const void *nc; /* set by natslink_conn_attach */
+	int slot;       /* in l->conns, -1: none */
+	int closing, closed;
+};
+
+struct natslink_conn *natslink_conn_new(struct natslink *l, int background)
 {
+	struct natslink_conn *c = calloc(1, sizeof(*c));
+	if (!c)
+		return NULL;
+	natslink_ref(l);
+	c->l = l;
+	atomic_init(&c->refs, 2);
+	c->background = background;
+	c->slot = -1;
+	return c;
+}
+
+void natslink_conn_attach(struct natslink_conn *c, const void *nc)
+{
+	struct natslink *l = c->l;
+	int full = 0;
 	pthread_mutex_lock(&l->lock);
-	for (int i = 0; i < NATSLINK_CONNS; i++)
-		if (!l->conns[i].conn) {
-			l->conns[i].conn = conn;
-			l->conns[i].background = background;
-			l->conns[i].closing = 0;
-			conn = NULL;
-			break;
-		}
+	c->nc = nc;
+	if (!c->closed) { /* the closed callback may have come already */
+		full = 1;
+		for (int i = 0; i < NATSLINK_CONNS; i++)
+			if (!l->conns[i]) {
+				l->conns[i] = c;
+				c->slot = i;
+				full = 0;
+				break;
+			}
+	}
 	pthread_mutex_unlock(&l->lock);
-	if (conn) /* more than an owner ever has: its close on purpose may then be said */
+	if (full) /* more than an owner ever has: its close on purpose may then be said */
 		natslink_say(l, LOG_LVL_DEBUG, "NATS: more than %d connections on one link",
 			     NATSLINK_CONNS);
 }
 
-/* The slot of conn, or -1; under lock */
-static int slot(struct natslink *l, const void *conn)
+struct natslink *natslink_conn_link(const struct natslink_conn *c)
 {
-	for (int i = 0; i < NATSLINK_CONNS; i++)
-		if (l->conns[i].conn == conn)
-			return i;
-	return -1;
+	return c->l;
 }
 
-void natslink_closing(struct natslink *l, const void *conn)
+void natslink_conn_drop(struct natslink_conn *c)
+{
+	if (!c || atomic_fetch_sub(&c->refs, 1) != 1)
+		return;
+	struct natslink *l = c->l;
+	free(c);
+	natslink_drop(l);
+}
+
+void natslink_closing(struct natslink *l, const void *nc)
 {
 	pthread_mutex_lock(&l->lock);
-	int i = slot(l, conn);
-	if (i >= 0 && !l->conns[i].closing) {
-		l->conns[i].closing = 1;
-		atomic_fetch_add(&l->closing, 1);
+	for (int i = 0; i < NATSLINK_CONNS; i++) {
+		struct natslink_conn *c = l->conns[i];
+		if (c && c->nc == nc && !c->closing) {
+			c->closing = 1;
+			atomic_fetch_add(&l->closing, 1);
+			break;
+		}
 	}
 	pthread_mutex_unlock(&l->lock);
 }
@@ -141,12 +177,11 @@ void natslink_connected(struct natslink *l)
 	pthread_mutex_unlock(&l->lock);
 }
 
-int natslink_disconnected(struct natslink *l, const void *conn)
+int natslink_conn_disconnected(struct natslink_conn *c)
 {
-	pthread_mutex_lock(&l->lock);
-	int i = slot(l, conn);
-	int closing = i >= 0 && l->conns[i].closing;
-	pthread_mutex_unlock(&l->lock);
+	pthread_mutex_lock(&c->l->lock);
+	int closing = c->closing;
+	pthread_mutex_unlock(&c->l->lock);
 	return !closing;
 }
 
@@ -182,19 +217,20 @@ int natslink_denied_by(struct natslink *l, const char *detail)
 	return !atomic_exchange(&l->denied_said, 1);
 }
 
-int natslink_closed(struct natslink *l, const void *conn)
+int natslink_conn_closed(struct natslink_conn *c)
 {
+	struct natslink *l = c->l;
 	pthread_mutex_lock(&l->lock);
-	int i = slot(l, conn);
-	int ours = i >= 0 && l->conns[i].closing;
-	int background = i >= 0 && l->conns[i].background;
-	if (i >= 0)
-		l->conns[i].conn = NULL; /* the last callback for conn */
+	c->closed = 1;
+	if (c->slot >= 0)
+		l->conns[c->slot] = NULL;
+	c->slot = -1;
+	int ours = c->closing;
 	if (ours)
 		atomic_fetch_sub(&l->closing, 1);
 	pthread_mutex_unlock(&l->lock);
 	int f = atomic_load(&l->failure_said);
-	if (ours || !background || (f != NATSCONN_AUTH && f != NATSCONN_TLS) ||
+	if (ours || !c->background || (f != NATSCONN_AUTH && f != NATSCONN_TLS) ||
 	    atomic_exchange(&l->closed_said, 1))
 		return -1;
 	return f;

@@ -28,15 +28,19 @@
  *
  * Limits: NATSLINK_NEWS_MAX lines wait to be taken, each cut at
  * NATSLINK_LINE_MAX bytes; lines beyond are counted and said as one line
- * when the owner takes news again. NATSLINK_CONNS connections of one link
- * are told apart (closed on purpose or not); one more is opened all the
- * same, and its close on purpose may then be said.
+ * when the owner takes news again; lines below the log level are not
+ * kept. NATSLINK_CONNS open connections of one link can be found by the
+ * owner's natsconn_close; one more is opened all the same, and its close
+ * on purpose may then be said.
  *
- * Lifetime: natslink_new gives the owner's reference; every connection
- * natsconn_open returns holds one more, dropped by libnats' closed
- * callback, the last it makes for that connection. The link is freed when
- * the owner has dropped its own (natslink_drop) and every connection's
- * closed callback has run. Every function is safe on any thread.
+ * Lifetime: natslink_new gives the owner's reference. Every connection
+ * natsconn_open makes has a record (struct natslink_conn), made before the
+ * connect: it is the closure of the connection's callbacks, holds one more
+ * reference to the link and is freed by libnats' closed callback, the last
+ * it makes for the connection (or at once by natsconn_open when the
+ * connect failed and no callback will come). The link is freed when the
+ * owner has dropped its own (natslink_drop) and every record is gone.
+ * Every function is safe on any thread.
  */
 #ifndef RECMESH_NATSLINK_H
 #define RECMESH_NATSLINK_H
@@ -89,39 +93,55 @@ uint64_t natslink_denied(const struct natslink *l);
 
 /*
  * What the callbacks and natsconn_open tell the link (natsconn.c), which
- * says the lines the rules let through with natslink_say. conn is the
- * connection, as an opaque key.
+ * says the lines the rules let through with natslink_say (1: the line was
+ * kept, 0: it was below the log level or over the limit).
  *
- * natslink_ref: one more reference (a connection's), dropped with
- * natslink_drop. natslink_watch: conn is one of the link's (background:
- * it reconnects and reopens on its own). natslink_closing: the owner
- * closes conn on purpose. natslink_connected: a connect; the said-once
- * rules start again. natslink_disconnected: 1 when that disconnect is
- * news. natslink_failed: 1 when failure f is news. natslink_denied_by:
+ * natslink_conn_new: the record of a connection about to be made
+ * (background: it reconnects and reopens on its own); NULL when out of
+ * memory; it has two references, libnats' (dropped by the closed
+ * callback) and natsconn_open's (dropped once the connect returned and the
+ * record is attached, so that a closed callback that comes first cannot
+ * free it under natsconn_open). natslink_conn_attach: the connect returned
+ * nc; the record is found by nc from now on (natslink_closing), unless the
+ * closed callback came first. natslink_conn_drop: drops a reference; the
+ * last frees the record and its reference to the link. A connect that
+ * failed with no callback to come drops both.
+ * natslink_conn_link: the record's link. natslink_closing: the owner
+ * closes nc on purpose. natslink_conn_disconnected: 1 when a disconnect
+ * of the record's connection is news. natslink_conn_closed: the record's
+ * connection is closed for good; returns the failure to say
+ * (NATSCONN_AUTH or NATSCONN_TLS), or -1 when the close is no news.
+ *
+ * natslink_ref: one more reference to the link, dropped with
+ * natslink_drop. natslink_connected: a connect; the said-once rules start
+ * again. natslink_failed: 1 when failure f is news. natslink_denied_by:
  * counts the refusal when detail names the counted subject; 1 when it is
- * the link's first. natslink_closed: conn is closed for good and
- * forgotten; returns the failure to say (NATSCONN_AUTH or NATSCONN_TLS),
- * or -1 when the close is no news. natslink_tick: 1 when "not reachable
- * yet" is due now (shown: the URLs to name).
+ * the link's first. natslink_tick: 1 when "not reachable yet" is due now
+ * (shown: the URLs to name).
  */
+struct natslink_conn;
+struct natslink_conn *natslink_conn_new(struct natslink *l, int background);
+void natslink_conn_attach(struct natslink_conn *c, const void *nc);
+void natslink_conn_drop(struct natslink_conn *c);
+struct natslink *natslink_conn_link(const struct natslink_conn *c);
+void natslink_closing(struct natslink *l, const void *nc);
+int natslink_conn_disconnected(struct natslink_conn *c);
+int natslink_conn_closed(struct natslink_conn *c);
+
 void natslink_ref(struct natslink *l);
-void natslink_watch(struct natslink *l, const void *conn, int background);
-void natslink_closing(struct natslink *l, const void *conn);
 void natslink_connected(struct natslink *l);
-int natslink_disconnected(struct natslink *l, const void *conn);
 int natslink_failed(struct natslink *l, enum natsconn_failure f);
 int natslink_denied_by(struct natslink *l, const char *detail);
-int natslink_closed(struct natslink *l, const void *conn);
 int natslink_tick(struct natslink *l, int connected, double now, char *shown, size_t size);
-void natslink_say(struct natslink *l, int level, const char *fmt, ...)
+int natslink_say(struct natslink *l, int level, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
 /*
  * Lines said once per link: natslink_once sets what and returns 1 when it
- * was not set yet (the caller says it); natslink_said tells whether it is
+ * was not set yet; natslink_said tells whether it is. A caller that says
+ * such a line sets it only when natslink_say kept the line.
  */
 enum natslink_once {
-	NATSLINK_ONCE_URL_SECRET, /* a password or token in --nats */
 	NATSLINK_ONCE_HOT_BUCKET, /* the hot bucket's settings differ */
 	NATSLINK_ONCE_NS_BUCKET,  /* the NS bucket's settings differ */
 };

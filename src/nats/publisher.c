@@ -356,7 +356,9 @@ static void *opener_main(void *arg)
 	o->done = 1;
 	pthread_mutex_unlock(&o->lock);
 	if (alone) {
+		/* the publisher is gone: wait for the close's callback, so the record is freed */
 		natsconn_close(o->link, nc);
+		natslink_wait(o->link, PUBLISHER_CLOSE_WAIT);
 		opening_free(o);
 	}
 	natsconn_release();

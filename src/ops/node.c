@@ -630,6 +630,9 @@ void node_finish(struct node *n)
 	n->pub = NULL;
 	n->loop = NULL;
 	if (n->ran) {
+		/* an opener left behind by the publisher closes what it opened first */
+		if (!natsconn_wait_released(NATSCONN_STOP_WAIT))
+			log_debug("a NATS connect still under way at the stop was left to the exit");
 		nats_Close();
 		natsconn_unconfigure(); /* wipes the secrets read at start */
 		log_info("stopped");

@@ -85,12 +85,14 @@ static void test_notes(void **state)
 	memset(&b, 0, sizeof(b));
 	assert_int_equal(notes_next(&a, &level, text, sizeof(text)), 0);
 	notes_add(NULL, LOG_LVL_ERR, "nowhere"); /* no notes: nothing */
+	log_set_level(LOG_LVL_INFO);
 	for (int i = 0; i < NOTES_MAX + 3; i++)
-		notes_add(&a, LOG_LVL_INFO, "line %d", i);
+		assert_int_equal(notes_add(&a, LOG_LVL_INFO, "line %d", i), i < NOTES_MAX);
 	memset(big, 'x', sizeof(big) - 1);
 	big[sizeof(big) - 1] = '\0';
 	notes_add(&b, LOG_LVL_ERR, "%s", big);
-	notes_add(&b, LOG_LVL_DEBUG, "b's second");
+	assert_int_equal(notes_add(&b, LOG_LVL_DEBUG, "not debugging: not kept"), 0);
+	assert_int_equal(notes_add(&b, LOG_LVL_INFO, "b's second"), 1);
 	notes_move(&b, &a); /* b: its 2 lines, then 30 of a's; 5 lost in all */
 	assert_int_equal(notes_next(&a, &level, text, sizeof(text)), 0);
 	assert_int_equal(notes_next(&b, &level, text, sizeof(text)), 1);
