@@ -20,6 +20,7 @@
 #   - with its mirror stopped, dnsdist answers as before;
 #   - a warm-up from that hot list warms a fresh Recursor.
 # RM_TEST_NET overrides the NET prefix (127.77), e.g. to run two copies side by side.
+# Each scenario runs alone with RM_SCENARIO=NAME (RM_SCENARIO=list lists them and what each needs).
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 source "$HERE/lib.sh"
@@ -27,14 +28,6 @@ SRC=${RECMESH_SRCDIR:-$(cd "$HERE/../.." && pwd)}
 
 rm_init test_dnsdist
 
-NET=${RM_TEST_NET:-127.77}
-rm_start_tree "$NET" 12 6
-NATS_PORT=$(rm_free_port)
-NATS=nats://127.0.0.1:$NATS_PORT
-rm_start_nats nats "$NATS_PORT"
-
-# one mirror per dnsdist version: cluster d17 or d19
-declare -A PB_PORT DD_PORT WEB_PORT
 # dd_stat VERSION NAME: a counter of dnsdist VERSION, from its web server's /jsonstat
 dd_stat() {
     python3 - "${WEB_PORT[$1]}" "$2" <<'PY'
@@ -44,26 +37,15 @@ req = urllib.request.Request("http://127.0.0.1:%s/jsonstat?command=stats" % sys.
 print(int(json.load(urllib.request.urlopen(req, timeout=5))[sys.argv[2]]))
 PY
 }
-for v in 1.7 1.9; do
-    c=d${v/./}
-    PB_PORT[$v]=$(rm_free_port)
-    rm_spawn "mirror-$c" "$RECMESH" mirror --protobuf-listen "127.0.0.1:${PB_PORT[$v]}" --nats "$NATS" \
-        --cluster "$c" --node m1 --hot-interval 0.3 --stats-interval 0 --mirror-client-ip
-    _rm_wait_for "mirror-$c" 10 grep -q 'listening for the Recursor' "$RM_TMP/mirror-$c.log" \
-        || fail "recmesh mirror of $c does not listen: $(tail -5 "$RM_TMP/mirror-$c.log")"
-done
-# the Recursor's outgoing stream goes to the 1.7 mirror: its NS table is checked once
-A_PORT=$(rm_free_port)
-rm_start_recursor rec-a "$A_PORT" "outgoing-protobuf=127.0.0.1:${PB_PORT[1.7]}"
 
 hot() { "$RECMESH" hot --nats "$NATS" --cluster "$1" --json --top 1000 2>/dev/null; }
 rank_of() { hot "$1" | sed -n "s/.*\"rank\":\([0-9]*\),\"qname\":\"$2\",\"qtype\":\"A\".*/\1/p"; }
 
-# the zones each version's clients ask: 1..6 for 1.7, 7..12 for 1.9
-declare -A FIRST=([1.7]=1 [1.9]=7)
-for v in 1.7 1.9; do
+# dnsdist_in_front VERSION: dnsdist VERSION (1.7 or 1.9) in front of Recursor A, logging to the
+# mirror of its cluster (d17 or d19), asked the names of its zones (FIRST)
+dnsdist_in_front() {
+    v=$1
     c=d${v/./}
-    echo "== dnsdist $v in front of Recursor $RM_RECURSOR, logging to the mirror of cluster $c"
     DD_PORT[$v]=$(rm_free_port) WEB_PORT[$v]=$(rm_free_port)
     cat >"$RM_TMP/dnsdist-$c.conf" <<EOF
 -- dnsdist in front of the Recursor (written by test_dnsdist.sh), then contrib/dnsdist/recmesh-dnsdist.conf
@@ -122,31 +104,72 @@ EOF
     cd_listed() { hot "$c" | grep -q "\"qname\":\"$CDNAME.\""; }
     rm_wait_until 10 cd_listed || fail "dnsdist $v: the CD=1 query should count for the hot list as documented"
     ok "dnsdist $v: no header bits in its stream: the CD=1 query counts, the event says RD only, with the client"
+}
+
+sc_d17() {
+    dnsdist_in_front 1.7
+}
+
+sc_d19() {
+    dnsdist_in_front 1.9
+}
+
+sc_ns() {
+    ns_ok() { (($("$RECMESH" ns --nats "$NATS" --cluster d17 --json 2>/dev/null | grep -c '"state":"ok"') >= 3)); }
+    rm_wait_until 10 ns_ok || fail "the NS table of d17 lacks answering servers: $("$RECMESH" ns --nats "$NATS" --cluster d17 2>&1 | head)"
+    ok "recmesh ns: $("$RECMESH" ns --nats "$NATS" --cluster d17 --json | grep -c '"state":"ok"') answering servers learned from the Recursor behind dnsdist"
+}
+
+sc_away() {
+    rm_stop mirror-d17
+    for i in 1 2 3 4 5 6; do
+        n=n4.$(rm_zone "$i")
+        out=$(rm_dig @127.0.0.1 -p "${DD_PORT[1.7]}" +short "$n" A) && [[ $out == 198.18.* ]] \
+            || fail "dnsdist 1.7 without its mirror: no answer for $n: $out"
+    done
+    ok "dnsdist 1.7 answers 6 names with its mirror stopped"
+}
+
+sc_warm() {
+    B_PORT=$(rm_free_port)
+    rm_start_recursor rec-b "$B_PORT"
+    out=$("$RECMESH" warm --target "127.0.0.1:$B_PORT" --nats "$NATS" --cluster d19 --json 2>&1) \
+        || fail "recmesh warm from cluster d19 failed: $out"
+    cached() { [[ $(rm_dig +norecurse @127.0.0.1 -p "$B_PORT" "$1" A) == *$'\tA\t198.18.'* ]]; }
+    for i in $(seq 7 12); do
+        cached "www.$(rm_zone "$i")" || fail "www.$(rm_zone "$i") is not in B's cache after the warm-up: $out"
+    done
+    ok "B has the 6 www names of dnsdist 1.9's clients in its cache: $(tail -1 <<<"$out")"
+}
+
+rm_scenario d17  "dnsdist 1.7 in front of Recursor $RM_RECURSOR, logging to the mirror of cluster d17"
+rm_scenario d19  "dnsdist 1.9 in front of Recursor $RM_RECURSOR, logging to the mirror of cluster d19"
+rm_scenario ns   "the Recursor's outgoing stream fills the NS table" d17
+rm_scenario away "the mirror away: dnsdist answers as before" d17
+rm_scenario warm "a fresh Recursor warmed from the hot list dnsdist's clients made" d19
+rm_scenario_listing
+
+NET=${RM_TEST_NET:-127.77}
+rm_start_tree "$NET" 12 6
+NATS_PORT=$(rm_free_port)
+NATS=nats://127.0.0.1:$NATS_PORT
+rm_start_nats nats "$NATS_PORT"
+
+# one mirror per dnsdist version: cluster d17 or d19
+declare -A PB_PORT DD_PORT WEB_PORT
+for v in 1.7 1.9; do
+    c=d${v/./}
+    PB_PORT[$v]=$(rm_free_port)
+    rm_spawn "mirror-$c" "$RECMESH" mirror --protobuf-listen "127.0.0.1:${PB_PORT[$v]}" --nats "$NATS" \
+        --cluster "$c" --node m1 --hot-interval 0.3 --stats-interval 0 --mirror-client-ip
+    _rm_wait_for "mirror-$c" 10 grep -q 'listening for the Recursor' "$RM_TMP/mirror-$c.log" \
+        || fail "recmesh mirror of $c does not listen: $(tail -5 "$RM_TMP/mirror-$c.log")"
 done
+# the Recursor's outgoing stream goes to the 1.7 mirror: its NS table is checked once
+A_PORT=$(rm_free_port)
+rm_start_recursor rec-a "$A_PORT" "outgoing-protobuf=127.0.0.1:${PB_PORT[1.7]}"
 
-echo "== the Recursor's outgoing stream fills the NS table"
-ns_ok() { (($("$RECMESH" ns --nats "$NATS" --cluster d17 --json 2>/dev/null | grep -c '"state":"ok"') >= 3)); }
-rm_wait_until 10 ns_ok || fail "the NS table of d17 lacks answering servers: $("$RECMESH" ns --nats "$NATS" --cluster d17 2>&1 | head)"
-ok "recmesh ns: $("$RECMESH" ns --nats "$NATS" --cluster d17 --json | grep -c '"state":"ok"') answering servers learned from the Recursor behind dnsdist"
+# the zones each version's clients ask: 1..6 for 1.7, 7..12 for 1.9
+declare -A FIRST=([1.7]=1 [1.9]=7)
 
-echo "== the mirror away: dnsdist answers as before"
-rm_stop mirror-d17
-for i in 1 2 3 4 5 6; do
-    n=n4.$(rm_zone "$i")
-    out=$(rm_dig @127.0.0.1 -p "${DD_PORT[1.7]}" +short "$n" A) && [[ $out == 198.18.* ]] \
-        || fail "dnsdist 1.7 without its mirror: no answer for $n: $out"
-done
-ok "dnsdist 1.7 answers 6 names with its mirror stopped"
-
-echo "== a fresh Recursor warmed from the hot list dnsdist's clients made"
-B_PORT=$(rm_free_port)
-rm_start_recursor rec-b "$B_PORT"
-out=$("$RECMESH" warm --target "127.0.0.1:$B_PORT" --nats "$NATS" --cluster d19 --json 2>&1) \
-    || fail "recmesh warm from cluster d19 failed: $out"
-cached() { [[ $(rm_dig +norecurse @127.0.0.1 -p "$B_PORT" "$1" A) == *$'\tA\t198.18.'* ]]; }
-for i in $(seq 7 12); do
-    cached "www.$(rm_zone "$i")" || fail "www.$(rm_zone "$i") is not in B's cache after the warm-up: $out"
-done
-ok "B has the 6 www names of dnsdist 1.9's clients in its cache: $(tail -1 <<<"$out")"
-
-rm_done
+rm_scenarios

@@ -37,7 +37,8 @@
 # dead: one that loads contrib/recmesh.lua says so in its log and answers
 # www.z2.net with SERVFAIL (its live servers skipped), one that does not
 # resolves it.
-# RM_TEST_NET overrides the NET prefix (127.66).
+# RM_TEST_NET overrides the NET prefix (127.66). Each scenario runs alone with
+# RM_SCENARIO=NAME (RM_SCENARIO=list lists them and what each needs).
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 source "$HERE/lib.sh"
@@ -210,67 +211,6 @@ subst() {
     esac
 }
 
-# ---- collect, check, count ------------------------------------------------------------
-echo "== the examples in the documentation and in contrib/"
-blocks_md README.md
-for f in "$SRC"/doc/*.md; do blocks_md "doc/${f##*/}"; done
-blocks_man doc/recmesh.1.in
-n=$(find "$BLOCKS" -name '*.at' | wc -l)
-for f in "$SRC"/contrib/recursor-5/*.yml "$SRC"/contrib/recursor-4.8/*.conf "$SRC"/contrib/recursor-4.8/*.lua; do
-    [[ -e $f ]] || continue
-    n=$((n + 1))
-    cp "$f" "$BLOCKS/$n"
-    echo "${f#"$SRC"/}:1" >"$BLOCKS/$n.at"
-done
-# any other contrib file (recmesh.lua, the dashboard aside) must not hold an example, not even in a comment
-while IFS= read -r f; do
-    sed 's/^[[:space:]]*\(#\|--\|;\|\/\/\)*[[:space:]]*//' "$f" | grep -nE "$M_STRAY" \
-        | sed "s|^|${f#"$SRC"/}:|; s|\$| (an example in a contrib file that is not one)|" >>"$RM_TMP/stray.txt" || true
-done < <(find "$SRC/contrib" -type f ! -path '*/recursor-5/*' ! -path '*/recursor-4.8/*' \
-    ! -name recmesh.lua ! -name '*.json' | sort)
-[[ ! -s $RM_TMP/stray.txt ]] || fail "Recursor examples this test does not run:"$'\n'"$(cat "$RM_TMP/stray.txt")"
-ok "no Recursor example outside the blocks and files this test runs"
-
-declare -A GOT=() KIND=() KEY=() PLACES=()
-unknown=
-for at in "$BLOCKS"/*.at; do
-    b=${at%.at}
-    place=$(<"$at")
-    kind=$(kind_of "$b")
-    [[ -n $kind ]] || continue
-    if [[ $kind == mixed ]] || ! why=$(subst "$kind" "$b" "$b.check" "$b.props" 1 2 /x.lua 2>&1); then
-        unknown+=$'\n'"  $place ($kind): ${why:-lines of more than one format}"
-        continue
-    fi
-    src=${place%%:*}
-    [[ $src == contrib/* ]] && src=${src%/*}
-    GOT[$src $kind]=$((${GOT[$src $kind]:-0} + 1))
-    # the same text without comments and blank lines: started once
-    key=$kind:$(grep -vE '^[[:space:]]*(#|--|$)' "$b" | sed 's/[[:space:]]*$//' | md5sum | cut -c1-12)
-    KIND[$key]=$kind
-    KEY[$key]=$b
-    PLACES[$key]+="${PLACES[$key]:+, }$place"
-done
-[[ -z $unknown ]] || fail "examples this test does not know how to run:$unknown"
-for k in $(printf '%s\n' "${!GOT[@]}" "${!WANT[@]}" | sort -u | tr ' ' '@'); do
-    k=${k//@/ }
-    echo "  $k: ${GOT[$k]:-0} example(s) (at least ${WANT[$k]:-0})"
-    ((${GOT[$k]:-0} >= ${WANT[$k]:-0})) || fail "$k: ${GOT[$k]:-0} example(s), fewer than the ${WANT[$k]} expected"
-done
-total=0
-for k in "${!GOT[@]}"; do total=$((total + GOT[$k])); done
-ok "$total examples found, ${#KEY[@]} different ones, each as expected"
-
-# ---- start them ----------------------------------------------------------------------
-if [[ $(rm_rec_major) == 5 ]]; then family=yaml; else family='conf lua'; fi
-NET=${RM_TEST_NET:-127.66}
-rm_start_tree "$NET" 3 2
-NATS_PORT=$(rm_free_port)
-NATS=nats://127.0.0.1:$NATS_PORT
-rm_start_nats nats "$NATS_PORT"
-mapfile -t DEAD < <(awk '$1 ~ /^z2\.net\.?$/ { print $2 }' "$RM_TREE/leaf-servers.txt")
-((${#DEAD[@]} == 2)) || fail "the tree's servers of z2.net: '${DEAD[*]}' (two expected)"
-
 # metric PORT NAME: a counter of a node's /metrics (NAME with its labels), 0 when absent
 metric() {
     rm_http_get "$1" /metrics | awk -v m="$2" '$1 == m { v = $2 } END { print v + 0 }'
@@ -280,90 +220,159 @@ more() { (($(metric "$1" "$2") > 0)); }
 # answer PORT NAME: the status line of the Recursor's (or proxy's) answer to NAME A
 answer() { rm_dig @127.0.0.1 -p "$1" +time=5 "$2" A | grep -o 'status: [A-Z]*' || true; }
 
-ran=0
-for key in $(printf '%s\n' "${!KEY[@]}" | sort); do
-    kind=${KIND[$key]}
-    [[ " $family " == *" $kind "* ]] || continue
-    ran=$((ran + 1))
-    name=ex$ran
-    b=${KEY[$key]}
-    echo "== example $ran, $kind, on Recursor $RM_RECURSOR: ${PLACES[$key]}"
-    pbp=$(rm_free_port)
-    rp=$(rm_free_port)
-    mp=$(rm_free_port)
-    mkdir -p "$RM_TMP/$name.in"
-    case $kind in yaml) f=$RM_TMP/$name.in/recmesh-example.yml ;; conf) f=$RM_TMP/$name.in/recmesh-example.conf ;; lua) f=$RM_TMP/$name.in/lines.lua ;; esac
-    subst "$kind" "$b" "$f" "$RM_TMP/$name.props" "$pbp" "$rp" "$RM_TMP/$name/recursor.lua" \
-        || fail "example $ran: substitution failed"
-    props=" $(tr '\n' ' ' <"$RM_TMP/$name.props")"
-    sed 's/^/    | /' "$f"
-    node='' port=$rp
-    if [[ $props == *" port "* || ($props == *" outgoing-stream "* && $props != *" client-stream "*) ]]; then
-        # the proxy deployment: the Recursor moved to a port of its own, a proxy in
-        # front; the outgoing stream alone is what a proxy takes
-        [[ $props != *" client-stream "* ]] \
-            || fail "example $ran moves the Recursor behind a proxy and sends it the client stream, which counts every query twice (recmesh(1), --protobuf-listen)"
-        node=proxy-$name
-        port=$(rm_free_port)
-        args=(proxy --listen "127.0.0.1:$port" --upstream "127.0.0.1:$rp")
-        [[ $props != *" outgoing-stream "* ]] || args+=(--protobuf-listen "127.0.0.1:$pbp")
-    elif [[ $props == *stream* ]]; then
-        node=mirror-$name
-        args=(mirror --protobuf-listen "127.0.0.1:$pbp")
-    fi
-    if [[ -n $node ]]; then
-        rm_spawn "$node" "$RECMESH" "${args[@]}" --nats "$NATS" --cluster ex --node "$name" \
-            --hot-interval 1 --stats-interval 0 --metrics-listen "127.0.0.1:$mp"
-        _rm_wait_for "$node" 10 grep -q "listening on UDP\|listening for the Recursor" "$RM_TMP/$node.log" \
-            || fail "example $ran: $node does not listen"
-        _rm_wait_for "$node" 10 rm_http_get "$mp" /metrics || fail "example $ran: no /metrics from $node"
-    fi
-    intel=$RM_TMP/$name.intel
-    # the intel file of doc/intel.md ("Format of the intel file"), fresh, listing z2.net's servers
-    { printf '# recmesh-intel 1 time=%s\n' "$(date +%s)"; printf 'dead %s\n' "${DEAD[@]}"; } >"$intel"
-    # 4.8's Lua config lines go into the Lua config, everything else is a drop-in
-    item=dropin=$f
-    [[ $kind != lua ]] || item=lua-config=$f
-    export RECMESH_INTEL_FILE=$intel
-    rm_start_recursor "$name" "$rp" "$item" \
-        || fail "example $ran (${PLACES[$key]}) did not start on Recursor $RM_RECURSOR"
-    got=$(rm_dig @127.0.0.1 -p "$rp" +short www.z1.com A) || true
-    [[ -n $got ]] || fail "example $ran: the Recursor on 127.0.0.1:$rp does not resolve www.z1.com: $(rm_dig @127.0.0.1 -p "$rp" www.z1.com A 2>&1)"
-    ok "example $ran: the Recursor resolves www.z1.com ($got) on 127.0.0.1:$rp"
-    if [[ $node == proxy-* ]]; then
-        got=$(rm_dig @127.0.0.1 -p "$port" +short www.z1.com A) || true
-        [[ -n $got ]] || fail "example $ran: the proxy in front of it does not resolve www.z1.com"
-        rm_wait_until 5 more "$mp" recmesh_answers_total || fail "example $ran: the proxy counted no answer"
-        ok "example $ran: so does the proxy in front of it on 127.0.0.1:$port ($(metric "$mp" recmesh_answers_total) answer(s) relayed)"
-    fi
-    if [[ $props == *" client-stream "* ]]; then
-        rm_wait_until 10 more "$mp" 'recmesh_protobuf_messages_total{kind="client_response"}' \
-            || fail "example $ran: the mirror counted no client response from the stream"
-        rm_wait_until 10 more "$mp" recmesh_events_published_total \
-            || fail "example $ran: the mirror published no event"
-        ok "example $ran: client stream: the mirror took $(metric "$mp" 'recmesh_protobuf_messages_total{kind="client_response"}') client response(s), published $(metric "$mp" recmesh_events_published_total) event(s)"
-    fi
-    if [[ $props == *" outgoing-stream "* ]]; then
-        rm_wait_until 10 more "$mp" 'recmesh_protobuf_messages_total{kind="outgoing_answer"}' \
-            || fail "example $ran: the $node counted no answer of an authoritative server from the outgoing stream"
-        ok "example $ran: outgoing stream: the ${node%%-*} took $(metric "$mp" 'recmesh_protobuf_messages_total{kind="outgoing_answer"}') answer(s) of authoritative servers"
-    fi
-    got=$(answer "$rp" www.z2.net)
-    if [[ $props == *" script "* ]]; then
-        grep -qF "name=\"$LUA\"" "$RM_TMP/$name.log" \
-            || fail "example $ran: no 'Loading Lua script' line for $LUA in the Recursor's log: $(grep -i lua "$RM_TMP/$name.log" | tail -3)"
-        [[ $got == "status: SERVFAIL" ]] \
-            || fail "example $ran: recmesh.lua should skip both servers of z2.net (${DEAD[*]}), listed dead: www.z2.net got '$got'"
-        ok "example $ran: recmesh.lua loaded, skips z2.net's live servers listed dead in the intel file (www.z2.net: $got)"
-    else
-        [[ $got == "status: NOERROR" ]] || fail "example $ran: without recmesh.lua, www.z2.net got '$got'"
-        ok "example $ran: no recmesh.lua, so the intel file changes nothing (www.z2.net: $got)"
-    fi
-    rm_stop "$name"
-    [[ -z $node ]] || rm_stop "$node"
-done
-want=0
-for key in "${!KEY[@]}"; do [[ " $family " != *" ${KIND[$key]} "* ]] || want=$((want + 1)); done
-((ran == want && ran > 0)) || fail "started $ran example(s) on Recursor $RM_RECURSOR, expected $want (and at least 1)"
-ok "$ran different example(s) for this Recursor started on $RM_RECURSOR ($(rm_rec_version)); the others run with RM_RECURSOR=$([[ $family == yaml ]] && echo 4.8 || echo '5.2 and 5.4')"
-rm_done
+# ---- collect, check, count ------------------------------------------------------------
+sc_collect() {
+    blocks_md README.md
+    for f in "$SRC"/doc/*.md; do blocks_md "doc/${f##*/}"; done
+    blocks_man doc/recmesh.1.in
+    n=$(find "$BLOCKS" -name '*.at' | wc -l)
+    for f in "$SRC"/contrib/recursor-5/*.yml "$SRC"/contrib/recursor-4.8/*.conf "$SRC"/contrib/recursor-4.8/*.lua; do
+        [[ -e $f ]] || continue
+        n=$((n + 1))
+        cp "$f" "$BLOCKS/$n"
+        echo "${f#"$SRC"/}:1" >"$BLOCKS/$n.at"
+    done
+    # any other contrib file (recmesh.lua, the dashboard aside) must not hold an example, not even in a comment
+    while IFS= read -r f; do
+        sed 's/^[[:space:]]*\(#\|--\|;\|\/\/\)*[[:space:]]*//' "$f" | grep -nE "$M_STRAY" \
+            | sed "s|^|${f#"$SRC"/}:|; s|\$| (an example in a contrib file that is not one)|" >>"$RM_TMP/stray.txt" || true
+    done < <(find "$SRC/contrib" -type f ! -path '*/recursor-5/*' ! -path '*/recursor-4.8/*' \
+        ! -name recmesh.lua ! -name '*.json' | sort)
+    [[ ! -s $RM_TMP/stray.txt ]] || fail "Recursor examples this test does not run:"$'\n'"$(cat "$RM_TMP/stray.txt")"
+    ok "no Recursor example outside the blocks and files this test runs"
+
+    declare -gA GOT=() KIND=() KEY=() PLACES=()
+    unknown=
+    for at in "$BLOCKS"/*.at; do
+        b=${at%.at}
+        place=$(<"$at")
+        kind=$(kind_of "$b")
+        [[ -n $kind ]] || continue
+        if [[ $kind == mixed ]] || ! why=$(subst "$kind" "$b" "$b.check" "$b.props" 1 2 /x.lua 2>&1); then
+            unknown+=$'\n'"  $place ($kind): ${why:-lines of more than one format}"
+            continue
+        fi
+        src=${place%%:*}
+        [[ $src == contrib/* ]] && src=${src%/*}
+        GOT[$src $kind]=$((${GOT[$src $kind]:-0} + 1))
+        # the same text without comments and blank lines: started once
+        key=$kind:$(grep -vE '^[[:space:]]*(#|--|$)' "$b" | sed 's/[[:space:]]*$//' | md5sum | cut -c1-12)
+        KIND[$key]=$kind
+        KEY[$key]=$b
+        PLACES[$key]+="${PLACES[$key]:+, }$place"
+    done
+    [[ -z $unknown ]] || fail "examples this test does not know how to run:$unknown"
+    for k in $(printf '%s\n' "${!GOT[@]}" "${!WANT[@]}" | sort -u | tr ' ' '@'); do
+        k=${k//@/ }
+        echo "  $k: ${GOT[$k]:-0} example(s) (at least ${WANT[$k]:-0})"
+        ((${GOT[$k]:-0} >= ${WANT[$k]:-0})) || fail "$k: ${GOT[$k]:-0} example(s), fewer than the ${WANT[$k]} expected"
+    done
+    total=0
+    for k in "${!GOT[@]}"; do total=$((total + GOT[$k])); done
+    ok "$total examples found, ${#KEY[@]} different ones, each as expected"
+}
+
+# ---- start them ----------------------------------------------------------------------
+sc_start() {
+    if [[ $(rm_rec_major) == 5 ]]; then family=yaml; else family='conf lua'; fi
+    NET=${RM_TEST_NET:-127.66}
+    rm_start_tree "$NET" 3 2
+    NATS_PORT=$(rm_free_port)
+    NATS=nats://127.0.0.1:$NATS_PORT
+    rm_start_nats nats "$NATS_PORT"
+    mapfile -t DEAD < <(awk '$1 ~ /^z2\.net\.?$/ { print $2 }' "$RM_TREE/leaf-servers.txt")
+    ((${#DEAD[@]} == 2)) || fail "the tree's servers of z2.net: '${DEAD[*]}' (two expected)"
+
+    ran=0
+    for key in $(printf '%s\n' "${!KEY[@]}" | sort); do
+        kind=${KIND[$key]}
+        [[ " $family " == *" $kind "* ]] || continue
+        ran=$((ran + 1))
+        name=ex$ran
+        b=${KEY[$key]}
+        echo "== example $ran, $kind, on Recursor $RM_RECURSOR: ${PLACES[$key]}"
+        pbp=$(rm_free_port)
+        rp=$(rm_free_port)
+        mp=$(rm_free_port)
+        mkdir -p "$RM_TMP/$name.in"
+        case $kind in yaml) f=$RM_TMP/$name.in/recmesh-example.yml ;; conf) f=$RM_TMP/$name.in/recmesh-example.conf ;; lua) f=$RM_TMP/$name.in/lines.lua ;; esac
+        subst "$kind" "$b" "$f" "$RM_TMP/$name.props" "$pbp" "$rp" "$RM_TMP/$name/recursor.lua" \
+            || fail "example $ran: substitution failed"
+        props=" $(tr '\n' ' ' <"$RM_TMP/$name.props")"
+        sed 's/^/    | /' "$f"
+        node='' port=$rp
+        if [[ $props == *" port "* || ($props == *" outgoing-stream "* && $props != *" client-stream "*) ]]; then
+            # the proxy deployment: the Recursor moved to a port of its own, a proxy in
+            # front; the outgoing stream alone is what a proxy takes
+            [[ $props != *" client-stream "* ]] \
+                || fail "example $ran moves the Recursor behind a proxy and sends it the client stream, which counts every query twice (recmesh(1), --protobuf-listen)"
+            node=proxy-$name
+            port=$(rm_free_port)
+            args=(proxy --listen "127.0.0.1:$port" --upstream "127.0.0.1:$rp")
+            [[ $props != *" outgoing-stream "* ]] || args+=(--protobuf-listen "127.0.0.1:$pbp")
+        elif [[ $props == *stream* ]]; then
+            node=mirror-$name
+            args=(mirror --protobuf-listen "127.0.0.1:$pbp")
+        fi
+        if [[ -n $node ]]; then
+            rm_spawn "$node" "$RECMESH" "${args[@]}" --nats "$NATS" --cluster ex --node "$name" \
+                --hot-interval 1 --stats-interval 0 --metrics-listen "127.0.0.1:$mp"
+            _rm_wait_for "$node" 10 grep -q "listening on UDP\|listening for the Recursor" "$RM_TMP/$node.log" \
+                || fail "example $ran: $node does not listen"
+            _rm_wait_for "$node" 10 rm_http_get "$mp" /metrics || fail "example $ran: no /metrics from $node"
+        fi
+        intel=$RM_TMP/$name.intel
+        # the intel file of doc/intel.md ("Format of the intel file"), fresh, listing z2.net's servers
+        { printf '# recmesh-intel 1 time=%s\n' "$(date +%s)"; printf 'dead %s\n' "${DEAD[@]}"; } >"$intel"
+        # 4.8's Lua config lines go into the Lua config, everything else is a drop-in
+        item=dropin=$f
+        [[ $kind != lua ]] || item=lua-config=$f
+        export RECMESH_INTEL_FILE=$intel
+        rm_start_recursor "$name" "$rp" "$item" \
+            || fail "example $ran (${PLACES[$key]}) did not start on Recursor $RM_RECURSOR"
+        got=$(rm_dig @127.0.0.1 -p "$rp" +short www.z1.com A) || true
+        [[ -n $got ]] || fail "example $ran: the Recursor on 127.0.0.1:$rp does not resolve www.z1.com: $(rm_dig @127.0.0.1 -p "$rp" www.z1.com A 2>&1)"
+        ok "example $ran: the Recursor resolves www.z1.com ($got) on 127.0.0.1:$rp"
+        if [[ $node == proxy-* ]]; then
+            got=$(rm_dig @127.0.0.1 -p "$port" +short www.z1.com A) || true
+            [[ -n $got ]] || fail "example $ran: the proxy in front of it does not resolve www.z1.com"
+            rm_wait_until 5 more "$mp" recmesh_answers_total || fail "example $ran: the proxy counted no answer"
+            ok "example $ran: so does the proxy in front of it on 127.0.0.1:$port ($(metric "$mp" recmesh_answers_total) answer(s) relayed)"
+        fi
+        if [[ $props == *" client-stream "* ]]; then
+            rm_wait_until 10 more "$mp" 'recmesh_protobuf_messages_total{kind="client_response"}' \
+                || fail "example $ran: the mirror counted no client response from the stream"
+            rm_wait_until 10 more "$mp" recmesh_events_published_total \
+                || fail "example $ran: the mirror published no event"
+            ok "example $ran: client stream: the mirror took $(metric "$mp" 'recmesh_protobuf_messages_total{kind="client_response"}') client response(s), published $(metric "$mp" recmesh_events_published_total) event(s)"
+        fi
+        if [[ $props == *" outgoing-stream "* ]]; then
+            rm_wait_until 10 more "$mp" 'recmesh_protobuf_messages_total{kind="outgoing_answer"}' \
+                || fail "example $ran: the $node counted no answer of an authoritative server from the outgoing stream"
+            ok "example $ran: outgoing stream: the ${node%%-*} took $(metric "$mp" 'recmesh_protobuf_messages_total{kind="outgoing_answer"}') answer(s) of authoritative servers"
+        fi
+        got=$(answer "$rp" www.z2.net)
+        if [[ $props == *" script "* ]]; then
+            grep -qF "name=\"$LUA\"" "$RM_TMP/$name.log" \
+                || fail "example $ran: no 'Loading Lua script' line for $LUA in the Recursor's log: $(grep -i lua "$RM_TMP/$name.log" | tail -3)"
+            [[ $got == "status: SERVFAIL" ]] \
+                || fail "example $ran: recmesh.lua should skip both servers of z2.net (${DEAD[*]}), listed dead: www.z2.net got '$got'"
+            ok "example $ran: recmesh.lua loaded, skips z2.net's live servers listed dead in the intel file (www.z2.net: $got)"
+        else
+            [[ $got == "status: NOERROR" ]] || fail "example $ran: without recmesh.lua, www.z2.net got '$got'"
+            ok "example $ran: no recmesh.lua, so the intel file changes nothing (www.z2.net: $got)"
+        fi
+        rm_stop "$name"
+        [[ -z $node ]] || rm_stop "$node"
+    done
+    want=0
+    for key in "${!KEY[@]}"; do [[ " $family " != *" ${KIND[$key]} "* ]] || want=$((want + 1)); done
+    ((ran == want && ran > 0)) || fail "started $ran example(s) on Recursor $RM_RECURSOR, expected $want (and at least 1)"
+    ok "$ran different example(s) for this Recursor started on $RM_RECURSOR ($(rm_rec_version)); the others run with RM_RECURSOR=$([[ $family == yaml ]] && echo 4.8 || echo '5.2 and 5.4')"
+}
+
+rm_scenario collect "the examples in the documentation and in contrib/"
+rm_scenario start   "each example started on the Recursor it is written for" collect
+rm_scenario_listing
+
+rm_scenarios

@@ -14,11 +14,51 @@
 # and it answers and stops with status 0 on SIGTERM; SIGTERM at any of these
 # moments stops it with status 0 (the time it took is printed).
 # RM_TEST_NET overrides the NET prefix (127.70), e.g. to run two copies side by side.
+# Each scenario runs alone with RM_SCENARIO=NAME (RM_SCENARIO=list lists them and what each needs).
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 source "$HERE/lib.sh"
 
 rm_init test_startup
+
+py() { python3 "$RM_TMP/startup.py" "$@"; }
+# ms_after T0 T1: milliseconds from T0 to T1 (0 when T1 was seen first)
+ms_after() { awk -v a="$2" -v l="$1" 'BEGIN { d = (a - l) * 1000; printf "%.0f", d < 0 ? 0 : d }'; }
+# contacts TIME: how many connections the black holes had taken by TIME
+contacts() { awk -v t="$1" '$1 == "accept" && $3 <= t { n++ } END { print n + 0 }' "$BHLOG"; }
+
+sc_blackhole() {
+    rm_spawn proxy env NOTIFY_SOCKET="$NOTIFY_SOCK" "$RECMESH" proxy "${PROXY[@]}"
+    read -r t_listen t_answer < <(py first "$RM_TMP/proxy.log" "$PORT")
+    [[ $t_listen != 0* ]] || fail "no 'listening on UDP' line in the proxy's log"
+    [[ $t_answer != 0* ]] || fail "the proxy did not answer within 60 s"
+    ms=$(ms_after "$t_listen" "$t_answer")
+    n=$(contacts "$t_answer")
+    ((n < NBH)) || fail "the first answer came $ms ms after the sockets were bound, after the node had tried all $NBH NATS servers ($n connections)"
+    ok "the first answer came $ms ms after the sockets were bound, with $n of the $NBH NATS servers tried so far"
+    rm_wait_until 10 grep -q ' READY=1' "$NLOG" || fail "no READY=1: $(cat "$NLOG")"
+    t_ready=$(awk '$2 == "READY=1" { print $1; exit }' "$NLOG")
+    n=$(contacts "$t_ready")
+    ((n < NBH)) || fail "READY=1 came after the node had tried all $NBH NATS servers ($n connections)"
+    ok "READY=1 came $(ms_after "$t_listen" "$t_ready") ms after the sockets were bound, with $n of the $NBH NATS servers tried"
+    round_over() { (($(contacts 1e12) >= NBH)); }
+    rm_wait_until 30 round_over || fail "the node tried only $(contacts 1e12) of the $NBH NATS servers in 30 s"
+    out=$(rm_dig @127.0.0.1 -p "$PORT" +short www.z1.com A) && [[ -n $out ]] || fail "the proxy does not answer www.z1.com: '$out'"
+    ok "the node keeps answering ($out) after trying all $NBH NATS servers"
+    rm_stop proxy
+}
+
+sc_signals() {
+    status=0
+    py signals "$RM_TMP" "$PORT" -- "$RECMESH" proxy "${PROXY[@]}" | tee "$RM_TMP/signals.out" || status=$?
+    ((status == 0)) || fail "a signal during the start was not handled: $(grep FAIL "$RM_TMP/signals.out" | tr '\n' ' ')"
+    ok "SIGHUP reloads, SIGUSR1 logs the counters, SIGTERM stops with status 0, at every moment of the start"
+}
+
+rm_scenario blackhole "every NATS server is a black hole: the first answer and READY=1 do not wait for them"
+rm_scenario signals   "SIGHUP, SIGUSR1 and SIGTERM at every moment of the start"
+rm_scenario_listing
+
 command -v python3 >/dev/null || fail "python3 is missing (tests/deps.sh installs it)"
 
 NET=${RM_TEST_NET:-127.70}
@@ -157,7 +197,6 @@ elif cmd == "signals":  # signals DIR PORT -- CMD...: the signal matrix; one lin
                 print("%s: %s" % (label, info), flush=True)
     sys.exit(1 if failed else 0)
 EOF
-py() { python3 "$RM_TMP/startup.py" "$@"; }
 
 # The black holes: one port each, all in --nats
 NBH=4
@@ -177,37 +216,9 @@ NLOG=$RM_TMP/notify.lines
 rm_spawn notify python3 "$RM_TMP/startup.py" notify "$NOTIFY_SOCK" "$NLOG"
 rm_wait_until 10 test -S "$NOTIFY_SOCK" || fail "the notification listener did not bind $NOTIFY_SOCK"
 
-echo "== every NATS server is a black hole: the first answer and READY=1 do not wait for them"
+# the proxy both scenarios start
 PORT=$(rm_free_port)
 PROXY=(--listen "127.0.0.1:$PORT" --upstream "127.0.0.1:$REC_PORT" --nats "$NATS" --cluster t --node s1
     --stats-interval 0)
-rm_spawn proxy env NOTIFY_SOCKET="$NOTIFY_SOCK" "$RECMESH" proxy "${PROXY[@]}"
-read -r t_listen t_answer < <(py first "$RM_TMP/proxy.log" "$PORT")
-[[ $t_listen != 0* ]] || fail "no 'listening on UDP' line in the proxy's log"
-[[ $t_answer != 0* ]] || fail "the proxy did not answer within 60 s"
-# ms_after T0 T1: milliseconds from T0 to T1 (0 when T1 was seen first)
-ms_after() { awk -v a="$2" -v l="$1" 'BEGIN { d = (a - l) * 1000; printf "%.0f", d < 0 ? 0 : d }'; }
-ms=$(ms_after "$t_listen" "$t_answer")
-# contacts TIME: how many connections the black holes had taken by TIME
-contacts() { awk -v t="$1" '$1 == "accept" && $3 <= t { n++ } END { print n + 0 }' "$BHLOG"; }
-n=$(contacts "$t_answer")
-((n < NBH)) || fail "the first answer came $ms ms after the sockets were bound, after the node had tried all $NBH NATS servers ($n connections)"
-ok "the first answer came $ms ms after the sockets were bound, with $n of the $NBH NATS servers tried so far"
-rm_wait_until 10 grep -q ' READY=1' "$NLOG" || fail "no READY=1: $(cat "$NLOG")"
-t_ready=$(awk '$2 == "READY=1" { print $1; exit }' "$NLOG")
-n=$(contacts "$t_ready")
-((n < NBH)) || fail "READY=1 came after the node had tried all $NBH NATS servers ($n connections)"
-ok "READY=1 came $(ms_after "$t_listen" "$t_ready") ms after the sockets were bound, with $n of the $NBH NATS servers tried"
-round_over() { (($(contacts 1e12) >= NBH)); }
-rm_wait_until 30 round_over || fail "the node tried only $(contacts 1e12) of the $NBH NATS servers in 30 s"
-out=$(rm_dig @127.0.0.1 -p "$PORT" +short www.z1.com A) && [[ -n $out ]] || fail "the proxy does not answer www.z1.com: '$out'"
-ok "the node keeps answering ($out) after trying all $NBH NATS servers"
-rm_stop proxy
 
-echo "== SIGHUP, SIGUSR1 and SIGTERM at every moment of the start"
-status=0
-py signals "$RM_TMP" "$PORT" -- "$RECMESH" proxy "${PROXY[@]}" | tee "$RM_TMP/signals.out" || status=$?
-((status == 0)) || fail "a signal during the start was not handled: $(grep FAIL "$RM_TMP/signals.out" | tr '\n' ' ')"
-ok "SIGHUP reloads, SIGUSR1 logs the counters, SIGTERM stops with status 0, at every moment of the start"
-
-rm_done
+rm_scenarios
