@@ -16,8 +16,9 @@
 # a system test was skipped or missing in any run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-# the two main passes must run the system tests, whatever the caller's environment says
-unset RECMESH_SKIP_SYSTEM
+# the two main passes must run the system tests, all of their scenarios, whatever the
+# caller's environment says
+unset RECMESH_SKIP_SYSTEM RM_SCENARIO
 top=$PWD
 sh tests/deps.sh
 jobs=$(nproc)

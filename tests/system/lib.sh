@@ -897,6 +897,8 @@ _RM_SC_ORDER=()
 rm_scenario() {
     local name=${1:?rm_scenario NAME TITLE [NEEDS...]} title=${2:?rm_scenario NAME TITLE [NEEDS...]} n
     shift 2
+    [[ -z ${_RM_SC_CHECKED:-} ]] || { _rm_log "rm_scenario: '$name' declared after rm_scenario_listing"; exit 2; }
+    [[ $name =~ ^[a-z0-9_]+$ && $name != list ]] || { _rm_log "rm_scenario: bad name '$name' ([a-z0-9_]+, not 'list')"; exit 2; }
     declare -F "sc_$name" >/dev/null || { _rm_log "rm_scenario: no function sc_$name"; exit 2; }
     [[ -z ${_RM_SC_TITLE[$name]:-} ]] || { _rm_log "rm_scenario: '$name' declared twice"; exit 2; }
     for n in "$@"; do
@@ -919,7 +921,11 @@ _rm_sc_select() {
 # without starting anything; an unknown name in RM_SCENARIO fails it here. Call it after the
 # scenarios are declared and before the servers start (rm_scenarios calls it too).
 rm_scenario_listing() {
-    local n want
+    local n want f
+    # every sc_ function is a declared scenario: none is left out of a run without a word
+    while read -r _ _ f; do
+        [[ $f != sc_* || -n ${_RM_SC_TITLE[${f#sc_}]:-} ]] || { _rm_log "$f is not declared with rm_scenario"; exit 2; }
+    done < <(declare -F)
     if [[ ${RM_SCENARIO:-} == list ]]; then
         for n in "${_RM_SC_ORDER[@]}"; do printf '%s\t%s\t%s\n' "$n" "${_RM_SC_NEEDS[$n]:--}" "${_RM_SC_TITLE[$n]}"; done
         exit 0
@@ -930,11 +936,13 @@ rm_scenario_listing() {
         for n in "${_RM_SC_ORDER[@]}"; do _RM_SC_SEL[$n]=1; done
         return 0
     fi
-    IFS=, read -r -a want <<<"$RM_SCENARIO"
+    IFS=', ' read -r -a want <<<"$RM_SCENARIO"
     for n in "${want[@]}"; do
+        [[ -n $n ]] || continue
         [[ -n ${_RM_SC_TITLE[$n]:-} ]] || { echo "RM_SCENARIO: no scenario '$n' in $RM_NAME (RM_SCENARIO=list lists them)" >&2; exit 2; }
         _rm_sc_select "$n"
     done
+    echo "RM_SCENARIO=$RM_SCENARIO: only these scenarios and what they need run" >&2
 }
 
 rm_scenarios() {

@@ -27,8 +27,6 @@ PY=/usr/bin/python3 # python3-nacl is Debian's, whatever python3 comes first in 
 
 rm_init test_nats_security
 
-command -v openssl >/dev/null || fail "openssl is missing (tests/deps.sh installs it)"
-"$PY" -c 'import nacl.signing' 2>/dev/null || fail "python3-nacl is missing (tests/deps.sh installs it)"
 
 # Secrets: random, so that finding one anywhere means it leaked
 secret() { head -c 24 /dev/urandom | base64 | tr -d '/+='; }
@@ -347,8 +345,8 @@ sc_badfiles() {
 }
 
 sc_nosecret() {
-    # what the scenarios run before this one left (run alone, it has only the fixtures'
-    # logs to check: RM_SCENARIO=nkey,nosecret checks what nkey left)
+    # what the scenarios run before this one left: alone, what password left
+    # (RM_SCENARIO=nkey,nosecret checks what nkey left too)
     leaks=0 files=0
     for f in "$RM_TMP"/*.log "$RM_TMP"/*.out "$RM_TMP"/*.err "$CMDLINES"; do
         # the servers' logs are not ours
@@ -362,6 +360,7 @@ sc_nosecret() {
         done
     done
     ((leaks == 0)) || fail "$leaks secrets leaked (see above)"
+    (($(wc -l <"$CMDLINES") > 0)) || fail "nothing to check: no node ran before this scenario"
     ok "no password, token or seed in $files logs, outputs and command-line records ($(wc -l <"$CMDLINES") proxies)"
 }
 
@@ -377,8 +376,10 @@ rm_scenario creds      "creds" certs
 rm_scenario badnode    "a background node with a wrong password says so once and keeps serving DNS" certs
 rm_scenario buckets    "buckets on a single server: 1 replica; on a three-server JetStream cluster: 3" tls
 rm_scenario badfiles   "bad files stop a command at start"
-rm_scenario nosecret   "no secret anywhere"
+rm_scenario nosecret   "no secret anywhere" password
 rm_scenario_listing
+command -v openssl >/dev/null || fail "openssl is missing (tests/deps.sh installs it)"
+"$PY" -c 'import nacl.signing' 2>/dev/null || fail "python3-nacl is missing (tests/deps.sh installs it)"
 
 NET=${RM_TEST_NET:-127.62}
 rm_start_tree "$NET" 20 10

@@ -20,8 +20,6 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 source "$HERE/lib.sh"
 
 rm_init test_ops
-command -v promtool >/dev/null || fail "promtool is missing (tests/deps.sh installs prometheus)"
-command -v python3 >/dev/null || fail "python3 is missing (tests/deps.sh installs it)"
 
 # the HTTP client and the notification listener: $RM_TMP/ops.py (written below)
 http() { python3 "$RM_TMP/ops.py" "$@"; }
@@ -245,6 +243,8 @@ rm_scenario limits  "HTTP limits"
 rm_scenario fdlimit "HTTP accept at the descriptor limit"
 rm_scenario stop    "stop"
 rm_scenario_listing
+command -v promtool >/dev/null || fail "promtool is missing (tests/deps.sh installs prometheus)"
+command -v python3 >/dev/null || fail "python3 is missing (tests/deps.sh installs it)"
 
 NET=${RM_TEST_NET:-127.58}
 rm_start_tree "$NET" 20 10

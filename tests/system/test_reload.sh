@@ -138,7 +138,7 @@ sc_sigterm() {
 
 rm_scenario bad     "a config file that cannot be taken changes nothing"
 rm_scenario good    "a good file: the values set at start were kept; the password file is said once" bad
-rm_scenario sigterm "SIGTERM"
+rm_scenario sigterm "SIGTERM" good
 rm_scenario_listing
 
 id nobody >/dev/null 2>&1 || fail "there is no user 'nobody' to run the proxy as"
