@@ -124,12 +124,11 @@ int warmup_run(const struct warmup_config *cfg, struct warmup_result *res, char 
 	say_news(cfg, link);
 	if (!nc)
 		goto out;
-	if (fleet_top(nc, cfg->cluster, cfg->max_age, cfg->half_life, cfg->nats_timeout, cfg->sample,
-		      cfg->top, &items, &n, &rep, err, err_size) < 0) {
-		say_notes(cfg, &rep.notes);
+	int got = fleet_top(nc, cfg->cluster, cfg->max_age, cfg->half_life, cfg->nats_timeout,
+			    cfg->sample, cfg->top, &items, &n, &rep, err, err_size);
+	say_notes(cfg, &rep.notes); /* what the read had to say, failed or not */
+	if (got < 0)
 		goto out;
-	}
-	say_notes(cfg, &rep.notes);
 	r.fetch_seconds = clock_mono() - t0;
 	r.nats_bytes = in_bytes(nc);
 	r.source = fleet_source_name(rep.source);
