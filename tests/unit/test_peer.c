@@ -10,6 +10,7 @@
 #include "proxy/proxy_int.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <netinet/in.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -95,6 +96,34 @@ static int bind_peer(char *addr, size_t size)
 	getsockname(fd, (struct sockaddr *)&sin, &sl);
 	snprintf(addr, size, "127.0.0.1:%d", ntohs(sin.sin_port));
 	return fd;
+}
+
+/*
+ * A peer on UDP and TCP with the same port: the UDP socket's port, found free,
+ * may be taken over TCP by another program (tests run in parallel), so another
+ * port is taken until both bind. Returns the UDP socket, the listening one in *lfd.
+ */
+static int bind_peer_both(char *addr, size_t size, int *lfd)
+{
+	for (int i = 0; i < 100; i++) {
+		int pfd = bind_peer(addr, size);
+		struct sockaddr_in sin;
+		socklen_t sl = sizeof(sin);
+		assert_int_equal(getsockname(pfd, (struct sockaddr *)&sin, &sl), 0);
+		int fd = socket(AF_INET, SOCK_STREAM, 0), one = 1;
+		assert_true(fd >= 0);
+		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+		if (bind(fd, (struct sockaddr *)&sin, sizeof(sin)) == 0) {
+			assert_int_equal(listen(fd, 4), 0);
+			*lfd = fd;
+			return pfd;
+		}
+		assert_int_equal(errno, EADDRINUSE);
+		close(fd);
+		close(pfd);
+	}
+	fail_msg("no port free over both UDP and TCP in 100 tries");
+	return -1;
 }
 
 /* Runs the loop until cond or about a second passed */
@@ -536,14 +565,8 @@ static void truncated_to_tcp(void **state)
 {
 	struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
 	char addr[64], *list[1] = {addr}, err[256];
-	int pfd = bind_peer(addr, sizeof(addr));
-	struct sockaddr_in sin;
-	socklen_t sl = sizeof(sin);
-	getsockname(pfd, (struct sockaddr *)&sin, &sl);
-	int lfd = socket(AF_INET, SOCK_STREAM, 0), one = 1;
-	setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	assert_int_equal(bind(lfd, (struct sockaddr *)&sin, sizeof(sin)), 0);
-	assert_int_equal(listen(lfd, 4), 0);
+	int lfd = -1;
+	int pfd = bind_peer_both(addr, sizeof(addr), &lfd);
 	struct peer_stats st = {0};
 	struct peer_config cfg = {.peers = list,
 				  .npeers = 1,
