@@ -101,3 +101,66 @@ int tcpframe_next(struct tcpframe *f, uint8_t **frame, size_t *len, char *err, s
 	f->start += 2 + flen;
 	return 1;
 }
+
+int obuf_append(struct obuf *b, const uint8_t *data, size_t len)
+{
+	if (b->off && b->off == b->len)
+		b->off = b->len = 0;
+	if (b->len + len > b->cap) {
+		if (b->off) {
+			memmove(b->data, b->data + b->off, b->len - b->off);
+			b->len -= b->off;
+			b->off = 0;
+		}
+		if (b->len + len > b->cap) {
+			size_t cap = b->cap ? b->cap : 4096;
+			while (cap < b->len + len)
+				cap *= 2;
+			uint8_t *d = realloc(b->data, cap);
+			if (!d)
+				return -1;
+			b->data = d;
+			b->cap = cap;
+		}
+	}
+	memcpy(b->data + b->len, data, len);
+	b->len += len;
+	return 0;
+}
+
+int obuf_append_framed(struct obuf *b, const uint8_t *msg, size_t len)
+{
+	uint8_t hdr[2] = {(uint8_t)(len >> 8), (uint8_t)len};
+	if (len > TCPFRAME_MAX || obuf_append(b, hdr, 2) < 0)
+		return -1;
+	if (obuf_append(b, msg, len) < 0) {
+		b->len -= 2; /* a failed append keeps the tail: the length is taken back */
+		return -1;
+	}
+	return 0;
+}
+
+int obuf_flush(struct obuf *b, int fd)
+{
+	int sent = 0;
+	while (obuf_pending(b)) {
+		ssize_t w = send(fd, b->data + b->off, obuf_pending(b), MSG_NOSIGNAL);
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN || errno == EWOULDBLOCK)
+				return sent;
+			return -1;
+		}
+		b->off += (size_t)w;
+		sent = w > 0x7fffffff - sent ? 0x7fffffff : sent + (int)w;
+	}
+	return sent;
+}
+
+void obuf_free(struct obuf *b)
+{
+	free(b->data);
+	b->data = NULL;
+	b->len = b->off = b->cap = 0;
+}

@@ -62,4 +62,33 @@ size_t tcpframe_feed(struct tcpframe *f, const uint8_t *data, size_t len);
  */
 int tcpframe_next(struct tcpframe *f, uint8_t **frame, size_t *len, char *err, size_t err_size);
 
+/*
+ * The writer's side: an output buffer of a connection, which grows as
+ * needed (the caller bounds it: obuf_pending says how much waits) and
+ * keeps what the socket did not take yet. Ownership: its connection's;
+ * obuf_free releases it (and accepts a zeroed struct).
+ */
+struct obuf {
+	uint8_t *data;
+	size_t len, off, cap;
+};
+
+/* Appends len bytes; 0, or -1 when out of memory (nothing appended) */
+int obuf_append(struct obuf *b, const uint8_t *data, size_t len);
+/* Appends a 2-byte length and the message (a DNS message over TCP); 0, or -1 */
+int obuf_append_framed(struct obuf *b, const uint8_t *msg, size_t len);
+/* Bytes waiting to be written */
+static inline size_t obuf_pending(const struct obuf *b)
+{
+	return b->len - b->off;
+}
+/* Forgets what waits (the connection is being reopened) */
+static inline void obuf_reset(struct obuf *b)
+{
+	b->len = b->off = 0;
+}
+/* Writes what the socket takes now; returns how many bytes went (saturated), or -1 on a write error */
+int obuf_flush(struct obuf *b, int fd);
+void obuf_free(struct obuf *b);
+
 #endif

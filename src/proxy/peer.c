@@ -18,7 +18,7 @@
 #include "base/satsum.h"
 #include "net/idpool.h"
 #include "net/netaddr.h"
-#include "net/tcpframe.h"
+#include "proxy/tcpchan.h"
 #include "proxy/liveness.h"
 #include "proxy/proxy_int.h"
 
@@ -39,17 +39,6 @@
 
 /* The forwarder */
 
-/* A TCP client's query again over TCP, after a truncated UDP answer */
-struct ptcp {
-	struct peer *pe;
-	uint16_t id;
-	int fd;
-	ev_io rio, wio;
-	size_t out_len, out_off;
-	uint8_t *out; /* the framed query */
-	struct tcpframe in;
-};
-
 struct pslot {
 	uint64_t token;
 	struct dns_qkey qkey;
@@ -59,7 +48,7 @@ struct pslot {
 	uint8_t tcp;
 	uint8_t *query; /* a TCP client's: a copy, for the TCP fallback */
 	uint16_t query_len;
-	struct ptcp *conn; /* the TCP fallback in progress */
+	struct tcpchan *conn; /* the TCP fallback in progress (one query, tcpchan.h) */
 };
 
 struct peer {
@@ -138,12 +127,6 @@ struct peers {
 	struct log_rate log_rate, log_inflight, log_queue, log_rejected, log_nosock;
 };
 
-static void sat_inc(uint64_t *c)
-{
-	if (*c != UINT64_MAX)
-		(*c)++;
-}
-
 static uint32_t next_serial(struct peers *ps)
 {
 	if (++ps->serial == 0 || ps->serial > 0x7fffffffu)
@@ -164,16 +147,6 @@ static void bench(struct peer *pe, int refused, uint64_t now)
 	else
 		log_debug("peer '%s' benched again for %.0f s", pe->name, d);
 	pe->bench_logged = 1;
-}
-
-static void conn_close(struct peers *ps, struct ptcp *c)
-{
-	ev_io_stop(ps->loop, &c->rio);
-	ev_io_stop(ps->loop, &c->wio);
-	close(c->fd);
-	tcpframe_free(&c->in);
-	free(c->out);
-	free(c);
 }
 
 /* Gives a query's socket back: closed, out of the in-flight table; its waiters must be taken off */
@@ -207,7 +180,7 @@ static int waiters_take(struct peers *ps, struct qsock *q)
 }
 
 /* Hands the answer (pkt) to each taken waiter, or fails each (pkt NULL) */
-static void waiters_deliver(struct peers *ps, int head, uint8_t *pkt, size_t len)
+static void waiters_deliver(struct peers *ps, int head, uint8_t *pkt, size_t len, uint64_t sent)
 {
 	while (head >= 0) {
 		struct waiter *w = &ps->w[head];
@@ -218,10 +191,10 @@ static void waiters_deliver(struct peers *ps, int head, uint8_t *pkt, size_t len
 		ps->w_free = head;
 		if (live && pkt) {
 			sat_inc(&ps->st->first);
-			ps->cb.answer(ps->cb.ctx, token, pkt, len);
+			ps->cb.user.answer(ps->cb.user.ctx, token, pkt, len, NULL, sent);
 		} else if (live) {
 			sat_inc(&ps->st->failed);
-			ps->cb.fail(ps->cb.ctx, token);
+			ps->cb.user.fail(ps->cb.user.ctx, token, CHANNEL_TIMEOUT, NULL, 0, sent);
 		}
 		head = next;
 	}
@@ -234,8 +207,7 @@ static void end_query(struct peer *pe, uint16_t id)
 		qs_give(pe->ps, s->qs);
 	s->qs = -1;
 	s->orphan = 0;
-	if (s->conn)
-		conn_close(pe->ps, s->conn);
+	tcpchan_destroy(s->conn); /* from its own callback: when that returned */
 	s->conn = NULL;
 	free(s->query);
 	s->query = NULL;
@@ -254,17 +226,19 @@ static void finish_query(struct peer *pe, uint16_t id, uint8_t *pkt, size_t len)
 	struct peers *ps = pe->ps;
 	struct pslot *s = &pe->slots[id];
 	int head = s->qs >= 0 ? waiters_take(ps, &ps->qs[s->qs]) : -1;
-	uint64_t token = s->token;
+	uint64_t token = s->token, sent = idpool_sent(pe->ids, id);
 	int orphan = s->orphan;
 	end_query(pe, id);
 	if (!orphan && pkt) {
 		sat_inc(&ps->st->first);
-		ps->cb.answer(ps->cb.ctx, token, pkt, len);
+		ps->cb.user.answer(ps->cb.user.ctx, token, pkt, len, NULL, sent);
 	} else if (!orphan) {
 		sat_inc(&ps->st->failed);
-		ps->cb.fail(ps->cb.ctx, token);
+		ps->cb.user.fail(ps->cb.user.ctx, token, CHANNEL_TIMEOUT, NULL, 0, sent);
 	}
-	waiters_deliver(ps, head, pkt, len);
+	waiters_deliver(ps, head, pkt, len, sent);
+	if (pkt && ps->cb.user.flush)
+		ps->cb.user.flush(ps->cb.user.ctx);
 }
 
 /* The peer refused (ICMP): its port is closed, so nothing in flight to it will be answered */
@@ -279,7 +253,6 @@ static void refused(struct peer *pe)
 	}
 }
 
-/* The TCP fallback failed: the client waits for the local Recursor */
 /*
  * Whether a peer's answer (at least a header, matched to its query) may go
  * to a client: a resolver's answer (RA set: an echo of the query, or a
@@ -312,107 +285,77 @@ static void rejected(struct peer *pe, const char *why)
 		  pe->name, why);
 }
 
-static void conn_failed(struct ptcp *c)
+/* A query's slot from its handle (peer << 48 | serial << 16 | ID), if still in flight */
+static struct pslot *handle_slot(struct peers *ps, uint64_t handle, struct peer **pe_out)
 {
-	bench(c->pe, 0, clock_mono_ns());
-	finish_query(c->pe, c->id, NULL, 0);
+	unsigned pi = (unsigned)(handle >> 48) & 0x3fff;
+	uint16_t id = (uint16_t)handle;
+	uint32_t serial = (uint32_t)(handle >> 16) & 0x7fffffffu;
+	if (pi >= ps->npeers)
+		return NULL;
+	struct peer *pe = &ps->peer[pi];
+	if (!idpool_in_flight(pe->ids, id) || pe->slots[id].serial != serial)
+		return NULL;
+	*pe_out = pe;
+	return &pe->slots[id];
 }
 
-static void conn_read_cb(struct ev_loop *loop, ev_io *w, int revents)
+static uint64_t slot_handle(const struct peer *pe, const struct pslot *s)
 {
-	struct ptcp *c = w->data;
-	struct peer *pe = c->pe;
-	struct peers *ps = pe->ps;
-	struct dns_msg_info info;
-	char err[128];
-	uint8_t *msg;
-	size_t len;
-	int r = tcpframe_recv(&c->in, c->fd, err, sizeof(err));
-	if (r == 0)
+	return (uint64_t)pe->index << 48 | (uint64_t)s->serial << 16 | (uint64_t)(s - pe->slots);
+}
+
+/* The TCP fallback's answer (matched by tcpchan: ID and question) */
+static void conn_answer_cb(void *ctx, uint64_t token, uint8_t *msg, size_t len,
+			   const struct dns_msg_info *r, uint64_t sent_ns)
+{
+	struct peer *pe;
+	struct pslot *s = handle_slot(ctx, token, &pe);
+	if (!s)
 		return;
-	if (r < 0) {
-		conn_failed(c);
-		return;
-	}
-	r = tcpframe_next(&c->in, &msg, &len, err, sizeof(err));
-	if (r == 0)
-		return;
-	struct pslot *s = &pe->slots[c->id];
-	if (r < 0 || len < DNS_HDR_LEN || !dnsmsg_hdr_qr(msg) || dnsmsg_get16(msg) != c->id) {
-		sat_inc(&ps->st->unexpected);
-		conn_failed(c);
-		return;
-	}
-	if (!dns_qkey_answers(&s->qkey, msg, len, dnsmsg_parse(msg, len, &info) == DNS_OK ? &info : NULL,
-			      ps->qseed)) {
-		sat_inc(&ps->st->unexpected);
-		conn_failed(c);
-		return;
-	}
+	uint16_t id = (uint16_t)(s - pe->slots);
 	const char *why = answer_unusable(msg);
 	if (why) {
 		rejected(pe, why);
-		conn_failed(c);
+		bench(pe, 0, clock_mono_ns());
+		finish_query(pe, id, NULL, 0);
 		return;
 	}
-	/* the answer lives in the connection's buffer: the connection ends after the slot */
-	s->conn = NULL;
-	finish_query(pe, c->id, msg, len);
-	conn_close(ps, c);
+	/* the answer lives in the connection's buffer: finish_query destroys it when this returns */
+	finish_query(pe, id, msg, len);
 }
 
-static void conn_write_cb(struct ev_loop *loop, ev_io *w, int revents)
+/* The TCP fallback failed: the client waits for the local Recursor */
+static void conn_fail_cb(void *ctx, uint64_t token, enum channel_failure why, const uint8_t *pkt,
+			 size_t len, uint64_t sent_ns)
 {
-	struct ptcp *c = w->data;
-	while (c->out_off < c->out_len) {
-		ssize_t n = send(c->fd, c->out + c->out_off, c->out_len - c->out_off, MSG_NOSIGNAL);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOTCONN))
-			return;
-		if (n < 0) {
-			conn_failed(c);
-			return;
-		}
-		c->out_off += (size_t)n;
-	}
-	ev_io_stop(loop, &c->wio);
+	struct peer *pe;
+	struct pslot *s = handle_slot(ctx, token, &pe);
+	if (!s)
+		return;
+	bench(pe, 0, clock_mono_ns());
+	finish_query(pe, (uint16_t)(s - pe->slots), NULL, 0);
 }
 
-/* A truncated answer for a TCP client: the query again over TCP; 0, or -1 when it cannot start */
+/* A truncated answer for a TCP client: the query again over TCP (one connection, tcpchan.h); 0, or -1 */
 static int conn_start(struct peer *pe, uint16_t id)
 {
+	struct peers *ps = pe->ps;
 	struct pslot *s = &pe->slots[id];
-	char err[128];
 	if (!s->query)
 		return -1;
-	struct ptcp *c = calloc(1, sizeof(*c));
-	if (!c)
+	struct tcpchan_config cfg = {
+		.server = &pe->addr, .qseed = ps->qseed, .max_inflight = 1, .count = {.unexpected = &ps->st->unexpected}};
+	struct channel_user user = {conn_answer_cb, conn_fail_cb, NULL, NULL, ps};
+	if (!(s->conn = tcpchan_create(ps->loop, &cfg, &user)))
 		return -1;
-	c->pe = pe;
-	c->id = id;
-	c->out_len = (size_t)s->query_len + 2;
-	c->out = malloc(c->out_len);
-	c->fd = socket(pe->addr.ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (!c->out || c->fd < 0 || tcpframe_init(&c->in, TCPFRAME_MAX, err, sizeof(err)) < 0 ||
-	    (connect(c->fd, (struct sockaddr *)&pe->addr.ss, pe->addr.len) < 0 &&
-	     errno != EINPROGRESS)) {
-		if (c->fd >= 0)
-			close(c->fd);
-		tcpframe_free(&c->in);
-		free(c->out);
-		free(c);
+	struct channel ch = tcpchan_channel(s->conn);
+	struct channel_query q = {s->query, s->query_len, NULL, 1, 0};
+	if (channel_send(&ch, &q, slot_handle(pe, s), idpool_sent(pe->ids, id)) == 0) {
+		tcpchan_destroy(s->conn);
+		s->conn = NULL;
 		return -1;
 	}
-	dnsmsg_put16(c->out, s->query_len);
-	memcpy(c->out + 2, s->query, s->query_len);
-	dnsmsg_put16(c->out + 2, id);
-	ev_io_init(&c->rio, conn_read_cb, c->fd, EV_READ);
-	ev_io_init(&c->wio, conn_write_cb, c->fd, EV_WRITE);
-	c->rio.data = c->wio.data = c;
-	ev_io_start(pe->ps->loop, &c->rio);
-	ev_io_start(pe->ps->loop, &c->wio);
-	s->conn = c;
 	return 0;
 }
 
@@ -458,7 +401,7 @@ static void qsock_read(struct peers *ps, struct qsock *q)
 			pe->bench_logged = 0;
 		}
 		if (s->tcp && dnsmsg_hdr_tc(pkt)) {
-			/* a TCP client wants the whole answer: ask again over TCP (same ID, same timeout) */
+			/* a TCP client wants the whole answer: ask again over TCP (same timeout) */
 			sat_inc(&ps->st->truncated);
 			if (conn_start(pe, id) == 0)
 				continue;
@@ -509,7 +452,7 @@ static void hedge_cb(struct ev_loop *loop, ev_timer *w, int revents)
 		ps->qcount--;
 		if (h->serial) {
 			h->serial = 0;
-			ps->cb.hedge(ps->cb.ctx, h->token, h->pkt, h->len);
+			ps->cb.hedge(ps->cb.user.ctx, h->token, h->pkt, h->len);
 		}
 	}
 	hedge_arm(ps, now);
@@ -975,4 +918,22 @@ void peers_cancel(struct peers *ps, uint64_t handle, int lost_race)
 		return;
 	}
 	end_query(pe, id);
+}
+
+/* The peers as a channel (channel.h): send with the router's reason, cancel; nothing to flush */
+static uint64_t chan_send(void *impl, const struct channel_query *q, uint64_t token, uint64_t now_ns)
+{
+	return peers_send(impl, q->pkt, q->len, q->tcp, token, (enum peer_mode)q->counted_as, now_ns);
+}
+
+static void chan_cancel(void *impl, uint64_t handle, int lost_race)
+{
+	peers_cancel(impl, handle, lost_race);
+}
+
+static const struct channel_ops peer_ops = {chan_send, NULL, chan_cancel};
+
+struct channel peers_channel(struct peers *ps)
+{
+	return (struct channel){&peer_ops, ps};
 }

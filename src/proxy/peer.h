@@ -6,9 +6,10 @@
  * route of a query, the bench, the limits) is router.h's, pure; the
  * shield is stepped once for the process (liveness.h).
  *
- * This is the channel to the peers (struct peers), on the data path's
- * libev loop only, which asks the router and tells it what became of each
- * query:
+ * This is the channel to the peers (struct peers; channel.h: peers_channel
+ * is its send and cancel, the callbacks its answers and failures), on the
+ * data path's libev loop only, which asks the router and tells it what
+ * became of each query:
  * one ID pool per peer and a connected UDP socket per query (a new
  * random source port each; --peer-max-inflight of them at most); a peer's
  * answer is matched by source (the socket is connected), ID and question
@@ -16,7 +17,8 @@
  * callback, never to the local Recursor. A UDP client's question already
  * in flight to a peer is not sent again: it waits for that answer
  * (PEER_WAITERS at most), which goes to every one waiting. A truncated answer to a TCP
- * client's query is asked again over TCP (same ID and timeout; a UDP
+ * client's query is asked again over TCP (one connection, tcpchan.h: an
+ * ID of its own, the same timeout; a UDP
  * client gets the truncated answer and retries over TCP itself). Queries waiting for their hedge
  * delay are copied into a bounded queue. Everything the caller holds is a
  * handle (nonzero; 0 is "none"); peers_cancel takes one that is no longer
@@ -31,6 +33,7 @@
 
 #include "dns/dnsmsg.h"
 #include "net/recphase.h"
+#include "proxy/channel.h"
 #include "proxy/router.h"
 #include "tables/warmset.h"
 
@@ -107,13 +110,18 @@ struct peer_config {
 struct liveness;
 
 struct peer_callbacks {
-	/* a peer answered the query of token first: relay pkt (ID still the peer's) */
-	void (*answer)(void *ctx, uint64_t token, uint8_t *pkt, size_t len);
-	/* the peer query of token failed (timeout, send error, refused, the TCP fallback failed) */
-	void (*fail)(void *ctx, uint64_t token);
-	/* the hedge delay of token passed: the caller may now call peers_send with pkt */
+	/*
+	 * What became of a query sent (channel.h): a peer answered it first
+	 * (relay pkt, its ID still the peer's; r is NULL), or it failed
+	 * (CHANNEL_TIMEOUT: a timeout, a send error, a refusal, an unusable
+	 * answer, the TCP fallback failed); flush after each answer (the
+	 * answer's buffer is handed to every query coalesced onto one: send
+	 * or copy it before the next callback); refused
+	 * is not called (a refusing peer is benched)
+	 */
+	struct channel_user user;
+	/* the hedge delay of token passed: the caller may now send pkt (ctx: user.ctx) */
 	void (*hedge)(void *ctx, uint64_t token, uint8_t *pkt, size_t len);
-	void *ctx;
 };
 
 struct peers;
@@ -163,6 +171,8 @@ int peers_name_cold(const struct peers *ps, const struct dns_msg_info *q);
  */
 uint64_t peers_send(struct peers *ps, const uint8_t *pkt, size_t len, int tcp, uint64_t token,
 		    enum peer_mode mode, uint64_t now_ns);
+/* The peers as a channel (channel.h): its send is peers_send (counted_as: the mode), its cancel peers_cancel */
+struct channel peers_channel(struct peers *ps);
 /* Queues a copy of the query until the hedge delay passed; returns a handle or 0 (counted) */
 uint64_t peers_hedge(struct peers *ps, const uint8_t *pkt, size_t len, uint64_t token,
 		     uint64_t now_ns);

@@ -1,31 +1,23 @@
 /*
- * proxy.c: proxy setup and the UDP data path; see proxy.h.
+ * proxy.c: proxy setup and the UDP front end; see proxy.h.
  *
- * Every upstream UDP socket has its own 16-bit ID space, an ID pool
- * (idpool.h). A query takes a free ID (free IDs start as a random
- * permutation and are reused first-in first-out, so an ID is reused as
- * late as possible), its client's details are kept in the slot of that ID,
- * and the answer is matched by source, ID and question: each upstream
- * socket is connected to the Recursor, so the kernel delivers datagrams
- * from its address and port only (and the source recvmmsg reports is
- * checked once more, which costs a compare); the ID must be in flight on
- * that socket; the question must be the query's (dns_qkey, dns/qkey.h, over the raw
- * question bytes, so an answer that does not parse is matched as well).
- * An answer that fails any of the three is dropped and counted as
- * unexpected. Whether an ID is in flight and when it was sent are the
- * pool's (idpool_in_flight, idpool_sent); the slot keeps the rest. IDs in
- * flight are also on the pool's list in send order (an answer unlinks its
- * ID in O(1)), so the periodic sweep finds the timed-out ones by looking
- * at the oldest only.
+ * A UDP client's query takes a slot (its client, the address it came to,
+ * its ID, what its event needs) and goes to the channels (channel.h) the
+ * router picks: always the local Recursor's (localchan.h: its IDs,
+ * sockets, matching and timeouts), and while the local Recursor is down
+ * or being warmed a peer's as well (peer.h), at once or after the hedge
+ * delay. The slot keeps each channel's handle and is given back when every
+ * channel is done with the query. Whichever answer comes first goes to
+ * the client; a peer's answer marks the slot answered and the local
+ * answer, when it comes, only ends the slot (it still makes the event). A
+ * local answer first cancels the peer query. The local query stays in
+ * flight until its answer or its timeout either way, so the Recursor still
+ * sees, and answers, every query. A local timeout forgets the query (the
+ * client retries, as after a lost packet); a query the local channel
+ * could not send goes to a peer at once, with peers.
  *
- * Peers (--peer, peer.h): while the local Recursor is down or being
- * warmed, a query also goes to a peer (at once, or after the hedge
- * delay); the slot keeps the peer's handle. Whichever answer comes first
- * goes to the client; a peer's answer marks the slot answered and the
- * local answer, when it comes, only ends the slot (it still makes the
- * event). A local answer first cancels the peer query. The local ID stays
- * in flight until the local answer or the timeout either way, so the
- * Recursor still sees, and answers, every query.
+ * The slots are as many as the local channel can have in flight, so the
+ * channel runs out of IDs first (counted as overload_drops either way).
  */
 #include "config.h"
 
@@ -34,7 +26,7 @@
 #include "base/clock.h"
 #include "base/log.h"
 #include "base/satsum.h"
-#include "net/idpool.h"
+#include "proxy/localchan.h"
 #include "proxy/pathstats.h"
 
 #include <errno.h>
@@ -47,9 +39,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#define UDP_BATCH 32
-#define UDP_RX_SIZE 65536
-#define ID_SPACE 65536
+#define UDP_BATCH LOCALCHAN_BATCH
+#define UDP_RX_SIZE LOCALCHAN_RX_SIZE
 #define SWEEP_INTERVAL 0.1
 #define SOCK_BUF (4 * 1024 * 1024)
 
@@ -64,17 +55,23 @@ union pktinfo_any {
 	struct in6_pktinfo v6;
 };
 
+/*
+ * A UDP client's query, from its datagram until every channel it went to
+ * is done with it: the local Recursor's (local) and a peer's (peer)
+ * handles, 0 once done. Indexed by the token's low bits.
+ */
 struct udp_slot {
 	union sa_any client;
 	union pktinfo_any dst;
-	struct dns_qkey qkey;
 	struct ev_query q;
+	uint64_t local; /* the local channel's handle, 0: done */
+	uint64_t peer;  /* the peer channel's handle (peer.h; a hedge queued or sent), 0: none */
 	uint16_t client_id;
 	uint16_t listener;
-	uint8_t parsed; /* the query parsed: the answer can become an event */
+	uint8_t parsed;   /* the query parsed: the answer can become an event */
 	uint8_t has_dst;
-	uint8_t answered; /* a peer's answer went to the client: the local one is only taken */
-	uint64_t peer;    /* the peer handle (peer.h), 0: none */
+	uint8_t answered; /* an answer went to the client: a later one is only taken */
+	uint8_t used;
 };
 
 /*
@@ -85,32 +82,49 @@ struct udp_slot {
 #define RECENT 1024
 struct recent {
 	uint64_t sent_ns;
-	uint16_t id, len;
-	uint8_t up;
+	uint64_t local; /* the local handle it was sent with: the slot still waits for that */
+	uint32_t slot;
+	uint16_t len;
 	uint8_t pkt[PEER_QMAX];
 };
 
-struct udp_upstream {
-	int fd;
-	ev_io io;
-	struct proxy *p;
-	/* the answers' receive batch, set up once: a call resets only the entries it used */
-	struct mmsghdr rx_msgs[UDP_BATCH];
-	struct iovec rx_iov[UDP_BATCH];
-	union sa_any rx_from[UDP_BATCH];
-	struct udp_slot *slots; /* ID_SPACE */
-	struct idpool *ids;     /* free IDs and the in-flight list */
-};
+static struct udp_slot *slot_take(struct proxy *p, uint32_t *index)
+{
+	if (!p->nfree)
+		return NULL;
+	*index = p->free_slots[--p->nfree];
+	struct udp_slot *s = &p->slots[*index];
+	s->used = 1;
+	return s;
+}
 
-static void remember(struct proxy *p, unsigned up, uint16_t id, const uint8_t *pkt, size_t len,
+/* The slot of a live token (PROXY_TOKEN_UDP | index), or NULL */
+static struct udp_slot *token_slot(struct proxy *p, uint64_t token)
+{
+	uint64_t i = token & ~PROXY_TOKEN_UDP;
+	if (!(token & PROXY_TOKEN_UDP) || i >= p->nslots || !p->slots[i].used)
+		return NULL;
+	return &p->slots[i];
+}
+
+/* Ends the slot once both channels are done with it */
+static void slot_done(struct proxy *p, struct udp_slot *s)
+{
+	if (s->local || s->peer)
+		return;
+	s->used = 0;
+	p->free_slots[p->nfree++] = (uint32_t)(s - p->slots);
+}
+
+static void remember(struct proxy *p, uint32_t slot, uint64_t local, const uint8_t *pkt, size_t len,
 		     uint64_t now)
 {
 	if (!p->recent || len > PEER_QMAX)
 		return;
 	struct recent *r = &((struct recent *)p->recent)[p->nrecent++ % RECENT];
 	r->sent_ns = now;
-	r->id = id;
-	r->up = (uint8_t)up;
+	r->slot = slot;
+	r->local = local;
 	r->len = (uint16_t)len;
 	memcpy(r->pkt, pkt, len);
 }
@@ -123,14 +137,11 @@ static void rescue_recent(struct proxy *p, uint64_t now)
 		struct recent *r = &((struct recent *)p->recent)[(p->nrecent - 1 - k) % RECENT];
 		if (now - r->sent_ns > p->timeout_ns)
 			break;
-		struct udp_upstream *u = &p->ups[r->up];
-		struct udp_slot *s = &u->slots[r->id];
-		if (!idpool_in_flight(u->ids, r->id) || idpool_sent(u->ids, r->id) != r->sent_ns ||
-		    s->answered || (s->peer && !peers_handle_queued(s->peer)))
+		struct udp_slot *s = &p->slots[r->slot];
+		if (!s->used || s->local != r->local || s->answered || (s->peer && !peers_handle_queued(s->peer)))
 			continue;
-		peers_cancel(p->peers, s->peer, 0);
-		s->peer = peers_send(p->peers, r->pkt, r->len, 0, PROXY_TOKEN_UDP | (unsigned)r->up << 16 | r->id,
-				     PEER_NOW, now);
+		proxy_peer_cancel(p, s->peer);
+		s->peer = proxy_peer_send(p, r->pkt, r->len, 0, PROXY_TOKEN_UDP | r->slot, PEER_NOW, now);
 	}
 }
 
@@ -166,54 +177,17 @@ void proxy_emit(struct proxy *p, const struct ev_query *q, const struct dns_msg_
 		p->st.events_dropped++;
 }
 
-/* ID allocation: the pool (idpool.h) keeps which IDs are in flight and since when */
-
-static int id_take(struct udp_upstream *u, uint64_t now, uint16_t *id)
-{
-	int i = idpool_take(u->ids, now);
-	if (i < 0)
-		return -1;
-	*id = (uint16_t)i;
-	return 0;
-}
-
-/* Ends an ID's flight (answered, timed out or never sent) */
-static void id_give(struct udp_upstream *u, uint16_t id)
-{
-	idpool_give(u->ids, id);
-}
-
-static void sweep_udp(struct proxy *p, struct udp_upstream *u, uint64_t now)
-{
-	uint64_t sent;
-	int id;
-	while ((id = idpool_oldest(u->ids, &sent)) >= 0 && now - sent >= p->timeout_ns) {
-		p->st.upstream_timeouts++;
-		recstate_timeout(p->rec, &p->rview, sent, now);
-		if (p->peers) {
-			struct udp_slot *s = &u->slots[id];
-			peers_cancel(p->peers, s->peer, 0);
-			s->peer = 0;
-		}
-		id_give(u, (uint16_t)id);
-	}
-}
-
 /* Hands a copy of the counters to readers on other threads (metrics.h) */
 void proxy_publish(struct proxy *p)
 {
-	uint64_t in_flight = 0;
-	for (unsigned i = 0; i < p->nups; i++)
-		in_flight += idpool_count(p->ups[i].ids);
-	pathstats_proxy_publish(&p->st, in_flight);
+	pathstats_proxy_publish(&p->st, p->local ? localchan_in_flight(p->local) : 0);
 }
 
 static void sweep_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	struct proxy *p = w->data;
 	uint64_t now = clock_mono_ns();
-	for (unsigned i = 0; i < p->nups; i++)
-		sweep_udp(p, &p->ups[i], now);
+	localchan_sweep(p->local, now);
 	ptcp_sweep(p, now);
 	proxy_peer_mode(p, now); /* the shield ends (and says so) without traffic too */
 	schedpol_auto_tick(p->cfg.sched, now, p->st.udp_queries + p->st.tcp_queries);
@@ -287,29 +261,6 @@ static void rx_batch_init(struct proxy *p, struct mmsghdr *msgs, struct iovec *i
 	}
 }
 
-/*
- * A query could not go to the local Recursor: with peers it goes to one
- * now (the slot stays in flight for its answer until the timeout);
- * returns 1 if the slot is kept.
- */
-static int local_send_failed(struct proxy *p, struct udp_upstream *u, unsigned uidx, uint16_t id,
-			     struct mmsghdr *m, int err, uint64_t now)
-{
-	if (err == ECONNREFUSED)
-		proxy_local_refused(p);
-	if (!p->peers)
-		return 0;
-	struct udp_slot *s = &u->slots[id];
-	if (s->peer && peers_handle_queued(s->peer)) {
-		peers_cancel(p->peers, s->peer, 0);
-		s->peer = 0;
-	}
-	if (!s->peer)
-		s->peer = peers_send(p->peers, m->msg_hdr.msg_iov[0].iov_base, m->msg_hdr.msg_iov[0].iov_len,
-				     0, PROXY_TOKEN_UDP | uidx << 16 | id, PEER_NOW, now);
-	return s->peer != 0;
-}
-
 /* Returns how many datagrams were read */
 static int udp_query_batch(struct proxy *p, struct listener *l)
 {
@@ -317,9 +268,6 @@ static int udp_query_batch(struct proxy *p, struct listener *l)
 	struct iovec iov[UDP_BATCH];
 	union sa_any from[UDP_BATCH];
 	char cbuf[UDP_BATCH][128];
-	struct mmsghdr out[UDP_BATCH];
-	struct iovec out_iov[UDP_BATCH];
-	uint16_t out_ids[UDP_BATCH];
 	struct dns_msg_info info;
 
 	rx_batch_init(p, msgs, iov);
@@ -335,12 +283,8 @@ static int udp_query_batch(struct proxy *p, struct listener *l)
 	if (n <= 0)
 		return 0;
 
-	unsigned uidx = p->next_up;
-	struct udp_upstream *u = &p->ups[uidx];
-	p->next_up = (p->next_up + 1) % p->nups;
 	uint64_t now = clock_mono_ns();
 	enum peer_mode mode = proxy_peer_mode(p, now);
-	unsigned nout = 0;
 	for (int i = 0; i < n; i++) {
 		uint8_t *pkt = iov[i].iov_base;
 		size_t len = msgs[i].msg_len;
@@ -349,15 +293,14 @@ static int udp_query_batch(struct proxy *p, struct listener *l)
 			p->st.dropped_not_query++;
 			continue;
 		}
-		uint16_t id;
-		if (id_take(u, now, &id) < 0) {
+		uint32_t si;
+		struct udp_slot *s = slot_take(p, &si);
+		if (!s) {
 			p->st.overload_drops++;
 			continue;
 		}
-		struct udp_slot *s = &u->slots[id];
 		int rc = dnsmsg_parse(pkt, len, &info);
 		s->parsed = rc == DNS_OK;
-		dns_qkey_of(pkt, len, rc == DNS_OK ? &info : NULL, p->qseed, &s->qkey);
 		if (rc == DNS_OK) {
 			proxy_ev_query(&s->q, &info, len);
 		} else {
@@ -383,33 +326,21 @@ static int udp_query_batch(struct proxy *p, struct listener *l)
 			}
 		}
 		s->answered = 0;
-		s->peer = proxy_peer_ask(p, mode, pkt, len, 0, PROXY_TOKEN_UDP | uidx << 16 | id, now,
-					 rc == DNS_OK ? &info : NULL);
-		remember(p, uidx, id, pkt, len, now);
-		dnsmsg_put16(pkt, id);
-		out_iov[nout].iov_base = pkt;
-		out_iov[nout].iov_len = len;
-		memset(&out[nout], 0, sizeof(out[nout]));
-		out[nout].msg_hdr.msg_iov = &out_iov[nout];
-		out[nout].msg_hdr.msg_iovlen = 1;
-		out_ids[nout] = id;
-		nout++;
-	}
-	unsigned done = 0;
-	while (done < nout) {
-		int r = sendmmsg(u->fd, out + done, nout - done, 0);
-		if (r < 0) {
-			if (errno == EINTR)
-				continue;
-			/* upstream unreachable or buffers full: this query is lost, unless a peer takes it */
-			p->st.send_errors++;
-			if (!local_send_failed(p, u, uidx, out_ids[done], &out[done], errno, now))
-				id_give(u, out_ids[done]);
-			done++;
-			continue;
+		/* the channels the router picks: a peer (it copies the query), and always the local Recursor */
+		uint64_t token = PROXY_TOKEN_UDP | si;
+		const struct dns_msg_info *m = rc == DNS_OK ? &info : NULL;
+		s->peer = proxy_peer_ask(p, mode, pkt, len, 0, token, now, m);
+		struct channel_query cq = {pkt, len, m, 0, PEER_OFF};
+		s->local = channel_send(&p->local_ch, &cq, token, now); /* counted when not sent */
+		if (s->local)
+			remember(p, si, s->local, pkt, len, now);
+		else {
+			proxy_peer_cancel(p, s->peer);
+			s->peer = 0;
+			slot_done(p, s);
 		}
-		done += (unsigned)r;
 	}
+	channel_flush(&p->local_ch);
 	return n;
 }
 
@@ -442,104 +373,90 @@ static void queue_answer(struct proxy *p, struct out_batch *outs, struct udp_slo
 		set_pktinfo_cmsg(&b->msgs[k].msg_hdr, s, b->cbuf[k], sizeof(b->cbuf[k]));
 }
 
-/* The kernel already filters a connected socket's sources; this is the cheap second look */
-static int from_upstream(const struct proxy *p, const union sa_any *a)
+/* The channels' callbacks (channel.h): a token without PROXY_TOKEN_UDP is a TCP client's */
+
+/* The slot of a token whose local query has ended (its handle is over), or NULL */
+static struct udp_slot *local_ended(struct proxy *p, uint64_t token)
 {
-	const struct sockaddr *up = (const struct sockaddr *)&p->upstream.ss;
-	if (a->sa.sa_family != up->sa_family)
-		return 0;
-	if (a->sa.sa_family == AF_INET) {
-		const struct sockaddr_in *u4 = (const struct sockaddr_in *)up;
-		return a->sin.sin_port == u4->sin_port && a->sin.sin_addr.s_addr == u4->sin_addr.s_addr;
-	}
-	const struct sockaddr_in6 *u6 = (const struct sockaddr_in6 *)up;
-	return a->sin6.sin6_port == u6->sin6_port &&
-	       !memcmp(&a->sin6.sin6_addr, &u6->sin6_addr, sizeof(u6->sin6_addr));
+	struct udp_slot *s = token_slot(p, token);
+	if (s)
+		s->local = 0;
+	return s;
 }
 
-static int udp_answer_batch(struct proxy *p, struct udp_upstream *u, struct out_batch *outs)
+/* The local Recursor answered (its answer's ID is the channel's) */
+static void local_answer_cb(void *ctx, uint64_t token, uint8_t *pkt, size_t len,
+			    const struct dns_msg_info *r, uint64_t sent_ns)
 {
-	struct mmsghdr *msgs = u->rx_msgs;
-	struct iovec *iov = u->rx_iov;
-	union sa_any *from = u->rx_from;
-	struct dns_msg_info info;
-
-	int n = recvmmsg(u->fd, msgs, UDP_BATCH, MSG_DONTWAIT, NULL);
-	if (n < 0 && errno == ECONNREFUSED) {
-		/* an ICMP port unreachable for an earlier query: the quickest sign that it is down */
-		proxy_local_refused(p);
-		return 0;
-	}
-	if (n <= 0)
-		return 0;
-	for (int i = 0; i < n; i++)
-		msgs[i].msg_hdr.msg_namelen = sizeof(from[i]); /* for the next call */
+	struct proxy *p = ctx;
+	struct udp_slot *s = local_ended(p, token);
+	if (!s)
+		return;
 	uint64_t now = clock_mono_ns();
-	for (int i = 0; i < n; i++) {
-		uint8_t *pkt = iov[i].iov_base;
-		size_t len = msgs[i].msg_len;
-		if (len < DNS_HDR_LEN || !dnsmsg_hdr_qr(pkt) || !from_upstream(p, &from[i])) {
-			p->st.unexpected_responses++;
-			continue;
-		}
-		uint16_t id = dnsmsg_get16(pkt);
-		struct udp_slot *s = &u->slots[id];
-		if (!idpool_in_flight(u->ids, id)) {
-			p->st.unexpected_responses++; /* late answer after a timeout */
-			continue;
-		}
-		int rc = dnsmsg_parse(pkt, len, &info);
-		/* the raw question when it did not parse, if it can be read */
-		if (!dns_qkey_answers(&s->qkey, pkt, len, rc == DNS_OK ? &info : NULL, p->qseed)) {
-			/* the right ID but another question: not the answer to this query */
-			p->st.unexpected_responses++;
-			p->st.mismatched_answers++;
-			continue;
-		}
-		if (rc != DNS_OK)
-			p->st.malformed_responses++;
-		p->st.answers++;
-		dnsmsg_put16(pkt, s->client_id);
-		if (rc == DNS_OK && s->parsed)
-			proxy_emit(p, &s->q, &info, len, now - idpool_sent(u->ids, id), 0,
-				   &s->client.sa);
-		recstate_answer(p->rec, &p->rview, idpool_sent(u->ids, id), now);
-		if (p->peers) {
-			peers_local_answer(p->peers, rc == DNS_OK ? &info : NULL);
-			peers_cancel(p->peers, s->peer, !s->answered);
+	dnsmsg_put16(pkt, s->client_id);
+	if (r && s->parsed)
+		proxy_emit(p, &s->q, r, len, now - sent_ns, 0, &s->client.sa);
+	recstate_answer(p->rec, &p->rview, sent_ns, now);
+	if (p->peers) {
+		peers_local_answer(p->peers, r);
+		proxy_peer_cancel_race(p, s->peer, !s->answered);
+		s->peer = 0;
+	}
+	/* the receive buffers are reused by the next batch: flush_cb sends them out */
+	if (!s->answered)
+		queue_answer(p, p->udp_outs, s, pkt, len);
+	s->answered = 1;
+	slot_done(p, s);
+}
+
+/*
+ * The local Recursor will not answer: a timeout forgets the query (its
+ * client retries, as after a lost packet); a query that could not be sent
+ * goes to a peer now, with peers
+ */
+static void local_fail_cb(void *ctx, uint64_t token, enum channel_failure why, const uint8_t *pkt,
+			  size_t len, uint64_t sent_ns)
+{
+	struct proxy *p = ctx;
+	struct udp_slot *s = local_ended(p, token);
+	if (!s)
+		return;
+	uint64_t now = clock_mono_ns();
+	if (why == CHANNEL_TIMEOUT) {
+		recstate_timeout(p->rec, &p->rview, sent_ns, now);
+		proxy_peer_cancel(p, s->peer);
+		s->peer = 0;
+	} else {
+		if (why == CHANNEL_REFUSED)
+			proxy_local_refused(p);
+		if (p->peers && !s->answered && s->peer && peers_handle_queued(s->peer)) {
+			proxy_peer_cancel(p, s->peer);
 			s->peer = 0;
 		}
-		/* the receive buffers are reused by the next batch: send them out now */
-		if (!s->answered)
-			queue_answer(p, outs, s, pkt, len);
-		id_give(u, id);
+		if (p->peers && !s->answered && !s->peer && pkt)
+			s->peer = proxy_peer_send(p, (uint8_t *)pkt, len, 0, token, PEER_NOW, now);
 	}
+	slot_done(p, s);
+}
+
+/* Sends the answers the callbacks queued */
+static void flush_cb(void *ctx)
+{
+	struct proxy *p = ctx;
+	struct out_batch *outs = p->udp_outs;
 	for (size_t k = 0; k < p->nlisteners; k++)
 		if (outs[k].n)
 			flush_out(p, p->listeners[k].fd, &outs[k]);
-	return n;
 }
 
-static void udp_upstream_cb(struct ev_loop *loop, ev_io *w, int revents)
+static void local_refused_cb(void *ctx)
 {
-	struct udp_upstream *u = w->data;
-	struct proxy *p = u->p;
-	for (int k = 0; k < 4 && udp_answer_batch(p, u, p->udp_outs) == UDP_BATCH; k++)
-		;
+	proxy_local_refused(ctx);
 }
 
-/* Peers' callbacks (peer.h): a token without PROXY_TOKEN_UDP is a TCP client's */
-
-static struct udp_slot *token_slot(struct proxy *p, uint64_t token)
-{
-	unsigned uidx = (unsigned)(token >> 16) & 0xffff;
-	uint16_t id = (uint16_t)token;
-	if (uidx >= p->nups || !idpool_in_flight(p->ups[uidx].ids, id))
-		return NULL;
-	return &p->ups[uidx].slots[id];
-}
-
-static void peer_answer_cb(void *ctx, uint64_t token, uint8_t *pkt, size_t len)
+/* A peer answered first (its answer's ID is the peer channel's) */
+static void peer_answer_cb(void *ctx, uint64_t token, uint8_t *pkt, size_t len,
+			   const struct dns_msg_info *r, uint64_t sent_ns)
 {
 	struct proxy *p = ctx;
 	if (!(token & PROXY_TOKEN_UDP)) {
@@ -547,17 +464,22 @@ static void peer_answer_cb(void *ctx, uint64_t token, uint8_t *pkt, size_t len)
 		return;
 	}
 	struct udp_slot *s = token_slot(p, token);
-	if (!s || s->answered)
+	if (!s)
 		return;
 	s->peer = 0;
-	s->answered = 1;
-	dnsmsg_put16(pkt, s->client_id);
-	struct out_batch *outs = p->udp_outs;
-	queue_answer(p, outs, s, pkt, len);
-	flush_out(p, p->listeners[s->listener].fd, &outs[s->listener]);
+	if (!s->answered) {
+		/* out now: the peers hand one buffer to every query coalesced onto one question */
+		struct out_batch *outs = p->udp_outs;
+		dnsmsg_put16(pkt, s->client_id);
+		queue_answer(p, outs, s, pkt, len);
+		flush_out(p, p->listeners[s->listener].fd, &outs[s->listener]);
+		s->answered = 1;
+	}
+	slot_done(p, s); /* the local answer, when it comes, is only taken */
 }
 
-static void peer_fail_cb(void *ctx, uint64_t token)
+static void peer_fail_cb(void *ctx, uint64_t token, enum channel_failure why, const uint8_t *pkt,
+			 size_t len, uint64_t sent_ns)
 {
 	struct proxy *p = ctx;
 	if (!(token & PROXY_TOKEN_UDP)) {
@@ -565,8 +487,10 @@ static void peer_fail_cb(void *ctx, uint64_t token)
 		return;
 	}
 	struct udp_slot *s = token_slot(p, token);
-	if (s)
-		s->peer = 0; /* the client waits for the local Recursor, as without peers */
+	if (!s)
+		return;
+	s->peer = 0; /* the client waits for the local Recursor, as without peers */
+	slot_done(p, s);
 }
 
 static void peer_hedge_cb(void *ctx, uint64_t token, uint8_t *pkt, size_t len)
@@ -578,7 +502,7 @@ static void peer_hedge_cb(void *ctx, uint64_t token, uint8_t *pkt, size_t len)
 	}
 	struct udp_slot *s = token_slot(p, token);
 	if (s && !s->answered && (!s->peer || peers_handle_queued(s->peer)))
-		s->peer = peers_send(p->peers, pkt, len, 0, token, PEER_HEDGE, clock_mono_ns());
+		s->peer = proxy_peer_send(p, pkt, len, 0, token, PEER_HEDGE, clock_mono_ns());
 }
 
 void proxy_set_phase(struct proxy *p, const atomic_int *phase)
@@ -639,35 +563,6 @@ static int open_listener(struct proxy *p, struct listener *l, char *err, size_t 
 	return 0;
 }
 
-static int open_upstream(struct proxy *p, struct udp_upstream *u, char *err, size_t err_size)
-{
-	char a[128];
-	u->p = p;
-	u->slots = calloc(ID_SPACE, sizeof(*u->slots));
-	u->ids = idpool_create(ID_SPACE); /* a random permutation of all IDs */
-	if (!u->slots || !u->ids) {
-		snprintf(err, err_size, "out of memory");
-		return -1;
-	}
-	u->fd = socket(p->upstream.ss.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (u->fd < 0 || connect(u->fd, (struct sockaddr *)&p->upstream.ss, p->upstream.len) < 0) {
-		snprintf(err, err_size, "cannot reach upstream '%s': %s",
-			 netaddr_format((struct sockaddr *)&p->upstream.ss, a, sizeof(a)),
-			 strerror(errno));
-		return -1;
-	}
-	set_bufs(u->fd);
-	rx_batch_init(p, u->rx_msgs, u->rx_iov);
-	for (unsigned i = 0; i < UDP_BATCH; i++) {
-		u->rx_msgs[i].msg_hdr.msg_name = &u->rx_from[i];
-		u->rx_msgs[i].msg_hdr.msg_namelen = sizeof(u->rx_from[i]);
-	}
-	u->io.data = u;
-	ev_io_init(&u->io, udp_upstream_cb, u->fd, EV_READ);
-	ev_io_start(p->loop, &u->io);
-	return 0;
-}
-
 struct proxy *proxy_create(struct ev_loop *loop, const struct proxy_config *cfg, char *err,
 			   size_t err_size)
 {
@@ -694,15 +589,11 @@ struct proxy *proxy_create(struct ev_loop *loop, const struct proxy_config *cfg,
 	p->qseed = arc4random();
 	p->rx_bufs = malloc((size_t)UDP_BATCH * UDP_RX_SIZE);
 	p->listeners = calloc(cfg->nlisten * 2, sizeof(*p->listeners));
-	p->nups = cfg->upstream_sockets ? cfg->upstream_sockets : 1;
-	p->ups = calloc(p->nups, sizeof(*p->ups));
 	p->udp_outs = calloc(cfg->nlisten * 2, sizeof(struct out_batch));
-	if (!p->rx_bufs || !p->listeners || !p->ups || !p->udp_outs) {
+	if (!p->rx_bufs || !p->listeners || !p->udp_outs) {
 		snprintf(err, err_size, "out of memory");
 		goto fail;
 	}
-	for (unsigned i = 0; i < p->nups; i++)
-		p->ups[i].fd = -1;
 	for (size_t i = 0; i < cfg->nlisten * 2; i++)
 		p->listeners[i].fd = -1;
 	ptcp_init(p);
@@ -724,19 +615,37 @@ struct proxy *proxy_create(struct ev_loop *loop, const struct proxy_config *cfg,
 				goto fail;
 		}
 	}
-	for (unsigned i = 0; i < p->nups; i++)
-		if (open_upstream(p, &p->ups[i], err, err_size) < 0)
-			goto fail;
+	/* the channels: the local Recursor's, and the peers' */
+	struct localchan_config lcfg = {.upstream = &p->upstream,
+					.sockets = cfg->upstream_sockets ? cfg->upstream_sockets : 1,
+					.timeout_ns = p->timeout_ns,
+					.qseed = p->qseed,
+					.rx_bufs = p->rx_bufs,
+					.st = &p->st};
+	struct channel_user local_user = {local_answer_cb, local_fail_cb, flush_cb, local_refused_cb, p};
+	if (!(p->local = localchan_create(loop, &lcfg, &local_user, err, err_size)))
+		goto fail;
+	p->local_ch = localchan_channel(p->local);
+	p->nslots = localchan_capacity(p->local); /* the channel runs out of IDs first */
+	p->slots = calloc(p->nslots, sizeof(*p->slots));
+	p->free_slots = malloc(p->nslots * sizeof(*p->free_slots));
+	if (!p->slots || !p->free_slots) {
+		snprintf(err, err_size, "out of memory");
+		goto fail;
+	}
+	for (uint32_t i = 0; i < p->nslots; i++)
+		p->free_slots[p->nfree++] = p->nslots - 1 - i;
 	if (cfg->peers) {
 		if (!(p->recent = calloc(RECENT, sizeof(struct recent)))) {
 			snprintf(err, err_size, "out of memory");
 			goto fail;
 		}
-		struct peer_callbacks cb = {peer_answer_cb, peer_fail_cb, peer_hedge_cb, p};
+		struct peer_callbacks cb = {{peer_answer_cb, peer_fail_cb, NULL, NULL, p}, peer_hedge_cb};
 		p->peer_cfg = *cfg->peers;
 		p->peer_cfg.rec = p->rec;
 		if (!(p->peers = peers_create(loop, &p->peer_cfg, &cb, p->qseed, &p->st.peer, err, err_size)))
 			goto fail;
+		p->peer_ch = peers_channel(p->peers);
 	}
 	ev_timer_init(&p->sweep, sweep_cb, SWEEP_INTERVAL, SWEEP_INTERVAL);
 	p->sweep.data = p;
@@ -778,16 +687,9 @@ void proxy_destroy(struct proxy *p)
 		if (p->listeners[i].fd >= 0)
 			close(p->listeners[i].fd);
 	}
-	for (unsigned i = 0; p->ups && i < p->nups; i++) {
-		struct udp_upstream *u = &p->ups[i];
-		if (ev_is_active(&u->io))
-			ev_io_stop(p->loop, &u->io);
-		if (u->fd >= 0)
-			close(u->fd);
-		free(u->slots);
-		idpool_destroy(u->ids);
-	}
-	free(p->ups);
+	localchan_destroy(p->local);
+	free(p->slots);
+	free(p->free_slots);
 	free(p->recent);
 	free(p->udp_outs);
 	free(p->listeners);

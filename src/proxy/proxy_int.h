@@ -10,6 +10,7 @@
 #include "dns/qkey.h"
 #include "net/netaddr.h"
 #include "net/recstate.h"
+#include "proxy/channel.h"
 #include "proxy/peer.h"
 #include "proxy/proxy.h"
 
@@ -35,8 +36,13 @@ struct proxy {
 	struct netaddr upstream;
 	struct listener *listeners;
 	size_t nlisteners;
-	struct udp_upstream *ups; /* proxy.c */
-	unsigned nups, next_up;
+	/* the channels (channel.h): the local Recursor's over UDP, and the peers' (with peers) */
+	struct localchan *local;
+	struct channel local_ch, peer_ch;
+	/* UDP clients' queries until every channel is done with them (proxy.c) */
+	struct udp_slot *slots;
+	uint32_t *free_slots;
+	uint32_t nslots, nfree;
 	uint64_t timeout_ns;
 	ev_timer sweep;
 	struct tcp_client *tcp_clients; /* doubly linked list (utlist.h DL_*: the head's prev is the tail) */
@@ -58,13 +64,33 @@ struct proxy {
 };
 
 /*
- * Peers (peer.h): a token names the query a peer's answer belongs to. A
- * UDP client's is PROXY_TOKEN_UDP | upstream socket << 16 | upstream ID;
- * a TCP client's is its struct tcp_pending's address (user-space
- * addresses never have bit 62 set). Every slot that holds a peer handle
- * cancels it when it is forgotten, so a token in a callback is always live.
+ * Channels (channel.h): a token names the client query an answer belongs
+ * to. A UDP client's is PROXY_TOKEN_UDP | its slot's index; a TCP
+ * client's is its struct tcp_pending's address (user-space addresses never
+ * have bit 62 set). Every slot that holds a channel's handle cancels it
+ * when it is forgotten, so a token in a callback is always live.
  */
 #define PROXY_TOKEN_UDP (1ull << 62)
+
+/* Sends a client's query to a peer now (counted as: PEER_NOW, _HEDGE, _COLD); the handle or 0 */
+static inline uint64_t proxy_peer_send(struct proxy *p, uint8_t *pkt, size_t len, int tcp,
+				       uint64_t token, enum peer_mode as, uint64_t now_ns)
+{
+	struct channel_query q = {pkt, len, NULL, tcp, as};
+	return p->peers ? channel_send(&p->peer_ch, &q, token, now_ns) : 0;
+}
+
+/* Forgets a peer query (a hedge queued or a query sent); lost_race: the local Recursor was first */
+static inline void proxy_peer_cancel_race(struct proxy *p, uint64_t handle, int lost_race)
+{
+	if (p->peers)
+		channel_cancel(&p->peer_ch, handle, lost_race);
+}
+
+static inline void proxy_peer_cancel(struct proxy *p, uint64_t handle)
+{
+	proxy_peer_cancel_race(p, handle, 0);
+}
 
 /* The peer mode for a query now (PEER_OFF without peers) */
 static inline enum peer_mode proxy_peer_mode(struct proxy *p, uint64_t now_ns)
@@ -91,7 +117,7 @@ static inline uint64_t proxy_peer_ask(struct proxy *p, enum peer_mode mode, cons
 	if (d.route == ROUTE_PEER_HEDGED)
 		return peers_hedge(p->peers, pkt, len, token, now_ns);
 	if (d.route == ROUTE_PEER_NOW)
-		return peers_send(p->peers, pkt, len, tcp, token, d.counted_as, now_ns);
+		return proxy_peer_send(p, (uint8_t *)pkt, len, tcp, token, d.counted_as, now_ns);
 	return 0;
 }
 

@@ -1,15 +1,17 @@
 /*
- * proxy_tcp.c: the TCP side of the proxy; see proxy.h.
+ * proxy_tcp.c: the TCP front end of the proxy; see proxy.h.
  *
- * Each client connection gets its own upstream TCP connection, opened on
- * its first query. Queries are forwarded as they arrive (pipelined) with
- * IDs of the connection's own, and answers go back to the client in the
- * order the upstream sends them, which may differ from the query order.
- * Frames are read with tcpframe.h on both sides; a frame handed to
- * handle_query/handle_answer lives in that connection's tcpframe buffer and
- * is only valid until the next read on the same side.
- * Ownership: a tcp_client owns its two sockets, its buffers and its
- * pending queries; closing it frees all of them.
+ * Each client connection gets its own channel to the local Recursor
+ * (tcpchan.h: one upstream TCP connection, opened on its first query, and
+ * again on the next query after it failed). Queries are forwarded as they
+ * arrive (pipelined) with IDs of the channel's own, matched by ID and
+ * question (dns_qkey), and answers go back to the client in the order the
+ * upstream sends them, which may differ from the query order. Frames from
+ * the client are read with tcpframe.h; a frame handed to handle_query
+ * lives in the connection's tcpframe buffer and is only valid until the
+ * next read. Ownership: a tcp_client owns its socket, its channel, its
+ * buffers and its pending queries; closing it frees all of them (its
+ * channel when the channel's callback that closed it returned).
  *
  * Limits, so that no client can hold the data path (recmesh(1), "TCP
  * limits"): a connection lives --tcp-max-duration at most, whatever it
@@ -24,8 +26,6 @@
  * these is logged once per LIMIT_LOG_INTERVAL. TCP_MAX_PENDING queries of
  * a connection may wait for the upstream; the next ones stay unread (the
  * connection's reads stop) until answers come back.
- * Answers from the upstream are matched by ID and question (dns_qkey);
- * a connection's upstream IDs are random and never repeat while in flight.
  *
  * Peers (--peer, peer.h): while the local Recursor is down or being
  * warmed a query also goes to a peer (over UDP, and over TCP when that
@@ -33,8 +33,9 @@
  * answer goes to the client; a pending query a peer answered stays until
  * the local answer comes (which is then only taken) or its timeout. When
  * the upstream connection fails or times out, a query a peer is asked for
- * is not answered SERVFAIL but waits for the peer (local_done); when the
- * peer fails too, it gets the SERVFAIL it would have got without peers.
+ * is not answered SERVFAIL but waits for the peer (its local handle is 0);
+ * when the peer fails too, it gets the SERVFAIL it would have got without
+ * peers. The local Recursor and the peers are channels alike (channel.h).
  */
 #include "config.h"
 
@@ -44,6 +45,7 @@
 #include "base/log.h"
 #include "net/acceptor.h"
 #include "net/tcpframe.h"
+#include "proxy/tcpchan.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -72,23 +74,17 @@
 /* per data path thread: each says its own */
 static _Thread_local struct log_rate log_full, log_per_client, log_accept, log_duration, log_unread;
 
-struct obuf {
-	uint8_t *data;
-	size_t len, off, cap;
-};
-
 struct tcp_pending {
 	struct tcp_pending *next;
 	struct tcp_client *c;
-	uint64_t peer;      /* the peer handle (peer.h), 0: none */
+	uint64_t local;     /* the local channel's handle; 0: it failed or timed out, only the peer may answer */
+	uint64_t peer;      /* the peer channel's handle (peer.h), 0: none */
 	uint8_t answered;   /* a peer's answer went to the client */
-	uint8_t local_done; /* the upstream connection failed or timed out: only the peer may answer */
 	uint16_t full_len;
 	uint8_t *full;      /* with peers: the whole query, for a peer when the upstream fails */
 	uint64_t sent_ns;
-	struct dns_qkey qkey;
 	struct ev_query q;
-	uint16_t up_id, client_id;
+	uint16_t client_id;
 	uint16_t qbuf_len;
 	uint8_t parsed;
 	uint8_t qbuf[TCP_QBUF]; /* header and question, for a SERVFAIL */
@@ -97,12 +93,14 @@ struct tcp_pending {
 struct tcp_client {
 	struct tcp_client *prev, *next;
 	struct proxy *p;
-	int fd, ufd;
-	ev_io rio, wio, urio, uwio;
-	int uconnecting;
+	int fd;
+	ev_io rio, wio;
 	int client_eof;
-	struct tcpframe in, uin; /* frames from the client and from the upstream */
-	struct obuf out, uout;
+	struct tcpframe in; /* frames from the client */
+	struct obuf out;
+	/* the channel to the local Recursor: this client's own upstream connection (tcpchan.h) */
+	struct tcpchan *local;
+	struct channel local_ch;
 	struct tcp_pending *pending;
 	unsigned npending;
 	int reads_paused; /* TCP_MAX_PENDING queries wait: the rest stays unread */
@@ -111,60 +109,12 @@ struct tcp_client {
 	struct sockaddr_storage addr;
 };
 
-static int obuf_append(struct obuf *b, const uint8_t *data, size_t len)
-{
-	if (b->off && b->off == b->len)
-		b->off = b->len = 0;
-	if (b->len + len > b->cap) {
-		if (b->off) {
-			memmove(b->data, b->data + b->off, b->len - b->off);
-			b->len -= b->off;
-			b->off = 0;
-		}
-		if (b->len + len > b->cap) {
-			size_t cap = b->cap ? b->cap : 4096;
-			while (cap < b->len + len)
-				cap *= 2;
-			uint8_t *d = realloc(b->data, cap);
-			if (!d)
-				return -1;
-			b->data = d;
-			b->cap = cap;
-		}
-	}
-	memcpy(b->data + b->len, data, len);
-	b->len += len;
-	return 0;
-}
-
-static size_t obuf_pending(const struct obuf *b)
-{
-	return b->len - b->off;
-}
-
-/* Writes what it can; returns how many bytes went (saturated), or -1 on a write error */
-static int obuf_flush(struct obuf *b, int fd)
-{
-	int sent = 0;
-	while (obuf_pending(b)) {
-		ssize_t w = send(fd, b->data + b->off, obuf_pending(b), MSG_NOSIGNAL);
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			if (errno == EAGAIN || errno == EWOULDBLOCK)
-				return sent;
-			return -1;
-		}
-		b->off += (size_t)w;
-		sent = w > 0x7fffffff - sent ? 0x7fffffff : sent + (int)w;
-	}
-	return sent;
-}
-
-/* Frees a pending query that is off its list, and forgets its peer query */
+/* Frees a pending query that is off its list, and forgets its channels' queries */
 static void pending_free(struct proxy *p, struct tcp_pending *q)
 {
-	peers_cancel(p->peers, q->peer, 0);
+	if (q->local)
+		channel_cancel(&q->c->local_ch, q->local, 0);
+	proxy_peer_cancel(p, q->peer);
 	free(q->full);
 	free(q);
 }
@@ -174,25 +124,20 @@ static void client_close(struct tcp_client *c)
 	struct proxy *p = c->p;
 	ev_io_stop(p->loop, &c->rio);
 	ev_io_stop(p->loop, &c->wio);
-	ev_io_stop(p->loop, &c->urio);
-	ev_io_stop(p->loop, &c->uwio);
 	if (c->fd >= 0)
 		close(c->fd);
-	if (c->ufd >= 0)
-		close(c->ufd);
 	while (c->pending) {
 		struct tcp_pending *n = c->pending->next;
 		pending_free(p, c->pending);
 		c->pending = n;
 	}
+	tcpchan_destroy(c->local); /* from its own callback: when that returned */
 	DL_DELETE(p->tcp_clients, c);
 	p->tcp_open--;
 	p->tcp_closes++;
 	p->st.tcp_clients_open = p->tcp_open;
 	tcpframe_free(&c->in);
-	tcpframe_free(&c->uin);
-	free(c->out.data);
-	free(c->uout.data);
+	obuf_free(&c->out);
 	free(c);
 }
 
@@ -240,8 +185,9 @@ static int send_servfail(struct tcp_client *c, const struct tcp_pending *q)
 }
 
 /*
- * The upstream will not answer q: with peers, a peer is asked now (if it
- * was not yet) and q waits for it; returns 1 if q stays for the peer.
+ * The local Recursor will not answer q (its handle is 0): with peers, a
+ * peer is asked now (if it was not yet) and q waits for it; returns 1 if q
+ * stays for the peer.
  */
 static int peer_takes_over(struct tcp_client *c, struct tcp_pending *q)
 {
@@ -249,64 +195,13 @@ static int peer_takes_over(struct tcp_client *c, struct tcp_pending *q)
 	if (!p->peers || q->answered)
 		return 0;
 	if (q->peer && peers_handle_queued(q->peer)) {
-		peers_cancel(p->peers, q->peer, 0);
+		proxy_peer_cancel(p, q->peer);
 		q->peer = 0;
 	}
 	if (!q->peer && q->full)
-		q->peer = peers_send(p->peers, q->full, q->full_len, 1, (uint64_t)(uintptr_t)q, PEER_NOW,
+		q->peer = proxy_peer_send(p, q->full, q->full_len, 1, (uint64_t)(uintptr_t)q, PEER_NOW,
 				     clock_mono_ns());
-	if (!q->peer)
-		return 0;
-	q->local_done = 1;
-	return 1;
-}
-
-/*
- * Answers every pending query with SERVFAIL, but those a peer answered
- * (dropped) or answers (they wait); returns -1 if the client was closed.
- */
-static int fail_pending(struct tcp_client *c)
-{
-	for (struct tcp_pending *q = c->pending; q; q = q->next)
-		if (!q->local_done)
-			peer_takes_over(c, q);
-	struct tcp_pending **pp = &c->pending;
-	while (*pp) {
-		struct tcp_pending *q = *pp;
-		if (q->local_done && !q->answered) {
-			pp = &q->next;
-			continue;
-		}
-		*pp = q->next;
-		c->npending--;
-		int r = q->answered ? 0 : send_servfail(c, q);
-		pending_free(c->p, q);
-		if (r < 0)
-			return -1;
-	}
-	return 0;
-}
-
-static void upstream_reset(struct tcp_client *c)
-{
-	ev_io_stop(c->p->loop, &c->urio);
-	ev_io_stop(c->p->loop, &c->uwio);
-	if (c->ufd >= 0)
-		close(c->ufd);
-	c->ufd = -1;
-	c->uconnecting = 0;
-	tcpframe_reset(&c->uin);
-	c->uout.len = c->uout.off = 0;
-}
-
-/* The upstream connection failed: SERVFAIL what waits on it; returns -1 if the client was closed */
-static int upstream_failed(struct tcp_client *c, const char *why)
-{
-	char a[128];
-	log_debug("upstream TCP connection to '%s' failed: %s",
-		  netaddr_format((struct sockaddr *)&c->p->upstream.ss, a, sizeof(a)), why);
-	upstream_reset(c);
-	return fail_pending(c);
+	return q->peer != 0;
 }
 
 static void maybe_finish(struct tcp_client *c)
@@ -315,92 +210,39 @@ static void maybe_finish(struct tcp_client *c)
 		client_close(c);
 }
 
-static void upstream_write_cb(struct ev_loop *loop, ev_io *w, int revents)
-{
-	struct tcp_client *c = w->data;
-	if (c->uconnecting) {
-		int err = 0;
-		socklen_t len = sizeof(err);
-		getsockopt(c->ufd, SOL_SOCKET, SO_ERROR, &err, &len);
-		if (err == ECONNREFUSED)
-			proxy_local_refused(c->p);
-		if (err) {
-			if (upstream_failed(c, strerror(err)) == 0)
-				maybe_finish(c);
-			return;
-		}
-		c->uconnecting = 0;
-		ev_io_start(loop, &c->urio);
-	}
-	if (obuf_flush(&c->uout, c->ufd) < 0) {
-		if (upstream_failed(c, strerror(errno)) == 0)
-			maybe_finish(c);
-		return;
-	}
-	if (!obuf_pending(&c->uout))
-		ev_io_stop(loop, &c->uwio);
-}
-
 static void resume_reads(struct tcp_client *c);
 
-/*
- * A random upstream ID that no pending query of this connection has: IDs
- * never repeat while in flight (TCP_MAX_PENDING at most, so the check is
- * a short walk) and cannot be guessed from the previous ones.
- */
-static uint16_t new_up_id(const struct tcp_client *c)
+static int pending_unlink(struct tcp_client *c, struct tcp_pending *q)
 {
-	for (;;) {
-		uint16_t id = (uint16_t)arc4random();
-		const struct tcp_pending *q = c->pending;
-		while (q && q->up_id != id)
-			q = q->next;
-		if (!q)
-			return id;
-	}
+	for (struct tcp_pending **pp = &c->pending; *pp; pp = &(*pp)->next)
+		if (*pp == q) {
+			*pp = q->next;
+			c->npending--;
+			return 0;
+		}
+	return -1;
 }
 
-static void handle_answer(struct tcp_client *c, uint8_t *msg, size_t len)
-{
-	struct proxy *p = c->p;
-	struct dns_msg_info info;
-	struct tcp_pending **pp, *q = NULL;
+/* The local channel's callbacks (channel.h); the token is the pending query */
 
-	if (len < DNS_HDR_LEN) {
-		p->st.unexpected_responses++;
-		return;
-	}
-	uint16_t id = dnsmsg_get16(msg);
-	for (pp = &c->pending; *pp; pp = &(*pp)->next)
-		if ((*pp)->up_id == id && !(*pp)->local_done) {
-			q = *pp;
-			break;
-		}
-	if (!q || !dnsmsg_hdr_qr(msg)) {
-		p->st.unexpected_responses++;
-		return;
-	}
-	int rc = dnsmsg_parse(msg, len, &info);
-	if (!dns_qkey_answers(&q->qkey, msg, len, rc == DNS_OK ? &info : NULL, p->qseed)) {
-		/* the right ID but another question: not the answer to this query */
-		p->st.unexpected_responses++;
-		p->st.mismatched_answers++;
-		return;
-	}
-	if (rc != DNS_OK)
-		p->st.malformed_responses++;
-	*pp = q->next;
-	c->npending--;
-	p->st.answers++;
+static void local_answer_cb(void *ctx, uint64_t token, uint8_t *msg, size_t len,
+			    const struct dns_msg_info *r, uint64_t sent_ns)
+{
+	struct tcp_client *c = ctx;
+	struct proxy *p = c->p;
+	struct tcp_pending *q = (struct tcp_pending *)(uintptr_t)token;
+	q->local = 0;
+	pending_unlink(c, q);
 	dnsmsg_put16(msg, q->client_id);
 	uint64_t now = clock_mono_ns();
-	if (rc == DNS_OK && q->parsed)
-		proxy_emit(p, &q->q, &info, len, now - q->sent_ns, 1, (struct sockaddr *)&c->addr);
+	c->last_active_ns = now;
+	if (r && q->parsed)
+		proxy_emit(p, &q->q, r, len, now - sent_ns, 1, (struct sockaddr *)&c->addr);
 	int answered = q->answered;
-	recstate_answer(p->rec, &p->rview, q->sent_ns, now);
+	recstate_answer(p->rec, &p->rview, sent_ns, now);
 	if (p->peers) {
-		peers_local_answer(p->peers, rc == DNS_OK ? &info : NULL);
-		peers_cancel(p->peers, q->peer, !answered);
+		peers_local_answer(p->peers, r);
+		proxy_peer_cancel_race(p, q->peer, !answered);
 		q->peer = 0;
 	}
 	pending_free(p, q);
@@ -413,55 +255,39 @@ static void handle_answer(struct tcp_client *c, uint8_t *msg, size_t len)
 		resume_reads(c);
 }
 
-static void upstream_read_cb(struct ev_loop *loop, ev_io *w, int revents)
+/*
+ * The local Recursor will not answer q (its connection failed, or the
+ * timeout): a peer takes over, with peers; else SERVFAIL, unless a peer
+ * answered already
+ */
+static void local_fail_cb(void *ctx, uint64_t token, enum channel_failure why, const uint8_t *pkt,
+			  size_t len, uint64_t sent_ns)
 {
-	struct tcp_client *c = w->data;
+	struct tcp_client *c = ctx;
 	struct proxy *p = c->p;
-	char err[128];
-	uint8_t *msg;
-	size_t len;
-	int r = tcpframe_recv(&c->uin, c->ufd, err, sizeof(err));
-	if (r == 0)
-		return; /* nothing yet */
-	if (r < 0) {
-		if (upstream_failed(c, c->uin.eof ? "closed by the upstream" : err) == 0)
-			maybe_finish(c);
+	struct tcp_pending *q = (struct tcp_pending *)(uintptr_t)token;
+	q->local = 0;
+	if (why == CHANNEL_TIMEOUT)
+		recstate_timeout(p->rec, &p->rview, sent_ns, clock_mono_ns());
+	if (peer_takes_over(c, q))
 		return;
-	}
-	/* handle_answer may close the client: the count of closes tells */
-	uint64_t before = p->tcp_closes;
-	while ((r = tcpframe_next(&c->uin, &msg, &len, err, sizeof(err))) > 0) {
-		handle_answer(c, msg, len);
-		if (p->tcp_closes != before)
-			return; /* closed */
-	}
-	if (r < 0) {
-		if (upstream_failed(c, err) == 0)
-			maybe_finish(c);
-		return;
-	}
-	c->last_active_ns = clock_mono_ns();
-	maybe_finish(c);
+	pending_unlink(c, q);
+	int r = q->answered ? 0 : send_servfail(c, q); /* -1: the client was closed (q is off its list) */
+	pending_free(p, q);
+	if (r == 0 && c->reads_paused)
+		resume_reads(c);
 }
 
-static int upstream_connect(struct tcp_client *c)
+/* After what one read of the local connection brought, or its failure */
+static void local_flush_cb(void *ctx)
 {
-	struct proxy *p = c->p;
-	c->ufd = socket(p->upstream.ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (c->ufd < 0)
-		return -1;
-	if (connect(c->ufd, (struct sockaddr *)&p->upstream.ss, p->upstream.len) < 0 &&
-	    errno != EINPROGRESS) {
-		close(c->ufd);
-		c->ufd = -1;
-		return -1;
-	}
-	c->uconnecting = 1;
-	ev_io_init(&c->urio, upstream_read_cb, c->ufd, EV_READ);
-	ev_io_init(&c->uwio, upstream_write_cb, c->ufd, EV_WRITE);
-	c->urio.data = c->uwio.data = c;
-	ev_io_start(p->loop, &c->uwio);
-	return 0;
+	maybe_finish(ctx);
+}
+
+static void local_refused_cb(void *ctx)
+{
+	struct tcp_client *c = ctx;
+	proxy_local_refused(c->p);
 }
 
 /* Returns -1 if the client was closed */
@@ -481,7 +307,6 @@ static int handle_query(struct tcp_client *c, uint8_t *msg, size_t len)
 	int rc = dnsmsg_parse(msg, len, &info);
 	q->parsed = rc == DNS_OK;
 	q->qbuf_len = DNS_HDR_LEN;
-	dns_qkey_of(msg, len, rc == DNS_OK ? &info : NULL, p->qseed, &q->qkey);
 	if (rc == DNS_OK) {
 		proxy_ev_query(&q->q, &info, len);
 		q->qbuf_len = info.question_end;
@@ -491,7 +316,6 @@ static int handle_query(struct tcp_client *c, uint8_t *msg, size_t len)
 	memcpy(q->qbuf, msg, q->qbuf_len);
 	q->c = c;
 	q->client_id = dnsmsg_get16(msg);
-	q->up_id = new_up_id(c);
 	q->sent_ns = clock_mono_ns();
 	if (p->peers && len <= PEER_QMAX && (q->full = malloc(len))) {
 		memcpy(q->full, msg, len);
@@ -502,27 +326,18 @@ static int handle_query(struct tcp_client *c, uint8_t *msg, size_t len)
 	q->next = c->pending;
 	c->pending = q;
 	c->npending++;
-	if (c->ufd < 0 && upstream_connect(c) < 0) {
-		if (errno == ECONNREFUSED)
-			proxy_local_refused(p);
-		if (peer_takes_over(c, q))
-			return 0;
-		c->pending = q->next;
-		c->npending--;
-		int r = send_servfail(c, q);
-		pending_free(p, q);
-		return r;
-	}
-	uint8_t hdr[2];
-	dnsmsg_put16(hdr, (uint16_t)len);
-	dnsmsg_put16(msg, q->up_id);
-	if (obuf_append(&c->uout, hdr, 2) < 0 || obuf_append(&c->uout, msg, len) < 0)
-		return upstream_failed(c, "out of memory");
-	if (!c->uconnecting && obuf_flush(&c->uout, c->ufd) < 0)
-		return upstream_failed(c, strerror(errno));
-	if (obuf_pending(&c->uout))
-		ev_io_start(p->loop, &c->uwio);
-	return 0;
+	/* always the local Recursor, over this client's own connection (opened at its first query) */
+	struct channel_query cq = {msg, len, rc == DNS_OK ? &info : NULL, 1, PEER_OFF};
+	if ((q->local = channel_send(&c->local_ch, &cq, (uint64_t)(uintptr_t)q, q->sent_ns)))
+		return 0;
+	/* not sent: the connect failed at once (a refusal was reported), or out of memory */
+	if (peer_takes_over(c, q))
+		return 0;
+	c->pending = q->next;
+	c->npending--;
+	int r = send_servfail(c, q);
+	pending_free(p, q);
+	return r;
 }
 
 /*
@@ -711,8 +526,15 @@ void ptcp_accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 		}
 		struct tcp_client *c = calloc(1, sizeof(*c));
 		char err[128];
+		struct tcpchan_config tcfg = {
+			.server = &p->upstream,
+			.qseed = p->qseed,
+			.max_inflight = TCP_MAX_PENDING,
+			.count = {&p->st.answers, &p->st.unexpected_responses, &p->st.mismatched_answers,
+				  &p->st.malformed_responses, &p->st.upstream_timeouts}};
+		struct channel_user user = {local_answer_cb, local_fail_cb, local_flush_cb, local_refused_cb, c};
 		if (!c || tcpframe_init(&c->in, TCPFRAME_MAX, err, sizeof(err)) < 0 ||
-		    tcpframe_init(&c->uin, TCPFRAME_MAX, err, sizeof(err)) < 0) {
+		    !(c->local = tcpchan_create(p->loop, &tcfg, &user))) {
 			if (c) {
 				tcpframe_free(&c->in);
 				free(c);
@@ -720,11 +542,11 @@ void ptcp_accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 			close(fd);
 			continue;
 		}
+		c->local_ch = tcpchan_channel(c->local);
 		int sndbuf = TCP_CLIENT_SNDBUF;
 		setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf));
 		c->p = p;
 		c->fd = fd;
-		c->ufd = -1;
 		c->addr = ss;
 		c->start_ns = c->last_active_ns = clock_mono_ns();
 		ev_io_init(&c->rio, client_read_cb, fd, EV_READ);
@@ -767,30 +589,11 @@ void ptcp_sweep(struct proxy *p, uint64_t now)
 			client_close(c);
 			continue;
 		}
-		int closed = 0;
-		for (struct tcp_pending **pp = &c->pending; *pp;) {
-			struct tcp_pending *q = *pp;
-			if (now - q->sent_ns < p->timeout_ns || (q->local_done && !q->answered)) {
-				pp = &q->next;
-				continue; /* answering, or waiting for a peer (which has its own timeout) */
-			}
-			p->st.upstream_timeouts++;
-			recstate_timeout(p->rec, &p->rview, q->sent_ns, now);
-			if (peer_takes_over(c, q)) {
-				pp = &q->next;
-				continue;
-			}
-			*pp = q->next;
-			c->npending--;
-			int r = q->answered ? 0 : send_servfail(c, q);
-			pending_free(p, q);
-			if (r < 0) {
-				closed = 1;
-				break;
-			}
-		}
-		if (closed)
-			continue;
+		/* the local Recursor's timeouts (local_fail_cb; one waiting for a peer is not in flight there) */
+		uint64_t closes = p->tcp_closes;
+		tcpchan_sweep(c->local, now, p->timeout_ns);
+		if (p->tcp_closes != closes)
+			continue; /* a SERVFAIL closed it */
 		if (c->reads_paused && c->npending < TCP_MAX_PENDING) {
 			if (take_queries(c) < 0)
 				continue;
@@ -804,17 +607,6 @@ void ptcp_sweep(struct proxy *p, uint64_t now)
 /* Peers' callbacks for TCP clients (proxy.c passes them on): the token is the pending query */
 
 /* Takes q off its client's list; 0, or -1 when it is not on it */
-static int pending_unlink(struct tcp_client *c, struct tcp_pending *q)
-{
-	for (struct tcp_pending **pp = &c->pending; *pp; pp = &(*pp)->next)
-		if (*pp == q) {
-			*pp = q->next;
-			c->npending--;
-			return 0;
-		}
-	return -1;
-}
-
 static void after_peer(struct tcp_client *c, int r)
 {
 	if (r < 0)
@@ -834,7 +626,7 @@ void ptcp_peer_answer(struct proxy *p, uint64_t token, uint8_t *pkt, size_t len)
 		return;
 	q->answered = 1;
 	dnsmsg_put16(pkt, q->client_id);
-	if (q->local_done && pending_unlink(c, q) == 0)
+	if (!q->local && pending_unlink(c, q) == 0)
 		pending_free(p, q);
 	after_peer(c, client_send(c, pkt, len));
 }
@@ -844,7 +636,7 @@ void ptcp_peer_fail(struct proxy *p, uint64_t token)
 	struct tcp_pending *q = (struct tcp_pending *)(uintptr_t)token;
 	struct tcp_client *c = q->c;
 	q->peer = 0;
-	if (!q->local_done || pending_unlink(c, q) < 0)
+	if (q->local || pending_unlink(c, q) < 0)
 		return; /* the upstream may still answer */
 	int r = q->answered ? 0 : send_servfail(c, q);
 	pending_free(p, q);
@@ -854,7 +646,7 @@ void ptcp_peer_fail(struct proxy *p, uint64_t token)
 void ptcp_peer_hedge(struct proxy *p, uint64_t token, uint8_t *pkt, size_t len)
 {
 	struct tcp_pending *q = (struct tcp_pending *)(uintptr_t)token;
-	q->peer = peers_send(p->peers, pkt, len, 1, token, PEER_HEDGE, clock_mono_ns());
+	q->peer = proxy_peer_send(p, pkt, len, 1, token, PEER_HEDGE, clock_mono_ns());
 }
 
 void ptcp_destroy_all(struct proxy *p)

@@ -22,8 +22,9 @@
  *  - what became of a query (router_failed, router_answered), which feeds
  *    the bench.
  *
- * The channels only send, match answers and time out: the local
- * Recursor's (proxy.c, proxy_tcp.c) is always asked; the peers' (peer.c)
+ * The channels (channel.h) only send, match answers and time out: the
+ * local Recursor's is always asked (localchan.c for UDP clients; a TCP
+ * client's own upstream connection, proxy_tcp.c); the peers' (peer.c)
  * asks router_admit before it sends and tells the router what came back.
  *
  * Ownership: a struct router belongs to one data path thread's peers; no

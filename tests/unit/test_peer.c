@@ -5,6 +5,9 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "dnsquery.h"
+#include "loopaccept.h"
+
 #include "base/clock.h"
 #include "proxy/peer.h"
 #include "proxy/proxy_int.h"
@@ -38,8 +41,11 @@ static int answers, fails;
 
 static uint64_t answered_tokens; /* bit t for each token t < 64 answered */
 
-static void on_answer(void *ctx, uint64_t token, uint8_t *pkt, size_t len)
+static void on_answer(void *ctx, uint64_t token, uint8_t *pkt, size_t len,
+		      const struct dns_msg_info *r, uint64_t sent_ns)
 {
+	assert_null(r); /* the peers do not parse what they relay */
+	assert_true(sent_ns > 0);
 	got_token = token;
 	got_len = len;
 	answers++;
@@ -47,8 +53,11 @@ static void on_answer(void *ctx, uint64_t token, uint8_t *pkt, size_t len)
 		answered_tokens |= 1ull << token;
 }
 
-static void on_fail(void *ctx, uint64_t token)
+static void on_fail(void *ctx, uint64_t token, enum channel_failure why, const uint8_t *pkt,
+		    size_t len, uint64_t sent_ns)
 {
+	assert_int_equal(why, CHANNEL_TIMEOUT);
+	assert_null(pkt);
 	failed_token = token;
 	fails++;
 }
@@ -60,30 +69,6 @@ static void on_hedge(void *ctx, uint64_t token, uint8_t *pkt, size_t len)
 {
 	hedge_token = token;
 	hedges++;
-}
-
-/* A resolver's answer's header bits on a copy of the query: QR and RA */
-static void answer_bits(uint8_t *pkt)
-{
-	pkt[2] |= 0x80;
-	pkt[3] |= 0x80;
-}
-
-static size_t make_query(uint8_t *out, const char *label)
-{
-	size_t n = strlen(label);
-	memset(out, 0, DNS_HDR_LEN);
-	out[0] = 0xab;
-	out[1] = 0xcd;
-	out[2] = 0x01;
-	out[5] = 1;
-	out[DNS_HDR_LEN] = (uint8_t)n;
-	memcpy(out + DNS_HDR_LEN + 1, label, n);
-	out[DNS_HDR_LEN + 1 + n] = 0;
-	size_t len = DNS_HDR_LEN + n + 2;
-	dnsmsg_put16(out + len, 1);
-	dnsmsg_put16(out + len + 2, 1);
-	return len + 4;
 }
 
 static int bind_peer(char *addr, size_t size)
@@ -164,7 +149,7 @@ static void cold_names(void **state)
 				  .max_qps = 1000,
 				  .max_inflight = 100,
 				  .warmed = w};
-	struct peer_callbacks cb = {on_answer, on_fail, on_hedge, NULL};
+	struct peer_callbacks cb = {{on_answer, on_fail, NULL, NULL, NULL}, on_hedge};
 	struct peers *ps = peers_create(loop, &cfg, &cb, 0x1234, &st, err, sizeof(err));
 	assert_non_null(ps);
 	uint8_t a[64], b[64], c[64];
@@ -242,7 +227,7 @@ static void one_peer_start(struct one_peer *t)
 	memset(&t->st, 0, sizeof(t->st));
 	struct peer_config cfg = {.peers = list, .npeers = 1, .hedge_delay = 0.05, .shield_max = 100,
 				  .timeout = 1, .max_qps = 1000, .max_inflight = 100};
-	struct peer_callbacks cb = {on_answer, on_fail, on_hedge, NULL};
+	struct peer_callbacks cb = {{on_answer, on_fail, NULL, NULL, NULL}, on_hedge};
 	t->ps = peers_create(t->loop, &cfg, &cb, 0x1234, &t->st, err, sizeof(err));
 	assert_non_null(t->ps);
 }
@@ -435,7 +420,7 @@ static void forwarder(void **state)
 				  .timeout = 0.3,
 				  .max_qps = 1000,
 				  .max_inflight = 2};
-	struct peer_callbacks cb = {on_answer, on_fail, on_hedge, NULL};
+	struct peer_callbacks cb = {{on_answer, on_fail, NULL, NULL, NULL}, on_hedge};
 	struct peers *ps = peers_create(loop, &cfg, &cb, 0x1234, &st, err, sizeof(err));
 	assert_non_null(ps);
 	uint8_t q[64], in[512];
@@ -522,7 +507,7 @@ static void hedge_queue(void **state)
 				  .timeout = 1,
 				  .max_qps = 1000,
 				  .max_inflight = 10};
-	struct peer_callbacks cb = {on_answer, on_fail, on_hedge, NULL};
+	struct peer_callbacks cb = {{on_answer, on_fail, NULL, NULL, NULL}, on_hedge};
 	struct peers *ps = peers_create(loop, &cfg, &cb, 1, &st, err, sizeof(err));
 	assert_non_null(ps);
 	uint8_t q[64], big[PEER_QMAX + 1] = {0};
@@ -544,22 +529,6 @@ static void hedge_queue(void **state)
 	ev_loop_destroy(loop);
 }
 
-/* Runs the loop until the peers connect to lfd (about a second at most); the connection or -1 */
-static int accept_peer(struct ev_loop *loop, int lfd)
-{
-	int fd = -1;
-	for (int i = 0; i < 100 && fd < 0; i++) {
-		ev_run(loop, EVRUN_NOWAIT);
-		struct timeval tv = {0, 10000};
-		fd_set r;
-		FD_ZERO(&r);
-		FD_SET(lfd, &r);
-		if (select(lfd + 1, &r, NULL, NULL, &tv) > 0)
-			fd = accept(lfd, NULL, NULL);
-	}
-	return fd;
-}
-
 /* A TCP client's query that the peer truncates over UDP is asked again over TCP */
 static void truncated_to_tcp(void **state)
 {
@@ -575,7 +544,7 @@ static void truncated_to_tcp(void **state)
 				  .timeout = 1,
 				  .max_qps = 1000,
 				  .max_inflight = 10};
-	struct peer_callbacks cb = {on_answer, on_fail, on_hedge, NULL};
+	struct peer_callbacks cb = {{on_answer, on_fail, NULL, NULL, NULL}, on_hedge};
 	struct peers *ps = peers_create(loop, &cfg, &cb, 7, &st, err, sizeof(err));
 	assert_non_null(ps);
 	uint8_t q[64], in[512];
@@ -590,8 +559,8 @@ static void truncated_to_tcp(void **state)
 	answer_bits(in);
 	in[2] |= 0x02; /* TC */
 	sendto(pfd, in, (size_t)n, 0, (struct sockaddr *)&from, fl);
-	/* the same query, same ID, framed over TCP */
-	int afd = accept_peer(loop, lfd);
+	/* the same query, framed over TCP */
+	int afd = loop_accept(loop, lfd);
 	assert_true(afd >= 0);
 	uint8_t tq[600];
 	size_t got = 0;
@@ -605,8 +574,22 @@ static void truncated_to_tcp(void **state)
 	}
 	assert_int_equal(got, ql + 2);
 	assert_int_equal(dnsmsg_get16(tq), ql);
-	assert_int_equal(dnsmsg_get16(tq + 2), id);
+	(void)id; /* the TCP connection's own ID (tcpchan.h) */
 	assert_memory_equal(tq + 4, q + 2, ql - 2);
+	/* an answer to another question with that ID is not taken (counted), the query still waits */
+	uint8_t other[64];
+	size_t ol = make_query(other, "bug");
+	answer_bits(other);
+	uint8_t framed[80];
+	dnsmsg_put16(framed, (uint16_t)ol);
+	memcpy(framed + 2, other, ol);
+	dnsmsg_put16(framed + 2, dnsmsg_get16(tq + 2));
+	uint64_t unexpected = st.unexpected;
+	assert_int_equal(send(afd, framed, ol + 2, 0), (ssize_t)(ol + 2));
+	for (int i = 0; i < 100 && st.unexpected == unexpected; i++)
+		ev_run(loop, EVRUN_NOWAIT), usleep(10000);
+	assert_int_equal(st.unexpected, unexpected + 1);
+	assert_int_equal(answers, 0);
 	/* the whole answer over TCP goes to the callback */
 	answer_bits(tq + 2);
 	assert_int_equal(send(afd, tq, ql + 2, 0), (ssize_t)(ql + 2));
@@ -633,7 +616,7 @@ static void truncated_to_tcp(void **state)
 	answer_bits(in);
 	in[2] |= 0x02;
 	sendto(pfd, in, (size_t)n, 0, (struct sockaddr *)&from, fl);
-	int afd2 = accept_peer(loop, lfd);
+	int afd2 = loop_accept(loop, lfd);
 	assert_true(afd2 >= 0);
 	peers_destroy(ps);
 	close(afd);
