@@ -9,7 +9,8 @@
  *
  * A query given to a channel is named by the caller's token (any value
  * but 0); the channel returns a handle (nonzero; 0: not sent, counted by
- * the channel). Exactly one of answer or fail comes back for a handle,
+ * the channel where it has a counter for why). Exactly one of answer or
+ * fail comes back for a handle,
  * unless the caller cancels it first. A handle the channel has ended is
  * ignored by cancel, so the caller cancels whenever it forgets a query.
  *
@@ -37,13 +38,18 @@ struct channel_user {
 	/*
 	 * The answer to token's query (its ID is the channel's); r: its parse
 	 * (NULL when it did not parse, or the channel does not parse answers);
-	 * sent_ns: when the query was sent
+	 * sent_ns: when the query was sent; now_ns: the clock, read once per
+	 * batch of answers (also in fail)
 	 */
 	void (*answer)(void *ctx, uint64_t token, uint8_t *pkt, size_t len,
-		       const struct dns_msg_info *r, uint64_t sent_ns);
-	/* token's query ends without an answer; pkt (may be NULL) only for the unsent */
+		       const struct dns_msg_info *r, uint64_t sent_ns, uint64_t now_ns);
+	/*
+	 * token's query ends without an answer; pkt: the query, for
+	 * CHANNEL_UNSENT and CHANNEL_REFUSED from a channel that still has
+	 * it (NULL otherwise). A refusal is reported first (refused).
+	 */
 	void (*fail)(void *ctx, uint64_t token, enum channel_failure why, const uint8_t *pkt,
-		     size_t len, uint64_t sent_ns);
+		     size_t len, uint64_t sent_ns, uint64_t now_ns);
 	/* the channel handed over all it read at once: send what the callbacks queued (may be NULL) */
 	void (*flush)(void *ctx);
 	/* the server behind the channel refused a query (ICMP port unreachable; may be NULL) */

@@ -9,6 +9,7 @@
 
 #include "proxy/localchan.h"
 
+#include "base/clock.h"
 #include "base/satsum.h"
 #include "dns/qkey.h"
 #include "net/idpool.h"
@@ -60,6 +61,7 @@ struct localchan {
 	struct mmsghdr out[LOCALCHAN_BATCH];
 	struct iovec out_iov[LOCALCHAN_BATCH];
 	uint16_t out_ids[LOCALCHAN_BATCH];
+	uint32_t out_serials[LOCALCHAN_BATCH]; /* a query cancelled before its flush no longer matches */
 	unsigned nout;
 };
 
@@ -98,6 +100,7 @@ static uint64_t lc_send(void *impl, const struct channel_query *q, uint64_t toke
 	lc->out[k].msg_hdr.msg_iov = &lc->out_iov[k];
 	lc->out[k].msg_hdr.msg_iovlen = 1;
 	lc->out_ids[k] = id;
+	lc->out_serials[k] = s->serial;
 	return (uint64_t)s->serial << 32 | (uint64_t)u->index << 16 | id;
 }
 
@@ -114,8 +117,11 @@ static void lc_flush(void *impl)
 	struct localchan *lc = impl;
 	struct lc_sock *u = &lc->socks[lc->cur];
 	unsigned done = 0, n = lc->nout;
+	if (!n)
+		return;
 	lc->nout = 0;
 	lc->cur = (lc->cur + 1) % lc->nsocks;
+	uint64_t now = 0;
 	while (done < n) {
 		int r = sendmmsg(u->fd, lc->out + done, n - done, 0);
 		if (r >= 0) {
@@ -126,12 +132,20 @@ static void lc_flush(void *impl)
 			continue;
 		/* the upstream unreachable or the buffers full: this one is not sent */
 		int e = errno;
-		sat_inc(&lc->cfg.st->send_errors);
-		uint64_t sent, token = lc_end(u, lc->out_ids[done], &sent);
+		uint16_t id = lc->out_ids[done];
 		const struct iovec *v = &lc->out_iov[done];
+		sat_inc(&lc->cfg.st->send_errors);
+		if (!now)
+			now = clock_mono_ns();
+		if (e == ECONNREFUSED && lc->user.refused)
+			lc->user.refused(lc->user.ctx);
+		/* unless it was cancelled since (and its ID maybe taken again): then it has no one to tell */
+		if (idpool_in_flight(u->ids, id) && u->slots[id].serial == lc->out_serials[done]) {
+			uint64_t sent, token = lc_end(u, id, &sent);
+			lc->user.fail(lc->user.ctx, token, e == ECONNREFUSED ? CHANNEL_REFUSED : CHANNEL_UNSENT,
+				      v->iov_base, v->iov_len, sent, now);
+		}
 		done++;
-		lc->user.fail(lc->user.ctx, token, e == ECONNREFUSED ? CHANNEL_REFUSED : CHANNEL_UNSENT,
-			      v->iov_base, v->iov_len, sent);
 	}
 }
 
@@ -179,6 +193,7 @@ static int lc_read(struct localchan *lc, struct lc_sock *u)
 		return 0;
 	for (int i = 0; i < n; i++)
 		u->rx_msgs[i].msg_hdr.msg_namelen = sizeof(u->rx_from[i]); /* for the next call */
+	uint64_t now = clock_mono_ns();
 	for (int i = 0; i < n; i++) {
 		uint8_t *pkt = u->rx_iov[i].iov_base;
 		size_t len = u->rx_msgs[i].msg_len;
@@ -204,7 +219,7 @@ static int lc_read(struct localchan *lc, struct lc_sock *u)
 			st->malformed_responses++;
 		st->answers++;
 		uint64_t sent, token = lc_end(u, id, &sent);
-		lc->user.answer(lc->user.ctx, token, pkt, len, rc == DNS_OK ? &info : NULL, sent);
+		lc->user.answer(lc->user.ctx, token, pkt, len, rc == DNS_OK ? &info : NULL, sent, now);
 	}
 	/* the receive buffers are reused by the next batch: what was queued goes out now */
 	if (lc->user.flush)
@@ -229,7 +244,7 @@ void localchan_sweep(struct localchan *lc, uint64_t now_ns)
 		while ((id = idpool_oldest(u->ids, &sent)) >= 0 && now_ns - sent >= lc->cfg.timeout_ns) {
 			lc->cfg.st->upstream_timeouts++;
 			uint64_t token = lc_end(u, (uint16_t)id, &sent);
-			lc->user.fail(lc->user.ctx, token, CHANNEL_TIMEOUT, NULL, 0, sent);
+			lc->user.fail(lc->user.ctx, token, CHANNEL_TIMEOUT, NULL, 0, sent, now_ns);
 		}
 	}
 }

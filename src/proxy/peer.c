@@ -180,7 +180,8 @@ static int waiters_take(struct peers *ps, struct qsock *q)
 }
 
 /* Hands the answer (pkt) to each taken waiter, or fails each (pkt NULL) */
-static void waiters_deliver(struct peers *ps, int head, uint8_t *pkt, size_t len, uint64_t sent)
+static void waiters_deliver(struct peers *ps, int head, uint8_t *pkt, size_t len, uint64_t sent,
+			    uint64_t now)
 {
 	while (head >= 0) {
 		struct waiter *w = &ps->w[head];
@@ -191,10 +192,10 @@ static void waiters_deliver(struct peers *ps, int head, uint8_t *pkt, size_t len
 		ps->w_free = head;
 		if (live && pkt) {
 			sat_inc(&ps->st->first);
-			ps->cb.user.answer(ps->cb.user.ctx, token, pkt, len, NULL, sent);
+			ps->cb.user.answer(ps->cb.user.ctx, token, pkt, len, NULL, sent, now);
 		} else if (live) {
 			sat_inc(&ps->st->failed);
-			ps->cb.user.fail(ps->cb.user.ctx, token, CHANNEL_TIMEOUT, NULL, 0, sent);
+			ps->cb.user.fail(ps->cb.user.ctx, token, CHANNEL_TIMEOUT, NULL, 0, sent, now);
 		}
 		head = next;
 	}
@@ -226,17 +227,17 @@ static void finish_query(struct peer *pe, uint16_t id, uint8_t *pkt, size_t len)
 	struct peers *ps = pe->ps;
 	struct pslot *s = &pe->slots[id];
 	int head = s->qs >= 0 ? waiters_take(ps, &ps->qs[s->qs]) : -1;
-	uint64_t token = s->token, sent = idpool_sent(pe->ids, id);
+	uint64_t token = s->token, sent = idpool_sent(pe->ids, id), now = clock_mono_ns();
 	int orphan = s->orphan;
 	end_query(pe, id);
 	if (!orphan && pkt) {
 		sat_inc(&ps->st->first);
-		ps->cb.user.answer(ps->cb.user.ctx, token, pkt, len, NULL, sent);
+		ps->cb.user.answer(ps->cb.user.ctx, token, pkt, len, NULL, sent, now);
 	} else if (!orphan) {
 		sat_inc(&ps->st->failed);
-		ps->cb.user.fail(ps->cb.user.ctx, token, CHANNEL_TIMEOUT, NULL, 0, sent);
+		ps->cb.user.fail(ps->cb.user.ctx, token, CHANNEL_TIMEOUT, NULL, 0, sent, now);
 	}
-	waiters_deliver(ps, head, pkt, len, sent);
+	waiters_deliver(ps, head, pkt, len, sent, now);
 	if (pkt && ps->cb.user.flush)
 		ps->cb.user.flush(ps->cb.user.ctx);
 }
@@ -307,7 +308,7 @@ static uint64_t slot_handle(const struct peer *pe, const struct pslot *s)
 
 /* The TCP fallback's answer (matched by tcpchan: ID and question) */
 static void conn_answer_cb(void *ctx, uint64_t token, uint8_t *msg, size_t len,
-			   const struct dns_msg_info *r, uint64_t sent_ns)
+			   const struct dns_msg_info *r, uint64_t sent_ns, uint64_t now_ns)
 {
 	struct peer *pe;
 	struct pslot *s = handle_slot(ctx, token, &pe);
@@ -317,7 +318,7 @@ static void conn_answer_cb(void *ctx, uint64_t token, uint8_t *msg, size_t len,
 	const char *why = answer_unusable(msg);
 	if (why) {
 		rejected(pe, why);
-		bench(pe, 0, clock_mono_ns());
+		bench(pe, 0, now_ns);
 		finish_query(pe, id, NULL, 0);
 		return;
 	}
@@ -327,13 +328,13 @@ static void conn_answer_cb(void *ctx, uint64_t token, uint8_t *msg, size_t len,
 
 /* The TCP fallback failed: the client waits for the local Recursor */
 static void conn_fail_cb(void *ctx, uint64_t token, enum channel_failure why, const uint8_t *pkt,
-			 size_t len, uint64_t sent_ns)
+			 size_t len, uint64_t sent_ns, uint64_t now_ns)
 {
 	struct peer *pe;
 	struct pslot *s = handle_slot(ctx, token, &pe);
 	if (!s)
 		return;
-	bench(pe, 0, clock_mono_ns());
+	bench(pe, 0, now_ns);
 	finish_query(pe, (uint16_t)(s - pe->slots), NULL, 0);
 }
 

@@ -326,19 +326,17 @@ static int udp_query_batch(struct proxy *p, struct listener *l)
 			}
 		}
 		s->answered = 0;
-		/* the channels the router picks: a peer (it copies the query), and always the local Recursor */
+		/* the channels the router picks: always the local Recursor, and maybe a peer */
 		uint64_t token = PROXY_TOKEN_UDP | si;
 		const struct dns_msg_info *m = rc == DNS_OK ? &info : NULL;
-		s->peer = proxy_peer_ask(p, mode, pkt, len, 0, token, now, m);
 		struct channel_query cq = {pkt, len, m, 0, PEER_OFF};
-		s->local = channel_send(&p->local_ch, &cq, token, now); /* counted when not sent */
-		if (s->local)
-			remember(p, si, s->local, pkt, len, now);
-		else {
-			proxy_peer_cancel(p, s->peer);
-			s->peer = 0;
-			slot_done(p, s);
+		s->peer = 0;
+		if (!(s->local = channel_send(&p->local_ch, &cq, token, now))) {
+			slot_done(p, s); /* not sent (no ID free: counted) */
+			continue;
 		}
+		remember(p, si, s->local, pkt, len, now);
+		s->peer = proxy_peer_ask(p, mode, pkt, len, 0, token, now, m); /* a copy, its own ID */
 	}
 	channel_flush(&p->local_ch);
 	return n;
@@ -386,17 +384,16 @@ static struct udp_slot *local_ended(struct proxy *p, uint64_t token)
 
 /* The local Recursor answered (its answer's ID is the channel's) */
 static void local_answer_cb(void *ctx, uint64_t token, uint8_t *pkt, size_t len,
-			    const struct dns_msg_info *r, uint64_t sent_ns)
+			    const struct dns_msg_info *r, uint64_t sent_ns, uint64_t now_ns)
 {
 	struct proxy *p = ctx;
 	struct udp_slot *s = local_ended(p, token);
 	if (!s)
 		return;
-	uint64_t now = clock_mono_ns();
 	dnsmsg_put16(pkt, s->client_id);
 	if (r && s->parsed)
-		proxy_emit(p, &s->q, r, len, now - sent_ns, 0, &s->client.sa);
-	recstate_answer(p->rec, &p->rview, sent_ns, now);
+		proxy_emit(p, &s->q, r, len, now_ns - sent_ns, 0, &s->client.sa);
+	recstate_answer(p->rec, &p->rview, sent_ns, now_ns);
 	if (p->peers) {
 		peers_local_answer(p->peers, r);
 		proxy_peer_cancel_race(p, s->peer, !s->answered);
@@ -415,26 +412,24 @@ static void local_answer_cb(void *ctx, uint64_t token, uint8_t *pkt, size_t len,
  * goes to a peer now, with peers
  */
 static void local_fail_cb(void *ctx, uint64_t token, enum channel_failure why, const uint8_t *pkt,
-			  size_t len, uint64_t sent_ns)
+			  size_t len, uint64_t sent_ns, uint64_t now_ns)
 {
 	struct proxy *p = ctx;
 	struct udp_slot *s = local_ended(p, token);
 	if (!s)
 		return;
-	uint64_t now = clock_mono_ns();
 	if (why == CHANNEL_TIMEOUT) {
-		recstate_timeout(p->rec, &p->rview, sent_ns, now);
+		recstate_timeout(p->rec, &p->rview, sent_ns, now_ns);
 		proxy_peer_cancel(p, s->peer);
 		s->peer = 0;
 	} else {
-		if (why == CHANNEL_REFUSED)
-			proxy_local_refused(p);
+		/* not sent (a refusal was reported first, with its rescue of the queries before it) */
 		if (p->peers && !s->answered && s->peer && peers_handle_queued(s->peer)) {
 			proxy_peer_cancel(p, s->peer);
 			s->peer = 0;
 		}
 		if (p->peers && !s->answered && !s->peer && pkt)
-			s->peer = proxy_peer_send(p, (uint8_t *)pkt, len, 0, token, PEER_NOW, now);
+			s->peer = proxy_peer_send(p, (uint8_t *)pkt, len, 0, token, PEER_NOW, now_ns);
 	}
 	slot_done(p, s);
 }
@@ -456,7 +451,7 @@ static void local_refused_cb(void *ctx)
 
 /* A peer answered first (its answer's ID is the peer channel's) */
 static void peer_answer_cb(void *ctx, uint64_t token, uint8_t *pkt, size_t len,
-			   const struct dns_msg_info *r, uint64_t sent_ns)
+			   const struct dns_msg_info *r, uint64_t sent_ns, uint64_t now_ns)
 {
 	struct proxy *p = ctx;
 	if (!(token & PROXY_TOKEN_UDP)) {
@@ -479,7 +474,7 @@ static void peer_answer_cb(void *ctx, uint64_t token, uint8_t *pkt, size_t len,
 }
 
 static void peer_fail_cb(void *ctx, uint64_t token, enum channel_failure why, const uint8_t *pkt,
-			 size_t len, uint64_t sent_ns)
+			 size_t len, uint64_t sent_ns, uint64_t now_ns)
 {
 	struct proxy *p = ctx;
 	if (!(token & PROXY_TOKEN_UDP)) {

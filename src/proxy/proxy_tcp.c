@@ -212,6 +212,7 @@ static void maybe_finish(struct tcp_client *c)
 
 static void resume_reads(struct tcp_client *c);
 
+/* Takes q off its client's list; 0, or -1 when it is not on it */
 static int pending_unlink(struct tcp_client *c, struct tcp_pending *q)
 {
 	for (struct tcp_pending **pp = &c->pending; *pp; pp = &(*pp)->next)
@@ -226,7 +227,7 @@ static int pending_unlink(struct tcp_client *c, struct tcp_pending *q)
 /* The local channel's callbacks (channel.h); the token is the pending query */
 
 static void local_answer_cb(void *ctx, uint64_t token, uint8_t *msg, size_t len,
-			    const struct dns_msg_info *r, uint64_t sent_ns)
+			    const struct dns_msg_info *r, uint64_t sent_ns, uint64_t now_ns)
 {
 	struct tcp_client *c = ctx;
 	struct proxy *p = c->p;
@@ -234,12 +235,11 @@ static void local_answer_cb(void *ctx, uint64_t token, uint8_t *msg, size_t len,
 	q->local = 0;
 	pending_unlink(c, q);
 	dnsmsg_put16(msg, q->client_id);
-	uint64_t now = clock_mono_ns();
-	c->last_active_ns = now;
+	c->last_active_ns = now_ns;
 	if (r && q->parsed)
-		proxy_emit(p, &q->q, r, len, now - sent_ns, 1, (struct sockaddr *)&c->addr);
+		proxy_emit(p, &q->q, r, len, now_ns - sent_ns, 1, (struct sockaddr *)&c->addr);
 	int answered = q->answered;
-	recstate_answer(p->rec, &p->rview, sent_ns, now);
+	recstate_answer(p->rec, &p->rview, sent_ns, now_ns);
 	if (p->peers) {
 		peers_local_answer(p->peers, r);
 		proxy_peer_cancel_race(p, q->peer, !answered);
@@ -261,14 +261,14 @@ static void local_answer_cb(void *ctx, uint64_t token, uint8_t *msg, size_t len,
  * answered already
  */
 static void local_fail_cb(void *ctx, uint64_t token, enum channel_failure why, const uint8_t *pkt,
-			  size_t len, uint64_t sent_ns)
+			  size_t len, uint64_t sent_ns, uint64_t now_ns)
 {
 	struct tcp_client *c = ctx;
 	struct proxy *p = c->p;
 	struct tcp_pending *q = (struct tcp_pending *)(uintptr_t)token;
 	q->local = 0;
 	if (why == CHANNEL_TIMEOUT)
-		recstate_timeout(p->rec, &p->rview, sent_ns, clock_mono_ns());
+		recstate_timeout(p->rec, &p->rview, sent_ns, now_ns);
 	if (peer_takes_over(c, q))
 		return;
 	pending_unlink(c, q);
@@ -606,7 +606,6 @@ void ptcp_sweep(struct proxy *p, uint64_t now)
 
 /* Peers' callbacks for TCP clients (proxy.c passes them on): the token is the pending query */
 
-/* Takes q off its client's list; 0, or -1 when it is not on it */
 static void after_peer(struct tcp_client *c, int r)
 {
 	if (r < 0)

@@ -12,11 +12,14 @@
 
 #include "proxy/tcpchan.h"
 
+#include "base/clock.h"
+#include "base/log.h"
 #include "base/satsum.h"
 #include "dns/qkey.h"
 #include "net/tcpframe.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -26,6 +29,7 @@ struct tc_query {
 	uint64_t token, sent_ns;
 	struct dns_qkey qkey;
 	uint32_t serial; /* 0: the slot is free */
+	uint32_t conn;   /* the connection it was sent on (tcpchan.conn) */
 	uint16_t id;
 };
 
@@ -41,6 +45,7 @@ struct tcpchan {
 	struct tc_query *q; /* cfg.max_inflight */
 	unsigned nq;
 	uint32_t serial;
+	uint32_t conn; /* connections opened so far */
 	int depth, doomed;
 };
 
@@ -96,21 +101,31 @@ static void close_conn(struct tcpchan *tc)
 	obuf_reset(&tc->out);
 }
 
-/* The connection failed: every query in flight fails, then the flush callback (between enter and leave) */
-static void conn_failed(struct tcpchan *tc, enum channel_failure why)
+/*
+ * The connection failed: every query sent on it fails (not one a callback
+ * sends meanwhile, on a new connection), then the flush callback (between
+ * enter and leave)
+ */
+static void conn_failed(struct tcpchan *tc, enum channel_failure why, const char *reason)
 {
+	char a[128];
+	uint32_t conn = tc->conn;
+	uint64_t now = clock_mono_ns();
+	if (tc->nq)
+		log_debug("TCP connection to '%s' failed with %u queries in flight: %s",
+			  netaddr_format((struct sockaddr *)&tc->server.ss, a, sizeof(a)), tc->nq, reason);
 	close_conn(tc);
 	for (unsigned i = 0; i < tc->cfg.max_inflight && tc->nq && !tc->doomed; i++) {
-		if (!tc->q[i].serial)
+		if (!tc->q[i].serial || tc->q[i].conn != conn)
 			continue;
 		uint64_t sent, token = end(tc, &tc->q[i], &sent);
-		tc->user.fail(tc->user.ctx, token, why, NULL, 0, sent);
+		tc->user.fail(tc->user.ctx, token, why, NULL, 0, sent, now);
 	}
 	if (!tc->doomed && tc->user.flush)
 		tc->user.flush(tc->user.ctx);
 }
 
-static void answer(struct tcpchan *tc, uint8_t *msg, size_t len)
+static void answer(struct tcpchan *tc, uint8_t *msg, size_t len, uint64_t now)
 {
 	struct dns_msg_info info;
 	if (len < DNS_HDR_LEN || !dnsmsg_hdr_qr(msg)) {
@@ -137,7 +152,7 @@ static void answer(struct tcpchan *tc, uint8_t *msg, size_t len)
 		count(tc->cfg.count.malformed);
 	count(tc->cfg.count.answers);
 	uint64_t sent, token = end(tc, q, &sent);
-	tc->user.answer(tc->user.ctx, token, msg, len, rc == DNS_OK ? &info : NULL, sent);
+	tc->user.answer(tc->user.ctx, token, msg, len, rc == DNS_OK ? &info : NULL, sent, now);
 }
 
 static void read_cb(struct ev_loop *loop, ev_io *w, int revents)
@@ -149,12 +164,13 @@ static void read_cb(struct ev_loop *loop, ev_io *w, int revents)
 	enter(tc);
 	int r = tcpframe_recv(&tc->in, tc->fd, err, sizeof(err));
 	if (r < 0) {
-		conn_failed(tc, CHANNEL_UNSENT); /* closed by the server, or a read error */
+		conn_failed(tc, CHANNEL_UNSENT, err); /* closed by the server, or a read error */
 	} else if (r > 0) {
+		uint64_t now = clock_mono_ns();
 		while (!tc->doomed && (r = tcpframe_next(&tc->in, &msg, &len, err, sizeof(err))) > 0)
-			answer(tc, msg, len);
+			answer(tc, msg, len, now);
 		if (!tc->doomed && r < 0)
-			conn_failed(tc, CHANNEL_UNSENT);
+			conn_failed(tc, CHANNEL_UNSENT, err);
 		else if (!tc->doomed && tc->user.flush)
 			tc->user.flush(tc->user.ctx);
 	}
@@ -173,7 +189,8 @@ static void write_cb(struct ev_loop *loop, ev_io *w, int revents)
 			if (err == ECONNREFUSED && tc->user.refused)
 				tc->user.refused(tc->user.ctx);
 			if (!tc->doomed)
-				conn_failed(tc, err == ECONNREFUSED ? CHANNEL_REFUSED : CHANNEL_UNSENT);
+				conn_failed(tc, err == ECONNREFUSED ? CHANNEL_REFUSED : CHANNEL_UNSENT,
+					    strerror(err));
 			leave(tc);
 			return;
 		}
@@ -181,7 +198,7 @@ static void write_cb(struct ev_loop *loop, ev_io *w, int revents)
 		ev_io_start(loop, &tc->rio);
 	}
 	if (obuf_flush(&tc->out, tc->fd) < 0)
-		conn_failed(tc, CHANNEL_UNSENT);
+		conn_failed(tc, CHANNEL_UNSENT, strerror(errno));
 	else if (!obuf_pending(&tc->out))
 		ev_io_stop(loop, &tc->wio);
 	leave(tc);
@@ -201,6 +218,7 @@ static int conn_open(struct tcpchan *tc)
 		return -1;
 	}
 	tc->connecting = 1;
+	tc->conn++;
 	ev_io_init(&tc->rio, read_cb, tc->fd, EV_READ);
 	ev_io_init(&tc->wio, write_cb, tc->fd, EV_WRITE);
 	tc->rio.data = tc->wio.data = tc;
@@ -244,6 +262,7 @@ static uint64_t tc_send(void *impl, const struct channel_query *cq, uint64_t tok
 	q->serial = tc->serial;
 	q->token = token;
 	q->sent_ns = now_ns;
+	q->conn = tc->conn;
 	dns_qkey_of(cq->pkt, cq->len, cq->msg, tc->cfg.qseed, &q->qkey);
 	tc->nq++;
 	/* a write error shows again in write_cb, which fails what is in flight: send never calls back */
@@ -274,7 +293,7 @@ void tcpchan_sweep(struct tcpchan *tc, uint64_t now_ns, uint64_t timeout_ns)
 			continue;
 		count(tc->cfg.count.timeouts);
 		uint64_t sent, token = end(tc, q, &sent);
-		tc->user.fail(tc->user.ctx, token, CHANNEL_TIMEOUT, NULL, 0, sent);
+		tc->user.fail(tc->user.ctx, token, CHANNEL_TIMEOUT, NULL, 0, sent, now_ns);
 	}
 	leave(tc);
 }

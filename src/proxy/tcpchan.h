@@ -13,9 +13,10 @@
  * fails, the server closes it) every query in flight fails: CHANNEL_REFUSED
  * after the refused callback when the connect was refused, CHANNEL_UNSENT
  * otherwise; pkt is NULL in those callbacks (the caller keeps its own
- * copy when it needs one). tcpchan_sweep fails the queries unanswered for
- * a timeout (CHANNEL_TIMEOUT). After the answers of one read, and after
- * a failure, the flush callback comes.
+ * copy when it needs one); a failure is logged at debug level.
+ * tcpchan_sweep fails the queries unanswered for a timeout
+ * (CHANNEL_TIMEOUT). After the answers of one read, and after a failure,
+ * the flush callback comes.
  *
  * send never calls back but the refused callback (a connect refused at
  * once), and returns 0 when the query is not sent: max_inflight in flight,
@@ -60,7 +61,7 @@ struct tcpchan *tcpchan_create(struct ev_loop *loop, const struct tcpchan_config
 /* Closes the connection; the queries in flight are dropped without a callback */
 void tcpchan_destroy(struct tcpchan *tc);
 struct channel tcpchan_channel(struct tcpchan *tc);
-/* Fails the queries unanswered for timeout_ns (CHANNEL_TIMEOUT), oldest first */
+/* Fails the queries unanswered for timeout_ns (CHANNEL_TIMEOUT) */
 void tcpchan_sweep(struct tcpchan *tc, uint64_t now_ns, uint64_t timeout_ns);
 /* Queries in flight */
 unsigned tcpchan_in_flight(const struct tcpchan *tc);

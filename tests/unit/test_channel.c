@@ -44,7 +44,7 @@ static struct {
 } got;
 
 static void on_answer(void *ctx, uint64_t token, uint8_t *pkt, size_t len,
-		      const struct dns_msg_info *r, uint64_t sent_ns)
+		      const struct dns_msg_info *r, uint64_t sent_ns, uint64_t now_ns)
 {
 	got.answers++;
 	got.token = token;
@@ -61,7 +61,7 @@ static void on_answer(void *ctx, uint64_t token, uint8_t *pkt, size_t len,
 }
 
 static void on_fail(void *ctx, uint64_t token, enum channel_failure why, const uint8_t *pkt,
-		    size_t len, uint64_t sent_ns)
+		    size_t len, uint64_t sent_ns, uint64_t now_ns)
 {
 	got.fails++;
 	got.token = token;
@@ -327,6 +327,33 @@ static void udp_refused(void **state)
 	} else {
 		assert_int_equal(got.refusals, 2);
 	}
+	teardown_udp(&f);
+}
+
+/*
+ * A query cancelled before its flush that then cannot be sent (the
+ * refusal of an earlier one is pending on the socket) is no one's to fail
+ */
+static void udp_cancel_before_flush(void **state)
+{
+	struct ufix f;
+	setup_udp(&f, 1, 5);
+	close(f.server);
+	f.server = -1;
+	uint8_t q1[64], q2[64];
+	size_t l1 = make_query(q1, "c1"), l2 = make_query(q2, "c2");
+	struct channel_query c1 = {q1, l1, NULL, 0, 0}, c2 = {q2, l2, NULL, 0, 0};
+	assert_true(channel_send(&f.ch, &c1, 1, clock_mono_ns()) != 0);
+	channel_flush(&f.ch); /* the refusal comes back on the socket; the loop does not read it */
+	usleep(50000);
+	uint64_t h2 = channel_send(&f.ch, &c2, 2, clock_mono_ns());
+	assert_true(h2 != 0);
+	channel_cancel(&f.ch, h2, 0);
+	channel_flush(&f.ch);
+	assert_int_equal(f.st.send_errors, 1); /* the pending refusal failed this send */
+	assert_int_equal(got.refusals, 1);
+	assert_int_equal(got.fails, 0);
+	assert_int_equal(localchan_in_flight(f.lc), 1); /* the first, which no one answers */
 	teardown_udp(&f);
 }
 
@@ -653,6 +680,7 @@ int main(void)
 		cmocka_unit_test(udp_malformed_answer),
 		cmocka_unit_test(udp_timeouts),
 		cmocka_unit_test(udp_refused),
+		cmocka_unit_test(udp_cancel_before_flush),
 		cmocka_unit_test(udp_full),
 		cmocka_unit_test(udp_bad_config),
 		cmocka_unit_test(tcp_pipelined),

@@ -42,7 +42,7 @@ static int answers, fails;
 static uint64_t answered_tokens; /* bit t for each token t < 64 answered */
 
 static void on_answer(void *ctx, uint64_t token, uint8_t *pkt, size_t len,
-		      const struct dns_msg_info *r, uint64_t sent_ns)
+		      const struct dns_msg_info *r, uint64_t sent_ns, uint64_t now_ns)
 {
 	assert_null(r); /* the peers do not parse what they relay */
 	assert_true(sent_ns > 0);
@@ -54,7 +54,7 @@ static void on_answer(void *ctx, uint64_t token, uint8_t *pkt, size_t len,
 }
 
 static void on_fail(void *ctx, uint64_t token, enum channel_failure why, const uint8_t *pkt,
-		    size_t len, uint64_t sent_ns)
+		    size_t len, uint64_t sent_ns, uint64_t now_ns)
 {
 	assert_int_equal(why, CHANNEL_TIMEOUT);
 	assert_null(pkt);
