@@ -88,11 +88,18 @@ struct recent {
 	uint8_t pkt[PEER_QMAX];
 };
 
+/*
+ * A free slot: one given back (the last first, still in the cache), else
+ * one never used (the table is touched only as far as the load took it)
+ */
 static struct udp_slot *slot_take(struct proxy *p, uint32_t *index)
 {
-	if (!p->nfree)
+	if (p->nfree)
+		*index = p->free_slots[--p->nfree];
+	else if (p->nfresh < p->nslots)
+		*index = p->nfresh++;
+	else
 		return NULL;
-	*index = p->free_slots[--p->nfree];
 	struct udp_slot *s = &p->slots[*index];
 	s->used = 1;
 	return s;
@@ -628,8 +635,6 @@ struct proxy *proxy_create(struct ev_loop *loop, const struct proxy_config *cfg,
 		snprintf(err, err_size, "out of memory");
 		goto fail;
 	}
-	for (uint32_t i = 0; i < p->nslots; i++)
-		p->free_slots[p->nfree++] = p->nslots - 1 - i;
 	if (cfg->peers) {
 		if (!(p->recent = calloc(RECENT, sizeof(struct recent)))) {
 			snprintf(err, err_size, "out of memory");

@@ -41,8 +41,8 @@ struct proxy {
 	struct channel local_ch, peer_ch;
 	/* UDP clients' queries until every channel is done with them (proxy.c) */
 	struct udp_slot *slots;
-	uint32_t *free_slots;
-	uint32_t nslots, nfree;
+	uint32_t *free_slots; /* given back; the never used are nfresh and up */
+	uint32_t nslots, nfree, nfresh;
 	uint64_t timeout_ns;
 	ev_timer sweep;
 	struct tcp_client *tcp_clients; /* doubly linked list (utlist.h DL_*: the head's prev is the tail) */
