@@ -6,7 +6,8 @@
 #  - the data path's libraries (RECMESH_DATAPATH_LIBS, built by make) need no
 #    NATS symbol: none of libnats (nats*, js*, kv*, stan*) and none that the
 #    nats layer's library (RECMESH_NATS_LIB) defines, and no file of theirs
-#    includes <nats/...>.
+#    includes <nats/...>;
+#  - doc/HACKING.md's file map names every file of src/, and only those.
 # Run by make check; RECMESH_SRCDIR is the source tree (default: this script's).
 set -uo pipefail
 SRC=${RECMESH_SRCDIR:-$(cd "$(dirname "$0")/.." && pwd)}
@@ -44,6 +45,21 @@ while IFS= read -r f; do
 		[[ ${uses[$l]} == *" $hl "* ]] || bad "src/$rel:$n: layer '$l' includes \"$h\" of layer '$hl', which it may not use (it uses:${uses[$l]})"
 	done < <(grep -n '^#include "' "$f")
 done < <(find "$SRC/src" -name '*.[ch]' | sort)
+
+# doc/HACKING.md's file map: every file of src/ in it, and no file that is not there
+map=$SRC/doc/HACKING.md
+if [[ ! -f $map ]]; then
+	bad "doc/HACKING.md not found"
+else
+	# the first cell of the map's file rows: `a.c`, `b.c/.h` (both), several per row
+	named=$(sed -n '/^## File map/,/^## [^F]/p' "$map" | awk -F'|' '/^\| `/ { print $2 }' |
+		grep -o '`[^`]*[.][^`]*`' | tr -d '`' | sed 's#^\(.*\)\.c/\.h$#\1.c\n\1.h#' | sort -u)
+	[[ -n $named ]] || bad "doc/HACKING.md: no file map rows found under '## File map'"
+	files=$(find "$SRC/src" \( -name '*.[ch]' -o -name '*.proto' \) ! -name '*.pb-c.[ch]' -printf '%f\n' | sort -u)
+	for f in $(comm -23 <(echo "$files") <(echo "$named")); do bad "src/: $f is not in doc/HACKING.md's file map"; done
+	for f in $(comm -13 <(echo "$files") <(echo "$named")); do bad "doc/HACKING.md's file map names $f, which is not in src/"; done
+	echo "doc/HACKING.md's file map: $(wc -l <<<"$files") files of src/, each named once or more"
+fi
 
 # the data path: no NATS header, no NATS symbol
 datapath=()
