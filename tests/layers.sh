@@ -7,7 +7,7 @@
 #    NATS symbol: none of libnats (nats*, js*, kv*, stan*) and none that the
 #    nats layer's library (RECMESH_NATS_LIB) defines, and no file of theirs
 #    includes <nats/...>;
-#  - doc/HACKING.md's file map names every file of src/, and only those.
+#  - doc/HACKING.md's file map names every file of src/ under its folder, and only those.
 # Run by make check; RECMESH_SRCDIR is the source tree (default: this script's).
 set -uo pipefail
 SRC=${RECMESH_SRCDIR:-$(cd "$(dirname "$0")/.." && pwd)}
@@ -51,14 +51,24 @@ map=$SRC/doc/HACKING.md
 if [[ ! -f $map ]]; then
 	bad "doc/HACKING.md not found"
 else
-	# the first cell of the map's file rows: `a.c`, `b.c/.h` (both), several per row
-	named=$(sed -n '/^## File map/,/^## [^F]/p' "$map" | awk -F'|' '/^\| `/ { print $2 }' |
-		grep -o '`[^`]*[.][^`]*`' | tr -d '`' | sed 's#^\(.*\)\.c/\.h$#\1.c\n\1.h#' | sort -u)
+	# the map's files by folder: a row **`src/LAYER/`** opens a folder; the first cell of the
+	# rows under it names its files: `a.c`, `b.c/.h` (both), several per row
+	named=$(sed -n '/^## File map/,/^## [^F]/p' "$map" | awk -F'|' '
+		$2 ~ /^ \*\*`src\/[a-z]+\/`\*\*/ { dir = $2; sub(/^ \*\*`src\//, "", dir); sub(/`.*/, "", dir); next }
+		/^\| `/ && dir != "" {
+			cell = $2
+			while (match(cell, /`[^`]*[.][^`]*`/)) {
+				f = substr(cell, RSTART + 1, RLENGTH - 2)
+				cell = substr(cell, RSTART + RLENGTH)
+				if (f ~ /\.c\/\.h$/) { sub(/\.c\/\.h$/, "", f); print dir f ".c"; print dir f ".h" }
+				else print dir f
+			}
+		}' | sort -u)
 	[[ -n $named ]] || bad "doc/HACKING.md: no file map rows found under '## File map'"
-	files=$(find "$SRC/src" \( -name '*.[ch]' -o -name '*.proto' \) ! -name '*.pb-c.[ch]' -printf '%f\n' | sort -u)
-	for f in $(comm -23 <(echo "$files") <(echo "$named")); do bad "src/: $f is not in doc/HACKING.md's file map"; done
-	for f in $(comm -13 <(echo "$files") <(echo "$named")); do bad "doc/HACKING.md's file map names $f, which is not in src/"; done
-	echo "doc/HACKING.md's file map: $(wc -l <<<"$files") files of src/, each named once or more"
+	files=$(cd "$SRC/src" && find . \( -name '*.[ch]' -o -name '*.proto' \) ! -name '*.pb-c.[ch]' -printf '%P\n' | sort -u)
+	for f in $(comm -23 <(echo "$files") <(echo "$named")); do bad "src/$f is not in doc/HACKING.md's file map (under its folder)"; done
+	for f in $(comm -13 <(echo "$files") <(echo "$named")); do bad "doc/HACKING.md's file map names src/$f, which is not there"; done
+	echo "doc/HACKING.md's file map: checked against $(wc -l <<<"$files") files of src/, by folder"
 fi
 
 # the data path: no NATS header, no NATS symbol
